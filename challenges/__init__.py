@@ -1,0 +1,152 @@
+"""Open innovation challenge platform: the Flask application factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request, session
+from redis import Redis
+from sqlalchemy import event as sa_event
+
+from challenges.config import PROJECT_ROOT, from_environment
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: configuration, extensions, the event table, blueprints."""
+    overrides = dict(config or {})
+    instance_path = Path(
+        overrides.pop("INSTANCE_PATH", None) or os.environ.get("INSTANCE_PATH") or PROJECT_ROOT / "instance"
+    )
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        instance_path=str(instance_path.resolve()),
+    )
+    app.config.update(from_environment(instance_path))
+    app.config.update(overrides)
+    _configure_database_url(app)
+
+    _import_models()
+    _init_extensions(app)
+    _register_events(app)
+    _register_blueprints(app)
+
+    from challenges import cli
+    from challenges.core import errors, security
+
+    errors.init_app(app)
+    security.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _configure_database_url(app: Flask) -> None:
+    url: str = app.config["SQLALCHEMY_DATABASE_URI"]
+    # psycopg 3 is the driver we ship; accept the common "postgresql://" spelling.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix):]
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    if url.startswith("sqlite"):
+        options.setdefault("connect_args", {"timeout": 30})
+    else:
+        options.setdefault("pool_pre_ping", True)
+        options.setdefault("connect_args", {"connect_timeout": 5})
+
+
+def _init_extensions(app: Flask) -> None:
+    from challenges.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.session_protection = "basic"
+    from flask_babel import lazy_gettext as _l
+
+    login_manager.login_message = _l("Log in to see this page.")
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1})
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "challenges-limit")
+    limiter.init_app(app)
+    app.extensions["redis"] = Redis.from_url(
+        app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10
+    )
+
+    from challenges.accounts.forms import ConfirmForm
+
+    @app.context_processor
+    def layout_context():
+        return {"plain_form": ConfirmForm, "languages": app.config["LANGUAGES"]}
+
+
+def _configure_sqlite(engine) -> None:
+    """Foreign keys on, WAL, and every transaction BEGIN IMMEDIATE.
+
+    SQLAlchemy drops ``FOR UPDATE`` on SQLite; taking the write lock at BEGIN gives a
+    locked read the same meaning it has on PostgreSQL.
+    """
+
+    @sa_event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.close()
+
+    @sa_event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _select_locale() -> str:
+    from flask import current_app
+    from flask_login import current_user
+
+    languages = current_app.config["LANGUAGES"]
+    chosen = session.get("language")
+    if chosen in languages:
+        return chosen
+    if current_user and current_user.is_authenticated and current_user.language in languages:
+        return current_user.language
+    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _import_models() -> None:
+    """Every model module, so the metadata (and Alembic) sees every table."""
+    import challenges.accounts.models
+    import challenges.core.models
+    import challenges.funding.models
+    import challenges.notifications.models  # noqa: F401
+
+
+def _register_events(app: Flask) -> None:
+    """The one place where modules subscribe their handlers to events."""
+    from challenges.accounts import handlers as account_handlers
+    from challenges.core.events import EventBus
+
+    bus = EventBus()
+    account_handlers.register(bus)
+    app.extensions["event_bus"] = bus
+
+
+def _register_blueprints(app: Flask) -> None:
+    from challenges.accounts.views import bp as accounts_bp
+    from challenges.core.views import bp as core_bp
+    from challenges.notifications.views import bp as notifications_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(notifications_bp)

@@ -1,0 +1,1 @@
+"""People, organisations, roles, login sessions and emailed single-use links."""

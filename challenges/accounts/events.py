@@ -1,0 +1,119 @@
+"""Facts about people and organisations. Each fires in the service named in its docstring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from challenges.core.events import DomainEvent
+
+
+@dataclass(frozen=True)
+class UserRegistered(DomainEvent):
+    """A person created an account (``register_user``)."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
+class OrganisationRegistered(DomainEvent):
+    """A new organisation was registered with its first member (``register_user``)."""
+
+    organisation_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
+class MembershipRequested(DomainEvent):
+    """A person asked to join an existing organisation (``register_user``)."""
+
+    membership_id: int
+    user_id: int
+    organisation_id: int
+
+
+@dataclass(frozen=True)
+class MembershipApproved(DomainEvent):
+    """A member let a person join their organisation (``decide_membership``)."""
+
+    membership_id: int
+    user_id: int
+    organisation_id: int
+
+
+@dataclass(frozen=True)
+class MembershipRejected(DomainEvent):
+    """A member turned down a request to join (``decide_membership``)."""
+
+    membership_id: int
+    user_id: int
+    organisation_id: int
+
+
+@dataclass(frozen=True)
+class PasswordResetRequested(DomainEvent):
+    """A person asked for a password reset link (``request_password_reset``)."""
+
+    user_id: int
+    token_id: str
+
+
+@dataclass(frozen=True)
+class PasswordChanged(DomainEvent):
+    """A password was changed or reset; every other session ended (``set_password``)."""
+
+    user_id: int
+    via: str
+
+
+@dataclass(frozen=True)
+class EvaluatorInvited(DomainEvent):
+    """A programme manager invited an evaluator by email (``invite_evaluator``)."""
+
+    token_id: str
+    email: str
+    language: str
+
+
+@dataclass(frozen=True)
+class InvitationAccepted(DomainEvent):
+    """An invited person accepted and holds the role (``accept_invitation``)."""
+
+    token_id: str
+    user_id: int
+
+
+@dataclass(frozen=True)
+class RoleGranted(DomainEvent):
+    """A programme manager granted a role (``grant_role``)."""
+
+    user_id: int
+    role: str
+
+
+@dataclass(frozen=True)
+class RoleRevoked(DomainEvent):
+    """A programme manager removed a role (``revoke_role``)."""
+
+    user_id: int
+    role: str
+
+
+@dataclass(frozen=True)
+class AccountDisabled(DomainEvent):
+    """A programme manager disabled an account; all its sessions ended (``disable_account``)."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
+class AccountEnabled(DomainEvent):
+    """A programme manager enabled a disabled account again (``enable_account``)."""
+
+    user_id: int
+
+
+ALL = (
+    UserRegistered, OrganisationRegistered, MembershipRequested, MembershipApproved,
+    MembershipRejected, PasswordResetRequested, PasswordChanged, EvaluatorInvited,
+    InvitationAccepted, RoleGranted, RoleRevoked, AccountDisabled, AccountEnabled,
+)

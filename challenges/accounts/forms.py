@@ -1,0 +1,173 @@
+"""Forms for registration, login, passwords, invitations, roles and profiles."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, IntegerField, PasswordField, RadioField, SelectField, StringField
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from challenges.accounts.models import OrganisationKind, Role
+from challenges.core.forms import good_password, org_number, single_line, strip
+
+LANGUAGE_CHOICES = [("en", "English"), ("sv", "Svenska")]
+
+
+def email_field(label=None):
+    return EmailField(
+        label or _l("Email address"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Enter your email address.")),
+            Length(max=254, message=_l("Use at most 254 characters.")),
+            Email(_l("Enter an email address like name@example.se."), check_deliverability=False),
+            single_line,
+        ],
+    )
+
+
+def name_field(label=None):
+    return StringField(
+        label or _l("Your name"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Enter your name.")),
+            Length(max=120, message=_l("Use at most 120 characters.")),
+            single_line,
+        ],
+    )
+
+
+def new_password_fields():
+    return (
+        PasswordField(_l("Password"), validators=[DataRequired(_l("Choose a password.")), good_password]),
+        PasswordField(_l("Repeat the password"), validators=[
+            DataRequired(_l("Repeat the password.")),
+            EqualTo("password", _l("The two passwords are not the same.")),
+        ]),
+    )
+
+
+class RegistrationForm(FlaskForm):
+    name = name_field()
+    email = email_field()
+    password, password_confirm = new_password_fields()
+    organisation_choice = RadioField(
+        _l("Organisation"),
+        choices=[("new", _l("Register a new organisation")),
+                 ("existing", _l("Join an organisation that is already registered"))],
+        validators=[InputRequired(_l("Choose whether to register or join an organisation."))],
+    )
+    org_number = StringField(
+        _l("Organisation number"),
+        description=_l("Ten digits, for example 556016-0680."),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the organisation number.")),
+                    Length(max=13, message=_l("Enter ten digits in the form NNNNNN-NNNN.")),
+                    org_number],
+    )
+    org_name = StringField(
+        _l("Organisation name"),
+        filters=[strip],
+        validators=[Optional(), Length(max=200, message=_l("Use at most 200 characters.")), single_line],
+    )
+    kind = RadioField(
+        _l("Kind of organisation"),
+        choices=[(OrganisationKind.industrial.value, _l("Industrial company (publishes challenges)")),
+                 (OrganisationKind.sme.value, _l("Small or medium-sized enterprise (submits proposals)"))],
+        validators=[Optional()],
+    )
+    staff_headcount = IntegerField(
+        _l("Staff headcount"),
+        validators=[Optional(), NumberRange(min=0, max=10_000_000, message=_l("Enter a whole number of 0 or more."))],
+    )
+    annual_turnover = IntegerField(
+        _l("Annual turnover (SEK)"),
+        validators=[Optional(), NumberRange(min=0, max=10**13, message=_l("Enter a whole number of kronor, 0 or more."))],
+    )
+    balance_sheet_total = IntegerField(
+        _l("Balance-sheet total (SEK)"),
+        validators=[Optional(), NumberRange(min=0, max=10**13, message=_l("Enter a whole number of kronor, 0 or more."))],
+    )
+
+    def validate_org_name(self, field):
+        if self.organisation_choice.data == "new" and not field.data:
+            raise ValidationError(_l("Enter the organisation's name."))
+
+    def validate_kind(self, field):
+        if self.organisation_choice.data == "new" and not field.data:
+            raise ValidationError(_l("Choose the kind of organisation."))
+
+    def _sme_figure(self, field, message):
+        if (self.organisation_choice.data == "new" and self.kind.data == OrganisationKind.sme.value
+                and field.data is None and not field.errors):
+            raise ValidationError(message)
+
+    def validate_staff_headcount(self, field):
+        self._sme_figure(field, _l("Enter the staff headcount (an SME must give it)."))
+
+    def validate_annual_turnover(self, field):
+        self._sme_figure(field, _l("Enter the annual turnover in kronor (an SME must give it)."))
+
+    def validate_balance_sheet_total(self, field):
+        self._sme_figure(field, _l("Enter the balance-sheet total in kronor (an SME must give it)."))
+
+
+class LoginForm(FlaskForm):
+    email = email_field()
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")),
+                                                         Length(max=256)])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = email_field()
+
+
+class ResetPasswordForm(FlaskForm):
+    password, password_confirm = new_password_fields()
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"),
+                                     validators=[DataRequired(_l("Enter your current password."))])
+    password, password_confirm = new_password_fields()
+
+
+class ProfileForm(FlaskForm):
+    name = name_field()
+    language = SelectField(_l("Language for pages and email"), choices=LANGUAGE_CHOICES)
+
+
+class InviteForm(FlaskForm):
+    email = email_field(_l("Evaluator's email address"))
+    language = SelectField(_l("Language of the invitation"), choices=LANGUAGE_CHOICES)
+
+
+class AcceptInvitationNewForm(FlaskForm):
+    name = name_field()
+    password, password_confirm = new_password_fields()
+
+
+class AcceptInvitationExistingForm(FlaskForm):
+    password = PasswordField(_l("Your current password"),
+                             validators=[DataRequired(_l("Enter your password."))])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[
+        (Role.programme_manager.value, _l("Programme manager")),
+        (Role.evaluator.value, _l("Evaluator")),
+    ])
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes state: only the CSRF token travels."""

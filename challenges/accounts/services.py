@@ -1,0 +1,339 @@
+"""Every change to people, organisations, roles and sessions. Services flush, never commit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext as _
+
+from challenges.accounts import events
+from challenges.accounts.models import (
+    ActionToken,
+    LoginSession,
+    Membership,
+    MembershipState,
+    Organisation,
+    OrganisationKind,
+    Role,
+    TokenKind,
+    User,
+    UserRole,
+)
+from challenges.core.errors import PermissionDenied, ServiceError
+from challenges.core.events import record
+from challenges.core.models import utcnow
+from challenges.core.security import (
+    burn_verification_time,
+    hash_password,
+    new_session_token,
+    sign_token_id,
+    token_digest,
+    unsign_token_id,
+    verify_password,
+)
+from challenges.extensions import db
+
+# --- registration ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewOrganisation:
+    name: str
+    org_number: str
+    kind: OrganisationKind
+    staff_headcount: int | None = None
+    annual_turnover_ore: int | None = None
+    balance_sheet_total_ore: int | None = None
+
+
+def user_by_email(email: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+
+
+def organisation_by_number(org_number: str) -> Organisation | None:
+    return db.session.scalar(sa.select(Organisation).where(Organisation.org_number == org_number))
+
+
+def register_user(
+    *,
+    name: str,
+    email: str,
+    password: str,
+    language: str,
+    new_organisation: NewOrganisation | None = None,
+    join_org_number: str | None = None,
+) -> User:
+    """Create an account as the first member of a new organisation, or asking to join one."""
+    email = email.strip().lower()
+    if user_by_email(email):
+        raise ServiceError(_("An account with this email address already exists."), "email")
+    user = User(email=email, name=name.strip(), language=language,
+                password_hash=hash_password(password))
+    db.session.add(user)
+    if new_organisation is not None:
+        if organisation_by_number(new_organisation.org_number):
+            raise ServiceError(
+                _("An organisation with this number is already registered. "
+                  "Choose to join it instead."), "org_number")
+        org = Organisation(**new_organisation.__dict__)
+        db.session.add(org)
+        membership = Membership(user=user, organisation=org, state=MembershipState.approved,
+                                decided_at=utcnow())
+        db.session.add(membership)
+        db.session.flush()
+        record(events.UserRegistered(user_id=user.id), by=user)
+        record(events.OrganisationRegistered(organisation_id=org.id, user_id=user.id), by=user)
+    elif join_org_number is not None:
+        found = organisation_by_number(join_org_number)
+        if found is None:
+            raise ServiceError(
+                _("No organisation with this number is registered. "
+                  "Check the number, or register a new organisation."), "org_number")
+        membership = Membership(user=user, organisation=found, state=MembershipState.pending)
+        db.session.add(membership)
+        db.session.flush()
+        record(events.UserRegistered(user_id=user.id), by=user)
+        record(events.MembershipRequested(
+            membership_id=membership.id, user_id=user.id, organisation_id=found.id), by=user)
+    else:
+        db.session.flush()
+        record(events.UserRegistered(user_id=user.id), by=user)
+    return user
+
+
+def decide_membership(membership: Membership, *, approve: bool, by: User) -> None:
+    """A member of the organisation approves or rejects a request to join it."""
+    if not by.can_decide_membership(membership):
+        raise PermissionDenied(_("Only a member of this organisation can decide on requests to join it."))
+    membership.state = MembershipState.approved if approve else MembershipState.rejected
+    membership.decided_at = utcnow()
+    membership.decided_by_id = by.id
+    db.session.flush()
+    cls = events.MembershipApproved if approve else events.MembershipRejected
+    record(cls(membership_id=membership.id, user_id=membership.user_id,
+               organisation_id=membership.organisation_id), by=by)
+
+
+# --- login sessions ----------------------------------------------------------------------
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with these credentials, or None; upgrades an outdated hash."""
+    user = user_by_email(email)
+    if user is None:
+        burn_verification_time(password)
+        return None
+    ok, new_hash = verify_password(user.password_hash, password)
+    if not ok or not user.active:
+        return None
+    if new_hash:
+        user.password_hash = new_hash
+    return user
+
+
+def start_session(user: User) -> str:
+    """A new server-side session for *user*; returns the token kept in the cookie session."""
+    token, digest = new_session_token()
+    db.session.add(LoginSession(user_id=user.id, token_hash=digest))
+    db.session.flush()
+    return token
+
+
+def load_session(token: str) -> User | None:
+    """The user of a live session token, or None when it ended, expired or idled out."""
+    login = db.session.scalar(sa.select(LoginSession).where(LoginSession.token_hash == token_digest(token)))
+    if login is None or not login.user.active:
+        return None
+    now = utcnow()
+    config = current_app.config
+    if (now - login.created_at > config["PERMANENT_SESSION_LIFETIME"]
+            or now - login.last_seen_at > config["SESSION_IDLE_TIMEOUT"]):
+        return None
+    if now - login.last_seen_at > timedelta(minutes=1):
+        db.session.execute(sa.update(LoginSession).where(LoginSession.id == login.id)
+                           .values(last_seen_at=now))
+    return login.user
+
+
+def end_session(token: str) -> None:
+    db.session.execute(sa.delete(LoginSession).where(LoginSession.token_hash == token_digest(token)))
+
+
+def end_all_sessions(user: User) -> None:
+    db.session.execute(sa.delete(LoginSession).where(LoginSession.user_id == user.id))
+
+
+# --- passwords ---------------------------------------------------------------------------
+
+
+def set_password(user: User, password: str, *, via: str, by: User) -> None:
+    """Store a new password and end every session of *user*."""
+    user.password_hash = hash_password(password)
+    end_all_sessions(user)
+    db.session.flush()
+    record(events.PasswordChanged(user_id=user.id, via=via), by=by)
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    ok, _unused = verify_password(user.password_hash, current)
+    if not ok:
+        raise ServiceError(_("The current password is not correct."), "current_password")
+    set_password(user, new, via="change", by=user)
+
+
+def _new_token(kind: TokenKind, ttl: timedelta, **fields) -> ActionToken:
+    token = ActionToken(id=str(uuid.uuid4()), kind=kind, expires_at=utcnow() + ttl, **fields)
+    db.session.add(token)
+    db.session.flush()
+    return token
+
+
+def token_link_value(token_id: str, kind: TokenKind) -> str:
+    return sign_token_id(token_id, kind.value)
+
+
+def request_password_reset(email: str) -> None:
+    """Send a reset link if an active account has this address; say nothing either way."""
+    user = user_by_email(email)
+    if user is None or not user.active:
+        return
+    token = _new_token(TokenKind.password_reset, current_app.config["PASSWORD_RESET_TTL"],
+                       user_id=user.id)
+    record(events.PasswordResetRequested(user_id=user.id, token_id=token.id), by=user)
+
+
+def find_token(signed: str, kind: TokenKind) -> ActionToken:
+    """The usable token behind a link, or a ServiceError saying why it cannot be used."""
+    ttl = current_app.config["PASSWORD_RESET_TTL" if kind is TokenKind.password_reset else "INVITATION_TTL"]
+    token_id = unsign_token_id(signed, kind.value, int(ttl.total_seconds()))
+    token = db.session.get(ActionToken, token_id) if token_id else None
+    if token is None or token.kind is not kind:
+        raise ServiceError(_("This link is not valid. Ask for a new one."))
+    if token.used_at is not None:
+        raise ServiceError(_("This link has already been used. Ask for a new one."))
+    if not token.is_usable():
+        raise ServiceError(_("This link has expired. Ask for a new one."))
+    return token
+
+
+def _consume(token: ActionToken) -> None:
+    """Mark *token* used; a concurrent second use finds zero rows and is refused."""
+    result = db.session.execute(
+        sa.update(ActionToken)
+        .where(ActionToken.id == token.id, ActionToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ServiceError(_("This link has already been used. Ask for a new one."))
+
+
+def reset_password(signed: str, password: str) -> User:
+    token = find_token(signed, TokenKind.password_reset)
+    user = token.user
+    if user is None or not user.active:
+        raise ServiceError(_("This link is not valid. Ask for a new one."))
+    _consume(token)
+    set_password(user, password, via="reset", by=user)
+    return user
+
+
+# --- invitations, roles, disabling -------------------------------------------------------
+
+
+def _require_manager(by: User) -> None:
+    if not by.can_manage_accounts():
+        raise PermissionDenied(_("Only a programme manager can do this."))
+
+
+def invite_evaluator(email: str, language: str, *, by: User) -> ActionToken:
+    """Email a single-use link that makes its recipient an evaluator."""
+    _require_manager(by)
+    email = email.strip().lower()
+    existing = user_by_email(email)
+    if existing is not None and existing.has_role(Role.evaluator):
+        raise ServiceError(_("This person is already an evaluator."), "email")
+    token = _new_token(TokenKind.invitation, current_app.config["INVITATION_TTL"],
+                       email=email, role=Role.evaluator, created_by_id=by.id)
+    record(events.EvaluatorInvited(token_id=token.id, email=email, language=language), by=by)
+    return token
+
+
+def accept_invitation(signed: str, *, name: str | None, password: str) -> User:
+    """Accept an invitation: create the account, or, for an existing one, check its password."""
+    token = find_token(signed, TokenKind.invitation)
+    assert token.email is not None and token.role is not None
+    user = user_by_email(token.email)
+    if user is None:
+        if not name:
+            raise ServiceError(_("Enter your name."), "name")
+        user = User(email=token.email, name=name.strip(), password_hash=hash_password(password),
+                    language="en")
+        db.session.add(user)
+        db.session.flush()
+        record(events.UserRegistered(user_id=user.id), by=user)
+    else:
+        ok, _unused = verify_password(user.password_hash, password)
+        if not ok:
+            raise ServiceError(_("The password is not correct for this account."), "password")
+        if not user.active:
+            raise ServiceError(_("This account is disabled."))
+    _consume(token)
+    if not user.has_role(token.role):
+        user.roles.append(UserRole(role=token.role, granted_by_id=token.created_by_id))
+    db.session.flush()
+    record(events.InvitationAccepted(token_id=token.id, user_id=user.id), by=user)
+    return user
+
+
+def grant_role(user: User, role: Role, *, by: User) -> None:
+    _require_manager(by)
+    if user.has_role(role):
+        raise ServiceError(_("This person already has that role."), "role")
+    user.roles.append(UserRole(role=role, granted_by_id=by.id))
+    db.session.flush()
+    record(events.RoleGranted(user_id=user.id, role=role.value), by=by)
+
+
+def revoke_role(user: User, role: Role, *, by: User) -> None:
+    _require_manager(by)
+    if role is Role.programme_manager and user.id == by.id:
+        raise ServiceError(_("You cannot remove your own programme manager role."))
+    held = [r for r in user.roles if r.role is role]
+    if not held:
+        raise ServiceError(_("This person does not have that role."))
+    user.roles.remove(held[0])
+    db.session.flush()
+    record(events.RoleRevoked(user_id=user.id, role=role.value), by=by)
+
+
+def disable_account(user: User, *, by: User) -> None:
+    """Disable *user* and end all of their sessions at once."""
+    _require_manager(by)
+    if user.id == by.id:
+        raise ServiceError(_("You cannot disable your own account."))
+    if not user.active:
+        raise ServiceError(_("This account is already disabled."))
+    user.active = False
+    end_all_sessions(user)
+    db.session.flush()
+    record(events.AccountDisabled(user_id=user.id), by=by)
+
+
+def enable_account(user: User, *, by: User) -> None:
+    _require_manager(by)
+    if user.active:
+        raise ServiceError(_("This account is already enabled."))
+    user.active = True
+    db.session.flush()
+    record(events.AccountEnabled(user_id=user.id), by=by)
+
+
+def update_profile(user: User, *, name: str, language: str) -> None:
+    user.name = name.strip()
+    user.language = language
+    db.session.flush()

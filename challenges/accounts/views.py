@@ -1,0 +1,371 @@
+"""Registration, login, passwords, organisation membership, and account administration."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.exc import IntegrityError
+
+from challenges.accounts import forms, services
+from challenges.accounts.models import (
+    Membership,
+    MembershipState,
+    OrganisationKind,
+    Role,
+    TokenKind,
+    User,
+)
+from challenges.core.errors import ServiceError
+from challenges.extensions import db, limiter, login_manager
+
+bp = Blueprint("accounts", __name__)
+
+
+@login_manager.user_loader
+def load_user(token: str) -> User | None:
+    user = services.load_session(token)
+    if user is not None:
+        user.session_token = token
+    return user
+
+
+def manager_required(view):
+    """Only programme managers; others get 403, anonymous visitors the login page."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_programme_manager:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def form_error(form, exc: ServiceError) -> None:
+    """Show a service's refusal beside its field, or at the top of the form."""
+    db.session.rollback()
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+def _safe_next(target: str | None) -> str:
+    parts = urlsplit(target or "")
+    if target and not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
+        return target
+    return url_for("core.home")
+
+
+# --- registration and login ----------------------------------------------------------------
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    form = forms.RegistrationForm()
+    if form.validate_on_submit():
+        new_org = join = None
+        if form.organisation_choice.data == "new":
+            sme = form.kind.data == OrganisationKind.sme.value
+            new_org = services.NewOrganisation(
+                name=form.org_name.data, org_number=form.org_number.data,
+                kind=OrganisationKind(form.kind.data),
+                staff_headcount=form.staff_headcount.data if sme else None,
+                annual_turnover_ore=form.annual_turnover.data * 100 if sme else None,
+                balance_sheet_total_ore=form.balance_sheet_total.data * 100 if sme else None,
+            )
+        else:
+            join = form.org_number.data
+        try:
+            user = services.register_user(
+                name=form.name.data, email=form.email.data, password=form.password.data,
+                language=str(get_locale() or "en")[:2], new_organisation=new_org,
+                join_org_number=join)
+            token = services.start_session(user)
+            db.session.commit()
+        except ServiceError as exc:
+            form_error(form, exc)
+        except IntegrityError:
+            form_error(form, ServiceError(
+                _("An account or organisation with these details was registered a moment ago. "
+                  "Check the email address and organisation number."), "email"))
+        else:
+            _log_in(user, token)
+            if join:
+                flash(_("Your account is ready. A member of the organisation must approve your request to join it."))
+            else:
+                flash(_("Welcome! Your account is ready."))
+            return redirect(url_for("core.home"), 303)
+    return render_template("accounts/register.html", form=form)
+
+
+def _login_key(prefix: str, value: str) -> str:
+    return f"{prefix}:{value}"
+
+
+def _failed(response) -> bool:
+    return response.status_code != 303
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT"], methods=["POST"], deduct_when=_failed,
+               key_func=lambda: _login_key("ip", request.remote_addr or "unknown"))
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT"], methods=["POST"], deduct_when=_failed,
+               key_func=lambda: _login_key("account", (request.form.get("email") or "").strip().lower()))
+def login():
+    form = forms.LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            token = services.start_session(user)
+            db.session.commit()
+            _log_in(user, token)
+            return redirect(_safe_next(request.args.get("next")), 303)
+        db.session.rollback()
+        form.form_errors.append(_("The email address or password is not correct, or the account is disabled."))
+    return render_template("accounts/login.html", form=form)
+
+
+def _log_in(user: User, token: str) -> None:
+    session.clear()  # a fresh session on login: nothing survives from before
+    user.session_token = token
+    login_user(user)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    if forms.ConfirmForm().validate_on_submit():
+        services.end_session(current_user.session_token)
+        db.session.commit()
+    logout_user()
+    session.clear()
+    flash(_("You have logged out."))
+    return redirect(url_for("core.home"), 303)
+
+
+# --- passwords -----------------------------------------------------------------------------
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"],
+               key_func=lambda: _login_key("reset", (request.form.get("email") or "").strip().lower()))
+def forgot_password():
+    form = forms.ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data)
+        db.session.commit()
+        return render_template("accounts/reset_sent.html", email=form.email.data)
+    return render_template("accounts/forgot_password.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    try:
+        services.find_token(token, TokenKind.password_reset)
+    except ServiceError as exc:
+        return render_template("accounts/link_invalid.html", message=exc.message), 410
+    form = forms.ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.reset_password(token, form.password.data)
+            db.session.commit()
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            logout_user()
+            session.clear()
+            flash(_("Your password has been changed. Log in with the new password."))
+            return redirect(url_for("accounts.login"), 303)
+    return render_template("accounts/reset_password.html", form=form)
+
+
+# --- own account ---------------------------------------------------------------------------
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    form = forms.ProfileForm(obj=current_user)
+    password_form = forms.ChangePasswordForm(prefix="pw")
+    if form.validate_on_submit():
+        services.update_profile(current_user, name=form.name.data, language=form.language.data)
+        db.session.commit()
+        session["language"] = form.language.data
+        flash(_("Your details have been saved."))
+        return redirect(url_for("accounts.account"), 303)
+    return render_template("accounts/account.html", form=form, password_form=password_form)
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    form = forms.ProfileForm(obj=current_user, formdata=None)
+    password_form = forms.ChangePasswordForm(prefix="pw")
+    if password_form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            services.change_password(user, password_form.current_password.data, password_form.password.data)
+            token = services.start_session(user)
+            db.session.commit()
+        except ServiceError as exc:
+            form_error(password_form, exc)
+        else:
+            _log_in(user, token)
+            flash(_("Your password has been changed. Your other sessions have been logged out."))
+            return redirect(url_for("accounts.account"), 303)
+    return render_template("accounts/account.html", form=form, password_form=password_form)
+
+
+# --- organisation membership ----------------------------------------------------------------
+
+
+@bp.get("/organisation")
+@login_required
+def organisation():
+    org = current_user.organisation
+    pending = current_user.membership if current_user.membership and not org else None
+    requests = []
+    if org is not None:
+        requests = db.session.scalars(
+            sa.select(Membership).where(Membership.organisation_id == org.id,
+                                        Membership.state == MembershipState.pending)
+            .options(sa.orm.joinedload(Membership.user))).all()
+    return render_template("accounts/organisation.html", org=org, pending=pending,
+                           requests=requests, form=forms.ConfirmForm())
+
+
+@bp.post("/organisation/requests/<int:membership_id>/<any(approve,reject):decision>")
+@login_required
+def decide_membership(membership_id: int, decision: str):
+    membership = db.get_or_404(Membership, membership_id)
+    if not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    services.decide_membership(membership, approve=decision == "approve", by=current_user)
+    db.session.commit()
+    flash(_("%(name)s has been approved.", name=membership.user.name) if decision == "approve"
+          else _("The request from %(name)s has been rejected.", name=membership.user.name))
+    return redirect(url_for("accounts.organisation"), 303)
+
+
+# --- invitations -----------------------------------------------------------------------------
+
+
+@bp.route("/invitation/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str):
+    try:
+        invitation = services.find_token(token, TokenKind.invitation)
+    except ServiceError as exc:
+        return render_template("accounts/link_invalid.html", message=exc.message), 410
+    existing = services.user_by_email(invitation.email or "")
+    form = forms.AcceptInvitationExistingForm() if existing else forms.AcceptInvitationNewForm()
+    if form.validate_on_submit():
+        try:
+            user = services.accept_invitation(token, name=getattr(form, "name", None) and form.name.data,
+                                              password=form.password.data)
+            session_token = services.start_session(user)
+            db.session.commit()
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            _log_in(user, session_token)
+            flash(_("Welcome! You are now an evaluator."))
+            return redirect(url_for("core.home"), 303)
+    return render_template("accounts/accept_invitation.html", form=form, invitation=invitation,
+                           existing=existing)
+
+
+# --- administration (programme managers) --------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+@bp.get("/admin/users")
+@manager_required
+def admin_users():
+    q = (request.args.get("q") or "").strip()[:100]
+    page = max(request.args.get("page", 1, type=int), 1)
+    query = sa.select(User).order_by(User.name, User.id).options(
+        sa.orm.selectinload(User.membership).joinedload(Membership.organisation))
+    if q:
+        like = f"%{q.lower()}%"
+        query = query.where(sa.or_(sa.func.lower(User.name).like(like), User.email.like(like)))
+    users = db.paginate(query, page=page, per_page=PAGE_SIZE, error_out=False)
+    return render_template("admin/users.html", users=users, q=q)
+
+
+@bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
+@manager_required
+def admin_user(user_id: int):
+    user = db.get_or_404(User, user_id)
+    role_form = forms.RoleForm()
+    if role_form.validate_on_submit():
+        try:
+            services.grant_role(user, Role(role_form.role.data), by=current_user)
+            db.session.commit()
+        except ServiceError as exc:
+            form_error(role_form, exc)
+        else:
+            flash(_("The role has been granted."))
+            return redirect(url_for("accounts.admin_user", user_id=user.id), 303)
+    return render_template("admin/user.html", user=user, role_form=role_form, form=forms.ConfirmForm())
+
+
+@bp.post("/admin/users/<int:user_id>/<any(disable,enable):action>")
+@manager_required
+def admin_set_active(user_id: int, action: str):
+    user = db.get_or_404(User, user_id)
+    if not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    change = services.disable_account if action == "disable" else services.enable_account
+    try:
+        change(user, by=current_user)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("The account has been disabled and logged out everywhere.") if action == "disable"
+              else _("The account has been enabled."))
+    return redirect(url_for("accounts.admin_user", user_id=user.id), 303)
+
+
+@bp.post("/admin/users/<int:user_id>/roles/<role>/revoke")
+@manager_required
+def admin_revoke_role(user_id: int, role: str):
+    user = db.get_or_404(User, user_id)
+    if role not in {r.value for r in Role} or not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        services.revoke_role(user, Role(role), by=current_user)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("The role has been removed."))
+    return redirect(url_for("accounts.admin_user", user_id=user.id), 303)
+
+
+@bp.route("/admin/invitations", methods=["GET", "POST"])
+@manager_required
+def admin_invite():
+    form = forms.InviteForm()
+    if form.validate_on_submit():
+        try:
+            services.invite_evaluator(form.email.data, form.language.data, by=current_user)
+            db.session.commit()
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            flash(_("The invitation has been sent to %(email)s.", email=form.email.data))
+            return redirect(url_for("accounts.admin_invite"), 303)
+    return render_template("admin/invite.html", form=form)

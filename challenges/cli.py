@@ -1,0 +1,45 @@
+"""``flask`` commands: demo data, the event sweeper, and a first programme manager."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from challenges.extensions import db
+
+
+def init_app(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    def seed_demo() -> None:
+        """Load the demo programme, companies and people (once) and print their logins."""
+        from challenges.demo import DEMO_PASSWORD, load_demo
+
+        logins = load_demo()
+        db.session.commit()
+        if logins is None:
+            click.echo("Demo data is already loaded.")
+            logins = []
+        for role, name, email in logins:
+            click.echo(f"  {role:<52} {name:<18} {email}")
+        click.echo(f"Demo password for every account: {DEMO_PASSWORD}")
+
+    @app.cli.command("sweep-events")
+    def sweep_events_command() -> None:
+        """Re-enqueue handler jobs still pending after the lease (the scheduler does this too)."""
+        from challenges.core.events import sweep_events
+
+        click.echo(f"Re-enqueued {sweep_events()} job(s).")
+
+    @app.cli.command("create-manager")
+    @click.option("--email", required=True)
+    @click.option("--name", required=True)
+    @click.password_option()
+    def create_manager(email: str, name: str, password: str) -> None:
+        """Create the first programme manager of a fresh installation."""
+        from challenges.accounts import services
+        from challenges.accounts.models import Role, UserRole
+
+        user = services.register_user(name=name, email=email, password=password, language="sv")
+        user.roles.append(UserRole(role=Role.programme_manager))
+        db.session.commit()
+        click.echo(f"Programme manager {email} created.")

@@ -1,0 +1,90 @@
+"""Configuration read from the environment, with safe defaults for a first run."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_secret_key(instance_path: Path) -> str:
+    """Return ``SECRET_KEY`` from the environment, or one generated once and kept on disk.
+
+    The generated key lives in ``instance/secret_key`` with mode 0600, so sessions and
+    emailed links survive a restart without anybody having to invent a secret.
+    """
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def from_environment(instance_path: Path) -> dict:
+    """Build the configuration mapping for :func:`challenges.create_app`."""
+    secure_cookies = _bool("SESSION_COOKIE_SECURE", True)
+    return {
+        "SECRET_KEY": load_secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get(
+            "DATABASE_URL", f"sqlite:///{instance_path / 'challenges.db'}"
+        ),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Mail: with no SMTP_HOST, messages are kept in the local outbox (database).
+        "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
+        "SMTP_TIMEOUT": float(os.environ.get("SMTP_TIMEOUT", "20")),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "noreply@challenges.localhost"),
+        "MAIL_DOMAIN": os.environ.get("MAIL_DOMAIN", "challenges.localhost"),
+        # Cookies: Secure, HttpOnly and SameSite from the first commit. Browsers accept
+        # Secure cookies from http://127.0.0.1 and http://localhost, so a first run works.
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "SESSION_COOKIE_NAME": "__Host-session" if secure_cookies else "session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
+        "SESSION_IDLE_TIMEOUT": timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "60"))),
+        "REMEMBER_COOKIE_SECURE": True,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": 3600 * 8,
+        "HSTS_SECONDS": int(os.environ.get("HSTS_SECONDS", "31536000")),
+        # Login throttling (Flask-Limiter on Redis, in-memory fallback if Redis is down).
+        "LOGIN_LIMIT": os.environ.get("LOGIN_LIMIT", "5 per minute"),
+        # Single-use emailed links.
+        "PASSWORD_RESET_TTL": timedelta(hours=1),
+        "INVITATION_TTL": timedelta(days=7),
+        # argon2id, RFC 9106 low-memory profile (t=3, m=64 MiB, p=4).
+        "ARGON2_TIME_COST": 3,
+        "ARGON2_MEMORY_COST": 65536,
+        "ARGON2_PARALLELISM": 4,
+        # Events: how long a dispatched handler may take before the sweeper re-enqueues it.
+        "EVENT_LEASE_SECONDS": int(os.environ.get("EVENT_LEASE_SECONDS", "120")),
+        "EVENT_MAX_ATTEMPTS": 6,
+        "EVENT_RETRY_INTERVALS": [30, 120, 600, 1800, 3600],
+        "SWEEP_INTERVAL_SECONDS": int(os.environ.get("SWEEP_INTERVAL_SECONDS", "15")),
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Stockholm",
+        "LANGUAGES": ("en", "sv"),
+        "PREFERRED_URL_SCHEME": "https" if secure_cookies else "http",
+    }

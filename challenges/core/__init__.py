@@ -1,0 +1,1 @@
+"""Cross-cutting parts: events and outbox, security, mail transport, errors, health."""

@@ -1,0 +1,244 @@
+"""Domain events, the transactional outbox, and the RQ jobs that run their handlers.
+
+A service calls :func:`record` in the same transaction as its state change. The event
+row and one :class:`EventHandling` row per subscribed handler are written with it. Only
+after the commit does the relay enqueue one RQ job per (event, handler), with a
+deterministic job id; a rollback drops them. The sweeper re-enqueues anything still
+pending after a lease, so Redis may lose every job and nothing is lost: the database is
+the system of record and Redis only carries work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from flask import current_app
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from challenges.core.models import Event, EventHandling, HandlingState, job_id_for, utcnow
+from challenges.extensions import db, get_redis
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("ledger", "workflow", "notifications")
+OUTBOX_KEY = "challenges_outbox"
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """Base class of every domain event: a past-tense fact carrying ids and values."""
+
+    version: ClassVar[int] = 1
+
+    @classmethod
+    def type_name(cls) -> str:
+        return cls.__name__
+
+    def payload(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+HandlerFunc = Callable[[Any, Event], None]
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    queue: str
+    func: HandlerFunc
+
+
+class EventBus:
+    """The one table of who handles which event, filled by each module's ``register()``."""
+
+    def __init__(self) -> None:
+        self.event_types: dict[str, type[DomainEvent]] = {}
+        self.handlers: dict[str, list[Handler]] = {}
+        self._by_name: dict[str, Handler] = {}
+
+    def declare(self, *event_types: type[DomainEvent]) -> None:
+        for cls in event_types:
+            self.event_types[cls.type_name()] = cls
+            self.handlers.setdefault(cls.type_name(), [])
+
+    def subscribe(self, event_type: type[DomainEvent], func: HandlerFunc, *, queue: str) -> None:
+        if queue not in QUEUES:
+            raise ValueError(f"unknown queue {queue!r}")
+        self.declare(event_type)
+        name = f"{func.__module__.split('.')[1]}_{func.__name__}"
+        handler = self._by_name.setdefault(name, Handler(name, queue, func))
+        if handler.func is not func:
+            raise ValueError(f"two handlers are called {name!r}")
+        self.handlers[event_type.type_name()].append(handler)
+
+    def handler(self, name: str) -> Handler:
+        return self._by_name[name]
+
+    def load(self, record: Event) -> DomainEvent:
+        return self.event_types[record.type](**record.payload)
+
+
+def get_bus() -> EventBus:
+    return current_app.extensions["event_bus"]
+
+
+def record(domain_event: DomainEvent, *, by: Any = None) -> Event:
+    """Add *domain_event* to the event log in the current transaction; flush, never commit."""
+    bus = get_bus()
+    type_name = domain_event.type_name()
+    if type_name not in bus.event_types:
+        raise LookupError(f"event type {type_name} is not declared on the bus")
+    row = Event(
+        id=str(uuid.uuid4()),
+        type=type_name,
+        version=domain_event.version,
+        payload=domain_event.payload(),
+        actor_id=getattr(by, "id", None),
+        occurred_at=utcnow(),
+    )
+    for handler in bus.handlers[type_name]:
+        row.handlings.append(EventHandling(handler=handler.name, queue=handler.queue))
+    db.session.add(row)
+    db.session.flush()
+    outbox = db.session.info.setdefault(OUTBOX_KEY, [])
+    outbox.extend((row.id, h.handler, h.queue) for h in row.handlings)
+    return row
+
+
+def enqueue_handling(event_id: str, handler: str, queue: str) -> Job:
+    """Put the job for one (event, handler) on its queue, with retries and backoff."""
+    config = current_app.config
+    intervals = list(config["EVENT_RETRY_INTERVALS"])
+    return Queue(queue, connection=get_redis()).enqueue(
+        "challenges.core.events.run_handler",
+        event_id,
+        handler,
+        job_id=job_id_for(event_id, handler),
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        job_timeout=300,
+        result_ttl=3600,
+        failure_ttl=30 * 24 * 3600,
+        description=f"{handler} for event {event_id}",
+    )
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _relay_after_commit(session: Session) -> None:
+    pending = session.info.pop(OUTBOX_KEY, None)
+    if not pending:
+        return
+    try:
+        for event_id, handler, queue in pending:
+            enqueue_handling(event_id, handler, queue)
+    except RedisError:
+        # The commit has happened; the sweeper will pick these up after the lease.
+        log.warning("Redis unavailable: %d handler job(s) left to the sweeper", len(pending))
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_after_rollback(session: Session) -> None:
+    session.info.pop(OUTBOX_KEY, None)
+
+
+def run_handler(event_id: str, handler_name: str) -> str:
+    """RQ job: run one handler for one event, at most once in effect.
+
+    The handling row is locked (``FOR UPDATE`` on PostgreSQL; every SQLite transaction
+    begins IMMEDIATE), its state checked, the handler run and the row marked done in the
+    same transaction as the handler's effect. A re-delivery finds it done and returns.
+    """
+    handling = db.session.get(
+        EventHandling, (event_id, handler_name), with_for_update=True, populate_existing=True
+    )
+    if handling is None or handling.state is not HandlingState.pending:
+        db.session.rollback()
+        return "already handled"
+    bus = get_bus()
+    try:
+        bus.handler(handler_name).func(bus.load(handling.event), handling.event)
+        handling = db.session.get(EventHandling, (event_id, handler_name), with_for_update=True)
+        assert handling is not None
+        handling.attempts += 1
+        handling.state = HandlingState.done
+        handling.completed_at = utcnow()
+        handling.last_error = None
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        _record_failure(event_id, handler_name, exc)
+        raise
+    return "handled"
+
+
+def _record_failure(event_id: str, handler_name: str, exc: BaseException) -> None:
+    handling = db.session.get(EventHandling, (event_id, handler_name), with_for_update=True)
+    if handling is None or handling.state is not HandlingState.pending:
+        db.session.rollback()
+        return
+    handling.attempts += 1
+    handling.last_error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+    if handling.attempts >= current_app.config["EVENT_MAX_ATTEMPTS"]:
+        handling.state = HandlingState.dead
+        log.error("handler %s gave up on event %s: %s", handler_name, event_id, exc)
+    db.session.commit()
+
+
+_LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def sweep_events(limit: int = 500) -> int:
+    """RQ job: re-enqueue pending handler jobs older than the lease that Redis no longer holds.
+
+    Returns the number of jobs enqueued.
+    """
+    lease = timedelta(seconds=current_app.config["EVENT_LEASE_SECONDS"])
+    rows = db.session.execute(
+        sa.select(EventHandling.event_id, EventHandling.handler, EventHandling.queue)
+        .where(
+            EventHandling.state == HandlingState.pending,
+            EventHandling.created_at <= utcnow() - lease,
+        )
+        .order_by(EventHandling.created_at)
+        .limit(limit)
+    ).all()
+    db.session.rollback()
+    redis = get_redis()
+    enqueued = 0
+    for event_id, handler, queue in rows:
+        try:
+            status = Job.fetch(job_id_for(event_id, handler), connection=redis).get_status()
+        except NoSuchJobError:
+            status = None
+        if status in _LIVE_STATUSES:
+            continue
+        enqueue_handling(event_id, handler, queue)
+        enqueued += 1
+    if enqueued:
+        log.info("sweeper re-enqueued %d handler job(s)", enqueued)
+    return enqueued
+
+
+def retry_dead_handling(event_id: str, handler_name: str, *, by: Any) -> EventHandling:
+    """Give a dead handler another round of attempts (a programme manager's *re-run*)."""
+    handling = db.get_or_404(EventHandling, (event_id, handler_name))
+    if handling.state is not HandlingState.dead:
+        raise ValueError("only failed handlers can be re-run")
+    handling.state = HandlingState.pending
+    handling.attempts = 0
+    db.session.flush()
+    db.session.info.setdefault(OUTBOX_KEY, []).append((event_id, handler_name, handling.queue))
+    log.info("user %s re-ran handler %s for event %s", getattr(by, "id", None), handler_name, event_id)
+    return handling

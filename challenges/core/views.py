@@ -1,0 +1,52 @@
+"""The front page, the language switch and the health check."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from redis.exceptions import RedisError
+
+from challenges.accounts.forms import ConfirmForm
+from challenges.extensions import db, get_redis
+
+bp = Blueprint("core", __name__)
+
+
+@bp.get("/")
+def home():
+    return render_template("core/home.html")
+
+
+@bp.post("/language")
+def set_language():
+    language = request.form.get("language", "")
+    if ConfirmForm().validate_on_submit() and language in current_app.config["LANGUAGES"]:
+        session["language"] = language
+        if current_user.is_authenticated:
+            current_user.language = language
+            db.session.commit()
+    target = request.form.get("next") or ""
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("core.home")
+    return redirect(target, 303)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Report whether the database and Redis answer; 503 when either does not."""
+    checks = {}
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+        checks["database"] = f"error: {type(exc).__name__}"
+    finally:
+        db.session.rollback()
+    try:
+        get_redis().ping()
+        checks["redis"] = "ok"
+    except RedisError as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return jsonify(status="ok" if healthy else "unavailable", **checks), 200 if healthy else 503

@@ -1,0 +1,1 @@
+"""Programmes and their yearly budgets; awards, payments and the programme ledger."""

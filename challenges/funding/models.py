@@ -1,0 +1,54 @@
+"""A funding programme and its years, with money in integer öre."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from challenges.core.models import UTCDateTime, utcnow
+from challenges.extensions import db
+
+
+class Programme(db.Model):
+    """A programme such as *open innovation in industry*, configured by a programme manager."""
+
+    __tablename__ = "programme"
+    __table_args__ = (
+        sa.CheckConstraint("admin_cap_basis_points BETWEEN 0 AND 10000", name="admin_cap_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    # The share of each year's allocation that may go to administration: 500 = 5 %.
+    admin_cap_basis_points: Mapped[int] = mapped_column(sa.Integer)
+    return_deadline: Mapped[date | None] = mapped_column(sa.Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    years: Mapped[list[ProgrammeYear]] = relationship(
+        back_populates="programme", order_by="ProgrammeYear.year", cascade="all, delete-orphan"
+    )
+
+
+class ProgrammeYear(db.Model):
+    """One year's allocation from the treasury."""
+
+    __tablename__ = "programme_year"
+    __table_args__ = (
+        sa.UniqueConstraint("programme_id", "year", name="one_per_year"),
+        sa.CheckConstraint("allocation_ore >= 0", name="allocation_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    programme_id: Mapped[int] = mapped_column(sa.ForeignKey("programme.id", ondelete="CASCADE"))
+    year: Mapped[int] = mapped_column(sa.Integer)
+    allocation_ore: Mapped[int] = mapped_column(sa.BigInteger)
+    requisition_deadline: Mapped[date | None] = mapped_column(sa.Date)
+
+    programme: Mapped[Programme] = relationship(back_populates="years")
+
+    @property
+    def admin_cap_ore(self) -> int:
+        """floor(cap × allocation), in whole öre."""
+        return self.allocation_ore * self.programme.admin_cap_basis_points // 10000
