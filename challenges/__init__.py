@@ -83,11 +83,13 @@ def _init_extensions(app: Flask) -> None:
         app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10
     )
 
+    from flask_babel import get_locale
+
     from challenges.accounts.forms import ConfirmForm
 
     @app.context_processor
     def layout_context():
-        return {"plain_form": ConfirmForm, "languages": app.config["LANGUAGES"]}
+        return {"plain_form": ConfirmForm, "get_locale": get_locale}
 
 
 def _configure_sqlite(engine) -> None:

@@ -1,0 +1,19 @@
+"""Every periodic job, in one list: (function, queue, interval in seconds).
+
+Time-based work is driven from due rows in the database; these jobs only look for them,
+so a Redis restart that loses every queued job loses no deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask
+
+from challenges.core.events import sweep_events
+
+
+def periodic_jobs(app: Flask) -> list[tuple[Callable, str, int]]:
+    return [
+        (sweep_events, "workflow", app.config["SWEEP_INTERVAL_SECONDS"]),
+    ]
