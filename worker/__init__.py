@@ -2,7 +2,7 @@
 
 Workers are non-forking (:class:`AppWorker`): a forking worker pays about 12 ms per job,
 and a forked child must never share the parent's database connections. Each job runs in
-an application context and the database session is removed after it.
+an application (and request) context and the database session is removed after it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ class AppWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
-        with self.app.app_context():
+        # A fresh app context (its own database session), and a request context on top of
+        # it so that jobs can build absolute links.
+        with self.app.app_context(), self.app.test_request_context(base_url=self.app.config["BASE_URL"]):
             try:
                 return super().perform_job(job, queue)
             finally:

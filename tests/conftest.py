@@ -1,0 +1,189 @@
+"""Fixtures: the app on SQLite or PostgreSQL (``DATABASE_URL``), a real Redis, a real SMTP server."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, has_app_context
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from challenges import create_app
+from challenges.extensions import db, get_redis, limiter
+from tests.factories import TEST_PASSWORD
+from tests.services import RedisServer, SMTPRecorder, start_smtp
+from worker import make_worker
+
+
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_session() -> Iterator[SMTPRecorder]:
+    controller, recorder = start_smtp()
+    recorder.port = controller.port  # type: ignore[attr-defined]
+    yield recorder
+    controller.stop()
+
+
+def _database_url(tmp: Path) -> str:
+    url = os.environ.get("DATABASE_URL")
+    return url or f"sqlite:///{tmp / 'test.db'}"
+
+
+def _reset_schema(app: Flask) -> None:
+    """Start from an empty database and build the schema through the migrations only."""
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
+        upgrade()
+        db.session.remove()
+
+
+def test_config(tmp: Path, redis_url: str, smtp_port: int) -> dict:
+    return {
+        "TESTING": True,
+        "INSTANCE_PATH": tmp / "instance",
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": _database_url(tmp),
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp_port,
+        "SMTP_TIMEOUT": 5,
+        "BASE_URL": "http://localhost",
+        # Cheap hashing keeps the suite fast; one test checks the production parameters.
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 1024,
+        "ARGON2_PARALLELISM": 1,
+        "EVENT_RETRY_INTERVALS": [],
+        "EVENT_LEASE_SECONDS": 0,
+    }
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs in a fresh context, as a real request would, even while a test
+    holds an application context open for its own database work."""
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            db.session.commit()  # the request must see the test's rows, and not wait on its lock
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory, redis_server, smtp_session) -> Flask:
+    tmp = tmp_path_factory.mktemp("app")
+    application = create_app(test_config(tmp, redis_server.url, smtp_session.port))  # type: ignore[attr-defined]
+    application.test_client_class = IsolatedClient
+    _reset_schema(application)
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _clean(request) -> Iterator[None]:
+    """Every test starts with empty tables, an empty Redis and an empty mailbox."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application: Flask = request.getfixturevalue("app")
+    redis_server: RedisServer = request.getfixturevalue("redis_server")
+    if redis_server.proc is None:
+        redis_server.start()
+    with application.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+            else:
+                for name in tables:
+                    conn.execute(sa.text(f"DELETE FROM {name}"))  # noqa: S608 - our own table names
+        get_redis().flushdb()
+        limiter.reset()
+    request.getfixturevalue("smtp_session").reset()
+
+
+@pytest.fixture
+def smtp(smtp_session) -> SMTPRecorder:
+    return smtp_session
+
+
+@pytest.fixture
+def ctx(app) -> Iterator[None]:
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def drain(app):
+    """Run a burst worker on every queue until they are empty (real RQ on the real Redis)."""
+
+    def run() -> None:
+        if has_app_context():
+            db.session.commit()  # end the test's transaction, so it sees what the worker writes
+        contextvars.Context().run(make_worker(app).work, burst=True, logging_level="WARNING")
+
+    return run
+
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+class Browser:
+    """A test client that fills in the CSRF token from the page, as a browser would."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def get(self, url: str, **kwargs):
+        return self.client.get(url, **kwargs)
+
+    def csrf(self, page_url: str = "/login") -> str:
+        page = self.client.get(page_url).get_data(as_text=True)
+        match = CSRF_RE.search(page)
+        assert match, f"no CSRF token on {page_url}"
+        return match.group(1)
+
+    def submit(self, url: str, data: dict, page_url: str | None = None, **kwargs):
+        page_url = page_url or (url if url not in {"/logout", "/language"} else "/")
+        token = self.csrf(page_url)
+        headers = {"Referer": f"https://localhost{page_url}", **kwargs.pop("headers", {})}
+        return self.client.post(url, data={**data, "csrf_token": token}, headers=headers, **kwargs)
+
+    def login(self, email: str, password: str = TEST_PASSWORD):
+        return self.submit("/login", {"email": email, "password": password})
+
+    def logout(self):
+        return self.submit("/logout", {}, page_url="/account")
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def browser(client) -> Browser:
+    return Browser(client)
+
+
+@pytest.fixture
+def make_browser(app):
+    return lambda: Browser(app.test_client())

@@ -1,0 +1,105 @@
+"""Real services for the tests: a private Redis server and an in-process SMTP server."""
+
+from __future__ import annotations
+
+import email
+import socket
+import subprocess
+import threading
+import time
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+from challenges.devserver import redis_binary
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, up: bool = True, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if (s.connect_ex(("127.0.0.1", port)) == 0) == up:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"port {port} did not become {'open' if up else 'closed'}")
+
+
+class RedisServer:
+    """A private redis-server on a fixed loopback port that a test can stop and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--maxmemory-policy", "noeviction", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        """Stop without saving: every queued and scheduled job is gone."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+            wait_for_port(self.port, up=False)
+
+
+class SMTPRecorder:
+    """aiosmtpd handler that keeps what it receives and can be told to refuse."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.refuse_recipients: dict[str, str] = {}
+        self.data_replies: list[str] = []
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.refuse_recipients:
+            return self.refuse_recipients[address.lower()]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            if self.data_replies:
+                return self.data_replies.pop(0)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.messages.append(
+                email.message_from_bytes(envelope.content, policy=default_policy)  # type: ignore[arg-type]
+            )
+        return "250 Message accepted for delivery"
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages.clear()
+            self.envelopes.clear()
+            self.refuse_recipients.clear()
+            self.data_replies.clear()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+def start_smtp() -> tuple[Controller, SMTPRecorder]:
+    recorder = SMTPRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller, recorder
