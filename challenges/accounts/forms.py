@@ -12,14 +12,21 @@ from wtforms.validators import (
     InputRequired,
     Length,
     NumberRange,
-    Optional,
     ValidationError,
 )
 
 from challenges.accounts.models import OrganisationKind, Role
-from challenges.core.forms import good_password, org_number, single_line, strip
+from challenges.core.forms import RequiredWhen, good_password, org_number, single_line, strip
 
 LANGUAGE_CHOICES = [("en", "English"), ("sv", "Svenska")]
+
+
+def _new(form) -> bool:
+    return form.organisation_choice.data == "new"
+
+
+def _new_sme(form) -> bool:
+    return _new(form) and form.kind.data == OrganisationKind.sme.value
 
 
 def email_field(label=None):
@@ -78,48 +85,28 @@ class RegistrationForm(FlaskForm):
     org_name = StringField(
         _l("Organisation name"),
         filters=[strip],
-        validators=[Optional(), Length(max=200, message=_l("Use at most 200 characters.")), single_line],
+        validators=[RequiredWhen(_new, _l("Enter the organisation's name.")),
+                    Length(max=200, message=_l("Use at most 200 characters.")), single_line],
     )
     kind = RadioField(
         _l("Kind of organisation"),
         choices=[(OrganisationKind.industrial.value, _l("Industrial company (publishes challenges)")),
                  (OrganisationKind.sme.value, _l("Small or medium-sized enterprise (submits proposals)"))],
-        validators=[Optional()],
+        validators=[RequiredWhen(_new, _l("Choose the kind of organisation."))],
     )
     staff_headcount = IntegerField(
         _l("Staff headcount"),
-        validators=[Optional(), NumberRange(min=0, max=10_000_000, message=_l("Enter a whole number of 0 or more."))],
+        validators=[RequiredWhen(_new_sme, _l("Enter the staff headcount (an SME must give it).")),
+                    NumberRange(min=0, max=10_000_000, message=_l("Enter a whole number of 0 or more."))],
     )
     annual_turnover = IntegerField(
         _l("Annual turnover (SEK)"),
-        validators=[Optional(), NumberRange(min=0, max=10**13, message=_l("Enter a whole number of kronor, 0 or more."))],
+        validators=[RequiredWhen(_new_sme, _l("Enter the annual turnover in kronor (an SME must give it).")), NumberRange(min=0, max=10**13, message=_l("Enter a whole number of kronor, 0 or more."))],
     )
     balance_sheet_total = IntegerField(
         _l("Balance-sheet total (SEK)"),
-        validators=[Optional(), NumberRange(min=0, max=10**13, message=_l("Enter a whole number of kronor, 0 or more."))],
+        validators=[RequiredWhen(_new_sme, _l("Enter the balance-sheet total in kronor (an SME must give it).")), NumberRange(min=0, max=10**13, message=_l("Enter a whole number of kronor, 0 or more."))],
     )
-
-    def validate_org_name(self, field):
-        if self.organisation_choice.data == "new" and not field.data:
-            raise ValidationError(_l("Enter the organisation's name."))
-
-    def validate_kind(self, field):
-        if self.organisation_choice.data == "new" and not field.data:
-            raise ValidationError(_l("Choose the kind of organisation."))
-
-    def _sme_figure(self, field, message):
-        if (self.organisation_choice.data == "new" and self.kind.data == OrganisationKind.sme.value
-                and field.data is None and not field.errors):
-            raise ValidationError(message)
-
-    def validate_staff_headcount(self, field):
-        self._sme_figure(field, _l("Enter the staff headcount (an SME must give it)."))
-
-    def validate_annual_turnover(self, field):
-        self._sme_figure(field, _l("Enter the annual turnover in kronor (an SME must give it)."))
-
-    def validate_balance_sheet_total(self, field):
-        self._sme_figure(field, _l("Enter the balance-sheet total in kronor (an SME must give it)."))
 
 
 class LoginForm(FlaskForm):

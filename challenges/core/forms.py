@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from stdnum.exceptions import ValidationError as NumberError
 from stdnum.se import orgnr
 from wtforms import Field
-from wtforms.validators import ValidationError
+from wtforms.validators import StopValidation, ValidationError
 
 from challenges.core.security import is_header_safe
 
@@ -55,3 +55,21 @@ def good_password(form, field: Field) -> None:
     email = getattr(form, "email", None)
     if email is not None and email.data and value.lower() == email.data.strip().lower():
         raise ValidationError(_l("The password must not be your email address."))
+
+
+class RequiredWhen:
+    """Required when *condition(form)* holds; otherwise an empty field is simply optional."""
+
+    field_flags = {"optional": True}
+
+    def __init__(self, condition, message) -> None:
+        self.condition = condition
+        self.message = message
+
+    def __call__(self, form, field: Field) -> None:
+        if field.raw_data and str(field.raw_data[0]).strip():
+            return
+        field.errors[:] = []
+        if self.condition(form):
+            raise StopValidation(self.message)
+        raise StopValidation()

@@ -1,0 +1,291 @@
+"""A person in a real Chromium: register an SME, log out and in, reset a forgotten password.
+
+The app is served over real HTTP on 127.0.0.1; the reset email goes through the real RQ
+worker and the in-process SMTP server. Every page is checked with axe (no serious or
+critical violation), for console errors and for Content Security Policy violations.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+pytest.importorskip("playwright.sync_api")
+pytest.importorskip("axe_playwright_python.sync_playwright")
+
+from axe_playwright_python.sync_playwright import Axe  # noqa: E402
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+EMAIL = "sara@example.com"
+OLD_PASSWORD = "a long and memorable passphrase"
+NEW_PASSWORD = "another equally long passphrase"
+
+# Records every CSP violation of a document, before any of the page's own code runs.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`
+    + ` at ${e.sourceFile || e.documentURI}:${e.lineNumber}`);
+});
+"""
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The session app over real HTTP on a free loopback port; emailed links point at it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    saved = app.config["BASE_URL"]
+    app.config["BASE_URL"] = base_url
+    thread.start()
+    try:
+        yield base_url
+    finally:
+        app.config["BASE_URL"] = saved
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package to run the browser tests")
+    p = sync_playwright().start()
+    try:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        p.stop()
+
+
+@dataclass
+class PageProblems:
+    """Console errors and uncaught page errors seen since the last check."""
+
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        url = (message.location or {}).get("url", "")
+        if url.endswith("/favicon.ico"):
+            return  # the app has no favicon; the browser asks anyway
+        self.console_errors.append(f"{message.text} (at {url or 'unknown'})")
+
+    def take(self) -> tuple[list[str], list[str]]:
+        seen = (self.console_errors[:], self.page_errors[:])
+        self.console_errors.clear()
+        self.page_errors.clear()
+        return seen
+
+
+@pytest.fixture
+def browser_page(chromium: Browser, live_server: str) -> Iterator[tuple[Page, PageProblems]]:
+    context = chromium.new_context(base_url=live_server, locale="en-GB")
+    context.add_init_script(CSP_LISTENER)
+    # Only the live server: anything else would be a bug in the page (or a leak to the outside).
+    context.route(re.compile(r"^(?!http://127\.0\.0\.1:\d+/).*"), lambda route: route.abort())
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems = PageProblems()
+    page.on("console", problems.on_console)
+    page.on("pageerror", lambda exc: problems.page_errors.append(str(exc)))
+    try:
+        yield page, problems
+    finally:
+        context.close()
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def _describe(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"- {v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>")
+        for node in v["nodes"]:
+            lines.append(f"    target {node['target']}: {node['html'][:200]}")
+            summary = (node.get("failureSummary") or "").replace("\n", " / ")
+            if summary:
+                lines.append(f"      {summary}")
+    return "\n".join(lines)
+
+
+def check_page(page: Page, problems: PageProblems, name: str) -> None:
+    """No serious or critical axe violation, no CSP violation, no console or page error.
+
+    Every kind of problem is listed in one failure message, so one run shows all there is to fix.
+    """
+    csp = page.evaluate("window.__cspViolations || []")
+    blocking = [v for v in Axe().run(page).response["violations"] if v["impact"] in BLOCKING_IMPACTS]
+    console_errors, page_errors = problems.take()
+    csp += [m for m in console_errors if "Content Security Policy" in m]
+    failures = []
+    if blocking:
+        failures.append(f"axe found serious or critical accessibility violations:\n{_describe(blocking)}")
+    if csp:
+        failures.append("Content Security Policy violations:\n" + "\n".join(f"- {c}" for c in csp))
+    if console_errors:
+        failures.append("console errors:\n" + "\n".join(f"- {m}" for m in console_errors))
+    if page_errors:
+        failures.append("uncaught script errors:\n" + "\n".join(f"- {m}" for m in page_errors))
+    if failures:
+        pytest.fail(f"the {name} page ({page.url}) has problems:\n\n" + "\n\n".join(failures),
+                    pytrace=False)
+
+
+def expect_logged_in(page: Page, name: str) -> None:
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.get_by_text(f"You are logged in as {name}.")).to_be_visible()
+
+
+def log_out(page: Page) -> None:
+    page.get_by_role("banner").get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("status")).to_contain_text("You have logged out.")
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in")).to_be_visible()
+
+
+def log_in(page: Page, email: str, password: str) -> None:
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("main").get_by_role("button", name="Log in").click()
+
+
+def reset_link(smtp, address: str, base_url: str) -> str:
+    links = [
+        match.group(0)
+        for message in smtp.to(address)
+        if (match := re.search(r"\S+/password/reset/\S+", message.get_body(("plain",)).get_content()))
+    ]
+    assert len(links) == 1, f"expected one reset link for {address}, got {links}"
+    assert links[0].startswith(f"{base_url}/password/reset/"), f"the link does not point at the server: {links[0]}"
+    return links[0]
+
+
+# --- the journey -------------------------------------------------------------------------------
+
+
+def test_register_log_in_and_reset_a_forgotten_password(browser_page, live_server, smtp, drain):
+    page, problems = browser_page
+
+    # Register a new SME.
+    page.goto("/register")
+    expect(page.get_by_role("heading", level=1, name="Register")).to_be_visible()
+    check_page(page, problems, "register")
+    page.get_by_label("Your name").fill("Sara Svensson")
+    page.get_by_label("Email address").fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(OLD_PASSWORD)
+    page.get_by_label("Repeat the password").fill(OLD_PASSWORD)
+    page.get_by_label("Register a new organisation").check()
+    page.get_by_label("Organisation number").fill("556016-0680")
+    page.get_by_label("Organisation name").fill("Svensson Robotik AB")
+    page.get_by_label("Small or medium-sized enterprise (submits proposals)").check()
+    page.get_by_label("Staff headcount").fill("12")
+    page.get_by_label("Annual turnover (SEK)").fill("8000000")
+    page.get_by_label("Balance-sheet total (SEK)").fill("3000000")
+    page.get_by_role("button", name="Create account").click()
+
+    expect(page).to_have_url(f"{live_server}/")
+    expect(page.get_by_role("status")).to_contain_text("Welcome! Your account is ready.")
+    expect_logged_in(page, "Sara Svensson")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert "__Host-session" in cookies, f"no session cookie kept by the browser: {list(cookies)}"
+    assert cookies["__Host-session"]["secure"] and cookies["__Host-session"]["httpOnly"]
+    check_page(page, problems, "home (logged in)")
+
+    # Log out, and in again with the password.
+    log_out(page)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in").click()
+    expect(page.get_by_role("heading", level=1, name="Log in")).to_be_visible()
+    check_page(page, problems, "login")
+    log_in(page, EMAIL, OLD_PASSWORD)
+    expect(page).to_have_url(f"{live_server}/")
+    expect_logged_in(page, "Sara Svensson")
+    log_out(page)
+
+    # Forgot the password: ask for a link.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in").click()
+    page.get_by_role("link", name="Forgot your password?").click()
+    expect(page.get_by_role("heading", level=1, name="Forgot your password?")).to_be_visible()
+    check_page(page, problems, "forgot password")
+    page.get_by_label("Email address").fill(EMAIL)
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.get_by_role("heading", level=1, name="Check your email")).to_be_visible()
+    check_page(page, problems, "reset link sent")
+
+    drain()  # the worker sends the welcome and the reset email
+    link = reset_link(smtp, EMAIL, live_server)
+
+    # Choose a new password through the emailed link.
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1, name="Choose a new password")).to_be_visible()
+    check_page(page, problems, "reset password")
+    page.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Repeat the password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Save the new password").click()
+    expect(page).to_have_url(f"{live_server}/login")
+    expect(page.get_by_role("status")).to_contain_text("Your password has been changed.")
+
+    # The new password works ...
+    log_in(page, EMAIL, NEW_PASSWORD)
+    expect(page).to_have_url(f"{live_server}/")
+    expect_logged_in(page, "Sara Svensson")
+    log_out(page)
+
+    # ... and the old one no longer does.
+    page.goto("/login")
+    log_in(page, EMAIL, OLD_PASSWORD)
+    summary = page.locator(".error-summary")
+    expect(summary).to_have_attribute("role", "alert")
+    expect(summary).to_contain_text("not correct")
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+    check_page(page, problems, "login (wrong password)")
+
+
+def test_error_summary_links_to_the_fields(browser_page, live_server):
+    page, problems = browser_page
+    page.goto("/register")
+    page.get_by_role("button", name="Create account").click()
+
+    summary = page.get_by_role("alert")
+    expect(summary).to_have_class(re.compile(r"\berror-summary\b"))
+    expect(summary.get_by_role("heading", name="There is a problem")).to_be_visible()
+    for field_id in ("name", "email", "password", "password_confirm", "organisation_choice", "org_number"):
+        expect(summary.locator(f'a[href="#{field_id}"]')).to_have_count(1)
+    expect(page.locator("#name")).to_have_attribute("aria-invalid", "true")
+
+    summary.get_by_role("link").first.click()
+    expect(page).to_have_url(f"{live_server}/register#name")
+    expect(page.get_by_label("Your name")).to_be_focused()
+    check_page(page, problems, "register (with errors)")

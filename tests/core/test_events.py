@@ -1,0 +1,144 @@
+"""The event log and outbox: nothing reaches Redis before the commit, and nothing is lost."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from rq import Queue
+
+from challenges.accounts import services as accounts
+from challenges.core.events import enqueue_handling, run_handler, sweep_events
+from challenges.core.models import Event, EventHandling, HandlingState, job_id_for
+from challenges.extensions import db, get_redis
+from challenges.notifications.models import MailMessage
+from tests.factories import TEST_PASSWORD, make_user
+
+
+def _register(email: str = "sara@example.com"):
+    return accounts.register_user(name="Sara", email=email, password=TEST_PASSWORD, language="en")
+
+
+def _queued_ids(queue: str = "notifications") -> list[str]:
+    return Queue(queue, connection=get_redis()).get_job_ids()
+
+
+def test_commit_records_the_event_and_enqueues_one_job_per_handler(app, ctx):
+    user = _register()
+    assert _queued_ids() == []  # flushed, not committed: Redis has nothing yet
+    db.session.commit()
+    event = db.session.scalar(sa.select(Event).where(Event.type == "UserRegistered"))
+    assert event.payload == {"user_id": user.id}
+    [handling] = event.handlings
+    assert _queued_ids() == [job_id_for(event.id, handling.handler)]
+
+
+def test_rolled_back_transaction_enqueues_nothing(app, ctx):
+    _register()
+    db.session.rollback()
+    assert _queued_ids() == []
+    assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 0
+
+
+def test_handler_delivered_twice_has_one_effect(app, ctx, smtp, drain):
+    _register()
+    db.session.commit()
+    handling = db.session.scalar(sa.select(EventHandling))
+    # RQ delivers at least once: put the same (event, handler) job on the queue again.
+    enqueue_handling(handling.event_id, handling.handler, handling.queue)
+    Queue("notifications", connection=get_redis()).enqueue(
+        "challenges.core.events.run_handler", handling.event_id, handling.handler)
+    drain()
+    assert len(smtp.to("sara@example.com")) == 1
+    assert db.session.scalar(sa.select(sa.func.count(MailMessage.id))) == 1
+    db.session.refresh(handling)
+    assert handling.state is HandlingState.done
+    assert run_handler(handling.event_id, handling.handler) == "already handled"
+
+
+def test_redis_down_at_commit_loses_nothing(app, ctx, smtp, drain, redis_server):
+    redis_server.stop()
+    _register()
+    db.session.commit()  # the relay cannot reach Redis; the commit still stands
+    assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 1
+    redis_server.start()  # back, and empty
+    assert _queued_ids() == []
+    drain()
+    assert smtp.messages == []
+    assert sweep_events() == 1  # the sweeper finds the pending handler
+    drain()
+    assert len(smtp.to("sara@example.com")) == 1
+    assert sweep_events() == 0
+    drain()
+    assert len(smtp.to("sara@example.com")) == 1
+
+
+def test_sweeper_leaves_jobs_that_redis_still_holds(app, ctx):
+    _register()
+    db.session.commit()
+    assert len(_queued_ids()) == 1
+    assert sweep_events() == 0
+    assert len(_queued_ids()) == 1
+
+
+def test_sweeper_waits_for_the_lease(app, ctx, redis_server, monkeypatch):
+    monkeypatch.setitem(app.config, "EVENT_LEASE_SECONDS", 3600)
+    redis_server.stop()
+    _register()
+    db.session.commit()
+    redis_server.start()
+    assert sweep_events() == 0
+
+
+def test_failing_handler_retries_then_lands_in_the_failed_list(app, ctx, drain, monkeypatch, make_browser):
+    monkeypatch.setitem(app.config, "EVENT_MAX_ATTEMPTS", 2)
+    monkeypatch.setitem(app.config, "SMTP_PORT", 1)  # nothing listens there
+    _register()
+    db.session.commit()
+    drain()
+    handling = db.session.scalar(sa.select(EventHandling))
+    assert (handling.state, handling.attempts) == (HandlingState.pending, 1)
+    assert "SMTP" in handling.last_error
+    assert sweep_events() == 1
+    drain()
+    db.session.refresh(handling)
+    assert (handling.state, handling.attempts) == (HandlingState.dead, 2)
+
+    make_user("pm@example.com", roles=(accounts.Role.programme_manager,))
+    db.session.commit()
+    pm = make_browser()
+    assert pm.login("pm@example.com").status_code == 303
+    response = pm.get("/admin/events/failed")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page
+    assert "accounts_send_welcome" in page
+    monkeypatch.setitem(app.config, "SMTP_PORT", app.config["SMTP_PORT"])
+    response = pm.submit(f"/admin/events/{handling.event_id}/{handling.handler}/rerun", {},
+                         page_url="/admin/events/failed")
+    assert response.status_code == 303
+    db.session.refresh(handling)
+    assert (handling.state, handling.attempts) == (HandlingState.pending, 0)
+
+
+def test_rerun_of_a_healthy_handler_is_refused(app, ctx, make_browser):
+    _register()
+    make_user("pm@example.com", roles=(accounts.Role.programme_manager,))
+    db.session.commit()
+    handling = db.session.scalar(sa.select(EventHandling))
+    pm = make_browser()
+    pm.login("pm@example.com")
+    response = pm.submit(f"/admin/events/{handling.event_id}/{handling.handler}/rerun", {},
+                         page_url="/admin/events/failed")
+    assert response.status_code == 409
+
+
+def test_unknown_event_type_cannot_be_recorded(app, ctx):
+    from dataclasses import dataclass
+
+    from challenges.core.events import DomainEvent, record
+
+    @dataclass(frozen=True)
+    class Undeclared(DomainEvent):
+        x: int
+
+    with pytest.raises(LookupError):
+        record(Undeclared(x=1))
