@@ -120,10 +120,10 @@ def _select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
     chosen = session.get("language")
     if chosen in languages:
-        return chosen
+        return str(chosen)
     if current_user and current_user.is_authenticated and current_user.language in languages:
         return current_user.language
-    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    return str(request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def _import_models() -> None:

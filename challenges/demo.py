@@ -12,7 +12,7 @@ from challenges.accounts.models import OrganisationKind, Role, UserRole
 from challenges.extensions import db
 from challenges.funding.models import Programme, ProgrammeYear
 
-DEMO_PASSWORD = "demo-innovation-2016"
+DEMO_PASSWORD = "demo-innovation-2016"  # noqa: S105 - printed demo login, local data only
 PROGRAMME_NAME = "Open innovation in industry"
 SEK = 100  # öre
 

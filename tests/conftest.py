@@ -21,8 +21,6 @@ from tests.services import RedisServer, SMTPRecorder, start_smtp
 from worker import make_worker
 
 
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))

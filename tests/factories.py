@@ -18,7 +18,6 @@ from challenges.accounts.models import (
 from challenges.core.security import hash_password
 from challenges.extensions import db
 
-
 TEST_PASSWORD = "correct horse battery staple"
 _seq = itertools.count(1)
 

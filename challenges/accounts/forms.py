@@ -12,7 +12,6 @@ from wtforms.validators import (
     InputRequired,
     Length,
     NumberRange,
-    ValidationError,
 )
 
 from challenges.accounts.models import OrganisationKind, Role

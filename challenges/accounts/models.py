@@ -10,7 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from challenges.core.models import UTCDateTime, enum_column, utcnow
-from challenges.extensions import db
+from challenges.extensions import Model
 
 
 class OrganisationKind(enum.Enum):
@@ -32,11 +32,11 @@ class Role(enum.Enum):
 
 
 class TokenKind(enum.Enum):
-    password_reset = "password_reset"
+    password_reset = "password_reset"  # noqa: S105 - a token kind, not a secret
     invitation = "invitation"
 
 
-class Organisation(db.Model):
+class Organisation(Model):
     """A company: an industrial challenge owner or a small or medium-sized enterprise."""
 
     __tablename__ = "organisation"
@@ -75,7 +75,7 @@ class Organisation(db.Model):
         ]
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person with a login."""
 
     __tablename__ = "user_account"
@@ -99,7 +99,8 @@ class User(UserMixin, db.Model):
 
     # The cookie session holds a server-side login-session token, not the user id, so
     # that logout, a password change or disabling ends the session for real.
-    session_token = None
+    __allow_unmapped__ = True
+    session_token: str | None = None
 
     def get_id(self) -> str | None:
         return self.session_token
@@ -143,7 +144,7 @@ class User(UserMixin, db.Model):
         )
 
 
-class Membership(db.Model):
+class Membership(Model):
     """A person's place in an organisation; joining an existing one needs a member's approval."""
 
     __tablename__ = "membership"
@@ -162,7 +163,7 @@ class Membership(db.Model):
     organisation: Mapped[Organisation] = relationship(back_populates="memberships")
 
 
-class UserRole(db.Model):
+class UserRole(Model):
     __tablename__ = "user_role"
 
     user_id: Mapped[int] = mapped_column(
@@ -175,7 +176,7 @@ class UserRole(db.Model):
     user: Mapped[User] = relationship(back_populates="roles", foreign_keys=[user_id])
 
 
-class LoginSession(db.Model):
+class LoginSession(Model):
     """A server-side login session; deleting the row logs that browser out at once."""
 
     __tablename__ = "login_session"
@@ -191,7 +192,7 @@ class LoginSession(db.Model):
     user: Mapped[User] = relationship(lazy="joined")
 
 
-class ActionToken(db.Model):
+class ActionToken(Model):
     """A single-use, expiring link sent by email (password reset, evaluator invitation).
 
     The link carries a signed token id; nothing secret is stored here, and a used or

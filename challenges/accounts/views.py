@@ -233,12 +233,12 @@ def change_password():
 def organisation():
     org = current_user.organisation
     pending = current_user.membership if current_user.membership and not org else None
-    requests = []
+    requests: list[Membership] = []
     if org is not None:
-        requests = db.session.scalars(
+        requests = list(db.session.scalars(
             sa.select(Membership).where(Membership.organisation_id == org.id,
                                         Membership.state == MembershipState.pending)
-            .options(sa.orm.joinedload(Membership.user))).all()
+            .options(sa.orm.joinedload(Membership.user))))
     return render_template("accounts/organisation.html", org=org, pending=pending,
                            requests=requests, form=forms.ConfirmForm())
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from challenges.extensions import db
+from challenges.extensions import Model
 
 
 def utcnow() -> datetime:
@@ -58,7 +58,7 @@ class HandlingState(enum.Enum):
     dead = "dead"
 
 
-class Event(db.Model):
+class Event(Model):
     """One domain event: the audit trail, and the outbox from which handlers are run."""
 
     __tablename__ = "event_log"
@@ -77,7 +77,7 @@ class Event(db.Model):
     )
 
 
-class EventHandling(db.Model):
+class EventHandling(Model):
     """Whether one handler has dealt with one event: the idempotency record."""
 
     __tablename__ = "event_handling"

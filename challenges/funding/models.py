@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from challenges.core.models import UTCDateTime, utcnow
-from challenges.extensions import db
+from challenges.extensions import Model
 
 
-class Programme(db.Model):
+class Programme(Model):
     """A programme such as *open innovation in industry*, configured by a programme manager."""
 
     __tablename__ = "programme"
@@ -31,7 +31,7 @@ class Programme(db.Model):
     )
 
 
-class ProgrammeYear(db.Model):
+class ProgrammeYear(Model):
     """One year's allocation from the treasury."""
 
     __tablename__ = "programme_year"

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from challenges.core.models import UTCDateTime, enum_column, utcnow
-from challenges.extensions import db
+from challenges.extensions import Model
 
 
 class MessageState(enum.Enum):
@@ -20,7 +20,7 @@ class MessageState(enum.Enum):
     failed = "failed"  # refused permanently by the SMTP server
 
 
-class MailMessage(db.Model):
+class MailMessage(Model):
     """An email rendered for one recipient of one event; sent at most once per pair."""
 
     __tablename__ = "mail_message"
