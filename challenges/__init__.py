@@ -85,11 +85,7 @@ def _init_extensions(app: Flask) -> None:
 
     from flask_babel import get_locale
 
-    from challenges.accounts.forms import ConfirmForm
-
-    @app.context_processor
-    def layout_context():
-        return {"plain_form": ConfirmForm, "get_locale": get_locale}
+    app.jinja_env.globals["get_locale"] = get_locale
 
 
 def _configure_sqlite(engine) -> None:

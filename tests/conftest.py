@@ -141,7 +141,7 @@ def drain(app):
     return run
 
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF_RE = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"|<input[^>]*value="([^"]+)"[^>]*name="csrf_token"')
 
 
 class Browser:
@@ -157,7 +157,7 @@ class Browser:
         page = self.client.get(page_url).get_data(as_text=True)
         match = CSRF_RE.search(page)
         assert match, f"no CSRF token on {page_url}"
-        return match.group(1)
+        return match.group(1) or match.group(2)
 
     def submit(self, url: str, data: dict, page_url: str | None = None, **kwargs):
         page_url = page_url or (url if url not in {"/logout", "/language"} else "/")

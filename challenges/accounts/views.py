@@ -11,6 +11,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
 
 from challenges.accounts import forms, services
 from challenges.accounts.models import (
@@ -111,6 +112,14 @@ def _login_key(prefix: str, value: str) -> str:
     return f"{prefix}:{value}"
 
 
+def _form_email() -> str:
+    """The email address a login or reset form was posted with ("" if the body is unreadable)."""
+    try:
+        return (request.form.get("email") or "").strip().lower()
+    except HTTPException:  # e.g. 413: the error page is shown; no account to count against
+        return ""
+
+
 def _failed(response) -> bool:
     return response.status_code != 303
 
@@ -119,7 +128,7 @@ def _failed(response) -> bool:
 @limiter.limit(lambda: current_app.config["LOGIN_LIMIT"], methods=["POST"], deduct_when=_failed,
                key_func=lambda: _login_key("ip", request.remote_addr or "unknown"))
 @limiter.limit(lambda: current_app.config["LOGIN_LIMIT"], methods=["POST"], deduct_when=_failed,
-               key_func=lambda: _login_key("account", (request.form.get("email") or "").strip().lower()))
+               key_func=lambda: _login_key("account", _form_email()))
 def login():
     form = forms.LoginForm()
     if form.validate_on_submit():
@@ -157,7 +166,7 @@ def logout():
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
 @limiter.limit("10 per hour", methods=["POST"],
-               key_func=lambda: _login_key("reset", (request.form.get("email") or "").strip().lower()))
+               key_func=lambda: _login_key("reset", _form_email()))
 def forgot_password():
     form = forms.ForgotPasswordForm()
     if form.validate_on_submit():
