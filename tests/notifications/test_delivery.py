@@ -1,0 +1,108 @@
+"""Mail: once per (event, recipient), refusals recorded, nothing of the user's in a header."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from challenges.accounts import services as accounts
+from challenges.accounts.models import Role
+from challenges.core.models import EventHandling, HandlingState
+from challenges.core.security import is_header_safe
+from challenges.extensions import db
+from challenges.notifications.models import MailMessage, MessageState
+from challenges.notifications.services import build_email, message_id_for
+from tests.factories import TEST_PASSWORD, make_user
+
+
+def _register(email="sara@example.com", language="en"):
+    user = accounts.register_user(name="Sara", email=email, password=TEST_PASSWORD, language=language)
+    db.session.commit()
+    return user
+
+
+def test_message_has_a_message_id_from_event_and_recipient(app, ctx, smtp, drain):
+    _register()
+    drain()
+    [message] = smtp.to("sara@example.com")
+    row = db.session.scalar(sa.select(MailMessage))
+    assert message["Message-ID"] == row.message_id == message_id_for(row.event_id, "sara@example.com")
+    assert row.state is MessageState.sent
+    assert message.get_body(("html",)) is not None
+    assert "http://localhost/login" in message.get_body(("plain",)).get_content()
+
+
+def test_permanent_refusal_is_recorded_and_not_retried(app, ctx, smtp, drain):
+    smtp.refuse_recipients["sara@example.com"] = "550 5.1.1 no such user"
+    _register()
+    drain()
+    row = db.session.scalar(sa.select(MailMessage))
+    assert row.state is MessageState.failed and row.last_reply.startswith("550")
+    assert db.session.scalar(sa.select(EventHandling)).state is HandlingState.done
+
+
+def test_temporary_refusal_is_retried_and_sent_once(app, ctx, smtp, drain, monkeypatch):
+    monkeypatch.setitem(app.config, "EVENT_RETRY_INTERVALS", [0])
+    smtp.data_replies.append("451 4.3.0 try again later")
+    _register()
+    drain()
+    assert len(smtp.to("sara@example.com")) == 1
+    row = db.session.scalar(sa.select(MailMessage))
+    assert (row.state, row.attempts) == (MessageState.sent, 2)
+
+
+def test_without_smtp_mail_stays_in_the_local_outbox(app, ctx, smtp, drain, monkeypatch, make_browser):
+    monkeypatch.setitem(app.config, "SMTP_HOST", "")
+    _register()
+    drain()
+    assert smtp.messages == []
+    row = db.session.scalar(sa.select(MailMessage))
+    assert row.state is MessageState.stored
+    make_user("pm@example.com", roles=(Role.programme_manager,))
+    db.session.commit()
+    pm = make_browser()
+    pm.login("pm@example.com")
+    assert "Welcome to the open innovation platform" in pm.get("/admin/outbox?q=sara").get_data(as_text=True)
+    page = pm.get(f"/admin/outbox/{row.id}").get_data(as_text=True)
+    assert "Your account on the open innovation platform is ready" in page
+    body = pm.get(f"/admin/outbox/{row.id}/body")
+    assert "sandbox" in body.headers["Content-Security-Policy"]
+
+
+def test_mail_is_written_in_the_recipients_language(app, ctx, smtp, drain):
+    _register(language="sv")
+    drain()
+    [message] = smtp.to("sara@example.com")
+    assert message["Subject"] == "Välkommen till plattformen för öppen innovation"
+
+
+INJECTIONS = ["x\r\nBcc: evil@example.com", "x\nBcc: evil@example.com", "x\rBcc: evil@example.com",
+              "=?UTF-8?Q?=0A?=Bcc: evil@example.com", "x\x00y", "x\u2028Bcc: evil@example.com"]
+
+
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_header_unsafe_text_is_detected(value):
+    assert not is_header_safe(value)
+
+
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_mail_builder_refuses_unsafe_headers(app, ctx, value):
+    message = MailMessage(recipient="sara@example.com", subject=value, message_id="<a@b>", language="en",
+                          body_text="t", body_html="<p>t</p>", created_at=__import__("datetime").datetime.now(__import__("datetime").UTC))
+    with pytest.raises(ValueError):
+        build_email(message)
+
+
+def test_user_text_never_reaches_a_header(app, ctx, smtp, drain):
+    user = make_user("sara@example.com", name="Sara =?UTF-8?Q?=0A?=")  # a name saved before validation existed
+    db.session.commit()
+    accounts.request_password_reset(user.email)
+    db.session.commit()
+    drain()
+    [message] = smtp.to("sara@example.com")
+    assert sorted(message.keys()) == sorted(["From", "To", "Subject", "Date", "Message-ID", "Content-Language",
+                                             "Auto-Submitted", "Content-Type", "MIME-Version"])
+    assert smtp.envelopes[-1][1] == ["sara@example.com"]
+    assert re.fullmatch(r"Reset your password", message["Subject"])
