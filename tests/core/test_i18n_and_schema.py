@@ -1,0 +1,37 @@
+"""Pages in the browser's language or the one chosen; the schema exists only through migrations."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from challenges.extensions import db
+
+
+def test_browser_language_is_the_default(app, client):
+    html = client.get("/login", headers={"Accept-Language": "sv-SE,sv;q=0.9,en;q=0.5"}).get_data(as_text=True)
+    assert '<html lang="sv">' in html and "Logga in" in html
+
+
+def test_language_can_be_switched(app, browser):
+    assert '<html lang="en">' in browser.get("/").get_data(as_text=True)
+    browser.submit("/language", {"language": "sv", "next": "/login"})
+    html = browser.get("/login").get_data(as_text=True)
+    assert '<html lang="sv">' in html
+
+
+def test_every_message_has_a_swedish_translation():
+    from babel.messages.pofile import read_po
+
+    from challenges.config import PROJECT_ROOT
+
+    with open(PROJECT_ROOT / "challenges/translations/sv/LC_MESSAGES/messages.po", "rb") as fh:
+        catalog = read_po(fh)
+    missing = [m.id for m in catalog if m.id and not m.string]
+    assert missing == []
+
+
+def test_models_and_migrations_agree(app, ctx):
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []
