@@ -154,8 +154,10 @@ def load_session(token: str) -> User | None:
             or now - login.last_seen_at > config["SESSION_IDLE_TIMEOUT"]):
         return None
     if now - login.last_seen_at > timedelta(minutes=1):
-        db.session.execute(sa.update(LoginSession).where(LoginSession.id == login.id)
-                           .values(last_seen_at=now))
+        # Committed at once: many requests (every GET) never commit, and an active reader
+        # must not idle out. The session is loaded before a view changes anything.
+        login.last_seen_at = now
+        db.session.commit()
     return login.user
 
 

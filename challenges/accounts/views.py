@@ -328,40 +328,38 @@ def admin_user(user_id: int):
     return render_template("admin/user.html", user=user, role_form=role_form, form=forms.ConfirmForm())
 
 
+def _admin_change(user: User, change, done: str):
+    """Run one confirmed change to *user*; a refusal is flashed and nothing is saved."""
+    if not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        change()
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(done)
+    return redirect(url_for("accounts.admin_user", user_id=user.id), 303)
+
+
 @bp.post("/admin/users/<int:user_id>/<any(disable,enable):action>")
 @manager_required
 def admin_set_active(user_id: int, action: str):
     user = db.get_or_404(User, user_id)
-    if not forms.ConfirmForm().validate_on_submit():
-        abort(400)
-    change = services.disable_account if action == "disable" else services.enable_account
-    try:
-        change(user, by=current_user)
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        flash(_("The account has been disabled and logged out everywhere.") if action == "disable"
-              else _("The account has been enabled."))
-    return redirect(url_for("accounts.admin_user", user_id=user.id), 303)
+    if action == "disable":
+        return _admin_change(user, lambda: services.disable_account(user, by=current_user),
+                             _("The account has been disabled and logged out everywhere."))
+    return _admin_change(user, lambda: services.enable_account(user, by=current_user),
+                         _("The account has been enabled."))
 
 
-@bp.post("/admin/users/<int:user_id>/roles/<role>/revoke")
+@bp.post("/admin/users/<int:user_id>/roles/<any(programme_manager,evaluator):role>/revoke")
 @manager_required
 def admin_revoke_role(user_id: int, role: str):
     user = db.get_or_404(User, user_id)
-    if role not in {r.value for r in Role} or not forms.ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        services.revoke_role(user, Role(role), by=current_user)
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        flash(_("The role has been removed."))
-    return redirect(url_for("accounts.admin_user", user_id=user.id), 303)
+    return _admin_change(user, lambda: services.revoke_role(user, Role(role), by=current_user),
+                         _("The role has been removed."))
 
 
 @bp.route("/admin/invitations", methods=["GET", "POST"])

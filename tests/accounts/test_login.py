@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -172,3 +173,16 @@ def test_new_session_on_login(app, ctx, browser):
     browser.login("sara@example.com")
     assert browser.client.get_cookie("__Host-session").value != before
     assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+
+
+def test_reading_pages_keeps_the_session_alive(app, ctx, browser):
+    make_user("sara@example.com")
+    db.session.commit()
+    browser.login("sara@example.com")
+    session = db.session.scalar(sa.select(LoginSession))
+    old = session.last_seen_at.replace(microsecond=0) - timedelta(minutes=50)
+    session.last_seen_at = old
+    db.session.commit()
+    assert browser.get("/account").status_code == 200  # a GET: the view itself commits nothing
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(LoginSession)).last_seen_at > old + timedelta(minutes=49)
