@@ -12,14 +12,12 @@ def init_app(app: Flask) -> None:
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
         """Load the demo programme, companies and people (once) and print their logins."""
-        from challenges.demo import DEMO_PASSWORD, load_demo
+        from challenges.demo import DEMO_PASSWORD, demo_logins, load_demo
 
-        logins = load_demo()
+        created = load_demo()
         db.session.commit()
-        if logins is None:
-            click.echo("Demo data is already loaded.")
-            logins = []
-        for role, name, email in logins:
+        click.echo("Demo data loaded:" if created else "Demo data was already loaded:")
+        for role, name, email in demo_logins():
             click.echo(f"  {role:<52} {name:<18} {email}")
         click.echo(f"Demo password for every account: {DEMO_PASSWORD}")
 

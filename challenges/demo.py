@@ -40,10 +40,19 @@ EVALUATORS = [("Karin Holm", "karin.holm@evaluators.example.com"),
 MANAGER = ("Lena Ström", "lena.strom@agency.example.com")
 
 
-def load_demo() -> list[tuple[str, str, str]] | None:
-    """Create the demo programme and people once; return (role, name, email) or None if present."""
+def demo_logins() -> list[tuple[str, str, str]]:
+    """(role, name, email) of every demo account."""
+    rows = [("programme manager", *MANAGER)]
+    for org_name, _prefix, kind, _figures, people in COMPANIES:
+        role = "challenge owner" if kind is OrganisationKind.industrial else "SME applicant"
+        rows += [(f"{role} ({org_name})", name, email) for name, email in people]
+    return rows + [("evaluator", name, email) for name, email in EVALUATORS]
+
+
+def load_demo() -> bool:
+    """Create the demo programme and people, once; False when they are already there."""
     if db.session.scalar(sa.select(Programme).where(Programme.name == PROGRAMME_NAME)):
-        return None
+        return False
     programme = Programme(name=PROGRAMME_NAME, admin_cap_basis_points=500,
                           return_deadline=date(2018, 3, 31))
     programme.years = [
@@ -51,12 +60,10 @@ def load_demo() -> list[tuple[str, str, str]] | None:
         ProgrammeYear(year=2017, allocation_ore=8_000_000 * SEK, requisition_deadline=date(2017, 3, 31)),
     ]
     db.session.add(programme)
-    logins: list[tuple[str, str, str]] = []
 
     manager = accounts.register_user(name=MANAGER[0], email=MANAGER[1], password=DEMO_PASSWORD,
                                      language="sv")
     manager.roles.append(UserRole(role=Role.programme_manager))
-    logins.append(("programme manager", *MANAGER))
 
     for org_name, prefix, kind, figures, people in COMPANIES:
         staff, turnover, balance = figures or (None, None, None)
@@ -67,12 +74,9 @@ def load_demo() -> list[tuple[str, str, str]] | None:
         for name, email in people:
             accounts.register_user(name=name, email=email, password=DEMO_PASSWORD,
                                    language="sv", new_organisation=new_org)
-            role = "challenge owner" if kind is OrganisationKind.industrial else "SME applicant"
-            logins.append((f"{role} ({org_name})", name, email))
 
     for name, email in EVALUATORS:
         user = accounts.register_user(name=name, email=email, password=DEMO_PASSWORD, language="en")
         accounts.grant_role(user, Role.evaluator, by=manager)
-        logins.append(("evaluator", name, email))
     db.session.flush()
-    return logins
+    return True
