@@ -231,14 +231,13 @@ def sweep_events(limit: int = 500) -> int:
     return enqueued
 
 
-def retry_dead_handling(event_id: str, handler_name: str, *, by: Any) -> EventHandling:
+def retry_dead_handling(handling: EventHandling, *, by: Any) -> None:
     """Give a dead handler another round of attempts (a programme manager's *re-run*)."""
-    handling = db.get_or_404(EventHandling, (event_id, handler_name))
     if handling.state is not HandlingState.dead:
         raise ValueError("only failed handlers can be re-run")
     handling.state = HandlingState.pending
     handling.attempts = 0
     db.session.flush()
-    db.session.info.setdefault(OUTBOX_KEY, []).append((event_id, handler_name, handling.queue))
-    log.info("user %s re-ran handler %s for event %s", getattr(by, "id", None), handler_name, event_id)
-    return handling
+    db.session.info.setdefault(OUTBOX_KEY, []).append((handling.event_id, handling.handler, handling.queue))
+    log.info("user %s re-ran handler %s for event %s", getattr(by, "id", None), handling.handler,
+             handling.event_id)

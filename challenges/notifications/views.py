@@ -60,10 +60,11 @@ def failed_handlers():
 @bp.post("/events/<event_id>/<handler>/rerun")
 @manager_required
 def rerun_handler(event_id: str, handler: str):
+    handling = db.get_or_404(EventHandling, (event_id, handler))
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        retry_dead_handling(event_id, handler, by=current_user)
+        retry_dead_handling(handling, by=current_user)
     except ValueError:
         abort(409)
     db.session.commit()

@@ -175,3 +175,22 @@ def test_register_without_csrf_token_is_refused(app, ctx, client):
     assert response.status_code == 400
     assert "security token" in response.get_data(as_text=True)
     assert _count(User) == 0
+
+
+def test_rejected_request_to_join_is_told_and_grants_nothing(app, ctx, make_browser, smtp, drain):
+    org = make_org(OrganisationKind.sme, name="Robotlogik AB")
+    make_user("jonas@robotlogik.example.com", org=org)
+    pending = make_user("new@robotlogik.example.com", org=org, state=MembershipState.pending)
+    db.session.commit()
+    member = make_browser()
+    member.login("jonas@robotlogik.example.com")
+    response = member.submit(f"/organisation/requests/{pending.membership.id}/reject", {}, page_url="/organisation")
+    assert response.status_code == 303
+    db.session.refresh(pending.membership)
+    assert pending.membership.state is MembershipState.rejected
+    assert pending.organisation is None and not pending.is_sme_member
+    drain()
+    [message] = smtp.to("new@robotlogik.example.com")
+    assert message["Subject"] == "Your request to join was not approved"
+    again = member.submit(f"/organisation/requests/{pending.membership.id}/approve", {}, page_url="/organisation")
+    assert again.status_code == 403  # decided once; a second decision is refused
