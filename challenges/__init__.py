@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from redis import Redis
 from sqlalchemy import event as sa_event
 
@@ -34,9 +34,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
 
     from challenges import cli
-    from challenges.core import errors, security
+    from challenges.core import errors, formatting, security
 
     errors.init_app(app)
+    formatting.init_app(app)
     security.init_app(app)
     cli.init_app(app)
     return app
@@ -64,7 +65,10 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _configure_sqlite(db.engine)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    from challenges.calls.catalogue import include_name
+
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
+                     include_name=include_name)
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
@@ -114,6 +118,8 @@ def _select_locale() -> str:
     from flask_login import current_user
 
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # a CLI command or a job outside force_locale()
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     chosen = session.get("language")
     if chosen in languages:
         return str(chosen)
@@ -125,6 +131,7 @@ def _select_locale() -> str:
 def _import_models() -> None:
     """Every model module, so the metadata (and Alembic) sees every table."""
     import challenges.accounts.models
+    import challenges.calls.models
     import challenges.core.models
     import challenges.funding.models
     import challenges.notifications.models  # noqa: F401
@@ -133,18 +140,22 @@ def _import_models() -> None:
 def _register_events(app: Flask) -> None:
     """The one place where modules subscribe their handlers to events."""
     from challenges.accounts import handlers as account_handlers
+    from challenges.calls import handlers as call_handlers
     from challenges.core.events import EventBus
 
     bus = EventBus()
     account_handlers.register(bus)
+    call_handlers.register(bus)
     app.extensions["event_bus"] = bus
 
 
 def _register_blueprints(app: Flask) -> None:
     from challenges.accounts.views import bp as accounts_bp
+    from challenges.calls.views import bp as calls_bp
     from challenges.core.views import bp as core_bp
     from challenges.notifications.views import bp as notifications_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(calls_bp)
     app.register_blueprint(notifications_bp)

@@ -83,6 +83,9 @@ def from_environment(instance_path: Path) -> dict:
         "EVENT_MAX_ATTEMPTS": 6,
         "EVENT_RETRY_INTERVALS": [30, 120, 600, 1800, 3600],
         "SWEEP_INTERVAL_SECONDS": int(os.environ.get("SWEEP_INTERVAL_SECONDS", "15")),
+        # How often the database is searched for challenges past their deadline (a backstop:
+        # each challenge also has a job scheduled at its deadline).
+        "DEADLINE_SWEEP_SECONDS": int(os.environ.get("DEADLINE_SWEEP_SECONDS", "10")),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Stockholm",
         "LANGUAGES": ("en", "sv"),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time, timedelta
 
 import sqlalchemy as sa
 from stdnum import luhn
 
 from challenges.accounts import services as accounts
-from challenges.accounts.models import OrganisationKind, Role, UserRole
+from challenges.accounts.models import OrganisationKind, Role, User, UserRole
+from challenges.calls import services as calls
+from challenges.calls.models import TopicKind
+from challenges.core.formatting import from_local, to_local
+from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.funding.models import Programme, ProgrammeYear
 
@@ -79,4 +83,71 @@ def load_demo() -> bool:
         user = accounts.register_user(name=name, email=email, password=DEMO_PASSWORD, language="en")
         accounts.grant_role(user, Role.evaluator, by=manager)
     db.session.flush()
+    _demo_challenges(programme.years[0].id, manager)
     return True
+
+
+def _person(email: str) -> User:
+    user = accounts.user_by_email(email)
+    assert user is not None
+    return user
+
+
+AGREEMENT = """Applicants keep the intellectual property in their own background and in the results they
+create. The company gets a first right to negotiate a licence for use in its own plants.
+
+Everything the company shares about its plants is **confidential** and may only be used to
+prepare the proposal and run the project."""
+
+CHALLENGES = [
+    # (owner email, title, summary, area, themes, max SEK, days to deadline, state)
+    ("anna.lindqvist@nordiskstal.example.com", "Predict roll wear in the hot strip mill",
+     "Forecast work-roll wear from process data so that roll changes can be planned, not forced.",
+     "Data", ["Machine learning and AI", "Analysis of large data sets"], 600_000, 30, "published"),
+    ("erik.johansson@fordonsverken.example.com", "Automated visual inspection of painted body panels",
+     "Find paint defects on car body panels on a moving line, at line speed, without stopping it.",
+     "Digital infrastructure and technology", ["Automation and robotics", "Sensors"], 750_000, 45, "published"),
+    ("anna.lindqvist@nordiskstal.example.com", "Wireless condition monitoring in harsh environments",
+     "Monitor bearings and gearboxes where heat, dust and steel block ordinary radio links.",
+     "Digital infrastructure and technology", ["Sensors", "Connectivity and control of equipment"], 500_000, 60,
+     "submitted"),
+    ("erik.johansson@fordonsverken.example.com", "A digital twin of the final assembly line",
+     "Simulate the final assembly line well enough to test changes before the line is rebuilt.",
+     "Data", ["Simulation"], 900_000, 75, "draft"),
+]
+
+
+def _demo_challenges(programme_year_id: int, manager: User) -> None:
+    """Two open challenges, one awaiting approval, one draft, a follow and an answered question."""
+    calls.ensure_default_topics()
+    criteria = [("Relevance to the challenge", 30), ("Innovation and technical quality", 25),
+                ("Feasibility and work plan", 20), ("Team competence and capacity", 15), ("Value for money", 10)]
+    created = []
+    for email, title, summary, area, themes, max_sek, days, state in CHALLENGES:
+        owner = _person(email)
+        day = to_local(utcnow() + timedelta(days=days)).date()
+        content = calls.ChallengeContent(
+            programme_year_id=programme_year_id, title=title, summary=summary,
+            description=f"## Background\n\n{summary}\n\n## What we have today\n\n"
+                        "Process data from the last three years, logged every second, and a team of "
+                        "engineers who know the equipment.\n\n- Data can be shared under the agreement\n"
+                        "- Site visits can be arranged",
+            area_id=calls.topic_named(TopicKind.area, area).id,
+            theme_ids=[calls.topic_named(TopicKind.theme, t).id for t in themes],
+            must_demonstrate="A working prototype tested on our data or in our plant, with measured results.",
+            max_funding_ore=max_sek * SEK, awards_planned=2, deadline=from_local(day, time(12, 0)),
+            agreement=AGREEMENT, contact_name=owner.name, contact_email=owner.email, criteria=criteria,
+            offers=["data_sets", "test_environment", "mentoring"],
+            offers_details="Anonymised process data, a test cell for two weeks, and a named mentor.")
+        challenge = calls.create_challenge(content, by=owner)
+        if state in ("submitted", "published"):
+            calls.submit_challenge(challenge, by=owner)
+        if state == "published":
+            calls.approve_challenge(challenge, by=manager)
+        created.append(challenge)
+
+    sara = _person("sara.nilsson@sensorik.example.com")
+    calls.set_followed_topics([calls.topic_named(TopicKind.theme, "Sensors").id], by=sara)
+    question = calls.ask_question(created[1], "Can the inspection station use its own lighting?", by=sara)
+    calls.answer_question(question, "Yes. The station may have its own lighting; the line has room for "
+                          "an enclosure of 2 × 3 metres.", by=_person("erik.johansson@fordonsverken.example.com"))

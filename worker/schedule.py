@@ -10,10 +10,12 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from challenges.calls.services import close_due_challenges
 from challenges.core.events import sweep_events
 
 
 def periodic_jobs(app: Flask) -> list[tuple[Callable, str, int]]:
     return [
         (sweep_events, "workflow", app.config["SWEEP_INTERVAL_SECONDS"]),
+        (close_due_challenges, "workflow", app.config["DEADLINE_SWEEP_SECONDS"]),
     ]

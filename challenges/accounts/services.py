@@ -339,3 +339,10 @@ def update_profile(user: User, *, name: str, language: str) -> None:
     user.name = name.strip()
     user.language = language
     db.session.flush()
+
+
+def people_with_role(role: Role) -> list[User]:
+    """Active people holding *role*, for example the programme managers to tell of a new draft."""
+    return list(db.session.scalars(
+        sa.select(User).join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == role, User.active.is_(True)).order_by(User.id)))

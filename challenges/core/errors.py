@@ -28,6 +28,14 @@ class PermissionDenied(ServiceError):
     """The acting person may not do this."""
 
 
+class InvalidInput(ServiceError):
+    """Several fields were refused at once; *errors* maps each field name to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(next(iter(errors.values())), next(iter(errors)))
+        self.errors = errors
+
+
 def _page(status: int, title: str, message: str):
     return render_template("errors/error.html", status=status, title=title, message=message), status
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 from flask_babel import lazy_gettext as _l
 from stdnum.exceptions import ValidationError as NumberError
 from stdnum.se import orgnr
-from wtforms import Field
+from wtforms import DateField, Field, StringField, TimeField
 from wtforms.validators import StopValidation, ValidationError
 
+from challenges.core.formatting import NonexistentLocalTime, from_local
 from challenges.core.security import is_header_safe
 
 
@@ -70,3 +74,63 @@ class RequiredWhen:
         if self.condition(form):
             raise StopValidation(self.message)
         raise StopValidation()
+
+
+_AMOUNT = re.compile(r"^(\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)(?:[,.](\d{1,2}))?$")
+
+
+class MoneyField(StringField):
+    """An amount typed in kronor ("250 000", "1 500,50", "250000 kr"), held as integer öre."""
+
+    def process_formdata(self, valuelist) -> None:
+        self.data = None
+        if not valuelist or not str(valuelist[0]).strip():
+            return
+        text = str(valuelist[0]).strip().lower().removesuffix("sek").removesuffix("kr").strip()
+        negative = text.startswith(("-", "\u2212"))
+        match = _AMOUNT.match(text.lstrip("-\u2212").strip())
+        if match is None:
+            raise ValueError(_l("Enter an amount in kronor, for example 250 000."))
+        kronor = int(re.sub(r"\D", "", match.group(1)))
+        ore = kronor * 100 + int((match.group(2) or "0").ljust(2, "0"))
+        self.data = -ore if negative else ore
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if self.data is None:
+            return ""
+        kronor, ore = divmod(int(self.data), 100)
+        return f"{kronor}" if not ore else f"{kronor},{ore:02d}"
+
+
+class LocalDateField(DateField):
+    """A date (YYYY-MM-DD, as a date input sends it) with a message people understand."""
+
+    def process_formdata(self, valuelist) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError(_l("Enter a real date, for example 2026-03-31.")) from exc
+
+
+class LocalTimeField(TimeField):
+    """A wall-clock time (HH:MM) in Stockholm."""
+
+    def process_formdata(self, valuelist) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError(_l("Enter a time as hours and minutes, for example 12:00.")) from exc
+
+
+def local_instant(date_field: Field, time_field: Field) -> datetime | None:
+    """The UTC instant of a Stockholm date and time, or None with the error on the time field."""
+    if date_field.data is None or time_field.data is None:
+        return None
+    try:
+        return from_local(date_field.data, time_field.data)
+    except NonexistentLocalTime:
+        time_field.errors = [*time_field.errors, _l(
+            "This time does not exist in Sweden: the clocks go forward an hour that night. Choose another time.")]
+        return None

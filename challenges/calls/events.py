@@ -1,0 +1,123 @@
+"""Facts about challenges. Each fires in the service named in its docstring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from challenges.core.events import DomainEvent
+
+
+@dataclass(frozen=True)
+class ChallengeDrafted(DomainEvent):
+    """A challenge owner created a draft (``create_challenge``)."""
+
+    challenge_id: int
+
+
+@dataclass(frozen=True)
+class ChallengeSubmitted(DomainEvent):
+    """The owner submitted a draft for the programme's approval (``submit_challenge``)."""
+
+    challenge_id: int
+
+
+@dataclass(frozen=True)
+class ChallengeWithdrawn(DomainEvent):
+    """The owner took a submitted draft back to edit it (``withdraw_challenge``)."""
+
+    challenge_id: int
+
+
+@dataclass(frozen=True)
+class ChallengeReturned(DomainEvent):
+    """A programme manager returned a draft to its owner with a comment (``return_challenge``)."""
+
+    challenge_id: int
+    comment: str
+
+
+@dataclass(frozen=True)
+class ChallengePublished(DomainEvent):
+    """A programme manager approved a challenge and it is open (``approve_challenge``)."""
+
+    challenge_id: int
+    deadline: str
+
+
+@dataclass(frozen=True)
+class ChallengeClosed(DomainEvent):
+    """The deadline passed and the challenge closed (``close_challenge``)."""
+
+    challenge_id: int
+
+
+@dataclass(frozen=True)
+class ChallengeReviewStarted(DomainEvent):
+    """A programme manager started the review of a closed challenge (``start_review``)."""
+
+    challenge_id: int
+
+
+@dataclass(frozen=True)
+class ChallengeDecided(DomainEvent):
+    """A programme manager marked the review as decided (``mark_decided``)."""
+
+    challenge_id: int
+
+
+@dataclass(frozen=True)
+class ChallengeArchived(DomainEvent):
+    """A programme manager archived a decided challenge (``archive_challenge``)."""
+
+    challenge_id: int
+
+
+@dataclass(frozen=True)
+class ChallengeClarified(DomainEvent):
+    """The owner appended a clarification to an open challenge (``add_clarification``)."""
+
+    challenge_id: int
+    note_id: int
+
+
+@dataclass(frozen=True)
+class DeadlineExtended(DomainEvent):
+    """The owner moved the deadline of an open challenge later (``extend_deadline``)."""
+
+    challenge_id: int
+    note_id: int
+    old_deadline: str
+    new_deadline: str
+
+
+@dataclass(frozen=True)
+class QuestionAsked(DomainEvent):
+    """An SME member asked a question about an open challenge (``ask_question``)."""
+
+    challenge_id: int
+    question_id: int
+
+
+@dataclass(frozen=True)
+class QuestionAnswered(DomainEvent):
+    """The owner answered a question; it is now public (``answer_question``)."""
+
+    challenge_id: int
+    question_id: int
+
+
+TRANSITION_EVENTS: dict[str, type[DomainEvent]] = {
+    "submit": ChallengeSubmitted,
+    "withdraw": ChallengeWithdrawn,
+    "return": ChallengeReturned,
+    "approve": ChallengePublished,
+    "close": ChallengeClosed,
+    "start_review": ChallengeReviewStarted,
+    "decide": ChallengeDecided,
+    "archive": ChallengeArchived,
+}
+
+ALL: tuple[type[DomainEvent], ...] = (
+    ChallengeDrafted, *TRANSITION_EVENTS.values(), ChallengeClarified, DeadlineExtended,
+    QuestionAsked, QuestionAnswered,
+)

@@ -1,0 +1,417 @@
+"""Challenge pages: the public catalogue and feed, drafting, approval, amendments, Q&A, follows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload, selectinload
+
+from challenges.accounts.forms import ConfirmForm
+from challenges.accounts.views import form_error, manager_required
+from challenges.calls import forms, services
+from challenges.calls.catalogue import SORTS, STATUS_FILTERS, CatalogueFilter, catalogue_query
+from challenges.calls.models import (
+    OFFER_LABELS,
+    STATUS_LABELS,
+    Challenge,
+    ChallengeStatus,
+    OfferKind,
+    Question,
+    Topic,
+    TopicKind,
+)
+from challenges.core.errors import PermissionDenied, ServiceError
+from challenges.core.models import utcnow
+from challenges.extensions import db
+from challenges.funding.models import ProgrammeYear
+
+bp = Blueprint("calls", __name__)
+
+PAGE_SIZE = 20
+FEED_SIZE = 50
+
+
+@bp.record_once
+def _template_globals(state) -> None:
+    """Labels the templates and their imported macros need (macros do not see context processors)."""
+    state.app.jinja_env.globals.update(STATUS_LABELS=STATUS_LABELS, OFFER_LABELS=OFFER_LABELS,
+                                       OfferKind=OfferKind, TopicKind=TopicKind)
+
+
+# --- the public catalogue ------------------------------------------------------------------
+
+
+def _int_list(name: str) -> list[int]:
+    return [int(v) for v in request.args.getlist(name) if v.isdigit()][:20]
+
+
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+def _catalogue_filter() -> CatalogueFilter:
+    """The filter in the query string; values that make no sense are ignored, never an error."""
+    status = request.args.get("status", "")
+    sort = request.args.get("sort", "deadline")
+    areas = _int_list("area")
+    return CatalogueFilter(
+        q=(request.args.get("q") or "").strip()[:200], area=areas[0] if areas else None,
+        themes=_int_list("theme"), status=status if status in STATUS_FILTERS else "",
+        deadline_from=_date_arg("from"), deadline_to=_date_arg("to"),
+        sort=sort if sort in SORTS else "deadline",
+    )
+
+
+def _topics_by_kind() -> dict[TopicKind, list[Topic]]:
+    topics = db.session.scalars(sa.select(Topic).where(Topic.active.is_(True)).order_by(Topic.position, Topic.id))
+    grouped: dict[TopicKind, list[Topic]] = {TopicKind.area: [], TopicKind.theme: []}
+    for t in topics:
+        grouped[t.kind].append(t)
+    return grouped
+
+
+@bp.get("/challenges")
+def catalogue():
+    f = _catalogue_filter()
+    page = db.paginate(catalogue_query(f), page=max(request.args.get("page", 1, type=int), 1),
+                       per_page=PAGE_SIZE, error_out=False)
+    args = {k: v for k, v in request.args.items(multi=True) if k != "page"}
+    return render_template("calls/catalogue.html", page=page, f=f, topics=_topics_by_kind(),
+                           statuses=STATUS_FILTERS, now=utcnow(), args=args)
+
+
+@bp.get("/challenges/feed.atom")
+def feed():
+    f = _catalogue_filter()
+    f.sort = "newest"
+    challenges = db.session.scalars(catalogue_query(f).limit(FEED_SIZE)).unique().all()
+    updated = max((c.updated_at for c in challenges), default=utcnow())
+    body = render_template("calls/feed.xml", challenges=challenges, updated=updated,
+                           self_url=request.url)
+    return body, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}
+
+
+# --- one challenge -----------------------------------------------------------------------------
+
+
+def _load(challenge_id: int) -> Challenge:
+    """The challenge if *current_user* may see it; 404 otherwise, so drafts stay unseen."""
+    challenge = db.session.scalar(
+        sa.select(Challenge).where(Challenge.id == challenge_id).options(
+            joinedload(Challenge.organisation), joinedload(Challenge.area), selectinload(Challenge.themes),
+            selectinload(Challenge.criteria), selectinload(Challenge.notes)))
+    if challenge is None or not challenge.can_view(current_user):
+        abort(404)
+    return challenge
+
+
+def _detail(challenge: Challenge, status: int = 200, **form_overrides):
+    """The challenge page, with each form either fresh or the one that failed."""
+    page_forms = {
+        "return_form": forms.ReturnForm(formdata=None),
+        "clarify_form": forms.ClarificationForm(formdata=None),
+        "extend_form": forms.ExtendDeadlineForm(formdata=None),
+        "question_form": forms.QuestionForm(formdata=None),
+        "answer_form": forms.AnswerForm(formdata=None),
+    }
+    page_forms.update(form_overrides)
+    owner_view = challenge.can_see_history(current_user)
+    questions = db.session.scalars(
+        sa.select(Question).where(Question.challenge_id == challenge.id)
+        .where(sa.true() if owner_view else Question.answered_at.is_not(None))
+        .order_by(Question.asked_at)).all()
+    timeline = [t for t in challenge.transitions if owner_view or t.is_public]
+    org = current_user.organisation if current_user.is_authenticated else None
+    return render_template(
+        "calls/detail.html", challenge=challenge, questions=questions, timeline=timeline,
+        owner_view=owner_view, actions=challenge.allowed_actions(current_user),
+        following=services.is_following(org, challenge), now=utcnow(), **page_forms), status
+
+
+@bp.get("/challenges/<int:challenge_id>")
+def detail(challenge_id: int):
+    return _detail(_load(challenge_id))
+
+
+# --- drafting ----------------------------------------------------------------------------------
+
+
+def _challenge_form(challenge: Challenge | None = None) -> forms.ChallengeForm:
+    form = forms.ChallengeForm()
+    years = db.session.scalars(sa.select(ProgrammeYear).options(joinedload(ProgrammeYear.programme))
+                               .order_by(ProgrammeYear.year)).all()
+    grouped = _topics_by_kind()
+    areas, themes = grouped[TopicKind.area], grouped[TopicKind.theme]
+    if challenge is not None:  # a retired topic stays selectable on the challenge that has it
+        areas = areas + ([challenge.area] if not challenge.area.active else [])
+        themes = themes + [t for t in challenge.themes if not t.active]
+    form.set_choices(list(years), areas, themes)
+    return form
+
+
+def _save_draft(form: forms.ChallengeForm, challenge: Challenge | None):
+    """Preview, or validate and save; on any refusal the page comes back with what was typed."""
+    preview = "preview" in request.form
+    if request.method == "POST" and form.validate_on_submit() and not preview:
+        try:
+            if challenge is None:
+                challenge = services.create_challenge(form.content(), by=current_user)
+            else:
+                services.update_challenge(challenge, form.content(), by=current_user)
+            db.session.commit()
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            flash(_("The draft has been saved. Submit it for approval when it is ready."))
+            return redirect(url_for("calls.detail", challenge_id=challenge.id), 303)
+    return render_template("calls/edit.html", form=form, challenge=challenge, preview=preview)
+
+
+@bp.route("/challenges/new", methods=["GET", "POST"])
+@login_required
+def new():
+    if not current_user.is_challenge_owner:
+        abort(403)
+    form = _challenge_form()
+    if request.method == "GET":
+        form.fill_defaults(current_user)
+    return _save_draft(form, None)
+
+
+@bp.route("/challenges/<int:challenge_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(challenge_id: int):
+    challenge = _load(challenge_id)
+    if not challenge.can_edit(current_user):
+        abort(403)
+    form = _challenge_form(challenge)
+    if request.method == "GET":
+        form.load(challenge)
+    return _save_draft(form, challenge)
+
+
+# --- the lifecycle -----------------------------------------------------------------------------
+
+DONE = {
+    "submit": _("The challenge has been submitted for approval."),
+    "withdraw": _("The challenge is a draft again. Submit it when you are ready."),
+    "approve": _("The challenge is published."),
+    "start_review": _("The review has started."),
+    "decide": _("The challenge is marked as decided."),
+    "archive": _("The challenge has been archived."),
+}
+
+
+@bp.post("/challenges/<int:challenge_id>/<any(submit,withdraw,approve,start_review,decide,archive):action>")
+@login_required
+def take_action(challenge_id: int, action: str):
+    challenge = _load(challenge_id)
+    if not _csrf_ok():
+        abort(400)
+    try:
+        services.ACTIONS[action](challenge, by=current_user)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        if isinstance(exc, PermissionDenied):
+            raise
+        flash(exc.message, "error")
+    else:
+        flash(str(DONE[action]))
+    return redirect(url_for("calls.detail", challenge_id=challenge_id), 303)
+
+
+def _csrf_ok() -> bool:
+    return ConfirmForm().validate_on_submit()
+
+
+@bp.post("/challenges/<int:challenge_id>/return")
+@manager_required
+def return_challenge(challenge_id: int):
+    challenge = _load(challenge_id)
+    form = forms.ReturnForm()
+    if form.validate_on_submit():
+        try:
+            services.return_challenge(challenge, form.comment.data, by=current_user)
+            db.session.commit()
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            flash(_("The challenge has been returned to its owner with your comment."))
+            return redirect(url_for("calls.detail", challenge_id=challenge_id), 303)
+    return _detail(challenge, return_form=form)
+
+
+# --- amendments, questions, follows ----------------------------------------------------------
+
+
+@bp.post("/challenges/<int:challenge_id>/clarifications")
+@login_required
+def clarify(challenge_id: int):
+    challenge = _load(challenge_id)
+    form = forms.ClarificationForm()
+    if form.validate_on_submit():
+        return _commit_or_show(challenge, form, "clarify_form",
+                               lambda: services.add_clarification(challenge, form.text.data, by=current_user),
+                               _("The clarification has been added and followers are being told."))
+    return _detail(challenge, clarify_form=form)
+
+
+@bp.post("/challenges/<int:challenge_id>/deadline")
+@login_required
+def extend(challenge_id: int):
+    challenge = _load(challenge_id)
+    form = forms.ExtendDeadlineForm()
+    if form.validate_on_submit():
+        assert form.deadline is not None
+        deadline = form.deadline
+        return _commit_or_show(challenge, form, "extend_form",
+                               lambda: services.extend_deadline(challenge, deadline, form.reason.data or "",
+                                                                by=current_user),
+                               _("The deadline has been extended and followers are being told."))
+    return _detail(challenge, extend_form=form)
+
+
+@bp.post("/challenges/<int:challenge_id>/questions")
+@login_required
+def ask(challenge_id: int):
+    challenge = _load(challenge_id)
+    form = forms.QuestionForm()
+    if form.validate_on_submit():
+        return _commit_or_show(challenge, form, "question_form",
+                               lambda: services.ask_question(challenge, form.text.data, by=current_user),
+                               _("Your question has been sent. The answer will be published on this page."))
+    return _detail(challenge, question_form=form)
+
+
+@bp.post("/challenges/<int:challenge_id>/questions/<int:question_id>/answer")
+@login_required
+def answer(challenge_id: int, question_id: int):
+    challenge = _load(challenge_id)
+    question = db.get_or_404(Question, question_id)
+    if question.challenge_id != challenge.id:
+        abort(404)
+    form = forms.AnswerForm(prefix=f"q{question.id}")
+    if form.validate_on_submit():
+        return _commit_or_show(challenge, form, "answer_form",
+                               lambda: services.answer_question(question, form.text.data, by=current_user),
+                               _("The answer is published."))
+    return _detail(challenge, answer_form=form)
+
+
+def _commit_or_show(challenge: Challenge, form, name: str, change, done: str):
+    try:
+        change()
+        db.session.commit()
+    except ServiceError as exc:
+        if isinstance(exc, PermissionDenied):
+            raise
+        form_error(form, exc)
+        return _detail(challenge, **{name: form})
+    flash(done)
+    return redirect(url_for("calls.detail", challenge_id=challenge.id), 303)
+
+
+@bp.post("/challenges/<int:challenge_id>/<any(follow,unfollow):action>")
+@login_required
+def follow(challenge_id: int, action: str):
+    challenge = _load(challenge_id)
+    if not _csrf_ok():
+        abort(400)
+    if action == "follow":
+        services.follow_challenge(challenge, by=current_user)
+        flash(_("Your organisation follows this challenge: you will hear of answers and changes."))
+    else:
+        services.unfollow_challenge(challenge, by=current_user)
+        flash(_("Your organisation no longer follows this challenge."))
+    db.session.commit()
+    return redirect(url_for("calls.detail", challenge_id=challenge_id), 303)
+
+
+@bp.route("/following", methods=["GET", "POST"])
+@login_required
+def following():
+    if not current_user.is_sme_member:
+        abort(403)
+    grouped = _topics_by_kind()
+    form = forms.FollowTopicsForm()
+    form.topics.choices = [(t.id, t.label) for kind in grouped.values() for t in kind]
+    if form.validate_on_submit():
+        services.set_followed_topics(form.topics.data or [], by=current_user)
+        db.session.commit()
+        flash(_("Your organisation's choices have been saved. Its members get an email when a matching "
+                "challenge is published."))
+        return redirect(url_for("calls.following"), 303)
+    if request.method == "GET":
+        form.topics.data = sorted(services.followed_topic_ids(current_user.organisation))
+    return render_template("calls/following.html", form=form, grouped=grouped)
+
+
+# --- lists for owners and the programme -----------------------------------------------------------
+
+
+def _challenge_list(query: sa.Select):
+    query = query.options(joinedload(Challenge.organisation), joinedload(Challenge.area))
+    return db.paginate(query, page=max(request.args.get("page", 1, type=int), 1), per_page=PAGE_SIZE,
+                       error_out=False)
+
+
+@bp.get("/challenges/mine")
+@login_required
+def mine():
+    if not current_user.is_challenge_owner:
+        abort(403)
+    page = _challenge_list(sa.select(Challenge).where(
+        Challenge.organisation_id == current_user.organisation.id).order_by(Challenge.updated_at.desc()))
+    return render_template("calls/mine.html", page=page, now=utcnow())
+
+
+@bp.get("/admin/challenges")
+@manager_required
+def admin_challenges():
+    status = request.args.get("status", ChallengeStatus.submitted.value)
+    query = sa.select(Challenge).order_by(Challenge.updated_at.desc())
+    if status in {s.value for s in ChallengeStatus}:
+        query = query.where(Challenge.status == ChallengeStatus(status))
+    else:
+        status = ""
+    return render_template("calls/admin_challenges.html", page=_challenge_list(query), status=status,
+                           statuses=list(ChallengeStatus), now=utcnow())
+
+
+@bp.route("/admin/topics", methods=["GET", "POST"])
+@manager_required
+def admin_topics():
+    return _topic_page(None)
+
+
+@bp.route("/admin/topics/<int:topic_id>", methods=["GET", "POST"])
+@manager_required
+def admin_topic(topic_id: int):
+    return _topic_page(db.get_or_404(Topic, topic_id))
+
+
+def _topic_page(topic: Topic | None):
+    form = forms.TopicForm(obj=topic)
+    if topic is not None and request.method == "GET":
+        form.kind.data = topic.kind.value
+    if form.validate_on_submit():
+        kind = topic.kind if topic is not None else TopicKind(form.kind.data)
+        try:
+            services.save_topic(topic, kind=kind, name_en=form.name_en.data, name_sv=form.name_sv.data,
+                                active=form.active.data, by=current_user)
+            db.session.commit()
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            flash(_("Saved."))
+            return redirect(url_for("calls.admin_topics"), 303)
+    topics = db.session.scalars(sa.select(Topic).order_by(Topic.kind, Topic.position, Topic.id)).all()
+    return render_template("calls/admin_topics.html", form=form, topic=topic, topics=topics)

@@ -1,0 +1,66 @@
+"""Money and time for people: kronor from öre, instants shown and entered in Stockholm time."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask_babel import format_datetime, format_decimal
+
+from challenges.core import markdown
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+class NonexistentLocalTime(ValueError):
+    """The clocks jump over this local time (the spring change to summer time)."""
+
+
+def from_local(day: date, clock: time) -> datetime:
+    """The UTC instant of a wall-clock time in Stockholm.
+
+    A time skipped by the change to summer time is refused; a time that happens twice
+    (the autumn change) means its first occurrence.
+    """
+    local = datetime.combine(day, clock.replace(second=0, microsecond=0), STOCKHOLM)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(STOCKHOLM).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise NonexistentLocalTime(local.isoformat())
+    return instant
+
+
+def to_local(instant: datetime) -> datetime:
+    return instant.astimezone(STOCKHOLM)
+
+
+def sek(ore: int | None) -> str:
+    """An amount in öre as kronor, with öre only when there are any: "500 000 kr"."""
+    if ore is None:
+        return ""
+    return f"{format_decimal(Decimal(ore).scaleb(-2), format='#,##0.##')} kr"
+
+
+def local_datetime(instant: datetime | None, style: str = "medium") -> str:
+    """An instant in Stockholm time, in the page's language (Flask-Babel's time zone)."""
+    if instant is None:
+        return ""
+    pattern = {"medium": "d MMM y HH:mm", "long": "EEEE d MMMM y HH:mm", "date": "d MMM y"}[style]
+    return format_datetime(instant, pattern)
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["sek"] = sek
+    app.jinja_env.filters["local_datetime"] = local_datetime
+    app.jinja_env.filters["markdown"] = markdown.render
+    app.jinja_env.filters["xml_text"] = xml_text
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(value: object) -> str:
+    """Text that XML 1.0 can carry: control characters removed (escaping is the template's)."""
+    return _XML_INVALID.sub("", str(value))

@@ -1,0 +1,46 @@
+"""Markdown written by users, rendered to HTML that cannot run anything.
+
+Two layers: the Markdown parser is built without its raw-HTML support, so ``<script>``
+typed by a user is shown as text; then nh3 (the Rust ammonia sanitiser) keeps only an
+allow-list of tags and attributes and only http, https and mailto links.
+"""
+
+from __future__ import annotations
+
+import markdown as md
+import nh3
+from markupsafe import Markup
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
+    "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+MAX_SOURCE = 50_000
+
+
+def _parser() -> md.Markdown:
+    parser = md.Markdown(extensions=["tables", "sane_lists"], output_format="html")
+    # No raw HTML at all: the block and inline HTML processors are removed, so any tag
+    # a user types comes out escaped, as text.
+    parser.preprocessors.deregister("html_block")
+    parser.inlinePatterns.deregister("html")
+    return parser
+
+
+def render(source: str | None) -> Markup:
+    """Safe HTML for *source*; headings start at h2 so a user cannot add a page title."""
+    if not source:
+        return Markup("")
+    html = _parser().convert(source[:MAX_SOURCE])
+    html = html.replace("<h1>", "<h2>").replace("</h1>", "</h2>")
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="nofollow noopener noreferrer",
+        strip_comments=True,
+    )
+    return Markup(clean)  # noqa: S704 - sanitised by nh3 just above
