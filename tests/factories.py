@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
+import sqlalchemy as sa
 from stdnum import luhn
 
 from challenges.accounts.models import (
@@ -15,8 +17,13 @@ from challenges.accounts.models import (
     User,
     UserRole,
 )
+from challenges.calls import services
+from challenges.calls.models import Challenge, ChallengeStatus, Topic
+from challenges.calls.services import ChallengeContent, ensure_default_topics
+from challenges.core.models import utcnow
 from challenges.core.security import hash_password
 from challenges.extensions import db
+from challenges.funding.models import Programme, ProgrammeYear
 
 TEST_PASSWORD = "correct horse battery staple"
 _seq = itertools.count(1)
@@ -65,3 +72,61 @@ def make_user(
 
 def make_manager(email: str = "manager@agency.example.com") -> User:
     return make_user(email, name="Programme Manager", roles=(Role.programme_manager,))
+
+
+# --- challenges ------------------------------------------------------------------------------
+
+
+def make_year(year: int = 2026, allocation_sek: int = 8_000_000) -> ProgrammeYear:
+    programme = db.session.scalar(sa.select(Programme).where(Programme.name == "Test programme"))
+    if programme is None:
+        programme = Programme(name="Test programme", admin_cap_basis_points=500)
+        db.session.add(programme)
+    row = next((y for y in programme.years if y.year == year), None)
+    if row is None:
+        row = ProgrammeYear(programme=programme, year=year, allocation_ore=allocation_sek * 100)
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def topics() -> dict[str, Topic]:
+    """The default areas and themes, by English name."""
+    ensure_default_topics()
+    return {t.name_en: t for t in db.session.scalars(sa.select(Topic))}
+
+
+def challenge_content(year: ProgrammeYear | None = None, **changes) -> ChallengeContent:
+    by_name = topics()
+    values = dict(
+        programme_year_id=(year or make_year()).id, title="Detect cracks in cast parts",
+        summary="Find cracks in cast parts before machining.",
+        description="## Background\n\nWe cast **engine blocks**.", area_id=by_name["Data"].id,
+        theme_ids=[by_name["Sensors"].id], must_demonstrate="A prototype on our parts.",
+        max_funding_ore=500_000_00, awards_planned=2, deadline=utcnow() + timedelta(days=30),
+        agreement="Results belong to the applicant.", contact_name="Anna Owner",
+        contact_email="anna@industry.example.com", criteria=[("Relevance", 60), ("Feasibility", 40)],
+        offers=["data_sets"], offers_details="Three years of data.",
+    )
+    values.update(changes)
+    return ChallengeContent(**values)
+
+
+def make_challenge(owner: User, status: ChallengeStatus = ChallengeStatus.published, **changes) -> Challenge:
+    """A challenge taken through the real services up to *status*."""
+    manager = db.session.scalar(sa.select(User).where(User.email == "factory-manager@agency.example.com"))
+    manager = manager or make_manager("factory-manager@agency.example.com")
+    challenge = services.create_challenge(challenge_content(**changes), by=owner)
+    path = ["submit", "approve", "close", "start_review", "decide", "archive"]
+    order = [ChallengeStatus.draft, ChallengeStatus.submitted, ChallengeStatus.published, ChallengeStatus.closed,
+             ChallengeStatus.in_review, ChallengeStatus.decided, ChallengeStatus.archived]
+    for action in path[:order.index(status)]:
+        if action == "close":
+            challenge.deadline = utcnow() - timedelta(seconds=1)
+            services.close_challenge(challenge)
+        elif action in ("submit",):
+            services.submit_challenge(challenge, by=owner)
+        else:
+            services.ACTIONS[action](challenge, by=manager)
+    db.session.flush()
+    return challenge

@@ -54,7 +54,7 @@ def send_match(e: events.ChallengePublished, record: Event) -> None:
     """Members of SMEs that follow the challenge's area or one of its themes."""
     challenge = _challenge(e.challenge_id)
     deliver(record, "challenge_match", _l("A new challenge matches what you follow"),
-            _to(services.follower_recipients(challenge)), challenge=challenge)
+            _to(services.follower_recipients(challenge, of_challenge=False)), challenge=challenge)
 
 
 def send_change(e: events.ChallengeClarified | events.DeadlineExtended, record: Event) -> None:

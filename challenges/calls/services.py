@@ -463,11 +463,12 @@ def set_followed_topics(topic_ids: Iterable[int], *, by: User) -> None:
     db.session.flush()
 
 
-def follower_recipients(challenge: Challenge, *, topics: bool = True) -> list[User]:
-    """Active members of SMEs that follow *challenge*, or (with *topics*) its area or a theme."""
-    conditions = [Follow.challenge_id == challenge.id]
-    if topics:
-        conditions.append(Follow.topic_id.in_([challenge.area_id, *(t.id for t in challenge.themes)]))
+def follower_recipients(challenge: Challenge, *, of_challenge: bool = True) -> list[User]:
+    """Active members of SMEs that follow the challenge's area or one of its themes, and (with
+    *of_challenge*) those that follow the challenge itself."""
+    conditions = [Follow.topic_id.in_([challenge.area_id, *(t.id for t in challenge.themes)])]
+    if of_challenge:
+        conditions.append(Follow.challenge_id == challenge.id)
     orgs = sa.select(Follow.organisation_id).where(sa.or_(*conditions))
     return list(db.session.scalars(
         sa.select(User).join(Membership, Membership.user_id == User.id)

@@ -400,8 +400,8 @@ def admin_topic(topic_id: int):
 
 def _topic_page(topic: Topic | None):
     form = forms.TopicForm(obj=topic)
-    if topic is not None and request.method == "GET":
-        form.kind.data = topic.kind.value
+    if topic is not None:
+        del form.kind  # a topic keeps its kind
     if form.validate_on_submit():
         kind = topic.kind if topic is not None else TopicKind(form.kind.data)
         try:

@@ -20,6 +20,15 @@ URL_SCHEMES = {"http", "https", "mailto"}
 MAX_SOURCE = 50_000
 
 
+def _only_absolute_links(element: str, attribute: str, value: str) -> str | None:
+    """Keep a link only when it starts with an allowed scheme; relative or odd URLs are dropped
+    (browsers remove tabs and newlines inside URLs, so "java\tscript:" must not survive)."""
+    if attribute != "href":
+        return value
+    cleaned = "".join(value.split()).lower()
+    return value if cleaned.startswith(("http://", "https://", "mailto:")) and value == value.strip() else None
+
+
 def _parser() -> md.Markdown:
     parser = md.Markdown(extensions=["tables", "sane_lists"], output_format="html")
     # No raw HTML at all: the block and inline HTML processors are removed, so any tag
@@ -42,5 +51,6 @@ def render(source: str | None) -> Markup:
         url_schemes=URL_SCHEMES,
         link_rel="nofollow noopener noreferrer",
         strip_comments=True,
+        attribute_filter=_only_absolute_links,
     )
     return Markup(clean)  # noqa: S704 - sanitised by nh3 just above
