@@ -466,7 +466,8 @@ def set_followed_topics(topic_ids: Iterable[int], *, by: User) -> None:
 def follower_recipients(challenge: Challenge, *, of_challenge: bool = True) -> list[User]:
     """Active members of SMEs that follow the challenge's area or one of its themes, and (with
     *of_challenge*) those that follow the challenge itself."""
-    conditions = [Follow.topic_id.in_([challenge.area_id, *(t.id for t in challenge.themes)])]
+    conditions: list[sa.ColumnElement[bool]] = [
+        Follow.topic_id.in_([challenge.area_id, *(t.id for t in challenge.themes)])]
     if of_challenge:
         conditions.append(Follow.challenge_id == challenge.id)
     orgs = sa.select(Follow.organisation_id).where(sa.or_(*conditions))
