@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import (
     DataRequired,
@@ -15,7 +14,7 @@ from wtforms.validators import (
 )
 
 from challenges.accounts.models import OrganisationKind, Role
-from challenges.core.forms import RequiredWhen, good_password, org_number, single_line, strip
+from challenges.core.forms import Form, RequiredWhen, good_password, org_number, single_line, strip
 
 LANGUAGE_CHOICES = [("en", "English"), ("sv", "Svenska")]
 
@@ -63,7 +62,7 @@ def new_password_fields():
     )
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(Form):
     name = name_field()
     email = email_field()
     password, password_confirm = new_password_fields()
@@ -108,52 +107,52 @@ class RegistrationForm(FlaskForm):
     )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = email_field()
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")),
                                                          Length(max=256)])
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = email_field()
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     password, password_confirm = new_password_fields()
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(_l("Current password"),
                                      validators=[DataRequired(_l("Enter your current password."))])
     password, password_confirm = new_password_fields()
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     name = name_field()
     language = SelectField(_l("Language for pages and email"), choices=LANGUAGE_CHOICES)
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     email = email_field(_l("Evaluator's email address"))
     language = SelectField(_l("Language of the invitation"), choices=LANGUAGE_CHOICES)
 
 
-class AcceptInvitationNewForm(FlaskForm):
+class AcceptInvitationNewForm(Form):
     name = name_field()
     password, password_confirm = new_password_fields()
 
 
-class AcceptInvitationExistingForm(FlaskForm):
+class AcceptInvitationExistingForm(Form):
     password = PasswordField(_l("Your current password"),
                              validators=[DataRequired(_l("Enter your password."))])
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     role = SelectField(_l("Role"), choices=[
         (Role.programme_manager.value, _l("Programme manager")),
         (Role.evaluator.value, _l("Evaluator")),
     ])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A button that changes state: only the CSRF token travels."""

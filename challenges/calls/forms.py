@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
+import wtforms
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
     FieldList,
-    Form,
     FormField,
     IntegerField,
     RadioField,
@@ -25,6 +24,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from challenges.calls.models import OFFER_LABELS, Challenge, Topic, TopicKind
 from challenges.calls.services import ChallengeContent
 from challenges.core.forms import (
+    Form,
     LocalDateField,
     LocalTimeField,
     MoneyField,
@@ -65,14 +65,14 @@ def _deadline_fields(label):
     )
 
 
-class CriterionForm(Form):
+class CriterionForm(wtforms.Form):
     name = StringField(_l("Criterion"), filters=[strip],
                        validators=[Length(max=200, message=_l("Use at most %(max)d characters."))])
     weight = IntegerField(_l("Weight"), validators=[
         Optional(), NumberRange(min=0, max=100, message=_l("Enter a weight from 0 to 100."))])
 
 
-class ChallengeForm(FlaskForm):
+class ChallengeForm(Form):
     programme_year = SelectField(_l("Programme year"), coerce=int,
                                  validators=[InputRequired(_l("Choose a programme year."))])
     title = StringField(_l("Title"), filters=[strip], validators=[
@@ -159,12 +159,12 @@ class ChallengeForm(FlaskForm):
             row.form.name.data, row.form.weight.data = (c.name, c.weight) if c else (None, None)
 
 
-class ClarificationForm(FlaskForm):
+class ClarificationForm(Form):
     text = _text(_l("Clarification"), _l("Write the clarification."), 10000,
                  _l("Appended to the challenge with today's date. The published text does not change."))
 
 
-class ExtendDeadlineForm(FlaskForm):
+class ExtendDeadlineForm(Form):
     deadline_date, deadline_time = _deadline_fields(_l("New deadline"))
     reason = TextAreaField(_l("Reason (optional)"), filters=[strip], validators=[
         Length(max=2000, message=_l("Use at most %(max)d characters."))])
@@ -177,24 +177,24 @@ class ExtendDeadlineForm(FlaskForm):
         return ok and self.deadline is not None
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(Form):
     text = _text(_l("Your question"), _l("Write your question."), 2000,
                  _l("The answer is published on this page. Your name and company are not shown."))
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(Form):
     text = _text(_l("Answer"), _l("Write the answer."), 10000)
 
 
-class ReturnForm(FlaskForm):
+class ReturnForm(Form):
     comment = _text(_l("What should the owner change?"), _l("Say what the owner should change."), 5000)
 
 
-class FollowTopicsForm(FlaskForm):
+class FollowTopicsForm(Form):
     topics = MultiCheckboxField(_l("Areas and themes"), coerce=int)
 
 
-class TopicForm(FlaskForm):
+class TopicForm(Form):
     kind = RadioField(_l("Kind"), choices=[(TopicKind.area.value, _l("Priority area")),
                                            (TopicKind.theme.value, _l("Technology theme"))],
                       default=TopicKind.theme.value)

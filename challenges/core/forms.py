@@ -6,9 +6,10 @@ import re
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from stdnum.exceptions import ValidationError as NumberError
 from stdnum.se import orgnr
-from wtforms import DateField, Field, StringField, TimeField
+from wtforms import DateField, Field, FieldList, FormField, StringField, TimeField
 from wtforms.validators import StopValidation, ValidationError
 
 from challenges.core.formatting import NonexistentLocalTime, from_local
@@ -134,3 +135,18 @@ def local_instant(date_field: Field, time_field: Field) -> datetime | None:
         time_field.errors = [*time_field.errors, _l(
             "This time does not exist in Sweden: the clocks go forward an hour that night. Choose another time.")]
         return None
+
+
+def _drop_nul(value):
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class Form(FlaskForm):
+    """The base of every form: NUL characters never reach the database (PostgreSQL refuses them)."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            if unbound_field.field_class not in (FieldList, FormField):
+                filters = [_drop_nul, *unbound_field.kwargs.get("filters", ())]
+                return unbound_field.bind(form=form, **{**options, "filters": filters})
+            return super().bind_field(form, unbound_field, options)  # type: ignore[misc]

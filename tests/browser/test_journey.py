@@ -298,3 +298,104 @@ def test_error_summary_links_to_the_fields(browser_page, live_server):
     expect(page).to_have_url(f"{live_server}/register#name")
     expect(page.get_by_label("Your name")).to_be_focused()
     check_page(page, problems, "register (with errors)")
+
+
+def test_a_challenge_from_draft_to_an_sme_that_follows_its_theme(browser_page, live_server, ctx, smtp, drain):
+    """The owner drafts and submits; the programme approves; an SME finds it by search, follows
+    its theme and gets the email for the next challenge with that theme."""
+    from datetime import timedelta
+
+    from challenges.accounts.models import OrganisationKind
+    from challenges.calls import services
+    from challenges.core.formatting import to_local
+    from challenges.core.models import utcnow
+    from challenges.extensions import db
+    from tests.factories import challenge_content, make_manager, make_org, make_user, make_year, topics
+
+    owner = make_user("olle@steel.example.com", name="Olle Owner", password=OLD_PASSWORD,
+                      org=make_org(OrganisationKind.industrial, name="Steel Works AB"))
+    manager = make_manager()
+    manager.password_hash = owner.password_hash
+    make_user("sara@sensors.example.com", name="Sara SME", password=OLD_PASSWORD,
+              org=make_org(OrganisationKind.sme, name="Sensors AB"))
+    year = make_year(2026)
+    by_name = topics()
+    db.session.commit()
+    page, problems = browser_page
+
+    # The owner drafts a challenge, previews it and submits it.
+    page.goto("/login")
+    log_in(page, "olle@steel.example.com", OLD_PASSWORD)
+    nav_link(page, "Your challenges").click()
+    check_page(page, problems, "your challenges")
+    page.get_by_role("link", name="Draft a new challenge").click()
+    expect(page.get_by_role("heading", level=1, name="New challenge")).to_be_visible()
+    check_page(page, problems, "new challenge")
+    page.get_by_label("Title").fill("Detect hairline cracks in castings")
+    page.get_by_label("One-line summary").fill("Find cracks before the parts are machined.")
+    page.get_by_label("Description").fill("We cast **pump housings**.\n\n- 40 000 parts a year")
+    page.get_by_label("Priority area").select_option(label="Data")
+    page.get_by_label("Sensors").check()
+    page.get_by_label("What a solution must demonstrate").fill("A prototype tested on our parts.")
+    page.get_by_label("Maximum funding per proposal (SEK)").fill("400 000")
+    deadline = to_local(utcnow() + timedelta(days=21))
+    page.locator("#deadline_date").fill(deadline.date().isoformat())
+    page.locator("#deadline_time").fill("15:00")
+    page.get_by_label("Challenge agreement").fill("Results belong to the applicant.")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator(".preview strong")).to_have_text("pump housings")
+    check_page(page, problems, "new challenge (preview)")
+    page.get_by_role("button", name="Save the draft").click()
+    expect(page.get_by_role("status")).to_contain_text("The draft has been saved.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Detect hairline cracks in castings")
+    expect(page.get_by_text(f"{deadline.day} {deadline.strftime('%b')} {deadline.year} 15:00")).to_be_visible()
+    check_page(page, problems, "challenge (draft)")
+    page.get_by_role("button", name="Submit for approval").click()
+    expect(page.get_by_role("status")).to_contain_text("submitted for approval")
+    log_out(page)
+
+    # The programme manager approves it.
+    page.goto("/login")
+    log_in(page, "manager@agency.example.com", OLD_PASSWORD)
+    nav_link(page, "Approvals").click()
+    check_page(page, problems, "approvals")
+    page.get_by_role("link", name="Detect hairline cracks in castings").click()
+    page.get_by_role("button", name="Approve and publish").click()
+    expect(page.get_by_role("status")).to_contain_text("The challenge is published.")
+    expect(page.get_by_role("list").filter(has_text="Approved and published")).to_be_visible()
+    check_page(page, problems, "challenge (published)")
+    log_out(page)
+
+    # An SME finds it by searching, then follows the theme Simulation.
+    page.goto("/login")
+    log_in(page, "sara@sensors.example.com", OLD_PASSWORD)
+    nav_link(page, "Challenges").click()
+    page.get_by_label("Search").fill("hairline crack")
+    page.get_by_role("button", name="Show challenges").click()
+    expect(page.locator("main p[role=status]")).to_contain_text("1 challenge ·")
+    check_page(page, problems, "catalogue (search)")
+    page.get_by_role("link", name="Detect hairline cracks in castings").click()
+    expect(page.locator(".prose strong").first).to_have_text("pump housings")
+    check_page(page, problems, "challenge (as an SME)")
+    nav_link(page, "Following").click()
+    page.get_by_label("Simulation").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("choices have been saved")
+    expect(page.get_by_label("Simulation")).to_be_checked()
+    check_page(page, problems, "following")
+
+    drain()
+    smtp.reset()
+    # The next challenge with that theme is published: Sara hears of it from the worker.
+    owner, manager = db.session.merge(owner), db.session.merge(manager)
+    second = services.create_challenge(challenge_content(
+        year, title="Simulate the cooling of large castings", theme_ids=[by_name["Simulation"].id]), by=owner)
+    services.submit_challenge(second, by=owner)
+    services.approve_challenge(second, by=manager)
+    db.session.commit()
+    drain()
+    [mail] = smtp.to("sara@sensors.example.com")
+    assert mail["Subject"] == "A new challenge matches what you follow"
+    body = mail.get_body(("plain",)).get_content()
+    assert "Simulate the cooling of large castings" in body
+    assert f"{live_server}/challenges/{second.id}" in body
