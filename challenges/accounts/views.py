@@ -22,7 +22,8 @@ from challenges.accounts.models import (
     TokenKind,
     User,
 )
-from challenges.core.errors import ServiceError
+from challenges.core.errors import InvalidInput, ServiceError
+from challenges.core.views import page_arg
 from challenges.extensions import db, limiter, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -52,11 +53,13 @@ def manager_required(view):
 def form_error(form, exc: ServiceError) -> None:
     """Show a service's refusal beside its field, or at the top of the form."""
     db.session.rollback()
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
+    refusals = exc.errors if isinstance(exc, InvalidInput) else {exc.field: exc.message}
+    for name, message in refusals.items():
+        field = getattr(form, name, None) if name else None
+        if field is not None:
+            field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(message)
 
 
 def _safe_next(target: str | None) -> str:
@@ -301,7 +304,7 @@ PAGE_SIZE = 50
 @manager_required
 def admin_users():
     q = (request.args.get("q") or "").strip()[:100]
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     query = sa.select(User).order_by(User.name, User.id).options(
         sa.orm.selectinload(User.membership).joinedload(Membership.organisation))
     if q:

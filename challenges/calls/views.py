@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -26,6 +28,7 @@ from challenges.calls.models import (
 )
 from challenges.core.errors import PermissionDenied, ServiceError
 from challenges.core.models import utcnow
+from challenges.core.views import page_arg
 from challenges.extensions import db
 from challenges.funding.models import ProgrammeYear
 
@@ -45,15 +48,24 @@ def _template_globals(state) -> None:
 # --- the public catalogue ------------------------------------------------------------------
 
 
+FILTER_ARGS = ("q", "area", "theme", "status", "from", "to", "sort")
+
+
 def _int_list(name: str) -> list[int]:
-    return [int(v) for v in request.args.getlist(name) if v.isdigit()][:20]
+    return [int(v) for v in request.args.getlist(name) if re.fullmatch(r"[0-9]{1,9}", v)][:20]
 
 
 def _date_arg(name: str) -> date | None:
     try:
-        return date.fromisoformat(request.args.get(name, ""))
+        value = date.fromisoformat(request.args.get(name, ""))
     except ValueError:
         return None
+    return value if 1900 <= value.year <= 9000 else None
+
+
+def _filter_args() -> dict[str, list[str]]:
+    """The catalogue's own query arguments, for the pager and the feed link (repeats kept)."""
+    return {k: request.args.getlist(k)[:20] for k in FILTER_ARGS if request.args.get(k)}
 
 
 def _catalogue_filter() -> CatalogueFilter:
@@ -80,11 +92,9 @@ def _topics_by_kind() -> dict[TopicKind, list[Topic]]:
 @bp.get("/challenges")
 def catalogue():
     f = _catalogue_filter()
-    page = db.paginate(catalogue_query(f), page=max(request.args.get("page", 1, type=int), 1),
-                       per_page=PAGE_SIZE, error_out=False)
-    args = {k: v for k, v in request.args.items(multi=True) if k != "page"}
+    page = db.paginate(catalogue_query(f), page=page_arg(), per_page=PAGE_SIZE, error_out=False)
     return render_template("calls/catalogue.html", page=page, f=f, topics=_topics_by_kind(),
-                           statuses=STATUS_FILTERS, now=utcnow(), args=args)
+                           statuses=STATUS_FILTERS, now=utcnow(), args=_filter_args())
 
 
 @bp.get("/challenges/feed.atom")
@@ -200,12 +210,12 @@ def edit(challenge_id: int):
 # --- the lifecycle -----------------------------------------------------------------------------
 
 DONE = {
-    "submit": _("The challenge has been submitted for approval."),
-    "withdraw": _("The challenge is a draft again. Submit it when you are ready."),
-    "approve": _("The challenge is published."),
-    "start_review": _("The review has started."),
-    "decide": _("The challenge is marked as decided."),
-    "archive": _("The challenge has been archived."),
+    "submit": _l("The challenge has been submitted for approval."),
+    "withdraw": _l("The challenge is a draft again. Submit it when you are ready."),
+    "approve": _l("The challenge is published."),
+    "start_review": _l("The review has started."),
+    "decide": _l("The challenge is marked as decided."),
+    "archive": _l("The challenge has been archived."),
 }
 
 
@@ -359,8 +369,7 @@ def following():
 
 def _challenge_list(query: sa.Select):
     query = query.options(joinedload(Challenge.organisation), joinedload(Challenge.area))
-    return db.paginate(query, page=max(request.args.get("page", 1, type=int), 1), per_page=PAGE_SIZE,
-                       error_out=False)
+    return db.paginate(query, page=page_arg(), per_page=PAGE_SIZE, error_out=False)
 
 
 @bp.get("/challenges/mine")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
+from typing import cast
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -113,6 +114,10 @@ class LocalDateField(DateField):
             super().process_formdata(valuelist)
         except ValueError as exc:
             raise ValueError(_l("Enter a real date, for example 2026-03-31.")) from exc
+        day = cast("date | None", self.data)  # type: ignore[has-type]
+        if day is not None and not 1900 <= day.year <= 9000:
+            self.data = None
+            raise ValueError(_l("Enter a real date, for example 2026-03-31."))
 
 
 class LocalTimeField(TimeField):

@@ -13,6 +13,14 @@ from challenges.extensions import db, get_redis
 bp = Blueprint("core", __name__)
 
 
+MAX_PAGE = 10_000
+
+
+def page_arg() -> int:
+    """The ?page= number, between 1 and a bound that keeps the OFFSET in range."""
+    return min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
+
+
 @bp.get("/")
 def home():
     return render_template("core/home.html")

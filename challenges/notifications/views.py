@@ -11,6 +11,7 @@ from challenges.accounts.forms import ConfirmForm
 from challenges.accounts.views import manager_required
 from challenges.core.events import retry_dead_handling
 from challenges.core.models import Event, EventHandling, HandlingState
+from challenges.core.views import page_arg
 from challenges.extensions import db
 from challenges.notifications.models import MailMessage
 
@@ -21,7 +22,7 @@ bp = Blueprint("notifications", __name__, url_prefix="/admin")
 @manager_required
 def outbox():
     q = (request.args.get("q") or "").strip()[:254].lower()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     query = sa.select(MailMessage).order_by(MailMessage.created_at.desc(), MailMessage.id.desc())
     if q:
         query = query.where(sa.or_(MailMessage.recipient.contains(q, autoescape=True),

@@ -166,3 +166,19 @@ def test_atom_feed_is_valid_xml_with_the_public_challenges(people, client):
     assert titles == ["Feed me <now> &  later"]
     link = root.find("a:entry/a:link", ns).get("href")
     assert link.startswith("https://localhost/challenges/")
+
+
+@pytest.mark.parametrize("query", [
+    "area=%C2%B2", "theme=99999999999999999999999", "to=9999-12-31", "from=0001-01-01", "page=99999999999999999999",
+    "page=-3", "endpoint=x&page=2", "q=%00%22*", "sort=drop+table", "status=%F0%9F%92%A5", "theme=1&theme=2&theme=x",
+])
+@pytest.mark.parametrize("path", ["/challenges", "/challenges/feed.atom", "/challenges/mine", "/admin/challenges"])
+def test_odd_query_strings_are_ignored_never_an_error(people, make_browser, query, path):
+    b = make_browser()
+    b.login("manager@agency.example.com" if path.startswith("/admin") else "owner@steel.example.com")
+    assert b.get(f"{path}?{query}").status_code == 200, (path, query)
+
+
+def test_repeated_theme_filters_survive_in_the_feed_link(people, client):
+    page = client.get("/challenges?theme=1&theme=2&endpoint=x").get_data(as_text=True)
+    assert 'href="/challenges/feed.atom?theme=1&amp;theme=2"' in page  # no stray endpoint argument

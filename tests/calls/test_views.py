@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from challenges.calls import services
 from challenges.calls.models import Challenge, ChallengeStatus, ChangeNote, Question, Topic
 from challenges.core.formatting import to_local
 from challenges.core.models import utcnow
@@ -103,6 +105,33 @@ def test_bad_input_is_refused_with_a_message_and_keeps_what_was_typed(people, br
     assert 'class="error-summary"' in page
     assert 'value="Feasibility"' in page  # what was typed is still there
     assert count() == 0
+
+
+def test_every_refused_field_is_shown_at_once(people, browser):
+    browser.login("owner@steel.example.com")
+    page = browser.submit("/challenges/new", form_data(deadline_date="2020-01-01", max_funding="0")).get_data(
+        as_text=True)
+    assert "already passed" in page and "greater than zero" in page
+    assert count() == 0
+
+
+def test_a_date_out_of_range_is_a_message_not_an_error(people, browser):
+    browser.login("owner@steel.example.com")
+    response = browser.submit("/challenges/new", form_data(deadline_date="0001-01-01", deadline_time="00:30"))
+    assert response.status_code == 200 and "Enter a real date" in response.get_data(as_text=True)
+
+
+def test_the_owner_page_has_no_duplicate_ids(people, browser):
+    from collections import Counter
+
+    challenge = make_challenge(people["owner"], ChallengeStatus.published)
+    services.ask_question(challenge, "One?", by=people["sme"])
+    services.ask_question(challenge, "Two?", by=people["sme"])
+    db.session.commit()
+    browser.login("owner@steel.example.com")
+    page = browser.get(f"/challenges/{challenge.id}").get_data(as_text=True)
+    ids = Counter(re.findall(r'\sid="([^"]+)"', page))
+    assert [i for i, n in ids.items() if n > 1] == []
 
 
 def test_editing_a_draft_keeps_the_rules(people, browser):
