@@ -124,7 +124,7 @@ def make_challenge(owner: User, status: ChallengeStatus = ChallengeStatus.publis
         if action == "close":
             challenge.deadline = utcnow() - timedelta(seconds=1)
             services.close_challenge(challenge)
-        elif action in ("submit",):
+        elif action == "submit":
             services.submit_challenge(challenge, by=owner)
         else:
             services.ACTIONS[action](challenge, by=manager)

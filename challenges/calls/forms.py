@@ -23,6 +23,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from challenges.calls.models import OFFER_LABELS, Challenge, Topic, TopicKind
 from challenges.calls.services import ChallengeContent
+from challenges.core.formatting import to_local
 from challenges.core.forms import (
     Form,
     LocalDateField,
@@ -145,8 +146,6 @@ class ChallengeForm(Form):
 
     def load(self, challenge: Challenge) -> None:
         """Fill a GET form from a saved draft (deadline in Stockholm time, money in kronor)."""
-        from challenges.core.formatting import to_local
-
         self.process(obj=challenge)
         self.programme_year.data = challenge.programme_year_id
         self.area.data = challenge.area_id

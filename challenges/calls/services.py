@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from challenges.accounts.models import Membership, MembershipState, Organisation, User
 from challenges.calls import events
 from challenges.calls.models import (
+    STATUS_LABELS,
     TRANSITION_BY_ACTION,
     Challenge,
     ChallengeStatus,
@@ -219,7 +220,7 @@ def _transition(challenge: Challenge, action: str, *, by: User | None, comment: 
     transition = TRANSITION_BY_ACTION.get(action)
     if transition is None or transition.source is not challenge.status:
         raise ServiceError(_("This challenge cannot go from “%(status)s” that way.",
-                             status=_status_label(challenge.status)))
+                             status=STATUS_LABELS[challenge.status]))
     if by is not None and not may_take(transition, challenge, by):
         raise PermissionDenied(_("You may not do this to this challenge."))
     challenge.status = transition.target
@@ -238,12 +239,6 @@ def _transition(challenge: Challenge, action: str, *, by: User | None, comment: 
         action=action, from_status=transition.source, to_status=transition.target,
         actor_id=by.id if by is not None else None, comment=comment, event_id=row.id, at=now))
     db.session.flush()
-
-
-def _status_label(status: ChallengeStatus) -> str:
-    from challenges.calls.models import STATUS_LABELS
-
-    return str(STATUS_LABELS[status])
 
 
 def submit_challenge(challenge: Challenge, *, by: User) -> None:

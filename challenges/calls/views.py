@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
+from typing import cast
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -21,6 +22,7 @@ from challenges.calls.models import (
     STATUS_LABELS,
     Challenge,
     ChallengeStatus,
+    ChallengeTransition,
     OfferKind,
     Question,
     Topic,
@@ -116,13 +118,14 @@ def _load(challenge_id: int) -> Challenge:
     challenge = db.session.scalar(
         sa.select(Challenge).where(Challenge.id == challenge_id).options(
             joinedload(Challenge.organisation), joinedload(Challenge.area), selectinload(Challenge.themes),
-            selectinload(Challenge.criteria), selectinload(Challenge.notes)))
+            joinedload(Challenge.programme_year), selectinload(Challenge.criteria), selectinload(Challenge.notes),
+            selectinload(Challenge.transitions).joinedload(ChallengeTransition.actor)))
     if challenge is None or not challenge.can_view(current_user):
         abort(404)
     return challenge
 
 
-def _detail(challenge: Challenge, status: int = 200, **form_overrides):
+def _detail(challenge: Challenge, **form_overrides):
     """The challenge page, with each form either fresh or the one that failed."""
     page_forms = {
         "return_form": forms.ReturnForm(formdata=None),
@@ -142,7 +145,7 @@ def _detail(challenge: Challenge, status: int = 200, **form_overrides):
     return render_template(
         "calls/detail.html", challenge=challenge, questions=questions, timeline=timeline,
         owner_view=owner_view, actions=challenge.allowed_actions(current_user),
-        following=services.is_following(org, challenge), now=utcnow(), **page_forms), status
+        following=services.is_following(org, challenge), now=utcnow(), **page_forms)
 
 
 @bp.get("/challenges/<int:challenge_id>")
@@ -242,21 +245,31 @@ def _csrf_ok() -> bool:
     return ConfirmForm().validate_on_submit()
 
 
+def _page_form(challenge: Challenge, form, name: str, change, done: str):
+    """A form posted from the challenge page: validate, run one service, commit once, and on
+    refusal show the page again with that form's messages and what was typed."""
+    if form.validate_on_submit():
+        try:
+            change()
+            db.session.commit()
+        except PermissionDenied:
+            raise
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            flash(done)
+            return redirect(url_for("calls.detail", challenge_id=challenge.id), 303)
+    return _detail(challenge, **{name: form})
+
+
 @bp.post("/challenges/<int:challenge_id>/return")
 @manager_required
 def return_challenge(challenge_id: int):
     challenge = _load(challenge_id)
     form = forms.ReturnForm()
-    if form.validate_on_submit():
-        try:
-            services.return_challenge(challenge, form.comment.data, by=current_user)
-            db.session.commit()
-        except ServiceError as exc:
-            form_error(form, exc)
-        else:
-            flash(_("The challenge has been returned to its owner with your comment."))
-            return redirect(url_for("calls.detail", challenge_id=challenge_id), 303)
-    return _detail(challenge, return_form=form)
+    return _page_form(challenge, form, "return_form",
+                      lambda: services.return_challenge(challenge, form.comment.data, by=current_user),
+                      _("The challenge has been returned to its owner with your comment."))
 
 
 # --- amendments, questions, follows ----------------------------------------------------------
@@ -267,11 +280,9 @@ def return_challenge(challenge_id: int):
 def clarify(challenge_id: int):
     challenge = _load(challenge_id)
     form = forms.ClarificationForm()
-    if form.validate_on_submit():
-        return _commit_or_show(challenge, form, "clarify_form",
-                               lambda: services.add_clarification(challenge, form.text.data, by=current_user),
-                               _("The clarification has been added and followers are being told."))
-    return _detail(challenge, clarify_form=form)
+    return _page_form(challenge, form, "clarify_form",
+                      lambda: services.add_clarification(challenge, form.text.data, by=current_user),
+                      _("The clarification has been added and followers are being told."))
 
 
 @bp.post("/challenges/<int:challenge_id>/deadline")
@@ -279,14 +290,10 @@ def clarify(challenge_id: int):
 def extend(challenge_id: int):
     challenge = _load(challenge_id)
     form = forms.ExtendDeadlineForm()
-    if form.validate_on_submit():
-        assert form.deadline is not None
-        deadline = form.deadline
-        return _commit_or_show(challenge, form, "extend_form",
-                               lambda: services.extend_deadline(challenge, deadline, form.reason.data or "",
-                                                                by=current_user),
-                               _("The deadline has been extended and followers are being told."))
-    return _detail(challenge, extend_form=form)
+    return _page_form(challenge, form, "extend_form",
+                      lambda: services.extend_deadline(challenge, cast(datetime, form.deadline), form.reason.data or "",
+                                                       by=current_user),
+                      _("The deadline has been extended and followers are being told."))
 
 
 @bp.post("/challenges/<int:challenge_id>/questions")
@@ -294,11 +301,9 @@ def extend(challenge_id: int):
 def ask(challenge_id: int):
     challenge = _load(challenge_id)
     form = forms.QuestionForm()
-    if form.validate_on_submit():
-        return _commit_or_show(challenge, form, "question_form",
-                               lambda: services.ask_question(challenge, form.text.data, by=current_user),
-                               _("Your question has been sent. The answer will be published on this page."))
-    return _detail(challenge, question_form=form)
+    return _page_form(challenge, form, "question_form",
+                      lambda: services.ask_question(challenge, form.text.data, by=current_user),
+                      _("Your question has been sent. The answer will be published on this page."))
 
 
 @bp.post("/challenges/<int:challenge_id>/questions/<int:question_id>/answer")
@@ -309,24 +314,9 @@ def answer(challenge_id: int, question_id: int):
     if question.challenge_id != challenge.id:
         abort(404)
     form = forms.AnswerForm(prefix=f"q{question.id}")
-    if form.validate_on_submit():
-        return _commit_or_show(challenge, form, "answer_form",
-                               lambda: services.answer_question(question, form.text.data, by=current_user),
-                               _("The answer is published."))
-    return _detail(challenge, answer_form=form)
-
-
-def _commit_or_show(challenge: Challenge, form, name: str, change, done: str):
-    try:
-        change()
-        db.session.commit()
-    except ServiceError as exc:
-        if isinstance(exc, PermissionDenied):
-            raise
-        form_error(form, exc)
-        return _detail(challenge, **{name: form})
-    flash(done)
-    return redirect(url_for("calls.detail", challenge_id=challenge.id), 303)
+    return _page_form(challenge, form, "answer_form",
+                      lambda: services.answer_question(question, form.text.data, by=current_user),
+                      _("The answer is published."))
 
 
 @bp.post("/challenges/<int:challenge_id>/<any(follow,unfollow):action>")
