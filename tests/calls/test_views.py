@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from challenges.calls import services
 from challenges.calls.models import Challenge, ChallengeStatus, ChangeNote, Question, Topic
+from challenges.core.errors import InvalidInput
 from challenges.core.formatting import to_local
 from challenges.core.models import utcnow
 from challenges.extensions import db
@@ -338,3 +339,50 @@ def test_nul_characters_are_dropped_not_a_database_error(people, browser):
     assert response.status_code == 303
     challenge = db.session.scalar(sa.select(Challenge))
     assert (challenge.title, challenge.description) == ("Cracks in parts", "AB")
+
+
+def test_a_retired_area_stays_on_its_challenge_but_is_refused_for_new_ones(people):
+    from tests.factories import challenge_content
+
+    challenge = make_challenge(people["owner"], ChallengeStatus.draft)
+    area = challenge.area
+    services.save_topic(area, kind=area.kind, name_en=area.name_en, name_sv=area.name_sv, active=False,
+                        by=people["manager"])
+    services.update_challenge(challenge, challenge_content(title="Still in the retired area"), by=people["owner"])
+    assert challenge.area_id == area.id
+    with pytest.raises(InvalidInput) as refused:
+        services.create_challenge(challenge_content(), by=people["owner"])
+    assert "area" in refused.value.errors
+
+
+def test_follow_choices_keep_only_offered_topics_and_unfollow_works(people, browser):
+    by_name = {t.name_en: t for t in db.session.scalars(sa.select(Topic))}
+    retired = by_name["Simulation"]
+    retired.active = False
+    challenge = make_challenge(people["owner"], ChallengeStatus.published)
+    db.session.commit()
+    services.set_followed_topics([by_name["Sensors"].id, retired.id, 99999], by=people["sme"])
+    assert services.followed_topic_ids(people["sme"].organisation) == {by_name["Sensors"].id}
+
+    browser.login("sara@sensors.example.com")
+    page = f"/challenges/{challenge.id}"
+    browser.submit(f"{page}/follow", {}, page_url=page)
+    assert "Stop following this challenge" in browser.get(page).get_data(as_text=True)
+    browser.submit(f"{page}/unfollow", {}, page_url=page)
+    db.session.rollback()
+    assert not services.is_following(people["sme"].organisation, challenge)
+
+
+def test_followers_are_told_of_a_clarification(people, browser, drain, smtp):
+    challenge = make_challenge(people["owner"], ChallengeStatus.published)
+    services.follow_challenge(challenge, by=people["sme"])
+    db.session.commit()
+    drain()
+    smtp.reset()
+    browser.login("owner@steel.example.com")
+    page = f"/challenges/{challenge.id}"
+    browser.submit(f"{page}/clarifications", {"text": "Parts weigh up to 40 kg."}, page_url=page)
+    drain()
+    [mail] = smtp.to("sara@sensors.example.com")
+    assert mail["Subject"] == "A challenge you follow has a clarification"
+    assert "Parts weigh up to 40 kg." in mail.get_body(("plain",)).get_content()
