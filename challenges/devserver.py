@@ -88,6 +88,8 @@ def main() -> int:
               f"  Mail goes to the outbox: http://{HOST}:{port}/admin/outbox (log in as the programme manager)\n",
               flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
+        # Started in the background by a script, SIGINT arrives ignored; stop on it all the same.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("A process stopped; shutting down the rest.", file=sys.stderr)
