@@ -134,7 +134,8 @@ def _import_models() -> None:
     import challenges.calls.models
     import challenges.core.models
     import challenges.funding.models
-    import challenges.notifications.models  # noqa: F401
+    import challenges.notifications.models
+    import challenges.proposals.models  # noqa: F401
 
 
 def _register_events(app: Flask) -> None:
@@ -142,10 +143,12 @@ def _register_events(app: Flask) -> None:
     from challenges.accounts import handlers as account_handlers
     from challenges.calls import handlers as call_handlers
     from challenges.core.events import EventBus
+    from challenges.proposals import handlers as proposal_handlers
 
     bus = EventBus()
     account_handlers.register(bus)
     call_handlers.register(bus)
+    proposal_handlers.register(bus)
     app.extensions["event_bus"] = bus
 
 
@@ -154,8 +157,10 @@ def _register_blueprints(app: Flask) -> None:
     from challenges.calls.views import bp as calls_bp
     from challenges.core.views import bp as core_bp
     from challenges.notifications.views import bp as notifications_bp
+    from challenges.proposals.views import bp as proposals_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(calls_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(proposals_bp)

@@ -66,7 +66,10 @@ def from_environment(instance_path: Path) -> dict:
         "REMEMBER_COOKIE_SECURE": True,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # A request may carry one attachment (10 MB) and its form; anything larger gets a 413 page.
         "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+        # Proposal attachments: outside the static folder, under random names.
+        "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER", str(instance_path / "uploads")),
         "WTF_CSRF_TIME_LIMIT": 3600 * 8,
         "HSTS_SECONDS": int(os.environ.get("HSTS_SECONDS", "31536000")),
         # Login throttling (Flask-Limiter on Redis, in-memory fallback if Redis is down).

@@ -15,8 +15,9 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from challenges import create_app
+from challenges.accounts.models import OrganisationKind, Role
 from challenges.extensions import db, get_redis, limiter
-from tests.factories import TEST_PASSWORD
+from tests.factories import TEST_PASSWORD, make_manager, make_org, make_user, make_year, topics
 from tests.services import RedisServer, SMTPRecorder, start_smtp
 from worker import make_worker
 
@@ -185,3 +186,22 @@ def browser(client) -> Browser:
 @pytest.fixture
 def make_browser(app):
     return lambda: Browser(app.test_client())
+
+
+@pytest.fixture
+def people(app, ctx):
+    """For the challenge and proposal tests: everyone the access rules tell apart, committed, with the default topics and a year."""
+    owner_org = make_org(OrganisationKind.industrial, name="Steel Works AB")
+    cast = {
+        "owner": make_user("owner@steel.example.com", org=owner_org, name="Olle Owner"),
+        "colleague": make_user("colleague@steel.example.com", org=owner_org),
+        "other_owner": make_user("owner@cars.example.com", org=make_org(OrganisationKind.industrial)),
+        "sme": make_user("sara@sensors.example.com", org=make_org(OrganisationKind.sme, name="Sensors AB")),
+        "other_sme": make_user("jonas@robots.example.com", org=make_org(OrganisationKind.sme)),
+        "evaluator": make_user("eva@evaluators.example.com", roles=(Role.evaluator,)),
+        "manager": make_manager(),
+    }
+    topics()
+    make_year()
+    db.session.commit()
+    return cast

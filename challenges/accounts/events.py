@@ -112,8 +112,20 @@ class AccountEnabled(DomainEvent):
     user_id: int
 
 
+@dataclass(frozen=True)
+class OrganisationFiguresChanged(DomainEvent):
+    """A member corrected the organisation number or the SME size figures
+    (``update_organisation_figures``); the payload keeps the figures as they now are."""
+
+    organisation_id: int
+    org_number: str
+    staff_headcount: int
+    annual_turnover_ore: int
+    balance_sheet_total_ore: int
+
+
 ALL = (
     UserRegistered, OrganisationRegistered, MembershipRequested, MembershipApproved,
     MembershipRejected, PasswordResetRequested, PasswordChanged, EvaluatorInvited,
-    InvitationAccepted, RoleGranted, RoleRevoked, AccountDisabled, AccountEnabled,
+    InvitationAccepted, RoleGranted, RoleRevoked, AccountDisabled, AccountEnabled, OrganisationFiguresChanged,
 )

@@ -14,7 +14,15 @@ from wtforms.validators import (
 )
 
 from challenges.accounts.models import OrganisationKind, Role
-from challenges.core.forms import Form, RequiredWhen, good_password, org_number, single_line, strip
+from challenges.core.forms import (
+    Form,
+    MoneyField,
+    RequiredWhen,
+    good_password,
+    org_number,
+    single_line,
+    strip,
+)
 
 LANGUAGE_CHOICES = [("en", "English"), ("sv", "Svenska")]
 
@@ -156,3 +164,18 @@ class RoleForm(Form):
 
 class ConfirmForm(Form):
     """A button that changes state: only the CSRF token travels."""
+
+
+class OrganisationFiguresForm(Form):
+    """What the EU SME test needs, kept up to date by the organisation's members."""
+
+    org_number = StringField(_l("Organisation number"), filters=[strip], validators=[
+        DataRequired(_l("Enter the organisation number.")),
+        Length(max=13, message=_l("Enter ten digits in the form NNNNNN-NNNN.")), org_number])
+    staff_headcount = IntegerField(_l("Staff headcount"), validators=[
+        InputRequired(_l("Enter the staff headcount.")),
+        NumberRange(min=0, max=10_000_000, message=_l("Enter a whole number of 0 or more."))])
+    annual_turnover = MoneyField(_l("Annual turnover (SEK)"), validators=[
+        InputRequired(_l("Enter the annual turnover in kronor."))])
+    balance_sheet_total = MoneyField(_l("Balance-sheet total (SEK)"), validators=[
+        InputRequired(_l("Enter the balance-sheet total in kronor."))])

@@ -23,7 +23,7 @@ from challenges.accounts.models import (
     User,
     UserRole,
 )
-from challenges.core.errors import PermissionDenied, ServiceError
+from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.models import utcnow
 from challenges.core.security import (
@@ -339,6 +339,33 @@ def update_profile(user: User, *, name: str, language: str) -> None:
     user.name = name.strip()
     user.language = language
     db.session.flush()
+
+
+def update_organisation_figures(org: Organisation, *, org_number: str, staff_headcount: int,
+                                annual_turnover_ore: int, balance_sheet_total_ore: int, by: User) -> None:
+    """A member of an SME corrects what the EU SME test reads: its number and its size."""
+    if not (by.active and by.organisation is not None and by.organisation.id == org.id):
+        raise PermissionDenied(_("Only members of this organisation can change its details."))
+    if org.kind is not OrganisationKind.sme:
+        raise PermissionDenied(_("Only small and medium-sized enterprises give size figures."))
+    errors = {}
+    other = organisation_by_number(org_number)
+    if other is not None and other.id != org.id:
+        errors["org_number"] = _("Another organisation is registered with this number.")
+    for name, value in (("staff_headcount", staff_headcount), ("annual_turnover", annual_turnover_ore),
+                        ("balance_sheet_total", balance_sheet_total_ore)):
+        if value < 0:
+            errors[name] = _("Enter an amount of 0 or more.")
+    if errors:
+        raise InvalidInput(errors)
+    org.org_number = org_number
+    org.staff_headcount = staff_headcount
+    org.annual_turnover_ore = annual_turnover_ore
+    org.balance_sheet_total_ore = balance_sheet_total_ore
+    db.session.flush()
+    record(events.OrganisationFiguresChanged(
+        organisation_id=org.id, org_number=org_number, staff_headcount=staff_headcount,
+        annual_turnover_ore=annual_turnover_ore, balance_sheet_total_ore=balance_sheet_total_ore), by=by)
 
 
 def people_with_role(role: Role) -> list[User]:

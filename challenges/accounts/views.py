@@ -240,10 +240,29 @@ def change_password():
 # --- organisation membership ----------------------------------------------------------------
 
 
-@bp.get("/organisation")
+@bp.route("/organisation", methods=["GET", "POST"])
 @login_required
 def organisation():
     org = current_user.organisation
+    figures = forms.OrganisationFiguresForm(obj=org) if org and org.kind is OrganisationKind.sme else None
+    if figures is not None and request.method == "GET":
+        figures.annual_turnover.data = org.annual_turnover_ore
+        figures.balance_sheet_total.data = org.balance_sheet_total_ore
+    if request.method == "POST":
+        if figures is None:
+            abort(403)
+        if figures.validate_on_submit():
+            try:
+                services.update_organisation_figures(
+                    org, org_number=figures.org_number.data, staff_headcount=figures.staff_headcount.data,
+                    annual_turnover_ore=int(figures.annual_turnover.data or 0),
+                    balance_sheet_total_ore=int(figures.balance_sheet_total.data or 0), by=current_user)
+                db.session.commit()
+            except ServiceError as exc:
+                form_error(figures, exc)
+            else:
+                flash(_("The organisation's details have been saved."))
+                return redirect(url_for("accounts.organisation"), 303)
     pending = current_user.membership if current_user.membership and not org else None
     requests: list[Membership] = []
     if org is not None:
@@ -252,7 +271,7 @@ def organisation():
                                         Membership.state == MembershipState.pending)
             .options(sa.orm.joinedload(Membership.user))))
     return render_template("accounts/organisation.html", org=org, pending=pending,
-                           requests=requests, form=forms.ConfirmForm())
+                           requests=requests, form=forms.ConfirmForm(), figures=figures)
 
 
 @bp.post("/organisation/requests/<int:membership_id>/<any(approve,reject):decision>")

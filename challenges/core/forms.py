@@ -91,6 +91,8 @@ class MoneyField(StringField):
         text = str(valuelist[0]).strip().lower().removesuffix("sek").removesuffix("kr").strip()
         negative = text.startswith(("-", "\u2212"))
         match = _AMOUNT.match(text.lstrip("-\u2212").strip())
+        if match is None and re.fullmatch(r"[\d \u00a0\u202f]+[,.]\d{3,}", text.lstrip("-\u2212").strip()):
+            raise ValueError(_l("Use at most two decimals: kronor and öre, for example 1 250,50."))
         if match is None:
             raise ValueError(_l("Enter an amount in kronor, for example 250 000."))
         kronor = int(re.sub(r"\D", "", match.group(1)))

@@ -17,6 +17,7 @@ class Programme(Model):
     __tablename__ = "programme"
     __table_args__ = (
         sa.CheckConstraint("admin_cap_basis_points BETWEEN 0 AND 10000", name="admin_cap_range"),
+        sa.CheckConstraint("eur_rate_ore > 0", name="eur_rate_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -24,6 +25,9 @@ class Programme(Model):
     # The share of each year's allocation that may go to administration: 500 = 5 %.
     admin_cap_basis_points: Mapped[int] = mapped_column(sa.Integer)
     return_deadline: Mapped[date | None] = mapped_column(sa.Date)
+    # The exchange rate used for the EU SME thresholds: the price of one euro in öre
+    # (1100 = 11,00 SEK per euro).
+    eur_rate_ore: Mapped[int] = mapped_column(sa.Integer, default=1100, server_default="1100")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     years: Mapped[list[ProgrammeYear]] = relationship(

@@ -1,0 +1,1 @@
+"""SME proposals to challenges."""

@@ -1,0 +1,63 @@
+"""Who hears about proposals: receipts and withdrawal notices to the team, a digest to the owner.
+
+Emails go out on the ``notifications`` queue. Subjects never carry a title: user text stays
+in the body.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from challenges.accounts.models import User
+from challenges.calls import events as call_events
+from challenges.calls.models import Challenge
+from challenges.calls.services import owner_members
+from challenges.core.events import EventBus
+from challenges.core.models import Event
+from challenges.extensions import db
+from challenges.notifications.services import deliver, recipient_for
+from challenges.proposals import events, services
+from challenges.proposals.models import Proposal
+
+
+def _proposal(proposal_id: int) -> Proposal:
+    proposal = db.session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise LookupError(f"proposal {proposal_id} not found")
+    return proposal
+
+
+def _team(proposal: Proposal) -> list:
+    return [recipient_for(u) for u in proposal.team if u.active]
+
+
+def send_receipt(e: events.ProposalSubmitted, record: Event) -> None:
+    proposal = _proposal(e.proposal_id)
+    version = next(v for v in proposal.versions if v.number == e.number)
+    deliver(record, "proposal_receipt", _l("Receipt: your proposal has been submitted (version %(n)s)", n=e.number),
+            _team(proposal), proposal=proposal, version=version, challenge=proposal.challenge)
+
+
+def send_withdrawn(e: events.ProposalWithdrawn, record: Event) -> None:
+    proposal = _proposal(e.proposal_id)
+    deliver(record, "proposal_withdrawn", _l("Your proposal has been withdrawn"), _team(proposal),
+            proposal=proposal, challenge=proposal.challenge,
+            by=db.session.get(User, record.actor_id) if record.actor_id else None, at=record.occurred_at)
+
+
+def send_digest(e: call_events.ChallengeClosed, record: Event) -> None:
+    """One message to the owner's members when the deadline passes, listing what came in."""
+    challenge = db.session.get(Challenge, e.challenge_id)
+    if challenge is None:
+        raise LookupError(f"challenge {e.challenge_id} not found")
+    deliver(record, "proposals_digest", _l("Your challenge has closed: the proposals that came in"),
+            [recipient_for(u) for u in owner_members(challenge)], challenge=challenge,
+            proposals=services.submitted_proposals(challenge))
+
+
+def register(bus: EventBus) -> None:
+    """Subscribe the proposal handlers."""
+    bus.declare(*events.ALL)
+    bus.subscribe(events.ProposalSubmitted, send_receipt, queue="notifications")
+    bus.subscribe(events.ProposalWithdrawn, send_withdrawn, queue="notifications")
+    bus.subscribe(call_events.ChallengeClosed, send_digest, queue="notifications")
