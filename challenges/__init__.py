@@ -143,12 +143,14 @@ def _register_events(app: Flask) -> None:
     from challenges.accounts import handlers as account_handlers
     from challenges.calls import handlers as call_handlers
     from challenges.core.events import EventBus
+    from challenges.funding import events as funding_events
     from challenges.proposals import handlers as proposal_handlers
 
     bus = EventBus()
     account_handlers.register(bus)
     call_handlers.register(bus)
     proposal_handlers.register(bus)
+    bus.declare(*funding_events.ALL)
     app.extensions["event_bus"] = bus
 
 
@@ -156,6 +158,7 @@ def _register_blueprints(app: Flask) -> None:
     from challenges.accounts.views import bp as accounts_bp
     from challenges.calls.views import bp as calls_bp
     from challenges.core.views import bp as core_bp
+    from challenges.funding.views import bp as funding_bp
     from challenges.notifications.views import bp as notifications_bp
     from challenges.proposals.views import bp as proposals_bp
 
@@ -164,3 +167,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(calls_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(proposals_bp)
+    app.register_blueprint(funding_bp)

@@ -15,6 +15,7 @@ from challenges.core.formatting import from_local, to_local
 from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.funding.models import Programme, ProgrammeYear
+from challenges.proposals import services as proposals
 
 DEMO_PASSWORD = "demo-innovation-2016"  # noqa: S105 - printed demo login, local data only
 PROGRAMME_NAME = "Open innovation in industry"
@@ -57,7 +58,7 @@ def load_demo() -> bool:
     """Create the demo programme and people, once; False when they are already there."""
     if db.session.scalar(sa.select(Programme).where(Programme.name == PROGRAMME_NAME)):
         return False
-    programme = Programme(name=PROGRAMME_NAME, admin_cap_basis_points=500,
+    programme = Programme(name=PROGRAMME_NAME, admin_cap_basis_points=500, eur_rate_ore=935,
                           return_deadline=date(2018, 3, 31))
     programme.years = [
         ProgrammeYear(year=2016, allocation_ore=8_000_000 * SEK, requisition_deadline=date(2016, 8, 31)),
@@ -118,7 +119,8 @@ CHALLENGES = [
 
 
 def _demo_challenges(programme_year_id: int, manager: User) -> None:
-    """Two open challenges, one awaiting approval, one draft, a follow and an answered question."""
+    """Two open challenges, one awaiting approval, one draft, a follow, an answered question,
+    a submitted proposal and a draft one."""
     calls.ensure_default_topics()
     criteria = [("Relevance to the challenge", 30), ("Innovation and technical quality", 25),
                 ("Feasibility and work plan", 20), ("Team competence and capacity", 15), ("Value for money", 10)]
@@ -151,3 +153,33 @@ def _demo_challenges(programme_year_id: int, manager: User) -> None:
     question = calls.ask_question(created[1], "Can the inspection station use its own lighting?", by=sara)
     calls.answer_question(question, "Yes. The station may have its own lighting; the line has room for "
                           "an enclosure of 2 × 3 metres.", by=_person("erik.johansson@fordonsverken.example.com"))
+    _demo_proposals(created)
+
+
+def _in_days(days: int) -> str:
+    return (to_local(utcnow()).date() + timedelta(days=days)).isoformat()
+
+
+def _demo_proposals(challenges: list) -> None:
+    """Sensorik Labb has submitted to the inspection challenge; Robotlogik is drafting for roll wear."""
+    sara, jonas = _person("sara.nilsson@sensorik.example.com"), _person("jonas.berg@robotlogik.example.com")
+    inspection = proposals.start_proposal(challenges[1], proposals.ProposalContent(
+        title="Line-speed paint inspection with polarised light",
+        summary="A camera bar with polarised lighting finds paint defects on moving panels.",
+        solution="## Approach\n\nFour line-scan cameras and **polarised lighting** in an enclosure; "
+                 "a defect model trained on your images.\n\n## Why it works\n\nPolarisation separates "
+                 "gloss from colour, so runs and craters stand out.",
+        fit="Inspects every panel at line speed without stopping the line, and fits the 2 × 3 m enclosure.",
+        milestones=[{"title": "Prototype in the lab", "due": _in_days(120), "deliverable": "Detection report"},
+                    {"title": "Pilot on the line", "due": _in_days(270), "deliverable": "Pilot results"}],
+        requested_ore=700_000 * SEK,
+        budget={"personnel": 450_000 * SEK, "equipment": 180_000 * SEK, "services": 50_000 * SEK,
+                "other": 20_000 * SEK},
+        team_ids=[sara.id],
+        partners=[{"name": "Chalmers tekniska högskola", "org_number": "556479-5598", "kind": "university",
+                   "role": "Optics and image analysis"}],
+        accept_agreement=True), by=sara)
+    proposals.submit_proposal(inspection, by=sara)
+    proposals.start_proposal(challenges[0], proposals.ProposalContent(
+        title="Roll wear forecasts from mill data", summary="Gradient-boosted models on the mill's process data.",
+        team_ids=[jonas.id]), by=jonas)

@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from challenges.calls.forms import MultiCheckboxField
 from challenges.core.forms import Form, LocalDateField, MoneyField, single_line, strip
-from challenges.proposals.models import BUDGET_LABELS, PARTNER_LABELS, BudgetLine, Proposal
+from challenges.proposals.models import BUDGET_LABELS, PARTNER_LABELS, BudgetLine, PartnerKind, Proposal
 from challenges.proposals.services import LIMITS, MAX_MILESTONES, MAX_PARTNERS, ProposalContent
 
 _TOO_LONG = _l("Use at most %(max)d characters.")
@@ -29,7 +29,8 @@ class MilestoneForm(wtforms.Form):
 class PartnerForm(wtforms.Form):
     name = StringField(_l("Organisation"), filters=[strip],
                        validators=[Length(max=LIMITS["partner"], message=_TOO_LONG)])
-    kind = SelectField(_l("Kind"), choices=[(k.value, v) for k, v in PARTNER_LABELS.items()])
+    kind = SelectField(_l("Kind"), choices=[(k.value, v) for k, v in PARTNER_LABELS.items()],
+                       default=PartnerKind.university.value, validate_choice=False)  # checked by the service
     org_number = StringField(_l("Organisation number (if Swedish)"), filters=[strip],
                              validators=[Length(max=13, message=_l("Enter ten digits in the form NNNNNN-NNNN."))])
     role = StringField(_l("Role in the project"), filters=[strip],

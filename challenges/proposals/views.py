@@ -163,6 +163,8 @@ def submit(proposal_id: int):
     try:
         version = services.submit_proposal(proposal, by=current_user)
         db.session.commit()
+    except PermissionDenied:
+        raise
     except ServiceError as exc:
         db.session.rollback()
         if not proposal.can_change(current_user):
