@@ -399,3 +399,88 @@ def test_a_challenge_from_draft_to_an_sme_that_follows_its_theme(browser_page, l
     body = mail.get_body(("plain",)).get_content()
     assert "Simulate the cooling of large castings" in body
     assert f"{live_server}/challenges/{second.id}" in body
+
+
+def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page, live_server, ctx, smtp, drain):
+    """An SME finds an open challenge, drafts a proposal, attaches a PDF (a fake one is refused),
+    submits version 1, and the receipt the worker wrote is in the mail outbox."""
+    from challenges.accounts.models import OrganisationKind
+    from challenges.calls.models import ChallengeStatus
+    from challenges.extensions import db
+    from tests.factories import make_challenge, make_manager, make_org, make_user, make_year, topics
+    from tests.proposals.conftest import pdf
+
+    owner = make_user("olle@steel.example.com", password=OLD_PASSWORD,
+                      org=make_org(OrganisationKind.industrial, name="Steel Works AB"))
+    manager = make_manager()
+    manager.password_hash = owner.password_hash
+    make_user("sara@sensors.example.com", name="Sara SME", password=OLD_PASSWORD,
+              org=make_org(OrganisationKind.sme, name="Sensors AB"))
+    make_year(2026)
+    topics()
+    challenge_id = make_challenge(owner, ChallengeStatus.published, title="Detect cracks in cast parts").id
+    db.session.commit()  # and no more ORM reads: an open SQLite transaction would block the server
+    page, problems = browser_page
+
+    page.goto("/login")
+    log_in(page, "sara@sensors.example.com", OLD_PASSWORD)
+    nav_link(page, "Challenges").click()
+    page.get_by_role("link", name="Detect cracks in cast parts").click()
+    page.get_by_role("link", name="Start a proposal").click()
+    expect(page.get_by_role("heading", level=1, name="New proposal")).to_be_visible()
+    check_page(page, problems, "new proposal")
+    page.get_by_label("Title").fill("Acoustic crack detection")
+    page.get_by_label("Summary").fill("Contact microphones hear cracks that cameras miss.")
+    page.get_by_label("Your solution").fill("A sensor array on the **fixture**.")
+    page.get_by_label("How it meets what the challenge asks").fill("Every part is tested before machining.")
+    page.get_by_label("Milestone 1", exact=True).fill("Prototype")
+    page.get_by_label("Date of milestone 1").fill("2027-03-01")
+    page.get_by_label("Funding requested (SEK)").fill("400 000")
+    page.get_by_label("Personnel").fill("350 000")
+    page.get_by_label("Equipment").fill("40 000")
+    page.get_by_role("button", name="Save without submitting").click()
+    # The budget does not add up: the page says so, and keeps what was typed.
+    expect(page.get_by_role("alert")).to_contain_text("The budget lines add up to 390,000 kr but you request 400,000 kr")
+    expect(page.get_by_label("Title")).to_have_value("Acoustic crack detection")
+    check_page(page, problems, "new proposal (refused)")
+    page.get_by_label("Other costs").fill("10 000")
+    page.get_by_role("button", name="Save without submitting").click()
+    expect(page.get_by_role("status")).to_contain_text("Your changes have been saved.")
+    expect(page.get_by_text("This is a draft: it has not been submitted.")).to_be_visible()
+    check_page(page, problems, "proposal (draft)")
+
+    page.get_by_role("link", name="Edit").click()
+    file_input = page.get_by_label("PDF file")
+    file_input.set_input_files({"name": "plan.pdf", "mimeType": "application/pdf",
+                                "buffer": b"<html><body>not a pdf</body></html>"})
+    page.get_by_role("button", name="Attach the file").click()
+    expect(page.get_by_role("alert")).to_contain_text("This file is not a PDF, whatever its name says.")
+    check_page(page, problems, "edit proposal (refused file)")
+    page.get_by_label("PDF file").set_input_files({"name": "plan.pdf", "mimeType": "application/pdf",
+                                                  "buffer": pdf(4000)})
+    page.get_by_role("button", name="Attach the file").click()
+    expect(page.get_by_role("status")).to_contain_text("plan.pdf has been attached.")
+    page.get_by_label("We accept the challenge agreement").check()
+    page.get_by_role("button", name="Save and submit version 1").click()
+    expect(page.get_by_role("status")).to_contain_text("Version 1 of your proposal has been submitted.")
+    expect(page.get_by_role("link", name="plan.pdf")).to_be_visible()
+    check_page(page, problems, "proposal (submitted)")
+    nav_link(page, "Your proposals").click()
+    expect(page.get_by_role("row", name=re.compile("Acoustic crack detection"))).to_contain_text("Submitted · version 1")
+    check_page(page, problems, "your proposals")
+    log_out(page)
+
+    drain()
+    [receipt] = smtp.to("sara@sensors.example.com")
+    assert receipt["Subject"] == "Receipt: your proposal has been submitted (version 1)"
+
+    page.goto("/login")
+    log_in(page, "manager@agency.example.com", OLD_PASSWORD)
+    page.goto(f"/challenges/{challenge_id}")
+    expect(page.get_by_text("Proposals are sealed until the deadline.")).to_contain_text("1 submitted")
+    nav_link(page, "Outbox").click()
+    page.get_by_label("Search by recipient or message type").fill("proposal_receipt")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="Receipt: your proposal has been submitted (version 1)").click()
+    expect(page.get_by_role("main")).to_contain_text("We have received version 1 of your organisation's proposal")
+    check_page(page, problems, "outbox message (receipt)")
