@@ -22,7 +22,7 @@ from challenges.accounts.models import (
     TokenKind,
     User,
 )
-from challenges.core.errors import InvalidInput, ServiceError
+from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.views import page_arg
 from challenges.extensions import db, limiter, login_manager
 
@@ -60,6 +60,20 @@ def form_error(form, exc: ServiceError) -> None:
             field.errors = [*field.errors, message]
         else:
             form.form_errors.append(message)
+
+
+def commit_change(form, change) -> bool:
+    """Run one service call and commit; on a refusal put its messages on *form*, change
+    nothing and return False. A permission refusal becomes the 403 page."""
+    try:
+        change()
+        db.session.commit()
+    except PermissionDenied:
+        raise
+    except ServiceError as exc:
+        form_error(form, exc)
+        return False
+    return True
 
 
 def _safe_next(target: str | None) -> str:
@@ -251,18 +265,12 @@ def organisation():
     if request.method == "POST":
         if figures is None:
             abort(403)
-        if figures.validate_on_submit():
-            try:
-                services.update_organisation_figures(
-                    org, org_number=figures.org_number.data, staff_headcount=figures.staff_headcount.data,
-                    annual_turnover_ore=int(figures.annual_turnover.data or 0),
-                    balance_sheet_total_ore=int(figures.balance_sheet_total.data or 0), by=current_user)
-                db.session.commit()
-            except ServiceError as exc:
-                form_error(figures, exc)
-            else:
-                flash(_("The organisation's details have been saved."))
-                return redirect(url_for("accounts.organisation"), 303)
+        if figures.validate_on_submit() and commit_change(figures, lambda: services.update_organisation_figures(
+                org, org_number=figures.org_number.data, staff_headcount=figures.staff_headcount.data,
+                annual_turnover_ore=int(figures.annual_turnover.data or 0),
+                balance_sheet_total_ore=int(figures.balance_sheet_total.data or 0), by=current_user)):
+            flash(_("The organisation's details have been saved."))
+            return redirect(url_for("accounts.organisation"), 303)
     pending = current_user.membership if current_user.membership and not org else None
     requests: list[Membership] = []
     if org is not None:

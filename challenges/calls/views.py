@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from challenges.accounts.forms import ConfirmForm
-from challenges.accounts.views import form_error, manager_required
+from challenges.accounts.views import commit_change, form_error, manager_required
 from challenges.calls import forms, services
 from challenges.calls.catalogue import SORTS, STATUS_FILTERS, CatalogueFilter, catalogue_query
 from challenges.calls.models import (
@@ -248,17 +248,9 @@ def _csrf_ok() -> bool:
 def _page_form(challenge: Challenge, form, name: str, change, done: str):
     """A form posted from the challenge page: validate, run one service, commit once, and on
     refusal show the page again with that form's messages and what was typed."""
-    if form.validate_on_submit():
-        try:
-            change()
-            db.session.commit()
-        except PermissionDenied:
-            raise
-        except ServiceError as exc:
-            form_error(form, exc)
-        else:
-            flash(done)
-            return redirect(url_for("calls.detail", challenge_id=challenge.id), 303)
+    if form.validate_on_submit() and commit_change(form, change):
+        flash(done)
+        return redirect(url_for("calls.detail", challenge_id=challenge.id), 303)
     return _detail(challenge, **{name: form})
 
 
@@ -401,16 +393,11 @@ def _topic_page(topic: Topic | None):
     form = forms.TopicForm(obj=topic)
     if topic is not None:
         del form.kind  # a topic keeps its kind
-    if form.validate_on_submit():
-        kind = topic.kind if topic is not None else TopicKind(form.kind.data)
-        try:
-            services.save_topic(topic, kind=kind, name_en=form.name_en.data, name_sv=form.name_sv.data,
-                                active=form.active.data, by=current_user)
-            db.session.commit()
-        except ServiceError as exc:
-            form_error(form, exc)
-        else:
-            flash(_("Saved."))
-            return redirect(url_for("calls.admin_topics"), 303)
+    kind = topic.kind if topic is not None else TopicKind(form.kind.data or TopicKind.theme.value)
+    if form.validate_on_submit() and commit_change(form, lambda: services.save_topic(
+            topic, kind=kind, name_en=form.name_en.data, name_sv=form.name_sv.data, active=form.active.data,
+            by=current_user)):
+        flash(_("Saved."))
+        return redirect(url_for("calls.admin_topics"), 303)
     topics = db.session.scalars(sa.select(Topic).order_by(Topic.kind, Topic.position, Topic.id)).all()
     return render_template("calls/admin_topics.html", form=form, topic=topic, topics=topics)

@@ -8,8 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from challenges.accounts.views import form_error, manager_required
-from challenges.core.errors import ServiceError
+from challenges.accounts.views import commit_change, manager_required
 from challenges.extensions import db
 from challenges.funding import forms, services
 from challenges.funding.models import Programme
@@ -29,13 +28,8 @@ def programmes():
 def programme(programme_id: int):
     found = db.get_or_404(Programme, programme_id)
     form = forms.ExchangeRateForm(data={"eur_rate": found.eur_rate_ore})
-    if form.validate_on_submit():
-        try:
-            services.set_exchange_rate(found, int(form.eur_rate.data or 0), by=current_user)
-            db.session.commit()
-        except ServiceError as exc:
-            form_error(form, exc)
-        else:
-            flash(_("The exchange rate has been saved. It applies to every submission from now on."))
-            return redirect(url_for("funding.programmes"), 303)
+    if form.validate_on_submit() and commit_change(
+            form, lambda: services.set_exchange_rate(found, int(form.eur_rate.data or 0), by=current_user)):
+        flash(_("The exchange rate has been saved. It applies to every submission from now on."))
+        return redirect(url_for("funding.programmes"), 303)
     return render_template("funding/programme.html", programme=found, form=form)

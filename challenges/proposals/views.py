@@ -288,18 +288,24 @@ def download(proposal_id: int, attachment_id: int):
 def detail(proposal_id: int):
     """The applicant reads its working copy; everyone else reads the latest submitted version."""
     proposal = _load(proposal_id)
-    team_side = proposal.is_team_side(current_user)
     latest = proposal.latest_version
-    if team_side:
+    if proposal.is_team_side(current_user):
         content = services.snapshot(proposal)
     else:
         assert latest is not None  # only submitted proposals are shown outside the applicant
         content = latest.content
+    return _show(proposal, content, None)
+
+
+def _show(proposal: Proposal, content: dict, version: ProposalVersion | None):
+    """The proposal page: the working copy or latest version (*version* None), or one version."""
+    team_side = proposal.is_team_side(current_user) and version is None
     return render_template(
-        "proposals/detail.html", proposal=proposal, content=content, team_side=team_side, version=None,
-        can_change=proposal.can_change(current_user), unsubmitted=team_side and services.has_unsubmitted_changes(proposal),
+        "proposals/detail.html", proposal=proposal, content=content, version=version,
+        team_side=proposal.is_team_side(current_user), can_change=team_side and proposal.can_change(current_user),
+        unsubmitted=team_side and services.has_unsubmitted_changes(proposal),
         eligibility=services.eligibility_problems(proposal.organisation, proposal.challenge) if team_side else {},
-        confirm=ConfirmForm(), now=utcnow())
+        now=utcnow())
 
 
 def _version(proposal: Proposal, number: int) -> ProposalVersion:
@@ -314,9 +320,7 @@ def _version(proposal: Proposal, number: int) -> ProposalVersion:
 def version(proposal_id: int, number: int):
     proposal = _load(proposal_id)
     shown = _version(proposal, number)
-    return render_template("proposals/detail.html", proposal=proposal, content=shown.content,
-                           team_side=proposal.is_team_side(current_user), version=shown, can_change=False,
-                           unsubmitted=False, eligibility={}, confirm=ConfirmForm(), now=utcnow())
+    return _show(proposal, shown.content, shown)
 
 
 @bp.get("/proposals/<int:proposal_id>/changes")
