@@ -321,3 +321,37 @@ def test_the_sme_test_uses_the_rate_the_programme_manager_sets(people, challenge
     org.annual_turnover_ore, org.balance_sheet_total_ore = 470_000_000_00, 420_000_000_00  # €50.3M and €44.9M
     make_user(org=org)
     assert "eligibility.finances" in services.eligibility_problems(org, challenge)
+
+
+def test_the_lists_cost_the_same_statements_with_more_proposals(people, make_browser):
+    from tests.calls.test_catalogue import counting_queries
+    from tests.factories import make_challenge
+
+    sme, owner = people["sme"], people["owner"]
+    sara, manager = make_browser(), make_browser()
+    sara.login("sara@sensors.example.com")
+    manager.login("manager@agency.example.com")
+    first = make_challenge(owner)
+    deadline = first.deadline
+    make_proposal(sme, first)
+    first.deadline = utcnow() - timedelta(seconds=1)  # the list shows proposals once it has closed
+    db.session.commit()
+    with counting_queries() as one_mine:
+        assert sara.get("/proposals").status_code == 200
+    with counting_queries() as one_list:
+        assert "Acoustic crack detection" in manager.get(f"/challenges/{first.id}/proposals").get_data(as_text=True)
+    first.deadline = deadline
+    for n in range(4):
+        make_proposal(sme, make_challenge(owner))
+        applicant = make_user(f"applicant{n}@example.com", org=make_org(OrganisationKind.sme))
+        make_proposal(applicant, first)
+    first.deadline = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    with counting_queries() as five_mine:
+        page = sara.get("/proposals").get_data(as_text=True)
+    assert page.count("Submitted · version 1") == 5
+    with counting_queries() as five_list:
+        page = manager.get(f"/challenges/{first.id}/proposals").get_data(as_text=True)
+    assert "5 proposals came in" in page
+    assert len(five_mine) == len(one_mine)
+    assert len(five_list) == len(one_list)
