@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, has_request_context, request, session
 from redis import Redis
 from sqlalchemy import event as sa_event
+from werkzeug.routing import IntegerConverter
 
 from challenges.config import PROJECT_ROOT, from_environment
 
@@ -31,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _import_models()
     _init_extensions(app)
     _register_events(app)
+    app.url_map.converters["int"] = DatabaseInt
     _register_blueprints(app)
 
     from challenges import cli
@@ -41,6 +43,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
     return app
+
+
+class DatabaseInt(IntegerConverter):
+    """``<int:…>`` in a URL only matches ids a database column can hold: a longer number is a
+    plain 404, never an overflow inside the database driver."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def _configure_database_url(app: Flask) -> None:
@@ -160,11 +171,13 @@ def _register_blueprints(app: Flask) -> None:
     from challenges.core.views import bp as core_bp
     from challenges.funding.views import bp as funding_bp
     from challenges.notifications.views import bp as notifications_bp
+    from challenges.notifications.views import inbox as inbox_bp
     from challenges.proposals.views import bp as proposals_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(calls_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(inbox_bp)
     app.register_blueprint(proposals_bp)
     app.register_blueprint(funding_bp)

@@ -81,6 +81,9 @@ class RequiredWhen:
 _AMOUNT = re.compile(r"^(\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)(?:[,.](\d{1,2}))?$")
 
 
+MAX_KRONOR = 10**13  # ten thousand billion kronor: anything larger is a typing error
+
+
 class MoneyField(StringField):
     """An amount typed in kronor ("250 000", "1 500,50", "250000 kr"), held as integer öre."""
 
@@ -96,6 +99,8 @@ class MoneyField(StringField):
         if match is None:
             raise ValueError(_l("Enter an amount in kronor, for example 250 000."))
         kronor = int(re.sub(r"\D", "", match.group(1)))
+        if kronor > MAX_KRONOR:
+            raise ValueError(_l("This amount is too large. Check the number of digits."))
         ore = kronor * 100 + int((match.group(2) or "0").ljust(2, "0"))
         self.data = -ore if negative else ore
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import format_percent
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
@@ -20,7 +21,8 @@ bp = Blueprint("funding", __name__)
 @manager_required
 def programmes():
     rows = db.session.scalars(sa.select(Programme).options(selectinload(Programme.years)).order_by(Programme.name))
-    return render_template("funding/programmes.html", programmes=rows.all())
+    return render_template("funding/programmes.html", programmes=rows.all(),
+                           percent=lambda basis_points: format_percent(basis_points / 10000, "#,##0.##%"))
 
 
 @bp.route("/admin/programmes/<int:programme_id>", methods=["GET", "POST"])

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from challenges.core.models import UTCDateTime, enum_column, utcnow
 from challenges.extensions import Model
+
+if TYPE_CHECKING:
+    from challenges.calls.models import Challenge
 
 
 class MessageState(enum.Enum):
@@ -36,6 +40,10 @@ class MailMessage(Model):
         sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
     )
     template: Mapped[str] = mapped_column(sa.String(60))
+    # A message about a proposal is sealed like the proposal: while this challenge is open the
+    # outbox shows that it exists, not to whom or what it says.
+    sealed_challenge_id: Mapped[int | None] = mapped_column(sa.ForeignKey("challenge.id", ondelete="SET NULL"))
+    sealed_challenge: Mapped[Challenge | None] = relationship()
     language: Mapped[str] = mapped_column(sa.String(2))
     message_id: Mapped[str] = mapped_column(sa.String(120), unique=True)
     subject: Mapped[str] = mapped_column(sa.String(200))
@@ -49,3 +57,7 @@ class MailMessage(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def is_sealed(self, now: datetime | None = None) -> bool:
+        """About a proposal to a challenge that is still open: not for the programme's eyes yet."""
+        return self.sealed_challenge is not None and self.sealed_challenge.is_open(now)

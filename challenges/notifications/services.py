@@ -77,9 +77,14 @@ def render_message(template: str, subject, language: str, context: dict) -> tupl
 
 
 def deliver(
-    event: Event, template: str, subject, recipients: Iterable[Recipient], **context
+    event: Event, template: str, subject, recipients: Iterable[Recipient], *,
+    sealed_challenge_id: int | None = None, **context
 ) -> list[MailMessage]:
-    """Write one message per recipient of *event* (once) and deliver those not yet delivered."""
+    """Write one message per recipient of *event* (once) and deliver those not yet delivered.
+
+    A message about a sealed proposal names its challenge in *sealed_challenge_id*: the
+    outbox hides it from programme managers until that challenge closes.
+    """
     wanted = {r.email.lower(): r for r in recipients}
     existing = {
         m.recipient: m
@@ -96,6 +101,7 @@ def deliver(
             recipient=address,
             user_id=recipient.user_id,
             template=template,
+            sealed_challenge_id=sealed_challenge_id,
             language=recipient.language,
             message_id=message_id_for(event.id, address),
             subject=subject_text,

@@ -39,6 +39,8 @@ def looks_like_pdf(data: bytes) -> bool:
 def display_name(filename: str) -> str:
     """The name people see and download: no folders, no control characters, ending in .pdf."""
     name = unicodedata.normalize("NFC", filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    # No control or format characters: a right-to-left override could make "gnp.exe" read as "exe.png".
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf"})
     name = _NAME_UNSAFE.sub("_", name).strip(" .") or "attachment"
     if not name.lower().endswith(".pdf"):
         name += ".pdf"

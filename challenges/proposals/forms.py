@@ -7,7 +7,7 @@ from datetime import date
 import wtforms
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, FieldList, FormField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, FieldList, FormField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from challenges.calls.forms import MultiCheckboxField
@@ -62,15 +62,22 @@ class ProposalForm(Form):
                               description=_l("Everyone chosen gets the receipt of each submission."))
     partners = FieldList(FormField(PartnerForm), min_entries=MAX_PARTNERS, max_entries=MAX_PARTNERS)
     accept_agreement = BooleanField(_l("We accept the challenge agreement"))
+    revision = HiddenField()  # the save this form started from (see ``update_proposal``)
 
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
         problems = []
-        for rows in (self.milestones, self.partners):
-            messages = [str(m) for row in rows for f in row.form for m in f.errors]
+        for rows, label in ((self.milestones, _l("Milestone")), (self.partners, _l("Partner"))):
+            messages = [_l("%(label)s %(row)s: %(message)s", label=label, row=i, message=m)
+                        for i, row in enumerate(rows, start=1) for f in row.form for m in f.errors]
+            messages = [str(m) for m in messages]
             rows.errors = list(dict.fromkeys(messages))
             problems += messages
         return ok and not problems
+
+    def loaded_revision(self) -> int | None:
+        value = self.revision.data or ""
+        return int(value) if value.isdigit() and len(value) < 10 else None
 
     def content(self) -> ProposalContent:
         milestones = [{"title": r.form.title.data or "", "due": r.form.due.data.isoformat() if r.form.due.data else "",
@@ -96,6 +103,7 @@ class ProposalForm(Form):
             getattr(self, f"budget_{line.value}").data = content.budget.get(line.value) or None
         self.team.data = content.team_ids
         self.accept_agreement.data = content.accept_agreement
+        self.revision.data = str(proposal.revision)
         for i, row in enumerate(self.milestones):
             m = content.milestones[i] if i < len(content.milestones) else {}
             row.form.title.data = m.get("title")

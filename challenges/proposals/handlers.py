@@ -17,7 +17,7 @@ from challenges.core.models import Event
 from challenges.extensions import db
 from challenges.notifications.services import deliver, recipient_for
 from challenges.proposals import events, services
-from challenges.proposals.models import Proposal
+from challenges.proposals.models import Proposal, ProposalVersion
 
 
 def _proposal(proposal_id: int) -> Proposal:
@@ -27,21 +27,30 @@ def _proposal(proposal_id: int) -> Proposal:
     return proposal
 
 
-def _team(proposal: Proposal) -> list:
-    return [recipient_for(u) for u in proposal.team if u.active]
+def _team(proposal: Proposal, version: ProposalVersion) -> list:
+    """The team of *version* (not of later edits), less anyone no longer in the organisation."""
+    members = {u.id: u for u in services.team_candidates(proposal.organisation)}
+    return [recipient_for(members[p["id"]]) for p in version.content["team"] if p["id"] in members]
+
+
+def _version(proposal: Proposal, number: int) -> ProposalVersion:
+    return next(v for v in proposal.versions if v.number == number)
 
 
 def send_receipt(e: events.ProposalSubmitted, record: Event) -> None:
     proposal = _proposal(e.proposal_id)
-    version = next(v for v in proposal.versions if v.number == e.number)
+    version = _version(proposal, e.number)
     deliver(record, "proposal_receipt", _l("Receipt: your proposal has been submitted (version %(n)s)", n=e.number),
-            _team(proposal), proposal=proposal, version=version, challenge=proposal.challenge)
+            _team(proposal, version), sealed_challenge_id=proposal.challenge_id, proposal=proposal,
+            version=version, challenge=proposal.challenge)
 
 
 def send_withdrawn(e: events.ProposalWithdrawn, record: Event) -> None:
     proposal = _proposal(e.proposal_id)
-    deliver(record, "proposal_withdrawn", _l("Your proposal has been withdrawn"), _team(proposal),
-            proposal=proposal, challenge=proposal.challenge,
+    version = _version(proposal, e.number)
+    deliver(record, "proposal_withdrawn", _l("Your proposal has been withdrawn"), _team(proposal, version),
+            sealed_challenge_id=proposal.challenge_id, proposal=proposal, version=version,
+            challenge=proposal.challenge,
             by=db.session.get(User, record.actor_id) if record.actor_id else None, at=record.occurred_at)
 
 

@@ -110,6 +110,7 @@ class Proposal(Model):
     agreement_accepted_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     version: Mapped[int] = mapped_column(sa.Integer, default=0)  # the latest submitted version, 0 if none
+    revision: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")  # +1 on every save
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from stdnum.exceptions import ValidationError as NumberError
 from stdnum.se import orgnr
 
@@ -23,6 +24,7 @@ from challenges.core.events import record
 from challenges.core.formatting import local_datetime, sek
 from challenges.core.models import utcnow
 from challenges.extensions import db
+from challenges.funding.models import ProgrammeYear
 from challenges.proposals import events, files
 from challenges.proposals.models import (
     BUDGET_LABELS,
@@ -149,16 +151,16 @@ def _money_problem(content: ProposalContent, challenge: Challenge, complete: boo
 def _milestones_problem(milestones: list[dict[str, str]], complete: bool) -> str | None:
     if len(milestones) > MAX_MILESTONES:
         return _("Give at most %(n)s milestones.", n=MAX_MILESTONES)
-    for m in milestones:
+    for row, m in enumerate(milestones, start=1):
         if not m.get("title", "").strip() or not m.get("due"):
-            return _("Give each milestone both a name and a date.")
+            return _("Milestone %(row)s: give both a name and a date.", row=row)
         if len(m["title"]) > LIMITS["milestone"] or len(m.get("deliverable", "")) > LIMITS["deliverable"]:
-            return _("Use at most %(n)s characters for a milestone and %(d)s for its deliverable.",
-                     n=LIMITS["milestone"], d=LIMITS["deliverable"])
+            return _("Milestone %(row)s: use at most %(n)s characters for the name and %(d)s for the deliverable.",
+                     row=row, n=LIMITS["milestone"], d=LIMITS["deliverable"])
         try:
             date.fromisoformat(m["due"])
         except ValueError:
-            return _("Enter a real date for each milestone, for example 2026-03-31.")
+            return _("Milestone %(row)s: enter a real date, for example 2026-03-31.", row=row)
     if complete and not milestones:
         return _("Give at least one milestone with its date: the work plan.")
     return None
@@ -167,14 +169,14 @@ def _milestones_problem(milestones: list[dict[str, str]], complete: bool) -> str
 def _partners_problem(partners: list[dict[str, str]]) -> str | None:
     if len(partners) > MAX_PARTNERS:
         return _("Give at most %(n)s partner organisations.", n=MAX_PARTNERS)
-    for p in partners:
+    for row, p in enumerate(partners, start=1):
         if not p.get("name", "").strip():
-            return _("Give each partner organisation a name.")
+            return _("Partner %(row)s: give the organisation's name.", row=row)
         if len(p["name"]) > LIMITS["partner"] or len(p.get("role", "")) > LIMITS["role"]:
-            return _("Use at most %(n)s characters for a partner's name and %(r)s for its role.",
-                     n=LIMITS["partner"], r=LIMITS["role"])
+            return _("Partner %(row)s: use at most %(n)s characters for the name and %(r)s for the role.",
+                     row=row, n=LIMITS["partner"], r=LIMITS["role"])
         if p.get("kind") not in {k.value for k in PartnerKind}:
-            return _("Choose what kind of organisation each partner is.")
+            return _("Partner %(row)s: choose what kind of organisation it is.", row=row)
         if p.get("org_number") and not orgnr.is_valid(p["org_number"]):
             return _("The organisation number of %(name)s is not valid. Check it, or leave it empty.",
                      name=p["name"])
@@ -223,11 +225,19 @@ def eligibility_problems(org: Organisation, challenge: Challenge, now: datetime 
 # --- drafting ------------------------------------------------------------------------------------
 
 
+def _require_open(challenge: Challenge, now: datetime | None) -> None:
+    """Refuse unless the challenge is open, holding its row (FOR SHARE on PostgreSQL) until the
+    commit: the close at the deadline waits for a change in flight, so its digest sees it."""
+    db.session.flush()
+    db.session.refresh(challenge, with_for_update={"read": True})
+    if not challenge.is_open(now):
+        raise ServiceError(deadline_passed_message(challenge))
+
+
 def _require_change(proposal: Proposal, by: User, now: datetime | None) -> None:
     if not proposal.is_team_side(by):
         raise PermissionDenied(_("Only members of the organisation that wrote this proposal can change it."))
-    if not proposal.challenge.is_open(now):
-        raise ServiceError(deadline_passed_message(proposal.challenge))
+    _require_open(proposal.challenge, now)
 
 
 def _apply(proposal: Proposal, content: ProposalContent, by: User) -> None:
@@ -262,29 +272,46 @@ def start_proposal(challenge: Challenge, content: ProposalContent, *, by: User,
     org = by.organisation
     if not (by.active and org is not None and org.kind is OrganisationKind.sme):
         raise PermissionDenied(_("Only members of a small or medium-sized enterprise can write proposals."))
-    if not challenge.is_open(now):
-        raise ServiceError(deadline_passed_message(challenge))
+    _require_open(challenge, now)
+    taken = ServiceError(_("Your organisation already has a proposal for this challenge. Continue with it "
+                           "from “Your proposals”."))
     if proposal_of(org, challenge) is not None:
-        raise ServiceError(_("Your organisation already has a proposal for this challenge. Continue with it "
-                             "from “Your proposals”."))
+        raise taken
     check_content(content, challenge, org)
     proposal = Proposal(challenge=challenge, organisation_id=org.id, created_by_id=by.id,
                         status=ProposalStatus.draft)
     _apply(proposal, content, by)
-    db.session.add(proposal)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # a colleague may have started one at the same moment
+            db.session.add(proposal)
+            db.session.flush()
+    except IntegrityError:
+        raise taken from None
     record(events.ProposalStarted(proposal_id=proposal.id, challenge_id=challenge.id), by=by)
     return proposal
 
 
-def update_proposal(proposal: Proposal, content: ProposalContent, *, by: User, now: datetime | None = None) -> None:
-    """Change the working copy; a submitted proposal keeps its submitted version until resubmitted."""
+def update_proposal(proposal: Proposal, content: ProposalContent, *, by: User, now: datetime | None = None,
+                    revision: int | None = None) -> None:
+    """Change the working copy; a submitted proposal keeps its submitted version until resubmitted.
+
+    *revision* is the one the person started editing from: if a colleague has saved since,
+    the save is refused rather than silently overwriting their work.
+    """
     _require_change(proposal, by, now)
-    if proposal.status is ProposalStatus.withdrawn:
-        raise ServiceError(_("This proposal has been withdrawn. Reopen it as a draft to change it."))
+    _require_not_withdrawn(proposal)
+    if revision is not None and revision != proposal.revision:
+        raise ServiceError(_("Someone in your organisation saved this proposal after you opened it. Nothing has "
+                             "been saved: copy what you wrote, open the proposal again and add your changes."))
     check_content(content, proposal.challenge, proposal.organisation)
     _apply(proposal, content, by)
+    proposal.revision += 1
     db.session.flush()
+
+
+def _require_not_withdrawn(proposal: Proposal) -> None:
+    if proposal.status is ProposalStatus.withdrawn:
+        raise ServiceError(_("This proposal has been withdrawn. Reopen it as a draft to change it."))
 
 
 # --- submission, withdrawal ---------------------------------------------------------------------
@@ -293,8 +320,7 @@ def update_proposal(proposal: Proposal, content: ProposalContent, *, by: User, n
 def submit_proposal(proposal: Proposal, *, by: User, now: datetime | None = None) -> ProposalVersion:
     """Freeze the working copy as the next numbered version, if it is complete and eligible."""
     _require_change(proposal, by, now)
-    if proposal.status is ProposalStatus.withdrawn:
-        raise ServiceError(_("This proposal has been withdrawn. Reopen it as a draft to submit it again."))
+    _require_not_withdrawn(proposal)
     content = ProposalContent.of(proposal)
     problems: dict[str, str] = {}
     try:
@@ -352,8 +378,7 @@ def add_attachment(proposal: Proposal, filename: str, data: bytes, *, by: User,
     """Check *data* is a PDF within the limits and keep it. The file is written before the row,
     so the caller discards it (``files.discard``) if the transaction does not commit."""
     _require_change(proposal, by, now)
-    if proposal.status is ProposalStatus.withdrawn:
-        raise ServiceError(_("This proposal has been withdrawn. Reopen it as a draft to change it."))
+    _require_not_withdrawn(proposal)
     if len(proposal.current_attachments) >= files.MAX_FILES:
         raise ServiceError(_("A proposal can have at most %(n)s attachments. Remove one before adding another.",
                              n=files.MAX_FILES), "file")
@@ -366,12 +391,16 @@ def add_attachment(proposal: Proposal, filename: str, data: bytes, *, by: User,
         raise ServiceError(_("This file is not a PDF, whatever its name says. Save or export it as PDF and "
                              "upload that."), "file")
     storage_name, digest = files.store(data)
-    attachment = ProposalAttachment(proposal=proposal, storage_name=storage_name,
-                                    filename=files.display_name(filename), size=len(data), sha256=digest,
-                                    uploaded_by_id=by.id)
-    db.session.add(attachment)
-    db.session.flush()
-    record(events.AttachmentAdded(proposal_id=proposal.id, attachment_id=attachment.id, sha256=digest), by=by)
+    try:
+        attachment = ProposalAttachment(proposal=proposal, storage_name=storage_name,
+                                        filename=files.display_name(filename), size=len(data), sha256=digest,
+                                        uploaded_by_id=by.id)
+        db.session.add(attachment)
+        db.session.flush()
+        record(events.AttachmentAdded(proposal_id=proposal.id, attachment_id=attachment.id, sha256=digest), by=by)
+    except BaseException:
+        files.discard(storage_name)
+        raise
     return attachment
 
 
@@ -379,6 +408,7 @@ def remove_attachment(attachment: ProposalAttachment, *, by: User, now: datetime
     """Take the file off the working copy; submitted versions that list it keep it."""
     proposal = attachment.proposal
     _require_change(proposal, by, now)
+    _require_not_withdrawn(proposal)
     if attachment.removed_at is None:
         attachment.removed_at = now or utcnow()
         db.session.flush()
@@ -412,7 +442,8 @@ def snapshot(proposal: Proposal) -> dict[str, Any]:
                         for a in proposal.current_attachments],
         "agreement_accepted": proposal.agreement_accepted_at is not None,
         "organisation": {"name": org.name, "org_number": org.org_number, "staff": org.staff_headcount,
-                         "turnover_ore": org.annual_turnover_ore, "balance_ore": org.balance_sheet_total_ore},
+                         "turnover_ore": org.annual_turnover_ore, "balance_ore": org.balance_sheet_total_ore,
+                         "eur_rate_ore": proposal.challenge.programme_year.programme.eur_rate_ore},
     }
 
 
@@ -479,7 +510,11 @@ def diff_versions(old: dict[str, Any], new: dict[str, Any], labels: dict[str, st
 def organisation_proposals(org: Organisation) -> list[Proposal]:
     return list(db.session.scalars(
         sa.select(Proposal).where(Proposal.organisation_id == org.id)
-        .options(sa.orm.joinedload(Proposal.challenge)).order_by(Proposal.updated_at.desc())))
+        .options(sa.orm.joinedload(Proposal.challenge).joinedload(Challenge.programme_year)
+                 .joinedload(ProgrammeYear.programme),
+                 sa.orm.joinedload(Proposal.organisation), sa.orm.selectinload(Proposal.team),
+                 sa.orm.selectinload(Proposal.attachments), sa.orm.selectinload(Proposal.versions))
+        .order_by(Proposal.updated_at.desc())))
 
 
 def proposal_counts(challenge: Challenge) -> dict[ProposalStatus, int]:

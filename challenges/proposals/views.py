@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -28,6 +30,7 @@ from challenges.proposals.models import (
 )
 
 bp = Blueprint("proposals", __name__)
+log = logging.getLogger(__name__)
 
 
 @bp.record_once
@@ -106,13 +109,16 @@ def _save(form: forms.ProposalForm, challenge: Challenge, proposal: Proposal | N
         if proposal is None:
             proposal = services.start_proposal(challenge, form.content(), by=current_user)
         else:
-            services.update_proposal(proposal, form.content(), by=current_user)
+            services.update_proposal(proposal, form.content(), by=current_user, revision=form.loaded_revision())
         version = services.submit_proposal(proposal, by=current_user) if "submit" in request.form else None
         db.session.commit()
     except PermissionDenied:
         raise
     except ServiceError as exc:
         form_error(form, exc)
+        if "submit" in request.form:
+            form.form_errors.append(_("Nothing has been saved. To keep your text while you put this right, "
+                                      "choose “Save without submitting”."))
         return _edit_page(form, challenge, existing)
     if version is not None:
         flash(_("Version %(n)s of your proposal has been submitted. Your team gets a receipt by email.",
@@ -274,7 +280,11 @@ def download(proposal_id: int, attachment_id: int):
     attachment = _attachment(proposal, attachment_id)
     if not services.can_download(attachment, current_user):
         abort(404)
-    response = send_file(files.path_of(attachment.storage_name), mimetype="application/pdf", as_attachment=True,
+    path = files.path_of(attachment.storage_name)
+    if not path.is_file():
+        log.error("attachment %s of proposal %s is missing from %s", attachment.id, proposal.id, path)
+        abort(404)
+    response = send_file(path, mimetype="application/pdf", as_attachment=True,
                          download_name=attachment.filename, max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -315,10 +325,18 @@ def _version(proposal: Proposal, number: int) -> ProposalVersion:
     return version
 
 
+def _load_history(proposal_id: int) -> Proposal:
+    """Earlier versions are the applicant's: others read only the version that counts."""
+    proposal = _load(proposal_id)
+    if not proposal.is_team_side(current_user):
+        abort(404)
+    return proposal
+
+
 @bp.get("/proposals/<int:proposal_id>/versions/<int:number>")
 @login_required
 def version(proposal_id: int, number: int):
-    proposal = _load(proposal_id)
+    proposal = _load_history(proposal_id)
     shown = _version(proposal, number)
     return _show(proposal, shown.content, shown)
 
@@ -327,7 +345,7 @@ def version(proposal_id: int, number: int):
 @login_required
 def changes(proposal_id: int):
     """What changed between two versions (by default the last two)."""
-    proposal = _load(proposal_id)
+    proposal = _load_history(proposal_id)
     numbers = [v.number for v in proposal.versions]
     if len(numbers) < 2:
         flash(_("There is only one version, so there is nothing to compare yet."))
@@ -350,8 +368,10 @@ def mine():
     """Every proposal of the person's organisation, with its state."""
     if not current_user.is_sme_member:
         abort(403)
-    return render_template("proposals/mine.html", proposals=services.organisation_proposals(current_user.organisation),
-                           now=utcnow())
+    proposals = services.organisation_proposals(current_user.organisation)
+    return render_template("proposals/mine.html", proposals=proposals, now=utcnow(),
+                           unsubmitted={p.id for p in proposals if p.status is ProposalStatus.submitted
+                                        and services.has_unsubmitted_changes(p)})
 
 
 @bp.get("/challenges/<int:challenge_id>/proposals")

@@ -468,19 +468,26 @@ def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page
     nav_link(page, "Your proposals").click()
     expect(page.get_by_role("row", name=re.compile("Acoustic crack detection"))).to_contain_text("Submitted · version 1")
     check_page(page, problems, "your proposals")
-    log_out(page)
 
     drain()
     [receipt] = smtp.to("sara@sensors.example.com")
     assert receipt["Subject"] == "Receipt: your proposal has been submitted (version 1)"
+    # Sara reads the receipt from the outbox, among her own messages.
+    nav_link(page, "Messages").click()
+    page.get_by_role("link", name="Receipt: your proposal has been submitted (version 1)").click()
+    expect(page.get_by_role("main")).to_contain_text("We have received version 1 of your organisation's proposal")
+    expect(page.get_by_role("main")).to_contain_text("Acoustic crack detection")
+    check_page(page, problems, "your message (receipt)")
+    log_out(page)
 
+    # The programme manager sees only a count on the challenge, and a sealed line in the outbox.
     page.goto("/login")
     log_in(page, "manager@agency.example.com", OLD_PASSWORD)
     page.goto(f"/challenges/{challenge_id}")
-    expect(page.get_by_text("Proposals are sealed until the deadline.")).to_contain_text("1 submitted")
+    expect(page.get_by_text("Proposals are sealed until the deadline.")).to_be_visible()
+    expect(page.locator("#proposals-title + p + dl")).to_have_text(re.compile(r"\s*Submitted\s*1\s*Drafts\s*0\s*Withdrawn\s*0\s*"))
     nav_link(page, "Outbox").click()
-    page.get_by_label("Search by recipient or message type").fill("proposal_receipt")
-    page.get_by_role("button", name="Search").click()
-    page.get_by_role("link", name="Receipt: your proposal has been submitted (version 1)").click()
-    expect(page.get_by_role("main")).to_contain_text("We have received version 1 of your organisation's proposal")
-    check_page(page, problems, "outbox message (receipt)")
+    expect(page.get_by_role("main")).to_contain_text("Sealed: about a proposal to a challenge that is open until")
+    expect(page.get_by_role("main")).not_to_contain_text("Acoustic crack detection")
+    expect(page.get_by_role("main")).not_to_contain_text("sara@sensors.example.com")
+    check_page(page, problems, "outbox (sealed)")

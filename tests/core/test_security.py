@@ -9,7 +9,7 @@ from challenges.extensions import db
 from tests.factories import make_org, make_user
 
 PUBLIC_GET = {"/", "/login", "/register", "/password/forgot", "/healthz", "/challenges", "/challenges/feed.atom"}
-LOGGED_IN_GET = {"/account", "/organisation"}
+LOGGED_IN_GET = {"/account", "/organisation", "/messages"}
 OWNER_GET = {"/challenges/new", "/challenges/mine"}
 SME_GET = {"/following", "/proposals"}
 MANAGER_GET = {"/admin/users", "/admin/invitations", "/admin/outbox", "/admin/events/failed", "/admin/challenges",

@@ -53,7 +53,7 @@ def test_a_draft_may_be_incomplete_but_needs_a_title(people, challenge):
     ({"solution": "x" * 20001}, "solution", "at most 20000"),
     ({"milestones": [{"title": "Prototype", "due": ""}]}, "milestones", "both a name and a date"),
     ({"milestones": [{"title": "x", "due": "2027-02-30"}]}, "milestones", "real date"),
-    ({"partners": [{"name": "", "kind": "university", "org_number": "", "role": "x"}]}, "partners", "a name"),
+    ({"partners": [{"name": "", "kind": "university", "org_number": "", "role": "x"}]}, "partners", "organisation's name"),
     ({"partners": [{"name": "Uni", "kind": "university", "org_number": "202100-2842", "role": ""}]}, "partners",
      "not valid"),
     ({"partners": [{"name": "Uni", "kind": "castle", "org_number": "", "role": ""}]}, "partners", "what kind"),

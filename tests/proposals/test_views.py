@@ -355,3 +355,13 @@ def test_the_lists_cost_the_same_statements_with_more_proposals(people, make_bro
     assert "5 proposals came in" in page
     assert len(five_mine) == len(one_mine)
     assert len(five_list) == len(one_list)
+
+
+def test_a_refused_save_and_submit_says_that_nothing_was_saved(people, challenge, sara):
+    people["sme"].organisation.staff_headcount = 400
+    db.session.commit()
+    response = sara.submit(f"/challenges/{challenge.id}/proposals/new", _form(people["sme"], save=None, submit="1"))
+    page = response.get_data(as_text=True)
+    assert "fewer than 250 staff" in page and "Nothing has been saved." in page
+    assert "We listen for cracks." in page
+    assert _count() == 0
