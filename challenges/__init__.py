@@ -146,7 +146,8 @@ def _import_models() -> None:
     import challenges.core.models
     import challenges.funding.models
     import challenges.notifications.models
-    import challenges.proposals.models  # noqa: F401
+    import challenges.proposals.models
+    import challenges.reviews.models  # noqa: F401
 
 
 def _register_events(app: Flask) -> None:
@@ -156,11 +157,13 @@ def _register_events(app: Flask) -> None:
     from challenges.core.events import EventBus
     from challenges.funding import events as funding_events
     from challenges.proposals import handlers as proposal_handlers
+    from challenges.reviews import handlers as review_handlers
 
     bus = EventBus()
     account_handlers.register(bus)
     call_handlers.register(bus)
     proposal_handlers.register(bus)
+    review_handlers.register(bus)
     bus.declare(*funding_events.ALL)
     app.extensions["event_bus"] = bus
 
@@ -173,6 +176,7 @@ def _register_blueprints(app: Flask) -> None:
     from challenges.notifications.views import bp as notifications_bp
     from challenges.notifications.views import inbox as inbox_bp
     from challenges.proposals.views import bp as proposals_bp
+    from challenges.reviews.views import bp as reviews_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
@@ -180,4 +184,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(inbox_bp)
     app.register_blueprint(proposals_bp)
+    app.register_blueprint(reviews_bp)
     app.register_blueprint(funding_bp)

@@ -89,6 +89,8 @@ def from_environment(instance_path: Path) -> dict:
         # How often the database is searched for challenges past their deadline (a backstop:
         # each challenge also has a job scheduled at its deadline).
         "DEADLINE_SWEEP_SECONDS": int(os.environ.get("DEADLINE_SWEEP_SECONDS", "10")),
+        # How often the database is searched for review reminders that are due (each goes once).
+        "REMINDER_SWEEP_SECONDS": int(os.environ.get("REMINDER_SWEEP_SECONDS", "600")),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Stockholm",
         "LANGUAGES": ("en", "sv"),

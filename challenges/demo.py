@@ -122,8 +122,7 @@ def _demo_challenges(programme_year_id: int, manager: User) -> None:
     """Two open challenges, one awaiting approval, one draft, a follow, an answered question,
     a submitted proposal and a draft one."""
     calls.ensure_default_topics()
-    criteria = [("Relevance to the challenge", 30), ("Innovation and technical quality", 25),
-                ("Feasibility and work plan", 20), ("Team competence and capacity", 15), ("Value for money", 10)]
+    criteria = [("Potential", 40), ("Team and capacity", 30), ("Feasibility of implementation", 30)]
     created = []
     for email, title, summary, area, themes, max_sek, days, state in CHALLENGES:
         owner = _person(email)

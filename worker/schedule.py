@@ -12,10 +12,12 @@ from flask import Flask
 
 from challenges.calls.services import close_due_challenges
 from challenges.core.events import sweep_events
+from challenges.reviews.services import send_due_reminders
 
 
 def periodic_jobs(app: Flask) -> list[tuple[Callable, str, int]]:
     return [
         (sweep_events, "workflow", app.config["SWEEP_INTERVAL_SECONDS"]),
         (close_due_challenges, "workflow", app.config["DEADLINE_SWEEP_SECONDS"]),
+        (send_due_reminders, "workflow", app.config["REMINDER_SWEEP_SECONDS"]),
     ]

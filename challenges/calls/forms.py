@@ -35,12 +35,10 @@ from challenges.core.forms import (
 )
 from challenges.funding.models import ProgrammeYear
 
-DEFAULT_CRITERIA = [
-    (_l("Relevance to the challenge"), 30),
-    (_l("Innovation and technical quality"), 25),
-    (_l("Feasibility and work plan"), 20),
-    (_l("Team competence and capacity"), 15),
-    (_l("Value for money"), 10),
+DEFAULT_CRITERIA = [  # the programme's three criteria; each scored 1–7
+    (_l("Potential"), 40),
+    (_l("Team and capacity"), 30),
+    (_l("Feasibility of implementation"), 30),
 ]
 CRITERIA_ROWS = 6
 

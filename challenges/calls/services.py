@@ -277,7 +277,8 @@ def close_challenge(challenge: Challenge, *, now: datetime | None = None) -> boo
     return True
 
 
-def start_review(challenge: Challenge, *, by: User) -> None:
+def start_review(challenge: Challenge, *, by: User | None) -> None:
+    """A programme manager, or the worker (``by=None``) when it opens the review at the close."""
     _transition(challenge, "start_review", by=by)
 
 

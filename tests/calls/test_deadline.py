@@ -62,11 +62,11 @@ def test_the_close_survives_a_redis_restart(people, redis_server, drain):
     drain()
     db.session.rollback()
     challenge = db.session.get(Challenge, challenge.id)
-    assert challenge.status is ChallengeStatus.closed
+    assert challenge.status is ChallengeStatus.in_review  # closed, then the worker opened its review
     assert challenge.closed_at is not None
     closed = db.session.scalars(sa.select(Event).where(Event.type == "ChallengeClosed")).all()
     assert len(closed) == 1 and closed[0].actor_id is None
-    assert challenge.transitions[-1].label == "Closed at the deadline"
+    assert [t.label for t in challenge.transitions[-2:]] == ["Closed at the deadline", "Review started"]
 
 
 def test_the_scheduled_close_job_closes_only_when_due(people):

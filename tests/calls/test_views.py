@@ -60,7 +60,7 @@ def test_owner_drafts_a_challenge_with_stockholm_deadline(people, browser):
 def test_new_challenge_form_has_default_criteria(people, browser):
     browser.login("owner@steel.example.com")
     page = browser.get("/challenges/new").get_data(as_text=True)
-    assert 'value="Relevance to the challenge"' in page and 'value="30"' in page
+    assert 'value="Potential"' in page and 'value="40"' in page and 'value="Team and capacity"' in page
 
 
 def test_preview_renders_markdown_and_saves_nothing(people, browser):

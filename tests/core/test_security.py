@@ -14,7 +14,8 @@ OWNER_GET = {"/challenges/new", "/challenges/mine"}
 SME_GET = {"/following", "/proposals"}
 MANAGER_GET = {"/admin/users", "/admin/invitations", "/admin/outbox", "/admin/events/failed", "/admin/challenges",
                "/admin/topics", "/admin/programmes"}
-ALL_GET = PUBLIC_GET | LOGGED_IN_GET | OWNER_GET | SME_GET | MANAGER_GET
+EVALUATOR_GET = {"/reviews", "/reviews/conflicts"}
+ALL_GET = PUBLIC_GET | LOGGED_IN_GET | OWNER_GET | SME_GET | MANAGER_GET | EVALUATOR_GET
 
 
 def _check_headers(response) -> None:
@@ -48,7 +49,8 @@ def test_access_matrix(app, people, make_browser, who):
     b = make_browser()
     if who:
         assert b.login(who).status_code == 303
-    allowed_to = {"owner@example.com": OWNER_GET, "sme@example.com": SME_GET, "pm@example.com": MANAGER_GET}
+    allowed_to = {"owner@example.com": OWNER_GET, "sme@example.com": SME_GET, "pm@example.com": MANAGER_GET,
+                  "evaluator@example.com": EVALUATOR_GET}
     for url in sorted(ALL_GET):
         response = b.get(url)
         _check_headers(response)
@@ -73,13 +75,14 @@ def test_every_unsafe_route_refuses_a_post_without_csrf_token(app, people, make_
     b.login("pm@example.com")
     values = {"user_id": "1", "membership_id": "1", "decision": "approve", "role": "evaluator", "token": "x",
               "event_id": "x", "handler": "x", "message_id": "1", "challenge_id": "1", "question_id": "1",
-              "topic_id": "1", "proposal_id": "1", "attachment_id": "1", "number": "1", "programme_id": "1"}
+              "topic_id": "1", "proposal_id": "1", "attachment_id": "1", "number": "1", "programme_id": "1", "assignment_id": "1",
+              "assessment_id": "1"}
     unsafe = [r for r in app.url_map.iter_rules() if r.methods & {"POST", "PUT", "PATCH", "DELETE"}]
     assert len(unsafe) >= 24
     for rule in unsafe:
         args = {k: v for k, v in values.items() if k in rule.arguments}
         if "action" in rule.arguments:  # the first value the rule's any() converter accepts
-            args["action"] = next(a for a in ("disable", "submit", "follow", "withdraw") if _builds(rule, {**args, "action": a}))
+            args["action"] = next(a for a in ("disable", "submit", "follow", "withdraw", "assign") if _builds(rule, {**args, "action": a}))
         url = rule.build(args)[1]
         response = b.client.post(url, data={}, headers={"Referer": "https://localhost/"})
         assert response.status_code == 400, url

@@ -375,7 +375,7 @@ def test_one_digest_to_the_owner_when_the_challenge_closes(people, challenge, dr
     assert calls.close_due_challenges() == 1
     drain()
     drain()  # a second run changes nothing: one digest per person
-    digests = [m for m in smtp.messages if "closed" in m["Subject"]]
+    digests = [m for m in smtp.messages if m["Subject"] == "Your challenge has closed: the proposals that came in"]
     assert sorted(m["To"] for m in digests) == ["colleague@steel.example.com", "owner@steel.example.com"]
     body = digests[0].get_body(("plain",)).get_content()
     assert "1 proposal came in" in body and "Acoustic crack detection" in body and "Sensors AB" in body

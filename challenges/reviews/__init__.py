@@ -1,0 +1,1 @@
+"""Review of proposals: conflicts of interest, assignment, scoring, ranking and decisions."""

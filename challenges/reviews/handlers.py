@@ -1,0 +1,128 @@
+"""The review's event chain on the ``workflow`` queue, and who hears of it on ``notifications``.
+
+ChallengeClosed → review opened; ReviewSubmitted → completion check → ProposalReviewCompleted →
+ChallengeReviewCompleted (managers told); EvaluatorRecused → a replacement; DecisionsPublished →
+every applicant and the owner told. Subjects never carry user text.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from challenges.accounts.models import Role, User
+from challenges.accounts.services import people_with_role
+from challenges.calls import events as call_events
+from challenges.calls.models import Challenge
+from challenges.calls.services import owner_members
+from challenges.core.events import EventBus
+from challenges.core.models import Event
+from challenges.extensions import db
+from challenges.notifications.services import deliver, recipient_for
+from challenges.proposals.services import team_candidates
+from challenges.reviews import events, services
+from challenges.reviews.models import Assessment, Assignment, ChallengeReview
+
+
+def _get(model, key):
+    row = db.session.get(model, key)
+    if row is None:
+        raise LookupError(f"{model.__name__} {key} not found")
+    return row
+
+
+def _managers() -> list:
+    return [recipient_for(u) for u in people_with_role(Role.programme_manager)]
+
+
+# --- workflow ------------------------------------------------------------------------------------
+
+
+def open_review(e: call_events.ChallengeClosed, record: Event) -> None:
+    services.open_review(_get(Challenge, e.challenge_id))
+
+
+def check_completion(e: events.ReviewSubmitted, record: Event) -> None:
+    services.check_completion(_get(Assessment, e.assessment_id))
+
+
+def replace_recused(e: events.EvaluatorRecused, record: Event) -> None:
+    services.settle_recusal(_get(Assignment, e.assignment_id))
+
+
+# --- mail ------------------------------------------------------------------------------------------
+
+
+def send_opened(e: events.ReviewOpened, record: Event) -> None:
+    review = _get(ChallengeReview, e.review_id)
+    deliver(record, "review_opened", _l("A challenge has closed: its review is open"), _managers(),
+            review=review, challenge=review.challenge)
+
+
+def send_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
+    """One message per evaluator, listing what they were given."""
+    review = _get(ChallengeReview, e.review_id)
+    by_evaluator: dict[User, list[Assignment]] = {}
+    for assignment in (_get(Assignment, i) for i in e.assignment_ids if db.session.get(Assignment, i)):
+        by_evaluator.setdefault(assignment.evaluator, []).append(assignment)
+    for evaluator, assignments in by_evaluator.items():
+        deliver(record, "review_assigned", _l("You have proposals to review"), [recipient_for(evaluator)],
+                review=review, challenge=review.challenge, assignments=assignments)
+
+
+def send_recused(e: events.RecusalSettled, record: Event) -> None:
+    """The evaluator who stepped back hears it is recorded (the replacement hears of the assignment
+    like any other); if nobody could take over, the managers hear."""
+    assignment = _get(Assignment, e.assignment_id)
+    assessment = assignment.assessment
+    replaced = e.replacement_id is not None
+    deliver(record, "review_recused", _l("Your recusal is recorded"), [recipient_for(assignment.evaluator)],
+            assignment=assignment, replaced=replaced, challenge=assessment.review.challenge)
+    if not replaced:
+        deliver(record, "review_unfilled", _l("A proposal lacks an evaluator after a recusal"), _managers(),
+                assessment=assessment, challenge=assessment.review.challenge)
+
+
+def send_completed(e: events.ChallengeReviewCompleted, record: Event) -> None:
+    review = _get(ChallengeReview, e.review_id)
+    deliver(record, "review_completed", _l("Every review of a challenge is in"), _managers(),
+            review=review, challenge=review.challenge)
+
+
+def send_decisions(e: events.DecisionsPublished, record: Event) -> None:
+    """Each applicant its decision with the evaluators' comments; the owner the ranking, without
+    evaluator names."""
+    review = _get(ChallengeReview, e.review_id)
+    for assessment in review.assessments:
+        proposal = assessment.proposal
+        team = [recipient_for(u) for u in team_candidates(proposal.organisation)
+                if u.id in {p["id"] for p in proposal.versions[-1].content["team"]}]
+        comments = [a.review.comment_to_applicant for a in assessment.active_assignments if a.review is not None]
+        deliver(record, "decision_applicant", _l("The decision on your proposal"), team,
+                assessment=assessment, proposal=proposal, challenge=review.challenge,
+                comments=comments if assessment.eligible else [])
+    deliver(record, "decision_owner", _l("The decisions on your challenge are published"),
+            [recipient_for(u) for u in owner_members(review.challenge)], review=review, challenge=review.challenge,
+            results=services.results(review))
+
+
+def send_reminders(e: events.ReviewRemindersDue, record: Event) -> None:
+    review = _get(ChallengeReview, e.review_id)
+    subject = (_l("Reminder: your reviews are due in three days") if e.kind == "three_days"
+               else _l("Reminder: your reviews are due today"))
+    for evaluator, assignments in services.unfinished_by_evaluator(review).items():
+        deliver(record, "review_reminder", subject, [recipient_for(evaluator)], review=review,
+                challenge=review.challenge, assignments=assignments)
+
+
+def register(bus: EventBus) -> None:
+    """Subscribe the review handlers."""
+    bus.declare(*events.ALL)
+    bus.subscribe(call_events.ChallengeClosed, open_review, queue="workflow")
+    bus.subscribe(events.ReviewSubmitted, check_completion, queue="workflow")
+    bus.subscribe(events.EvaluatorRecused, replace_recused, queue="workflow")
+    bus.subscribe(events.ReviewOpened, send_opened, queue="notifications")
+    bus.subscribe(events.EvaluatorsAssigned, send_assigned, queue="notifications")
+    bus.subscribe(events.RecusalSettled, send_recused, queue="notifications")
+    bus.subscribe(events.ChallengeReviewCompleted, send_completed, queue="notifications")
+    bus.subscribe(events.DecisionsPublished, send_decisions, queue="notifications")
+    bus.subscribe(events.ReviewRemindersDue, send_reminders, queue="notifications")
