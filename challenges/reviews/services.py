@@ -212,10 +212,11 @@ def assign_automatically(review: ChallengeReview, *, by: User | None) -> list[As
         result = assign.plan(problem)
     except assign.Infeasible as exc:
         raise ServiceError(_explain(exc, {a.id: a for a in eligible})) from None
+    by_id = {a.id: a for a in eligible}
     created = []
     for assessment_id, evaluator_ids in result.items():
         for evaluator_id in evaluator_ids:
-            created.append(Assignment(assessment_id=assessment_id, evaluator_id=evaluator_id,
+            created.append(Assignment(assessment=by_id[assessment_id], evaluator_id=evaluator_id,
                                       assigned_by_id=by.id if by else None))
     db.session.add_all(created)
     db.session.flush()

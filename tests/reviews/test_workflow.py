@@ -1,0 +1,342 @@
+"""The review from the close to the published decisions, through the services and a real worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from challenges.accounts.models import Role
+from challenges.calls import services as calls
+from challenges.calls.models import ChallengeStatus
+from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
+from challenges.core.events import sweep_events
+from challenges.core.models import Event, utcnow
+from challenges.extensions import db
+from challenges.notifications.models import MailMessage
+from challenges.reviews import services
+from challenges.reviews.models import Assignment, Decision, Relation, ReminderSent, Review
+from tests.factories import make_challenge, make_user
+from tests.proposals.conftest import make_proposal
+
+
+def _events(name: str) -> list[Event]:
+    return list(db.session.scalars(sa.select(Event).where(Event.type == name).order_by(Event.occurred_at)))
+
+
+def _screen_all(desk, manager) -> None:
+    for a in desk.assessments.values():
+        services.screen_proposal(a, eligible=True, reason="", by=manager)
+
+
+def _score(assignment: Assignment, values=(6, 5, 4), comment="Solid work.", private=""):
+    criteria = assignment.assessment.review.challenge.criteria
+    return services.submit_review(assignment, dict(zip([c.id for c in criteria], values, strict=True)), comment,
+                                  private, by=assignment.evaluator)
+
+
+def test_the_worker_opens_the_review_when_the_challenge_closes(people, drain, smtp):
+    challenge = make_challenge(people["owner"], ChallengeStatus.published)
+    make_proposal(people["sme"], challenge)
+    make_proposal(people["other_sme"], challenge, submit=False)
+    challenge.deadline = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    drain()
+    smtp.reset()
+    assert calls.close_due_challenges() == 1
+    drain()
+    db.session.expire_all()
+    review = services.review_of(challenge)
+    assert review is not None and [a.proposal.title for a in review.assessments] == ["Acoustic crack detection"]
+    assert challenge.status is ChallengeStatus.in_review
+    assert review.review_deadline == challenge.closed_at + services.REVIEW_PERIOD
+    opened = [m for m in smtp.messages if m["Subject"] == "A challenge has closed: its review is open"]
+    assert sorted(m["To"] for m in opened) == ["factory-manager@agency.example.com", "manager@agency.example.com"]
+    services.open_review(challenge)  # a re-delivery changes nothing
+    assert len(_events("ReviewOpened")) == 1
+
+
+# --- conflicts of interest ---------------------------------------------------------------------------------
+
+
+def test_conflicts_are_declared_or_derived(people, desk):
+    eva, sme_proposal = people["evaluator"], desk.proposals["sme"]
+    assert services.conflict_reasons(eva, sme_proposal) == []
+    services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.advises)
+    assert services.conflict_reasons(eva, sme_proposal) == ["declared relation with Sensors AB"]
+    with pytest.raises(ServiceError, match="already declared"):
+        services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.owns)
+    # The same email domain as the challenge owner's people: a conflict with both proposals.
+    insider = make_user("insider@steel.example.com", name="Insider", roles=(Role.evaluator,))
+    assert any("steel.example.com" in r for r in services.conflict_reasons(insider, desk.proposals["other_sme"]))
+    # A member of the SME itself.
+    member = make_user("member@elsewhere.example.net", org=people["sme"].organisation)
+    assert "member of Sensors AB" in services.conflict_reasons(member, sme_proposal)
+    # A public mail domain says nothing.
+    public = make_user("someone@gmail.com")
+    make_user("founder@gmail.com", org=people["sme"].organisation)
+    assert services.conflict_reasons(public, sme_proposal) == []
+    with pytest.raises(PermissionDenied):
+        services.declare_conflict(people["sme"], "556016-0680", "Volvo", Relation.works_for)
+
+
+# --- assignment ---------------------------------------------------------------------------------------------
+
+
+def test_assignment_needs_screening_and_never_assigns_a_conflict(people, desk):
+    manager = people["manager"]
+    with pytest.raises(ServiceError, match="Screen every proposal first: 2 not screened"):
+        services.assign_automatically(desk.review, by=manager)
+    _screen_all(desk, manager)
+    eva = people["evaluator"]
+    services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.works_for)
+    created = services.assign_automatically(desk.review, by=manager)
+    assert len(created) == 6
+    sme_evaluators = {a.evaluator_id for a in desk.assessments["sme"].assignments}
+    assert eva.id not in sme_evaluators and len(sme_evaluators) == 3
+    assert sorted(services.loads(desk.review).values()) == [1, 1, 2, 2]
+    assert _events("EvaluatorsAssigned")[0].payload["assignment_ids"] == [a.id for a in created]
+    assert services.assign_automatically(desk.review, by=manager) == []  # everything is covered
+
+
+def test_an_infeasible_assignment_says_why_and_assigns_nothing(people, desk):
+    manager = people["manager"]
+    _screen_all(desk, manager)
+    for e in desk.evaluators[1:]:
+        services.declare_conflict(e, people["other_sme"].organisation.org_number, "", Relation.contracts)
+    db.session.commit()
+    with pytest.raises(ServiceError) as caught:
+        services.assign_automatically(desk.review, by=manager)
+    assert "Too few evaluators without conflicts for “Robotic crack finder”: 3 more needed, 1 available" in \
+        caught.value.message
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Assignment)) == 0
+
+
+def test_by_hand_a_conflict_needs_a_justification(people, desk):
+    manager, eva = people["manager"], people["evaluator"]
+    _screen_all(desk, manager)
+    services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.owns)
+    with pytest.raises(ServiceError, match="conflict of interest .declared relation with Sensors AB."):
+        services.assign_by_hand(desk.assessments["sme"], eva, justification="", by=manager)
+    assignment = services.assign_by_hand(desk.assessments["sme"], eva, justification="The only expert in acoustics",
+                                         by=manager)
+    assert assignment.override_justification == "The only expert in acoustics"
+    assert services.can_review(assignment, eva)  # the override is what lets them read it
+    with pytest.raises(ServiceError, match="already assigned"):
+        services.assign_by_hand(desk.assessments["sme"], eva, justification="x", by=manager)
+
+
+def test_screened_out_proposals_get_no_evaluators_and_the_reason_is_kept(people, desk):
+    manager = people["manager"]
+    with pytest.raises(ServiceError, match="reason the applicant will read"):
+        services.screen_proposal(desk.assessments["other_sme"], eligible=False, reason=" ", by=manager)
+    services.screen_proposal(desk.assessments["other_sme"], eligible=False, reason="Not a Swedish SME.", by=manager)
+    services.screen_proposal(desk.assessments["sme"], eligible=True, reason="", by=manager)
+    services.assign_automatically(desk.review, by=manager)
+    assert desk.assessments["other_sme"].assignments == []
+    assert len(desk.assessments["sme"].assignments) == 3
+
+
+# --- scoring ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def assigned(people, desk):
+    _screen_all(desk, people["manager"])
+    services.assign_automatically(desk.review, by=people["manager"])
+    db.session.commit()
+    return desk
+
+
+def test_bad_scores_are_refused_and_change_nothing(people, assigned):
+    assignment = assigned.assessments["sme"].assignments[0]
+    c1, c2, c3 = (c.id for c in assigned.challenge.criteria)
+    for scores, field in (({c1: 8, c2: 5, c3: 5}, f"criterion_{c1}"), ({c1: 0, c2: 5, c3: 5}, f"criterion_{c1}"),
+                          ({c1: 5, c2: 5}, f"criterion_{c3}")):
+        with pytest.raises(InvalidInput) as caught:
+            services.submit_review(assignment, scores, "Fine", "", by=assignment.evaluator)
+        assert field in caught.value.errors
+        db.session.rollback()
+    with pytest.raises(InvalidInput) as caught:
+        services.submit_review(assignment, {c1: 5, c2: None, c3: 5}, " ", "", by=assignment.evaluator)
+    assert set(caught.value.errors) == {"comment_to_applicant"}
+    db.session.rollback()
+    outsider = next(e for e in assigned.evaluators if e.id not in {a.evaluator_id for a in
+                                                                   assigned.assessments["sme"].assignments})
+    with pytest.raises(PermissionDenied):
+        services.submit_review(assignment, {c1: 5, c2: 5, c3: 5}, "Fine", "", by=outsider)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Review)) == 0
+
+
+def test_no_review_after_a_recusal_and_a_replacement_is_found(people, assigned, drain, smtp):
+    assessment = assigned.assessments["sme"]
+    assignment = assessment.assignments[0]
+    evaluator = assignment.evaluator
+    with pytest.raises(ServiceError, match="Give the reason"):
+        services.recuse(assignment, "  ", by=evaluator)
+    drain()
+    smtp.reset()
+    services.recuse(assignment, "I advised the applicant last year.", by=evaluator)
+    db.session.commit()
+    with pytest.raises(PermissionDenied):
+        _score(assignment)
+    db.session.rollback()
+    drain()
+    db.session.expire_all()
+    active = assessment.active_assignments
+    assert len(active) == 3 and evaluator.id not in {a.evaluator_id for a in active}
+    replacement = next(a for a in active if a.id not in {x.id for x in assessment.assignments[:3]})
+    subjects = {(m["To"], m["Subject"]) for m in smtp.messages}
+    assert (evaluator.email, "Your recusal is recorded") in subjects
+    assert (replacement.evaluator.email, "You have proposals to review") in subjects
+
+
+def test_others_reviews_only_after_ones_own(people, assigned):
+    first, second, _third = assigned.assessments["sme"].assignments
+    _score(first, comment="First view.")
+    assert services.others_reviews(second) == []
+    _score(second, comment="Second view.")
+    assert [r.comment_to_applicant for r in services.others_reviews(second)] == ["First view."]
+
+
+def test_the_event_chain_runs_to_the_end_on_the_worker(people, assigned, drain, smtp):
+    drain()
+    smtp.reset()
+    for key in ("sme", "other_sme"):
+        for assignment in assigned.assessments[key].assignments:
+            _score(assignment)
+        db.session.commit()
+        drain()
+    db.session.expire_all()
+    assert [e.payload["assessment_id"] for e in _events("ProposalReviewCompleted")] == [
+        assigned.assessments["sme"].id, assigned.assessments["other_sme"].id]
+    assert len(_events("ChallengeReviewCompleted")) == 1
+    assert assigned.review.completed_at is not None
+    told = [m["To"] for m in smtp.messages if m["Subject"] == "Every review of a challenge is in"]
+    assert sorted(told) == ["factory-manager@agency.example.com", "manager@agency.example.com"]
+
+
+# --- aggregation ---------------------------------------------------------------------------------------------
+
+
+def test_weights_and_n_a(people, assigned):
+    c1, c2, c3 = assigned.challenge.criteria  # weights 40, 30, 30
+    weights = {c.id: c.weight for c in (c1, c2, c3)}
+    assert services.weighted_score({str(c1.id): 7, str(c2.id): None, str(c3.id): 4}, weights) == \
+        pytest.approx((40 * 7 + 30 * 4) / 70)  # N/A is left out, not a zero
+    assert services.weighted_score({str(c1.id): None, str(c2.id): None, str(c3.id): None}, weights) is None
+    a, b, c = assigned.assessments["sme"].assignments
+    _score(a, (7, 7, 7))
+    _score(b, (7, None, 7))
+    _score(c, (6, 6, 6))
+    for assignment in assigned.assessments["other_sme"].assignments:
+        _score(assignment, (5, 5, 5))
+    assigned.review.disagreement_tenths = 5  # flag a spread above half a point
+    results = {r.assessment.proposal.id: r for r in services.results(assigned.review)}
+    sme = results[assigned.proposals["sme"].id]
+    assert sme.scores == [7, 7, 6] and sme.mean == pytest.approx(20 / 3) and sme.median == 7
+    assert sme.spread == 1 and sme.disagreement and sme.complete is False  # the worker has not checked yet
+    other = results[assigned.proposals["other_sme"].id]
+    assert other.mean == 5 and other.spread == 0 and not other.disagreement
+    assert [r.assessment.proposal.id for r in services.results(assigned.review)] == [
+        assigned.proposals["sme"].id, assigned.proposals["other_sme"].id]  # the ranking, best first
+    assert sme.calibrated is None  # calibration is off
+    assigned.review.calibration = True
+    calibrated = {r.assessment.proposal.id: r.calibrated for r in services.results(assigned.review)}
+    # Two evaluators reviewed both: each rated this one above the other, so +1 and -1 standard deviation.
+    assert calibrated[assigned.proposals["sme"].id] == pytest.approx(1.0)
+    assert calibrated[assigned.proposals["other_sme"].id] == pytest.approx(-1.0)
+
+
+# --- decisions ----------------------------------------------------------------------------------------------
+
+
+def test_decide_before_every_review_needs_an_override_then_publish(people, assigned, drain, smtp):
+    manager = people["manager"]
+    sme_a, other_a = assigned.assessments["sme"], assigned.assessments["other_sme"]
+    for assignment in sme_a.assignments:
+        _score(assignment, comment=f"Comment by {assignment.evaluator.name}", private="Keep an eye on the budget.")
+    db.session.commit()
+    drain()
+    db.session.expire_all()
+    with pytest.raises(InvalidInput) as caught:
+        services.decide_proposal(other_a, Decision.reject, "Weaker plan.", by=manager)
+    assert set(caught.value.errors) == {"override"}
+    db.session.rollback()
+    with pytest.raises(ServiceError, match="not decided"):
+        services.publish_decisions(assigned.review, by=manager)
+    services.decide_proposal(sme_a, Decision.recommend, "Best fit to the challenge.", by=manager)
+    services.decide_proposal(other_a, Decision.reject, "Weaker plan.", override="The evaluators are away.",
+                             by=manager)
+    assert other_a.decision_override == "The evaluators are away."
+    with pytest.raises(PermissionDenied):
+        services.publish_decisions(assigned.review, by=people["owner"])
+    services.publish_decisions(assigned.review, by=manager)
+    db.session.commit()
+    assert assigned.challenge.status is ChallengeStatus.decided
+    with pytest.raises(ServiceError, match="published"):
+        services.decide_proposal(sme_a, Decision.reject, "Changed my mind", by=manager)
+    db.session.rollback()
+    drain()
+    smtp.reset()
+    drain()
+    assert smtp.messages == []  # once only
+    bodies = {m.recipient: m.body_text for m in db.session.scalars(sa.select(MailMessage).where(
+        MailMessage.template.in_(["decision_applicant", "decision_owner"])))}
+    sara = bodies["sara@sensors.example.com"]
+    assert "Recommended for funding" in sara and "Best fit to the challenge." in sara
+    assert "Comment by" in sara and "Keep an eye on the budget." not in sara  # private comments stay private
+    jonas = bodies["jonas@robots.example.com"]
+    assert "Not recommended" in jonas and "Weaker plan." in jonas
+    owner = bodies["owner@steel.example.com"]
+    assert "1. Acoustic crack detection 2 · Sensors AB · 5.10" in owner
+    assert all(e.name not in owner for e in assigned.evaluators)  # no evaluator names
+
+
+# --- reminders ----------------------------------------------------------------------------------------------
+
+
+def test_reminders_three_days_before_and_on_the_day_once_each(app, people, assigned, drain, smtp, redis_server,
+                                                             monkeypatch):
+    review = assigned.review
+    loads = services.loads(review)
+    done = next(a for key in ("sme", "other_sme") for a in assigned.assessments[key].assignments
+                if loads[a.evaluator_id] == 1)
+    _score(done)
+    db.session.commit()
+    drain()
+    smtp.reset()
+    deadline = review.review_deadline
+    assert services.send_due_reminders(now=deadline - timedelta(days=5)) == 0
+    three_days = deadline - timedelta(days=3)
+    assert services.send_due_reminders(now=three_days) == 1
+    assert services.send_due_reminders(now=three_days + timedelta(hours=1)) == 0  # once
+    redis_server.stop()
+    redis_server.start()  # Redis forgets the queued mail job; the database still knows it is pending
+    monkeypatch.setitem(app.config, "EVENT_LEASE_SECONDS", 0)
+    assert sweep_events() >= 1
+    drain()
+    reminded = sorted(m["To"] for m in smtp.messages if m["Subject"] == "Reminder: your reviews are due in three days")
+    assert reminded == sorted(e.email for e in services.unfinished_by_evaluator(review))
+    assert done.evaluator.email not in reminded and len(reminded) == 3
+    assert services.send_due_reminders(now=deadline - timedelta(minutes=5)) == 1  # on the day
+    assert services.send_due_reminders(now=deadline + timedelta(minutes=5)) == 0  # too late for anything
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReminderSent)) == 2
+
+
+def test_evaluators_from_the_owner_side_are_never_assigned(people):
+    owner_org = people["owner"].organisation
+    challenge = make_challenge(people["owner"], ChallengeStatus.published)
+    make_proposal(people["sme"], challenge)
+    challenge.deadline = utcnow() - timedelta(seconds=1)
+    calls.close_challenge(challenge)
+    review = services.open_review(challenge)
+    review.evaluators_per_proposal = 1
+    make_user("expert@steel.example.com", roles=(Role.evaluator,))  # the owner's domain
+    make_user("inside@x.example.org", roles=(Role.evaluator,), org=owner_org)  # a member of the owner
+    services.screen_proposal(review.assessments[0], eligible=True, reason="", by=people["manager"])
+    created = services.assign_automatically(review, by=people["manager"])
+    assert [a.evaluator.email for a in created] == ["eva@evaluators.example.com"]
