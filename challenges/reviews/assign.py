@@ -9,7 +9,7 @@ the busiest evaluator to the idlest one allowed to take them.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ class Problem:
     cap: int  # the most reviews any evaluator may have
 
 
-def plan(problem: Problem) -> dict[Hashable, list[Hashable]]:
+def plan(problem: Problem) -> dict[Any, list[Any]]:
     """New (proposal -> evaluators) for every proposal with demand, or Infeasible."""
     demand = {p: n for p, n in problem.demand.items() if n > 0}
     if not demand:
@@ -46,7 +46,7 @@ def plan(problem: Problem) -> dict[Hashable, list[Hashable]]:
         raise Infeasible(too_few)
     total = sum(demand.values())
     floor = -(-(sum(load.values()) + total) // max(1, len(load)))  # the ceiling of the mean load
-    best: dict[Hashable, list[Hashable]] | None = None
+    best: dict[Any, list[Any]] | None = None
     flowed = 0
     for ceiling in range(max(1, floor), problem.cap + 1):
         flowed, result = _max_flow(demand, problem.evaluators, problem.allowed,
