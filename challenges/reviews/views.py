@@ -82,7 +82,8 @@ def evaluator_required(view):
 @evaluator_required
 def mine():
     assignments = services.my_assignments(current_user)
-    return render_template("reviews/mine.html", assignments=assignments)
+    readable = {a.id for a in assignments if services.can_review(a, current_user)}
+    return render_template("reviews/mine.html", assignments=assignments, readable=readable)
 
 
 @bp.route("/reviews/conflicts", methods=["GET", "POST"])
