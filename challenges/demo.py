@@ -16,6 +16,7 @@ from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.funding.models import Programme, ProgrammeYear
 from challenges.proposals import services as proposals
+from challenges.reviews import services as reviews
 
 DEMO_PASSWORD = "demo-innovation-2016"  # noqa: S105 - printed demo login, local data only
 PROGRAMME_NAME = "Open innovation in industry"
@@ -153,6 +154,7 @@ def _demo_challenges(programme_year_id: int, manager: User) -> None:
     calls.answer_question(question, "Yes. The station may have its own lighting; the line has room for "
                           "an enclosure of 2 × 3 metres.", by=_person("erik.johansson@fordonsverken.example.com"))
     _demo_proposals(created)
+    _demo_review(programme_year_id, manager, criteria)
 
 
 def _in_days(days: int) -> str:
@@ -182,3 +184,41 @@ def _demo_proposals(challenges: list) -> None:
     proposals.start_proposal(challenges[0], proposals.ProposalContent(
         title="Roll wear forecasts from mill data", summary="Gradient-boosted models on the mill's process data.",
         team_ids=[jonas.id]), by=jonas)
+
+
+def _demo_review(programme_year_id: int, manager: User, criteria: list[tuple[str, int]]) -> None:
+    """A challenge that closed yesterday: two proposals, screened, assigned to both evaluators,
+    one review in (Karin's), so that Per can score and then read hers."""
+    anna = _person("anna.lindqvist@nordiskstal.example.com")
+    content = calls.ChallengeContent(
+        programme_year_id=programme_year_id, title="Smarter control of reheating furnaces",
+        summary="Cut the gas used to reheat slabs without more scale or uneven temperatures.",
+        description="## Background\n\nOur walking-beam furnaces reheat slabs to 1 250 °C.",
+        area_id=calls.topic_named(TopicKind.area, "Data").id,
+        theme_ids=[calls.topic_named(TopicKind.theme, "Machine learning and AI").id],
+        must_demonstrate="Lower gas use per tonne in a two-week trial.", max_funding_ore=500_000 * SEK,
+        awards_planned=1, deadline=utcnow() + timedelta(days=2), agreement=AGREEMENT, contact_name=anna.name,
+        contact_email=anna.email, criteria=criteria)
+    challenge = calls.create_challenge(content, by=anna)
+    calls.submit_challenge(challenge, by=anna)
+    calls.approve_challenge(challenge, by=manager)
+    for email, title, kronor in (("sara.nilsson@sensorik.example.com", "Slab temperature from acoustic sensors", 450_000),
+                                 ("maria.ek@datafl.example.com", "A learned furnace model for set-points", 480_000)):
+        person = _person(email)
+        proposal = proposals.start_proposal(challenge, proposals.ProposalContent(
+            title=title, summary=f"{title}, tested on one furnace.", solution="## Approach\n\nMeasure, model, adjust.",
+            fit="A two-week trial on furnace 2.", milestones=[{"title": "Trial", "due": _in_days(60), "deliverable": ""}],
+            requested_ore=kronor * SEK, budget={"personnel": kronor * SEK}, team_ids=[person.id],
+            accept_agreement=True), by=person)
+        proposals.submit_proposal(proposal, by=person)
+    challenge.deadline = utcnow() - timedelta(days=1)
+    calls.close_challenge(challenge)
+    review = reviews.open_review(challenge)
+    review.evaluators_per_proposal = 2
+    for assessment in review.assessments:
+        reviews.screen_proposal(assessment, eligible=True, reason="", by=manager)
+    reviews.assign_automatically(review, by=manager)
+    karin = _person("karin.holm@evaluators.example.com")
+    first = next(a for a in review.assessments[0].assignments if a.evaluator_id == karin.id)
+    reviews.submit_review(first, {c.id: score for c, score in zip(challenge.criteria, (6, 5, 5), strict=False)},
+                          "Convincing measurements; the trial plan needs a fallback.", "", by=karin)

@@ -57,8 +57,10 @@ def score_form(criteria, formdata=None) -> Form:
     """A form with one 1–7 or N/A choice per criterion of the challenge, and the two comments."""
 
     class ScoreForm(Form):
-        comment_to_applicant = _text(_l("Comment to the applicant"), _l("Write a comment for the applicant."), 5000,
-                                     _l("The applicant reads it with the decision, without your name."))
+        # Required, but checked by the service so that every missing part is named at once.
+        comment_to_applicant = _text(_l("Comment to the applicant"), "", 5000,
+                                     _l("The applicant reads it with the decision, without your name."),
+                                     required=False)
         comment_to_programme = _text(_l("Private comment to the programme manager"), "", 5000,
                                      _l("Only programme managers read it."), required=False)
 

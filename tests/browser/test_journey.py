@@ -491,3 +491,101 @@ def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page
     expect(page.get_by_role("main")).not_to_contain_text("Acoustic crack detection")
     expect(page.get_by_role("main")).not_to_contain_text("sara@sensors.example.com")
     check_page(page, problems, "outbox (sealed)")
+
+
+def test_an_evaluator_declares_a_conflict_scores_two_proposals_and_then_reads_the_others(
+        browser_page, live_server, ctx, drain):
+    """The evaluator declares a conflict with one applicant, is given the other two, scores them
+    (one criterion N/A), and sees another evaluator's review only once their own is in."""
+    from datetime import timedelta
+
+    from challenges.accounts.models import OrganisationKind, Role
+    from challenges.calls import services as calls
+    from challenges.calls.models import ChallengeStatus
+    from challenges.core.models import utcnow
+    from challenges.extensions import db
+    from challenges.reviews import services as reviews
+    from tests.factories import make_challenge, make_manager, make_org, make_user, make_year, topics
+    from tests.proposals.conftest import make_proposal
+    from tests.reviews.test_workflow import _score
+
+    make_year(2026)
+    topics()
+    owner = make_user("olle@steel.example.com", org=make_org(OrganisationKind.industrial, name="Steel Works AB"))
+    challenge = make_challenge(owner, ChallengeStatus.published, criteria=[
+        ("Potential", 40), ("Team and capacity", 30), ("Feasibility of implementation", 30)])
+    smes = [make_user(f"lead@sme{i}.example.com", org=make_org(OrganisationKind.sme, name=f"SME {i} AB"))
+            for i in range(3)]
+    for i, sme in enumerate(smes):
+        make_proposal(sme, challenge, title=f"Proposal from SME {i}")
+    challenge.deadline = utcnow() - timedelta(seconds=1)
+    calls.close_challenge(challenge)
+    review = reviews.open_review(challenge)
+    review.evaluators_per_proposal = 2
+    eva = make_user("eva@evaluators.example.com", name="Eva Evaluator", password=OLD_PASSWORD, roles=(Role.evaluator,))
+    others = [make_user(f"expert{i}@independent.example.org", name=f"Expert {i}", roles=(Role.evaluator,))
+              for i in (2, 3)]
+    manager = make_manager()
+    conflicted_number = smes[2].organisation.org_number
+    db.session.commit()
+    page, problems = browser_page
+
+    page.goto("/login")
+    log_in(page, "eva@evaluators.example.com", OLD_PASSWORD)
+    nav_link(page, "Your reviews").click()
+    expect(page.get_by_text("You have no proposals to review yet.")).to_be_visible()
+    check_page(page, problems, "your reviews (empty)")
+    page.get_by_role("link", name="Declare a conflict of interest").click()
+    page.get_by_label("Organisation number").fill(conflicted_number)
+    page.get_by_label("I have a contract with it").check()
+    page.get_by_role("button", name="Declare").click()
+    expect(page.get_by_role("status")).to_contain_text("You will not be assigned proposals")
+    expect(page.get_by_role("cell", name="SME 2 AB")).to_be_visible()
+    check_page(page, problems, "conflicts")
+
+    # The programme manager screens and assigns; another expert scores the first proposal.
+    db.session.expire_all()
+    for assessment in review.assessments:
+        reviews.screen_proposal(assessment, eligible=True, reason="", by=manager)
+    reviews.assign_automatically(review, by=manager)
+    mine = {a.assessment.proposal.title: a for a in reviews.my_assignments(eva)}
+    assert sorted(mine) == ["Proposal from SME 0", "Proposal from SME 1"]
+    first_other = next(a for a in mine["Proposal from SME 0"].assessment.assignments if a.evaluator_id != eva.id)
+    _score(first_other, comment="An expert view on the first proposal.")
+    db.session.commit()
+    assert others  # both experts exist; one of them has scored
+
+    nav_link(page, "Your reviews").click()
+    expect(page.get_by_role("row", name=re.compile("To do"))).to_have_count(2)
+    expect(page.get_by_text("Proposal from SME 2")).to_have_count(0)
+    page.get_by_role("link", name="Proposal from SME 0").click()
+    expect(page.get_by_text("You can read the other reviews after you have submitted your own.")).to_be_visible()
+    expect(page.get_by_text("An expert view on the first proposal.")).to_have_count(0)
+    check_page(page, problems, "review (before scoring)")
+    page.get_by_role("group", name=re.compile("^Potential")).get_by_label("6 – Very good").check()
+    page.get_by_role("group", name=re.compile("^Team and capacity")).get_by_label("5 – Good").check()
+    page.get_by_role("button", name="Submit the review").click()
+    # One criterion left out: the page says which, and keeps the choices made.
+    expect(page.get_by_role("alert")).to_contain_text("Score “Feasibility of implementation” from 1 to 7")
+    expect(page.get_by_role("group", name=re.compile("^Potential")).get_by_label("6 – Very good")).to_be_checked()
+    check_page(page, problems, "review (refused)")
+    page.get_by_role("group", name=re.compile("^Feasibility")).get_by_label("N/A – cannot be judged").check()
+    page.get_by_label("Comment to the applicant").fill("A credible plan; the pilot needs a date.")
+    page.get_by_role("button", name="Submit the review").click()
+    expect(page.get_by_role("status")).to_contain_text("Your review is submitted.")
+    expect(page.get_by_text("An expert view on the first proposal.")).to_be_visible()
+    check_page(page, problems, "review (after scoring)")
+
+    nav_link(page, "Your reviews").click()
+    page.get_by_role("link", name="Proposal from SME 1").click()
+    for group, label in (("^Potential", "4 – Average"), ("^Team and capacity", "5 – Good"),
+                         ("^Feasibility", "3 – Fair")):
+        page.get_by_role("group", name=re.compile(group)).get_by_label(label).check()
+    page.get_by_label("Comment to the applicant").fill("Good team, unproven method.")
+    page.get_by_role("button", name="Submit the review").click()
+    expect(page.get_by_role("status")).to_contain_text("Your review is submitted.")
+    expect(page.get_by_text("No other review is in yet.")).to_be_visible()
+    nav_link(page, "Your reviews").click()
+    expect(page.get_by_role("row", name=re.compile("To do"))).to_have_count(0)
+    check_page(page, problems, "your reviews (done)")
+    drain()
