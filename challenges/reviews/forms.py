@@ -81,6 +81,13 @@ def scores_from(form, criteria) -> dict[int, int | None]:
     return scores
 
 
+class PointsField(DecimalField):
+    """A number of points, with a decimal comma or point ("1,5" or "1.5")."""
+
+    def process_formdata(self, valuelist) -> None:
+        super().process_formdata([str(v).strip().replace(",", ".") for v in valuelist])
+
+
 class SettingsForm(Form):
     deadline_date = LocalDateField(_l("Review deadline"), validators=[InputRequired(_l("Enter the review deadline."))])
     deadline_time = LocalTimeField(_l("Time of day"), validators=[InputRequired(_l("Enter the time."))])
@@ -90,7 +97,7 @@ class SettingsForm(Form):
     max_per_evaluator = IntegerField(_l("Most proposals per evaluator"), validators=[
         InputRequired(_l("Enter a maximum from 1 to 200.")),
         NumberRange(min=1, max=200, message=_l("Enter a maximum from 1 to 200."))])
-    disagreement = DecimalField(_l("Flag disagreement above (points)"), places=1, validators=[
+    disagreement = PointsField(_l("Flag disagreement above (points)"), places=1, validators=[
         InputRequired(_l("Enter a threshold from 0.1 to 6 points.")),
         NumberRange(min=0.1, max=6, message=_l("Enter a threshold from 0.1 to 6 points."))])
     blind = BooleanField(_l("Blind review: hide the applicant's identity from evaluators"))

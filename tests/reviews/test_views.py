@@ -28,6 +28,7 @@ def assigned(people, desk):
 
 def test_an_evaluator_scores_and_only_then_reads_the_others(people, assigned, make_browser):
     first, second, _third = assigned.assessments["sme"].assignments
+    first.evaluator.name = "Agnes Anonymous"
     _score(first, comment="The first evaluator has spoken.")
     db.session.commit()
     b = _browser(make_browser, second.evaluator.email)
@@ -166,3 +167,19 @@ def test_the_applicant_reads_its_screening_and_then_its_decision(people, desk, m
     db.session.commit()
     page = sara.get(url).get_data(as_text=True)
     assert "Recommended for funding" in page and "The best fit." in page and "Convincing acoustics." in page
+
+
+def test_review_settings_take_a_decimal_comma_and_refuse_nonsense(people, desk, make_browser):
+    manager = _browser(make_browser, "manager@agency.example.com")
+    url = f"/challenges/{desk.challenge.id}/review/settings"
+    page_url = f"/challenges/{desk.challenge.id}/review"
+    data = {"deadline_date": "2030-01-15", "deadline_time": "12:00", "evaluators_per_proposal": "2",
+            "max_per_evaluator": "5", "disagreement": "1,5", "blind": "y"}
+    assert manager.submit(url, data, page_url=page_url).status_code == 303
+    db.session.expire_all()
+    assert (desk.review.evaluators_per_proposal, desk.review.disagreement_tenths, desk.review.blind) == (2, 15, True)
+    page = manager.submit(url, {**data, "evaluators_per_proposal": "11", "disagreement": "many"},
+                          page_url=page_url).get_data(as_text=True)
+    assert "Enter a number of evaluators from 1 to 10." in page
+    db.session.expire_all()
+    assert desk.review.evaluators_per_proposal == 2
