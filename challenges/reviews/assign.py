@@ -45,16 +45,19 @@ def plan(problem: Problem) -> dict[Any, list[Any]]:
     if too_few:
         raise Infeasible(too_few)
     total = sum(demand.values())
-    floor = -(-(sum(load.values()) + total) // max(1, len(load)))  # the ceiling of the mean load
+    # The ceiling of the mean load (a load above the maximum, from a hand assignment or a lowered
+    # maximum, counts as the maximum: that evaluator simply takes nothing more).
+    floor = -(-(sum(min(n, problem.cap) for n in load.values()) + total) // max(1, len(load)))
     best: dict[Any, list[Any]] | None = None
-    flowed = 0
-    for ceiling in range(max(1, floor), problem.cap + 1):
+    for ceiling in range(max(1, min(floor, problem.cap)), problem.cap + 1):
         flowed, result = _max_flow(demand, problem.evaluators, problem.allowed,
-                                   {e: ceiling - load[e] for e in problem.evaluators})
+                                   {e: max(0, ceiling - load[e]) for e in problem.evaluators})
         if flowed == total:
             best = result
             break
     if best is None:
+        flowed, _result = _max_flow(demand, problem.evaluators, problem.allowed,
+                                    {e: max(0, problem.cap - load[e]) for e in problem.evaluators})
         raise Infeasible([("capacity", {"needed": total, "possible": flowed, "cap": problem.cap})])
     _even_out(best, problem, load)
     return {p: sorted(es, key=str) for p, es in best.items()}

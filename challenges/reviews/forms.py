@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
@@ -77,7 +78,7 @@ def scores_from(form, criteria) -> dict[int, int | None]:
         value = getattr(form, f"criterion_{c.id}").data
         if value in (None, "", "None"):
             continue
-        scores[c.id] = None if value == "na" else (int(value) if str(value).isdigit() and len(value) < 4 else -1)
+        scores[c.id] = None if value == "na" else (int(value) if re.fullmatch(r"[0-9]{1,3}", str(value)) else -1)
     return scores
 
 
@@ -86,6 +87,10 @@ class PointsField(DecimalField):
 
     def process_formdata(self, valuelist) -> None:
         super().process_formdata([str(v).strip().replace(",", ".") for v in valuelist])
+        value = self.data  # type: ignore[has-type]
+        if value is not None and not value.is_finite():
+            self.data = None
+            raise ValueError(_l("Enter a threshold from 0.1 to 6 points."))
 
 
 class SettingsForm(Form):

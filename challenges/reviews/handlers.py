@@ -41,8 +41,25 @@ def open_review(e: call_events.ChallengeClosed, record: Event) -> None:
     services.open_review(_get(Challenge, e.challenge_id))
 
 
-def check_completion(e: events.ReviewSubmitted, record: Event) -> None:
+def check_completion(e: events.ReviewSubmitted | events.AssignmentRemoved | events.ProposalScreened,
+                     record: Event) -> None:
     services.check_completion(_get(Assessment, e.assessment_id))
+
+
+def recheck_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
+    """A new evaluator makes a complete proposal incomplete again."""
+    assessments = {a.assessment_id for i in e.assignment_ids if (a := db.session.get(Assignment, i)) is not None}
+    for assessment_id in sorted(assessments):
+        services.check_completion(_get(Assessment, assessment_id))
+
+
+def recheck_recused(e: events.RecusalSettled, record: Event) -> None:
+    """A recusal nobody could fill may leave every remaining review in."""
+    services.check_completion(_get(Assignment, e.assignment_id).assessment)
+
+
+def recuse_conflicted(e: events.ConflictDeclared, record: Event) -> None:
+    services.recuse_conflicted(_get(User, e.evaluator_id))
 
 
 def replace_recused(e: events.EvaluatorRecused, record: Event) -> None:
@@ -119,6 +136,11 @@ def register(bus: EventBus) -> None:
     bus.declare(*events.ALL)
     bus.subscribe(call_events.ChallengeClosed, open_review, queue="workflow")
     bus.subscribe(events.ReviewSubmitted, check_completion, queue="workflow")
+    bus.subscribe(events.AssignmentRemoved, check_completion, queue="workflow")
+    bus.subscribe(events.ProposalScreened, check_completion, queue="workflow")
+    bus.subscribe(events.EvaluatorsAssigned, recheck_assigned, queue="workflow")
+    bus.subscribe(events.RecusalSettled, recheck_recused, queue="workflow")
+    bus.subscribe(events.ConflictDeclared, recuse_conflicted, queue="workflow")
     bus.subscribe(events.EvaluatorRecused, replace_recused, queue="workflow")
     bus.subscribe(events.ReviewOpened, send_opened, queue="notifications")
     bus.subscribe(events.EvaluatorsAssigned, send_assigned, queue="notifications")

@@ -168,5 +168,5 @@ class ReminderSent(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     review_id: Mapped[int] = mapped_column(sa.ForeignKey("challenge_review.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(sa.String(20))  # "three_days" or "on_the_day"
+    kind: Mapped[str] = mapped_column(sa.String(40))  # "three_days:<deadline date>" or "on_the_day:<…>"
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -142,29 +142,39 @@ def _domain(email: str) -> str:
     return email.rsplit("@", 1)[-1].lower()
 
 
-def _member_domains(org_id: int) -> set[str]:
-    emails = db.session.scalars(sa.select(User.email).join(Membership, Membership.user_id == User.id).where(
-        Membership.organisation_id == org_id, Membership.state == MembershipState.approved))
-    return {_domain(e) for e in emails} - PUBLIC_MAIL_DOMAINS
+class ConflictIndex:
+    """What conflict checks read, loaded once per page or assignment run rather than per pair."""
 
+    def __init__(self) -> None:
+        self.declared: dict[int, set[str]] = {}
+        for evaluator_id, number in db.session.execute(
+                sa.select(ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number)):
+            self.declared.setdefault(evaluator_id, set()).add(number)
+        self.domains: dict[int, set[str]] = {}
+        self.member_of: dict[int, int] = {}
+        for user_id, email, org_id in db.session.execute(
+                sa.select(User.id, User.email, Membership.organisation_id).join(Membership, Membership.user_id == User.id)
+                .where(Membership.state == MembershipState.approved)):
+            self.domains.setdefault(org_id, set()).add(_domain(email))
+            self.member_of[user_id] = org_id
 
-def conflict_reasons(evaluator: User, proposal: Proposal) -> list[str]:
-    """Why *evaluator* may not review *proposal*: declared or derived relations with the SME or
-    the challenge owner. Empty when there is no conflict."""
-    parties = [proposal.organisation, proposal.challenge.organisation]
-    reasons = []
-    declared = {d.org_number: d for d in db.session.scalars(
-        sa.select(ConflictDeclaration).where(ConflictDeclaration.evaluator_id == evaluator.id))}
-    own = evaluator.organisation
-    for org in parties:
-        if org.org_number in declared:
-            reasons.append(_("declared relation with %(org)s", org=org.name))
-        if own is not None and own.org_number == org.org_number:
-            reasons.append(_("member of %(org)s", org=org.name))
+    def reasons(self, evaluator: User, proposal: Proposal) -> list[str]:
+        reasons = []
         domain = _domain(evaluator.email)
-        if domain not in PUBLIC_MAIL_DOMAINS and domain in _member_domains(org.id):
-            reasons.append(_("same email domain as %(org)s (%(domain)s)", org=org.name, domain=domain))
-    return reasons
+        for org in (proposal.organisation, proposal.challenge.organisation):
+            if org.org_number in self.declared.get(evaluator.id, set()):
+                reasons.append(_("declared relation with %(org)s", org=org.name))
+            if self.member_of.get(evaluator.id) == org.id:
+                reasons.append(_("member of %(org)s", org=org.name))
+            if domain not in PUBLIC_MAIL_DOMAINS and domain in self.domains.get(org.id, set()):
+                reasons.append(_("same email domain as %(org)s (%(domain)s)", org=org.name, domain=domain))
+        return reasons
+
+
+def conflict_reasons(evaluator: User, proposal: Proposal, index: ConflictIndex | None = None) -> list[str]:
+    """Why *evaluator* may not review *proposal*: a declared relation, membership or email domain
+    shared with the applicant or the challenge owner. Empty when there is no conflict."""
+    return (index or ConflictIndex()).reasons(evaluator, proposal)
 
 
 def evaluators() -> list[User]:
@@ -174,6 +184,15 @@ def evaluators() -> list[User]:
 
 
 # --- assignment ------------------------------------------------------------------------------------------
+
+
+def _lock(review: ChallengeReview) -> None:
+    """Serialise changes to one review (FOR UPDATE on PostgreSQL; SQLite transactions are
+    IMMEDIATE): two assignment runs, a double-clicked submission or two workers checking
+    completion cannot interleave. Everything is read afresh once the lock is held."""
+    db.session.flush()
+    db.session.expire_all()
+    db.session.refresh(review, with_for_update=True)
 
 
 def _require_assignable(review: ChallengeReview) -> None:
@@ -192,17 +211,19 @@ def assign_automatically(review: ChallengeReview, *, by: User | None) -> list[As
     """Give every eligible proposal its N evaluators: balanced, within the maximum, no conflicts."""
     if by is not None:
         _require_manager(by)
+    _lock(review)
     _require_assignable(review)
     unscreened = [a for a in review.assessments if a.eligible is None]
     if unscreened:
         raise ServiceError(_("Screen every proposal first: %(n)s not screened yet.", n=len(unscreened)))
     pool = evaluators()
     eligible = [a for a in review.assessments if a.eligible]
+    index = ConflictIndex()
     allowed = set()
     for a in eligible:
         taken = {x.evaluator_id for x in a.assignments}  # recused ones cannot come back
         for e in pool:
-            if e.id not in taken and not conflict_reasons(e, a.proposal):
+            if e.id not in taken and not index.reasons(e, a.proposal):
                 allowed.add((a.id, e.id))
     problem = assign.Problem(
         demand={a.id: review.evaluators_per_proposal - len(a.active_assignments) for a in eligible},
@@ -241,6 +262,7 @@ def _explain(exc: assign.Infeasible, assessments: dict[int, Assessment]) -> str:
 def assign_by_hand(assessment: Assessment, evaluator: User, *, justification: str, by: User) -> Assignment:
     """A programme manager adds an evaluator; a conflict needs a written justification."""
     _require_manager(by)
+    _lock(assessment.review)
     _require_assignable(assessment.review)
     if not evaluator.has_role(Role.evaluator) or not evaluator.active:
         raise ServiceError(_("Choose an active evaluator."), "evaluator")
@@ -264,9 +286,12 @@ def assign_by_hand(assessment: Assessment, evaluator: User, *, justification: st
 
 def unassign(assignment: Assignment, *, by: User) -> None:
     _require_manager(by)
+    _lock(assignment.assessment.review)
     _require_assignable(assignment.assessment.review)
     if assignment.review is not None:
         raise ServiceError(_("This evaluator has already submitted a review; it cannot be taken away."))
+    if assignment.recused_at is not None:
+        raise ServiceError(_("This evaluator has recused; the recusal stays on record."))
     assessment_id, evaluator_id = assignment.assessment_id, assignment.evaluator_id
     db.session.delete(assignment)
     db.session.flush()
@@ -277,6 +302,9 @@ def recuse(assignment: Assignment, reason: str, *, by: User) -> None:
     """The evaluator steps back; the worker finds a replacement."""
     if assignment.evaluator_id != by.id:
         raise PermissionDenied(_("Only the assigned evaluator can recuse."))
+    _lock(assignment.assessment.review)
+    if assignment.assessment.review.published_at is not None:
+        raise ServiceError(_("The decisions are published; the review can no longer change."))
     if assignment.recused_at is not None:
         raise ServiceError(_("You have already recused from this proposal."))
     if assignment.review is not None:
@@ -292,12 +320,14 @@ def recuse(assignment: Assignment, reason: str, *, by: User) -> None:
 def assign_replacement(assessment: Assessment) -> Assignment | None:
     """The worker, after a recusal: the least-loaded evaluator who is allowed; None if there is none."""
     review = assessment.review
+    _lock(review)
     if review.published_at is not None or len(assessment.active_assignments) >= review.evaluators_per_proposal:
         return None
     current = loads(review)
     taken = {a.evaluator_id for a in assessment.assignments}
+    index = ConflictIndex()
     candidates = [e for e in evaluators() if e.id not in taken and current.get(e.id, 0) < review.max_per_evaluator
-                  and not conflict_reasons(e, assessment.proposal)]
+                  and not index.reasons(e, assessment.proposal)]
     if not candidates:
         return None
     chosen = min(candidates, key=lambda e: (current.get(e.id, 0), e.id))
@@ -334,6 +364,7 @@ def submit_review(assignment: Assignment, scores: dict[int, int | None], comment
     if not can_review(assignment, by):
         raise PermissionDenied(_("This proposal is not assigned to you."))
     review = assignment.assessment.review
+    _lock(review)
     if review.published_at is not None:
         raise ServiceError(_("The decisions are published; reviews can no longer be submitted."))
     if assignment.review is not None:
@@ -359,19 +390,52 @@ def submit_review(assignment: Assignment, scores: dict[int, int | None], comment
     return row
 
 
-def check_completion(assessment: Assessment) -> None:
-    """The worker, after each review: is this proposal complete, and with it the whole challenge?"""
+def is_complete(assessment: Assessment) -> bool:
+    """Every non-recused evaluator's review is in (and there is at least one)."""
     active = assessment.active_assignments
-    if assessment.completed_at is None and active and all(a.review is not None for a in active):
+    return bool(active) and all(a.review is not None for a in active)
+
+
+def check_completion(assessment: Assessment) -> None:
+    """The worker, after anything that changes who reviews what: is this proposal complete, and
+    with it the whole challenge? A new evaluator makes it incomplete again."""
+    review = assessment.review
+    _lock(review)
+    if review.published_at is not None:
+        return
+    if is_complete(assessment) and assessment.completed_at is None:
         assessment.completed_at = utcnow()
         db.session.flush()
-        record(events.ProposalReviewCompleted(assessment_id=assessment.id, review_id=assessment.review_id))
-    review = assessment.review
+        record(events.ProposalReviewCompleted(assessment_id=assessment.id, review_id=review.id))
+    elif not is_complete(assessment) and assessment.completed_at is not None:
+        assessment.completed_at = None
     eligible = [a for a in review.assessments if a.eligible]
-    if review.completed_at is None and eligible and all(a.completed_at is not None for a in eligible):
+    done = bool(eligible) and all(a.completed_at is not None for a in eligible)
+    if done and review.completed_at is None:
         review.completed_at = utcnow()
         db.session.flush()
         record(events.ChallengeReviewCompleted(review_id=review.id, challenge_id=review.challenge_id))
+    elif not done:
+        review.completed_at = None
+    db.session.flush()
+
+
+def recuse_conflicted(evaluator: User) -> int:
+    """The worker, after a declaration: step the evaluator back from every open assignment that
+    now conflicts (unless a manager assigned it knowingly). Returns how many."""
+    index = ConflictIndex()
+    stepped = 0
+    for assignment in db.session.scalars(sa.select(Assignment).where(
+            Assignment.evaluator_id == evaluator.id, Assignment.recused_at.is_(None),
+            Assignment.override_justification.is_(None))).all():
+        if assignment.review is None and assignment.assessment.review.published_at is None \
+                and index.reasons(evaluator, assignment.assessment.proposal):
+            assignment.recused_at = utcnow()
+            assignment.recusal_reason = _("Conflict of interest declared")
+            db.session.flush()
+            record(events.EvaluatorRecused(assignment_id=assignment.id, assessment_id=assignment.assessment_id))
+            stepped += 1
+    return stepped
 
 
 # --- aggregation and ranking ------------------------------------------------------------------------------
@@ -418,9 +482,9 @@ def results(review: ChallengeReview) -> list[Result]:
         out.append(Result(
             assessment=a, scores=scores, mean=statistics.mean(scores) if scores else None,
             median=statistics.median(scores) if scores else None, spread=spread,
-            disagreement=spread is not None and spread * 10 > review.disagreement_tenths,
+            disagreement=spread is not None and round(spread * 10, 6) > review.disagreement_tenths,
             calibrated=statistics.mean(zs) if zs and review.calibration else None,
-            complete=a.completed_at is not None))
+            complete=is_complete(a)))
     out.sort(key=lambda r: (r.mean is None, -(r.mean or 0), r.assessment.id))
     return out
 
@@ -439,13 +503,14 @@ def decide_proposal(assessment: Assessment, decision: Decision, reason: str, *, 
     errors = {}
     if not reason.strip():
         errors["reason"] = _("Give the reason for the decision.")
-    if assessment.completed_at is None and not override.strip():
+    complete = is_complete(assessment)
+    if not complete and not override.strip():
         errors["override"] = _("Not every review of this proposal is in. To decide all the same, say why.")
     if errors:
         raise InvalidInput(errors)
     assessment.decision = decision
     assessment.decision_reason = reason.strip()
-    assessment.decision_override = override.strip() if assessment.completed_at is None else None
+    assessment.decision_override = override.strip() if not complete else None
     assessment.decided_by_id = by.id
     assessment.decided_at = utcnow()
     db.session.flush()
@@ -522,10 +587,11 @@ def send_due_reminders(now: datetime | None = None) -> int:
         for kind, days in REMINDER_DAYS.items():
             if today != deadline_day - timedelta(days=days) or now > review.review_deadline:
                 continue
+            key = f"{kind}:{deadline_day.isoformat()}"  # a moved deadline gets its own reminders
             if db.session.scalar(sa.select(ReminderSent).where(ReminderSent.review_id == review.id,
-                                                               ReminderSent.kind == kind)):
+                                                               ReminderSent.kind == key)):
                 continue
-            db.session.add(ReminderSent(review_id=review.id, kind=kind))
+            db.session.add(ReminderSent(review_id=review.id, kind=key))
             record(events.ReviewRemindersDue(review_id=review.id, kind=kind))
             recorded += 1
     db.session.commit()

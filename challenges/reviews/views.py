@@ -160,7 +160,10 @@ def attachment(assignment_id: int, attachment_id: int):
     path = files.path_of(row.storage_name)
     if not path.is_file():
         abort(404)
-    response = send_file(path, mimetype="application/pdf", as_attachment=True, download_name=row.filename, max_age=0)
+    name = row.filename
+    if assessment.review.blind:  # a file name can say who wrote it
+        name = f"attachment-{[a['id'] for a in version.content['attachments']].index(row.id) + 1}.pdf"
+    response = send_file(path, mimetype="application/pdf", as_attachment=True, download_name=name, max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
@@ -185,7 +188,8 @@ def _desk_page(challenge: Challenge, review: ChallengeReview, **overrides):
         "disagreement": Decimal(review.disagreement_tenths) / 10, "blind": review.blind,
         "calibration": review.calibration})
     pool = services.evaluators()
-    conflicts = {a.id: {e.id: services.conflict_reasons(e, a.proposal) for e in pool} for a in review.assessments}
+    index = services.ConflictIndex()
+    conflicts = {a.id: {e.id: index.reasons(e, a.proposal) for e in pool} for a in review.assessments}
     per_assessment = {}
     for a in review.assessments:
         row = {"screen": forms.ScreenForm(formdata=None, prefix=f"a{a.id}-screen"),

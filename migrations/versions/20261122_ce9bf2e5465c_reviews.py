@@ -80,7 +80,7 @@ def upgrade():
     op.create_table('review_reminder',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('review_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['review_id'], ['challenge_review.id'], name=op.f('fk_review_reminder_review_id_challenge_review'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_review_reminder')),

@@ -183,3 +183,29 @@ def test_review_settings_take_a_decimal_comma_and_refuse_nonsense(people, desk, 
     assert "Enter a number of evaluators from 1 to 10." in page
     db.session.expire_all()
     assert desk.review.evaluators_per_proposal == 2
+
+
+def test_blind_review_hides_partners_and_file_names(people, assigned, make_browser):
+    assigned.review.blind = True
+    db.session.commit()
+    assignment = assigned.assessments["sme"].assignments[0]
+    b = _browser(make_browser, assignment.evaluator.email)
+    page = b.get(f"/reviews/{assignment.id}").get_data(as_text=True)
+    assert "Luleå University of Technology" not in page and "plan.pdf" not in page and "Attachment 1" in page
+    attachment_id = assigned.proposals["sme"].versions[-1].content["attachments"][0]["id"]
+    response = b.get(f"/reviews/{assignment.id}/attachments/{attachment_id}")
+    assert response.status_code == 200 and "attachment-1.pdf" in response.headers["Content-Disposition"]
+
+
+def test_odd_scores_and_thresholds_get_messages(people, assigned, make_browser):
+    assignment = assigned.assessments["sme"].assignments[0]
+    b = _browser(make_browser, assignment.evaluator.email)
+    c1, c2, c3 = (c.id for c in assigned.challenge.criteria)
+    response = b.submit(f"/reviews/{assignment.id}", {f"criterion_{c1}": "²", f"criterion_{c2}": "99999999",
+                                                      f"criterion_{c3}": "5", "comment_to_applicant": "x"})
+    assert response.status_code == 200 and "Scores run from 1 to 7." in response.get_data(as_text=True)
+    manager = _browser(make_browser, "manager@agency.example.com")
+    response = manager.submit(f"/challenges/{assigned.challenge.id}/review/settings", {
+        "deadline_date": "2030-01-15", "deadline_time": "12:00", "evaluators_per_proposal": "3",
+        "max_per_evaluator": "5", "disagreement": "sNaN"}, page_url=f"/challenges/{assigned.challenge.id}/review")
+    assert response.status_code == 200 and "Enter a threshold from 0.1 to 6 points." in response.get_data(as_text=True)

@@ -238,7 +238,7 @@ def test_weights_and_n_a(people, assigned):
     results = {r.assessment.proposal.id: r for r in services.results(assigned.review)}
     sme = results[assigned.proposals["sme"].id]
     assert sme.scores == [7, 7, 6] and sme.mean == pytest.approx(20 / 3) and sme.median == 7
-    assert sme.spread == 1 and sme.disagreement and sme.complete is False  # the worker has not checked yet
+    assert sme.spread == 1 and sme.disagreement and sme.complete
     other = results[assigned.proposals["other_sme"].id]
     assert other.mean == 5 and other.spread == 0 and not other.disagreement
     assert [r.assessment.proposal.id for r in services.results(assigned.review)] == [
@@ -340,3 +340,79 @@ def test_evaluators_from_the_owner_side_are_never_assigned(people):
     services.screen_proposal(review.assessments[0], eligible=True, reason="", by=people["manager"])
     created = services.assign_automatically(review, by=people["manager"])
     assert [a.evaluator.email for a in created] == ["eva@evaluators.example.com"]
+
+
+# --- what the review of the review found ------------------------------------------------------------------
+
+
+def test_completion_follows_recusals_and_new_evaluators(people, assigned, drain):
+    assessment = assigned.assessments["sme"]
+    first, second, third = assessment.assignments
+    _score(first)
+    _score(second)
+    db.session.commit()
+    for e in assigned.evaluators:  # nobody else may take the third one's place
+        if e.id not in {first.evaluator_id, second.evaluator_id, third.evaluator_id}:
+            services.declare_conflict(e, people["sme"].organisation.org_number, "", Relation.owns)
+    services.recuse(third, "I know the founder.", by=third.evaluator)
+    db.session.commit()
+    drain()
+    db.session.expire_all()
+    assert assessment.completed_at is not None  # every non-recused review is in
+    assert services.is_complete(assessment)
+    newcomer = make_user("late@independent.example.org", roles=(Role.evaluator,))
+    services.assign_by_hand(assessment, newcomer, justification="", by=people["manager"])
+    db.session.commit()
+    drain()
+    db.session.expire_all()
+    assert assessment.completed_at is None and not services.is_complete(assessment)
+    with pytest.raises(InvalidInput):
+        services.decide_proposal(assessment, Decision.recommend, "Good.", by=people["manager"])
+
+
+def test_a_conflict_declared_after_assignment_steps_the_evaluator_back(people, assigned, drain, smtp):
+    assignment = assigned.assessments["sme"].assignments[0]
+    evaluator = assignment.evaluator
+    services.declare_conflict(evaluator, people["sme"].organisation.org_number, "", Relation.advises)
+    db.session.commit()
+    drain()
+    db.session.expire_all()
+    assert assignment.recused_at is not None and assignment.recusal_reason == "Conflict of interest declared"
+    assert evaluator.id not in {a.evaluator_id for a in assigned.assessments["sme"].active_assignments}
+    assert len(assigned.assessments["sme"].active_assignments) == 3  # a replacement was found
+    unfinished = services.unfinished_by_evaluator(assigned.review)
+    assert all(a.id != assignment.id for mine in unfinished.values() for a in mine)  # no reminders for it
+
+
+def test_no_recusal_after_publication_and_recusals_stay_on_record(people, assigned):
+    manager = people["manager"]
+    first, second, third = assigned.assessments["sme"].assignments
+    services.recuse(third, "Too close to the team.", by=third.evaluator)
+    with pytest.raises(ServiceError, match="recusal stays on record"):
+        services.unassign(third, by=manager)
+    for a in assigned.assessments.values():
+        services.decide_proposal(a, Decision.reject, "Not this time.", override="Deadline.", by=manager)
+    services.publish_decisions(assigned.review, by=manager)
+    with pytest.raises(ServiceError, match="published"):
+        services.recuse(first, "Too late.", by=first.evaluator)
+
+
+def test_hand_assignments_above_the_maximum_do_not_block_the_assigner(people, desk):
+    manager = people["manager"]
+    _screen_all(desk, manager)
+    desk.review.evaluators_per_proposal = 1
+    e0, e1 = desk.evaluators[:2]
+    services.assign_by_hand(desk.assessments["sme"], e0, justification="", by=manager)
+    services.assign_by_hand(desk.assessments["sme"], e1, justification="", by=manager)
+    desk.review.max_per_evaluator = 1
+    created = services.assign_automatically(desk.review, by=manager)
+    assert [a.evaluator_id for a in created] not in ([e0.id], [e1.id]) and len(created) == 1
+
+
+def test_a_moved_deadline_gets_its_own_reminders(people, assigned):
+    review = assigned.review
+    first = review.review_deadline
+    assert services.send_due_reminders(now=first - timedelta(days=3)) == 1
+    review.review_deadline = first + timedelta(days=7)
+    db.session.commit()
+    assert services.send_due_reminders(now=review.review_deadline - timedelta(days=3)) == 1
