@@ -185,7 +185,15 @@ def browser(client) -> Browser:
 
 @pytest.fixture
 def make_browser(app):
-    return lambda: Browser(app.test_client())
+    """A new browser of its own; logged in as *email* when one is given."""
+
+    def make(email: str | None = None) -> Browser:
+        b = Browser(app.test_client())
+        if email:
+            assert b.login(email).status_code == 303, f"{email} could not log in"
+        return b
+
+    return make
 
 
 @pytest.fixture

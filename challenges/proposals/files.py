@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets
 import unicodedata
 from pathlib import Path
 
-from flask import current_app
+from flask import abort, current_app, send_file
+
+log = logging.getLogger(__name__)
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_FILES = 5
@@ -58,6 +61,18 @@ def store(data: bytes) -> tuple[str, str]:
         fh.flush()
         os.fsync(fh.fileno())
     return storage_name, hashlib.sha256(data).hexdigest()
+
+
+def send(storage_name: str, download_name: str):
+    """The file as a download (never inline, never cached); 404 if it is missing from the disk."""
+    path = path_of(storage_name)
+    if not path.is_file():
+        log.error("attachment file %s is missing", path)
+        abort(404)
+    response = send_file(path, mimetype="application/pdf", as_attachment=True, download_name=download_name,
+                         max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def discard(storage_name: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
@@ -280,14 +280,7 @@ def download(proposal_id: int, attachment_id: int):
     attachment = _attachment(proposal, attachment_id)
     if not services.can_download(attachment, current_user):
         abort(404)
-    path = files.path_of(attachment.storage_name)
-    if not path.is_file():
-        log.error("attachment %s of proposal %s is missing from %s", attachment.id, proposal.id, path)
-        abort(404)
-    response = send_file(path, mimetype="application/pdf", as_attachment=True,
-                         download_name=attachment.filename, max_age=0)
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return files.send(attachment.storage_name, attachment.filename)
 
 
 # --- reading ---------------------------------------------------------------------------------------

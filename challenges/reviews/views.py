@@ -157,15 +157,10 @@ def attachment(assignment_id: int, attachment_id: int):
     row = db.session.get(ProposalAttachment, attachment_id)
     if row is None or row.id not in {a["id"] for a in version.content["attachments"]}:
         abort(404)
-    path = files.path_of(row.storage_name)
-    if not path.is_file():
-        abort(404)
     name = row.filename
     if assessment.review.blind:  # a file name can say who wrote it
         name = f"attachment-{[a['id'] for a in version.content['attachments']].index(row.id) + 1}.pdf"
-    response = send_file(path, mimetype="application/pdf", as_attachment=True, download_name=name, max_age=0)
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return files.send(row.storage_name, name)
 
 
 # --- the programme's review desk ----------------------------------------------------------------------------

@@ -17,17 +17,11 @@ from tests.factories import make_user
 from tests.proposals.conftest import content, make_proposal, pdf
 
 
-def _browser(make_browser, email):
-    b = make_browser()
-    b.login(email)
-    return b
-
-
 def test_mail_about_a_sealed_proposal_is_sealed_in_the_outbox(people, challenge, make_browser, drain):
     make_proposal(people["sme"], challenge, title="Secret sealed title")
     drain()
     [receipt] = db.session.scalars(sa.select(MailMessage).where(MailMessage.template == "proposal_receipt")).all()
-    manager = _browser(make_browser, "manager@agency.example.com")
+    manager = make_browser("manager@agency.example.com")
     page = manager.get("/admin/outbox").get_data(as_text=True)
     assert "Sealed: about a proposal" in page
     assert "sara@sensors.example.com" not in page and "Receipt" not in page
@@ -36,11 +30,11 @@ def test_mail_about_a_sealed_proposal_is_sealed_in_the_outbox(people, challenge,
     assert manager.get(f"/admin/outbox/{receipt.id}").status_code == 403
     assert manager.get(f"/admin/outbox/{receipt.id}/body").status_code == 403
 
-    sara = _browser(make_browser, "sara@sensors.example.com")
+    sara = make_browser("sara@sensors.example.com")
     page = sara.get(f"/messages/{receipt.id}").get_data(as_text=True)
     assert "Secret sealed title" in page and "version 1" in page
     assert f'href="/messages/{receipt.id}"' in sara.get("/messages").get_data(as_text=True)
-    jonas = _browser(make_browser, "jonas@robots.example.com")
+    jonas = make_browser("jonas@robots.example.com")
     assert jonas.get(f"/messages/{receipt.id}").status_code == 404
     assert f'href="/messages/{receipt.id}"' not in jonas.get("/messages").get_data(as_text=True)
 
@@ -130,7 +124,7 @@ def test_a_missing_file_is_a_404_not_a_crash(people, challenge, make_browser):
     attachment = services.add_attachment(proposal, "plan.pdf", pdf(), by=sme)
     db.session.commit()
     files.path_of(attachment.storage_name).unlink()
-    sara = _browser(make_browser, "sara@sensors.example.com")
+    sara = make_browser("sara@sensors.example.com")
     assert sara.get(f"/proposals/{proposal.id}/attachments/{attachment.id}").status_code == 404
 
 
@@ -141,7 +135,7 @@ def test_others_read_only_the_version_that_counts(people, challenge, make_browse
     services.submit_proposal(proposal, by=sme)
     challenge.deadline = utcnow() - timedelta(seconds=1)
     db.session.commit()
-    owner = _browser(make_browser, "owner@steel.example.com")
+    owner = make_browser("owner@steel.example.com")
     page = owner.get(f"/proposals/{proposal.id}").get_data(as_text=True)
     assert "Second title" in page and "Version 2, submitted" in page and "/versions/1" not in page
     assert owner.get(f"/proposals/{proposal.id}/versions/1").status_code == 404
@@ -152,11 +146,11 @@ def test_others_read_only_the_version_that_counts(people, challenge, make_browse
 @pytest.mark.parametrize("url", ["/proposals/9999999999999999999999", "/challenges/9999999999999999999999",
                                  "/challenges/9999999999999999999999/proposals/new"])
 def test_huge_ids_are_not_found(people, make_browser, url):
-    assert _browser(make_browser, "sara@sensors.example.com").get(url).status_code == 404
+    assert make_browser("sara@sensors.example.com").get(url).status_code == 404
 
 
 def test_huge_amounts_get_a_message(people, challenge, make_browser):
-    sara = _browser(make_browser, "sara@sensors.example.com")
+    sara = make_browser("sara@sensors.example.com")
     page = sara.submit("/organisation", {"org_number": people["sme"].organisation.org_number,
                                          "staff_headcount": "3", "annual_turnover": "9" * 25,
                                          "balance_sheet_total": "1"}).get_data(as_text=True)
@@ -170,7 +164,7 @@ def test_the_list_flags_changes_that_are_not_submitted(people, challenge, make_b
     sme = people["sme"]
     proposal = make_proposal(sme, challenge)
     db.session.commit()
-    sara = _browser(make_browser, "sara@sensors.example.com")
+    sara = make_browser("sara@sensors.example.com")
     assert "changes not submitted" not in sara.get("/proposals").get_data(as_text=True)
     services.update_proposal(proposal, content(sme, title="Edited"), by=sme)
     db.session.commit()

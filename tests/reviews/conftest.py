@@ -56,3 +56,13 @@ def desk(people) -> Desk:
     by_proposal = {a.proposal_id: a for a in review.assessments}
     return Desk(challenge=challenge, review=review, proposals=proposals,
                 assessments={k: by_proposal[p.id] for k, p in proposals.items()}, evaluators=evaluators)
+
+
+@pytest.fixture
+def assigned(people, desk) -> Desk:
+    """The desk with both proposals screened eligible and three evaluators on each."""
+    for assessment in desk.assessments.values():
+        services.screen_proposal(assessment, eligible=True, reason="", by=people["manager"])
+    services.assign_automatically(desk.review, by=people["manager"])
+    db.session.commit()
+    return desk

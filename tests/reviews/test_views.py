@@ -8,22 +8,7 @@ import sqlalchemy as sa
 from challenges.extensions import db
 from challenges.reviews import services
 from challenges.reviews.models import Decision, Relation, Review
-from tests.reviews.test_workflow import _score, _screen_all
-
-
-def _browser(make_browser, email):
-    b = make_browser()
-    if email:
-        b.login(email)
-    return b
-
-
-@pytest.fixture
-def assigned(people, desk):
-    _screen_all(desk, people["manager"])
-    services.assign_automatically(desk.review, by=people["manager"])
-    db.session.commit()
-    return desk
+from tests.reviews.test_workflow import _score
 
 
 def test_an_evaluator_scores_and_only_then_reads_the_others(people, assigned, make_browser):
@@ -31,7 +16,7 @@ def test_an_evaluator_scores_and_only_then_reads_the_others(people, assigned, ma
     first.evaluator.name = "Agnes Anonymous"
     _score(first, comment="The first evaluator has spoken.")
     db.session.commit()
-    b = _browser(make_browser, second.evaluator.email)
+    b = make_browser(second.evaluator.email)
     page = b.get("/reviews").get_data(as_text=True)
     assert f'href="/reviews/{second.id}"' in page and "To do" in page
     url = f"/reviews/{second.id}"
@@ -61,7 +46,7 @@ def test_blind_review_hides_the_applicant(people, assigned, make_browser):
     assigned.review.blind = True
     db.session.commit()
     assignment = assigned.assessments["sme"].assignments[0]
-    page = _browser(make_browser, assignment.evaluator.email).get(f"/reviews/{assignment.id}").get_data(as_text=True)
+    page = make_browser(assignment.evaluator.email).get(f"/reviews/{assignment.id}").get_data(as_text=True)
     assert "Blind review" in page
     assert "Sensors AB" not in page and people["sme"].name not in page and "sara@sensors" not in page
 
@@ -83,7 +68,7 @@ def test_access_matrix(people, assigned, make_browser, who):
              "conflicted": conflicted.evaluator.email, "recused": recused.evaluator.email,
              "sme": "sara@sensors.example.com", "owner": "owner@steel.example.com",
              "manager": "manager@agency.example.com", "anonymous": None}[who]
-    b = _browser(make_browser, email)
+    b = make_browser(email)
     mine = {"assigned": assignment, "conflicted": conflicted, "recused": recused}.get(who, assignment)
     got = {
         "review": b.get(f"/reviews/{mine.id}").status_code,
@@ -108,7 +93,7 @@ def test_access_matrix(people, assigned, make_browser, who):
 
 
 def test_the_desk_refuses_bad_input_with_messages(people, assigned, make_browser):
-    manager = _browser(make_browser, "manager@agency.example.com")
+    manager = make_browser("manager@agency.example.com")
     a = assigned.assessments["other_sme"]
     desk_url = f"/challenges/{assigned.challenge.id}/review"
     token = manager.csrf(desk_url)
@@ -140,7 +125,7 @@ def test_the_ranking_export_neutralises_formulas(people, assigned, make_browser)
     proposal.versions[-1].content = {**proposal.versions[-1].content}
     proposal.title = "=HYPERLINK(\"http://evil\")"
     db.session.commit()
-    body = _browser(make_browser, "manager@agency.example.com").get(
+    body = make_browser("manager@agency.example.com").get(
         f"/challenges/{assigned.challenge.id}/review/ranking.csv").get_data(as_text=True)
     assert "'=HYPERLINK" in body and "\n=HYPERLINK" not in body and ",=HYPERLINK" not in body
 
@@ -155,10 +140,10 @@ def test_the_applicant_reads_its_screening_and_then_its_decision(people, desk, m
         _score(assignment, comment="Convincing acoustics.")
     db.session.commit()
     drain()
-    jonas = _browser(make_browser, "jonas@robots.example.com")
+    jonas = make_browser("jonas@robots.example.com")
     assert "The company has 400 staff." in jonas.get(f"/proposals/{desk.proposals['other_sme'].id}").get_data(
         as_text=True)
-    sara = _browser(make_browser, "sara@sensors.example.com")
+    sara = make_browser("sara@sensors.example.com")
     url = f"/proposals/{desk.proposals['sme'].id}"
     services.decide_proposal(desk.assessments["sme"], Decision.recommend, "The best fit.", by=manager)
     db.session.commit()
@@ -170,7 +155,7 @@ def test_the_applicant_reads_its_screening_and_then_its_decision(people, desk, m
 
 
 def test_review_settings_take_a_decimal_comma_and_refuse_nonsense(people, desk, make_browser):
-    manager = _browser(make_browser, "manager@agency.example.com")
+    manager = make_browser("manager@agency.example.com")
     url = f"/challenges/{desk.challenge.id}/review/settings"
     page_url = f"/challenges/{desk.challenge.id}/review"
     data = {"deadline_date": "2030-01-15", "deadline_time": "12:00", "evaluators_per_proposal": "2",
@@ -189,7 +174,7 @@ def test_blind_review_hides_partners_and_file_names(people, assigned, make_brows
     assigned.review.blind = True
     db.session.commit()
     assignment = assigned.assessments["sme"].assignments[0]
-    b = _browser(make_browser, assignment.evaluator.email)
+    b = make_browser(assignment.evaluator.email)
     page = b.get(f"/reviews/{assignment.id}").get_data(as_text=True)
     assert "Luleå University of Technology" not in page and "plan.pdf" not in page and "Attachment 1" in page
     attachment_id = assigned.proposals["sme"].versions[-1].content["attachments"][0]["id"]
@@ -199,12 +184,12 @@ def test_blind_review_hides_partners_and_file_names(people, assigned, make_brows
 
 def test_odd_scores_and_thresholds_get_messages(people, assigned, make_browser):
     assignment = assigned.assessments["sme"].assignments[0]
-    b = _browser(make_browser, assignment.evaluator.email)
+    b = make_browser(assignment.evaluator.email)
     c1, c2, c3 = (c.id for c in assigned.challenge.criteria)
     response = b.submit(f"/reviews/{assignment.id}", {f"criterion_{c1}": "²", f"criterion_{c2}": "99999999",
                                                       f"criterion_{c3}": "5", "comment_to_applicant": "x"})
     assert response.status_code == 200 and "Scores run from 1 to 7." in response.get_data(as_text=True)
-    manager = _browser(make_browser, "manager@agency.example.com")
+    manager = make_browser("manager@agency.example.com")
     response = manager.submit(f"/challenges/{assigned.challenge.id}/review/settings", {
         "deadline_date": "2030-01-15", "deadline_time": "12:00", "evaluators_per_proposal": "3",
         "max_per_evaluator": "5", "disagreement": "sNaN"}, page_url=f"/challenges/{assigned.challenge.id}/review")

@@ -142,14 +142,6 @@ def test_screened_out_proposals_get_no_evaluators_and_the_reason_is_kept(people,
 # --- scoring ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def assigned(people, desk):
-    _screen_all(desk, people["manager"])
-    services.assign_automatically(desk.review, by=people["manager"])
-    db.session.commit()
-    return desk
-
-
 def test_bad_scores_are_refused_and_change_nothing(people, assigned):
     assignment = assigned.assessments["sme"].assignments[0]
     c1, c2, c3 = (c.id for c in assigned.challenge.criteria)
