@@ -229,7 +229,8 @@ def _require_open(challenge: Challenge, now: datetime | None) -> None:
     """Refuse unless the challenge is open, holding its row (FOR SHARE on PostgreSQL) until the
     commit: the close at the deadline waits for a change in flight, so its digest sees it."""
     db.session.flush()
-    db.session.refresh(challenge, with_for_update={"read": True})
+    db.session.execute(sa.select(Challenge.id).where(Challenge.id == challenge.id).with_for_update(read=True))
+    db.session.expire(challenge)
     if not challenge.is_open(now):
         raise ServiceError(deadline_passed_message(challenge))
 

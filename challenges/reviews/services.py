@@ -191,8 +191,8 @@ def _lock(review: ChallengeReview) -> None:
     IMMEDIATE): two assignment runs, a double-clicked submission or two workers checking
     completion cannot interleave. Everything is read afresh once the lock is held."""
     db.session.flush()
+    db.session.execute(sa.select(ChallengeReview.id).where(ChallengeReview.id == review.id).with_for_update())
     db.session.expire_all()
-    db.session.refresh(review, with_for_update=True)
 
 
 def _require_assignable(review: ChallengeReview) -> None:
