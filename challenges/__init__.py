@@ -155,7 +155,7 @@ def _register_events(app: Flask) -> None:
     from challenges.accounts import handlers as account_handlers
     from challenges.calls import handlers as call_handlers
     from challenges.core.events import EventBus
-    from challenges.funding import events as funding_events
+    from challenges.funding import handlers as funding_handlers
     from challenges.proposals import handlers as proposal_handlers
     from challenges.reviews import handlers as review_handlers
 
@@ -164,7 +164,7 @@ def _register_events(app: Flask) -> None:
     call_handlers.register(bus)
     proposal_handlers.register(bus)
     review_handlers.register(bus)
-    bus.declare(*funding_events.ALL)
+    funding_handlers.register(bus)
     app.extensions["event_bus"] = bus
 
 

@@ -41,3 +41,32 @@ def init_app(app: Flask) -> None:
         user.roles.append(UserRole(role=Role.programme_manager))
         db.session.commit()
         click.echo(f"Programme manager {email} created.")
+
+    ledger_group = click.Group("ledger", help="Check the programme ledger.")
+    app.cli.add_command(ledger_group)
+
+    @ledger_group.command("verify")
+    def ledger_verify() -> None:
+        """Recompute every balance from the transfers and check every invariant (exit 1 on a problem)."""
+        from challenges.funding import ledger
+
+        problems = ledger.verify()
+        for problem in problems:
+            click.echo(f"PROBLEM {problem}")
+        click.echo(f"{len(problems)} problem(s) found." if problems else "The ledger is consistent.")
+        if problems:
+            raise SystemExit(1)
+
+    @ledger_group.command("rebuild")
+    def ledger_rebuild() -> None:
+        """Replay the event log into an empty ledger and compare every balance (exit 1 on a difference)."""
+        from challenges.funding import ledger
+
+        rebuilt, differences = ledger.rebuild()
+        for difference in differences:
+            click.echo(f"DIFFERENCE {difference}")
+        db.session.rollback()
+        click.echo(f"{len(rebuilt)} account(s) rebuilt; " + (
+            f"{len(differences)} differ from the live ledger." if differences else "every balance matches to the öre."))
+        if differences:
+            raise SystemExit(1)

@@ -110,9 +110,15 @@ def _clean(request) -> Iterator[None]:
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-            else:
+            else:  # immutable tables refuse DELETE: lift their triggers for the clean-up only
+                triggers = conn.execute(sa.text(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%immutable%'")).all()
+                for name, _sql in triggers:
+                    conn.execute(sa.text(f"DROP TRIGGER {name}"))
                 for name in tables:
                     conn.execute(sa.text(f"DELETE FROM {name}"))  # noqa: S608 - our own table names
+                for _name, sql in triggers:
+                    conn.execute(sa.text(sql))
         get_redis().flushdb()
         limiter.reset()
     request.getfixturevalue("smtp_session").reset()

@@ -1,4 +1,8 @@
-"""Facts about the programme and its money. Each fires in the service named in its docstring."""
+"""Facts about the programme and its money. Each fires in the service named in its docstring.
+
+The ledger events carry the programme year and the amount in öre, so that the ledger can be
+rebuilt from the event log alone.
+"""
 
 from __future__ import annotations
 
@@ -15,4 +19,78 @@ class ExchangeRateSet(DomainEvent):
     eur_rate_ore: int
 
 
-ALL: tuple[type[DomainEvent], ...] = (ExchangeRateSet,)
+@dataclass(frozen=True)
+class YearOpened(DomainEvent):
+    """A programme year's ledger was opened: the allocation split into the available budget and
+    the administration envelope (``open_year``)."""
+
+    programme_year_id: int
+    amount_ore: int  # the allocation
+    admin_cap_ore: int
+
+
+@dataclass(frozen=True)
+class FundingAwarded(DomainEvent):
+    """A programme manager awarded funding to a recommended proposal (``award_funding``)."""
+
+    award_id: int
+    programme_year_id: int
+    amount_ore: int
+
+
+@dataclass(frozen=True)
+class AwardRefused(DomainEvent):
+    """The ledger could not book an award (the ledger worker)."""
+
+    award_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class PaymentApproved(DomainEvent):
+    """A programme manager approved an instalment of an award (``approve_payment``)."""
+
+    award_id: int
+    instalment_id: int
+    programme_year_id: int
+    amount_ore: int
+
+
+@dataclass(frozen=True)
+class AwardReduced(DomainEvent):
+    """A programme manager lowered an award; the difference goes back to the budget (``reduce_award``)."""
+
+    award_id: int
+    programme_year_id: int
+    amount_ore: int  # by how much
+
+
+@dataclass(frozen=True)
+class AwardCancelled(DomainEvent):
+    """A programme manager cancelled an award; what is unpaid goes back (``cancel_award``)."""
+
+    award_id: int
+    programme_year_id: int
+    amount_ore: int  # what was still committed
+
+
+@dataclass(frozen=True)
+class AdminCostBooked(DomainEvent):
+    """The programme's own administration cost, within the cap (``book_admin_cost``)."""
+
+    programme_year_id: int
+    amount_ore: int
+    memo: str
+
+
+@dataclass(frozen=True)
+class YearClosed(DomainEvent):
+    """A programme year closed: everything left is returned and it takes no more postings (``close_year``)."""
+
+    programme_year_id: int
+
+
+LEDGER_EVENTS: tuple[type[DomainEvent], ...] = (
+    YearOpened, FundingAwarded, PaymentApproved, AwardReduced, AwardCancelled, AdminCostBooked, YearClosed,
+)
+ALL: tuple[type[DomainEvent], ...] = (ExchangeRateSet, AwardRefused, *LEDGER_EVENTS)

@@ -1,17 +1,39 @@
-"""Changes to the programme's settings. Services check permission, record the event, flush."""
+"""Changes to the programme's money: settings, opening a year, awards, payments, admin costs,
+closing a year. Services check, record the ledger event and flush; the ledger worker books it."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from challenges.accounts.models import User
-from challenges.core.errors import PermissionDenied, ServiceError
+from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
+from challenges.core.formatting import sek
+from challenges.core.models import Event, utcnow
 from challenges.extensions import db
-from challenges.funding import events
-from challenges.funding.models import Programme
+from challenges.funding import events, ledger
+from challenges.funding.models import (
+    Account,
+    AccountKind,
+    Award,
+    AwardStatus,
+    Instalment,
+    InstalmentCondition,
+    Programme,
+    ProgrammeYear,
+)
+from challenges.proposals.models import Proposal
+from challenges.reviews.models import Decision
+from challenges.reviews.services import assessment_of
 
 MAX_EUR_RATE_ORE = 100_00  # 100 kronor per euro: anything above is a typing error
+DEFAULT_PLAN = ((InstalmentCondition.start, 60), (InstalmentCondition.final_report, 40))
+
+
+def _require_manager(by: User) -> None:
+    if not by.is_programme_manager:
+        raise PermissionDenied(_("Only a programme manager can do this."))
 
 
 def set_exchange_rate(programme: Programme, eur_rate_ore: int, *, by: User) -> None:
@@ -23,3 +45,188 @@ def set_exchange_rate(programme: Programme, eur_rate_ore: int, *, by: User) -> N
     programme.eur_rate_ore = eur_rate_ore
     db.session.flush()
     record(events.ExchangeRateSet(programme_id=programme.id, eur_rate_ore=eur_rate_ore), by=by)
+
+
+# --- the ledger's years -------------------------------------------------------------------------------
+
+
+def open_year(year: ProgrammeYear, *, by: User | None = None) -> None:
+    """Open the year's ledger: the allocation split into the available budget and the capped
+    administration envelope. Posted at once (the same transaction); idempotent."""
+    if db.session.scalar(sa.select(Account.id).where(Account.programme_year_id == year.id).limit(1)):
+        return
+    row = record(events.YearOpened(programme_year_id=year.id, amount_ore=year.allocation_ore,
+                                   admin_cap_ore=year.admin_cap_ore), by=by)
+    db.session.flush()
+    ledger.post(row)
+
+
+def balance(year: ProgrammeYear, kind: AccountKind) -> int:
+    return db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Account.balance_ore), 0)).where(
+        Account.programme_year_id == year.id, Account.kind == kind)) or 0
+
+
+def _require_open(year: ProgrammeYear) -> None:
+    if year.closed_at is not None:
+        raise ServiceError(_("The year %(year)s is closed: it takes no more postings.", year=year.year))
+
+
+# --- awards ---------------------------------------------------------------------------------------------
+
+
+def plan_for(amount_ore: int) -> list[tuple[InstalmentCondition, int]]:
+    """The default plan: 60 % at the start, the rest after the approved final report."""
+    first = amount_ore * DEFAULT_PLAN[0][1] // 100
+    return [(DEFAULT_PLAN[0][0], first), (DEFAULT_PLAN[1][0], amount_ore - first)]
+
+
+def current_award(proposal: Proposal) -> Award | None:
+    return db.session.scalar(sa.select(Award).where(
+        Award.proposal_id == proposal.id, Award.status.in_([AwardStatus.pending, AwardStatus.booked])))
+
+
+def award_funding(proposal: Proposal, year: ProgrammeYear, amount_ore: int, *, by: User) -> Award:
+    """Award a recommended proposal from *year*; the ledger worker books it (or refuses it)."""
+    _require_manager(by)
+    assessment = assessment_of(proposal)
+    if assessment is None or assessment.decision is not Decision.recommend:
+        raise ServiceError(_("Only a proposal recommended for funding can be awarded."))
+    if assessment.review.published_at is None:
+        raise ServiceError(_("Publish the challenge's decisions before awarding funding."))
+    if current_award(proposal) is not None:
+        raise ServiceError(_("This proposal already has an award."))
+    _require_open(year)
+    version = proposal.versions[-1].content
+    requested, maximum = version["requested_ore"] or 0, proposal.challenge.max_funding_ore
+    if amount_ore <= 0:
+        raise ServiceError(_("Enter an amount greater than zero."), "amount")
+    if amount_ore > requested:
+        raise ServiceError(_("The award cannot be more than the %(amount)s requested.", amount=sek(requested)), "amount")
+    if amount_ore > maximum:
+        raise ServiceError(_("The award cannot be more than the challenge's maximum, %(amount)s.",
+                             amount=sek(maximum)), "amount")
+    available = balance(year, AccountKind.available)
+    if amount_ore > available:
+        raise ServiceError(_("The year %(year)s has %(available)s available; this award needs %(amount)s.",
+                             year=year.year, available=sek(available), amount=sek(amount_ore)), "amount")
+    award = Award(proposal=proposal, programme_year=year, amount_ore=amount_ore, status=AwardStatus.pending,
+                  awarded_by_id=by.id)
+    award.instalments = [Instalment(position=i, condition=c, amount_ore=a)
+                         for i, (c, a) in enumerate(plan_for(amount_ore)) if a > 0]
+    db.session.add(award)
+    db.session.flush()
+    row = record(events.FundingAwarded(award_id=award.id, programme_year_id=year.id, amount_ore=amount_ore), by=by)
+    award.event_id = row.id
+    db.session.flush()
+    return award
+
+
+def _require_booked(award: Award) -> None:
+    if award.status is not AwardStatus.booked:
+        raise ServiceError(_("The award is not booked in the ledger (it is %(status)s).", status=award.status.value))
+    _require_open(award.programme_year)
+
+
+def paid(award: Award) -> int:
+    return sum(i.amount_ore for i in award.instalments if i.approved_at is not None)
+
+
+def approve_payment(instalment: Instalment, *, condition_met: bool, by: User) -> None:
+    """Pay one instalment when its condition is met (the final report's, confirmed by the manager)."""
+    _require_manager(by)
+    award = instalment.award
+    _require_booked(award)
+    if instalment.approved_at is not None:
+        raise ServiceError(_("This instalment has already been approved."))
+    if instalment.condition is InstalmentCondition.final_report and not condition_met:
+        raise ServiceError(_("This instalment waits for the approved final report. Confirm that it is approved."),
+                           "condition_met")
+    remaining = award.amount_ore - paid(award)
+    if instalment.amount_ore > remaining:
+        raise ServiceError(_("The payment of %(amount)s is more than the %(remaining)s that remains of the award.",
+                             amount=sek(instalment.amount_ore), remaining=sek(remaining)))
+    instalment.approved_at = utcnow()
+    instalment.approved_by_id = by.id
+    db.session.flush()
+    row = record(events.PaymentApproved(award_id=award.id, instalment_id=instalment.id,
+                                        programme_year_id=award.programme_year_id, amount_ore=instalment.amount_ore),
+                 by=by)
+    instalment.event_id = row.id
+    db.session.flush()
+
+
+def reduce_award(award: Award, new_amount_ore: int, *, by: User) -> None:
+    """Lower an award; the unpaid instalments shrink (the last first) and the difference returns."""
+    _require_manager(by)
+    _require_booked(award)
+    already = paid(award)
+    if not already < new_amount_ore < award.amount_ore:
+        raise ServiceError(_("Enter an amount below the award (%(award)s) and above what is paid (%(paid)s).",
+                             award=sek(award.amount_ore), paid=sek(already)), "amount")
+    cut = award.amount_ore - new_amount_ore
+    for instalment in reversed(award.instalments):
+        if instalment.approved_at is None and cut:
+            take = min(cut, instalment.amount_ore - 1)
+            instalment.amount_ore -= take
+            cut -= take
+    if cut:
+        raise ServiceError(_("The unpaid instalments cannot absorb this reduction."), "amount")
+    difference = award.amount_ore - new_amount_ore
+    award.amount_ore = new_amount_ore
+    db.session.flush()
+    record(events.AwardReduced(award_id=award.id, programme_year_id=award.programme_year_id, amount_ore=difference),
+           by=by)
+
+
+def cancel_award(award: Award, *, by: User) -> None:
+    """Cancel an award; what is not paid goes back to the available budget."""
+    _require_manager(by)
+    _require_booked(award)
+    remaining = award.amount_ore - paid(award)
+    award.status = AwardStatus.cancelled
+    db.session.flush()
+    record(events.AwardCancelled(award_id=award.id, programme_year_id=award.programme_year_id,
+                                 amount_ore=remaining), by=by)
+
+
+def book_admin_cost(year: ProgrammeYear, amount_ore: int, memo: str, *, by: User) -> None:
+    _require_manager(by)
+    _require_open(year)
+    errors = {}
+    if amount_ore <= 0:
+        errors["amount"] = _("Enter an amount greater than zero.")
+    elif amount_ore > balance(year, AccountKind.admin_envelope):
+        errors["amount"] = _("The administration envelope has %(left)s left.",
+                             left=sek(balance(year, AccountKind.admin_envelope)))
+    if not memo.strip():
+        errors["memo"] = _("Say what the cost is for.")
+    if errors:
+        raise InvalidInput(errors)
+    record(events.AdminCostBooked(programme_year_id=year.id, amount_ore=amount_ore, memo=memo.strip()), by=by)
+
+
+def close_year(year: ProgrammeYear, *, by: User) -> None:
+    """Return everything left to the treasury; the ledger worker closes the year for good."""
+    _require_manager(by)
+    _require_open(year)
+    record(events.YearClosed(programme_year_id=year.id), by=by)
+
+
+# --- the ledger worker ----------------------------------------------------------------------------------
+
+
+def book(event: Event) -> None:
+    """Post a ledger event and settle its award: booked, or refused with an event that says why."""
+    posting = ledger.post(event)
+    if event.type != "FundingAwarded":
+        return
+    award = db.session.get(Award, event.payload["award_id"])
+    if award is None or award.status is not AwardStatus.pending:
+        return
+    if posting.booked:
+        award.status = AwardStatus.booked
+    else:
+        award.status = AwardStatus.refused
+        award.refused_reason = posting.reason
+        record(events.AwardRefused(award_id=award.id, reason=posting.reason or ""))
+    db.session.flush()

@@ -1,0 +1,250 @@
+"""The programme ledger: double-entry postings of ledger events, their rules, verify and rebuild.
+
+The rules live once, in :func:`apply`, and work on a *book*: the database (the live ledger,
+under a row lock on the programme year) or memory (``rebuild``). An event is posted at most
+once: its posting row is keyed by the event id, and a second delivery with another amount is
+an error, never a second booking.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from challenges.core.models import Event, utcnow
+from challenges.extensions import db
+from challenges.funding.models import (
+    BOUNDED,
+    Account,
+    AccountKind,
+    Award,
+    Posting,
+    ProgrammeYear,
+    Transfer,
+    TransferKind,
+)
+
+AccountKey = tuple[int, AccountKind, int | None]  # (programme year, kind, award)
+K = AccountKind
+
+
+class LedgerConflict(Exception):
+    """The same event id arrived again with a different amount: refuse loudly, book nothing."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    booked: bool
+    reason: str | None = None  # insufficient_budget, exceeds_commitment, admin_cap, year_closed
+
+
+class Book(Protocol):
+    def balance(self, key: AccountKey) -> int: ...
+    def move(self, event_id: str, kind: TransferKind, source: AccountKey, target: AccountKey, amount: int) -> None: ...
+    def commitments(self, year_id: int) -> list[AccountKey]: ...
+    def is_closed(self, year_id: int) -> bool: ...
+    def close(self, year_id: int) -> None: ...
+
+
+def _amount(event: Event) -> int:
+    return int(event.payload.get("amount_ore", 0))
+
+
+def apply(book: Book, event: Event) -> Outcome:
+    """The ledger's rules for one event: move money, or refuse with the reason."""
+    p = event.payload
+    year = p["programme_year_id"]
+    kind, amount = event.type, _amount(event)
+    if book.is_closed(year):
+        return Outcome(False, "year_closed")
+
+    def key(account: AccountKind, award: int | None = None) -> AccountKey:
+        return (year, account, award)
+
+    if kind == "YearOpened":
+        book.move(event.id, TransferKind.opening, key(K.allocation), key(K.available), amount - p["admin_cap_ore"])
+        if p["admin_cap_ore"]:
+            book.move(event.id, TransferKind.opening, key(K.allocation), key(K.admin_envelope), p["admin_cap_ore"])
+    elif kind == "FundingAwarded":
+        if amount > book.balance(key(K.available)):
+            return Outcome(False, "insufficient_budget")
+        book.move(event.id, TransferKind.award, key(K.available), key(K.commitment, p["award_id"]), amount)
+    elif kind == "PaymentApproved":
+        if amount > book.balance(key(K.commitment, p["award_id"])):
+            return Outcome(False, "exceeds_commitment")
+        book.move(event.id, TransferKind.payment, key(K.commitment, p["award_id"]), key(K.paid_out), amount)
+    elif kind in ("AwardReduced", "AwardCancelled"):
+        if amount > book.balance(key(K.commitment, p["award_id"])):
+            return Outcome(False, "exceeds_commitment")
+        if amount:
+            transfer = TransferKind.reduction if kind == "AwardReduced" else TransferKind.cancellation
+            book.move(event.id, transfer, key(K.commitment, p["award_id"]), key(K.available), amount)
+    elif kind == "AdminCostBooked":
+        if amount > book.balance(key(K.admin_envelope)):
+            return Outcome(False, "admin_cap")
+        book.move(event.id, TransferKind.admin_cost, key(K.admin_envelope), key(K.admin_spent), amount)
+    elif kind == "YearClosed":
+        for source in [key(K.available), key(K.admin_envelope), *book.commitments(year)]:
+            if (left := book.balance(source)) > 0:
+                book.move(event.id, TransferKind.year_close, source, key(K.returned), left)
+        book.close(year)
+    else:
+        raise ValueError(f"{kind} is not a ledger event")
+    return Outcome(True)
+
+
+# --- the live ledger in the database ------------------------------------------------------------------
+
+
+class DatabaseBook:
+    """Accounts and transfers in the database; balances kept in step under the year's row lock."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[AccountKey, Account] = {}
+
+    def account(self, key: AccountKey) -> Account:
+        if key not in self._accounts:
+            year, kind, award = key
+            found = db.session.scalar(sa.select(Account).where(
+                Account.programme_year_id == year, Account.kind == kind,
+                Account.award_id.is_(None) if award is None else Account.award_id == award))
+            if found is None:
+                found = Account(programme_year_id=year, kind=kind, award_id=award, balance_ore=0)
+                db.session.add(found)
+                db.session.flush()
+            self._accounts[key] = found
+        return self._accounts[key]
+
+    def balance(self, key: AccountKey) -> int:
+        return self.account(key).balance_ore
+
+    def move(self, event_id: str, kind: TransferKind, source: AccountKey, target: AccountKey, amount: int) -> None:
+        src, dst = self.account(source), self.account(target)
+        db.session.add(Transfer(programme_year_id=source[0], event_id=event_id, kind=kind, source_id=src.id,
+                                target_id=dst.id, amount_ore=amount))
+        src.balance_ore -= amount
+        dst.balance_ore += amount
+        db.session.flush()
+
+    def commitments(self, year_id: int) -> list[AccountKey]:
+        rows = db.session.scalars(sa.select(Account.award_id).where(
+            Account.programme_year_id == year_id, Account.kind == K.commitment).order_by(Account.award_id))
+        return [(year_id, K.commitment, award_id) for award_id in rows]
+
+    def is_closed(self, year_id: int) -> bool:
+        year = db.session.get(ProgrammeYear, year_id)
+        return year is not None and year.closed_at is not None
+
+    def close(self, year_id: int) -> None:
+        year = db.session.get(ProgrammeYear, year_id)
+        assert year is not None
+        year.closed_at = utcnow()
+
+
+def post(event: Event) -> Posting:
+    """Post one event to the live ledger, once, under a lock on its programme year (the caller
+    commits). A re-delivery returns the first posting; another amount raises LedgerConflict."""
+    year_id = event.payload["programme_year_id"]
+    db.session.execute(sa.select(ProgrammeYear.id).where(ProgrammeYear.id == year_id).with_for_update())
+    db.session.expire_all()
+    done = db.session.get(Posting, event.id)
+    if done is not None:
+        if done.amount_ore != _amount(event) or done.kind != event.type:
+            raise LedgerConflict(f"event {event.id} was posted as {done.kind} of {done.amount_ore} öre; "
+                                 f"now it says {event.type} of {_amount(event)} öre")
+        return done
+    outcome = apply(DatabaseBook(), event)
+    posting = Posting(event_id=event.id, kind=event.type, amount_ore=_amount(event), booked=outcome.booked,
+                      reason=outcome.reason)
+    db.session.add(posting)
+    db.session.flush()
+    return posting
+
+
+# --- checking and rebuilding --------------------------------------------------------------------------
+
+
+@dataclass
+class MemoryBook:
+    """An empty ledger in memory, for replaying the event log."""
+
+    balances: dict[AccountKey, int] = field(default_factory=lambda: defaultdict(int))
+    closed: set[int] = field(default_factory=set)
+
+    def balance(self, key: AccountKey) -> int:
+        return self.balances[key]
+
+    def move(self, event_id: str, kind: TransferKind, source: AccountKey, target: AccountKey, amount: int) -> None:
+        self.balances[source] -= amount
+        self.balances[target] += amount
+
+    def commitments(self, year_id: int) -> list[AccountKey]:
+        return sorted((k for k in self.balances if k[0] == year_id and k[1] is K.commitment),
+                      key=lambda k: k[2] or 0)
+
+    def is_closed(self, year_id: int) -> bool:
+        return year_id in self.closed
+
+    def close(self, year_id: int) -> None:
+        self.closed.add(year_id)
+
+
+def live_balances() -> dict[AccountKey, int]:
+    return {(a.programme_year_id, a.kind, a.award_id): a.balance_ore for a in db.session.scalars(sa.select(Account))}
+
+
+def rebuild() -> tuple[dict[AccountKey, int], list[str]]:
+    """Replay every posted event, in the order the ledger took them, into an empty ledger; return
+    its balances and every difference from the live ledger (empty when they agree to the öre)."""
+    book = MemoryBook()
+    events = db.session.scalars(sa.select(Event).join(Posting, Posting.event_id == Event.id)
+                                .order_by(Posting.posted_at, Posting.event_id))
+    for event in events:
+        apply(book, event)
+    rebuilt = {k: v for k, v in book.balances.items()}
+    live = live_balances()
+    differences = [f"{key}: live {live.get(key, 0)} öre, rebuilt {rebuilt.get(key, 0)} öre"
+                   for key in sorted(set(live) | set(rebuilt), key=str) if live.get(key, 0) != rebuilt.get(key, 0)]
+    return rebuilt, differences
+
+
+def verify() -> list[str]:
+    """Recompute every balance from the transfers and check every invariant; the problems found."""
+    problems = []
+    flows: dict[int, int] = defaultdict(int)
+    for source_id, target_id, amount in db.session.execute(
+            sa.select(Transfer.source_id, Transfer.target_id, Transfer.amount_ore)):
+        flows[source_id] -= amount
+        flows[target_id] += amount
+    per_year: dict[int, int] = defaultdict(int)
+    for account in db.session.scalars(sa.select(Account).order_by(Account.id)):
+        name = f"account {account.id} ({account.kind.value}, year {account.programme_year_id})"
+        if flows[account.id] != account.balance_ore:
+            problems.append(f"{name}: balance {account.balance_ore} öre, transfers say {flows[account.id]} öre")
+        if account.kind in BOUNDED and flows[account.id] < 0:
+            problems.append(f"{name} is below zero: {flows[account.id]} öre")
+        per_year[account.programme_year_id] += flows[account.id]
+    for year_id, total in per_year.items():
+        if total:
+            problems.append(f"year {year_id}: debits and credits differ by {total} öre")
+    for year in db.session.scalars(sa.select(ProgrammeYear)):
+        spent = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Account.balance_ore), 0)).where(
+            Account.programme_year_id == year.id, Account.kind == K.admin_spent)) or 0
+        if spent > year.admin_cap_ore:
+            problems.append(f"year {year.year}: administration {spent} öre is above the cap {year.admin_cap_ore} öre")
+        if year.closed_at is not None:
+            late = db.session.scalar(sa.select(sa.func.count()).select_from(Transfer).where(
+                Transfer.programme_year_id == year.id, Transfer.booked_at > year.closed_at,
+                Transfer.kind != TransferKind.year_close))
+            if late:
+                problems.append(f"year {year.year}: {late} transfer(s) after the close")
+    for award in db.session.scalars(sa.select(Award)):
+        paid = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Transfer.amount_ore), 0)).join(
+            Account, Account.id == Transfer.source_id).where(
+            Account.award_id == award.id, Transfer.kind == TransferKind.payment)) or 0
+        if paid > award.amount_ore:
+            problems.append(f"award {award.id}: paid {paid} öre of {award.amount_ore} öre")
+    return problems
