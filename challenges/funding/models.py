@@ -214,7 +214,7 @@ class Instalment(Model):
 
     __tablename__ = "award_instalment"
     __table_args__ = (
-        sa.UniqueConstraint("award_id", "position", name="one_per_position"),
+        sa.UniqueConstraint("award_id", "position", name="instalment_per_position"),
         sa.CheckConstraint("amount_ore > 0", name="amount_positive"),
     )
 

@@ -63,7 +63,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['award_id'], ['award.id'], name=op.f('fk_award_instalment_award_id_award'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['event_id'], ['event_log.id'], name=op.f('fk_award_instalment_event_id_event_log')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_award_instalment')),
-    sa.UniqueConstraint('award_id', 'position', name='one_per_position')
+    sa.UniqueConstraint('award_id', 'position', name='instalment_per_position')
     )
     with op.batch_alter_table('award_instalment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_award_instalment_award_id'), ['award_id'], unique=False)

@@ -1,0 +1,289 @@
+"""The ledger against a plain model: random sequences, re-deliveries, crashes, two workers at once."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from challenges.core.events import record, run_handler
+from challenges.extensions import db
+from challenges.funding import events, ledger, services
+from challenges.funding.models import (
+    Account,
+    AccountKind,
+    Award,
+    AwardStatus,
+    Posting,
+    ProgrammeYear,
+    Transfer,
+)
+from tests.factories import make_challenge, make_year
+from tests.proposals.conftest import make_proposal
+
+SEK = 100
+_years = itertools.count(3000)
+
+
+def _book(event_type, **payload):
+    """Record a ledger event and post it as the ledger worker would (twice: the second is a no-op)."""
+    row = record(event_type(**payload))
+    db.session.flush()
+    services.book(row)
+    services.book(row)
+    return row
+
+
+def _balances(year: ProgrammeYear) -> dict[tuple[AccountKind, int | None], int]:
+    return {(a.kind, a.award_id): a.balance_ore for a in db.session.scalars(
+        sa.select(Account).where(Account.programme_year_id == year.id))}
+
+
+@dataclass
+class Model:
+    """The ledger as a child would keep it: a few numbers per year."""
+
+    available: int
+    envelope: int
+    commitments: dict[int, int] = field(default_factory=dict)
+    paid: int = 0
+    admin_spent: int = 0
+    returned: int = 0
+    closed: bool = False
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Random awards, payments, reductions, cancellations, admin costs and a year close."""
+
+    proposal_id: int
+
+    @initialize()
+    def open_a_year(self):
+        self.year = make_year(next(_years), allocation_sek=1_000_000)
+        services.open_year(self.year)
+        self.model = Model(available=950_000 * SEK, envelope=50_000 * SEK)
+        self.awards: list[int] = []
+
+    def _award_row(self, amount: int) -> Award:
+        award = Award(proposal_id=LedgerMachine.proposal_id, programme_year_id=self.year.id, amount_ore=amount)
+        db.session.add(award)
+        db.session.flush()
+        return award
+
+    @rule(amount=st.integers(1, 400_000 * SEK))
+    def award(self, amount):
+        award = self._award_row(amount)
+        _book(events.FundingAwarded, award_id=award.id, programme_year_id=self.year.id, amount_ore=amount)
+        if not self.model.closed and amount <= self.model.available:
+            self.model.available -= amount
+            self.model.commitments[award.id] = amount
+            assert award.status is AwardStatus.booked
+        else:
+            assert award.status is AwardStatus.refused
+        self.awards.append(award.id)
+
+    @precondition(lambda self: self.awards)
+    @rule(data=st.data(), kind=st.sampled_from(["pay", "reduce", "cancel"]))
+    def change(self, data, kind):
+        award_id = data.draw(st.sampled_from(self.awards))
+        held = self.model.commitments.get(award_id, 0)
+        amount = held if kind == "cancel" else data.draw(st.integers(1, max(1, held + 50_000 * SEK)))
+        event_type = {"pay": events.PaymentApproved, "reduce": events.AwardReduced,
+                      "cancel": events.AwardCancelled}[kind]
+        extra = {"instalment_id": 0} if kind == "pay" else {}
+        row = _book(event_type, award_id=award_id, programme_year_id=self.year.id, amount_ore=amount, **extra)
+        ok = not self.model.closed and amount <= held
+        assert db.session.get(Posting, row.id).booked is ok
+        if ok:
+            self.model.commitments[award_id] = held - amount
+            if kind == "pay":
+                self.model.paid += amount
+            else:
+                self.model.available += amount
+
+    @rule(amount=st.integers(1, 30_000 * SEK))
+    def admin_cost(self, amount):
+        row = _book(events.AdminCostBooked, programme_year_id=self.year.id, amount_ore=amount, memo="Staff")
+        ok = not self.model.closed and amount <= self.model.envelope
+        assert db.session.get(Posting, row.id).booked is ok
+        if ok:
+            self.model.envelope -= amount
+            self.model.admin_spent += amount
+
+    @precondition(lambda self: not self.model.closed)
+    @rule()
+    def close(self):
+        _book(events.YearClosed, programme_year_id=self.year.id)
+        m = self.model
+        m.returned += m.available + m.envelope + sum(m.commitments.values())
+        m.available = m.envelope = 0
+        m.commitments = dict.fromkeys(m.commitments, 0)
+        m.closed = True
+        db.session.expire_all()
+        assert self.year.closed_at is not None
+
+    @invariant()
+    def balances_equal_the_model(self):
+        got = _balances(self.year)
+        m = self.model
+        assert got.get((AccountKind.available, None), 0) == m.available
+        assert got.get((AccountKind.admin_envelope, None), 0) == m.envelope
+        assert got.get((AccountKind.paid_out, None), 0) == m.paid
+        assert got.get((AccountKind.admin_spent, None), 0) == m.admin_spent
+        assert got.get((AccountKind.returned, None), 0) == m.returned
+        for award_id, held in m.commitments.items():
+            assert got.get((AccountKind.commitment, award_id), 0) == held
+        assert got[(AccountKind.allocation, None)] == -1_000_000 * SEK
+        assert sum(got.values()) == 0  # double entry
+
+    @invariant()
+    def no_invariant_is_broken(self):
+        assert ledger.verify() == []
+
+
+def test_random_sequences_against_the_model(people):
+    LedgerMachine.proposal_id = make_proposal(people["sme"], make_challenge(people["owner"])).id
+    db.session.flush()
+    run_state_machine_as_test(LedgerMachine, settings=settings(
+        max_examples=25, stateful_step_count=12, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+    db.session.commit()
+    _rebuilt, differences = ledger.rebuild()
+    assert differences == []  # replaying the event log gives every balance to the öre
+
+
+# --- single properties -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def year(people):
+    found = make_year(2031, allocation_sek=8_000_000)
+    services.open_year(found)
+    services.open_year(found)  # once only
+    db.session.commit()
+    return found
+
+
+@pytest.fixture
+def award_row(people, year):
+    proposal = make_proposal(people["sme"], make_challenge(people["owner"]))
+    award = Award(proposal_id=proposal.id, programme_year_id=year.id, amount_ore=200_000 * SEK)
+    db.session.add(award)
+    db.session.flush()
+    return award
+
+
+def test_the_year_opens_with_the_capped_envelope(year):
+    got = _balances(year)
+    assert got[(AccountKind.available, None)] == 7_600_000 * SEK
+    assert got[(AccountKind.admin_envelope, None)] == 400_000 * SEK  # floor(5 % of 8 000 000 SEK)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Transfer)) == 2
+
+
+def test_a_redelivery_changes_nothing_and_another_amount_is_an_error(year, award_row):
+    row = _book(events.FundingAwarded, award_id=award_row.id, programme_year_id=year.id, amount_ore=award_row.amount_ore)
+    before = _balances(year)
+    assert ledger.post(row).booked
+    assert _balances(year) == before
+    row.payload = {**row.payload, "amount_ore": 1}
+    with pytest.raises(ledger.LedgerConflict):
+        ledger.post(row)
+    assert _balances(year) == before
+
+
+def test_transfers_are_immutable_in_the_database(year):
+    with pytest.raises(sa.exc.DatabaseError, match="immutable"), db.session.begin_nested():
+        db.session.execute(sa.text("UPDATE ledger_transfer SET amount_ore = 1"))
+    with pytest.raises(sa.exc.DatabaseError, match="immutable"), db.session.begin_nested():
+        db.session.execute(sa.text("DELETE FROM ledger_transfer"))
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Transfer)) == 2
+
+
+def test_a_closed_year_takes_nothing(year, award_row):
+    _book(events.YearClosed, programme_year_id=year.id)
+    assert _balances(year)[(AccountKind.returned, None)] == 8_000_000 * SEK
+    row = _book(events.FundingAwarded, award_id=award_row.id, programme_year_id=year.id, amount_ore=1)
+    posting = db.session.get(Posting, row.id)
+    assert not posting.booked and posting.reason == "year_closed"
+    assert award_row.status is AwardStatus.refused
+
+
+def test_a_crash_in_the_middle_of_a_posting_books_it_once_on_retry(app, year, award_row, monkeypatch):
+    row = record(events.FundingAwarded(award_id=award_row.id, programme_year_id=year.id, amount_ore=200_000 * SEK))
+    db.session.commit()
+    real_move = ledger.DatabaseBook.move
+    crashes = iter([True])
+
+    def crashing_move(self, *args):
+        real_move(self, *args)  # the transfer is written, the balances moved ...
+        if next(crashes, False):
+            raise SystemError("the worker died here")  # ... and then the process dies
+
+    monkeypatch.setattr(ledger.DatabaseBook, "move", crashing_move)
+    handler = "funding_post_to_ledger"
+    with pytest.raises(SystemError):
+        run_handler(row.id, handler)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Transfer).where(Transfer.event_id == row.id)) == 0
+    assert run_handler(row.id, handler) == "handled"
+    assert run_handler(row.id, handler) == "already handled"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Transfer).where(Transfer.event_id == row.id)) == 1
+    assert db.session.get(Award, award_row.id).status is AwardStatus.booked
+    assert ledger.verify() == []
+
+
+def test_two_workers_fifty_awards_exactly_thirty_eight_booked(app, people, year, redis_server, smtp, tmp_path):
+    proposal = make_proposal(people["sme"], make_challenge(people["owner"]))
+    for _ in range(50):
+        award = Award(proposal_id=proposal.id, programme_year_id=year.id, amount_ore=200_000 * SEK)
+        db.session.add(award)
+        db.session.flush()
+        record(events.FundingAwarded(award_id=award.id, programme_year_id=year.id, amount_ore=award.amount_ore))
+    db.session.commit()  # 50 ledger jobs now wait in Redis
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": redis_server.url,
+           "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "test", "SMTP_HOST": "127.0.0.1",
+           "SMTP_PORT": str(app.config["SMTP_PORT"]), "EVENT_LEASE_SECONDS": "3600"}
+    workers = [subprocess.Popen([sys.executable, "-m", "worker", "work", "--burst"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    for w in workers:
+        _out, err = w.communicate(timeout=120)
+        assert w.returncode == 0, err.decode()[-2000:]
+    db.session.expire_all()
+    statuses = [a.status for a in db.session.scalars(sa.select(Award).where(Award.programme_year_id == year.id))]
+    assert statuses.count(AwardStatus.booked) == 38 and statuses.count(AwardStatus.refused) == 12
+    got = _balances(year)
+    assert got[(AccountKind.available, None)] == 0
+    assert sum(v for (kind, _a), v in got.items() if kind is AccountKind.commitment) == 7_600_000 * SEK
+    assert ledger.verify() == []
+    assert ledger.rebuild()[1] == []
+
+
+def test_the_cli_verifies_and_rebuilds(app, year, award_row):
+    _book(events.FundingAwarded, award_id=award_row.id, programme_year_id=year.id, amount_ore=award_row.amount_ore)
+    db.session.commit()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["ledger", "verify"])
+    assert result.exit_code == 0 and "The ledger is consistent." in result.output
+    result = runner.invoke(args=["ledger", "rebuild"])
+    assert result.exit_code == 0 and "every balance matches to the öre" in result.output
+    account = db.session.scalar(sa.select(Account).where(Account.kind == AccountKind.available))
+    account.balance_ore += 1  # a cached balance that drifted from its transfers
+    db.session.commit()
+    result = runner.invoke(args=["ledger", "verify"])
+    assert result.exit_code == 1 and "transfers say" in result.output
+    result = runner.invoke(args=["ledger", "rebuild"])
+    assert result.exit_code == 1 and "DIFFERENCE" in result.output
