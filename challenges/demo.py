@@ -14,6 +14,7 @@ from challenges.calls.models import TopicKind
 from challenges.core.formatting import from_local, to_local
 from challenges.core.models import utcnow
 from challenges.extensions import db
+from challenges.funding import services as funding
 from challenges.funding.models import Programme, ProgrammeYear
 from challenges.proposals import services as proposals
 from challenges.reviews import services as reviews
@@ -66,6 +67,9 @@ def load_demo() -> bool:
         ProgrammeYear(year=2017, allocation_ore=8_000_000 * SEK, requisition_deadline=date(2017, 3, 31)),
     ]
     db.session.add(programme)
+    db.session.flush()
+    for year in programme.years:  # each year's ledger opens with its allocation and admin envelope
+        funding.open_year(year)
 
     manager = accounts.register_user(name=MANAGER[0], email=MANAGER[1], password=DEMO_PASSWORD,
                                      language="sv")

@@ -1,14 +1,52 @@
-"""Forms for the programme's settings."""
+"""Forms for the programme's set-up, awards, payments and the ledger."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms.validators import InputRequired
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from challenges.core.forms import Form, MoneyField
+from challenges.core.forms import Form, LocalDateField, MoneyField, single_line, strip
 
 
 class ExchangeRateForm(Form):
     eur_rate = MoneyField(_l("Kronor per euro"), description=_l(
         "Used to test applicants against the EU SME thresholds (€50 million turnover, €43 million balance sheet)."),
         validators=[InputRequired(_l("Enter the price of one euro in kronor, for example 11,25."))])
+
+
+class ProgrammeForm(Form):
+    admin_cap = MoneyField(_l("Administration cap (% of each year's allocation)"), description=_l(
+        "For example 5. The administration envelope of a year is opened with this share when the year is added."),
+        validators=[InputRequired(_l("Enter the cap as a percentage, for example 5."))])
+    eur_rate = ExchangeRateForm.eur_rate
+    return_deadline = LocalDateField(_l("Return unspent money by"), validators=[Optional()])
+    report_dates = StringField(_l("Report dates"), filters=[strip], description=_l(
+        "Dates the programme reports by, separated by commas: 2016-10-15, 2017-03-31, 2018-03-31."),
+        validators=[Length(max=500), single_line])
+
+
+class YearForm(Form):
+    year = IntegerField(_l("Year"), validators=[InputRequired(_l("Enter the year.")),
+                                                NumberRange(min=2000, max=2100, message=_l("Enter a year from 2000 to 2100."))])
+    allocation = MoneyField(_l("Allocation (SEK)"), validators=[InputRequired(_l("Enter the year's allocation in kronor."))])
+    requisition_deadline = DateField(_l("Requisition deadline"), validators=[Optional()])
+
+
+class AwardForm(Form):
+    programme_year = SelectField(_l("From the programme year"), coerce=int,
+                                 validators=[InputRequired(_l("Choose a programme year."))])
+    amount = MoneyField(_l("Amount awarded (SEK)"), validators=[InputRequired(_l("Enter the amount in kronor."))])
+
+
+class PaymentForm(Form):
+    condition_met = BooleanField(_l("The final report is approved"))
+
+
+class ReduceForm(Form):
+    amount = MoneyField(_l("New amount (SEK)"), validators=[InputRequired(_l("Enter the new amount in kronor."))])
+
+
+class AdminCostForm(Form):
+    amount = MoneyField(_l("Amount (SEK)"), validators=[InputRequired(_l("Enter the amount in kronor."))])
+    memo = TextAreaField(_l("What it is for"), filters=[strip], validators=[Length(max=500)])

@@ -34,6 +34,8 @@ class Programme(Model):
     # The exchange rate used for the EU SME thresholds: the price of one euro in öre
     # (1100 = 11,00 SEK per euro).
     eur_rate_ore: Mapped[int] = mapped_column(sa.Integer, default=1100, server_default="1100")
+    # When the programme reports to the ministry (ISO dates), for example two partial and a final report.
+    report_dates: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     years: Mapped[list[ProgrammeYear]] = relationship(

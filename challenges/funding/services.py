@@ -47,6 +47,39 @@ def set_exchange_rate(programme: Programme, eur_rate_ore: int, *, by: User) -> N
     record(events.ExchangeRateSet(programme_id=programme.id, eur_rate_ore=eur_rate_ore), by=by)
 
 
+def update_programme(programme: Programme, *, admin_cap_basis_points: int, eur_rate_ore: int,
+                     return_deadline, report_dates: list, by: User) -> None:
+    _require_manager(by)
+    errors = {}
+    if not 0 <= admin_cap_basis_points <= 10000:
+        errors["admin_cap"] = _("Enter a percentage from 0 to 100.")
+    if not 0 < eur_rate_ore <= MAX_EUR_RATE_ORE:
+        errors["eur_rate"] = _("Enter the price of one euro in kronor, for example 11,25.")
+    if errors:
+        raise InvalidInput(errors)
+    programme.admin_cap_basis_points = admin_cap_basis_points
+    programme.return_deadline = return_deadline
+    programme.report_dates = sorted(d.isoformat() for d in report_dates)
+    if programme.eur_rate_ore != eur_rate_ore:
+        set_exchange_rate(programme, eur_rate_ore, by=by)
+    db.session.flush()
+
+
+def add_year(programme: Programme, year: int, allocation_ore: int, requisition_deadline, *, by: User) -> ProgrammeYear:
+    """A new programme year with its allocation; its ledger opens at once."""
+    _require_manager(by)
+    if any(y.year == year for y in programme.years):
+        raise ServiceError(_("The programme already has the year %(year)s.", year=year), "year")
+    if allocation_ore <= 0:
+        raise ServiceError(_("Enter an amount greater than zero."), "allocation")
+    row = ProgrammeYear(programme=programme, year=year, allocation_ore=allocation_ore,
+                        requisition_deadline=requisition_deadline)
+    db.session.add(row)
+    db.session.flush()
+    open_year(row, by=by)
+    return row
+
+
 # --- the ledger's years -------------------------------------------------------------------------------
 
 

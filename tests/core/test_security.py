@@ -13,7 +13,7 @@ LOGGED_IN_GET = {"/account", "/organisation", "/messages"}
 OWNER_GET = {"/challenges/new", "/challenges/mine"}
 SME_GET = {"/following", "/proposals"}
 MANAGER_GET = {"/admin/users", "/admin/invitations", "/admin/outbox", "/admin/events/failed", "/admin/challenges",
-               "/admin/topics", "/admin/programmes"}
+               "/admin/topics", "/admin/programmes", "/admin/ledger"}
 EVALUATOR_GET = {"/reviews", "/reviews/conflicts"}
 ALL_GET = PUBLIC_GET | LOGGED_IN_GET | OWNER_GET | SME_GET | MANAGER_GET | EVALUATOR_GET
 
@@ -76,7 +76,7 @@ def test_every_unsafe_route_refuses_a_post_without_csrf_token(app, people, make_
     values = {"user_id": "1", "membership_id": "1", "decision": "approve", "role": "evaluator", "token": "x",
               "event_id": "x", "handler": "x", "message_id": "1", "challenge_id": "1", "question_id": "1",
               "topic_id": "1", "proposal_id": "1", "attachment_id": "1", "number": "1", "programme_id": "1", "assignment_id": "1",
-              "assessment_id": "1"}
+              "assessment_id": "1", "award_id": "1", "instalment_id": "1", "year_id": "1"}
     unsafe = [r for r in app.url_map.iter_rules() if r.methods & {"POST", "PUT", "PATCH", "DELETE"}]
     assert len(unsafe) >= 24
     for rule in unsafe:

@@ -311,9 +311,9 @@ def test_the_sme_test_uses_the_rate_the_programme_manager_sets(people, challenge
     manager.login("manager@agency.example.com")
     programme = challenge.programme_year.programme
     url = f"/admin/programmes/{programme.id}"
-    page = manager.submit(url, {"eur_rate": "0"}).get_data(as_text=True)
+    page = manager.submit(url, {"eur_rate": "0", "admin_cap": "5"}).get_data(as_text=True)
     assert "Enter the price of one euro" in page
-    assert manager.submit(url, {"eur_rate": "9,35"}).status_code == 303
+    assert manager.submit(url, {"eur_rate": "9,35", "admin_cap": "5"}).status_code == 303
     db.session.rollback()
     assert db.session.get(type(programme), programme.id).eur_rate_ore == 935
     assert "9.35 kr per euro" in manager.get("/admin/programmes").get_data(as_text=True)
