@@ -1,0 +1,161 @@
+"""Awards and payments: only a programme manager awards and pays; bad amounts change nothing."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from challenges.core.errors import PermissionDenied, ServiceError
+from challenges.core.events import record
+from challenges.extensions import db
+from challenges.funding import events, ledger, services
+from challenges.funding.models import AccountKind, Award, AwardStatus
+from challenges.reviews import services as reviews
+from challenges.reviews.models import Decision
+from tests.reviews.test_workflow import _score
+
+SEK = 100
+
+
+@pytest.fixture
+def decided(people, assigned, drain):
+    """Sensors AB recommended (it asked 400 000 kr of a 500 000 kr maximum), Robots rejected, published."""
+    manager = people["manager"]
+    for key in ("sme", "other_sme"):
+        for assignment in assigned.assessments[key].assignments:
+            _score(assignment)
+    services.open_year(assigned.challenge.programme_year)
+    reviews.decide_proposal(assigned.assessments["sme"], Decision.recommend, "Best fit.", override="-", by=manager)
+    reviews.decide_proposal(assigned.assessments["other_sme"], Decision.reject, "Weaker.", override="-", by=manager)
+    reviews.publish_decisions(assigned.review, by=manager)
+    db.session.commit()
+    drain()
+    return assigned
+
+
+def _awards() -> int:
+    db.session.rollback()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Award))
+
+
+@pytest.mark.parametrize(("amount", "message"), [
+    ("400 000,001", "Use at most two decimals"),
+    ("0", "greater than zero"),
+    ("-1", "greater than zero"),
+    ("400 000,01", "more than the 400,000 kr requested"),
+])
+def test_bad_amounts_are_refused_and_change_nothing(people, decided, make_browser, amount, message):
+    manager = make_browser("manager@agency.example.com")
+    proposal = decided.proposals["sme"]
+    year = decided.challenge.programme_year
+    page = manager.submit(f"/proposals/{proposal.id}/award", {"programme_year": str(year.id), "amount": amount})
+    assert page.status_code == 200 and message in page.get_data(as_text=True)
+    assert _awards() == 0
+
+
+def test_only_recommended_proposals_once_and_within_the_maximum(people, decided):
+    manager, year = people["manager"], decided.challenge.programme_year
+    with pytest.raises(ServiceError, match="recommended"):
+        services.award_funding(decided.proposals["other_sme"], year, 100_000 * SEK, by=manager)
+    decided.challenge.max_funding_ore = 300_000 * SEK
+    with pytest.raises(ServiceError, match="challenge's maximum"):
+        services.award_funding(decided.proposals["sme"], year, 350_000 * SEK, by=manager)
+    with pytest.raises(PermissionDenied):
+        services.award_funding(decided.proposals["sme"], year, 100_000 * SEK, by=people["owner"])
+    services.award_funding(decided.proposals["sme"], year, 300_000 * SEK, by=manager)
+    with pytest.raises(ServiceError, match="already has an award"):
+        services.award_funding(decided.proposals["sme"], year, 100_000 * SEK, by=manager)
+
+
+def test_an_award_is_pending_then_booked_and_paid_by_plan(people, decided, make_browser, drain):
+    manager = make_browser("manager@agency.example.com")
+    proposal = decided.proposals["sme"]
+    year = decided.challenge.programme_year
+    response = manager.submit(f"/proposals/{proposal.id}/award", {"programme_year": str(year.id), "amount": "400 000"})
+    assert response.status_code == 303
+    award = db.session.scalar(sa.select(Award))
+    assert award.status is AwardStatus.pending
+    assert "Pending" in manager.get(f"/awards/{award.id}").get_data(as_text=True)
+    drain()
+    db.session.expire_all()
+    assert award.status is AwardStatus.booked
+    assert [(i.condition.value, i.amount_ore) for i in award.instalments] == [
+        ("start", 240_000 * SEK), ("final_report", 160_000 * SEK)]
+    first, last = award.instalments
+    url = f"/awards/{award.id}/instalments"
+    page_url = f"/awards/{award.id}"
+    assert manager.submit(f"{url}/{last.id}/approve", {}, page_url=page_url).status_code == 303
+    db.session.expire_all()
+    assert last.approved_at is None  # the final report is not confirmed
+    assert manager.submit(f"{url}/{first.id}/approve", {}, page_url=page_url).status_code == 303
+    assert manager.submit(f"{url}/{first.id}/approve", {}, page_url=page_url).status_code == 303  # twice: refused
+    drain()
+    db.session.expire_all()
+    assert services.paid(award) == 240_000 * SEK
+    assert services.balance(year, AccountKind.paid_out) == 240_000 * SEK
+    # The applicant reads its schedule; nobody else does.
+    sara = make_browser("sara@sensors.example.com")
+    page = sara.get(page_url).get_data(as_text=True)
+    assert "Payment schedule" in page and "approved" in page and "Approve the payment" not in page
+    for other in ("jonas@robots.example.com", "owner@steel.example.com", "eva@evaluators.example.com"):
+        assert make_browser(other).get(page_url).status_code == 404
+    assert sara.submit(f"{url}/{last.id}/approve", {"condition_met": "y"}, page_url=page_url).status_code == 403
+    # A payment above what remains is refused: reduce the award below what the last instalment says.
+    services.reduce_award(award, 300_000 * SEK, by=people["manager"])
+    db.session.commit()
+    assert last.amount_ore == 60_000 * SEK
+    drain()
+    assert manager.submit(f"{url}/{last.id}/approve", {"condition_met": "y"}, page_url=page_url).status_code == 303
+    drain()
+    db.session.expire_all()
+    assert services.paid(award) == 300_000 * SEK and ledger.verify() == []
+    assert services.balance(year, AccountKind.available) == 7_600_000 * SEK - 300_000 * SEK
+
+
+def test_the_ledger_refuses_what_the_year_cannot_hold_and_tells_the_manager(people, decided, drain, smtp):
+    year = decided.challenge.programme_year
+    # Another award takes most of the year first (the ledger takes events in order).
+    other = Award(proposal_id=decided.proposals["other_sme"].id, programme_year_id=year.id, amount_ore=7_400_000 * SEK)
+    db.session.add(other)
+    db.session.flush()
+    record(events.FundingAwarded(award_id=other.id, programme_year_id=year.id, amount_ore=other.amount_ore))
+    award = services.award_funding(decided.proposals["sme"], year, 400_000 * SEK, by=people["manager"])
+    db.session.commit()
+    smtp.reset()
+    drain()
+    db.session.expire_all()
+    assert other.status is AwardStatus.booked
+    assert award.status is AwardStatus.refused and award.refused_reason == "insufficient_budget"
+    assert sorted(m["To"] for m in smtp.messages if m["Subject"] == "An award could not be booked") == [
+        "factory-manager@agency.example.com", "manager@agency.example.com"]
+    with pytest.raises(ServiceError, match="has 200,000 kr available"):  # a new try is refused at once
+        services.award_funding(decided.proposals["sme"], year, 400_000 * SEK, by=people["manager"])
+    assert ledger.verify() == []
+
+
+def test_a_closed_year_takes_no_award(people, decided, drain):
+    year = decided.challenge.programme_year
+    services.close_year(year, by=people["manager"])
+    db.session.commit()
+    drain()
+    db.session.expire_all()
+    assert year.closed_at is not None
+    with pytest.raises(ServiceError, match="closed"):
+        services.award_funding(decided.proposals["sme"], year, 100 * SEK, by=people["manager"])
+    assert services.balance(year, AccountKind.returned) == 8_000_000 * SEK
+
+
+def test_the_ledger_pages_are_for_programme_managers(people, decided, make_browser):
+    year = decided.challenge.programme_year
+    urls = ["/admin/ledger", f"/admin/ledger/{year.id}", f"/admin/ledger/{year.id}/transfers.csv",
+            f"/admin/ledger/{year.id}?kind=opening", "/admin/programmes"]
+    manager = make_browser("manager@agency.example.com")
+    for url in urls:
+        assert manager.get(url).status_code == 200, url
+    csv_body = manager.get(urls[2]).get_data(as_text=True)
+    assert "opening" in csv_body and "7600000.00" in csv_body
+    for who in ("sara@sensors.example.com", "owner@steel.example.com", "eva@evaluators.example.com"):
+        b = make_browser(who)
+        assert all(b.get(url).status_code == 403 for url in urls), who
+    page = manager.get(f"/admin/ledger/{year.id}").get_data(as_text=True)
+    assert "<svg" in page and "Available budget: 7,600,000 kr" in page
