@@ -159,3 +159,22 @@ def test_the_ledger_pages_are_for_programme_managers(people, decided, make_brows
         assert all(b.get(url).status_code == 403 for url in urls), who
     page = manager.get(f"/admin/ledger/{year.id}").get_data(as_text=True)
     assert "<svg" in page and "Available budget: 7,600,000 kr" in page
+
+
+@pytest.mark.parametrize("who", ["sara@sensors.example.com", "owner@steel.example.com", "eva@evaluators.example.com"])
+def test_only_a_programme_manager_awards_and_pays(people, decided, make_browser, who, drain):
+    proposal = decided.proposals["sme"]
+    award = services.award_funding(proposal, decided.challenge.programme_year, 400_000 * SEK, by=people["manager"])
+    db.session.commit()
+    drain()
+    b = make_browser(who)
+    year = decided.challenge.programme_year
+    assert b.get(f"/proposals/{proposal.id}/award").status_code == 403
+    posts = [(f"/proposals/{proposal.id}/award", {"programme_year": str(year.id), "amount": "1"}),
+             (f"/awards/{award.id}/instalments/{award.instalments[0].id}/approve", {}),
+             (f"/awards/{award.id}/reduce", {"amount": "1"}), (f"/awards/{award.id}/cancel", {}),
+             (f"/admin/ledger/{year.id}/admin-cost", {"amount": "1", "memo": "x"}), (f"/admin/ledger/{year.id}/close", {})]
+    for url, data in posts:
+        assert b.submit(url, data, page_url="/account").status_code == 403, url
+    db.session.expire_all()
+    assert services.paid(award) == 0 and award.status is AwardStatus.booked and year.closed_at is None
