@@ -14,6 +14,7 @@ from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.funding import events, ledger
 from challenges.funding.models import (
+    AWARD_STATUS_LABELS,
     Account,
     AccountKind,
     Award,
@@ -156,7 +157,8 @@ def award_funding(proposal: Proposal, year: ProgrammeYear, amount_ore: int, *, b
 
 def _require_booked(award: Award) -> None:
     if award.status is not AwardStatus.booked:
-        raise ServiceError(_("The award is not booked in the ledger (it is %(status)s).", status=award.status.value))
+        raise ServiceError(_("The award is not booked in the ledger (it is %(status)s).",
+                             status=str(AWARD_STATUS_LABELS[award.status]).lower()))
     _require_open(award.programme_year)
 
 

@@ -287,3 +287,40 @@ def test_the_cli_verifies_and_rebuilds(app, year, award_row):
     assert result.exit_code == 1 and "transfers say" in result.output
     result = runner.invoke(args=["ledger", "rebuild"])
     assert result.exit_code == 1 and "DIFFERENCE" in result.output
+
+
+KILLED_WORKER = """
+import os, signal, sys
+from challenges import create_app
+from challenges.core.events import run_handler
+from challenges.funding import ledger
+
+real_move = ledger.DatabaseBook.move
+
+def move(self, *args):
+    real_move(self, *args)  # the transfer row is written and the balances moved, not committed ...
+    os.kill(os.getpid(), signal.SIGKILL)  # ... when the process is killed
+
+ledger.DatabaseBook.move = move
+with create_app().app_context():
+    run_handler(sys.argv[1], "funding_post_to_ledger")
+"""
+
+
+def test_a_worker_killed_mid_posting_is_booked_once_by_the_retry(app, year, award_row, redis_server, tmp_path):
+    event_id = record(events.FundingAwarded(award_id=award_row.id, programme_year_id=year.id,
+                                            amount_ore=200_000 * SEK)).id
+    award_id = award_row.id
+    db.session.commit()  # and no reads until the worker is gone: SQLite would hold its write lock
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": redis_server.url,
+           "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "test"}
+    killed = subprocess.run([sys.executable, "-c", KILLED_WORKER, event_id], env=env, capture_output=True, timeout=60)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    db.session.expire_all()
+    transfers = sa.select(sa.func.count()).select_from(Transfer).where(Transfer.event_id == event_id)
+    assert db.session.scalar(transfers) == 0
+    assert run_handler(event_id, "funding_post_to_ledger") == "handled"  # the retry
+    assert run_handler(event_id, "funding_post_to_ledger") == "already handled"
+    assert db.session.scalar(transfers) == 1
+    assert db.session.get(Award, award_id).status is AwardStatus.booked
+    assert ledger.verify() == [] and ledger.rebuild()[1] == []
