@@ -47,6 +47,16 @@ class AwardRefused(DomainEvent):
 
 
 @dataclass(frozen=True)
+class PostingRefused(DomainEvent):
+    """The ledger refused a payment, reduction, cancellation or cost; what the service had marked
+    was put back (the ledger worker)."""
+
+    refused_event_id: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class PaymentApproved(DomainEvent):
     """A programme manager approved an instalment of an award (``approve_payment``)."""
 
@@ -93,4 +103,4 @@ class YearClosed(DomainEvent):
 LEDGER_EVENTS: tuple[type[DomainEvent], ...] = (
     YearOpened, FundingAwarded, PaymentApproved, AwardReduced, AwardCancelled, AdminCostBooked, YearClosed,
 )
-ALL: tuple[type[DomainEvent], ...] = (ExchangeRateSet, AwardRefused, *LEDGER_EVENTS)
+ALL: tuple[type[DomainEvent], ...] = (ExchangeRateSet, AwardRefused, PostingRefused, *LEDGER_EVENTS)

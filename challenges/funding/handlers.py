@@ -27,8 +27,15 @@ def send_refused(e: events.AwardRefused, record: Event) -> None:
             [recipient_for(u) for u in people_with_role(Role.programme_manager)], award=award, reason=e.reason)
 
 
+def send_posting_refused(e: events.PostingRefused, record: Event) -> None:
+    deliver(record, "posting_refused", _l("The ledger refused a posting"),
+            [recipient_for(u) for u in people_with_role(Role.programme_manager)], kind=e.kind, reason=e.reason,
+            refused=db.session.get(Event, e.refused_event_id))
+
+
 def register(bus: EventBus) -> None:
     bus.declare(*events.ALL)
     for event_type in events.LEDGER_EVENTS:
         bus.subscribe(event_type, post_to_ledger, queue="ledger")
     bus.subscribe(events.AwardRefused, send_refused, queue="notifications")
+    bus.subscribe(events.PostingRefused, send_posting_refused, queue="notifications")

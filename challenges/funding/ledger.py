@@ -65,7 +65,8 @@ def apply(book: Book, event: Event) -> Outcome:
         return (year, account, award)
 
     if kind == "YearOpened":
-        book.move(event.id, TransferKind.opening, key(K.allocation), key(K.available), amount - p["admin_cap_ore"])
+        if amount - p["admin_cap_ore"]:
+            book.move(event.id, TransferKind.opening, key(K.allocation), key(K.available), amount - p["admin_cap_ore"])
         if p["admin_cap_ore"]:
             book.move(event.id, TransferKind.opening, key(K.allocation), key(K.admin_envelope), p["admin_cap_ore"])
     elif kind == "FundingAwarded":
@@ -144,9 +145,10 @@ class DatabaseBook:
         year.closed_at = utcnow()
 
 
-def post(event: Event) -> Posting:
+def post(event: Event) -> tuple[Posting, bool]:
     """Post one event to the live ledger, once, under a lock on its programme year (the caller
-    commits). A re-delivery returns the first posting; another amount raises LedgerConflict."""
+    commits). Returns the posting and whether it is new: a re-delivery returns the first posting
+    (``False``); another amount raises LedgerConflict."""
     year_id = event.payload["programme_year_id"]
     db.session.execute(sa.select(ProgrammeYear.id).where(ProgrammeYear.id == year_id).with_for_update())
     db.session.expire_all()
@@ -155,13 +157,13 @@ def post(event: Event) -> Posting:
         if done.amount_ore != _amount(event) or done.kind != event.type:
             raise LedgerConflict(f"event {event.id} was posted as {done.kind} of {done.amount_ore} öre; "
                                  f"now it says {event.type} of {_amount(event)} öre")
-        return done
+        return done, False
     outcome = apply(DatabaseBook(), event)
     posting = Posting(event_id=event.id, kind=event.type, amount_ore=_amount(event), booked=outcome.booked,
                       reason=outcome.reason)
     db.session.add(posting)
     db.session.flush()
-    return posting
+    return posting, True
 
 
 # --- checking and rebuilding --------------------------------------------------------------------------

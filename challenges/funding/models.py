@@ -58,6 +58,8 @@ class ProgrammeYear(Model):
     allocation_ore: Mapped[int] = mapped_column(sa.BigInteger)
     requisition_deadline: Mapped[date | None] = mapped_column(sa.Date)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # after the close it accepts no posting
+    # Set when a manager closes the year, before the worker has posted it: nothing new is accepted.
+    closing_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     programme: Mapped[Programme] = relationship(back_populates="years")
 
@@ -170,10 +172,17 @@ class AwardStatus(enum.Enum):
     cancelled = "cancelled"
 
 
+REFUSAL_LABELS = {
+    "insufficient_budget": _l("insufficient budget"),
+    "exceeds_commitment": _l("more than is committed"),
+    "admin_cap": _l("above the administration cap"),
+    "year_closed": _l("the year is closed"),
+}
+
 AWARD_STATUS_LABELS = {
     AwardStatus.pending: _l("Pending"),
     AwardStatus.booked: _l("Booked"),
-    AwardStatus.refused: _l("Refused: insufficient budget"),
+    AwardStatus.refused: _l("Refused"),
     AwardStatus.cancelled: _l("Cancelled"),
 }
 

@@ -101,7 +101,7 @@ def balance(year: ProgrammeYear, kind: AccountKind) -> int:
 
 
 def _require_open(year: ProgrammeYear) -> None:
-    if year.closed_at is not None:
+    if year.closed_at is not None or year.closing_requested_at is not None:
         raise ServiceError(_("The year %(year)s is closed: it takes no more postings.", year=year.year))
 
 
@@ -122,6 +122,8 @@ def current_award(proposal: Proposal) -> Award | None:
 def award_funding(proposal: Proposal, year: ProgrammeYear, amount_ore: int, *, by: User) -> Award:
     """Award a recommended proposal from *year*; the ledger worker books it (or refuses it)."""
     _require_manager(by)
+    # One award at a time per proposal, even from two managers at once.
+    db.session.execute(sa.select(Proposal.id).where(Proposal.id == proposal.id).with_for_update())
     assessment = assessment_of(proposal)
     if assessment is None or assessment.decision is not Decision.recommend:
         raise ServiceError(_("Only a proposal recommended for funding can be awarded."))
@@ -155,7 +157,15 @@ def award_funding(proposal: Proposal, year: ProgrammeYear, amount_ore: int, *, b
     return award
 
 
+def _lock(award: Award) -> None:
+    """One change at a time to an award: no instalment paid twice, no reduce racing a cancel."""
+    db.session.flush()
+    db.session.execute(sa.select(Award.id).where(Award.id == award.id).with_for_update())
+    db.session.expire_all()
+
+
 def _require_booked(award: Award) -> None:
+    _lock(award)
     if award.status is not AwardStatus.booked:
         raise ServiceError(_("The award is not booked in the ledger (it is %(status)s).",
                              status=str(AWARD_STATUS_LABELS[award.status]).lower()))
@@ -244,6 +254,8 @@ def close_year(year: ProgrammeYear, *, by: User) -> None:
     """Return everything left to the treasury; the ledger worker closes the year for good."""
     _require_manager(by)
     _require_open(year)
+    year.closing_requested_at = utcnow()
+    db.session.flush()
     record(events.YearClosed(programme_year_id=year.id), by=by)
 
 
@@ -251,17 +263,43 @@ def close_year(year: ProgrammeYear, *, by: User) -> None:
 
 
 def book(event: Event) -> None:
-    """Post a ledger event and settle its award: booked, or refused with an event that says why."""
-    posting = ledger.post(event)
-    if event.type != "FundingAwarded":
+    """Post a ledger event and settle what it is about: an award booked, or refused with an event
+    that says why; a refused payment, reduction or cancellation put back as it was."""
+    posting, fresh = ledger.post(event)
+    if not fresh:  # a re-delivery: everything below was done the first time
         return
+    if posting.booked or event.type in ("YearOpened", "YearClosed"):
+        if event.type == "FundingAwarded":
+            _settle_award(event, booked=True, reason=None)
+        return
+    if event.type == "FundingAwarded":
+        _settle_award(event, booked=False, reason=posting.reason)
+        return
+    payload = event.payload
+    award = db.session.get(Award, payload["award_id"]) if "award_id" in payload else None
+    if event.type == "PaymentApproved":
+        instalment = db.session.get(Instalment, payload["instalment_id"])
+        if instalment is not None and instalment.event_id == event.id:
+            instalment.approved_at = instalment.approved_by_id = instalment.event_id = None
+    elif event.type == "AwardReduced" and award is not None:
+        award.amount_ore += payload["amount_ore"]
+        unpaid = [i for i in award.instalments if i.approved_at is None]
+        if unpaid:
+            unpaid[-1].amount_ore += payload["amount_ore"]
+    elif event.type == "AwardCancelled" and award is not None and award.status is AwardStatus.cancelled:
+        award.status = AwardStatus.booked
+    record(events.PostingRefused(refused_event_id=event.id, kind=event.type, reason=posting.reason or ""))
+    db.session.flush()
+
+
+def _settle_award(event: Event, *, booked: bool, reason: str | None) -> None:
     award = db.session.get(Award, event.payload["award_id"])
     if award is None or award.status is not AwardStatus.pending:
         return
-    if posting.booked:
+    if booked:
         award.status = AwardStatus.booked
     else:
         award.status = AwardStatus.refused
-        award.refused_reason = posting.reason
-        record(events.AwardRefused(award_id=award.id, reason=posting.reason or ""))
+        award.refused_reason = reason
+        record(events.AwardRefused(award_id=award.id, reason=reason or ""))
     db.session.flush()

@@ -110,6 +110,7 @@ def upgrade():
 
     with op.batch_alter_table('programme_year', schema=None) as batch_op:
         batch_op.add_column(sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('closing_requested_at', sa.DateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('programme', schema=None) as batch_op:
         batch_op.add_column(sa.Column('report_dates', sa.JSON(), server_default=sa.text("'[]'"), nullable=False))
@@ -144,6 +145,7 @@ def downgrade():
     with op.batch_alter_table('programme', schema=None) as batch_op:
         batch_op.drop_column('report_dates')
     with op.batch_alter_table('programme_year', schema=None) as batch_op:
+        batch_op.drop_column('closing_requested_at')
         batch_op.drop_column('closed_at')
 
     with op.batch_alter_table('ledger_transfer', schema=None) as batch_op:

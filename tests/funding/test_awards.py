@@ -178,3 +178,46 @@ def test_only_a_programme_manager_awards_and_pays(people, decided, make_browser,
         assert b.submit(url, data, page_url="/account").status_code == 403, url
     db.session.expire_all()
     assert services.paid(award) == 0 and award.status is AwardStatus.booked and year.closed_at is None
+
+
+def test_a_refused_payment_is_put_back_and_the_managers_are_told(people, decided, drain, smtp):
+    year = decided.challenge.programme_year
+    award = services.award_funding(decided.proposals["sme"], year, 400_000 * SEK, by=people["manager"])
+    db.session.commit()
+    drain()
+    first = award.instalments[0]
+    # A payment the ledger cannot cover (as if another had already taken the commitment).
+    first.approved_at, first.approved_by_id = services.utcnow(), people["manager"].id
+    row = record(events.PaymentApproved(award_id=award.id, instalment_id=first.id, programme_year_id=year.id,
+                                        amount_ore=500_000 * SEK), by=people["manager"])
+    first.event_id = row.id
+    db.session.commit()
+    smtp.reset()
+    drain()
+    db.session.expire_all()
+    assert first.approved_at is None and services.paid(award) == 0  # put back: it can be approved again
+    assert [m["Subject"] for m in smtp.messages if m["Subject"] == "The ledger refused a posting"] == [
+        "The ledger refused a posting"] * 2
+    assert ledger.verify() == []
+
+
+def test_closing_a_year_stops_new_payments_at_once(people, decided, drain):
+    year = decided.challenge.programme_year
+    award = services.award_funding(decided.proposals["sme"], year, 400_000 * SEK, by=people["manager"])
+    db.session.commit()
+    drain()
+    services.close_year(year, by=people["manager"])
+    db.session.commit()
+    with pytest.raises(ServiceError, match="closed"):  # before the worker has posted the close
+        services.approve_payment(award.instalments[0], condition_met=False, by=people["manager"])
+
+
+def test_a_programme_may_spend_everything_on_administration(people, make_browser):
+    from tests.factories import make_year
+
+    year = make_year(2040, allocation_sek=1_000)
+    year.programme.admin_cap_basis_points = 10000
+    db.session.flush()
+    services.add_year(year.programme, 2041, 1_000 * SEK, None, by=people["manager"])
+    db.session.commit()
+    assert ledger.verify() == []

@@ -198,7 +198,8 @@ def test_the_year_opens_with_the_capped_envelope(year):
 def test_a_redelivery_changes_nothing_and_another_amount_is_an_error(year, award_row):
     row = _book(events.FundingAwarded, award_id=award_row.id, programme_year_id=year.id, amount_ore=award_row.amount_ore)
     before = _balances(year)
-    assert ledger.post(row).booked
+    posting, fresh = ledger.post(row)
+    assert posting.booked and not fresh
     assert _balances(year) == before
     row.payload = {**row.payload, "amount_ore": 1}
     with pytest.raises(ledger.LedgerConflict):
