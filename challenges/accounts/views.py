@@ -76,6 +76,18 @@ def commit_change(form, change) -> bool:
     return True
 
 
+def change_and_return(change, done: str, target: str, form=None):
+    """A button (or a small form) that posts one change: run it and commit, flash *done* or every
+    refusal, and go back to *target*. CSRF is checked for every POST by CSRFProtect."""
+    form = form or forms.ConfirmForm()
+    if form.validate_on_submit() and commit_change(form, change):
+        flash(done)
+    else:
+        for message in [*form.form_errors, *(m for f in form if f.type != "CSRFTokenField" for m in f.errors)]:
+            flash(str(message), "error")
+    return redirect(target, 303)
+
+
 def _safe_next(target: str | None) -> str:
     parts = urlsplit(target or "")
     if target and not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:

@@ -13,8 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
-from challenges.accounts.forms import ConfirmForm
-from challenges.accounts.views import commit_change, form_error, manager_required
+from challenges.accounts.views import change_and_return, commit_change, form_error, manager_required
 from challenges.calls import forms, services
 from challenges.calls.catalogue import SORTS, STATUS_FILTERS, CatalogueFilter, catalogue_query
 from challenges.calls.models import (
@@ -28,7 +27,7 @@ from challenges.calls.models import (
     Topic,
     TopicKind,
 )
-from challenges.core.errors import PermissionDenied, ServiceError
+from challenges.core.errors import ServiceError
 from challenges.core.models import utcnow
 from challenges.core.views import page_arg
 from challenges.extensions import db
@@ -226,23 +225,8 @@ DONE = {
 @login_required
 def take_action(challenge_id: int, action: str):
     challenge = _load(challenge_id)
-    if not _csrf_ok():
-        abort(400)
-    try:
-        services.ACTIONS[action](challenge, by=current_user)
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        if isinstance(exc, PermissionDenied):
-            raise
-        flash(exc.message, "error")
-    else:
-        flash(str(DONE[action]))
-    return redirect(url_for("calls.detail", challenge_id=challenge_id), 303)
-
-
-def _csrf_ok() -> bool:
-    return ConfirmForm().validate_on_submit()
+    return change_and_return(lambda: services.ACTIONS[action](challenge, by=current_user), str(DONE[action]),
+                             url_for("calls.detail", challenge_id=challenge_id))
 
 
 def _page_form(challenge: Challenge, form, name: str, change, done: str):
@@ -315,16 +299,13 @@ def answer(challenge_id: int, question_id: int):
 @login_required
 def follow(challenge_id: int, action: str):
     challenge = _load(challenge_id)
-    if not _csrf_ok():
-        abort(400)
+    target = url_for("calls.detail", challenge_id=challenge_id)
     if action == "follow":
-        services.follow_challenge(challenge, by=current_user)
-        flash(_("Your organisation follows this challenge: you will hear of answers and changes."))
-    else:
-        services.unfollow_challenge(challenge, by=current_user)
-        flash(_("Your organisation no longer follows this challenge."))
-    db.session.commit()
-    return redirect(url_for("calls.detail", challenge_id=challenge_id), 303)
+        return change_and_return(lambda: services.follow_challenge(challenge, by=current_user),
+                                 _("Your organisation follows this challenge: you will hear of answers and changes."),
+                                 target)
+    return change_and_return(lambda: services.unfollow_challenge(challenge, by=current_user),
+                             _("Your organisation no longer follows this challenge."), target)
 
 
 @bp.route("/following", methods=["GET", "POST"])

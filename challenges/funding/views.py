@@ -14,8 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
-from challenges.accounts.forms import ConfirmForm
-from challenges.accounts.views import commit_change, manager_required
+from challenges.accounts.views import change_and_return, commit_change, manager_required
 from challenges.extensions import db
 from challenges.funding import forms, services
 from challenges.funding.models import (
@@ -167,20 +166,7 @@ def award(award_id: int):
 
 
 def _award_action(award: Award, change, done: str, form=None):
-    form = form or ConfirmForm()
-    if not form.validate_on_submit():
-        if form.errors:
-            for messages in form.errors.values():
-                for message in messages:
-                    flash(str(message))
-            return redirect(url_for("funding.award", award_id=award.id), 303)
-        abort(400)
-    if commit_change(form, change):
-        flash(done)
-    else:
-        for message in form.form_errors + [m for f in form for m in f.errors]:
-            flash(str(message))
-    return redirect(url_for("funding.award", award_id=award.id), 303)
+    return change_and_return(change, done, url_for("funding.award", award_id=award.id), form)
 
 
 @bp.post("/awards/<int:award_id>/instalments/<int:instalment_id>/approve")
@@ -273,27 +259,16 @@ def ledger_csv(year_id: int):
 def admin_cost(year_id: int):
     year = db.get_or_404(ProgrammeYear, year_id)
     form = forms.AdminCostForm()
-    if form.validate_on_submit() and commit_change(form, lambda: services.book_admin_cost(
-            year, int(form.amount.data or 0), form.memo.data or "", by=current_user)):
-        flash(_("The cost is recorded; the ledger books it."))
-    else:
-        for message in form.form_errors + [m for f in form for m in f.errors]:
-            flash(str(message))
-    return redirect(url_for("funding.ledger_year", year_id=year.id), 303)
+    return change_and_return(lambda: services.book_admin_cost(year, int(form.amount.data or 0), form.memo.data or "",
+                                                             by=current_user),
+                             _("The cost is recorded; the ledger books it."),
+                             url_for("funding.ledger_year", year_id=year.id), form)
 
 
 @bp.post("/admin/ledger/<int:year_id>/close")
 @manager_required
 def close(year_id: int):
     year = db.get_or_404(ProgrammeYear, year_id)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    if commit_change(form, lambda: services.close_year(year, by=current_user)):
-        flash(_("The year is closing: the ledger returns what is left and then takes no more postings."))
-    else:
-        for message in form.form_errors:
-            flash(message)
-    return redirect(url_for("funding.ledger_year", year_id=year.id), 303)
-
-
+    return change_and_return(lambda: services.close_year(year, by=current_user),
+                             _("The year is closing: the ledger returns what is left and then takes no more postings."),
+                             url_for("funding.ledger_year", year_id=year.id))

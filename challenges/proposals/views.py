@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from challenges.accounts.forms import ConfirmForm
-from challenges.accounts.views import form_error
+from challenges.accounts.views import change_and_return, form_error
 from challenges.calls.models import Challenge
 from challenges.core.errors import PermissionDenied, ServiceError
 from challenges.core.models import utcnow
@@ -188,23 +188,13 @@ def submit(proposal_id: int):
 @login_required
 def change_state(proposal_id: int, action: str):
     proposal = _load(proposal_id, for_update=True)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        if action == "withdraw":
-            services.withdraw_proposal(proposal, by=current_user)
-        else:
-            services.reopen_proposal(proposal, by=current_user)
-        db.session.commit()
-    except PermissionDenied:
-        raise
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message)
-    else:
-        flash(_("The proposal has been withdrawn. Your team gets a notice by email.") if action == "withdraw"
-              else _("The proposal is a draft again. Submit it before the deadline for it to count."))
-    return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
+    if action == "withdraw":
+        return change_and_return(lambda: services.withdraw_proposal(proposal, by=current_user),
+                                 _("The proposal has been withdrawn. Your team gets a notice by email."),
+                                 url_for("proposals.detail", proposal_id=proposal.id))
+    return change_and_return(lambda: services.reopen_proposal(proposal, by=current_user),
+                             _("The proposal is a draft again. Submit it before the deadline for it to count."),
+                             url_for("proposals.detail", proposal_id=proposal.id))
 
 
 # --- attachments -----------------------------------------------------------------------------------

@@ -13,9 +13,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
-from challenges.accounts.forms import ConfirmForm
 from challenges.accounts.models import Role, User
-from challenges.accounts.views import commit_change, manager_required
+from challenges.accounts.views import change_and_return, commit_change, manager_required
 from challenges.calls.models import Challenge
 from challenges.core.formatting import to_local
 from challenges.core.models import utcnow
@@ -229,18 +228,13 @@ def settings(challenge_id: int):
 @manager_required
 def desk_action(challenge_id: int, action: str):
     challenge, review = _desk(challenge_id)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    change = {"assign": lambda: services.assign_automatically(review, by=current_user),
-              "publish": lambda: services.publish_decisions(review, by=current_user)}[action]
-    if commit_change(form, change):
-        flash(_("The evaluators are assigned; they are being told by email.") if action == "assign"
-              else _("The decisions are published; applicants and the challenge owner are being told."))
-    else:
-        for message in form.form_errors:
-            flash(message)
-    return redirect(url_for("reviews.desk", challenge_id=challenge.id), 303)
+    target = url_for("reviews.desk", challenge_id=challenge.id)
+    if action == "assign":
+        return change_and_return(lambda: services.assign_automatically(review, by=current_user),
+                                 _("The evaluators are assigned; they are being told by email."), target)
+    return change_and_return(lambda: services.publish_decisions(review, by=current_user),
+                             _("The decisions are published; applicants and the challenge owner are being told."),
+                             target)
 
 
 def _assessment(assessment_id: int) -> Assessment:
@@ -279,16 +273,9 @@ def assessment_action(assessment_id: int, action: str):
 @manager_required
 def unassign(assignment_id: int):
     assignment = db.get_or_404(Assignment, assignment_id)
-    challenge_id = assignment.assessment.review.challenge_id
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    if commit_change(form, lambda: services.unassign(assignment, by=current_user)):
-        flash(_("The evaluator has been taken off the proposal."))
-    else:
-        for message in form.form_errors:
-            flash(message)
-    return redirect(url_for("reviews.desk", challenge_id=challenge_id), 303)
+    return change_and_return(lambda: services.unassign(assignment, by=current_user),
+                             _("The evaluator has been taken off the proposal."),
+                             url_for("reviews.desk", challenge_id=assignment.assessment.review.challenge_id))
 
 
 def _csv_cell(value) -> str:
