@@ -3,18 +3,17 @@ an applicant reads its own award and payment schedule."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_percent
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
 from challenges.accounts.views import change_and_return, commit_change, manager_required
+from challenges.core.exports import csv_download
 from challenges.extensions import db
 from challenges.funding import forms, services
 from challenges.funding.models import (
@@ -217,8 +216,8 @@ def _transfer_query(year: ProgrammeYear) -> sa.Select:
     account = request.args.get("account", "")
     if account.isdecimal() and len(account) < 10:
         query = query.where(sa.or_(Transfer.source_id == int(account), Transfer.target_id == int(account)))
-    return query.options(selectinload(Transfer.source).joinedload(Account.award),
-                         selectinload(Transfer.target).joinedload(Account.award))
+    return query.options(selectinload(Transfer.source).joinedload(Account.award).joinedload(Award.proposal),
+                         selectinload(Transfer.target).joinedload(Account.award).joinedload(Award.proposal))
 
 
 @bp.get("/admin/ledger/<int:year_id>")
@@ -226,7 +225,8 @@ def _transfer_query(year: ProgrammeYear) -> sa.Select:
 def ledger_year(year_id: int):
     year = db.get_or_404(ProgrammeYear, year_id)
     accounts = db.session.scalars(sa.select(Account).where(Account.programme_year_id == year.id)
-                                  .options(selectinload(Account.award)).order_by(Account.kind, Account.award_id)).all()
+                                  .options(selectinload(Account.award).joinedload(Award.proposal))
+                                  .order_by(Account.kind, Account.award_id)).all()
     page = db.paginate(_transfer_query(year), page=request.args.get("page", 1, type=int), per_page=100,
                        error_out=False)
     return render_template("funding/ledger_year.html", year=year, accounts=accounts, page=page,
@@ -235,23 +235,14 @@ def ledger_year(year_id: int):
                            admin_form=forms.AdminCostForm(formdata=None))
 
 
-def _csv_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @bp.get("/admin/ledger/<int:year_id>/transfers.csv")
 @manager_required
 def ledger_csv(year_id: int):
     year = db.get_or_404(ProgrammeYear, year_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "booked_at", "kind", "from", "to", "amount_sek", "event_id"])
-    for t in db.session.scalars(_transfer_query(year)):
-        writer.writerow([_csv_cell(x) for x in (t.id, t.booked_at.isoformat(), t.kind.value, t.source.label,
-                                                t.target.label, f"{t.amount_ore / 100:.2f}", t.event_id)])
-    return send_file(io.BytesIO(out.getvalue().encode("utf-8-sig")), mimetype="text/csv", as_attachment=True,
-                     download_name=f"ledger-{year.year}.csv", max_age=0)
+    rows = ((t.id, t.booked_at.isoformat(), t.kind.value, t.source.label, t.target.label, f"{t.amount_ore / 100:.2f}",
+             t.event_id) for t in db.session.scalars(_transfer_query(year)))
+    return csv_download(["id", "booked_at", "kind", "from", "to", "amount_sek", "event_id"], rows,
+                        f"ledger-{year.year}.csv")
 
 
 @bp.post("/admin/ledger/<int:year_id>/admin-cost")

@@ -17,7 +17,7 @@ from challenges.calls import services as calls
 from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
-from challenges.core.formatting import STOCKHOLM, local_datetime
+from challenges.core.formatting import STOCKHOLM
 from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.proposals.models import Proposal, ProposalStatus
@@ -349,13 +349,14 @@ def settle_recusal(assignment: Assignment) -> Assignment | None:
 # --- scoring --------------------------------------------------------------------------------------------
 
 
-def can_review(assignment: Assignment, user: User) -> bool:
+def can_review(assignment: Assignment, user: User, index: ConflictIndex | None = None) -> bool:
     """The assigned evaluator, not recused, without a conflict (unless a manager overrode it)."""
     if not (user.is_authenticated and user.active and assignment.evaluator_id == user.id):
         return False
     if assignment.recused_at is not None:
         return False
-    return assignment.override_justification is not None or not conflict_reasons(user, assignment.assessment.proposal)
+    return assignment.override_justification is not None or not conflict_reasons(
+        user, assignment.assessment.proposal, index)
 
 
 def submit_review(assignment: Assignment, scores: dict[int, int | None], comment_to_applicant: str,
@@ -542,7 +543,10 @@ def my_assignments(user: User) -> list[Assignment]:
     return list(db.session.scalars(
         sa.select(Assignment).where(Assignment.evaluator_id == user.id)
         .options(joinedload(Assignment.assessment).joinedload(Assessment.review).joinedload(ChallengeReview.challenge),
-                 joinedload(Assignment.assessment).joinedload(Assessment.proposal), selectinload(Assignment.review))
+                 joinedload(Assignment.assessment).joinedload(Assessment.proposal).options(
+                     selectinload(Proposal.versions), joinedload(Proposal.organisation),
+                     joinedload(Proposal.challenge).joinedload(Challenge.organisation)),
+                 selectinload(Assignment.review))
         .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())))
 
 
@@ -556,16 +560,6 @@ def others_reviews(assignment: Assignment) -> list[Review]:
 
 def assessment_of(proposal: Proposal) -> Assessment | None:
     return db.session.scalar(sa.select(Assessment).where(Assessment.proposal_id == proposal.id))
-
-
-def is_assigned_reader(proposal: Proposal, user: User) -> bool:
-    """An evaluator may read a proposal assigned to them (and not recused, not conflicted)."""
-    if not (user.is_authenticated and user.has_role(Role.evaluator)):
-        return False
-    assessment = assessment_of(proposal)
-    if assessment is None:
-        return False
-    return any(can_review(a, user) for a in assessment.assignments if a.evaluator_id == user.id)
 
 
 # --- reminders ----------------------------------------------------------------------------------------------------
@@ -605,7 +599,3 @@ def unfinished_by_evaluator(review: ChallengeReview) -> dict[User, list[Assignme
             if x.review is None:
                 out.setdefault(x.evaluator, []).append(x)
     return out
-
-
-def deadline_text(review: ChallengeReview) -> str:
-    return local_datetime(review.review_deadline)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from decimal import Decimal
 from functools import wraps
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
@@ -16,6 +14,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from challenges.accounts.models import Role, User
 from challenges.accounts.views import change_and_return, commit_change, manager_required
 from challenges.calls.models import Challenge
+from challenges.core.exports import csv_download
 from challenges.core.formatting import to_local
 from challenges.core.models import utcnow
 from challenges.extensions import db
@@ -81,7 +80,8 @@ def evaluator_required(view):
 @evaluator_required
 def mine():
     assignments = services.my_assignments(current_user)
-    readable = {a.id for a in assignments if services.can_review(a, current_user)}
+    index = services.ConflictIndex()
+    readable = {a.id for a in assignments if services.can_review(a, current_user, index)}
     return render_template("reviews/mine.html", assignments=assignments, readable=readable)
 
 
@@ -169,7 +169,10 @@ def _desk(challenge_id: int) -> tuple[Challenge, ChallengeReview]:
     challenge = db.get_or_404(Challenge, challenge_id)
     review = db.session.scalar(sa.select(ChallengeReview).where(ChallengeReview.challenge_id == challenge.id).options(
         selectinload(ChallengeReview.assessments).selectinload(Assessment.assignments).selectinload(Assignment.review),
-        selectinload(ChallengeReview.assessments).joinedload(Assessment.proposal)))
+        selectinload(ChallengeReview.assessments).selectinload(Assessment.assignments).joinedload(Assignment.evaluator),
+        selectinload(ChallengeReview.assessments).joinedload(Assessment.proposal).options(
+            selectinload(Proposal.versions), joinedload(Proposal.organisation),
+            joinedload(Proposal.challenge).joinedload(Challenge.organisation))))
     if review is None:
         abort(404)
     return challenge, review
@@ -278,27 +281,16 @@ def unassign(assignment_id: int):
                              url_for("reviews.desk", challenge_id=assignment.assessment.review.challenge_id))
 
 
-def _csv_cell(value) -> str:
-    """Spreadsheets run cells that start with = + - @ tab or CR: prefix them with a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @bp.get("/challenges/<int:challenge_id>/review/ranking.csv")
 @manager_required
 def ranking_csv(challenge_id: int):
     challenge, review = _desk(challenge_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["rank", "proposal", "applicant", "mean", "median", "spread", "reviews", "complete", "decision"])
-    for rank, r in enumerate(services.results(review), start=1):
-        a = r.assessment
-        writer.writerow([_csv_cell(x) for x in (
-            rank, a.proposal.title, a.proposal.organisation.name, _round(r.mean), _round(r.median), _round(r.spread),
-            len(r.scores), "yes" if r.complete else "no", a.decision.value if a.decision else "")])
-    data = io.BytesIO(out.getvalue().encode("utf-8-sig"))
-    return send_file(data, mimetype="text/csv", as_attachment=True,
-                     download_name=f"ranking-challenge-{challenge.id}.csv", max_age=0)
+    rows = ((rank, r.assessment.proposal.title, r.assessment.proposal.organisation.name, _round(r.mean),
+             _round(r.median), _round(r.spread), len(r.scores), "yes" if r.complete else "no",
+             r.assessment.decision.value if r.assessment.decision else "")
+            for rank, r in enumerate(services.results(review), start=1))
+    return csv_download(["rank", "proposal", "applicant", "mean", "median", "spread", "reviews", "complete",
+                         "decision"], rows, f"ranking-challenge-{challenge.id}.csv")
 
 
 def _round(value: float | None) -> str:

@@ -325,3 +325,25 @@ def test_a_worker_killed_mid_posting_is_booked_once_by_the_retry(app, year, awar
     assert db.session.scalar(transfers) == 1
     assert db.session.get(Award, award_id).status is AwardStatus.booked
     assert ledger.verify() == [] and ledger.rebuild()[1] == []
+
+
+def test_the_ledger_page_and_its_csv_cost_the_same_with_more_awards(app, people, year, make_browser):
+    from tests.calls.test_catalogue import counting_queries
+
+    manager = make_browser("manager@agency.example.com")
+    proposal = make_proposal(people["sme"], make_challenge(people["owner"]), title="=cmd|' /C calc'!A0")
+    counts = []
+    for n in (1, 4):
+        while db.session.scalar(sa.select(sa.func.count()).select_from(Award)) < n:
+            award = Award(proposal_id=proposal.id, programme_year_id=year.id, amount_ore=1_000 * SEK)
+            db.session.add(award)
+            db.session.flush()
+            _book(events.FundingAwarded, award_id=award.id, programme_year_id=year.id, amount_ore=award.amount_ore)
+        db.session.commit()
+        with counting_queries() as page_sql:
+            assert manager.get(f"/admin/ledger/{year.id}").status_code == 200
+        with counting_queries() as csv_sql:
+            body = manager.get(f"/admin/ledger/{year.id}/transfers.csv").get_data(as_text=True)
+        counts.append((len(page_sql), len(csv_sql)))
+    assert counts[0] == counts[1]
+    assert body.count("Commitment: =cmd") == 4  # each award's account is named by its proposal

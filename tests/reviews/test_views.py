@@ -194,3 +194,45 @@ def test_odd_scores_and_thresholds_get_messages(people, assigned, make_browser):
         "deadline_date": "2030-01-15", "deadline_time": "12:00", "evaluators_per_proposal": "3",
         "max_per_evaluator": "5", "disagreement": "sNaN"}, page_url=f"/challenges/{assigned.challenge.id}/review")
     assert response.status_code == 200 and "Enter a threshold from 0.1 to 6 points." in response.get_data(as_text=True)
+
+
+def _review_with(people, n: int):
+    """A closed challenge with *n* screened proposals, each assigned to every evaluator."""
+    from datetime import timedelta
+
+    from challenges.accounts.models import OrganisationKind
+    from challenges.calls import services as calls
+    from challenges.calls.models import ChallengeStatus
+    from challenges.core.models import utcnow
+    from tests.factories import make_challenge, make_org, make_user
+    from tests.proposals.conftest import make_proposal
+
+    challenge = make_challenge(people["owner"], ChallengeStatus.published)
+    for i in range(n):
+        make_proposal(make_user(f"lead{i}-{challenge.id}@sme{i}-{challenge.id}.example.com",
+                                org=make_org(OrganisationKind.sme)), challenge)
+    challenge.deadline = utcnow() - timedelta(seconds=1)
+    calls.close_challenge(challenge)
+    review = services.open_review(challenge)
+    review.evaluators_per_proposal = 1
+    for a in review.assessments:
+        services.screen_proposal(a, eligible=True, reason="", by=people["manager"])
+        services.assign_by_hand(a, people["evaluator"], justification="", by=people["manager"])
+    db.session.commit()
+    return challenge
+
+
+def test_the_desk_and_the_evaluators_list_cost_the_same_with_more_proposals(people, make_browser):
+    from tests.calls.test_catalogue import counting_queries
+
+    manager, eva = make_browser("manager@agency.example.com"), make_browser("eva@evaluators.example.com")
+    counts = {}
+    for n in (1, 4):
+        challenge = _review_with(people, n)
+        with counting_queries() as desk_sql:
+            assert manager.get(f"/challenges/{challenge.id}/review").status_code == 200
+        with counting_queries() as list_sql:
+            page = eva.get("/reviews").get_data(as_text=True)
+        counts[n] = (len(desk_sql), len(list_sql))
+        assert page.count("To do") == (1 if n == 1 else 5)
+    assert counts[1] == counts[4]
