@@ -221,3 +221,28 @@ def test_a_programme_may_spend_everything_on_administration(people, make_browser
     services.add_year(year.programme, 2041, 1_000 * SEK, None, by=people["manager"])
     db.session.commit()
     assert ledger.verify() == []
+
+
+def test_programme_set_up_refuses_bad_input_and_changes_nothing(people, make_browser):
+    from tests.factories import make_year
+
+    year = make_year(2026)
+    programme = year.programme
+    db.session.commit()
+    manager = make_browser("manager@agency.example.com")
+    url = f"/admin/programmes/{programme.id}"
+    page = manager.submit(url, {"admin_cap": "101", "eur_rate": "11", "report_dates": "2016-10-15"}).get_data(
+        as_text=True)
+    assert "Enter a percentage from 0 to 100." in page
+    page = manager.submit(url, {"admin_cap": "5", "eur_rate": "11", "report_dates": "15 October"}).get_data(
+        as_text=True)
+    assert "Enter dates like 2016-10-15" in page
+    page = manager.submit(f"{url}/years", {"year": "2026", "allocation": "8 000 000"}, page_url=url).get_data(
+        as_text=True)
+    assert "already has the year 2026" in page
+    db.session.expire_all()
+    assert (programme.admin_cap_basis_points, programme.report_dates, len(programme.years)) == (500, [], 1)
+    assert manager.submit(url, {"admin_cap": "5,5", "eur_rate": "11", "report_dates": "2017-03-31, 2016-10-15"}
+                          ).status_code == 303
+    db.session.expire_all()
+    assert programme.admin_cap_basis_points == 550 and programme.report_dates == ["2016-10-15", "2017-03-31"]

@@ -313,6 +313,7 @@ def test_attachments_are_checked_by_content_and_counted(people, challenge, app):
         stored = files.path_of(exactly_ten.storage_name)
     assert stored.read_bytes()[:5] == b"%PDF-" and "static" not in str(stored)
     assert stored.name == exactly_ten.storage_name and len(stored.name) == 32
+    assert stored.stat().st_mode & 0o777 == 0o600  # readable by the application only
 
 
 def test_a_version_keeps_the_files_it_was_submitted_with(people, challenge):
