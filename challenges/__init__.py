@@ -89,6 +89,9 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = _l("Log in to see this page.")
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
+    from challenges.core import translation
+
+    translation.install(babel)
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1})
@@ -156,6 +159,7 @@ def _register_events(app: Flask) -> None:
     from challenges.calls import handlers as call_handlers
     from challenges.core.events import EventBus
     from challenges.funding import handlers as funding_handlers
+    from challenges.notifications import handlers as notification_handlers
     from challenges.proposals import handlers as proposal_handlers
     from challenges.reviews import handlers as review_handlers
 
@@ -165,6 +169,7 @@ def _register_events(app: Flask) -> None:
     proposal_handlers.register(bus)
     review_handlers.register(bus)
     funding_handlers.register(bus)
+    notification_handlers.register(bus)
     app.extensions["event_bus"] = bus
 
 

@@ -85,6 +85,11 @@ def from_environment(instance_path: Path) -> dict:
         "EVENT_LEASE_SECONDS": int(os.environ.get("EVENT_LEASE_SECONDS", "120")),
         "EVENT_MAX_ATTEMPTS": 6,
         "EVENT_RETRY_INTERVALS": [30, 120, 600, 1800, 3600],
+        # Mail: seconds before each new try after a temporary failure (6 tries over 1 h 51 min), and
+        # the hour (Stockholm time) from which each day's digests are compiled.
+        "MAIL_RETRY_DELAYS": [60, 300, 900, 1800, 3600],
+        "DIGEST_HOUR": int(os.environ.get("DIGEST_HOUR", "7")),
+        "DIGEST_SWEEP_SECONDS": int(os.environ.get("DIGEST_SWEEP_SECONDS", "600")),
         "SWEEP_INTERVAL_SECONDS": int(os.environ.get("SWEEP_INTERVAL_SECONDS", "15")),
         # How often the database is searched for challenges past their deadline (a backstop:
         # each challenge also has a job scheduled at its deadline).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 from flask_babel import lazy_gettext as _l
 from wtforms import EmailField, IntegerField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import (
@@ -13,7 +15,7 @@ from wtforms.validators import (
     NumberRange,
 )
 
-from challenges.accounts.models import OrganisationKind, Role
+from challenges.accounts.models import MailMode, OrganisationKind, Role
 from challenges.core.forms import (
     Form,
     MoneyField,
@@ -135,9 +137,20 @@ class ChangePasswordForm(Form):
     password, password_confirm = new_password_fields()
 
 
+def _enum_value(value) -> str:
+    return value.value if isinstance(value, enum.Enum) else str(value)
+
+
 class ProfileForm(Form):
     name = name_field()
     language = SelectField(_l("Language for pages and email"), choices=LANGUAGE_CHOICES)
+    mail_mode = RadioField(
+        _l("Email about challenges you follow, questions and answers"),
+        description=_l("Deadlines, decisions, awards, payments and account security are always emailed at once."),
+        choices=[(MailMode.immediate.value, _l("At once, one email each")),
+                 (MailMode.daily.value, _l("One summary a day (in the morning)")),
+                 (MailMode.off.value, _l("Not by email: only under Messages on the site"))],
+        coerce=_enum_value, default=MailMode.immediate.value)
 
 
 class InviteForm(Form):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import url_for
-from flask_babel import lazy_gettext as _l
 
 from challenges.accounts import events
 from challenges.accounts.models import ActionToken, Membership, Organisation, TokenKind, User
@@ -11,7 +10,7 @@ from challenges.accounts.services import token_link_value
 from challenges.core.events import EventBus
 from challenges.core.models import Event
 from challenges.extensions import db
-from challenges.notifications.services import Recipient, deliver, recipient_for
+from challenges.notifications.services import Recipient, notify, recipient_for, recipients_for
 
 
 def _user(user_id: int) -> User:
@@ -23,8 +22,7 @@ def _user(user_id: int) -> User:
 
 def send_welcome(e: events.UserRegistered, record: Event) -> None:
     user = _user(e.user_id)
-    deliver(record, "welcome", _l("Welcome to the open innovation platform"),
-            [recipient_for(user)], user=user)
+    notify(record, "welcome", [recipient_for(user)], user=user)
 
 
 def send_membership_request(e: events.MembershipRequested, record: Event) -> None:
@@ -32,18 +30,15 @@ def send_membership_request(e: events.MembershipRequested, record: Event) -> Non
     org = db.session.get(Organisation, e.organisation_id)
     assert membership is not None and org is not None
     members = [u for u in org.approved_members() if u.id != e.user_id]
-    deliver(record, "membership_requested", _l("Someone asks to join your organisation"),
-            [recipient_for(u) for u in members], applicant=membership.user, org=org)
+    notify(record, "membership_requested", recipients_for(members), applicant=membership.user, org=org)
 
 
 def send_membership_decision(e: events.MembershipApproved | events.MembershipRejected,
                              record: Event) -> None:
     approved = isinstance(e, events.MembershipApproved)
     org = db.session.get(Organisation, e.organisation_id)
-    subject = (_l("Your request to join has been approved") if approved
-               else _l("Your request to join was not approved"))
-    deliver(record, "membership_decided", subject, [recipient_for(_user(e.user_id))],
-            org=org, approved=approved)
+    notify(record, "membership_approved" if approved else "membership_rejected",
+           [recipient_for(_user(e.user_id))], org=org, approved=approved)
 
 
 def send_password_reset(e: events.PasswordResetRequested, record: Event) -> None:
@@ -52,14 +47,12 @@ def send_password_reset(e: events.PasswordResetRequested, record: Event) -> None
     assert token is not None
     link = url_for("accounts.reset_password", _external=True,
                    token=token_link_value(token.id, TokenKind.password_reset))
-    deliver(record, "password_reset", _l("Reset your password"), [recipient_for(user)],
-            user=user, link=link, expires_at=token.expires_at)
+    notify(record, "password_reset", [recipient_for(user)], user=user, link=link, expires_at=token.expires_at)
 
 
 def send_password_changed(e: events.PasswordChanged, record: Event) -> None:
     user = _user(e.user_id)
-    deliver(record, "password_changed", _l("Your password has been changed"),
-            [recipient_for(user)], user=user, when=record.occurred_at)
+    notify(record, "password_changed", [recipient_for(user)], user=user, when=record.occurred_at)
 
 
 def send_invitation(e: events.EvaluatorInvited, record: Event) -> None:
@@ -67,20 +60,19 @@ def send_invitation(e: events.EvaluatorInvited, record: Event) -> None:
     assert token is not None
     link = url_for("accounts.accept_invitation", _external=True,
                    token=token_link_value(token.id, TokenKind.invitation))
-    deliver(record, "invitation", _l("You are invited to evaluate proposals"),
-            [Recipient(email=e.email, language=e.language)], link=link, expires_at=token.expires_at)
+    notify(record, "invitation", [Recipient(email=e.email, language=e.language)], link=link,
+           expires_at=token.expires_at)
 
 
 def send_role_change(e: events.RoleGranted | events.RoleRevoked, record: Event) -> None:
     granted = isinstance(e, events.RoleGranted)
-    subject = _l("You have a new role") if granted else _l("A role has been removed from your account")
-    deliver(record, "role_changed", subject, [recipient_for(_user(e.user_id))],
-            role=e.role, granted=granted)
+    notify(record, "role_granted" if granted else "role_revoked", [recipient_for(_user(e.user_id))],
+           role=e.role, granted=granted)
 
 
-def send_account_disabled(e: events.AccountDisabled, record: Event) -> None:
-    deliver(record, "account_disabled", _l("Your account has been disabled"),
-            [recipient_for(_user(e.user_id))])
+def send_account_state(e: events.AccountDisabled | events.AccountEnabled, record: Event) -> None:
+    disabled = isinstance(e, events.AccountDisabled)
+    notify(record, "account_disabled" if disabled else "account_enabled", [recipient_for(_user(e.user_id))])
 
 
 def register(bus: EventBus) -> None:
@@ -95,4 +87,5 @@ def register(bus: EventBus) -> None:
     bus.subscribe(events.EvaluatorInvited, send_invitation, queue="notifications")
     bus.subscribe(events.RoleGranted, send_role_change, queue="notifications")
     bus.subscribe(events.RoleRevoked, send_role_change, queue="notifications")
-    bus.subscribe(events.AccountDisabled, send_account_disabled, queue="notifications")
+    bus.subscribe(events.AccountDisabled, send_account_state, queue="notifications")
+    bus.subscribe(events.AccountEnabled, send_account_state, queue="notifications")

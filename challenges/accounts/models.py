@@ -75,6 +75,12 @@ class Organisation(Model):
         ]
 
 
+class MailMode(enum.Enum):
+    immediate = "immediate"
+    daily = "daily"
+    off = "off"
+
+
 class User(UserMixin, Model):
     """A person with a login."""
 
@@ -86,6 +92,10 @@ class User(UserMixin, Model):
     name: Mapped[str] = mapped_column(sa.String(120))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     language: Mapped[str] = mapped_column(sa.String(2), default="en")
+    # How non-essential messages (follows, questions and answers) reach this person by email.
+    mail_mode: Mapped[MailMode] = mapped_column(
+        enum_column(MailMode, "mail_mode"), default=MailMode.immediate, server_default=MailMode.immediate.value
+    )
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

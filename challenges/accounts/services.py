@@ -14,6 +14,7 @@ from challenges.accounts import events
 from challenges.accounts.models import (
     ActionToken,
     LoginSession,
+    MailMode,
     Membership,
     MembershipState,
     Organisation,
@@ -335,9 +336,11 @@ def enable_account(user: User, *, by: User) -> None:
     record(events.AccountEnabled(user_id=user.id), by=by)
 
 
-def update_profile(user: User, *, name: str, language: str) -> None:
+def update_profile(user: User, *, name: str, language: str, mail_mode: MailMode | None = None) -> None:
     user.name = name.strip()
     user.language = language
+    if mail_mode is not None:
+        user.mail_mode = mail_mode
     db.session.flush()
 
 

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from challenges.accounts import forms, services
 from challenges.accounts.models import (
+    MailMode,
     Membership,
     MembershipState,
     OrganisationKind,
@@ -235,7 +236,8 @@ def account():
     form = forms.ProfileForm(obj=current_user)
     password_form = forms.ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
-        services.update_profile(current_user, name=form.name.data, language=form.language.data)
+        services.update_profile(current_user, name=form.name.data, language=form.language.data,
+                                mail_mode=MailMode(form.mail_mode.data))
         db.session.commit()
         session["language"] = form.language.data
         flash(_("Your details have been saved."))

@@ -106,6 +106,15 @@ class QuestionAnswered(DomainEvent):
     question_id: int
 
 
+@dataclass(frozen=True)
+class ChallengeClosingSoon(DomainEvent):
+    """An open challenge's deadline is *days* away or less (``send_closing_reminders``)."""
+
+    challenge_id: int
+    days: int  # 3 or 1
+    deadline: str
+
+
 TRANSITION_EVENTS: dict[str, type[DomainEvent]] = {
     "submit": ChallengeSubmitted,
     "withdraw": ChallengeWithdrawn,
@@ -119,5 +128,5 @@ TRANSITION_EVENTS: dict[str, type[DomainEvent]] = {
 
 ALL: tuple[type[DomainEvent], ...] = (
     ChallengeDrafted, *TRANSITION_EVENTS.values(), ChallengeClarified, DeadlineExtended,
-    QuestionAsked, QuestionAnswered,
+    QuestionAsked, QuestionAnswered, ChallengeClosingSoon,
 )

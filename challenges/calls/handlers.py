@@ -1,24 +1,24 @@
 """Who hears about challenges, and the job that closes one at its deadline.
 
 Emails go out on the ``notifications`` queue; scheduling the close runs on ``workflow``.
-Email subjects never carry a challenge's title: user text stays in the body.
+Subjects come from the catalogue and never carry a challenge's title: user text stays in the body.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from rq import Queue
 
-from challenges.accounts.models import Role
+from challenges.accounts.models import Role, User
 from challenges.accounts.services import people_with_role
 from challenges.calls import events, services
 from challenges.calls.models import Challenge, ChangeNote, Question
 from challenges.core.events import EventBus
 from challenges.core.models import Event
 from challenges.extensions import db, get_redis
-from challenges.notifications.services import deliver, recipient_for
+from challenges.notifications.services import notify, recipient_for, recipients_for
+from challenges.proposals.services import working_teams
 
 
 def _challenge(challenge_id: int) -> Challenge:
@@ -28,56 +28,68 @@ def _challenge(challenge_id: int) -> Challenge:
     return challenge
 
 
-def _to(users) -> list:
-    return [recipient_for(u) for u in users]
-
-
 def send_submitted(e: events.ChallengeSubmitted, record: Event) -> None:
-    challenge = _challenge(e.challenge_id)
-    deliver(record, "challenge_submitted", _l("A challenge is waiting for your approval"),
-            _to(people_with_role(Role.programme_manager)), challenge=challenge)
+    notify(record, "challenge_submitted", recipients_for(people_with_role(Role.programme_manager)),
+           challenge=_challenge(e.challenge_id))
 
 
 def send_returned(e: events.ChallengeReturned, record: Event) -> None:
     challenge = _challenge(e.challenge_id)
-    deliver(record, "challenge_returned", _l("Your challenge has been returned with a comment"),
-            _to(services.owner_members(challenge)), challenge=challenge, comment=e.comment)
+    notify(record, "challenge_returned", recipients_for(services.owner_members(challenge)), challenge=challenge,
+           comment=e.comment)
 
 
 def send_published(e: events.ChallengePublished, record: Event) -> None:
     challenge = _challenge(e.challenge_id)
-    deliver(record, "challenge_published", _l("Your challenge is published"),
-            _to(services.owner_members(challenge)), challenge=challenge)
+    notify(record, "challenge_published", recipients_for(services.owner_members(challenge)), challenge=challenge)
 
 
 def send_match(e: events.ChallengePublished, record: Event) -> None:
     """Members of SMEs that follow the challenge's area or one of its themes."""
     challenge = _challenge(e.challenge_id)
-    deliver(record, "challenge_match", _l("A new challenge matches what you follow"),
-            _to(services.follower_recipients(challenge, of_challenge=False)), challenge=challenge)
+    notify(record, "challenge_match", recipients_for(services.follower_recipients(challenge, of_challenge=False)),
+           challenge=challenge)
 
 
 def send_change(e: events.ChallengeClarified | events.DeadlineExtended, record: Event) -> None:
+    """The teams working on a proposal (sealed: the outbox does not tell who applies), then the
+    followers who are not among them."""
     challenge = _challenge(e.challenge_id)
+    key = "deadline_extended" if isinstance(e, events.DeadlineExtended) else "challenge_clarified"
     note = db.session.get(ChangeNote, e.note_id)
-    subject = (_l("A challenge you follow has a new deadline") if isinstance(e, events.DeadlineExtended)
-               else _l("A challenge you follow has a clarification"))
-    deliver(record, "challenge_changed", subject, _to(services.follower_recipients(challenge)),
-            challenge=challenge, note=note)
+    notify(record, key, recipients_for(working_teams(challenge, unsubmitted_only=False)),
+           sealed_challenge_id=challenge.id, challenge=challenge, note=note, applicant=True)
+    notify(record, key, recipients_for(services.follower_recipients(challenge)), challenge=challenge, note=note,
+           applicant=False)
+
+
+def send_closing_soon(e: events.ChallengeClosingSoon, record: Event) -> None:
+    """The teams of drafts and of proposals with changes not yet submitted (sealed)."""
+    challenge = _challenge(e.challenge_id)
+    if challenge.deadline.isoformat() != e.deadline or not challenge.is_open():
+        return  # the deadline has moved (its own reminders follow) or the challenge is closed
+    notify(record, "closing_in_three_days" if e.days == 3 else "closing_tomorrow",
+           recipients_for(working_teams(challenge, unsubmitted_only=True)), sealed_challenge_id=challenge.id,
+           challenge=challenge)
 
 
 def send_question(e: events.QuestionAsked, record: Event) -> None:
     challenge = _challenge(e.challenge_id)
-    deliver(record, "question_asked", _l("A question about your challenge"),
-            _to(services.owner_members(challenge)), challenge=challenge,
-            question=db.session.get(Question, e.question_id))
+    notify(record, "question_asked", recipients_for(services.owner_members(challenge)), challenge=challenge,
+           question=db.session.get(Question, e.question_id))
 
 
 def send_answer(e: events.QuestionAnswered, record: Event) -> None:
+    """The asker (if still active), then the followers."""
     challenge = _challenge(e.challenge_id)
-    deliver(record, "question_answered", _l("A question about a challenge you follow has been answered"),
-            _to(services.follower_recipients(challenge)), challenge=challenge,
-            question=db.session.get(Question, e.question_id))
+    question = db.session.get(Question, e.question_id)
+    assert question is not None
+    asker = db.session.get(User, question.asked_by_id) if question.asked_by_id else None
+    if asker is not None and asker.active:
+        notify(record, "question_answered", [recipient_for(asker)], challenge=challenge, question=question,
+               asker=True)
+    notify(record, "question_answered", recipients_for(services.follower_recipients(challenge)),
+           challenge=challenge, question=question, asker=False)
 
 
 def schedule_close(e: events.ChallengePublished | events.DeadlineExtended, record: Event) -> None:
@@ -105,3 +117,4 @@ def register(bus: EventBus) -> None:
     bus.subscribe(events.DeadlineExtended, schedule_close, queue="workflow")
     bus.subscribe(events.QuestionAsked, send_question, queue="notifications")
     bus.subscribe(events.QuestionAnswered, send_answer, queue="notifications")
+    bus.subscribe(events.ChallengeClosingSoon, send_closing_soon, queue="notifications")

@@ -351,3 +351,17 @@ class Follow(Model):
         sa.ForeignKey("challenge.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ClosingReminder(Model):
+    """A closing-soon reminder that has gone out: one per challenge, lead time and deadline, so a
+    moved deadline gets its own reminders and none goes twice."""
+
+    __tablename__ = "closing_reminder"
+    __table_args__ = (sa.UniqueConstraint("challenge_id", "days", "deadline", name="closing_reminder_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge_id: Mapped[int] = mapped_column(sa.ForeignKey("challenge.id", ondelete="CASCADE"))
+    days: Mapped[int] = mapped_column(sa.Integer)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

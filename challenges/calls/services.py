@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 
 from challenges.accounts.models import Membership, MembershipState, Organisation, User
 from challenges.calls import events
@@ -22,6 +23,7 @@ from challenges.calls.models import (
     ChallengeStatus,
     ChallengeTransition,
     ChangeNote,
+    ClosingReminder,
     Criterion,
     Follow,
     NoteKind,
@@ -318,6 +320,40 @@ def close_due_challenges(now: datetime | None = None, limit: int = 200) -> int:
             closed += 1
         db.session.commit()
     return closed
+
+
+CLOSING_REMINDER_DAYS = (3, 1)
+
+
+def send_closing_reminders(now: datetime | None = None) -> int:
+    """RQ job: record each closing-soon reminder that is due, once per challenge, lead time and
+    deadline; the event tells the teams of unsubmitted proposals. A challenge that opens with less
+    than three days left gets only the reminders still ahead of it. Returns how many were recorded."""
+    now = now or utcnow()
+    horizon = now + timedelta(days=max(CLOSING_REMINDER_DAYS))
+    open_challenges = list(db.session.execute(
+        sa.select(Challenge.id, Challenge.deadline)
+        .where(Challenge.status == ChallengeStatus.published, Challenge.deadline > now,
+               Challenge.deadline <= horizon)).all())
+    recorded = 0
+    for challenge_id, deadline in open_challenges:
+        # the shortest lead time that has been reached: one reminder per round, never a late "three days"
+        days = min(d for d in CLOSING_REMINDER_DAYS if deadline - timedelta(days=d) <= now)
+        exists = db.session.scalar(sa.select(ClosingReminder.id).where(
+            ClosingReminder.challenge_id == challenge_id, ClosingReminder.days == days,
+            ClosingReminder.deadline == deadline))
+        if exists:
+            continue
+        db.session.add(ClosingReminder(challenge_id=challenge_id, days=days, deadline=deadline))
+        record(events.ChallengeClosingSoon(challenge_id=challenge_id, days=days, deadline=deadline.isoformat()))
+        try:
+            db.session.commit()
+        except IntegrityError:  # another run recorded it first
+            db.session.rollback()
+            continue
+        recorded += 1
+    db.session.rollback()
+    return recorded
 
 
 def close_if_due(challenge_id: int) -> bool:

@@ -100,7 +100,35 @@ class YearClosed(DomainEvent):
     programme_year_id: int
 
 
+@dataclass(frozen=True)
+class AwardBooked(DomainEvent):
+    """The ledger booked an award: the money is committed (the ledger worker)."""
+
+    award_id: int
+    amount_ore: int
+
+
+@dataclass(frozen=True)
+class PaymentMade(DomainEvent):
+    """The ledger booked an approved instalment as paid (the ledger worker)."""
+
+    award_id: int
+    instalment_id: int
+    amount_ore: int
+
+
+@dataclass(frozen=True)
+class AwardChangeBooked(DomainEvent):
+    """The ledger booked a reduction or cancellation of an award (the ledger worker)."""
+
+    award_id: int
+    kind: str  # "reduced" or "cancelled"
+    amount_ore: int
+
+
 LEDGER_EVENTS: tuple[type[DomainEvent], ...] = (
     YearOpened, FundingAwarded, PaymentApproved, AwardReduced, AwardCancelled, AdminCostBooked, YearClosed,
 )
-ALL: tuple[type[DomainEvent], ...] = (ExchangeRateSet, AwardRefused, PostingRefused, *LEDGER_EVENTS)
+ALL: tuple[type[DomainEvent], ...] = (
+    ExchangeRateSet, AwardRefused, PostingRefused, AwardBooked, PaymentMade, AwardChangeBooked, *LEDGER_EVENTS,
+)

@@ -1,41 +1,74 @@
-"""The ledger worker: every ledger event is posted on the ``ledger`` queue, once; a refused award
-tells the programme managers."""
+"""The ledger worker: every ledger event is posted on the ``ledger`` queue, once. What the ledger
+booked or refused is told on the ``notifications`` queue: an award booked to the applicant and the
+owner, a payment or a change to the applicant, a refusal to the programme managers."""
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-
 from challenges.accounts.models import Role
 from challenges.accounts.services import people_with_role
+from challenges.calls.services import owner_members
 from challenges.core.events import EventBus
 from challenges.core.models import Event
 from challenges.extensions import db
 from challenges.funding import events, services
-from challenges.funding.models import Award
-from challenges.notifications.services import deliver, recipient_for
+from challenges.funding.models import Award, Instalment
+from challenges.notifications.services import notify, recipients_for
+from challenges.proposals.services import applicant_team
 
 
 def post_to_ledger(e, record: Event) -> None:
     services.book(record)
 
 
-def send_refused(e: events.AwardRefused, record: Event) -> None:
-    award = db.session.get(Award, e.award_id)
+def _award(award_id: int) -> Award:
+    award = db.session.get(Award, award_id)
     if award is None:
-        raise LookupError(f"award {e.award_id} not found")
-    deliver(record, "award_refused", _l("An award could not be booked"),
-            [recipient_for(u) for u in people_with_role(Role.programme_manager)], award=award, reason=e.reason)
+        raise LookupError(f"award {award_id} not found")
+    return award
+
+
+def _managers() -> list:
+    return recipients_for(people_with_role(Role.programme_manager))
+
+
+def _applicants(award: Award) -> list:
+    return recipients_for(applicant_team(award.proposal))
+
+
+def send_booked(e: events.AwardBooked, record: Event) -> None:
+    award = _award(e.award_id)
+    challenge = award.proposal.challenge
+    notify(record, "award_booked", _applicants(award), award=award, applicant=True, plan=award.instalments)
+    notify(record, "award_booked", recipients_for(owner_members(challenge)), award=award, applicant=False,
+           plan=award.instalments)
+
+
+def send_refused(e: events.AwardRefused, record: Event) -> None:
+    notify(record, "award_refused", _managers(), award=_award(e.award_id), reason=e.reason)
+
+
+def send_change_booked(e: events.AwardChangeBooked, record: Event) -> None:
+    notify(record, "award_changed", _applicants(_award(e.award_id)), award=_award(e.award_id), kind=e.kind,
+           amount_ore=e.amount_ore)
+
+
+def send_payment(e: events.PaymentMade, record: Event) -> None:
+    award = _award(e.award_id)
+    notify(record, "payment_made", _applicants(award), award=award,
+           instalment=db.session.get(Instalment, e.instalment_id), amount_ore=e.amount_ore)
 
 
 def send_posting_refused(e: events.PostingRefused, record: Event) -> None:
-    deliver(record, "posting_refused", _l("The ledger refused a posting"),
-            [recipient_for(u) for u in people_with_role(Role.programme_manager)], kind=e.kind, reason=e.reason,
-            refused=db.session.get(Event, e.refused_event_id))
+    notify(record, "posting_refused", _managers(), kind=e.kind, reason=e.reason,
+           refused=db.session.get(Event, e.refused_event_id))
 
 
 def register(bus: EventBus) -> None:
     bus.declare(*events.ALL)
     for event_type in events.LEDGER_EVENTS:
         bus.subscribe(event_type, post_to_ledger, queue="ledger")
+    bus.subscribe(events.AwardBooked, send_booked, queue="notifications")
     bus.subscribe(events.AwardRefused, send_refused, queue="notifications")
+    bus.subscribe(events.AwardChangeBooked, send_change_booked, queue="notifications")
+    bus.subscribe(events.PaymentMade, send_payment, queue="notifications")
     bus.subscribe(events.PostingRefused, send_posting_refused, queue="notifications")

@@ -239,3 +239,7 @@ class Instalment(Model):
     event_id: Mapped[str | None] = mapped_column(sa.ForeignKey("event_log.id"))
 
     award: Mapped[Award] = relationship(back_populates="instalments")
+
+    @property
+    def label(self) -> str:
+        return str(CONDITION_LABELS[self.condition])

@@ -271,6 +271,8 @@ def book(event: Event) -> None:
     if posting.booked or event.type in ("YearOpened", "YearClosed"):
         if event.type == "FundingAwarded":
             _settle_award(event, booked=True, reason=None)
+        else:
+            _tell_booked(event)
         return
     if event.type == "FundingAwarded":
         _settle_award(event, booked=False, reason=posting.reason)
@@ -292,12 +294,24 @@ def book(event: Event) -> None:
     db.session.flush()
 
 
+def _tell_booked(event: Event) -> None:
+    """What the applicant hears once the ledger has booked it: a payment, a reduction, a cancellation."""
+    payload = event.payload
+    if event.type == "PaymentApproved":
+        record(events.PaymentMade(award_id=payload["award_id"], instalment_id=payload["instalment_id"],
+                                  amount_ore=payload["amount_ore"]))
+    elif event.type in ("AwardReduced", "AwardCancelled"):
+        record(events.AwardChangeBooked(award_id=payload["award_id"], amount_ore=payload["amount_ore"],
+                                        kind="reduced" if event.type == "AwardReduced" else "cancelled"))
+
+
 def _settle_award(event: Event, *, booked: bool, reason: str | None) -> None:
     award = db.session.get(Award, event.payload["award_id"])
     if award is None or award.status is not AwardStatus.pending:
         return
     if booked:
         award.status = AwardStatus.booked
+        record(events.AwardBooked(award_id=award.id, amount_ore=award.amount_ore))
     else:
         award.status = AwardStatus.refused
         award.refused_reason = reason

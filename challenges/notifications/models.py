@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from challenges.core.models import UTCDateTime, enum_column, utcnow
+from challenges.core.models import Event, UTCDateTime, enum_column, utcnow
 from challenges.extensions import Model
 
 if TYPE_CHECKING:
@@ -17,20 +18,45 @@ if TYPE_CHECKING:
 
 
 class MessageState(enum.Enum):
-    queued = "queued"
-    sending = "sending"
+    queued = "queued"  # waiting to be sent
+    sending = "sending"  # claimed by a worker
     sent = "sent"  # accepted by the SMTP server
     stored = "stored"  # kept in the local outbox (no SMTP server configured)
-    failed = "failed"  # refused permanently by the SMTP server
+    failed = "failed"  # a temporary failure: tried again later
+    dead = "dead"  # refused for good, or out of tries: waits for a manager's resend
+    held = "held"  # waits for the person's daily digest
+    digested = "digested"  # went out in a daily digest
+    muted = "muted"  # not emailed: the person turned these off (still on the site)
+
+
+STATE_LABELS = {
+    MessageState.queued: _l("Queued"),
+    MessageState.sending: _l("Sending"),
+    MessageState.sent: _l("Sent"),
+    MessageState.stored: _l("Kept in the local outbox"),
+    MessageState.failed: _l("Failed, will be tried again"),
+    MessageState.dead: _l("Not delivered"),
+    MessageState.held: _l("Waiting for the daily digest"),
+    MessageState.digested: _l("Sent in a daily digest"),
+    MessageState.muted: _l("Not emailed (turned off)"),
+}
+
+# States a worker may still send from, and states a manager may resend from.
+SENDABLE = (MessageState.queued, MessageState.failed)
+RESENDABLE = (MessageState.dead, MessageState.sent, MessageState.stored)
 
 
 class MailMessage(Model):
-    """An email rendered for one recipient of one event; sent at most once per pair."""
+    """One notice rendered for one recipient of one event: the delivery record, the local outbox and
+    the person's in-app notification. Sent at most once per (event, notice, recipient), except by a
+    manager's explicit resend."""
 
     __tablename__ = "mail_message"
     __table_args__ = (
-        sa.UniqueConstraint("event_id", "recipient", name="one_per_event_recipient"),
+        sa.UniqueConstraint("event_id", "notice", "recipient", name="one_per_event_notice_recipient"),
         sa.Index("ix_mail_message_created", "created_at"),
+        sa.Index("ix_mail_message_due", "state", "next_attempt_at"),
+        sa.Index("ix_mail_message_unread", "user_id", "read_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,11 +65,12 @@ class MailMessage(Model):
     user_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
     )
-    template: Mapped[str] = mapped_column(sa.String(60))
+    notice: Mapped[str] = mapped_column(sa.String(60))  # a key of the catalogue
     # A message about a proposal is sealed like the proposal: while this challenge is open the
     # outbox shows that it exists, not to whom or what it says.
     sealed_challenge_id: Mapped[int | None] = mapped_column(sa.ForeignKey("challenge.id", ondelete="SET NULL"))
     sealed_challenge: Mapped[Challenge | None] = relationship()
+    event: Mapped[Event] = relationship()
     language: Mapped[str] = mapped_column(sa.String(2))
     message_id: Mapped[str] = mapped_column(sa.String(120), unique=True)
     subject: Mapped[str] = mapped_column(sa.String(200))
@@ -52,12 +79,35 @@ class MailMessage(Model):
     state: Mapped[MessageState] = mapped_column(
         enum_column(MessageState, "message_state"), default=MessageState.queued
     )
-    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)  # since it was written or last resent
     last_reply: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When a worker may next try it, and when a job for it was last put on the queue: the sweeper
+    # re-enqueues what is due and was not enqueued within the lease (Redis may have lost it).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    digest_id: Mapped[int | None] = mapped_column(sa.ForeignKey("mail_message.id", ondelete="SET NULL"))
+    resent_count: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resent_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
 
     def is_sealed(self, now: datetime | None = None) -> bool:
         """About a proposal to a challenge that is still open: not for the programme's eyes yet."""
         return self.sealed_challenge is not None and self.sealed_challenge.is_open(now)
+
+    @property
+    def state_label(self) -> str:
+        return str(STATE_LABELS[self.state])
+
+
+class MailDigest(Model):
+    """One daily digest per person and local day, written with the messages it gathers."""
+
+    __tablename__ = "mail_digest"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.ForeignKey("event_log.id", ondelete="CASCADE"))

@@ -1,10 +1,21 @@
-"""Render an event's email for each recipient, then deliver it once per (event, recipient).
+"""Notices: written with the event that caused them, then delivered once per (event, notice, recipient).
 
-Rows are written first (one per recipient, unique on the pair), then each queued row is
-claimed, sent over one SMTP connection (or stored in the local outbox), and marked. A
-crash after the SMTP server accepted a message but before the mark is recorded can send
-that one message again on retry; it then carries the same Message-ID, so it is
-recognisable as the same message. A refused address is recorded and does not stop the rest.
+A handler calls :func:`notify` inside its own transaction: one row per recipient is written with
+the rest of the handler's work (unique on the triple, so a re-run writes nothing new), rendered in
+the recipient's language. After the commit the rows' ids go on the ``notifications`` queue, where
+:func:`send_mail` claims them, sends them over one SMTP connection (or keeps them in the local
+outbox when no server is configured) and records each outcome:
+
+* accepted → *sent*;
+* a temporary failure (4xx, a dropped or failed connection) → *failed*, tried again after a
+  growing delay (``MAIL_RETRY_DELAYS``: by default 6 tries over almost two hours);
+* a permanent refusal (5xx), an unsafe address, or the last try failing → *dead*, listed for the
+  programme manager, who may *resend*.
+
+Every step is recorded in the database first, so Redis may lose any job: :func:`sweep_mail`
+re-enqueues what is due and was not picked up within the lease. A worker killed between the
+server's acceptance and the record can send that one message again on retry; it carries the same
+Message-ID, so it is recognisable as the same message.
 """
 
 from __future__ import annotations
@@ -15,23 +26,38 @@ import smtplib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, render_template
 from flask_babel import force_locale
+from redis.exceptions import RedisError
+from rq import Queue
+from sqlalchemy import event as sa_event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from challenges.accounts.models import MailMode, User
+from challenges.core.events import record
+from challenges.core.formatting import to_local
 from challenges.core.models import Event, utcnow
 from challenges.core.security import is_header_safe
-from challenges.extensions import db
-from challenges.notifications.models import MailMessage, MessageState
+from challenges.extensions import db, get_redis
+from challenges.notifications.catalogue import CATALOGUE, Notice
+from challenges.notifications.events import DigestCompiled
+from challenges.notifications.models import RESENDABLE, SENDABLE, MailDigest, MailMessage, MessageState
 
 log = logging.getLogger(__name__)
 
+# A claimed message not marked within this time is taken to be abandoned by a dead worker.
 CLAIM_LEASE = timedelta(minutes=10)
+MAIL_KEY = "challenges_mail"
+BATCH = 100  # messages per send job (one SMTP connection, one claim)
+COMMIT_EVERY = 20  # outcomes recorded per commit while sending
 
 
 class TemporaryDeliveryFailure(Exception):
@@ -43,16 +69,26 @@ class Recipient:
     email: str
     language: str = "en"
     user_id: int | None = None
+    mode: MailMode = MailMode.immediate  # for non-essential notices
 
 
-def recipient_for(user) -> Recipient:
-    return Recipient(email=user.email, language=user.language, user_id=user.id)
+def recipient_for(user: User) -> Recipient:
+    return Recipient(email=user.email, language=user.language, user_id=user.id,
+                     mode=user.mail_mode or MailMode.immediate)
 
 
-def message_id_for(event_id: str, recipient: str) -> str:
-    """A Message-ID derived from (event, recipient), identical on every retry."""
-    digest = hashlib.sha256(f"{event_id}:{recipient.lower()}".encode()).hexdigest()[:40]
+def recipients_for(users: Iterable[User]) -> list[Recipient]:
+    return [recipient_for(u) for u in users]
+
+
+def message_id_for(event_id: str, notice: str, recipient: str) -> str:
+    """A Message-ID derived from (event, notice, recipient), identical on every retry and resend."""
+    key = f"{event_id}:{notice}:{recipient.lower()}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
     return f"<{digest}@{current_app.config['MAIL_DOMAIN']}>"
+
+
+# --- writing ---------------------------------------------------------------------------------------
 
 
 @contextmanager
@@ -65,55 +101,101 @@ def _rendering_context() -> Iterator[None]:
         yield
 
 
-def render_message(template: str, subject, language: str, context: dict) -> tuple[str, str, str]:
-    """(subject, text, html) of *template* in *language*; subjects never hold user text."""
+def _language(language: str) -> str:
+    if language in current_app.config["LANGUAGES"]:
+        return language
+    log.warning("no templates in language %r: writing in English", language)
+    return "en"
+
+
+def render_message(notice: Notice, language: str, context: dict,
+                   subject_args: dict | None = None) -> tuple[str, str, str]:
+    """(subject, text, html) of *notice* in *language*; subjects never hold user text."""
     with _rendering_context(), force_locale(language):
-        subject_text = str(subject)
-        text = render_template(f"email/{template}.txt", **context)
-        html = render_template(f"email/{template}.html", subject=subject_text, **context)
-    if not is_header_safe(subject_text) or len(subject_text) > 200:
-        raise ValueError(f"subject of {template!r} is not a safe header")
-    return subject_text, text, html
+        subject = str(notice.subject) % subject_args if subject_args else str(notice.subject)
+        text = render_template(f"email/{notice.template}.txt", notice=notice, **context)
+        html = render_template(f"email/{notice.template}.html", notice=notice, subject=subject, **context)
+    if not is_header_safe(subject) or len(subject) > 200:
+        raise ValueError(f"subject of {notice.key!r} is not a safe header")
+    if not text.strip() or not html.strip():
+        raise ValueError(f"{notice.key!r} rendered an empty message")
+    return subject, text, html
 
 
-def deliver(
-    event: Event, template: str, subject, recipients: Iterable[Recipient], *,
-    sealed_challenge_id: int | None = None, **context
-) -> list[MailMessage]:
-    """Write one message per recipient of *event* (once) and deliver those not yet delivered.
+def _first_state(notice: Notice, recipient: Recipient) -> MessageState:
+    if notice.essential or recipient.mode is MailMode.immediate:
+        return MessageState.queued
+    return MessageState.held if recipient.mode is MailMode.daily else MessageState.muted
 
-    A message about a sealed proposal names its challenge in *sealed_challenge_id*: the
-    outbox hides it from programme managers until that challenge closes.
+
+def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_challenge_id: int | None = None,
+           subject_args: dict | None = None, **context: Any) -> list[MailMessage]:
+    """Write notice *key* of *record_* for each recipient who does not have it yet; flush, never commit.
+
+    The messages go on the queue when the handler's transaction commits. A message about a sealed
+    proposal names its challenge in *sealed_challenge_id*: the outbox hides it from programme
+    managers until that challenge closes.
     """
+    notice = CATALOGUE[key]
+    if notice.event != record_.type:
+        raise ValueError(f"notice {key!r} is sent for {notice.event}, not {record_.type}")
     wanted = {r.email.lower(): r for r in recipients}
     existing = {
-        m.recipient: m
-        for m in db.session.scalars(sa.select(MailMessage).where(MailMessage.event_id == event.id))
+        m.recipient: m for m in db.session.scalars(
+            sa.select(MailMessage).where(MailMessage.event_id == record_.id, MailMessage.notice == key))
     }
+    queued = []
     for address, recipient in wanted.items():
         if address in existing:
             continue
-        subject_text, text, html = render_message(
-            template, subject, recipient.language, dict(context, recipient=recipient)
-        )
+        language = _language(recipient.language)
+        subject, text, html = render_message(notice, language, dict(context, recipient=recipient), subject_args)
         message = MailMessage(
-            event_id=event.id,
-            recipient=address,
-            user_id=recipient.user_id,
-            template=template,
-            sealed_challenge_id=sealed_challenge_id,
-            language=recipient.language,
-            message_id=message_id_for(event.id, address),
-            subject=subject_text,
-            body_text=text,
-            body_html=html,
+            event_id=record_.id, recipient=address, user_id=recipient.user_id, notice=key,
+            sealed_challenge_id=sealed_challenge_id, language=language,
+            message_id=message_id_for(record_.id, key, address),
+            subject=subject, body_text=text, body_html=html, state=_first_state(notice, recipient),
         )
         db.session.add(message)
         existing[address] = message
-    db.session.commit()
-    messages = [existing[a] for a in wanted]
-    _send_pending(messages)
-    return messages
+        if message.state is MessageState.queued:
+            queued.append(message)
+    db.session.flush()
+    db.session.info.setdefault(MAIL_KEY, []).extend(m.id for m in queued)
+    return [existing[a] for a in wanted]
+
+
+def enqueue_send(message_ids: list[int], delay: float = 0) -> None:
+    """Put *message_ids* on the notifications queue, in batches; at once, or after *delay* seconds."""
+    queue = Queue("notifications", connection=get_redis())
+    for i in range(0, len(message_ids), BATCH):
+        batch = message_ids[i:i + BATCH]
+        options = dict(job_timeout=600, result_ttl=600, failure_ttl=7 * 24 * 3600,
+                       description=f"send {len(batch)} message(s)")
+        if delay > 0:
+            queue.enqueue_in(timedelta(seconds=delay), "challenges.notifications.services.send_mail", batch,
+                             **options)
+        else:
+            queue.enqueue("challenges.notifications.services.send_mail", batch, **options)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _relay_after_commit(session: Session) -> None:
+    ids = session.info.pop(MAIL_KEY, None)
+    if not ids:
+        return
+    try:
+        enqueue_send(sorted(set(ids)))
+    except RedisError:
+        log.warning("Redis unavailable: %d message(s) left to the sweeper", len(ids))
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_after_rollback(session: Session) -> None:
+    session.info.pop(MAIL_KEY, None)
+
+
+# --- sending ---------------------------------------------------------------------------------------
 
 
 def build_email(message: MailMessage) -> EmailMessage:
@@ -135,102 +217,264 @@ def build_email(message: MailMessage) -> EmailMessage:
     return email
 
 
-def _claim(message: MailMessage) -> bool:
-    """Mark *message* as being sent, unless another worker holds it or it is done."""
+def _claim(message_ids: list[int]) -> list[MailMessage]:
+    """Mark the due messages among *message_ids* as being sent by this worker, and return them."""
     now = utcnow()
-    result = db.session.execute(
-        sa.update(MailMessage)
-        .where(
-            MailMessage.id == message.id,
-            sa.or_(
-                MailMessage.state == MessageState.queued,
-                sa.and_(
-                    MailMessage.state == MessageState.sending,
-                    MailMessage.claimed_at < now - CLAIM_LEASE,
-                ),
-            ),
-        )
-        .values(state=MessageState.sending, claimed_at=now, attempts=MailMessage.attempts + 1)
-        .execution_options(synchronize_session=False)
+    due = sa.or_(
+        sa.and_(MailMessage.state.in_(SENDABLE), MailMessage.next_attempt_at <= now),
+        sa.and_(MailMessage.state == MessageState.sending, MailMessage.claimed_at < now - CLAIM_LEASE),
     )
+    claimed = db.session.scalars(
+        sa.update(MailMessage).where(MailMessage.id.in_(message_ids), due)
+        .values(state=MessageState.sending, claimed_at=now, attempts=MailMessage.attempts + 1)
+        .returning(MailMessage.id).execution_options(synchronize_session=False)
+    ).all()
     db.session.commit()
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    if not claimed:
+        return []
+    return list(db.session.scalars(
+        sa.select(MailMessage).where(MailMessage.id.in_(claimed)).order_by(MailMessage.id)
+        .execution_options(populate_existing=True)))
 
 
-def _mark(message: MailMessage, state: MessageState, reply: str | None = None) -> None:
-    message.state = state
-    message.last_reply = reply
-    if state in (MessageState.sent, MessageState.stored):
-        message.sent_at = utcnow()
-    db.session.commit()
+class _Outcomes:
+    """Outcomes recorded in small groups, and retries scheduled once they are committed."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.retries: dict[float, list[int]] = {}
+
+    def finish(self, message: MailMessage, state: MessageState, reply: str | None) -> None:
+        message.state = state
+        message.last_reply = reply[:2000] if reply else reply
+        if state in (MessageState.sent, MessageState.stored):
+            message.sent_at = utcnow()
+        self._count()
+
+    def retry(self, message: MailMessage, reply: str) -> None:
+        """A temporary failure: try again after the next delay, or give up after the last try."""
+        delays = current_app.config["MAIL_RETRY_DELAYS"]
+        if message.attempts > len(delays):
+            log.warning("message %s gave up after %d tries: %s", message.id, message.attempts, reply)
+            self.finish(message, MessageState.dead, f"{reply} (gave up after {message.attempts} tries)")
+            return
+        delay = delays[message.attempts - 1]
+        message.next_attempt_at = message.enqueued_at = utcnow() + timedelta(seconds=delay)
+        self.retries.setdefault(delay, []).append(message.id)
+        self.finish(message, MessageState.failed, reply)
+
+    def release(self, message: MailMessage, reply: str) -> None:
+        """Not tried at all (the connection failed before its turn): back as it was, tried again soon."""
+        message.attempts -= 1
+        message.state = MessageState.failed
+        message.last_reply = reply
+        delay = current_app.config["MAIL_RETRY_DELAYS"][0] if current_app.config["MAIL_RETRY_DELAYS"] else 0
+        message.next_attempt_at = message.enqueued_at = utcnow() + timedelta(seconds=delay)
+        self.retries.setdefault(delay, []).append(message.id)
+        self._count()
+
+    def _count(self) -> None:
+        self.pending += 1
+        if self.pending >= COMMIT_EVERY:
+            self.commit()
+
+    def commit(self) -> None:
+        db.session.commit()
+        self.pending = 0
+        retries, self.retries = self.retries, {}
+        for delay, ids in retries.items():
+            try:
+                enqueue_send(ids, delay)
+            except RedisError:
+                log.warning("Redis unavailable: %d retry(ies) left to the sweeper", len(ids))
 
 
-def _send_pending(messages: list[MailMessage]) -> None:
-    pending = [m for m in messages if m.state in (MessageState.queued, MessageState.sending)]
-    if not pending:
-        return
+def _reply_text(code: int, reply: bytes | str) -> str:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    return f"{code} {text}"
+
+
+def _connect() -> smtplib.SMTP:
     config = current_app.config
-    if not config["SMTP_HOST"]:
-        for message in pending:
-            if _claim(message):
-                _mark(message, MessageState.stored)
-        return
-    try:
-        smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"])
-    except OSError as exc:
-        raise TemporaryDeliveryFailure(f"cannot connect to the SMTP server: {exc}") from exc
+    smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"])
     try:
         if config["SMTP_STARTTLS"]:
             smtp.starttls()
         if config["SMTP_USERNAME"]:
             smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
-        failures = []
-        for message in pending:
-            if _claim(message):
-                try:
-                    _send_one(smtp, message)
-                except TemporaryDeliveryFailure as exc:
-                    failures.append(exc)
-        if failures:
-            # The others went out; the job is retried with backoff for these.
-            raise failures[0]
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def _close(smtp: smtplib.SMTP | None) -> None:
+    if smtp is None:
+        return
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+
+
+def send_mail(message_ids: list[int]) -> str:
+    """RQ job: send the due messages among *message_ids* over one SMTP connection."""
+    messages = _claim(message_ids)
+    outcomes = _Outcomes()
+    if not current_app.config["SMTP_HOST"]:
+        for message in messages:
+            outcomes.finish(message, MessageState.stored, None)
+        outcomes.commit()
+        return f"{len(messages)} kept in the local outbox"
+    smtp: smtplib.SMTP | None = None
+    refused: dict[str, Any]
+    connection_failures = 0
+    sent = 0
+    try:
+        for message in messages:
+            if connection_failures >= 2:  # the server is in trouble: leave the rest for later
+                outcomes.release(message, "not tried: the connection to the SMTP server kept failing")
+                continue
+            try:
+                email = build_email(message)
+            except ValueError as exc:
+                log.warning("message %s not sent: %s", message.id, exc)
+                outcomes.finish(message, MessageState.dead, f"not sent: {exc}")
+                continue
+            try:
+                if smtp is None:
+                    smtp = _connect()
+                refused = smtp.send_message(email, from_addr=current_app.config["MAIL_FROM"],
+                                            to_addrs=[message.recipient])
+            except smtplib.SMTPRecipientsRefused as exc:
+                refused = exc.recipients
+            except smtplib.SMTPResponseException as exc:
+                refused = {message.recipient: (exc.smtp_code, exc.smtp_error)}
+                if exc.smtp_code == 421:  # the server is closing the connection
+                    _close(smtp)
+                    smtp = None
+            except (smtplib.SMTPException, OSError) as exc:
+                connection_failures += 1
+                _close(smtp)
+                smtp = None
+                outcomes.retry(message, f"connection failed: {exc or type(exc).__name__}")
+                continue
+            if refused:
+                code, reply = next(iter(refused.values()))
+                if 400 <= code < 500:
+                    outcomes.retry(message, _reply_text(code, reply))
+                else:
+                    log.warning("SMTP server refused message %s: %s", message.id, _reply_text(code, reply))
+                    outcomes.finish(message, MessageState.dead, _reply_text(code, reply))
+                continue
+            outcomes.finish(message, MessageState.sent, "250")
+            sent += 1
     finally:
+        _close(smtp)
+        outcomes.commit()
+    return f"{sent} of {len(messages)} sent"
+
+
+def sweep_mail(limit: int = 1000) -> int:
+    """RQ job: put back on the queue what is due but was not enqueued within the lease, and what a
+    dead worker claimed. Returns how many messages were enqueued."""
+    now = utcnow()
+    lease = timedelta(seconds=current_app.config["EVENT_LEASE_SECONDS"])
+    ids = list(db.session.scalars(
+        sa.select(MailMessage.id).where(sa.or_(
+            sa.and_(MailMessage.state.in_(SENDABLE), MailMessage.next_attempt_at <= now,
+                    MailMessage.enqueued_at <= now - lease),
+            sa.and_(MailMessage.state == MessageState.sending, MailMessage.claimed_at < now - CLAIM_LEASE),
+        )).order_by(MailMessage.id).limit(limit)))
+    if not ids:
+        db.session.rollback()
+        return 0
+    db.session.execute(sa.update(MailMessage).where(MailMessage.id.in_(ids)).values(enqueued_at=now)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    enqueue_send(ids)
+    log.info("mail sweeper enqueued %d message(s)", len(ids))
+    return len(ids)
+
+
+def resend(message: MailMessage, *, by: User) -> None:
+    """A programme manager's explicit resend of a dead (or delivered) message; flush, never commit."""
+    if message.state not in RESENDABLE:
+        raise ValueError("only delivered or undelivered messages can be resent")
+    now = utcnow()
+    message.state = MessageState.queued
+    message.attempts = 0
+    message.next_attempt_at = message.enqueued_at = now
+    message.resent_count += 1
+    message.resent_at = now
+    message.resent_by_id = by.id
+    db.session.flush()
+    db.session.info.setdefault(MAIL_KEY, []).append(message.id)
+    log.info("user %s resent message %s to %s", by.id, message.id, message.recipient)
+
+
+# --- the daily digest ------------------------------------------------------------------------------
+
+
+def compile_digests(now: datetime | None = None) -> int:
+    """RQ job: once a day, from ``DIGEST_HOUR`` (Stockholm time), gather each person's held messages
+    into one digest event. Nobody with nothing held gets one. Returns how many were compiled."""
+    now = now or utcnow()
+    local = to_local(now)
+    if local.hour < current_app.config["DIGEST_HOUR"]:
+        return 0
+    day = local.date()
+    user_ids = list(db.session.scalars(
+        sa.select(MailMessage.user_id).where(MailMessage.state == MessageState.held,
+                                             MailMessage.user_id.is_not(None),
+                                             MailMessage.created_at <= now).distinct()))
+    db.session.rollback()
+    compiled = 0
+    for user_id in user_ids:
+        if db.session.get(MailDigest, (user_id, day)) is not None:
+            db.session.rollback()
+            continue
+        held = list(db.session.scalars(
+            sa.select(MailMessage).where(MailMessage.user_id == user_id, MailMessage.state == MessageState.held,
+                                         MailMessage.created_at <= now)
+            .order_by(MailMessage.created_at, MailMessage.id).with_for_update()))
+        if not held:
+            db.session.rollback()
+            continue
+        assert user_id is not None
+        event = record(DigestCompiled(user_id=user_id, day=day.isoformat(), message_ids=[m.id for m in held]))
+        db.session.add(MailDigest(user_id=user_id, day=day, event_id=event.id))
+        for message in held:
+            message.state = MessageState.digested
         try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            smtp.close()
+            db.session.commit()
+        except IntegrityError:  # another run compiled it first
+            db.session.rollback()
+            continue
+        compiled += 1
+    return compiled
 
 
-def _send_one(smtp: smtplib.SMTP, message: MailMessage) -> None:
-    try:
-        email = build_email(message)
-    except ValueError as exc:
-        _mark(message, MessageState.failed, str(exc))
-        return
-    try:
-        refused = smtp.send_message(email, from_addr=current_app.config["MAIL_FROM"],
-                                    to_addrs=[message.recipient])
-    except smtplib.SMTPRecipientsRefused as exc:
-        code, reply = next(iter(exc.recipients.values()))
-        _after_refusal(message, code, reply)
-        return
-    except smtplib.SMTPResponseException as exc:
-        _after_refusal(message, exc.smtp_code, exc.smtp_error)
-        return
-    except (smtplib.SMTPException, OSError) as exc:
-        _mark(message, MessageState.queued, str(exc))
-        raise TemporaryDeliveryFailure(str(exc)) from exc
-    if refused:
-        code, reply = next(iter(refused.values()))
-        _after_refusal(message, code, reply)
-        return
-    _mark(message, MessageState.sent, "250")
+# --- each person's messages on the site --------------------------------------------------------------
 
 
-def _after_refusal(message: MailMessage, code: int, reply: bytes | str) -> None:
-    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-    if 400 <= code < 500:
-        _mark(message, MessageState.queued, f"{code} {text}")
-        raise TemporaryDeliveryFailure(f"{code} {text}")
-    log.warning("SMTP server refused message %s: %s %s", message.id, code, text)
-    _mark(message, MessageState.failed, f"{code} {text}")
+def my_messages_query(user: User):
+    return (sa.select(MailMessage).where(MailMessage.user_id == user.id, MailMessage.notice != "digest")
+            .order_by(MailMessage.created_at.desc(), MailMessage.id.desc()))
+
+
+def unread_count(user: User) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(MailMessage)
+        .where(MailMessage.user_id == user.id, MailMessage.read_at.is_(None), MailMessage.notice != "digest")
+    ) or 0
+
+
+def mark_read(user: User, message: MailMessage | None = None) -> int:
+    """Mark *message* (or every message of *user*) as read; flush, never commit."""
+    query = sa.update(MailMessage).where(MailMessage.user_id == user.id, MailMessage.read_at.is_(None))
+    if message is not None:
+        query = query.where(MailMessage.id == message.id)
+    result = db.session.execute(query.values(read_at=utcnow()).execution_options(synchronize_session="fetch"))
+    return result.rowcount  # type: ignore[attr-defined]
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -16,27 +17,68 @@ from challenges.core.events import retry_dead_handling
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
 from challenges.core.views import page_arg
 from challenges.extensions import db
-from challenges.notifications.models import MailMessage
+from challenges.notifications import services
+from challenges.notifications.catalogue import CATALOGUE, NOTICES
+from challenges.notifications.models import RESENDABLE, STATE_LABELS, MailMessage, MessageState
 
 bp = Blueprint("notifications", __name__, url_prefix="/admin")
 inbox = Blueprint("inbox", __name__)
 
 
-@bp.get("/outbox")
-@manager_required
-def outbox():
-    q = (request.args.get("q") or "").strip()[:254].lower()
-    page = page_arg()
+def _outbox_query(q: str, event_type: str, state: MessageState | None):
     query = (sa.select(MailMessage).options(joinedload(MailMessage.sealed_challenge))
              .order_by(MailMessage.created_at.desc(), MailMessage.id.desc()))
+    if state is not None:
+        query = query.where(MailMessage.state == state)
+    if event_type:
+        query = query.where(MailMessage.event.has(Event.type == event_type))
     if q:  # a match on a sealed message's recipient would tell who applied
         sealed = (sa.select(Challenge.id).where(Challenge.id == MailMessage.sealed_challenge_id,
                                                  Challenge.status == ChallengeStatus.published,
                                                  Challenge.deadline > utcnow()).exists())
         query = query.where(sa.or_(MailMessage.recipient.contains(q, autoescape=True),
-                                   MailMessage.template.contains(q, autoescape=True)), ~sealed)
-    messages = db.paginate(query, page=page, per_page=50, error_out=False)
-    return render_template("notifications/outbox.html", messages=messages, q=q, now=utcnow())
+                                   MailMessage.notice.contains(q, autoescape=True)), ~sealed)
+    return query
+
+
+@bp.get("/outbox")
+@manager_required
+def outbox():
+    """Every message, searchable by recipient and event, filtered by state; the dead letters first
+    among the filters."""
+    q = (request.args.get("q") or "").strip()[:254].lower()
+    event_type = request.args.get("event") or ""
+    event_types = sorted({n.event for n in NOTICES})
+    if event_type not in event_types:
+        event_type = ""
+    try:
+        state = MessageState(request.args.get("state")) if request.args.get("state") else None
+    except ValueError:
+        state = None
+    messages = db.paginate(_outbox_query(q, event_type, state), page=page_arg(), per_page=50, error_out=False)
+    dead = db.session.scalar(sa.select(sa.func.count()).select_from(MailMessage)
+                             .where(MailMessage.state == MessageState.dead))
+    return render_template("notifications/outbox.html", messages=messages, q=q, now=utcnow(), event=event_type,
+                           event_types=event_types, state=state, states=list(MessageState), dead=dead,
+                           labels=STATE_LABELS, form=ConfirmForm())
+
+
+@bp.post("/outbox/<int:message_id>/resend")
+@manager_required
+def resend(message_id: int):
+    message = _readable(message_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        services.resend(message, by=current_user)
+    except ValueError:
+        flash(_("Only a delivered or undelivered message can be resent; this one is still on its way."), "error")
+        return redirect(url_for("notifications.message", message_id=message.id), 303)
+    db.session.commit()
+    flash(_("The message will be sent again to %(address)s.", address=message.recipient))
+    if request.form.get("back") == "dead":  # resent from the dead-letter list: back to the list
+        return redirect(url_for("notifications.outbox", state="dead"), 303)
+    return redirect(url_for("notifications.message", message_id=message.id), 303)
 
 
 def _readable(message_id: int) -> MailMessage:
@@ -50,7 +92,8 @@ def _readable(message_id: int) -> MailMessage:
 @bp.get("/outbox/<int:message_id>")
 @manager_required
 def message(message_id: int):
-    return render_template("notifications/message.html", message=_readable(message_id))
+    return render_template("notifications/message.html", message=_readable(message_id), form=ConfirmForm(),
+                           catalogue=CATALOGUE, resendable=RESENDABLE)
 
 
 @bp.get("/outbox/<int:message_id>/body")
@@ -95,17 +138,42 @@ def rerun_handler(event_id: str, handler: str):
 @inbox.get("/messages")
 @login_required
 def messages():
-    """The email this person has been sent, readable without a mail client."""
-    query = (sa.select(MailMessage).where(MailMessage.user_id == current_user.id)
-             .order_by(MailMessage.created_at.desc(), MailMessage.id.desc()))
-    return render_template("notifications/messages.html",
-                           messages=db.paginate(query, page=page_arg(), per_page=50, error_out=False))
+    """This person's notifications: every message written for them, emailed or not."""
+    return render_template("notifications/messages.html", form=ConfirmForm(), unread=services.unread_count(current_user),
+                           messages=db.paginate(services.my_messages_query(current_user), page=page_arg(),
+                                                per_page=50, error_out=False))
 
 
 @inbox.get("/messages/<int:message_id>")
 @login_required
 def my_message(message_id: int):
     message = db.get_or_404(MailMessage, message_id)
-    if message.user_id != current_user.id:
+    if message.user_id != current_user.id or message.notice == "digest":
         abort(404)
+    if message.read_at is None:
+        services.mark_read(current_user, message)
+        db.session.commit()
     return render_template("notifications/my_message.html", message=message)
+
+
+@inbox.post("/messages/read")
+@login_required
+def mark_all_read():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    count = services.mark_read(current_user)
+    db.session.commit()
+    flash(ngettext("%(num)d message marked as read.", "%(num)d messages marked as read.", count))
+    return redirect(url_for("inbox.messages"), 303)
+
+
+@inbox.app_context_processor
+def unread_messages() -> dict:
+    """The unread count in the header, for a signed-in person (one COUNT on an index)."""
+
+    def count() -> int:
+        if not current_user.is_authenticated:
+            return 0
+        return services.unread_count(current_user)
+
+    return {"unread_messages": count}

@@ -1,12 +1,10 @@
 """Who hears about proposals: receipts and withdrawal notices to the team, a digest to the owner.
 
-Emails go out on the ``notifications`` queue. Subjects never carry a title: user text stays
-in the body.
+Emails go out on the ``notifications`` queue. Subjects come from the catalogue and never carry a
+title: user text stays in the body.
 """
 
 from __future__ import annotations
-
-from flask_babel import lazy_gettext as _l
 
 from challenges.accounts.models import User
 from challenges.calls import events as call_events
@@ -15,7 +13,7 @@ from challenges.calls.services import owner_members
 from challenges.core.events import EventBus
 from challenges.core.models import Event
 from challenges.extensions import db
-from challenges.notifications.services import deliver, recipient_for
+from challenges.notifications.services import notify, recipients_for
 from challenges.proposals import events, services
 from challenges.proposals.models import Proposal, ProposalVersion
 
@@ -29,8 +27,7 @@ def _proposal(proposal_id: int) -> Proposal:
 
 def _team(proposal: Proposal, version: ProposalVersion) -> list:
     """The team of *version* (not of later edits), less anyone no longer in the organisation."""
-    members = {u.id: u for u in services.team_candidates(proposal.organisation)}
-    return [recipient_for(members[p["id"]]) for p in version.content["team"] if p["id"] in members]
+    return recipients_for(services.applicant_team(proposal, version))
 
 
 def _version(proposal: Proposal, number: int) -> ProposalVersion:
@@ -40,18 +37,16 @@ def _version(proposal: Proposal, number: int) -> ProposalVersion:
 def send_receipt(e: events.ProposalSubmitted, record: Event) -> None:
     proposal = _proposal(e.proposal_id)
     version = _version(proposal, e.number)
-    deliver(record, "proposal_receipt", _l("Receipt: your proposal has been submitted (version %(n)s)", n=e.number),
-            _team(proposal, version), sealed_challenge_id=proposal.challenge_id, proposal=proposal,
-            version=version, challenge=proposal.challenge)
+    notify(record, "proposal_receipt", _team(proposal, version), subject_args={"n": e.number},
+           sealed_challenge_id=proposal.challenge_id, proposal=proposal, version=version, challenge=proposal.challenge)
 
 
 def send_withdrawn(e: events.ProposalWithdrawn, record: Event) -> None:
     proposal = _proposal(e.proposal_id)
     version = _version(proposal, e.number)
-    deliver(record, "proposal_withdrawn", _l("Your proposal has been withdrawn"), _team(proposal, version),
-            sealed_challenge_id=proposal.challenge_id, proposal=proposal, version=version,
-            challenge=proposal.challenge,
-            by=db.session.get(User, record.actor_id) if record.actor_id else None, at=record.occurred_at)
+    notify(record, "proposal_withdrawn", _team(proposal, version), sealed_challenge_id=proposal.challenge_id,
+           proposal=proposal, version=version, challenge=proposal.challenge,
+           by=db.session.get(User, record.actor_id) if record.actor_id else None, at=record.occurred_at)
 
 
 def send_digest(e: call_events.ChallengeClosed, record: Event) -> None:
@@ -59,9 +54,8 @@ def send_digest(e: call_events.ChallengeClosed, record: Event) -> None:
     challenge = db.session.get(Challenge, e.challenge_id)
     if challenge is None:
         raise LookupError(f"challenge {e.challenge_id} not found")
-    deliver(record, "proposals_digest", _l("Your challenge has closed: the proposals that came in"),
-            [recipient_for(u) for u in owner_members(challenge)], challenge=challenge,
-            proposals=services.submitted_proposals(challenge))
+    notify(record, "proposals_digest", recipients_for(owner_members(challenge)), challenge=challenge,
+           proposals=services.submitted_proposals(challenge))
 
 
 def register(bus: EventBus) -> None:

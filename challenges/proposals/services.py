@@ -82,6 +82,31 @@ class ProposalContent:
 # --- the rules ---------------------------------------------------------------------------------
 
 
+def working_teams(challenge: Challenge, *, unsubmitted_only: bool) -> list[User]:
+    """The current teams of the proposals to *challenge* that are not withdrawn (or, with
+    *unsubmitted_only*, that are drafts or have changes not yet submitted), less anyone no
+    longer an active member of the organisation."""
+    proposals = db.session.scalars(
+        sa.select(Proposal).where(Proposal.challenge_id == challenge.id,
+                                  Proposal.status != ProposalStatus.withdrawn).order_by(Proposal.id)).all()
+    people: dict[int, User] = {}
+    for proposal in proposals:
+        if unsubmitted_only and proposal.status is not ProposalStatus.draft and not has_unsubmitted_changes(proposal):
+            continue
+        members = {u.id for u in team_candidates(proposal.organisation)}
+        people.update((u.id, u) for u in proposal.team if u.id in members)
+    return list(people.values())
+
+
+def applicant_team(proposal: Proposal, version: ProposalVersion | None = None) -> list[User]:
+    """The team of *version* (by default the latest submitted one; the current team of a draft),
+    less anyone no longer an active member of the organisation."""
+    members = {u.id: u for u in team_candidates(proposal.organisation)}
+    version = version or proposal.latest_version
+    ids = [p["id"] for p in version.content["team"]] if version is not None else [u.id for u in proposal.team]
+    return [members[i] for i in ids if i in members]
+
+
 def team_candidates(org: Organisation) -> list[User]:
     """The people who can be on a proposal of *org*: its active, approved members."""
     return list(db.session.scalars(

@@ -7,8 +7,6 @@ every applicant and the owner told. Subjects never carry user text.
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-
 from challenges.accounts.models import Role, User
 from challenges.accounts.services import people_with_role
 from challenges.calls import events as call_events
@@ -17,8 +15,8 @@ from challenges.calls.services import owner_members
 from challenges.core.events import EventBus
 from challenges.core.models import Event
 from challenges.extensions import db
-from challenges.notifications.services import deliver, recipient_for
-from challenges.proposals.services import team_candidates
+from challenges.notifications.services import notify, recipient_for, recipients_for
+from challenges.proposals.services import applicant_team
 from challenges.reviews import events, services
 from challenges.reviews.models import Assessment, Assignment, ChallengeReview
 
@@ -31,7 +29,7 @@ def _get(model, key):
 
 
 def _managers() -> list:
-    return [recipient_for(u) for u in people_with_role(Role.programme_manager)]
+    return recipients_for(people_with_role(Role.programme_manager))
 
 
 # --- workflow ------------------------------------------------------------------------------------
@@ -71,8 +69,7 @@ def replace_recused(e: events.EvaluatorRecused, record: Event) -> None:
 
 def send_opened(e: events.ReviewOpened, record: Event) -> None:
     review = _get(ChallengeReview, e.review_id)
-    deliver(record, "review_opened", _l("A challenge has closed: its review is open"), _managers(),
-            review=review, challenge=review.challenge)
+    notify(record, "review_opened", _managers(), review=review, challenge=review.challenge)
 
 
 def send_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
@@ -82,8 +79,8 @@ def send_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
     for assignment in (_get(Assignment, i) for i in e.assignment_ids if db.session.get(Assignment, i)):
         by_evaluator.setdefault(assignment.evaluator, []).append(assignment)
     for evaluator, assignments in by_evaluator.items():
-        deliver(record, "review_assigned", _l("You have proposals to review"), [recipient_for(evaluator)],
-                review=review, challenge=review.challenge, assignments=assignments)
+        notify(record, "review_assigned", [recipient_for(evaluator)], review=review, challenge=review.challenge,
+               assignments=assignments)
 
 
 def send_recused(e: events.RecusalSettled, record: Event) -> None:
@@ -92,17 +89,15 @@ def send_recused(e: events.RecusalSettled, record: Event) -> None:
     assignment = _get(Assignment, e.assignment_id)
     assessment = assignment.assessment
     replaced = e.replacement_id is not None
-    deliver(record, "review_recused", _l("Your recusal is recorded"), [recipient_for(assignment.evaluator)],
-            assignment=assignment, replaced=replaced, challenge=assessment.review.challenge)
+    notify(record, "review_recused", [recipient_for(assignment.evaluator)], assignment=assignment,
+           replaced=replaced, challenge=assessment.review.challenge)
     if not replaced:
-        deliver(record, "review_unfilled", _l("A proposal lacks an evaluator after a recusal"), _managers(),
-                assessment=assessment, challenge=assessment.review.challenge)
+        notify(record, "review_unfilled", _managers(), assessment=assessment, challenge=assessment.review.challenge)
 
 
 def send_completed(e: events.ChallengeReviewCompleted, record: Event) -> None:
     review = _get(ChallengeReview, e.review_id)
-    deliver(record, "review_completed", _l("Every review of a challenge is in"), _managers(),
-            review=review, challenge=review.challenge)
+    notify(record, "review_completed", _managers(), review=review, challenge=review.challenge)
 
 
 def send_decisions(e: events.DecisionsPublished, record: Event) -> None:
@@ -111,24 +106,29 @@ def send_decisions(e: events.DecisionsPublished, record: Event) -> None:
     review = _get(ChallengeReview, e.review_id)
     for assessment in review.assessments:
         proposal = assessment.proposal
-        team = [recipient_for(u) for u in team_candidates(proposal.organisation)
-                if u.id in {p["id"] for p in proposal.versions[-1].content["team"]}]
         comments = [a.review.comment_to_applicant for a in assessment.active_assignments if a.review is not None]
-        deliver(record, "decision_applicant", _l("The decision on your proposal"), team,
-                assessment=assessment, proposal=proposal, challenge=review.challenge,
-                comments=comments if assessment.eligible else [])
-    deliver(record, "decision_owner", _l("The decisions on your challenge are published"),
-            [recipient_for(u) for u in owner_members(review.challenge)], review=review, challenge=review.challenge,
-            results=services.results(review))
+        notify(record, "decision_applicant", recipients_for(applicant_team(proposal)), assessment=assessment,
+               proposal=proposal, challenge=review.challenge, comments=comments if assessment.eligible else [])
+    notify(record, "decision_owner", recipients_for(owner_members(review.challenge)), review=review,
+           challenge=review.challenge, results=services.results(review))
 
 
 def send_reminders(e: events.ReviewRemindersDue, record: Event) -> None:
     review = _get(ChallengeReview, e.review_id)
-    subject = (_l("Reminder: your reviews are due in three days") if e.kind == "three_days"
-               else _l("Reminder: your reviews are due today"))
+    key = "review_reminder" if e.kind == "three_days" else "review_due_today"
     for evaluator, assignments in services.unfinished_by_evaluator(review).items():
-        deliver(record, "review_reminder", subject, [recipient_for(evaluator)], review=review,
-                challenge=review.challenge, assignments=assignments)
+        notify(record, key, [recipient_for(evaluator)], review=review, challenge=review.challenge,
+               assignments=assignments)
+
+
+def send_ineligible(e: events.ProposalScreened, record: Event) -> None:
+    """The team hears at once that its proposal was screened out, with the reason (unless the
+    screening has been reversed since)."""
+    assessment = _get(Assessment, e.assessment_id)
+    if e.eligible or assessment.eligible is not False:
+        return
+    notify(record, "proposal_ineligible", recipients_for(applicant_team(assessment.proposal)),
+           assessment=assessment, proposal=assessment.proposal, challenge=assessment.review.challenge)
 
 
 def register(bus: EventBus) -> None:
@@ -148,3 +148,4 @@ def register(bus: EventBus) -> None:
     bus.subscribe(events.ChallengeReviewCompleted, send_completed, queue="notifications")
     bus.subscribe(events.DecisionsPublished, send_decisions, queue="notifications")
     bus.subscribe(events.ReviewRemindersDue, send_reminders, queue="notifications")
+    bus.subscribe(events.ProposalScreened, send_ineligible, queue="notifications")

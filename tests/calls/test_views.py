@@ -239,7 +239,7 @@ def test_extension_moves_later_only_and_tells_followers(people, make_browser, dr
     assert note.old_deadline < note.new_deadline == challenge.deadline
     drain()
     mail = smtp.to("sara@sensors.example.com")
-    assert [m["Subject"] for m in mail] == ["A challenge you follow has a new deadline"]
+    assert [m["Subject"] for m in mail] == ["A challenge has a new deadline"]
     assert "More time for tests." in mail[0].get_body(("plain",)).get_content()
 
 
@@ -281,7 +281,7 @@ def test_questions_are_answered_in_public_without_the_asker(people, make_browser
     drain()
     # The asker's organisation follows the challenge from the moment it asked.
     assert [m["Subject"] for m in smtp.to("sara@sensors.example.com")] == [
-        "A question about a challenge you follow has been answered"]
+        "A question about a challenge has been answered"]
 
 
 def test_owners_see_their_own_drafts_only(people, make_browser):
@@ -384,5 +384,5 @@ def test_followers_are_told_of_a_clarification(people, browser, drain, smtp):
     browser.submit(f"{page}/clarifications", {"text": "Parts weigh up to 40 kg."}, page_url=page)
     drain()
     [mail] = smtp.to("sara@sensors.example.com")
-    assert mail["Subject"] == "A challenge you follow has a clarification"
+    assert mail["Subject"] == "A challenge has a clarification"
     assert "Parts weigh up to 40 kg." in mail.get_body(("plain",)).get_content()

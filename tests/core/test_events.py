@@ -91,13 +91,20 @@ def test_sweeper_waits_for_the_lease(app, ctx, redis_server, monkeypatch):
 
 def test_failing_handler_retries_then_lands_in_the_failed_list(app, ctx, drain, monkeypatch, make_browser):
     monkeypatch.setitem(app.config, "EVENT_MAX_ATTEMPTS", 2)
-    monkeypatch.setitem(app.config, "SMTP_PORT", 1)  # nothing listens there
+    from challenges.notifications import services as mail
+
+    render = mail.render_message
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the template is broken")
+
+    monkeypatch.setattr(mail, "render_message", broken)
     _register()
     db.session.commit()
     drain()
     handling = db.session.scalar(sa.select(EventHandling))
     assert (handling.state, handling.attempts) == (HandlingState.pending, 1)
-    assert "SMTP" in handling.last_error
+    assert "the template is broken" in handling.last_error
     assert sweep_events() == 1
     drain()
     db.session.refresh(handling)
@@ -111,7 +118,7 @@ def test_failing_handler_retries_then_lands_in_the_failed_list(app, ctx, drain, 
     page = response.get_data(as_text=True)
     assert response.status_code == 200, page
     assert "accounts_send_welcome" in page
-    monkeypatch.setitem(app.config, "SMTP_PORT", app.config["SMTP_PORT"])
+    monkeypatch.setattr(mail, "render_message", render)
     response = pm.submit(f"/admin/events/{handling.event_id}/{handling.handler}/rerun", {},
                          page_url="/admin/events/failed")
     assert response.status_code == 303

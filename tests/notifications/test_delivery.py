@@ -28,7 +28,7 @@ def test_message_has_a_message_id_from_event_and_recipient(app, ctx, smtp, drain
     drain()
     [message] = smtp.to("sara@example.com")
     row = db.session.scalar(sa.select(MailMessage))
-    assert message["Message-ID"] == row.message_id == message_id_for(row.event_id, "sara@example.com")
+    assert message["Message-ID"] == row.message_id == message_id_for(row.event_id, "welcome", "sara@example.com")
     assert row.state is MessageState.sent
     assert message.get_body(("html",)) is not None
     assert "http://localhost/login" in message.get_body(("plain",)).get_content()
@@ -39,12 +39,12 @@ def test_permanent_refusal_is_recorded_and_not_retried(app, ctx, smtp, drain):
     _register()
     drain()
     row = db.session.scalar(sa.select(MailMessage))
-    assert row.state is MessageState.failed and row.last_reply.startswith("550")
+    assert row.state is MessageState.dead and row.last_reply.startswith("550") and row.attempts == 1
     assert db.session.scalar(sa.select(EventHandling)).state is HandlingState.done
 
 
 def test_temporary_refusal_is_retried_and_sent_once(app, ctx, smtp, drain, monkeypatch):
-    monkeypatch.setitem(app.config, "EVENT_RETRY_INTERVALS", [0])
+    monkeypatch.setitem(app.config, "MAIL_RETRY_DELAYS", [0, 0, 0, 0, 0])
     smtp.data_replies.append("451 4.3.0 try again later")
     _register()
     drain()

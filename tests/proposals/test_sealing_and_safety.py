@@ -20,7 +20,7 @@ from tests.proposals.conftest import content, make_proposal, pdf
 def test_mail_about_a_sealed_proposal_is_sealed_in_the_outbox(people, challenge, make_browser, drain):
     make_proposal(people["sme"], challenge, title="Secret sealed title")
     drain()
-    [receipt] = db.session.scalars(sa.select(MailMessage).where(MailMessage.template == "proposal_receipt")).all()
+    [receipt] = db.session.scalars(sa.select(MailMessage).where(MailMessage.notice == "proposal_receipt")).all()
     manager = make_browser("manager@agency.example.com")
     page = manager.get("/admin/outbox").get_data(as_text=True)
     assert "Sealed: about a proposal" in page

@@ -277,7 +277,7 @@ def test_decide_before_every_review_needs_an_override_then_publish(people, assig
     drain()
     assert smtp.messages == []  # once only
     bodies = {m.recipient: m.body_text for m in db.session.scalars(sa.select(MailMessage).where(
-        MailMessage.template.in_(["decision_applicant", "decision_owner"])))}
+        MailMessage.notice.in_(["decision_applicant", "decision_owner"])))}
     sara = bodies["sara@sensors.example.com"]
     assert "Recommended for funding" in sara and "Best fit to the challenge." in sara
     assert "Comment by" in sara and "Keep an eye on the budget." not in sara  # private comments stay private
