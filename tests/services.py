@@ -69,6 +69,11 @@ class SMTPRecorder:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse_recipients: dict[str, str] = {}
         self.data_replies: list[str] = []
+        # Faults on a recipient's first attempt only: a temporary reply, or the connection dropped.
+        self.first_replies: dict[str, str] = {}
+        self.drop_first: set[str] = set()
+        self.always_replies: dict[str, str] = {}
+        self.attempts: dict[str, int] = {}
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -79,6 +84,15 @@ class SMTPRecorder:
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
+            rcpt = envelope.rcpt_tos[0].lower() if envelope.rcpt_tos else ""
+            attempt = self.attempts[rcpt] = self.attempts.get(rcpt, 0) + 1
+            if rcpt in self.always_replies:
+                return self.always_replies[rcpt]
+            if attempt == 1 and rcpt in self.drop_first:
+                server.transport.close()  # the connection drops before any reply
+                return "451 4.4.2 connection dropped"
+            if attempt == 1 and rcpt in self.first_replies:
+                return self.first_replies[rcpt]
             if self.data_replies:
                 return self.data_replies.pop(0)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
@@ -93,6 +107,10 @@ class SMTPRecorder:
             self.envelopes.clear()
             self.refuse_recipients.clear()
             self.data_replies.clear()
+            self.first_replies.clear()
+            self.drop_first.clear()
+            self.always_replies.clear()
+            self.attempts.clear()
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if m["To"] == address]

@@ -381,11 +381,11 @@ def sweep_mail(limit: int = 1000) -> int:
     now = utcnow()
     lease = timedelta(seconds=current_app.config["EVENT_LEASE_SECONDS"])
     ids = list(db.session.scalars(
-        sa.select(MailMessage.id).where(sa.or_(
-            sa.and_(MailMessage.state.in_(SENDABLE), MailMessage.next_attempt_at <= now,
-                    MailMessage.enqueued_at <= now - lease),
-            sa.and_(MailMessage.state == MessageState.sending, MailMessage.claimed_at < now - CLAIM_LEASE),
-        )).order_by(MailMessage.id).limit(limit)))
+        sa.select(MailMessage.id).where(
+            MailMessage.enqueued_at <= now - lease,
+            sa.or_(sa.and_(MailMessage.state.in_(SENDABLE), MailMessage.next_attempt_at <= now),
+                   sa.and_(MailMessage.state == MessageState.sending, MailMessage.claimed_at < now - CLAIM_LEASE)),
+        ).order_by(MailMessage.id).limit(limit)))
     if not ids:
         db.session.rollback()
         return 0

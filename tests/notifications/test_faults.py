@@ -1,0 +1,214 @@
+"""Delivery against an SMTP server that fails: temporary replies and dropped connections are retried
+until the message arrives once; permanent refusals become dead letters that a manager can resend."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+
+from challenges.accounts.models import Role
+from challenges.config import from_environment
+from challenges.core.models import Event, utcnow
+from challenges.extensions import db, get_redis
+from challenges.notifications import services
+from challenges.notifications.models import MailMessage, MessageState
+from challenges.notifications.services import Recipient, notify, sweep_mail
+from tests.factories import make_user
+
+FAST = [0, 0, 0, 0, 0]  # retries at once, so that one drain runs every try
+
+
+def _event() -> Event:
+    """A bare event row (no handlers), to send notices for it directly."""
+    event = Event(id=str(uuid.uuid4()), type="UserRegistered", version=1, payload={}, occurred_at=utcnow())
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def _send(addresses: list[str], user=None) -> str:
+    user = user or make_user("someone@example.com", name="Someone")
+    event = _event()
+    notify(event, "welcome", [Recipient(email=a) for a in addresses], user=user)
+    event_id = event.id
+    db.session.commit()
+    return event_id
+
+
+def _states(event_id: str) -> dict[str, MailMessage]:
+    db.session.rollback()
+    return {m.recipient: m for m in db.session.scalars(sa.select(MailMessage).where(MailMessage.event_id == event_id))}
+
+
+def test_every_deliverable_message_arrives_exactly_once_through_faults(app, ctx, smtp, drain, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_RETRY_DELAYS", FAST)
+    addresses = [f"person{i:02d}@example.com" for i in range(60)]
+    temporary = {a for i, a in enumerate(addresses) if i % 4 == 0}
+    dropped = {a for i, a in enumerate(addresses) if i % 7 == 1}
+    refused = {a for i, a in enumerate(addresses) if i % 10 == 3}
+    for a in temporary:
+        smtp.first_replies[a] = "451 4.3.0 greylisted, try again later"
+    smtp.drop_first.update(dropped)
+    for a in refused:
+        smtp.refuse_recipients[a] = "550 5.1.1 no such mailbox"
+
+    event_id = _send(addresses)
+    drain()
+
+    received: dict[str, int] = {}
+    for message in smtp.messages:
+        received[message["To"]] = received.get(message["To"], 0) + 1
+    deliverable = set(addresses) - refused
+    assert received == dict.fromkeys(deliverable, 1)  # each exactly once: no process was killed
+    rows = _states(event_id)
+    assert {a for a, m in rows.items() if m.state is MessageState.sent} == deliverable
+    assert {a for a, m in rows.items() if m.state is MessageState.dead} == refused
+    assert all(rows[a].last_reply.startswith("550") and rows[a].attempts == 1 for a in refused)
+    assert all(rows[a].attempts == 2 for a in (temporary | dropped) - refused)
+    assert all(rows[a].attempts == 1 for a in deliverable - temporary - dropped)
+    # the dropped ones were dropped for real: the client saw the connection go
+    assert smtp.attempts[sorted(dropped - refused)[0]] == 2
+
+
+def test_a_dead_letter_is_listed_for_the_manager_and_a_resend_delivers(app, ctx, smtp, drain, make_browser):
+    smtp.refuse_recipients["gone@example.com"] = "550 5.1.1 no such mailbox"
+    event_id = _send(["gone@example.com", "here@example.com"])
+    drain()
+    dead = _states(event_id)["gone@example.com"]
+    dead_id = dead.id
+    assert dead.state is MessageState.dead
+    make_user("pm@example.com", roles=(Role.programme_manager,))
+    db.session.commit()
+
+    pm = make_browser("pm@example.com")
+    outbox = pm.get("/admin/outbox").get_data(as_text=True)
+    assert "1 message could not be delivered" in outbox
+    listing = pm.get("/admin/outbox?state=dead").get_data(as_text=True)
+    assert "gone@example.com" in listing and "here@example.com" not in listing
+    assert "550 5.1.1 no such mailbox" in listing
+    assert len(smtp.to("gone@example.com")) == 0
+
+    del smtp.refuse_recipients["gone@example.com"]  # the address works again
+    response = pm.submit(f"/admin/outbox/{dead_id}/resend", {"back": "dead"}, page_url="/admin/outbox?state=dead")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/admin/outbox?state=dead")
+    drain()
+    assert len(smtp.to("gone@example.com")) == 1
+    row = _states(event_id)["gone@example.com"]
+    assert (row.state, row.resent_count, row.attempts) == (MessageState.sent, 1, 1)
+    assert row.resent_by_id is not None
+    # a message still on its way cannot be resent
+    db.session.execute(sa.update(MailMessage).where(MailMessage.id == dead_id).values(state=MessageState.queued))
+    db.session.commit()
+    page = pm.submit(f"/admin/outbox/{dead_id}/resend", {}, page_url=f"/admin/outbox/{dead_id}")
+    assert page.status_code == 303
+    assert "still on its way" in pm.get(page.headers["Location"]).get_data(as_text=True)
+
+
+def test_resend_is_for_programme_managers_only(app, ctx, smtp, drain, make_browser):
+    smtp.refuse_recipients["gone@example.com"] = "550 5.1.1 no such mailbox"
+    event_id = _send(["gone@example.com"])
+    drain()
+    message_id = _states(event_id)["gone@example.com"].id
+    make_user("eve@example.com")
+    db.session.commit()
+    eve = make_browser("eve@example.com")
+    assert eve.get("/admin/outbox?state=dead").status_code == 403
+    response = eve.submit(f"/admin/outbox/{message_id}/resend", {}, page_url="/messages")
+    assert response.status_code == 403
+    del smtp.refuse_recipients["gone@example.com"]
+    drain()
+    assert _states(event_id)["gone@example.com"].state is MessageState.dead
+    assert smtp.to("gone@example.com") == []
+
+
+def test_retries_stop_after_the_last_try_and_the_message_is_dead(app, ctx, smtp, drain, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_RETRY_DELAYS", FAST)
+    smtp.always_replies["busy@example.com"] = "452 4.2.2 mailbox full"
+    event_id = _send(["busy@example.com"])
+    drain()
+    row = _states(event_id)["busy@example.com"]
+    assert (row.state, row.attempts) == (MessageState.dead, 6)
+    assert row.last_reply.startswith("452") and "gave up after 6 tries" in row.last_reply
+    assert smtp.attempts["busy@example.com"] == 6
+
+
+def test_the_default_schedule_tries_at_least_five_times_over_at_least_an_hour(tmp_path):
+    delays = from_environment(tmp_path)["MAIL_RETRY_DELAYS"]
+    assert len(delays) + 1 >= 5 and sum(delays) >= 3600
+    assert delays == sorted(delays) and delays[0] > 0  # growing, never at once
+
+
+def test_a_temporary_failure_is_scheduled_after_the_first_delay(app, ctx, smtp, drain, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_RETRY_DELAYS", [60, 300, 900, 1800, 3600])
+    smtp.first_replies["later@example.com"] = "451 4.3.0 try again later"
+    event_id = _send(["later@example.com"])
+    before = utcnow()
+    drain()
+    row = _states(event_id)["later@example.com"]
+    assert row.state is MessageState.failed and row.last_reply.startswith("451")
+    assert before + timedelta(seconds=55) < row.next_attempt_at < utcnow() + timedelta(seconds=65)
+    registry = ScheduledJobRegistry(queue=Queue("notifications", connection=get_redis()))
+    assert len(registry.get_job_ids()) == 1  # RQ's scheduler holds the retry
+    assert smtp.to("later@example.com") == []
+    # the sweeper does not send it early
+    assert sweep_mail() == 0
+
+
+def test_the_sweeper_sends_what_redis_lost_and_what_a_dead_worker_held(app, ctx, smtp, drain, monkeypatch,
+                                                                        redis_server):
+    monkeypatch.setitem(app.config, "EVENT_LEASE_SECONDS", 120)
+    redis_server.stop()  # the commit cannot enqueue: only the database knows
+    event_id = _send(["lost@example.com", "held@example.com"])
+    redis_server.start()
+    assert sweep_mail() == 0  # within the lease nothing is taken from its first job
+    long_ago = utcnow() - timedelta(hours=1)
+    rows = _states(event_id)
+    db.session.execute(sa.update(MailMessage).where(MailMessage.id == rows["lost@example.com"].id)
+                       .values(enqueued_at=long_ago))
+    # a worker claimed this one an hour ago and died before recording the outcome
+    db.session.execute(sa.update(MailMessage).where(MailMessage.id == rows["held@example.com"].id)
+                       .values(state=MessageState.sending, claimed_at=long_ago, enqueued_at=long_ago, attempts=1))
+    db.session.commit()
+    assert sweep_mail() == 2
+    assert sweep_mail() == 0  # enqueued once, not on every sweep
+    drain()
+    assert len(smtp.to("lost@example.com")) == 1 and len(smtp.to("held@example.com")) == 1
+    rows = _states(event_id)
+    assert rows["held@example.com"].attempts == 2 and rows["held@example.com"].state is MessageState.sent
+
+
+def test_a_message_is_sent_once_when_two_workers_get_its_job(app, ctx, smtp, drain):
+    event_id = _send(["once@example.com"])
+    message_id = _states(event_id)["once@example.com"].id
+    services.enqueue_send([message_id])  # a duplicate job, e.g. from a sweep racing the first
+    drain()
+    assert len(smtp.to("once@example.com")) == 1
+
+
+@pytest.mark.parametrize("address", ["x@example.com\r\nBcc: evil@example.com", "x@example.com\nBcc: evil@example.com"])
+def test_an_address_with_a_line_break_is_never_sent(app, ctx, smtp, drain, address):
+    event_id = _send([address, "fine@example.com"])
+    drain()
+    rows = _states(event_id)
+    bad = rows[address.lower()]
+    assert bad.state is MessageState.dead and "line break" in bad.last_reply
+    assert [m["To"] for m in smtp.messages] == ["fine@example.com"]
+    assert all("evil" not in str(rcpts) for _, rcpts in smtp.envelopes)
+
+
+def test_without_a_smtp_server_the_outbox_keeps_it_and_a_server_down_is_retried(app, ctx, smtp, drain,
+                                                                                 monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_RETRY_DELAYS", [3600])
+    monkeypatch.setitem(app.config, "SMTP_PORT", 1)  # nothing listens there
+    event_id = _send(["a@example.com", "b@example.com", "c@example.com"])
+    drain()
+    rows = _states(event_id)
+    assert {m.state for m in rows.values()} == {MessageState.failed}
+    # two connection failures stop the batch: the third was not tried and keeps its try
+    assert sorted(m.attempts for m in rows.values()) == [0, 1, 1]
+    assert all("connect" in m.last_reply for m in rows.values())
