@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from stdnum import luhn
 
 from challenges.accounts import services as accounts
-from challenges.accounts.models import OrganisationKind, Role, User, UserRole
+from challenges.accounts.models import MailMode, OrganisationKind, Role, User, UserRole
 from challenges.calls import services as calls
 from challenges.calls.models import TopicKind
 from challenges.core.formatting import from_local, to_local
@@ -88,6 +88,8 @@ def load_demo() -> bool:
     for name, email in EVALUATORS:
         user = accounts.register_user(name=name, email=email, password=DEMO_PASSWORD, language="en")
         accounts.grant_role(user, Role.evaluator, by=manager)
+    # Robotlogik's Jonas takes non-essential mail (follows, questions) as one summary a day
+    _person("jonas.berg@robotlogik.example.com").mail_mode = MailMode.daily
     db.session.flush()
     _demo_challenges(programme.years[0].id, manager)
     return True
