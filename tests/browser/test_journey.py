@@ -472,12 +472,16 @@ def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page
     drain()
     [receipt] = smtp.to("sara@sensors.example.com")
     assert receipt["Subject"] == "Receipt: your proposal has been submitted (version 1)"
-    # Sara reads the receipt from the outbox, among her own messages.
-    nav_link(page, "Messages").click()
+    # Sara sees one unread message in the header and reads the receipt among her own messages.
+    page.reload()
+    expect(nav_link(page, "Messages (1 unread)")).to_be_visible()
+    nav_link(page, "Messages (1 unread)").click()
+    check_page(page, problems, "your messages (one unread)")
     page.get_by_role("link", name="Receipt: your proposal has been submitted (version 1)").click()
     expect(page.get_by_role("main")).to_contain_text("We have received version 1 of your organisation's proposal")
     expect(page.get_by_role("main")).to_contain_text("Acoustic crack detection")
     check_page(page, problems, "your message (receipt)")
+    expect(nav_link(page, "Messages")).to_have_text("Messages")  # read: the count is gone
     log_out(page)
 
     # The programme manager sees only a count on the challenge, and a sealed line in the outbox.
