@@ -18,6 +18,7 @@ from challenges.calls import services as calls
 from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core.formatting import STOCKHOLM
 from challenges.core.models import EventHandling, HandlingState, utcnow
+from challenges.core.translation import MissingTranslationLog
 from challenges.extensions import db
 from challenges.funding import services as funding
 from challenges.funding.models import Award, AwardStatus, Posting, Programme, ProgrammeYear
@@ -109,8 +110,6 @@ class RenderSpy:
         for place, url in links:
             if not (url == self.base_url or url.startswith(self.base_url + "/")):
                 self.problems.append(f"{where}: {place} link {url!r} is not an absolute link to {self.base_url}")
-        if key != "digest" and not URL_RE.search(text):
-            self.problems.append(f"{where}: no link at all in the text")
 
     def __call__(self, notice: Notice, language: str, context: dict, subject_args: dict | None = None):
         rendered = {}
@@ -127,6 +126,21 @@ class RenderSpy:
         self.seen.add(notice.key)
         self.languages.add(language)
         return rendered[language]
+
+
+@pytest.fixture
+def untranslated(monkeypatch, caplog) -> Callable[[], list[str]]:
+    """What was shown in English for want of a translation. The log says so once per process and
+    message; forget what was logged, so that a message an earlier test met is reported here too."""
+    caplog.set_level(logging.WARNING, logger="challenges.core.translation")
+    missing = MissingTranslationLog._missing
+
+    def log_every_time(self: MissingTranslationLog, message: str) -> str:
+        self.logged.discard(message)
+        return missing(self, message)
+
+    monkeypatch.setattr(MissingTranslationLog, "_missing", log_every_time)
+    return lambda: [r.getMessage() for r in caplog.records if r.name == "challenges.core.translation"]
 
 
 @pytest.fixture
@@ -185,9 +199,7 @@ def _accounts(manager: User, drain) -> dict[str, int]:
     return ids
 
 
-def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, caplog):
-    caplog.set_level(logging.WARNING, logger="challenges.core.translation")
-
+def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, untranslated):
     # The programme: two managers (English and Swedish), the topics, this year.
     manager = make_manager()
     make_user("chef@agency.example.com", name="Karin Chef", roles=(Role.programme_manager,), language="sv")
@@ -322,6 +334,7 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, ca
     reviews.publish_decisions(review, by=manager)
     db.session.commit()
     drain()
+    assert db.session.get(Challenge, challenge_id).status is ChallengeStatus.decided
 
     # --- funding: a small year takes one award of two; a payment, a reduction; an admin cost refused ---
     manager = db.session.get(User, manager_id)
@@ -359,8 +372,7 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, ca
     assert spy.seen == set(CATALOGUE), f"notices never written: {missing}"
     assert spy.problems == [], "\n".join(spy.problems)
     assert spy.languages == {"en", "sv"}
-    untranslated = [r.getMessage() for r in caplog.records if r.name == "challenges.core.translation"]
-    assert untranslated == [], "\n".join(untranslated)
+    assert untranslated() == [], "\n".join(untranslated())
     written = set(db.session.scalars(sa.select(MailMessage.notice).distinct()))
     assert written == set(CATALOGUE), f"no message row for: {sorted(set(CATALOGUE) - written)}"
     languages = set(db.session.scalars(sa.select(MailMessage.language).distinct()))
