@@ -51,8 +51,14 @@ def local_datetime(instant: datetime | None, style: str = "medium") -> str:
     return format_datetime(instant, pattern)
 
 
+def score(value: float | None) -> str:
+    """A mean score with two decimals, in the page's language ("5,10" in Swedish); a dash for none."""
+    return "–" if value is None else format_decimal(value, format="0.00")
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["sek"] = sek
+    app.jinja_env.filters["score"] = score
     app.jinja_env.filters["local_datetime"] = local_datetime
     app.jinja_env.filters["markdown"] = markdown.render
     app.jinja_env.filters["xml_text"] = xml_text

@@ -179,6 +179,15 @@ REFUSAL_LABELS = {
     "year_closed": _l("the year is closed"),
 }
 
+# What a refused posting was, for the managers' email (by event type).
+POSTING_LABELS = {
+    "PaymentApproved": _l("A payment"),
+    "AwardReduced": _l("A reduction of an award"),
+    "AwardCancelled": _l("A cancellation of an award"),
+    "AdminCostBooked": _l("An administration cost"),
+    "YearClosed": _l("The closing of a year"),
+}
+
 AWARD_STATUS_LABELS = {
     AwardStatus.pending: _l("Pending"),
     AwardStatus.booked: _l("Booked"),

@@ -20,6 +20,7 @@ from challenges.funding.models import (
     ACCOUNT_LABELS,
     AWARD_STATUS_LABELS,
     CONDITION_LABELS,
+    POSTING_LABELS,
     REFUSAL_LABELS,
     Account,
     AccountKind,
@@ -41,7 +42,7 @@ CHART = (AccountKind.available, AccountKind.commitment, AccountKind.paid_out, Ac
 @bp.record_once
 def _template_globals(state) -> None:
     state.app.jinja_env.globals.update(ACCOUNT_LABELS=ACCOUNT_LABELS, AWARD_STATUS_LABELS=AWARD_STATUS_LABELS,
-                                       REFUSAL_LABELS=REFUSAL_LABELS,
+                                       REFUSAL_LABELS=REFUSAL_LABELS, POSTING_LABELS=POSTING_LABELS,
                                        CONDITION_LABELS=CONDITION_LABELS, AccountKind=AccountKind,
                                        award_box=award_box)
 
