@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,11 +54,13 @@ from challenges.notifications.models import RESENDABLE, SENDABLE, MailDigest, Ma
 
 log = logging.getLogger(__name__)
 
-# A claimed message not marked within this time is taken to be abandoned by a dead worker.
-CLAIM_LEASE = timedelta(minutes=10)
 MAIL_KEY = "challenges_mail"
 BATCH = 100  # messages per send job (one SMTP connection, one claim)
-COMMIT_EVERY = 20  # outcomes recorded per commit while sending
+BATCH_SECONDS = 120  # a batch hands what it has not reached to a new job after this long
+JOB_TIMEOUT = 300  # RQ stops a send job after this long
+# A claimed message not marked within this time is taken to be abandoned by a stopped worker: well
+# beyond the job's timeout, so that a job still running never loses its claim.
+CLAIM_LEASE = timedelta(seconds=3 * JOB_TIMEOUT)
 
 
 class TemporaryDeliveryFailure(Exception):
@@ -170,7 +173,7 @@ def enqueue_send(message_ids: list[int], delay: float = 0) -> None:
     queue = Queue("notifications", connection=get_redis())
     for i in range(0, len(message_ids), BATCH):
         batch = message_ids[i:i + BATCH]
-        options = dict(job_timeout=600, result_ttl=600, failure_ttl=7 * 24 * 3600,
+        options = dict(job_timeout=JOB_TIMEOUT, result_ttl=600, failure_ttl=7 * 24 * 3600,
                        description=f"send {len(batch)} message(s)")
         if delay > 0:
             queue.enqueue_in(timedelta(seconds=delay), "challenges.notifications.services.send_mail", batch,
@@ -209,7 +212,11 @@ def build_email(message: MailMessage) -> EmailMessage:
     email["To"] = message.recipient
     email["Subject"] = message.subject
     email["Date"] = format_datetime(message.created_at)
-    email["Message-ID"] = message.message_id
+    if message.resent_count:  # a new copy: some servers drop a Message-ID they have seen
+        email["Message-ID"] = message.message_id.replace("@", f".resent{message.resent_count}@", 1)
+        email["References"] = message.message_id
+    else:
+        email["Message-ID"] = message.message_id
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.body_text)
     email.add_alternative(message.body_html, subtype="html")
@@ -238,18 +245,26 @@ def _claim(message_ids: list[int]) -> list[MailMessage]:
 
 
 class _Outcomes:
-    """Outcomes recorded in small groups, and retries scheduled once they are committed."""
+    """Each outcome recorded at once, and only while this job still holds the claim: a message that
+    the sweeper gave to another worker meanwhile is left to that worker."""
 
     def __init__(self) -> None:
-        self.pending = 0
         self.retries: dict[float, list[int]] = {}
 
+    def _record(self, message: MailMessage, **values: Any) -> None:
+        result = db.session.execute(
+            sa.update(MailMessage)
+            .where(MailMessage.id == message.id, MailMessage.state == MessageState.sending,
+                   MailMessage.claimed_at == message.claimed_at)
+            .values(**values).execution_options(synchronize_session=False))
+        db.session.commit()
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            log.warning("message %s was claimed again before its outcome was recorded", message.id)
+
     def finish(self, message: MailMessage, state: MessageState, reply: str | None) -> None:
-        message.state = state
-        message.last_reply = reply[:2000] if reply else reply
-        if state in (MessageState.sent, MessageState.stored):
-            message.sent_at = utcnow()
-        self._count()
+        sent = state in (MessageState.sent, MessageState.stored)
+        self._record(message, state=state, last_reply=reply[:2000] if reply else reply,
+                     sent_at=utcnow() if sent else None)
 
     def retry(self, message: MailMessage, reply: str) -> None:
         """A temporary failure: try again after the next delay, or give up after the last try."""
@@ -258,29 +273,21 @@ class _Outcomes:
             log.warning("message %s gave up after %d tries: %s", message.id, message.attempts, reply)
             self.finish(message, MessageState.dead, f"{reply} (gave up after {message.attempts} tries)")
             return
-        delay = delays[message.attempts - 1]
-        message.next_attempt_at = message.enqueued_at = utcnow() + timedelta(seconds=delay)
+        self._again(message, delays[message.attempts - 1], reply, attempts=message.attempts)
+
+    def release(self, message: MailMessage, reason: str) -> None:
+        """Not tried (the server could not be reached or refused us, not this message): back as it
+        was, without counting a try, and tried again after the first delay."""
+        delays = current_app.config["MAIL_RETRY_DELAYS"]
+        self._again(message, delays[0] if delays else 0, reason, attempts=message.attempts - 1)
+
+    def _again(self, message: MailMessage, delay: float, reply: str, *, attempts: int) -> None:
+        at = utcnow() + timedelta(seconds=delay)
+        self._record(message, state=MessageState.failed, last_reply=reply[:2000], attempts=attempts,
+                     next_attempt_at=at, enqueued_at=at)
         self.retries.setdefault(delay, []).append(message.id)
-        self.finish(message, MessageState.failed, reply)
 
-    def release(self, message: MailMessage, reply: str) -> None:
-        """Not tried at all (the connection failed before its turn): back as it was, tried again soon."""
-        message.attempts -= 1
-        message.state = MessageState.failed
-        message.last_reply = reply
-        delay = current_app.config["MAIL_RETRY_DELAYS"][0] if current_app.config["MAIL_RETRY_DELAYS"] else 0
-        message.next_attempt_at = message.enqueued_at = utcnow() + timedelta(seconds=delay)
-        self.retries.setdefault(delay, []).append(message.id)
-        self._count()
-
-    def _count(self) -> None:
-        self.pending += 1
-        if self.pending >= COMMIT_EVERY:
-            self.commit()
-
-    def commit(self) -> None:
-        db.session.commit()
-        self.pending = 0
+    def schedule_retries(self) -> None:
         retries, self.retries = self.retries, {}
         for delay, ids in retries.items():
             try:
@@ -318,22 +325,35 @@ def _close(smtp: smtplib.SMTP | None) -> None:
 
 
 def send_mail(message_ids: list[int]) -> str:
-    """RQ job: send the due messages among *message_ids* over one SMTP connection."""
+    """RQ job: send the due messages among *message_ids* over one SMTP connection.
+
+    A message that fails on its own (a reply about it) uses a try; when the server cannot be
+    reached, does not let us log in, or refuses the sender, the messages are handed back without
+    using one. A batch that runs longer than ``BATCH_SECONDS`` hands the rest back to a new job.
+    """
     messages = _claim(message_ids)
     outcomes = _Outcomes()
     if not current_app.config["SMTP_HOST"]:
         for message in messages:
             outcomes.finish(message, MessageState.stored, None)
-        outcomes.commit()
         return f"{len(messages)} kept in the local outbox"
+    max_tries = len(current_app.config["MAIL_RETRY_DELAYS"]) + 1
+    started = time.monotonic()
     smtp: smtplib.SMTP | None = None
-    refused: dict[str, Any]
+    server_trouble: str | None = None
     connection_failures = 0
     sent = 0
+    refused: dict[str, Any]
     try:
         for message in messages:
-            if connection_failures >= 2:  # the server is in trouble: leave the rest for later
-                outcomes.release(message, "not tried: the connection to the SMTP server kept failing")
+            if server_trouble is None and time.monotonic() - started > BATCH_SECONDS:
+                server_trouble = "not tried yet: the batch ran long and handed it on"
+            if server_trouble is not None:
+                outcomes.release(message, server_trouble)
+                continue
+            if message.attempts > max_tries:  # reclaimed from workers that kept stopping mid-send
+                outcomes.finish(message, MessageState.dead, f"gave up after {message.attempts - 1} tries: "
+                                                              "the worker stopped while sending it")
                 continue
             try:
                 email = build_email(message)
@@ -341,11 +361,25 @@ def send_mail(message_ids: list[int]) -> str:
                 log.warning("message %s not sent: %s", message.id, exc)
                 outcomes.finish(message, MessageState.dead, f"not sent: {exc}")
                 continue
-            try:
-                if smtp is None:
+            if smtp is None:
+                try:
                     smtp = _connect()
+                except (smtplib.SMTPException, OSError) as exc:
+                    connection_failures += 1
+                    reason = f"the SMTP server could not be used: {_describe(exc)}"
+                    log.warning("%s", reason)
+                    outcomes.release(message, reason)
+                    if connection_failures >= 2 or isinstance(exc, smtplib.SMTPAuthenticationError):
+                        server_trouble = reason
+                    continue
+            try:
                 refused = smtp.send_message(email, from_addr=current_app.config["MAIL_FROM"],
                                             to_addrs=[message.recipient])
+            except smtplib.SMTPSenderRefused as exc:  # about us, not this message
+                server_trouble = f"the SMTP server refused the sender: {_describe(exc)}"
+                log.warning("%s", server_trouble)
+                outcomes.release(message, server_trouble)
+                continue
             except smtplib.SMTPRecipientsRefused as exc:
                 refused = exc.recipients
             except smtplib.SMTPResponseException as exc:
@@ -357,7 +391,9 @@ def send_mail(message_ids: list[int]) -> str:
                 connection_failures += 1
                 _close(smtp)
                 smtp = None
-                outcomes.retry(message, f"connection failed: {exc or type(exc).__name__}")
+                outcomes.retry(message, f"connection failed: {_describe(exc)}")
+                if connection_failures >= 2:
+                    server_trouble = "not tried: the connection to the SMTP server kept failing"
                 continue
             if refused:
                 code, reply = next(iter(refused.values()))
@@ -371,8 +407,15 @@ def send_mail(message_ids: list[int]) -> str:
             sent += 1
     finally:
         _close(smtp)
-        outcomes.commit()
+        db.session.rollback()
+        outcomes.schedule_retries()
     return f"{sent} of {len(messages)} sent"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _reply_text(exc.smtp_code, exc.smtp_error)
+    return str(exc) or type(exc).__name__
 
 
 def sweep_mail(limit: int = 1000) -> int:
@@ -398,17 +441,18 @@ def sweep_mail(limit: int = 1000) -> int:
 
 
 def resend(message: MailMessage, *, by: User) -> None:
-    """A programme manager's explicit resend of a dead (or delivered) message; flush, never commit."""
-    if message.state not in RESENDABLE:
-        raise ValueError("only delivered or undelivered messages can be resent")
+    """A programme manager's explicit resend of a dead (or delivered) message; flush, never commit.
+
+    The state is checked in the same statement that changes it, so two clicks resend once."""
     now = utcnow()
-    message.state = MessageState.queued
-    message.attempts = 0
-    message.next_attempt_at = message.enqueued_at = now
-    message.resent_count += 1
-    message.resent_at = now
-    message.resent_by_id = by.id
-    db.session.flush()
+    result = db.session.execute(
+        sa.update(MailMessage).where(MailMessage.id == message.id, MailMessage.state.in_(RESENDABLE))
+        .values(state=MessageState.queued, attempts=0, next_attempt_at=now, enqueued_at=now,
+                resent_count=MailMessage.resent_count + 1, resent_at=now, resent_by_id=by.id)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ValueError("only delivered or undelivered messages can be resent")
+    db.session.refresh(message)
     db.session.info.setdefault(MAIL_KEY, []).append(message.id)
     log.info("user %s resent message %s to %s", by.id, message.id, message.recipient)
 
@@ -425,7 +469,8 @@ def compile_digests(now: datetime | None = None) -> int:
         return 0
     day = local.date()
     user_ids = list(db.session.scalars(
-        sa.select(MailMessage.user_id).where(MailMessage.state == MessageState.held,
+        sa.select(MailMessage.user_id).join(User, User.id == MailMessage.user_id)
+        .where(User.active.is_(True), MailMessage.state == MessageState.held,
                                              MailMessage.user_id.is_not(None),
                                              MailMessage.created_at <= now).distinct()))
     db.session.rollback()

@@ -32,12 +32,14 @@ def _outbox_query(q: str, event_type: str, state: MessageState | None):
         query = query.where(MailMessage.state == state)
     if event_type:
         query = query.where(MailMessage.event.has(Event.type == event_type))
-    if q:  # a match on a sealed message's recipient would tell who applied
+    if q:
+        query = query.where(sa.or_(MailMessage.recipient.contains(q, autoescape=True),
+                                   MailMessage.notice.contains(q, autoescape=True)))
+    if q or event_type:  # a match on a sealed message would tell who applied, or how many did
         sealed = (sa.select(Challenge.id).where(Challenge.id == MailMessage.sealed_challenge_id,
                                                  Challenge.status == ChallengeStatus.published,
                                                  Challenge.deadline > utcnow()).exists())
-        query = query.where(sa.or_(MailMessage.recipient.contains(q, autoescape=True),
-                                   MailMessage.notice.contains(q, autoescape=True)), ~sealed)
+        query = query.where(~sealed)
     return query
 
 

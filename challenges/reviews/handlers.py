@@ -83,6 +83,12 @@ def send_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
                assignments=assignments)
 
 
+def send_unassigned(e: events.AssignmentRemoved, record: Event) -> None:
+    assessment = _get(Assessment, e.assessment_id)
+    notify(record, "review_unassigned", [recipient_for(_get(User, e.evaluator_id))],
+           challenge=assessment.review.challenge)
+
+
 def send_recused(e: events.RecusalSettled, record: Event) -> None:
     """The evaluator who stepped back hears it is recorded (the replacement hears of the assignment
     like any other); if nobody could take over, the managers hear."""
@@ -149,3 +155,4 @@ def register(bus: EventBus) -> None:
     bus.subscribe(events.DecisionsPublished, send_decisions, queue="notifications")
     bus.subscribe(events.ReviewRemindersDue, send_reminders, queue="notifications")
     bus.subscribe(events.ProposalScreened, send_ineligible, queue="notifications")
+    bus.subscribe(events.AssignmentRemoved, send_unassigned, queue="notifications")

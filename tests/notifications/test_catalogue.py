@@ -305,6 +305,14 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     db.session.commit()
     drain()
     assert _recipients("review_unfilled") == {"manager@agency.example.com", "chef@agency.example.com"}
+    # the manager takes one of Jonas's proposal's evaluators off it (she still has Sara's)
+    jonas_assessment = db.session.scalar(sa.select(Assessment).where(Assessment.proposal_id == proposal_ids["jonas"]))
+    taken = next(a for a in jonas_assessment.assignments if a.evaluator_id == evaluator_ids[1])
+    taken_email = taken.evaluator.email
+    reviews.unassign(taken, by=db.session.get(User, manager_id))
+    db.session.commit()
+    drain()
+    assert _recipients("review_unassigned") == {taken_email}
 
     # --- the evaluators' reminders, three days before and on the day ---
     review_deadline = db.session.get(ChallengeReview, review_id).review_deadline

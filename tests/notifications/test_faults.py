@@ -101,6 +101,13 @@ def test_a_dead_letter_is_listed_for_the_manager_and_a_resend_delivers(app, ctx,
     row = _states(event_id)["gone@example.com"]
     assert (row.state, row.resent_count, row.attempts) == (MessageState.sent, 1, 1)
     assert row.resent_by_id is not None
+    [copy] = smtp.to("gone@example.com")  # a new Message-ID that refers to the first
+    assert copy["Message-ID"] != row.message_id and copy["References"] == row.message_id
+    # a second click on the same (now delivered) message is one more resend, not two
+    first = pm.submit(f"/admin/outbox/{dead_id}/resend", {}, page_url=f"/admin/outbox/{dead_id}")
+    assert first.status_code == 303
+    drain()
+    assert len(smtp.to("gone@example.com")) == 2
     # a message still on its way cannot be resent
     db.session.execute(sa.update(MailMessage).where(MailMessage.id == dead_id).values(state=MessageState.queued))
     db.session.commit()
@@ -208,7 +215,18 @@ def test_without_a_smtp_server_the_outbox_keeps_it_and_a_server_down_is_retried(
     event_id = _send(["a@example.com", "b@example.com", "c@example.com"])
     drain()
     rows = _states(event_id)
+    # the server's trouble is not the messages': handed back without using a try, for later
     assert {m.state for m in rows.values()} == {MessageState.failed}
-    # two connection failures stop the batch: the third was not tried and keeps its try
-    assert sorted(m.attempts for m in rows.values()) == [0, 1, 1]
-    assert all("connect" in m.last_reply for m in rows.values())
+    assert [m.attempts for m in rows.values()] == [0, 0, 0]
+    assert all("could not be used" in m.last_reply for m in rows.values())
+    assert all(m.next_attempt_at > utcnow() + timedelta(minutes=59) for m in rows.values())
+
+
+def test_a_server_that_will_not_let_us_log_in_uses_no_tries(app, ctx, smtp, drain, monkeypatch):
+    monkeypatch.setitem(app.config, "SMTP_USERNAME", "platform")  # the test server offers no AUTH
+    monkeypatch.setitem(app.config, "SMTP_PASSWORD", "secret")
+    event_id = _send([f"p{i}@example.com" for i in range(5)])
+    drain()
+    rows = _states(event_id)
+    assert {(m.state, m.attempts) for m in rows.values()} == {(MessageState.failed, 0)}
+    assert smtp.messages == []

@@ -27,6 +27,8 @@ def test_mail_about_a_sealed_proposal_is_sealed_in_the_outbox(people, challenge,
     assert "sara@sensors.example.com" not in page and "Receipt" not in page
     page = manager.get("/admin/outbox?q=sara%40sensors").get_data(as_text=True)
     assert "No messages." in page  # a search must not tell who applied
+    page = manager.get("/admin/outbox?event=ProposalSubmitted").get_data(as_text=True)
+    assert "No messages." in page  # nor may a filter by event count the receipts
     assert manager.get(f"/admin/outbox/{receipt.id}").status_code == 403
     assert manager.get(f"/admin/outbox/{receipt.id}/body").status_code == 403
 
@@ -42,6 +44,7 @@ def test_mail_about_a_sealed_proposal_is_sealed_in_the_outbox(people, challenge,
     db.session.commit()
     assert "Secret sealed title" in manager.get(f"/admin/outbox/{receipt.id}").get_data(as_text=True)
     assert "sara@sensors.example.com" in manager.get("/admin/outbox?q=sara").get_data(as_text=True)
+    assert "sara@sensors.example.com" in manager.get("/admin/outbox?event=ProposalSubmitted").get_data(as_text=True)
 
 
 def test_receipts_go_to_the_team_of_the_version_still_in_the_organisation(people, challenge, drain, smtp):
