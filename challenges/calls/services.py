@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.exc import IntegrityError
 
 from challenges.accounts.models import Membership, MembershipState, Organisation, User
 from challenges.calls import events
@@ -36,7 +35,7 @@ from challenges.calls.models import (
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.formatting import local_datetime, sek
-from challenges.core.models import utcnow
+from challenges.core.models import commit_first, utcnow
 from challenges.extensions import db
 from challenges.funding.models import ProgrammeYear
 
@@ -346,12 +345,8 @@ def send_closing_reminders(now: datetime | None = None) -> int:
             continue
         db.session.add(ClosingReminder(challenge_id=challenge_id, days=days, deadline=deadline))
         record(events.ChallengeClosingSoon(challenge_id=challenge_id, days=days, deadline=deadline.isoformat()))
-        try:
-            db.session.commit()
-        except IntegrityError:  # another run recorded it first
-            db.session.rollback()
-            continue
-        recorded += 1
+        if commit_first():
+            recorded += 1
     db.session.rollback()
     return recorded
 

@@ -135,22 +135,32 @@ def enqueue_handling(event_id: str, handler: str, queue: str) -> Job:
     )
 
 
-@sa_event.listens_for(Session, "after_commit")
-def _relay_after_commit(session: Session) -> None:
-    pending = session.info.pop(OUTBOX_KEY, None)
-    if not pending:
-        return
-    try:
-        for event_id, handler, queue in pending:
-            enqueue_handling(event_id, handler, queue)
-    except RedisError:
-        # The commit has happened; the sweeper will pick these up after the lease.
-        log.warning("Redis unavailable: %d handler job(s) left to the sweeper", len(pending))
+def relay_after_commit(key: str, send: Callable[[list], None], what: str) -> None:
+    """After each commit, hand what the transaction collected in ``session.info[key]`` to *send*
+    (which puts it on Redis); after a rollback, drop it. If Redis is down the commit has happened
+    anyway, and a sweeper finds the rows after the lease."""
+
+    @sa_event.listens_for(Session, "after_commit")
+    def _relay(session: Session) -> None:
+        pending = session.info.pop(key, None)
+        if not pending:
+            return
+        try:
+            send(pending)
+        except RedisError:
+            log.warning("Redis unavailable: %d %s left to the sweeper", len(pending), what)
+
+    @sa_event.listens_for(Session, "after_rollback")
+    def _drop(session: Session) -> None:
+        session.info.pop(key, None)
 
 
-@sa_event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
-    session.info.pop(OUTBOX_KEY, None)
+def _enqueue_handlings(pending: list[tuple[str, str, str]]) -> None:
+    for event_id, handler, queue in pending:
+        enqueue_handling(event_id, handler, queue)
+
+
+relay_after_commit(OUTBOX_KEY, _enqueue_handlings, "handler job(s)")
 
 
 def run_handler(event_id: str, handler_name: str) -> str:

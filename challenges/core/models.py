@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from challenges.extensions import Model
+from challenges.extensions import Model, db
 
 
 def utcnow() -> datetime:
@@ -37,6 +38,16 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def commit_first() -> bool:
+    """Commit; or, when another transaction wrote the same unique row first, roll back and say so."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
 
 
 def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:

@@ -38,14 +38,11 @@ from flask import current_app, has_request_context, render_template
 from flask_babel import force_locale
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import event as sa_event
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from challenges.accounts.models import MailMode, User
-from challenges.core.events import record
+from challenges.core.events import record, relay_after_commit
 from challenges.core.formatting import to_local
-from challenges.core.models import Event, utcnow
+from challenges.core.models import Event, commit_first, utcnow
 from challenges.core.security import is_header_safe
 from challenges.extensions import db, get_redis
 from challenges.notifications.catalogue import CATALOGUE, Notice
@@ -182,20 +179,7 @@ def enqueue_send(message_ids: list[int], delay: float = 0) -> None:
             queue.enqueue("challenges.notifications.services.send_mail", batch, **options)
 
 
-@sa_event.listens_for(Session, "after_commit")
-def _relay_after_commit(session: Session) -> None:
-    ids = session.info.pop(MAIL_KEY, None)
-    if not ids:
-        return
-    try:
-        enqueue_send(sorted(set(ids)))
-    except RedisError:
-        log.warning("Redis unavailable: %d message(s) left to the sweeper", len(ids))
-
-
-@sa_event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
-    session.info.pop(MAIL_KEY, None)
+relay_after_commit(MAIL_KEY, lambda ids: enqueue_send(sorted(set(ids))), "message(s)")
 
 
 # --- sending ---------------------------------------------------------------------------------------
@@ -491,12 +475,8 @@ def compile_digests(now: datetime | None = None) -> int:
         db.session.add(MailDigest(user_id=user_id, day=day, event_id=event.id))
         for message in held:
             message.state = MessageState.digested
-        try:
-            db.session.commit()
-        except IntegrityError:  # another run compiled it first
-            db.session.rollback()
-            continue
-        compiled += 1
+        if commit_first():
+            compiled += 1
     return compiled
 
 
