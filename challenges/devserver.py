@@ -85,7 +85,9 @@ def main() -> int:
             env=env, cwd=PROJECT_ROOT))
         children.append(subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=PROJECT_ROOT))
         print(f"\n  The platform runs at http://{HOST}:{port}  (Ctrl-C stops everything)\n"
-              f"  Mail goes to the outbox: http://{HOST}:{port}/admin/outbox (log in as the programme manager)\n",
+              f"  Mail goes to the outbox: http://{HOST}:{port}/admin/outbox (log in as the programme manager)\n"
+              f"  For the command line (flask --app wsgi …, python -m worker health) in another shell:\n"
+              f"    export REDIS_URL={env['REDIS_URL']}\n",
               flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
         # Started in the background by a script, SIGINT arrives ignored; stop on it all the same.
