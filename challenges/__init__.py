@@ -149,6 +149,7 @@ def _import_models() -> None:
     import challenges.core.models
     import challenges.funding.models
     import challenges.notifications.models
+    import challenges.projects.models
     import challenges.proposals.models
     import challenges.reviews.models  # noqa: F401
 
@@ -160,6 +161,7 @@ def _register_events(app: Flask) -> None:
     from challenges.core.events import EventBus
     from challenges.funding import handlers as funding_handlers
     from challenges.notifications import handlers as notification_handlers
+    from challenges.projects import handlers as project_handlers
     from challenges.proposals import handlers as proposal_handlers
     from challenges.reviews import handlers as review_handlers
 
@@ -169,6 +171,7 @@ def _register_events(app: Flask) -> None:
     proposal_handlers.register(bus)
     review_handlers.register(bus)
     funding_handlers.register(bus)
+    project_handlers.register(bus)
     notification_handlers.register(bus)
     app.extensions["event_bus"] = bus
 
@@ -180,6 +183,7 @@ def _register_blueprints(app: Flask) -> None:
     from challenges.funding.views import bp as funding_bp
     from challenges.notifications.views import bp as notifications_bp
     from challenges.notifications.views import inbox as inbox_bp
+    from challenges.projects.views import bp as projects_bp
     from challenges.proposals.views import bp as proposals_bp
     from challenges.reviews.views import bp as reviews_bp
 
@@ -191,3 +195,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(proposals_bp)
     app.register_blueprint(reviews_bp)
     app.register_blueprint(funding_bp)
+    app.register_blueprint(projects_bp)

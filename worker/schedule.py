@@ -13,6 +13,7 @@ from flask import Flask
 from challenges.calls.services import close_due_challenges, send_closing_reminders
 from challenges.core.events import sweep_events
 from challenges.notifications.services import compile_digests, sweep_mail
+from challenges.projects.services import send_report_reminders
 from challenges.reviews.services import send_due_reminders
 
 
@@ -22,6 +23,7 @@ def periodic_jobs(app: Flask) -> list[tuple[Callable, str, int]]:
         (close_due_challenges, "workflow", app.config["DEADLINE_SWEEP_SECONDS"]),
         (send_due_reminders, "workflow", app.config["REMINDER_SWEEP_SECONDS"]),
         (send_closing_reminders, "workflow", app.config["REMINDER_SWEEP_SECONDS"]),
+        (send_report_reminders, "workflow", app.config["REMINDER_SWEEP_SECONDS"]),
         (sweep_mail, "notifications", app.config["SWEEP_INTERVAL_SECONDS"]),
         (compile_digests, "notifications", app.config["DIGEST_SWEEP_SECONDS"]),
     ]

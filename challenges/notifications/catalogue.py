@@ -128,6 +128,17 @@ NOTICES: tuple[Notice, ...] = (
            _l("A payment has been made")),
     Notice("posting_refused", "PostingRefused", _l("programme managers"), "posting_refused",
            _l("The ledger refused a posting")),
+    # funded projects
+    Notice("report_due_in_a_week", "ReportDue", _l("the team of the company that runs the project"), "report_due",
+           _l("Reminder: a project report is due in a week")),
+    Notice("report_due_today", "ReportDue", _l("the team of the company that runs the project"), "report_due",
+           _l("Reminder: a project report is due today")),
+    Notice("report_submitted", "ReportSubmitted", _l("programme managers"), "report_submitted",
+           _l("A project report is waiting for your approval")),
+    Notice("report_changes_requested", "ReportChangesRequested", _l("the team of the company that runs the project"),
+           "report_decided", _l("The programme asks for changes to your project report")),
+    Notice("report_approved", "ReportApproved", _l("the team of the company that runs the project"),
+           "report_decided", _l("Your project report has been approved")),
     # the daily digest of non-essential messages
     Notice("digest", "DigestCompiled", _l("each person who chose a daily digest"), "digest",
            _l("Your daily summary from the open innovation platform")),
@@ -162,6 +173,7 @@ SILENT: dict[str, str] = {
     "AwardCancelled": "told when the ledger has booked it (AwardChangeBooked)",
     "AdminCostBooked": "the manager booked it on the page",
     "YearClosed": "the manager closed it on the page",
+    "ProjectStarted": "the company hears of the booked award (AwardBooked), which starts the project",
 }
 
 

@@ -9,7 +9,7 @@ from challenges.extensions import db
 from tests.factories import make_org, make_user
 
 PUBLIC_GET = {"/", "/login", "/register", "/password/forgot", "/healthz", "/challenges", "/challenges/feed.atom"}
-LOGGED_IN_GET = {"/account", "/organisation", "/messages"}
+LOGGED_IN_GET = {"/account", "/organisation", "/messages", "/projects"}
 OWNER_GET = {"/challenges/new", "/challenges/mine"}
 SME_GET = {"/following", "/proposals"}
 MANAGER_GET = {"/admin/users", "/admin/invitations", "/admin/outbox", "/admin/events/failed", "/admin/challenges",
@@ -76,7 +76,7 @@ def test_every_unsafe_route_refuses_a_post_without_csrf_token(app, people, make_
     values = {"user_id": "1", "membership_id": "1", "decision": "approve", "role": "evaluator", "token": "x",
               "event_id": "x", "handler": "x", "message_id": "1", "challenge_id": "1", "question_id": "1",
               "topic_id": "1", "proposal_id": "1", "attachment_id": "1", "number": "1", "programme_id": "1", "assignment_id": "1",
-              "assessment_id": "1", "award_id": "1", "instalment_id": "1", "year_id": "1"}
+              "assessment_id": "1", "award_id": "1", "instalment_id": "1", "year_id": "1", "report_id": "1"}
     unsafe = [r for r in app.url_map.iter_rules() if r.methods & {"POST", "PUT", "PATCH", "DELETE"}]
     assert len(unsafe) >= 24
     for rule in unsafe:

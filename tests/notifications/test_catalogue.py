@@ -25,6 +25,8 @@ from challenges.funding.models import Award, AwardStatus, Posting, Programme, Pr
 from challenges.notifications import services as notifications
 from challenges.notifications.catalogue import CATALOGUE, NOTICES, SILENT, Notice
 from challenges.notifications.models import MailMessage, MessageState
+from challenges.projects import services as projects
+from challenges.projects.models import Project, ProjectReport
 from challenges.proposals import services as proposals
 from challenges.proposals.models import Proposal
 from challenges.reviews import services as reviews
@@ -367,6 +369,25 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     drain()
     refused = db.session.scalars(sa.select(Posting.reason).where(Posting.booked.is_(False))).all()
     assert sorted(refused) == ["admin_cap", "insufficient_budget"]
+
+    # --- the funded project: reminders, a report sent back, filed again and approved ---
+    project = db.session.scalar(sa.select(Project).where(Project.award_id == first_id))
+    progress = project.reports[0]
+    due = datetime.combine(progress.due_on, time(9), STOCKHOLM).astimezone(UTC)
+    assert projects.send_report_reminders(now=due - timedelta(days=6)) == 1
+    assert projects.send_report_reminders(now=due) == 1
+    drain()
+    progress = db.session.get(ProjectReport, progress.id)
+    sara = db.session.scalar(sa.select(User).where(User.email == "sara@sensors.example.com"))
+    content = projects.ReportContent(text="Half-way: the rig works.", trl=5, pilot_with_owner=True,
+                                     follow_on_with_owner=False, other_customers=1, private_cofunding_ore=0,
+                                     jobs_created=2)
+    projects.submit_report(progress, content, by=sara)
+    projects.request_changes(progress, "Add the measurements.", by=db.session.get(User, manager_id))
+    projects.submit_report(progress, content, by=sara)
+    projects.approve_report(progress, by=db.session.get(User, manager_id))
+    db.session.commit()
+    drain()
 
     # --- the daily digest: after 07:00 Stockholm time ---
     tomorrow = (utcnow().astimezone(STOCKHOLM) + timedelta(days=1)).date()
