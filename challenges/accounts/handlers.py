@@ -8,20 +8,13 @@ from challenges.accounts import events
 from challenges.accounts.models import ActionToken, Membership, Organisation, TokenKind, User
 from challenges.accounts.services import token_link_value
 from challenges.core.events import EventBus
-from challenges.core.models import Event
+from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.notifications.services import Recipient, notify, recipient_for, recipients_for
 
 
-def _user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise LookupError(f"user {user_id} not found")
-    return user
-
-
 def send_welcome(e: events.UserRegistered, record: Event) -> None:
-    user = _user(e.user_id)
+    user = must_get(User, e.user_id)
     notify(record, "welcome", [recipient_for(user)], user=user)
 
 
@@ -38,11 +31,11 @@ def send_membership_decision(e: events.MembershipApproved | events.MembershipRej
     approved = isinstance(e, events.MembershipApproved)
     org = db.session.get(Organisation, e.organisation_id)
     notify(record, "membership_approved" if approved else "membership_rejected",
-           [recipient_for(_user(e.user_id))], org=org, approved=approved)
+           [recipient_for(must_get(User, e.user_id))], org=org, approved=approved)
 
 
 def send_password_reset(e: events.PasswordResetRequested, record: Event) -> None:
-    user = _user(e.user_id)
+    user = must_get(User, e.user_id)
     token = db.session.get(ActionToken, e.token_id)
     assert token is not None
     link = url_for("accounts.reset_password", _external=True,
@@ -51,7 +44,7 @@ def send_password_reset(e: events.PasswordResetRequested, record: Event) -> None
 
 
 def send_password_changed(e: events.PasswordChanged, record: Event) -> None:
-    user = _user(e.user_id)
+    user = must_get(User, e.user_id)
     notify(record, "password_changed", [recipient_for(user)], user=user, when=record.occurred_at)
 
 
@@ -66,13 +59,13 @@ def send_invitation(e: events.EvaluatorInvited, record: Event) -> None:
 
 def send_role_change(e: events.RoleGranted | events.RoleRevoked, record: Event) -> None:
     granted = isinstance(e, events.RoleGranted)
-    notify(record, "role_granted" if granted else "role_revoked", [recipient_for(_user(e.user_id))],
+    notify(record, "role_granted" if granted else "role_revoked", [recipient_for(must_get(User, e.user_id))],
            role=e.role, granted=granted)
 
 
 def send_account_state(e: events.AccountDisabled | events.AccountEnabled, record: Event) -> None:
     disabled = isinstance(e, events.AccountDisabled)
-    notify(record, "account_disabled" if disabled else "account_enabled", [recipient_for(_user(e.user_id))])
+    notify(record, "account_disabled" if disabled else "account_enabled", [recipient_for(must_get(User, e.user_id))])
 
 
 def register(bus: EventBus) -> None:

@@ -15,38 +15,31 @@ from challenges.accounts.services import people_with_role
 from challenges.calls import events, services
 from challenges.calls.models import Challenge, ChangeNote, Question
 from challenges.core.events import EventBus
-from challenges.core.models import Event
+from challenges.core.models import Event, must_get
 from challenges.extensions import db, get_redis
 from challenges.notifications.services import notify, recipient_for, recipients_for
 from challenges.proposals.services import working_teams
 
 
-def _challenge(challenge_id: int) -> Challenge:
-    challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None:
-        raise LookupError(f"challenge {challenge_id} not found")
-    return challenge
-
-
 def send_submitted(e: events.ChallengeSubmitted, record: Event) -> None:
     notify(record, "challenge_submitted", recipients_for(people_with_role(Role.programme_manager)),
-           challenge=_challenge(e.challenge_id))
+           challenge=must_get(Challenge, e.challenge_id))
 
 
 def send_returned(e: events.ChallengeReturned, record: Event) -> None:
-    challenge = _challenge(e.challenge_id)
+    challenge = must_get(Challenge, e.challenge_id)
     notify(record, "challenge_returned", recipients_for(services.owner_members(challenge)), challenge=challenge,
            comment=e.comment)
 
 
 def send_published(e: events.ChallengePublished, record: Event) -> None:
-    challenge = _challenge(e.challenge_id)
+    challenge = must_get(Challenge, e.challenge_id)
     notify(record, "challenge_published", recipients_for(services.owner_members(challenge)), challenge=challenge)
 
 
 def send_match(e: events.ChallengePublished, record: Event) -> None:
     """Members of SMEs that follow the challenge's area or one of its themes."""
-    challenge = _challenge(e.challenge_id)
+    challenge = must_get(Challenge, e.challenge_id)
     notify(record, "challenge_match", recipients_for(services.follower_recipients(challenge, of_challenge=False)),
            challenge=challenge)
 
@@ -54,7 +47,7 @@ def send_match(e: events.ChallengePublished, record: Event) -> None:
 def send_change(e: events.ChallengeClarified | events.DeadlineExtended, record: Event) -> None:
     """The teams working on a proposal (sealed: the outbox does not tell who applies), then the
     followers who are not among them."""
-    challenge = _challenge(e.challenge_id)
+    challenge = must_get(Challenge, e.challenge_id)
     key = "deadline_extended" if isinstance(e, events.DeadlineExtended) else "challenge_clarified"
     note = db.session.get(ChangeNote, e.note_id)
     notify(record, key, recipients_for(working_teams(challenge, unsubmitted_only=False)),
@@ -65,7 +58,7 @@ def send_change(e: events.ChallengeClarified | events.DeadlineExtended, record: 
 
 def send_closing_soon(e: events.ChallengeClosingSoon, record: Event) -> None:
     """The teams of drafts and of proposals with changes not yet submitted (sealed)."""
-    challenge = _challenge(e.challenge_id)
+    challenge = must_get(Challenge, e.challenge_id)
     if challenge.deadline.isoformat() != e.deadline or not challenge.is_open():
         return  # the deadline has moved (its own reminders follow) or the challenge is closed
     notify(record, "closing_in_three_days" if e.days == 3 else "closing_tomorrow",
@@ -74,14 +67,14 @@ def send_closing_soon(e: events.ChallengeClosingSoon, record: Event) -> None:
 
 
 def send_question(e: events.QuestionAsked, record: Event) -> None:
-    challenge = _challenge(e.challenge_id)
+    challenge = must_get(Challenge, e.challenge_id)
     notify(record, "question_asked", recipients_for(services.owner_members(challenge)), challenge=challenge,
            question=db.session.get(Question, e.question_id))
 
 
 def send_answer(e: events.QuestionAnswered, record: Event) -> None:
     """The asker (if still active), then the followers."""
-    challenge = _challenge(e.challenge_id)
+    challenge = must_get(Challenge, e.challenge_id)
     question = db.session.get(Question, e.question_id)
     assert question is not None
     asker = db.session.get(User, question.asked_by_id) if question.asked_by_id else None

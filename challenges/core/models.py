@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from challenges.extensions import Model, db
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -38,6 +40,15 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def must_get(model: type[T], key: Any) -> T:
+    """The row of *model* with primary key *key*; a handler whose row is gone fails loudly (and is
+    retried, then listed) rather than doing nothing."""
+    row = db.session.get(model, key)
+    if row is None:
+        raise LookupError(f"{model.__name__} {key} not found")
+    return row
 
 
 def commit_first() -> bool:

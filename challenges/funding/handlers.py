@@ -8,7 +8,7 @@ from challenges.accounts.models import Role
 from challenges.accounts.services import people_with_role
 from challenges.calls.services import owner_members
 from challenges.core.events import EventBus
-from challenges.core.models import Event
+from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.funding import events, services
 from challenges.funding.models import Award, Instalment
@@ -20,13 +20,6 @@ def post_to_ledger(e, record: Event) -> None:
     services.book(record)
 
 
-def _award(award_id: int) -> Award:
-    award = db.session.get(Award, award_id)
-    if award is None:
-        raise LookupError(f"award {award_id} not found")
-    return award
-
-
 def _managers() -> list:
     return recipients_for(people_with_role(Role.programme_manager))
 
@@ -36,7 +29,7 @@ def _applicants(award: Award) -> list:
 
 
 def send_booked(e: events.AwardBooked, record: Event) -> None:
-    award = _award(e.award_id)
+    award = must_get(Award, e.award_id)
     challenge = award.proposal.challenge
     notify(record, "award_booked", _applicants(award), award=award, applicant=True, plan=award.instalments)
     notify(record, "award_booked", recipients_for(owner_members(challenge)), award=award, applicant=False,
@@ -44,16 +37,16 @@ def send_booked(e: events.AwardBooked, record: Event) -> None:
 
 
 def send_refused(e: events.AwardRefused, record: Event) -> None:
-    notify(record, "award_refused", _managers(), award=_award(e.award_id), reason=e.reason)
+    notify(record, "award_refused", _managers(), award=must_get(Award, e.award_id), reason=e.reason)
 
 
 def send_change_booked(e: events.AwardChangeBooked, record: Event) -> None:
-    notify(record, "award_changed", _applicants(_award(e.award_id)), award=_award(e.award_id), kind=e.kind,
+    notify(record, "award_changed", _applicants(must_get(Award, e.award_id)), award=must_get(Award, e.award_id), kind=e.kind,
            amount_ore=e.amount_ore)
 
 
 def send_payment(e: events.PaymentMade, record: Event) -> None:
-    award = _award(e.award_id)
+    award = must_get(Award, e.award_id)
     notify(record, "payment_made", _applicants(award), award=award,
            instalment=db.session.get(Instalment, e.instalment_id), amount_ore=e.amount_ore)
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from challenges.accounts.models import Role
 from challenges.accounts.services import people_with_role
 from challenges.core.events import EventBus
-from challenges.core.models import Event
-from challenges.extensions import db
+from challenges.core.models import Event, must_get
 from challenges.funding import events as funding_events
 from challenges.funding.models import Award
 from challenges.notifications.services import notify, recipients_for
@@ -16,18 +15,8 @@ from challenges.projects.models import ProjectReport, ReportStatus
 from challenges.proposals.services import applicant_team
 
 
-def _report(report_id: int) -> ProjectReport:
-    report = db.session.get(ProjectReport, report_id)
-    if report is None:
-        raise LookupError(f"report {report_id} not found")
-    return report
-
-
 def start_project(e: funding_events.AwardBooked, record: Event) -> None:
-    award = db.session.get(Award, e.award_id)
-    if award is None:
-        raise LookupError(f"award {e.award_id} not found")
-    services.start_project(award)
+    services.start_project(must_get(Award, e.award_id))
 
 
 def _company(report: ProjectReport) -> list:
@@ -35,19 +24,19 @@ def _company(report: ProjectReport) -> list:
 
 
 def send_submitted(e: events.ReportSubmitted, record: Event) -> None:
-    report = _report(e.report_id)
+    report = must_get(ProjectReport, e.report_id)
     notify(record, "report_submitted", recipients_for(people_with_role(Role.programme_manager)), report=report,
            project=report.project)
 
 
 def send_decided(e: events.ReportChangesRequested | events.ReportApproved, record: Event) -> None:
-    report = _report(e.report_id)
+    report = must_get(ProjectReport, e.report_id)
     key = "report_approved" if isinstance(e, events.ReportApproved) else "report_changes_requested"
     notify(record, key, _company(report), report=report, project=report.project)
 
 
 def send_due(e: events.ReportDue, record: Event) -> None:
-    report = _report(e.report_id)
+    report = must_get(ProjectReport, e.report_id)
     if report.due_on.isoformat() != e.due_on or report.status not in (ReportStatus.due,
                                                                         ReportStatus.changes_requested):
         return  # filed meanwhile, or moved

@@ -11,18 +11,11 @@ from challenges.calls import events as call_events
 from challenges.calls.models import Challenge
 from challenges.calls.services import owner_members
 from challenges.core.events import EventBus
-from challenges.core.models import Event
+from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.notifications.services import notify, recipients_for
 from challenges.proposals import events, services
 from challenges.proposals.models import Proposal, ProposalVersion
-
-
-def _proposal(proposal_id: int) -> Proposal:
-    proposal = db.session.get(Proposal, proposal_id)
-    if proposal is None:
-        raise LookupError(f"proposal {proposal_id} not found")
-    return proposal
 
 
 def _team(proposal: Proposal, version: ProposalVersion) -> list:
@@ -35,14 +28,14 @@ def _version(proposal: Proposal, number: int) -> ProposalVersion:
 
 
 def send_receipt(e: events.ProposalSubmitted, record: Event) -> None:
-    proposal = _proposal(e.proposal_id)
+    proposal = must_get(Proposal, e.proposal_id)
     version = _version(proposal, e.number)
     notify(record, "proposal_receipt", _team(proposal, version), subject_args={"n": e.number},
            sealed_challenge_id=proposal.challenge_id, proposal=proposal, version=version, challenge=proposal.challenge)
 
 
 def send_withdrawn(e: events.ProposalWithdrawn, record: Event) -> None:
-    proposal = _proposal(e.proposal_id)
+    proposal = must_get(Proposal, e.proposal_id)
     version = _version(proposal, e.number)
     notify(record, "proposal_withdrawn", _team(proposal, version), sealed_challenge_id=proposal.challenge_id,
            proposal=proposal, version=version, challenge=proposal.challenge,

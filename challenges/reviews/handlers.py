@@ -13,19 +13,12 @@ from challenges.calls import events as call_events
 from challenges.calls.models import Challenge
 from challenges.calls.services import owner_members
 from challenges.core.events import EventBus
-from challenges.core.models import Event
+from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.notifications.services import notify, recipient_for, recipients_for
 from challenges.proposals.services import applicant_team
 from challenges.reviews import events, services
 from challenges.reviews.models import Assessment, Assignment, ChallengeReview
-
-
-def _get(model, key):
-    row = db.session.get(model, key)
-    if row is None:
-        raise LookupError(f"{model.__name__} {key} not found")
-    return row
 
 
 def _managers() -> list:
@@ -36,47 +29,47 @@ def _managers() -> list:
 
 
 def open_review(e: call_events.ChallengeClosed, record: Event) -> None:
-    services.open_review(_get(Challenge, e.challenge_id))
+    services.open_review(must_get(Challenge, e.challenge_id))
 
 
 def check_completion(e: events.ReviewSubmitted | events.AssignmentRemoved | events.ProposalScreened,
                      record: Event) -> None:
-    services.check_completion(_get(Assessment, e.assessment_id))
+    services.check_completion(must_get(Assessment, e.assessment_id))
 
 
 def recheck_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
     """A new evaluator makes a complete proposal incomplete again."""
     assessments = {a.assessment_id for i in e.assignment_ids if (a := db.session.get(Assignment, i)) is not None}
     for assessment_id in sorted(assessments):
-        services.check_completion(_get(Assessment, assessment_id))
+        services.check_completion(must_get(Assessment, assessment_id))
 
 
 def recheck_recused(e: events.RecusalSettled, record: Event) -> None:
     """A recusal nobody could fill may leave every remaining review in."""
-    services.check_completion(_get(Assignment, e.assignment_id).assessment)
+    services.check_completion(must_get(Assignment, e.assignment_id).assessment)
 
 
 def recuse_conflicted(e: events.ConflictDeclared, record: Event) -> None:
-    services.recuse_conflicted(_get(User, e.evaluator_id))
+    services.recuse_conflicted(must_get(User, e.evaluator_id))
 
 
 def replace_recused(e: events.EvaluatorRecused, record: Event) -> None:
-    services.settle_recusal(_get(Assignment, e.assignment_id))
+    services.settle_recusal(must_get(Assignment, e.assignment_id))
 
 
 # --- mail ------------------------------------------------------------------------------------------
 
 
 def send_opened(e: events.ReviewOpened, record: Event) -> None:
-    review = _get(ChallengeReview, e.review_id)
+    review = must_get(ChallengeReview, e.review_id)
     notify(record, "review_opened", _managers(), review=review, challenge=review.challenge)
 
 
 def send_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
     """One message per evaluator, listing what they were given."""
-    review = _get(ChallengeReview, e.review_id)
+    review = must_get(ChallengeReview, e.review_id)
     by_evaluator: dict[User, list[Assignment]] = {}
-    for assignment in (_get(Assignment, i) for i in e.assignment_ids if db.session.get(Assignment, i)):
+    for assignment in (must_get(Assignment, i) for i in e.assignment_ids if db.session.get(Assignment, i)):
         by_evaluator.setdefault(assignment.evaluator, []).append(assignment)
     for evaluator, assignments in by_evaluator.items():
         notify(record, "review_assigned", [recipient_for(evaluator)], review=review, challenge=review.challenge,
@@ -84,15 +77,15 @@ def send_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
 
 
 def send_unassigned(e: events.AssignmentRemoved, record: Event) -> None:
-    assessment = _get(Assessment, e.assessment_id)
-    notify(record, "review_unassigned", [recipient_for(_get(User, e.evaluator_id))],
+    assessment = must_get(Assessment, e.assessment_id)
+    notify(record, "review_unassigned", [recipient_for(must_get(User, e.evaluator_id))],
            challenge=assessment.review.challenge)
 
 
 def send_recused(e: events.RecusalSettled, record: Event) -> None:
     """The evaluator who stepped back hears it is recorded (the replacement hears of the assignment
     like any other); if nobody could take over, the managers hear."""
-    assignment = _get(Assignment, e.assignment_id)
+    assignment = must_get(Assignment, e.assignment_id)
     assessment = assignment.assessment
     replaced = e.replacement_id is not None
     notify(record, "review_recused", [recipient_for(assignment.evaluator)], assignment=assignment,
@@ -102,14 +95,14 @@ def send_recused(e: events.RecusalSettled, record: Event) -> None:
 
 
 def send_completed(e: events.ChallengeReviewCompleted, record: Event) -> None:
-    review = _get(ChallengeReview, e.review_id)
+    review = must_get(ChallengeReview, e.review_id)
     notify(record, "review_completed", _managers(), review=review, challenge=review.challenge)
 
 
 def send_decisions(e: events.DecisionsPublished, record: Event) -> None:
     """Each applicant its decision with the evaluators' comments; the owner the ranking, without
     evaluator names."""
-    review = _get(ChallengeReview, e.review_id)
+    review = must_get(ChallengeReview, e.review_id)
     for assessment in review.assessments:
         proposal = assessment.proposal
         comments = [a.review.comment_to_applicant for a in assessment.active_assignments if a.review is not None]
@@ -120,7 +113,7 @@ def send_decisions(e: events.DecisionsPublished, record: Event) -> None:
 
 
 def send_reminders(e: events.ReviewRemindersDue, record: Event) -> None:
-    review = _get(ChallengeReview, e.review_id)
+    review = must_get(ChallengeReview, e.review_id)
     key = "review_reminder" if e.kind == "three_days" else "review_due_today"
     for evaluator, assignments in services.unfinished_by_evaluator(review).items():
         notify(record, key, [recipient_for(evaluator)], review=review, challenge=review.challenge,
@@ -130,7 +123,7 @@ def send_reminders(e: events.ReviewRemindersDue, record: Event) -> None:
 def send_ineligible(e: events.ProposalScreened, record: Event) -> None:
     """The team hears at once that its proposal was screened out, with the reason (unless the
     screening has been reversed since)."""
-    assessment = _get(Assessment, e.assessment_id)
+    assessment = must_get(Assessment, e.assessment_id)
     if e.eligible or assessment.eligible is not False:
         return
     notify(record, "proposal_ineligible", recipients_for(applicant_team(assessment.proposal)),
