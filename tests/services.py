@@ -74,7 +74,15 @@ class SMTPRecorder:
         self.drop_first: set[str] = set()
         self.always_replies: dict[str, str] = {}
         self.attempts: dict[str, int] = {}
+        self.mail_from_reply: str | None = None  # e.g. "550 sender refused" for every MAIL FROM
         self.lock = threading.Lock()
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_from_reply:
+            return self.mail_from_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.refuse_recipients:
@@ -111,6 +119,7 @@ class SMTPRecorder:
             self.drop_first.clear()
             self.always_replies.clear()
             self.attempts.clear()
+            self.mail_from_reply = None
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if m["To"] == address]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from challenges.accounts.models import MailMode, User
+from challenges.accounts.models import User
 from challenges.core.events import EventBus
 from challenges.core.models import Event
 from challenges.extensions import db
 from challenges.notifications import events
 from challenges.notifications.models import MailMessage
-from challenges.notifications.services import Recipient, notify
+from challenges.notifications.services import notify, recipient_for
 
 
 def send_digest(e: events.DigestCompiled, record: Event) -> None:
@@ -22,8 +22,7 @@ def send_digest(e: events.DigestCompiled, record: Event) -> None:
         .order_by(MailMessage.created_at, MailMessage.id)))
     if not messages:
         return  # nothing to send: an empty digest is never sent
-    recipient = Recipient(email=user.email, language=user.language, user_id=user.id, mode=MailMode.immediate)
-    [digest] = notify(record, "digest", [recipient], messages=messages, user=user)
+    [digest] = notify(record, "digest", [recipient_for(user)], messages=messages, user=user)  # essential
     for message in messages:
         message.digest_id = digest.id
 

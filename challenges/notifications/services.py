@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 MAIL_KEY = "challenges_mail"
 BATCH = 100  # messages per send job (one SMTP connection, one claim)
 BATCH_SECONDS = 120  # a batch hands what it has not reached to a new job after this long
+MESSAGE_SIZE_CODES = (452, 552)  # a refusal at MAIL FROM that is about the message's size
+_clock = time.monotonic  # for the batch's time budget (a test replaces it)
 JOB_TIMEOUT = 300  # RQ stops a send job after this long
 # A claimed message not marked within this time is taken to be abandoned by a stopped worker: well
 # beyond the job's timeout, so that a job still running never loses its claim.
@@ -259,11 +261,13 @@ class _Outcomes:
             return
         self._again(message, delays[message.attempts - 1], reply, attempts=message.attempts)
 
-    def release(self, message: MailMessage, reason: str) -> None:
-        """Not tried (the server could not be reached or refused us, not this message): back as it
-        was, without counting a try, and tried again after the first delay."""
+    def release(self, message: MailMessage, reason: str, *, at_once: bool = False) -> None:
+        """Not tried (the server could not be reached or refused us, not this message, or the batch
+        ran long): back as it was, without counting a try, and tried again after the first delay
+        (or *at_once*, by a new job)."""
         delays = current_app.config["MAIL_RETRY_DELAYS"]
-        self._again(message, delays[0] if delays else 0, reason, attempts=message.attempts - 1)
+        delay = 0 if at_once or not delays else delays[0]
+        self._again(message, delay, reason, attempts=message.attempts - 1)
 
     def _again(self, message: MailMessage, delay: float, reply: str, *, attempts: int) -> None:
         at = utcnow() + timedelta(seconds=delay)
@@ -322,18 +326,20 @@ def send_mail(message_ids: list[int]) -> str:
             outcomes.finish(message, MessageState.stored, None)
         return f"{len(messages)} kept in the local outbox"
     max_tries = len(current_app.config["MAIL_RETRY_DELAYS"]) + 1
-    started = time.monotonic()
+    started = _clock()
     smtp: smtplib.SMTP | None = None
     server_trouble: str | None = None
+    handed_on = False  # a long batch hands the rest to a new job at once, not after a delay
     connection_failures = 0
     sent = 0
     refused: dict[str, Any]
     try:
         for message in messages:
-            if server_trouble is None and time.monotonic() - started > BATCH_SECONDS:
+            if server_trouble is None and _clock() - started > BATCH_SECONDS:
+                handed_on = True
                 server_trouble = "not tried yet: the batch ran long and handed it on"
             if server_trouble is not None:
-                outcomes.release(message, server_trouble)
+                outcomes.release(message, server_trouble, at_once=handed_on)
                 continue
             if message.attempts > max_tries:  # reclaimed from workers that kept stopping mid-send
                 outcomes.finish(message, MessageState.dead, f"gave up after {message.attempts - 1} tries: "
@@ -359,18 +365,18 @@ def send_mail(message_ids: list[int]) -> str:
             try:
                 refused = smtp.send_message(email, from_addr=current_app.config["MAIL_FROM"],
                                             to_addrs=[message.recipient])
-            except smtplib.SMTPSenderRefused as exc:  # about us, not this message
-                server_trouble = f"the SMTP server refused the sender: {_describe(exc)}"
-                log.warning("%s", server_trouble)
-                outcomes.release(message, server_trouble)
-                continue
+            except smtplib.SMTPSenderRefused as exc:
+                if exc.smtp_code in MESSAGE_SIZE_CODES:  # about this message (its size), not about us
+                    refused = {message.recipient: (exc.smtp_code, exc.smtp_error)}
+                else:
+                    server_trouble = f"the SMTP server refused the sender: {_describe(exc)}"
+                    log.warning("%s", server_trouble)
+                    outcomes.release(message, server_trouble)
+                    continue
             except smtplib.SMTPRecipientsRefused as exc:
                 refused = exc.recipients
             except smtplib.SMTPResponseException as exc:
                 refused = {message.recipient: (exc.smtp_code, exc.smtp_error)}
-                if exc.smtp_code == 421:  # the server is closing the connection
-                    _close(smtp)
-                    smtp = None
             except (smtplib.SMTPException, OSError) as exc:
                 connection_failures += 1
                 _close(smtp)
@@ -381,6 +387,9 @@ def send_mail(message_ids: list[int]) -> str:
                 continue
             if refused:
                 code, reply = next(iter(refused.values()))
+                if code == 421:  # the server closes the connection after saying so (to any command)
+                    _close(smtp)
+                    smtp = None
                 if 400 <= code < 500:
                     outcomes.retry(message, _reply_text(code, reply))
                 else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
@@ -141,7 +141,7 @@ def rerun_handler(event_id: str, handler: str):
 @login_required
 def messages():
     """This person's notifications: every message written for them, emailed or not."""
-    return render_template("notifications/messages.html", form=ConfirmForm(), unread=services.unread_count(current_user),
+    return render_template("notifications/messages.html", form=ConfirmForm(),
                            messages=db.paginate(services.my_messages_query(current_user), page=page_arg(),
                                                 per_page=50, error_out=False))
 
@@ -176,6 +176,8 @@ def unread_messages() -> dict:
     def count() -> int:
         if not current_user.is_authenticated:
             return 0
-        return services.unread_count(current_user)
+        if "unread_messages" not in g:  # once per request, however many templates ask
+            g.unread_messages = services.unread_count(current_user)
+        return g.unread_messages
 
     return {"unread_messages": count}

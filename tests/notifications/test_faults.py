@@ -230,3 +230,39 @@ def test_a_server_that_will_not_let_us_log_in_uses_no_tries(app, ctx, smtp, drai
     rows = _states(event_id)
     assert {(m.state, m.attempts) for m in rows.values()} == {(MessageState.failed, 0)}
     assert smtp.messages == []
+
+
+def test_a_421_to_one_recipient_reconnects_for_the_next(app, ctx, smtp, drain, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_RETRY_DELAYS", FAST)
+    smtp.refuse_recipients["closing@example.com"] = "421 4.7.0 too busy, closing"
+    event_id = _send(["closing@example.com", "next@example.com"])
+    drain()
+    rows = _states(event_id)
+    assert (rows["next@example.com"].state, rows["next@example.com"].attempts) == (MessageState.sent, 1)
+    assert rows["closing@example.com"].state is MessageState.dead  # a 421 every time: six tries, then dead
+    assert rows["closing@example.com"].last_reply.startswith("421")
+    assert len(smtp.to("next@example.com")) == 1
+
+
+def test_a_refused_sender_hands_the_messages_back_and_a_too_big_message_is_dead(app, ctx, smtp, drain):
+    smtp.mail_from_reply = "550 5.7.1 sender not allowed"
+    event_id = _send(["a@example.com", "b@example.com"])
+    drain()
+    assert {(m.state, m.attempts) for m in _states(event_id).values()} == {(MessageState.failed, 0)}
+    assert "refused the sender" in _states(event_id)["a@example.com"].last_reply
+    smtp.mail_from_reply = "552 5.3.4 message too big"
+    event_id = _send(["c@example.com"], user=db.session.scalar(sa.select(services.User)))
+    drain()
+    row = _states(event_id)["c@example.com"]
+    assert (row.state, row.attempts) == (MessageState.dead, 1) and row.last_reply.startswith("552")
+
+
+def test_a_long_batch_hands_the_rest_to_a_new_job_without_using_tries(app, ctx, smtp, drain, monkeypatch):
+    clock = iter(range(0, 10**6, 100))  # every look at the clock is 100 s later: 120 s pass by the 2nd message
+    monkeypatch.setattr(services, "_clock", lambda: next(clock))
+    addresses = [f"slow{i}@example.com" for i in range(5)]
+    event_id = _send(addresses)
+    drain()
+    rows = _states(event_id)
+    assert {(m.state, m.attempts) for m in rows.values()} == {(MessageState.sent, 1)}
+    assert sorted(m["To"] for m in smtp.messages) == addresses  # each once

@@ -57,7 +57,8 @@ def open_challenge(people, drain, smtp) -> int:
     return challenge_id
 
 
-def test_a_daily_digest_gathers_the_days_messages_into_one_email(people, open_challenge, smtp, drain):
+def test_a_daily_digest_gathers_the_days_messages_into_one_email(people, open_challenge, smtp, drain,
+                                                                make_browser):
     owner_id, sme_email = people["owner"].id, people["sme"].email
     _set_mode(owner_id, MailMode.daily)
     _ask_and_answer(people, open_challenge)
@@ -78,8 +79,21 @@ def test_a_daily_digest_gathers_the_days_messages_into_one_email(people, open_ch
     assert "http://localhost/messages/" in body
     rows = _messages("owner@steel.example.com")
     digest_row = next(m for m in rows if m.notice == "digest")
+    owner = make_browser("owner@steel.example.com")  # on the site: the two messages, not the digest
+    assert 'class="badge" aria-hidden="true">2</span>' in owner.get("/messages").get_data(as_text=True)
+    assert owner.get(f"/messages/{digest_row.id}").status_code == 404
     assert {m.state for m in rows if m.notice != "digest"} == {MessageState.digested}
     assert {m.digest_id for m in rows if m.notice != "digest"} == {digest_row.id}
+
+
+def test_a_disabled_account_gets_no_digest(people, open_challenge, smtp, drain):
+    _set_mode(people["owner"].id, MailMode.daily)
+    _ask_and_answer(people, open_challenge, n=1)
+    drain()
+    db.session.get(User, people["owner"].id).active = False
+    db.session.commit()
+    assert compile_digests(now=MORNING) == 0
+    assert [m.state for m in _messages("owner@steel.example.com")] == [MessageState.held]
 
 
 def test_an_empty_digest_is_never_sent(people, open_challenge, smtp, drain):
