@@ -56,10 +56,6 @@ class Project(Model):
     reports: Mapped[list[ProjectReport]] = relationship(back_populates="project", order_by="ProjectReport.due_on")
 
     @property
-    def proposal(self):
-        return self.award.proposal
-
-    @property
     def title(self) -> str:
         latest = self.award.proposal.latest_version
         return latest.content["title"] if latest is not None else self.award.proposal.title

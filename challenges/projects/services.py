@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from sqlalchemy.orm import joinedload, selectinload
 
 from challenges.accounts.models import User
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
@@ -26,6 +27,7 @@ from challenges.projects.models import (
     ReportReminder,
     ReportStatus,
 )
+from challenges.proposals.models import Proposal
 
 DEFAULT_LENGTH = timedelta(days=365)  # a work plan without dated milestones
 REMINDER_DAYS = (7, 0)  # a week before the due date, and on the day
@@ -65,8 +67,7 @@ def start_project(award: Award) -> Project | None:
 
 def is_applicant(project: Project, user: User) -> bool:
     """An active, approved member of the SME that runs the project."""
-    org = user.organisation if user.active else None
-    return org is not None and org.id == project.award.proposal.organisation_id
+    return project.award.proposal.is_team_side(user)
 
 
 def can_view(project: Project, user: User) -> bool:
@@ -74,14 +75,17 @@ def can_view(project: Project, user: User) -> bool:
 
 
 def projects_for(user: User) -> list[Project]:
-    query = sa.select(Project).join(Award).order_by(Project.started_on.desc(), Project.id.desc())
+    """A manager's every project, or those of the person's company; loaded for the list in one go."""
+    query = (sa.select(Project).join(Award).join(Proposal, Proposal.id == Award.proposal_id)
+             .options(joinedload(Project.award).joinedload(Award.proposal).options(
+                 joinedload(Proposal.organisation), selectinload(Proposal.versions)),
+                 selectinload(Project.reports))
+             .order_by(Project.started_on.desc(), Project.id.desc()))
     if not user.is_programme_manager:
         org = user.organisation
         if org is None:
             return []
-        from challenges.proposals.models import Proposal
-
-        query = query.join(Proposal, Proposal.id == Award.proposal_id).where(Proposal.organisation_id == org.id)
+        query = query.where(Proposal.organisation_id == org.id)
     return list(db.session.scalars(query))
 
 

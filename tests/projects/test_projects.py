@@ -12,10 +12,18 @@ from challenges.core.errors import PermissionDenied, ServiceError
 from challenges.core.formatting import STOCKHOLM
 from challenges.extensions import db
 from challenges.funding import services as funding
-from challenges.funding.models import Instalment, InstalmentCondition, Transfer, TransferKind
+from challenges.funding.models import (
+    Award,
+    AwardStatus,
+    Instalment,
+    InstalmentCondition,
+    Transfer,
+    TransferKind,
+)
 from challenges.projects import services
 from challenges.projects.models import Project, ProjectReport, ReportKind, ReportStatus
 from challenges.projects.services import ReportContent
+from tests.calls.test_catalogue import counting_queries
 
 SEK = 100
 GOOD = {"text": "We built and tested the sensor rig.", "trl": "6", "pilot_with_owner": "yes",
@@ -171,3 +179,34 @@ def test_an_award_not_booked_starts_no_project(people, decided):
     assert award.status.value == "pending"
     assert services.start_project(award) is None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Project)) == 0
+
+
+def test_a_manager_lists_every_project_in_a_fixed_number_of_statements(people, decided, project, make_browser):
+    manager = make_browser("manager@agency.example.com")
+    with counting_queries() as one:
+        page = manager.get("/projects").get_data(as_text=True)
+    assert "Sensors AB" in page
+    # a second project (Robots AB's proposal, booked by hand here): the list costs the same
+    other = Award(proposal_id=decided.proposals["other_sme"].id, programme_year_id=decided.challenge.programme_year.id,
+                  amount_ore=100_000 * SEK, status=AwardStatus.booked)
+    db.session.add(other)
+    db.session.flush()
+    services.start_project(other)
+    db.session.commit()
+    with counting_queries() as two:
+        page = manager.get("/projects").get_data(as_text=True)
+    assert page.count('href="/projects/') >= 2 and len(two) == len(one)
+    sara = make_browser("sara@sensors.example.com")  # the company sees its own only
+    own = sara.get("/projects").get_data(as_text=True)
+    assert f'href="/projects/{project}"' in own and page.count('href="/projects/') > own.count('href="/projects/')
+
+
+def test_a_filed_report_is_not_reminded(people, project):
+    report = _report(project, ReportKind.progress)
+    services.submit_report(report, ReportContent(text="Done early.", trl=4, pilot_with_owner=False,
+                                                 follow_on_with_owner=False, other_customers=0,
+                                                 private_cofunding_ore=0, jobs_created=0), by=people["sme"])
+    db.session.commit()
+    due = datetime.combine(report.due_on, time(9), STOCKHOLM).astimezone(UTC)
+    assert services.send_report_reminders(now=due - timedelta(days=6)) == 0
+    assert services.send_report_reminders(now=due) == 0
