@@ -373,18 +373,8 @@ def admin_user(user_id: int):
 
 
 def _admin_change(user: User, change, done: str):
-    """Run one confirmed change to *user*; a refusal is flashed and nothing is saved."""
-    if not forms.ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        change()
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        flash(done)
-    return redirect(url_for("accounts.admin_user", user_id=user.id), 303)
+    """Run one confirmed change to *user* and go back to their page; a refusal is flashed."""
+    return change_and_return(change, done, url_for("accounts.admin_user", user_id=user.id))
 
 
 @bp.post("/admin/users/<int:user_id>/<any(disable,enable):action>")

@@ -49,7 +49,7 @@ def send_change(e: events.ChallengeClarified | events.DeadlineExtended, record: 
     followers who are not among them."""
     challenge = must_get(Challenge, e.challenge_id)
     key = "deadline_extended" if isinstance(e, events.DeadlineExtended) else "challenge_clarified"
-    note = db.session.get(ChangeNote, e.note_id)
+    note = must_get(ChangeNote, e.note_id)
     notify(record, key, recipients_for(working_teams(challenge, unsubmitted_only=False)),
            sealed_challenge_id=challenge.id, challenge=challenge, note=note, applicant=True)
     notify(record, key, recipients_for(services.follower_recipients(challenge)), challenge=challenge, note=note,
@@ -69,14 +69,13 @@ def send_closing_soon(e: events.ChallengeClosingSoon, record: Event) -> None:
 def send_question(e: events.QuestionAsked, record: Event) -> None:
     challenge = must_get(Challenge, e.challenge_id)
     notify(record, "question_asked", recipients_for(services.owner_members(challenge)), challenge=challenge,
-           question=db.session.get(Question, e.question_id))
+           question=must_get(Question, e.question_id))
 
 
 def send_answer(e: events.QuestionAnswered, record: Event) -> None:
     """The asker (if still active), then the followers."""
     challenge = must_get(Challenge, e.challenge_id)
-    question = db.session.get(Question, e.question_id)
-    assert question is not None
+    question = must_get(Question, e.question_id)
     asker = db.session.get(User, question.asked_by_id) if question.asked_by_id else None
     if asker is not None and asker.active:
         notify(record, "question_answered", [recipient_for(asker)], challenge=challenge, question=question,

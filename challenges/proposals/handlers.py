@@ -44,9 +44,7 @@ def send_withdrawn(e: events.ProposalWithdrawn, record: Event) -> None:
 
 def send_digest(e: call_events.ChallengeClosed, record: Event) -> None:
     """One message to the owner's members when the deadline passes, listing what came in."""
-    challenge = db.session.get(Challenge, e.challenge_id)
-    if challenge is None:
-        raise LookupError(f"challenge {e.challenge_id} not found")
+    challenge = must_get(Challenge, e.challenge_id)
     notify(record, "proposals_digest", recipients_for(owner_members(challenge)), challenge=challenge,
            proposals=services.submitted_proposals(challenge))
 

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 from stdnum.exceptions import ValidationError as NumberError
 from stdnum.se import orgnr
 
@@ -88,13 +89,17 @@ def working_teams(challenge: Challenge, *, unsubmitted_only: bool) -> list[User]
     longer an active member of the organisation."""
     proposals = db.session.scalars(
         sa.select(Proposal).where(Proposal.challenge_id == challenge.id,
-                                  Proposal.status != ProposalStatus.withdrawn).order_by(Proposal.id)).all()
+                                  Proposal.status != ProposalStatus.withdrawn).order_by(Proposal.id)
+        .options(joinedload(Proposal.organisation), selectinload(Proposal.team), selectinload(Proposal.attachments),
+                 selectinload(Proposal.versions))).all()
     people: dict[int, User] = {}
+    members: dict[int, set[int]] = {}  # per organisation, asked once
     for proposal in proposals:
         if unsubmitted_only and proposal.status is not ProposalStatus.draft and not has_unsubmitted_changes(proposal):
             continue
-        members = {u.id for u in team_candidates(proposal.organisation)}
-        people.update((u.id, u) for u in proposal.team if u.id in members)
+        if proposal.organisation_id not in members:
+            members[proposal.organisation_id] = {u.id for u in team_candidates(proposal.organisation)}
+        people.update((u.id, u) for u in proposal.team if u.id in members[proposal.organisation_id])
     return list(people.values())
 
 

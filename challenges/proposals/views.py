@@ -74,7 +74,7 @@ def _load(proposal_id: int, *, for_update: bool = False) -> Proposal:
     """The proposal if *current_user* may see it; 404 otherwise, so sealed proposals stay unseen."""
     query = sa.select(Proposal).where(Proposal.id == proposal_id).options(
         joinedload(Proposal.challenge), joinedload(Proposal.organisation), selectinload(Proposal.team),
-        selectinload(Proposal.attachments), selectinload(Proposal.versions))
+        selectinload(Proposal.attachments), selectinload(Proposal.versions).joinedload(ProposalVersion.submitted_by))
     if for_update:
         query = query.with_for_update(of=Proposal)
     proposal = db.session.scalar(query)

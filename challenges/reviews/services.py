@@ -18,7 +18,7 @@ from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.formatting import STOCKHOLM
-from challenges.core.models import utcnow
+from challenges.core.models import commit_first, utcnow
 from challenges.extensions import db
 from challenges.proposals.models import Proposal, ProposalStatus
 from challenges.reviews import assign, events
@@ -587,8 +587,9 @@ def send_due_reminders(now: datetime | None = None) -> int:
                 continue
             db.session.add(ReminderSent(review_id=review.id, kind=key))
             record(events.ReviewRemindersDue(review_id=review.id, kind=kind))
-            recorded += 1
-    db.session.commit()
+            if commit_first():  # one round at a time: a racing sweep that recorded it loses nothing else
+                recorded += 1
+    db.session.rollback()
     return recorded
 
 
