@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from challenges.calls import services
 from challenges.calls.models import Challenge, ChallengeStatus, ChangeNote, Question, Topic
-from challenges.core.errors import InvalidInput
+from challenges.core.errors import InvalidInput, ServiceError
 from challenges.core.formatting import to_local
 from challenges.core.models import utcnow
 from challenges.extensions import db
@@ -386,3 +386,14 @@ def test_followers_are_told_of_a_clarification(people, browser, drain, smtp):
     [mail] = smtp.to("sara@sensors.example.com")
     assert mail["Subject"] == "A challenge has a clarification"
     assert "Parts weigh up to 40 kg." in mail.get_body(("plain",)).get_content()
+
+
+def test_a_question_is_answered_once(people):
+    challenge = make_challenge(people["owner"], ChallengeStatus.published)
+    question = services.ask_question(challenge, "Which protocol?", by=people["sme"])
+    services.answer_question(question, "OPC UA.", by=people["owner"])
+    db.session.commit()
+    with pytest.raises(ServiceError, match="already been answered"):
+        services.answer_question(question, "Modbus, after all.", by=people["colleague"])
+    db.session.rollback()
+    assert db.session.get(Question, question.id).answer == "OPC UA."

@@ -387,3 +387,20 @@ def test_the_demo_organisations_are_smes_by_the_rule(app, ctx):
     org = make_org(OrganisationKind.sme)
     challenge = make_challenge(make_user(org=make_org(OrganisationKind.industrial)), ChallengeStatus.published)
     assert services.eligibility_problems(org, challenge) == {}
+
+
+def test_after_the_deadline_a_withdrawn_proposal_cannot_be_reopened_nor_a_file_removed(people, challenge):
+    sme = people["sme"]
+    withdrawn = make_proposal(sme, challenge)
+    services.add_attachment(withdrawn, "plan.pdf", pdf(), by=sme)
+    services.withdraw_proposal(withdrawn, by=sme)
+    db.session.commit()
+    attachment = withdrawn.attachments[0]
+    at = challenge.deadline
+    for call in (lambda: services.reopen_proposal(withdrawn, by=sme, now=at),
+                 lambda: services.remove_attachment(attachment, by=sme, now=at)):
+        with pytest.raises(ServiceError, match="deadline for this challenge passed"):
+            call()
+        db.session.rollback()
+    proposal = db.session.get(Proposal, withdrawn.id)
+    assert proposal.status is ProposalStatus.withdrawn and len(proposal.attachments) == 1
