@@ -48,10 +48,10 @@ def _template_globals(state) -> None:
 
 
 def award_box(proposal: Proposal) -> dict:
-    """For the review desk and the proposal page: its award, and a form when one can be made."""
-    award = services.current_award(proposal) or db.session.scalar(
-        sa.select(Award).where(Award.proposal_id == proposal.id).order_by(Award.id.desc()))
-    return {"award": award}
+    """For the review desk and the proposal page: its latest award (a pending or booked one is always
+    the latest: no other can be made beside it)."""
+    return {"award": db.session.scalar(
+        sa.select(Award).where(Award.proposal_id == proposal.id).order_by(Award.id.desc()).limit(1))}
 
 
 def percent(basis_points: int) -> str:
