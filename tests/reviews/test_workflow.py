@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from challenges.calls import services as calls
 from challenges.calls.models import ChallengeStatus
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import sweep_events
+from challenges.core.formatting import from_local, to_local
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.notifications.models import MailMessage
@@ -291,9 +292,11 @@ def test_decide_before_every_review_needs_an_override_then_publish(people, assig
 # --- reminders ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("clock", [time(0, 2), time(12, 0), time(23, 58)])  # the rounds go by Stockholm days
 def test_reminders_three_days_before_and_on_the_day_once_each(app, people, assigned, drain, smtp, redis_server,
-                                                             monkeypatch):
+                                                             monkeypatch, clock):
     review = assigned.review
+    review.review_deadline = from_local(to_local(utcnow()).date() + timedelta(days=10), clock)
     loads = services.loads(review)
     done = next(a for key in ("sme", "other_sme") for a in assigned.assessments[key].assignments
                 if loads[a.evaluator_id] == 1)
@@ -302,8 +305,9 @@ def test_reminders_three_days_before_and_on_the_day_once_each(app, people, assig
     drain()
     smtp.reset()
     deadline = review.review_deadline
-    assert services.send_due_reminders(now=deadline - timedelta(days=5)) == 0
-    three_days = deadline - timedelta(days=3)
+    deadline_day = to_local(deadline).date()
+    assert services.send_due_reminders(now=from_local(deadline_day - timedelta(days=5), time(12))) == 0
+    three_days = from_local(deadline_day - timedelta(days=3), time(12))
     assert services.send_due_reminders(now=three_days) == 1
     assert services.send_due_reminders(now=three_days + timedelta(hours=1)) == 0  # once
     redis_server.stop()
@@ -314,7 +318,8 @@ def test_reminders_three_days_before_and_on_the_day_once_each(app, people, assig
     reminded = sorted(m["To"] for m in smtp.messages if m["Subject"] == "Reminder: your reviews are due in three days")
     assert reminded == sorted(e.email for e in services.unfinished_by_evaluator(review))
     assert done.evaluator.email not in reminded and len(reminded) == 3
-    assert services.send_due_reminders(now=deadline - timedelta(minutes=5)) == 1  # on the day
+    on_the_day = max(deadline - timedelta(minutes=5), from_local(deadline_day, time(0)))
+    assert services.send_due_reminders(now=on_the_day) == 1
     assert services.send_due_reminders(now=deadline + timedelta(minutes=5)) == 0  # too late for anything
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ReminderSent)) == 2
 
