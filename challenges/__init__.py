@@ -151,6 +151,7 @@ def _import_models() -> None:
     import challenges.notifications.models
     import challenges.projects.models
     import challenges.proposals.models
+    import challenges.reports.models
     import challenges.reviews.models  # noqa: F401
 
 
@@ -185,6 +186,7 @@ def _register_blueprints(app: Flask) -> None:
     from challenges.notifications.views import inbox as inbox_bp
     from challenges.projects.views import bp as projects_bp
     from challenges.proposals.views import bp as proposals_bp
+    from challenges.reports.views import bp as reports_bp
     from challenges.reviews.views import bp as reviews_bp
 
     app.register_blueprint(core_bp)
@@ -196,3 +198,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(reviews_bp)
     app.register_blueprint(funding_bp)
     app.register_blueprint(projects_bp)
+    app.register_blueprint(reports_bp)

@@ -15,15 +15,15 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
@@ -33,7 +33,11 @@ from challenges.extensions import db, get_redis
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("ledger", "workflow", "notifications")
+QUEUES = ("ledger", "workflow", "notifications")  # where event handlers run
+# The periodic jobs (sweepers, deadlines, reminders, digests) have a queue of their own, taken
+# right after the ledger's, so that a backlog of events never makes a deadline or reminder late.
+PERIODIC_QUEUE = "periodic"
+WORKER_QUEUES = ("ledger", PERIODIC_QUEUE, "workflow", "notifications")
 OUTBOX_KEY = "challenges_outbox"
 
 
@@ -118,21 +122,31 @@ def record(domain_event: DomainEvent, *, by: Any = None) -> Event:
     return row
 
 
-def enqueue_handling(event_id: str, handler: str, queue: str) -> Job:
-    """Put the job for one (event, handler) on its queue, with retries and backoff."""
-    config = current_app.config
-    intervals = list(config["EVENT_RETRY_INTERVALS"])
-    return Queue(queue, connection=get_redis()).enqueue(
+def _job_data(event_id: str, handler: str):
+    """RQ's description of the job for one (event, handler), with retries and backoff."""
+    intervals = list(current_app.config["EVENT_RETRY_INTERVALS"])
+    return Queue.prepare_data(
         "challenges.core.events.run_handler",
-        event_id,
-        handler,
+        (event_id, handler),
         job_id=job_id_for(event_id, handler),
         retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-        job_timeout=300,
+        timeout=300,
         result_ttl=3600,
         failure_ttl=30 * 24 * 3600,
         description=f"{handler} for event {event_id}",
     )
+
+
+def enqueue_handlings(pending: list[tuple[str, str, str]]) -> None:
+    """Put the jobs for (event, handler, queue) triples on their queues, in one round trip to Redis."""
+    redis = get_redis()
+    by_queue: dict[str, list] = {}
+    for event_id, handler, queue in pending:
+        by_queue.setdefault(queue, []).append(_job_data(event_id, handler))
+    with redis.pipeline() as pipe:
+        for queue, jobs in by_queue.items():
+            Queue(queue, connection=redis).enqueue_many(jobs, pipeline=pipe)
+        pipe.execute()
 
 
 def relay_after_commit(key: str, send: Callable[[list], None], what: str) -> None:
@@ -155,9 +169,13 @@ def relay_after_commit(key: str, send: Callable[[list], None], what: str) -> Non
         session.info.pop(key, None)
 
 
+# Set while handle_pending() runs the handlers itself: their jobs are not put on the queues.
+_handling_in_process: ContextVar[bool] = ContextVar("handling_in_process", default=False)
+
+
 def _enqueue_handlings(pending: list[tuple[str, str, str]]) -> None:
-    for event_id, handler, queue in pending:
-        enqueue_handling(event_id, handler, queue)
+    if not _handling_in_process.get():
+        enqueue_handlings(pending)
 
 
 relay_after_commit(OUTBOX_KEY, _enqueue_handlings, "handler job(s)")
@@ -193,6 +211,32 @@ def run_handler(event_id: str, handler_name: str) -> str:
     return "handled"
 
 
+def handle_pending() -> int:
+    """Run every pending handler here and now through :func:`run_handler`, oldest first, until none
+    is left (handlers record new events); return how many ran.
+
+    For the demo's history and drivers that replay time under ``clock_at()``, where the ledger and
+    the projects must act at the history's instant: the workers remain the normal path. It commits
+    (first what the caller has done, then each handler), and puts no job on the queues meanwhile,
+    so that no worker runs one of these handlers at the real time. A handler that fails raises.
+    """
+    token = _handling_in_process.set(True)
+    ran = 0
+    try:
+        db.session.commit()
+        while pending := db.session.execute(
+            sa.select(EventHandling.event_id, EventHandling.handler)
+            .where(EventHandling.state == HandlingState.pending)
+            .order_by(EventHandling.created_at, EventHandling.event_id, EventHandling.handler)
+        ).all():
+            for event_id, handler in pending:
+                run_handler(event_id, handler)
+                ran += 1
+    finally:
+        _handling_in_process.reset(token)
+    return ran
+
+
 def _record_failure(event_id: str, handler_name: str, exc: BaseException) -> None:
     handling = db.session.get(EventHandling, (event_id, handler_name), with_for_update=True)
     if handling is None or handling.state is not HandlingState.pending:
@@ -207,6 +251,15 @@ def _record_failure(event_id: str, handler_name: str, exc: BaseException) -> Non
 
 
 _LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def _stalled(job: Job, status: JobStatus | None, before: datetime) -> bool:
+    """A started job whose heartbeat stopped (the workers beat while a job runs): its worker was
+    killed mid-job, and RQ itself would notice only when the worker's key expires, minutes later.
+    Running it again is safe: run_handler does nothing for a handling that is done, and waits on its
+    row lock otherwise."""
+    started = job.last_heartbeat or job.started_at
+    return status is JobStatus.STARTED and started is not None and started < before
 
 
 def sweep_events(limit: int = 500) -> int:
@@ -226,19 +279,17 @@ def sweep_events(limit: int = 500) -> int:
     ).all()
     db.session.rollback()
     redis = get_redis()
-    enqueued = 0
-    for event_id, handler, queue in rows:
-        try:
-            status = Job.fetch(job_id_for(event_id, handler), connection=redis).get_status()
-        except NoSuchJobError:
-            status = None
-        if status in _LIVE_STATUSES:
-            continue
-        enqueue_handling(event_id, handler, queue)
-        enqueued += 1
-    if enqueued:
-        log.info("sweeper re-enqueued %d handler job(s)", enqueued)
-    return enqueued
+    stalled_before = utcnow() - timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
+    jobs = Job.fetch_many([job_id_for(event_id, handler) for event_id, handler, _queue in rows], connection=redis)
+    lost = []
+    for (event_id, handler, queue), job in zip(rows, jobs, strict=True):
+        status = job.get_status(refresh=False) if job is not None else None
+        if job is None or status not in _LIVE_STATUSES or _stalled(job, status, stalled_before):
+            lost.append((event_id, handler, queue))
+    if lost:
+        enqueue_handlings(lost)
+        log.info("sweeper re-enqueued %d handler job(s)", len(lost))
+    return len(lost)
 
 
 def retry_dead_handling(handling: EventHandling, *, by: Any) -> None:

@@ -12,7 +12,10 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value: object) -> str:
-    """A cell as text; one that starts like a formula is prefixed with a quote."""
+    """A cell as text; text that starts like a formula is prefixed with a quote (a number, such as a
+    negative amount, stays a number)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 

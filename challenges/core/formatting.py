@@ -8,7 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import Flask
-from flask_babel import format_datetime, format_decimal
+from flask_babel import format_datetime, format_decimal, format_percent
 
 from challenges.core import markdown
 
@@ -56,8 +56,14 @@ def score(value: float | None) -> str:
     return "–" if value is None else format_decimal(value, format="0.00")
 
 
+def percent(fraction: float) -> str:
+    """A share as a percentage with up to two decimals, in the page's language ("4,25 %")."""
+    return format_percent(fraction, "#,##0.##%")
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["sek"] = sek
+    app.jinja_env.filters["percent"] = percent
     app.jinja_env.filters["score"] = score
     app.jinja_env.filters["local_datetime"] = local_datetime
     app.jinja_env.filters["markdown"] = markdown.render

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -16,9 +19,30 @@ from challenges.extensions import Model, db
 T = TypeVar("T")
 
 
+_frozen_now: ContextVar[datetime | None] = ContextVar("frozen_now", default=None)
+
+
 def utcnow() -> datetime:
-    """The current instant, timezone-aware in UTC."""
-    return datetime.now(UTC)
+    """The current instant, timezone-aware in UTC; the instant set by :func:`clock_at` inside its block."""
+    frozen = _frozen_now.get()
+    return datetime.now(UTC) if frozen is None else frozen
+
+
+@contextmanager
+def clock_at(instant: datetime) -> Iterator[datetime]:
+    """Stop the clock at *instant* for the block: every ``utcnow()`` in this context returns it.
+
+    For telling a history that happened at other times: the demo's 2016–2017 programme, and drivers
+    that replay time. Every timestamp (events, ledger transfers, reports, …) is read through
+    ``utcnow()``, so all of them take the instant. Production code never sets it.
+    """
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime given; use an aware UTC instant")
+    token = _frozen_now.set(instant.astimezone(UTC))
+    try:
+        yield instant.astimezone(UTC)
+    finally:
+        _frozen_now.reset(token)
 
 
 class UTCDateTime(TypeDecorator):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from challenges.core.forms import Form, LocalDateField, MoneyField, single_line, strip
@@ -40,7 +40,7 @@ class AwardForm(Form):
 
 
 class PaymentForm(Form):
-    condition_met = BooleanField(_l("The final report is approved"))
+    """Approving a payment is one button (the final instalment is released by the final report)."""
 
 
 class ReduceForm(Form):

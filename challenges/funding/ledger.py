@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.orm import lazyload
 
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
@@ -101,17 +103,29 @@ def apply(book: Book, event: Event) -> Outcome:
 
 
 class DatabaseBook:
-    """Accounts and transfers in the database; balances kept in step under the year's row lock."""
+    """Accounts and transfers in the database; balances kept in step under the year's row lock.
 
-    def __init__(self) -> None:
-        self._accounts: dict[AccountKey, Account] = {}
+    Made under that lock for one year (read afresh): the year's own accounts, and the award's
+    commitment if the event is about one, are read in one query."""
+
+    def __init__(self, year: ProgrammeYear, award_id: int | None = None) -> None:
+        self.year = year
+        self._accounts: dict[AccountKey, Account] = {
+            (a.programme_year_id, a.kind, a.award_id): a for a in db.session.scalars(
+                sa.select(Account).where(Account.programme_year_id == year.id, sa.or_(
+                    Account.award_id.is_(None), Account.award_id == award_id))
+                .execution_options(populate_existing=True))}
+        self._complete = {(year.id, None), (year.id, award_id)}  # every account of these is loaded
 
     def account(self, key: AccountKey) -> Account:
         if key not in self._accounts:
             year, kind, award = key
-            found = db.session.scalar(sa.select(Account).where(
-                Account.programme_year_id == year, Account.kind == kind,
-                Account.award_id.is_(None) if award is None else Account.award_id == award))
+            found = None
+            if (year, award) not in self._complete:
+                found = db.session.scalar(sa.select(Account).where(
+                    Account.programme_year_id == year, Account.kind == kind,
+                    Account.award_id.is_(None) if award is None else Account.award_id == award)
+                    .execution_options(populate_existing=True))
             if found is None:
                 found = Account(programme_year_id=year, kind=kind, award_id=award, balance_ore=0)
                 db.session.add(found)
@@ -136,29 +150,27 @@ class DatabaseBook:
         return [(year_id, K.commitment, award_id) for award_id in rows]
 
     def is_closed(self, year_id: int) -> bool:
-        year = db.session.get(ProgrammeYear, year_id)
-        return year is not None and year.closed_at is not None
+        assert year_id == self.year.id
+        return self.year.closed_at is not None
 
     def close(self, year_id: int) -> None:
-        year = db.session.get(ProgrammeYear, year_id)
-        assert year is not None
-        year.closed_at = utcnow()
+        assert year_id == self.year.id
+        self.year.closed_at = utcnow()
 
 
 def post(event: Event) -> tuple[Posting, bool]:
     """Post one event to the live ledger, once, under a lock on its programme year (the caller
     commits). Returns the posting and whether it is new: a re-delivery returns the first posting
     (``False``); another amount raises LedgerConflict."""
-    year_id = event.payload["programme_year_id"]
-    db.session.execute(sa.select(ProgrammeYear.id).where(ProgrammeYear.id == year_id).with_for_update())
-    db.session.expire_all()
-    done = db.session.get(Posting, event.id)
+    year = db.session.scalars(sa.select(ProgrammeYear).where(ProgrammeYear.id == event.payload["programme_year_id"])
+                              .with_for_update().execution_options(populate_existing=True)).one()
+    done = db.session.get(Posting, event.id, populate_existing=True)
     if done is not None:
         if done.amount_ore != _amount(event) or done.kind != event.type:
             raise LedgerConflict(f"event {event.id} was posted as {done.kind} of {done.amount_ore} öre; "
                                  f"now it says {event.type} of {_amount(event)} öre")
         return done, False
-    outcome = apply(DatabaseBook(), event)
+    outcome = apply(DatabaseBook(year, event.payload.get("award_id")), event)
     posting = Posting(event_id=event.id, kind=event.type, amount_ore=_amount(event), booked=outcome.booked,
                       reason=outcome.reason)
     db.session.add(posting)
@@ -198,15 +210,23 @@ def live_balances() -> dict[AccountKey, int]:
     return {(a.programme_year_id, a.kind, a.award_id): a.balance_ore for a in db.session.scalars(sa.select(Account))}
 
 
-def rebuild() -> tuple[dict[AccountKey, int], list[str]]:
-    """Replay every posted event, in the order the ledger took them, into an empty ledger; return
-    its balances and every difference from the live ledger (empty when they agree to the öre)."""
+def replay(until: datetime | None = None, year_ids: set[int] | None = None) -> MemoryBook:
+    """Every event the ledger posted (before *until*; of *year_ids*), in the order it took them,
+    replayed through its rules into an empty ledger."""
     book = MemoryBook()
-    events = db.session.scalars(sa.select(Event).join(Posting, Posting.event_id == Event.id)
-                                .order_by(Posting.posted_at, Posting.event_id))
-    for event in events:
-        apply(book, event)
-    rebuilt = {k: v for k, v in book.balances.items()}
+    query = sa.select(Event).join(Posting, Posting.event_id == Event.id).options(lazyload(Event.handlings))
+    if until is not None:
+        query = query.where(Posting.posted_at < until)
+    for event in db.session.scalars(query.order_by(Posting.posted_at, Posting.event_id)):
+        if year_ids is None or event.payload.get("programme_year_id") in year_ids:
+            apply(book, event)
+    return book
+
+
+def rebuild() -> tuple[dict[AccountKey, int], list[str]]:
+    """Replay every posted event into an empty ledger; return its balances and every difference
+    from the live ledger (empty when they agree to the öre)."""
+    rebuilt = dict(replay().balances)
     live = live_balances()
     differences = [f"{key}: live {live.get(key, 0)} öre, rebuilt {rebuilt.get(key, 0)} öre"
                    for key in sorted(set(live) | set(rebuilt), key=str) if live.get(key, 0) != rebuilt.get(key, 0)]

@@ -177,15 +177,15 @@ def paid(award: Award) -> int:
 
 
 def approve_payment(instalment: Instalment, *, condition_met: bool, by: User) -> None:
-    """Pay one instalment when its condition is met (the final report's, confirmed by the manager)."""
+    """Pay one instalment when its condition is met. The last one waits for the project's approved final
+    report: only approving that report (``projects.approve_report``) says ``condition_met``."""
     _require_manager(by)
     award = instalment.award
     _require_booked(award)
     if instalment.approved_at is not None:
         raise ServiceError(_("This instalment has already been approved."))
     if instalment.condition is InstalmentCondition.final_report and not condition_met:
-        raise ServiceError(_("This instalment waits for the approved final report. Confirm that it is approved."),
-                           "condition_met")
+        raise ServiceError(_("This instalment is paid when the project's final report is approved."))
     remaining = award.amount_ore - paid(award)
     if instalment.amount_ore > remaining:
         raise ServiceError(_("The payment of %(amount)s is more than the %(remaining)s that remains of the award.",

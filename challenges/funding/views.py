@@ -7,12 +7,12 @@ from datetime import date
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_percent
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
 from challenges.accounts.views import change_and_return, commit_change, manager_required
+from challenges.core import formatting
 from challenges.core.exports import csv_download
 from challenges.extensions import db
 from challenges.funding import forms, services
@@ -31,6 +31,7 @@ from challenges.funding.models import (
     Transfer,
     TransferKind,
 )
+from challenges.projects.models import Project, ProjectReport, ReportKind, ReportStatus
 from challenges.proposals.models import Proposal
 
 bp = Blueprint("funding", __name__)
@@ -55,7 +56,7 @@ def award_box(proposal: Proposal) -> dict:
 
 
 def percent(basis_points: int) -> str:
-    return format_percent(basis_points / 10000, "#,##0.##%")
+    return formatting.percent(basis_points / 10000)
 
 
 # --- programme set-up ----------------------------------------------------------------------------------
@@ -162,7 +163,16 @@ def award(award_id: int):
         Account.id == Transfer.source_id, Account.id == Transfer.target_id)).where(
         Account.award_id == found.id).order_by(Transfer.id)).all() if current_user.is_programme_manager else []
     return render_template("funding/award.html", award=found, paid=services.paid(found), transfers=transfers,
+                           final_report_approved=final_report_approved(found),
                            payment_form=forms.PaymentForm(formdata=None), reduce_form=forms.ReduceForm(formdata=None))
+
+
+def final_report_approved(award: Award) -> bool:
+    """Whether the project's final report is approved: only then may the last instalment be paid. Its
+    approval pays it; the button is there again only if the ledger refused that payment."""
+    return bool(db.session.scalar(sa.select(sa.func.count()).select_from(ProjectReport).join(Project).where(
+        Project.award_id == award.id, ProjectReport.kind == ReportKind.final,
+        ProjectReport.status == ReportStatus.approved)))
 
 
 def _award_action(award: Award, change, done: str, form=None):
@@ -178,7 +188,7 @@ def approve(award_id: int, instalment_id: int):
         abort(404)
     form = forms.PaymentForm()
     return _award_action(found, lambda: services.approve_payment(
-        instalment, condition_met=bool(form.condition_met.data), by=current_user),
+        instalment, condition_met=final_report_approved(found), by=current_user),
         _("The payment is approved; the ledger books it."), form)
 
 

@@ -105,8 +105,7 @@ class ReportContent:
 
 
 def _lock(report: ProjectReport) -> None:
-    db.session.execute(sa.select(ProjectReport.id).where(ProjectReport.id == report.id).with_for_update())
-    db.session.refresh(report)
+    db.session.get(ProjectReport, report.id, with_for_update=True, populate_existing=True)
 
 
 def check_report(project: Project, content: ReportContent) -> dict[str, str]:
@@ -179,8 +178,8 @@ def approve_report(report: ProjectReport, *, by: User) -> None:
     report.status = ReportStatus.approved
     report.decided_at, report.decided_by_id = utcnow(), by.id
     final = report.kind is ReportKind.final
-    if final:
-        award = report.project.award
+    award = report.project.award
+    if final and award.status is AwardStatus.booked:  # a cancelled award pays nothing more
         waiting = [i for i in award.instalments
                    if i.condition is InstalmentCondition.final_report and i.approved_at is None]
         for instalment in waiting:

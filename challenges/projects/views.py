@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from challenges.accounts.forms import ConfirmForm
-from challenges.accounts.views import change_and_return, commit_change
+from challenges.accounts.views import change_and_return, commit_change, manager_required
 from challenges.extensions import db
 from challenges.funding.models import CONDITION_LABELS
 from challenges.projects import services
@@ -64,22 +64,18 @@ def report(report_id: int):
 
 
 @bp.post("/projects/reports/<int:report_id>/approve")
-@login_required
+@manager_required
 def approve(report_id: int):
     report = db.get_or_404(ProjectReport, report_id)
-    if not current_user.is_programme_manager:
-        abort(403)
     target = url_for("projects.report", report_id=report.id)
     return change_and_return(lambda: services.approve_report(report, by=current_user),
                              _("The report is approved."), target, ConfirmForm())
 
 
 @bp.post("/projects/reports/<int:report_id>/changes")
-@login_required
+@manager_required
 def changes(report_id: int):
     report = db.get_or_404(ProjectReport, report_id)
-    if not current_user.is_programme_manager:
-        abort(403)
     form = ChangesForm()
     target = url_for("projects.report", report_id=report.id)
     return change_and_return(lambda: services.request_changes(report, form.comment.data or "", by=current_user),

@@ -21,6 +21,7 @@ class ProposalScreened(DomainEvent):
 
     assessment_id: int
     eligible: bool
+    reason: str = ""  # why not eligible, as the applicant reads it (absent from events before it was added)
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,8 @@ def screen_proposal(assessment: Assessment, *, eligible: bool, reason: str, by: 
     assessment.ineligible_reason = None if eligible else reason.strip()
     assessment.screened_by_id = by.id
     db.session.flush()
-    record(events.ProposalScreened(assessment_id=assessment.id, eligible=eligible), by=by)
+    record(events.ProposalScreened(assessment_id=assessment.id, eligible=eligible,
+                                   reason=assessment.ineligible_reason or ""), by=by)
 
 
 # --- conflicts of interest ---------------------------------------------------------------------------

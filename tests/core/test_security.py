@@ -8,7 +8,8 @@ from challenges.accounts.models import OrganisationKind, Role
 from challenges.extensions import db
 from tests.factories import make_org, make_user
 
-PUBLIC_GET = {"/", "/login", "/register", "/password/forgot", "/healthz", "/challenges", "/challenges/feed.atom"}
+PUBLIC_GET = {"/", "/login", "/register", "/password/forgot", "/healthz", "/challenges", "/challenges/feed.atom",
+              "/programmes"}
 LOGGED_IN_GET = {"/account", "/organisation", "/messages", "/projects"}
 OWNER_GET = {"/challenges/new", "/challenges/mine"}
 SME_GET = {"/following", "/proposals"}

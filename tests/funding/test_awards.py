@@ -10,6 +10,9 @@ from challenges.core.events import record
 from challenges.extensions import db
 from challenges.funding import events, ledger, services
 from challenges.funding.models import AccountKind, Award, AwardStatus
+from challenges.projects import services as projects
+from challenges.projects.models import Project, ReportKind
+from challenges.projects.services import ReportContent
 from challenges.reviews import services as reviews
 from challenges.reviews.models import Decision
 from tests.reviews.test_workflow import _score
@@ -86,7 +89,7 @@ def test_an_award_is_pending_then_booked_and_paid_by_plan(people, decided, make_
     page_url = f"/awards/{award.id}"
     assert manager.submit(f"{url}/{last.id}/approve", {}, page_url=page_url).status_code == 303
     db.session.expire_all()
-    assert last.approved_at is None  # the final report is not confirmed
+    assert last.approved_at is None  # the final report is not approved
     assert manager.submit(f"{url}/{first.id}/approve", {}, page_url=page_url).status_code == 303
     assert manager.submit(f"{url}/{first.id}/approve", {}, page_url=page_url).status_code == 303  # twice: refused
     drain()
@@ -99,13 +102,24 @@ def test_an_award_is_pending_then_booked_and_paid_by_plan(people, decided, make_
     assert "Payment schedule" in page and "approved" in page and "Approve the payment" not in page
     for other in ("jonas@robots.example.com", "owner@steel.example.com", "eva@evaluators.example.com"):
         assert make_browser(other).get(page_url).status_code == 404
-    assert sara.submit(f"{url}/{last.id}/approve", {"condition_met": "y"}, page_url=page_url).status_code == 403
+    assert sara.submit(f"{url}/{last.id}/approve", {}, page_url=page_url).status_code == 403
     # A payment above what remains is refused: reduce the award below what the last instalment says.
     services.reduce_award(award, 300_000 * SEK, by=people["manager"])
     db.session.commit()
     assert last.amount_ore == 60_000 * SEK
     drain()
-    assert manager.submit(f"{url}/{last.id}/approve", {"condition_met": "y"}, page_url=page_url).status_code == 303
+    # the last instalment is released by the approved final report, never by hand
+    refused = manager.submit(f"{url}/{last.id}/approve", {"condition_met": "y"}, page_url=page_url)
+    assert "is paid when the project" in manager.get(refused.headers["Location"]).get_data(
+        as_text=True)
+    db.session.expire_all()
+    assert last.approved_at is None
+    final = next(r for r in db.session.scalar(sa.select(Project)).reports if r.kind is ReportKind.final)
+    projects.submit_report(final, ReportContent(text="Done.", trl=6, pilot_with_owner=True, follow_on_with_owner=False,
+                                                other_customers=0, private_cofunding_ore=0, jobs_created=1),
+                           by=people["sme"])
+    projects.approve_report(final, by=people["manager"])
+    db.session.commit()
     drain()
     db.session.expire_all()
     assert services.paid(award) == 300_000 * SEK and ledger.verify() == []

@@ -210,3 +210,40 @@ def test_a_filed_report_is_not_reminded(people, project):
     due = datetime.combine(report.due_on, time(9), STOCKHOLM).astimezone(UTC)
     assert services.send_report_reminders(now=due - timedelta(days=6)) == 0
     assert services.send_report_reminders(now=due) == 0
+
+
+def test_a_cancelled_awards_final_report_is_approved_and_pays_nothing(people, project, drain):
+    award_id = db.session.get(Project, project).award_id
+    funding.cancel_award(db.session.get(Award, award_id), by=people["manager"])
+    db.session.commit()
+    drain()
+    report = _report(project, ReportKind.final)
+    services.submit_report(report, ReportContent(text="Stopped early.", trl=4, pilot_with_owner=False,
+                                                 follow_on_with_owner=False, other_customers=0,
+                                                 private_cofunding_ore=0, jobs_created=0), by=people["sme"])
+    services.approve_report(report, by=people["manager"])
+    db.session.commit()
+    drain()
+    assert _report(project, ReportKind.final).status is ReportStatus.approved
+    assert InstalmentCondition.final_report not in _paid_instalments()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Transfer)
+                             .where(Transfer.kind == TransferKind.payment)) == 0
+
+
+def test_only_a_manager_sends_a_report_back_and_says_why(people, project, make_browser):
+    report = _report(project, ReportKind.progress)
+    services.submit_report(report, ReportContent(text="Half-way.", trl=4, pilot_with_owner=False,
+                                                 follow_on_with_owner=False, other_customers=0,
+                                                 private_cofunding_ore=0, jobs_created=0), by=people["sme"])
+    db.session.commit()
+    url = f"/projects/reports/{report.id}"
+    sara = make_browser("sara@sensors.example.com")
+    assert sara.submit(f"{url}/changes", {"comment": "Redo it."}, page_url=url).status_code == 403
+    manager = make_browser("manager@agency.example.com")
+    blank = manager.submit(f"{url}/changes", {"comment": " "}, page_url=url)
+    assert blank.status_code == 303 and "Say what should be changed" in manager.get(blank.headers["Location"]).get_data(
+        as_text=True)
+    assert _report(project, ReportKind.progress).status is ReportStatus.submitted
+    sent = manager.submit(f"{url}/changes", {"comment": "Add the test results."}, page_url=url)
+    assert sent.status_code == 303
+    assert _report(project, ReportKind.progress).status is ReportStatus.changes_requested

@@ -1,0 +1,15 @@
+"""The programme manager's lessons for one report."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import TextAreaField
+from wtforms.validators import InputRequired
+
+from challenges.core.forms import Form, LocalDateField
+
+
+class LessonsForm(Form):
+    as_of = LocalDateField(_l("The report's day (as of)"),
+                           validators=[InputRequired(_l("Enter the day the report is as of."))])
+    text = TextAreaField(_l("The programme manager's lessons (Markdown)"))

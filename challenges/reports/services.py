@@ -1,0 +1,548 @@
+"""The programme report: what a programme did in a period, as it stood at the end of a day.
+
+Everything is read from records that never change once written: the event log (when a challenge
+was published, a proposal submitted, screened or reviewed, an award booked, a payment made, a
+project report approved) and the ledger's transfers. A report as of a past date therefore gives
+the same figures after later events. The money is counted twice, from the events and from the
+ledger, and the report says whether the two agree to the öre.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.orm import lazyload, selectinload
+
+from challenges.accounts.models import User
+from challenges.calls.models import Challenge
+from challenges.core.errors import InvalidInput, PermissionDenied
+from challenges.core.formatting import from_local, to_local
+from challenges.core.models import Event, utcnow
+from challenges.extensions import db
+from challenges.funding import ledger
+from challenges.funding.models import (
+    ACCOUNT_LABELS,
+    Account,
+    AccountKind,
+    Award,
+    Programme,
+    Transfer,
+    TransferKind,
+)
+from challenges.projects.models import Project, ProjectReport
+from challenges.proposals.models import Proposal
+from challenges.reports.models import ProgrammeLessons
+from challenges.reviews.models import Assessment, ChallengeReview, Review
+
+K = AccountKind
+EVENT_TYPES = ("ChallengePublished", "ProposalSubmitted", "ProposalWithdrawn", "ReviewOpened", "ProposalScreened",
+               "ReviewSubmitted", "ConflictDeclared", "EvaluatorRecused", "AwardBooked", "AwardChangeBooked",
+               "PaymentMade", "ReportApproved")
+
+
+def local_day(instant: datetime) -> date:
+    return to_local(instant).date()
+
+
+def today() -> date:
+    return local_day(utcnow())
+
+
+# --- the period ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """From the first day to the last (the date the report is *as of*), both whole days in Stockholm."""
+
+    start: date
+    end: date
+
+    @property
+    def start_at(self) -> datetime:
+        return from_local(self.start, time(0))
+
+    @property
+    def end_at(self) -> datetime:
+        return from_local(self.end + timedelta(days=1), time(0))
+
+    def holds(self, instant: datetime) -> bool:
+        return self.start_at <= instant < self.end_at
+
+
+def programme_start(programme: Programme) -> date:
+    """The programme runs from 1 January of its first year."""
+    first = min((y.year for y in programme.years), default=today().year)
+    return date(first, 1, 1)
+
+
+def report_periods(programme: Programme) -> list[Period]:
+    """The reports the programme owes whose day has come, each from the day after the one before (the
+    first from the start)."""
+    periods, start = [], programme_start(programme)
+    for text in sorted(programme.report_dates or []):
+        end = date.fromisoformat(text)
+        if start <= end <= today():
+            periods.append(Period(start, end))
+            start = end + timedelta(days=1)
+    return periods
+
+
+def parse_period(programme: Programme, start_text: str | None, end_text: str | None) -> Period:
+    """The period asked for, or InvalidInput naming what is wrong; empty fields mean the programme's
+    start and today."""
+    first, now = programme_start(programme), today()
+    errors: dict[str, str] = {}
+    days: dict[str, date] = {}
+    for name, text, default in (("start", start_text, first), ("end", end_text, now)):
+        text = (text or "").strip()
+        try:
+            days[name] = date.fromisoformat(text) if text else default
+        except ValueError:
+            errors[name] = _("Enter a date like 2016-10-15.")
+            continue
+        if days[name] < first:
+            errors[name] = _("The programme starts on %(day)s; choose a date from then on.", day=first.isoformat())
+        elif days[name] > now:
+            errors[name] = _("A report can only be made as of a day that has begun (today is %(day)s).",
+                             day=now.isoformat())
+    if not errors and days["end"] < days["start"]:
+        errors["end"] = _("The period ends before it starts.")
+    if errors:
+        raise InvalidInput(errors)
+    return Period(days["start"], days["end"])
+
+
+# --- what the report holds -------------------------------------------------------------------------------
+
+
+@dataclass
+class ChallengeLine:
+    challenge: Challenge
+    published_at: datetime
+    in_period: bool
+    proposals: int = 0  # submitted and not withdrawn by the end
+    proposals_in_period: int = 0
+    screened_out: int = 0
+    awards: int = 0
+    awarded_ore: int = 0
+
+
+@dataclass
+class CriterionScores:
+    name: str
+    weight: int
+    counts: list[int]  # how many reviews gave 1, 2, … 7
+    not_applicable: int
+
+    @property
+    def mean(self) -> float | None:
+        total = sum(self.counts)
+        return sum(score * n for score, n in enumerate(self.counts, 1)) / total if total else None
+
+
+@dataclass
+class ChallengeSelection:
+    challenge: Challenge
+    reviews_per_proposal: list[int]  # per eligible proposal: the reviews submitted by the end
+    recusals: int
+    criteria: list[CriterionScores]
+    eligible: int
+    screened_out: list[tuple[Proposal, str]]
+
+
+@dataclass
+class FundedProject:
+    award: Award
+    project: Project | None
+    booked_at: datetime
+    awarded_ore: int  # as booked, less reductions and cancellations by the end
+    paid_ore: int
+    paid_in_period_ore: int
+    status: str  # running, completed, cancelled
+
+    @property
+    def title(self) -> str:
+        return self.project.title if self.project is not None else self.award.proposal.title
+
+
+@dataclass
+class ResultLine:
+    funded: FundedProject
+    report: ProjectReport  # the latest approved report by the end
+    in_period: bool
+
+
+@dataclass
+class YearMoney:
+    year: int | None  # None: the whole programme
+    allocation: int = 0
+    awarded: int = 0  # net of reductions and cancellations
+    paid: int = 0
+    committed: int = 0  # awarded and not yet paid
+    admin_spent: int = 0
+    admin_cap: int = 0
+    returned: int = 0
+    available: int = 0
+    admin_left: int = 0
+    awarded_in_period: int = 0
+    paid_in_period: int = 0
+    admin_in_period: int = 0
+    returned_in_period: int = 0
+
+    @property
+    def admin_share(self) -> float | None:
+        return self.admin_spent / self.allocation if self.allocation else None
+
+    def add(self, other: YearMoney) -> None:
+        for name in self.__dataclass_fields__:
+            if name != "year":
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Check:
+    label: str
+    from_events: int
+    from_ledger: int
+
+    @property
+    def agrees(self) -> bool:
+        return self.from_events == self.from_ledger
+
+
+@dataclass
+class ProgrammeReport:
+    programme: Programme
+    period: Period
+    made_at: datetime
+    challenges: list[ChallengeLine]
+    owners: list[str]
+    smes: list[str]
+    smes_in_period: int
+    selections: list[ChallengeSelection]
+    conflicts_declared: int
+    conflicts_in_period: int
+    funded: list[FundedProject]
+    results: list[ResultLine]
+    years: list[YearMoney]
+    total: YearMoney
+    checks: list[Check]
+    timeline: list[tuple[date, int, int, int]]  # month ends: awarded, paid, administration
+    lessons: ProgrammeLessons | None
+    reviews_submitted: int = 0
+    screened_out_total: int = 0
+
+    @property
+    def proposals(self) -> int:
+        return sum(c.proposals for c in self.challenges)
+
+    @property
+    def proposals_in_period(self) -> int:
+        return sum(c.proposals_in_period for c in self.challenges)
+
+    @property
+    def reconciled(self) -> bool:
+        return all(check.agrees for check in self.checks)
+
+    def funding_by(self, key: str) -> list[tuple[str, int]]:
+        """Net funding per priority area or per theme (a project counts under each of its themes)."""
+        sums: dict[str, int] = defaultdict(int)
+        for f in self.funded:
+            challenge = f.award.proposal.challenge
+            topics = [challenge.area] if key == "area" else challenge.themes
+            for topic in topics:
+                sums[topic.label] += f.awarded_ore
+        return sorted(sums.items(), key=lambda item: (-item[1], item[0]))
+
+    @property
+    def result_totals(self) -> dict[str, Any]:
+        reports = [r.report for r in self.results]
+        trls = [r.trl for r in reports if r.trl is not None]
+        return {
+            "projects_reporting": len(reports),
+            "trl_median": statistics.median(trls) if trls else None,
+            "pilots_with_owner": sum(1 for r in reports if r.pilot_with_owner),
+            "follow_on_with_owner": sum(1 for r in reports if r.follow_on_with_owner),
+            "other_customers": sum(r.other_customers or 0 for r in reports),
+            "private_cofunding_ore": sum(r.private_cofunding_ore or 0 for r in reports),
+            "jobs_created": sum(r.jobs_created or 0 for r in reports),
+        }
+
+
+# --- building it -----------------------------------------------------------------------------------------
+
+
+def _events(until: datetime, types: tuple[str, ...] = EVENT_TYPES) -> dict[str, list[Event]]:
+    found: dict[str, list[Event]] = defaultdict(list)
+    for event in db.session.scalars(sa.select(Event).where(Event.type.in_(types), Event.occurred_at < until)
+                                    .options(lazyload(Event.handlings)).order_by(Event.occurred_at, Event.id)):
+        found[event.type].append(event)
+    return found
+
+
+def _by_id(model: Any, ids: set[int], *options: Any, where: Any = sa.true()) -> dict[int, Any]:
+    if not ids:
+        return {}
+    return {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_(ids), where)
+                                                      .options(*options))}
+
+
+def build(programme: Programme, period: Period) -> ProgrammeReport:
+    """The report of *programme* for *period*, as it stood at the end of the period's last day."""
+    events = _events(period.end_at)
+    year_ids = {y.id for y in programme.years}
+
+    # challenges published by the end, and their proposals
+    first_published: dict[int, datetime] = {}
+    for e in events["ChallengePublished"]:
+        first_published.setdefault(e.payload["challenge_id"], e.occurred_at)
+    challenges = _by_id(Challenge, set(first_published), selectinload(Challenge.organisation),
+                        selectinload(Challenge.area), selectinload(Challenge.themes), selectinload(Challenge.criteria),
+                        where=Challenge.programme_year_id.in_(year_ids))
+    lines = {cid: ChallengeLine(c, first_published[cid], period.holds(first_published[cid]))
+             for cid, c in challenges.items()}
+
+    state: dict[int, tuple[str, Event]] = {}
+    for e in sorted(events["ProposalSubmitted"] + events["ProposalWithdrawn"], key=lambda e: e.occurred_at):
+        if e.payload["challenge_id"] in lines:
+            state[e.payload["proposal_id"]] = (e.type, e)
+    submitted = {pid: e for pid, (kind, e) in state.items() if kind == "ProposalSubmitted"}
+    first_submitted: dict[int, datetime] = {}
+    for e in events["ProposalSubmitted"]:
+        first_submitted.setdefault(e.payload["proposal_id"], e.occurred_at)
+    proposals = _by_id(Proposal, set(submitted), selectinload(Proposal.organisation))
+    smes: dict[str, bool] = {}
+    for pid, e in submitted.items():
+        line = lines[e.payload["challenge_id"]]
+        line.proposals += 1
+        fresh = period.holds(first_submitted[pid])
+        line.proposals_in_period += fresh
+        name = proposals[pid].organisation.name
+        smes[name] = smes.get(name, False) or fresh
+
+    selections, screened_total, reviews_total = _selection(events, lines, proposals)
+    applicants = {p.organisation.org_number for p in proposals.values()}
+    declared = [e for e in events["ConflictDeclared"] if e.payload["org_number"] in applicants]
+    funded = _funded(events, period, year_ids)
+    for f in funded:
+        funded_line = lines.get(f.award.proposal.challenge_id)
+        if funded_line is not None and f.status != "cancelled":
+            funded_line.awards += 1
+            funded_line.awarded_ore += f.awarded_ore
+    results = _results(events, period, funded)
+    years, total, timeline, ledger_award, ledger_paid, balances = _money(programme, period)
+    by_kind: dict[AccountKind, int] = defaultdict(int)
+    for (_year, kind), amount in balances.items():
+        by_kind[kind] += amount
+    replayed: dict[AccountKind, int] = defaultdict(int)
+    for (_year, kind, _award), amount in ledger.replay(period.end_at, year_ids).balances.items():
+        replayed[kind] += amount
+    checks = [
+        Check(_("Funding awarded to the projects, less reductions and cancellations"),
+              sum(f.awarded_ore for f in funded), ledger_award),
+        Check(_("Paid to the projects"), sum(f.paid_ore for f in funded), ledger_paid),
+        *(Check(_("%(account)s: the ledger's events replayed, against its transfers", account=ACCOUNT_LABELS[kind]),
+                replayed[kind], by_kind[kind]) for kind in AccountKind),
+    ]
+    if period.end >= today():
+        rows = db.session.execute(sa.select(Account.kind, sa.func.sum(Account.balance_ore)).where(
+            Account.programme_year_id.in_(year_ids)).group_by(Account.kind))
+        live = {kind: int(sum_ or 0) for kind, sum_ in rows}
+        checks += [Check(_("Paid out, in the live ledger's accounts"), total.paid, live.get(K.paid_out, 0)),
+                   Check(_("Committed, in the live ledger's accounts"), total.committed, live.get(K.commitment, 0)),
+                   Check(_("Administration spent, in the live ledger's accounts"), total.admin_spent,
+                         live.get(K.admin_spent, 0))]
+    lessons = db.session.scalar(sa.select(ProgrammeLessons).where(
+        ProgrammeLessons.programme_id == programme.id, ProgrammeLessons.as_of == period.end))
+    ordered = sorted(lines.values(), key=lambda line: (line.published_at, line.challenge.id))
+    return ProgrammeReport(
+        programme=programme, period=period, made_at=utcnow(), challenges=ordered,
+        owners=sorted({line.challenge.organisation.name for line in ordered}), smes=sorted(smes),
+        smes_in_period=sum(smes.values()), selections=selections, conflicts_declared=len(declared),
+        conflicts_in_period=sum(1 for e in declared if period.holds(e.occurred_at)), funded=funded, results=results,
+        years=years, total=total, checks=checks, timeline=timeline, lessons=lessons,
+        reviews_submitted=reviews_total, screened_out_total=screened_total)
+
+
+def _selection(events: dict[str, list[Event]], lines: dict[int, ChallengeLine], proposals: dict[int, Proposal]
+               ) -> tuple[list[ChallengeSelection], int, int]:
+    opened = {e.payload["review_id"] for e in events["ReviewOpened"] if e.payload["challenge_id"] in lines}
+    reviews = _by_id(ChallengeReview, opened, selectinload(ChallengeReview.challenge).selectinload(Challenge.criteria),
+                     selectinload(ChallengeReview.assessments).selectinload(Assessment.proposal)
+                     .selectinload(Proposal.organisation))
+    assessments = {a.id: a for r in reviews.values() for a in r.assessments}
+    screened: dict[int, dict[str, Any]] = {}
+    for e in events["ProposalScreened"]:
+        if e.payload["assessment_id"] in assessments:
+            screened[e.payload["assessment_id"]] = e.payload
+    review_events = [e for e in events["ReviewSubmitted"] if e.payload["assessment_id"] in assessments]
+    written = _by_id(Review, {e.payload["review_id"] for e in review_events}, selectinload(Review.assignment))
+    recused = Counter(e.payload["assessment_id"] for e in events["EvaluatorRecused"]
+                      if e.payload["assessment_id"] in assessments)
+    selections, screened_total = [], 0
+    for review in sorted(reviews.values(), key=lambda r: (lines[r.challenge_id].published_at, r.id)):
+        mine = [a for a in review.assessments if a.proposal_id in proposals]
+        out = [(a.proposal, screened[a.id].get("reason") or a.ineligible_reason or "") for a in mine
+               if a.id in screened and not screened[a.id]["eligible"]]
+        screened_total += len(out)
+        lines[review.challenge_id].screened_out = len(out)
+        mine_reviews = [written[e.payload["review_id"]] for e in review_events
+                        if assessments[e.payload["assessment_id"]].review_id == review.id]
+        per_proposal = Counter(r.assignment.assessment_id for r in mine_reviews)
+        eligible = [a for a in mine if a.id in screened and screened[a.id]["eligible"]]
+        criteria = []
+        for criterion in review.challenge.criteria:
+            given = [r.scores.get(str(criterion.id)) for r in mine_reviews]
+            counts = [sum(1 for s in given if s == score) for score in range(1, 8)]
+            criteria.append(CriterionScores(criterion.name, criterion.weight, counts,
+                                            sum(1 for s in given if s is None)))
+        selections.append(ChallengeSelection(
+            challenge=review.challenge,
+            reviews_per_proposal=[per_proposal[a.id] for a in eligible],
+            recusals=sum(recused[a.id] for a in mine), criteria=criteria, eligible=len(eligible), screened_out=out))
+    return selections, screened_total, len(written)
+
+
+def _funded(events: dict[str, list[Event]], period: Period, year_ids: set[int]) -> list[FundedProject]:
+    booked = {e.payload["award_id"]: e for e in events["AwardBooked"]}
+    proposal = selectinload(Award.proposal)
+    awards = _by_id(Award, set(booked), selectinload(Award.programme_year), proposal.selectinload(Proposal.organisation),
+                    proposal.selectinload(Proposal.versions),  # the project's title is its latest version's
+                    *(proposal.selectinload(Proposal.challenge).selectinload(related)
+                      for related in (Challenge.organisation, Challenge.area, Challenge.themes)),
+                    where=Award.programme_year_id.in_(year_ids))
+    projects = {p.award_id: p for p in db.session.scalars(sa.select(Project).where(Project.award_id.in_(awards))
+                                                          .options(selectinload(Project.reports)))} if awards else {}
+    completed = {e.payload["report_id"] for e in events["ReportApproved"] if e.payload.get("final")}
+    funded = {aid: FundedProject(award, projects.get(aid), booked[aid].occurred_at, booked[aid].payload["amount_ore"],
+                                 0, 0, "running") for aid, award in awards.items()}
+    for e in events["AwardChangeBooked"]:
+        if (f := funded.get(e.payload["award_id"])) is not None:
+            f.awarded_ore -= e.payload["amount_ore"]
+            if e.payload["kind"] == "cancelled":
+                f.status = "cancelled"
+    for e in events["PaymentMade"]:
+        if (f := funded.get(e.payload["award_id"])) is not None:
+            f.paid_ore += e.payload["amount_ore"]
+            f.paid_in_period_ore += e.payload["amount_ore"] if period.holds(e.occurred_at) else 0
+    for f in funded.values():
+        if f.status == "running" and f.project is not None and any(r.id in completed for r in f.project.reports):
+            f.status = "completed"
+    return sorted(funded.values(), key=lambda f: (f.booked_at, f.award.id))
+
+
+def _results(events: dict[str, list[Event]], period: Period, funded: list[FundedProject]) -> list[ResultLine]:
+    by_report = {r.id: (f, r) for f in funded if f.project is not None for r in f.project.reports}
+    latest: dict[int, ResultLine] = {}
+    for e in events["ReportApproved"]:  # in order: the last approved report of each project counts
+        if (found := by_report.get(e.payload["report_id"])) is not None:
+            f, report = found
+            latest[f.award.id] = ResultLine(f, report, period.holds(e.occurred_at))
+    return [latest[f.award.id] for f in funded if f.award.id in latest]
+
+
+def _money(programme: Programme, period: Period
+           ) -> tuple[list[YearMoney], YearMoney, list[tuple[date, int, int, int]], int, int,
+                      dict[tuple[int, AccountKind], int]]:
+    """Each year's money from the ledger's transfers up to the end; the month-end timeline; and the
+    ledger's own totals of net awards and payments (for the reconciliation)."""
+    source, target = sa.orm.aliased(Account), sa.orm.aliased(Account)
+    rows = db.session.execute(
+        sa.select(Transfer.programme_year_id, Transfer.kind, Transfer.amount_ore, Transfer.booked_at,
+                  source.kind, target.kind)
+        .join(source, source.id == Transfer.source_id).join(target, target.id == Transfer.target_id)
+        .where(Transfer.programme_year_id.in_([y.id for y in programme.years]), Transfer.booked_at < period.end_at)
+        .order_by(Transfer.booked_at, Transfer.id)).all()
+    numbers = {y.id: y.year for y in programme.years}
+    years: dict[int, YearMoney] = {}  # the years whose ledger had opened by the end
+    balances: dict[tuple[int, AccountKind], int] = defaultdict(int)
+    awarded_by_ledger = paid_by_ledger = 0
+    timeline: list[tuple[date, int, int, int]] = []
+    month_end = _month_end(programme_start(programme))
+    running = [0, 0, 0]
+    for year_id, kind, amount, booked_at, src, dst in rows:
+        day = local_day(booked_at)
+        while day > month_end:
+            timeline.append((month_end, running[0], running[1], running[2]))
+            month_end = _month_end(month_end + timedelta(days=1))
+        balances[(year_id, src)] -= amount
+        balances[(year_id, dst)] += amount
+        money = years.setdefault(year_id, YearMoney(numbers[year_id]))
+        fresh = period.holds(booked_at)
+        if kind is TransferKind.opening and dst is K.admin_envelope:  # the cap as the year opened with it
+            money.admin_cap += amount
+        signed = {TransferKind.award: amount, TransferKind.reduction: -amount,
+                  TransferKind.cancellation: -amount}.get(kind, 0)
+        money.awarded += signed
+        money.awarded_in_period += signed if fresh else 0
+        if kind is TransferKind.payment:
+            money.paid_in_period += amount if fresh else 0
+            running[1] += amount
+            paid_by_ledger += amount
+        elif kind is TransferKind.admin_cost:
+            money.admin_in_period += amount if fresh else 0
+            running[2] += amount
+        elif kind is TransferKind.year_close:
+            money.returned_in_period += amount if fresh else 0
+        running[0] += signed
+        awarded_by_ledger += signed
+    while month_end <= period.end:
+        timeline.append((month_end, running[0], running[1], running[2]))
+        month_end = _month_end(month_end + timedelta(days=1))
+    if not timeline or timeline[-1][0] != period.end:
+        timeline.append((period.end, running[0], running[1], running[2]))
+    total = YearMoney(None)
+    for year_id, money in years.items():
+        money.allocation = -balances[(year_id, K.allocation)]
+        money.paid = balances[(year_id, K.paid_out)]
+        money.committed = balances[(year_id, K.commitment)]
+        money.admin_spent = balances[(year_id, K.admin_spent)]
+        money.returned = balances[(year_id, K.returned)]
+        money.available = balances[(year_id, K.available)]
+        money.admin_left = balances[(year_id, K.admin_envelope)]
+        total.add(money)
+    ordered = sorted(years.values(), key=lambda m: m.year or 0)
+    return ordered, total, timeline, awarded_by_ledger, paid_by_ledger, balances
+
+
+def _month_end(day: date) -> date:
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
+# --- the public list and the lessons ---------------------------------------------------------------------
+
+
+def funded_projects(programme: Programme) -> list[FundedProject]:
+    """Every project the programme has funded, as it stands now (the public, open-data list)."""
+    period = Period(programme_start(programme), today())
+    types = ("AwardBooked", "AwardChangeBooked", "PaymentMade", "ReportApproved")
+    return _funded(_events(period.end_at, types), period, {y.id for y in programme.years})
+
+
+def save_lessons(programme: Programme, as_of: date, text: str, *, by: User) -> ProgrammeLessons:
+    """The programme manager's lessons for the report as of *as_of*; an empty text is refused."""
+    if not by.is_programme_manager:
+        raise PermissionDenied(_("Only programme managers write the programme's lessons."))
+    if not text.strip():
+        raise InvalidInput({"text": _("Write the lessons, or leave the page without saving.")})
+    report_days = {date.fromisoformat(d) for d in programme.report_dates or []}
+    if as_of < programme_start(programme) or (as_of > today() and as_of not in report_days):
+        raise InvalidInput({"as_of": _("Lessons belong to a report: a day from the programme's start to today, "
+                                       "or one of its report dates.")})
+    row = db.session.scalar(sa.select(ProgrammeLessons).where(
+        ProgrammeLessons.programme_id == programme.id, ProgrammeLessons.as_of == as_of).with_for_update())
+    if row is None:
+        row = ProgrammeLessons(programme_id=programme.id, as_of=as_of, text=text.strip(), updated_by_id=by.id)
+        db.session.add(row)
+    else:
+        row.text, row.updated_by_id = text.strip(), by.id
+    db.session.flush()
+    return row
