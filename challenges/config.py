@@ -83,11 +83,14 @@ def from_environment(instance_path: Path) -> dict:
         "ARGON2_PARALLELISM": 4,
         # Events: how long a dispatched handler may take before the sweeper re-enqueues it.
         "EVENT_LEASE_SECONDS": int(os.environ.get("EVENT_LEASE_SECONDS", "120")),
+        # A started handler job whose heartbeat is this old is taken for lost (its worker killed).
+        "EVENT_STALL_SECONDS": int(os.environ.get("EVENT_STALL_SECONDS", "60")),
         "EVENT_MAX_ATTEMPTS": 6,
         "EVENT_RETRY_INTERVALS": [30, 120, 600, 1800, 3600],
         # Mail: seconds before each new try after a temporary failure (6 tries over 1 h 51 min), and
         # the hour (Stockholm time) from which each day's digests are compiled.
-        "MAIL_RETRY_DELAYS": [60, 300, 900, 1800, 3600],
+        "MAIL_RETRY_DELAYS": [int(n) for n in os.environ.get("MAIL_RETRY_DELAYS", "60,300,900,1800,3600").split(",")
+                              if n.strip()],
         "DIGEST_HOUR": int(os.environ.get("DIGEST_HOUR", "7")),
         "DIGEST_SWEEP_SECONDS": int(os.environ.get("DIGEST_SWEEP_SECONDS", "600")),
         "SWEEP_INTERVAL_SECONDS": int(os.environ.get("SWEEP_INTERVAL_SECONDS", "15")),

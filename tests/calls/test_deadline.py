@@ -89,3 +89,14 @@ def test_extension_after_the_deadline_is_refused(people):
         assert "no longer open" in exc.message
     else:
         raise AssertionError("a closed challenge was extended")
+
+
+def test_a_closing_job_that_redis_cannot_take_is_left_to_the_sweep(people, monkeypatch, caplog):
+    from redis import Redis
+
+    from challenges.calls import events, handlers
+
+    monkeypatch.setattr(handlers, "get_redis", lambda: Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    deadline = utcnow() + timedelta(days=3)
+    handlers.schedule_close(events.ChallengePublished(challenge_id=1, deadline=deadline.isoformat()), None)
+    assert "the periodic sweep will close it" in caplog.text

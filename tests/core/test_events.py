@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
 from rq import Queue
 
 from challenges.accounts import services as accounts
-from challenges.core.events import enqueue_handling, run_handler, sweep_events
-from challenges.core.models import Event, EventHandling, HandlingState, job_id_for
+from challenges.core.events import enqueue_handlings, handle_pending, run_handler, sweep_events
+from challenges.core.models import Event, EventHandling, HandlingState, clock_at, job_id_for, utcnow
 from challenges.extensions import db, get_redis
 from challenges.notifications.models import MailMessage
 from tests.factories import TEST_PASSWORD, make_user
@@ -44,7 +46,7 @@ def test_handler_delivered_twice_has_one_effect(app, ctx, smtp, drain):
     db.session.commit()
     handling = db.session.scalar(sa.select(EventHandling))
     # RQ delivers at least once: put the same (event, handler) job on the queue again.
-    enqueue_handling(handling.event_id, handling.handler, handling.queue)
+    enqueue_handlings([(handling.event_id, handling.handler, handling.queue)])
     Queue("notifications", connection=get_redis()).enqueue(
         "challenges.core.events.run_handler", handling.event_id, handling.handler)
     drain()
@@ -78,6 +80,23 @@ def test_sweeper_leaves_jobs_that_redis_still_holds(app, ctx):
     assert len(_queued_ids()) == 1
     assert sweep_events() == 0
     assert len(_queued_ids()) == 1
+
+
+@pytest.mark.parametrize(("beat_seconds_ago", "rerun"), [(10, 0), (120, 1)])
+def test_sweeper_runs_again_a_started_job_whose_heartbeat_stopped(app, ctx, beat_seconds_ago, rerun):
+    """A worker killed mid-job leaves its job "started"; a job still beating is left alone."""
+    from datetime import timedelta
+
+    from rq.job import Job, JobStatus
+
+    _register()
+    db.session.commit()
+    [job_id] = _queued_ids()
+    job = Job.fetch(job_id, connection=get_redis())
+    job.set_status(JobStatus.STARTED)
+    job.heartbeat(utcnow() - timedelta(seconds=beat_seconds_ago), 600)
+    assert app.config["EVENT_STALL_SECONDS"] == 60
+    assert sweep_events() == rerun
 
 
 def test_sweeper_waits_for_the_lease(app, ctx, redis_server, monkeypatch):
@@ -149,3 +168,27 @@ def test_unknown_event_type_cannot_be_recorded(app, ctx):
 
     with pytest.raises(LookupError):
         record(Undeclared(x=1))
+
+
+def test_clock_at_stops_utcnow_for_its_block_only():
+    then = datetime(2016, 10, 15, 10, 0, tzinfo=UTC)
+    with clock_at(then):
+        assert utcnow() == then
+        with clock_at(datetime(2017, 3, 31, tzinfo=UTC)):
+            assert utcnow().year == 2017
+        assert utcnow() == then
+    assert utcnow().year > 2017
+    with pytest.raises(ValueError), clock_at(datetime(2016, 1, 1)):  # noqa: DTZ001 - refused
+        pass
+
+
+def test_handle_pending_runs_the_handlers_here_at_the_clocks_time_and_queues_none(app, ctx):
+    then = datetime(2016, 1, 11, 8, 0, tzinfo=UTC)
+    with clock_at(then):
+        _register()
+        assert handle_pending() == 1
+    handling = db.session.scalar(sa.select(EventHandling))
+    assert handling.state is HandlingState.done and handling.completed_at == then
+    assert db.session.scalar(sa.select(MailMessage.created_at)) == then
+    assert not [j for q in ("ledger", "workflow", "notifications") for j in _queued_ids(q) if j.startswith("ev-")]
+    assert handle_pending() == 0

@@ -150,6 +150,11 @@ def test_the_default_schedule_tries_at_least_five_times_over_at_least_an_hour(tm
     assert delays == sorted(delays) and delays[0] > 0  # growing, never at once
 
 
+def test_the_schedule_can_be_set_in_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAIL_RETRY_DELAYS", "2,4, 8,")
+    assert from_environment(tmp_path)["MAIL_RETRY_DELAYS"] == [2, 4, 8]
+
+
 def test_a_temporary_failure_is_scheduled_after_the_first_delay(app, ctx, smtp, drain, monkeypatch):
     monkeypatch.setitem(app.config, "MAIL_RETRY_DELAYS", [60, 300, 900, 1800, 3600])
     smtp.first_replies["later@example.com"] = "451 4.3.0 try again later"

@@ -1,0 +1,40 @@
+"""Workers: they beat while a long job runs (so the sweeper never takes a running job for lost), and
+take the periodic jobs right after the ledger."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+
+from rq import Queue, get_current_job
+
+from challenges.extensions import get_redis
+from worker import make_worker
+
+
+def slow_job() -> float:
+    """Sleep past a few heartbeat intervals; return how long after its start the job last beat."""
+    time.sleep(1.6)
+    job = get_current_job()
+    assert job is not None
+    job.refresh()
+    return (job.last_heartbeat - job.started_at).total_seconds()
+
+
+def test_a_running_job_keeps_beating(app, ctx, monkeypatch):
+    monkeypatch.setitem(app.config, "EVENT_STALL_SECONDS", 2)  # beats every half second
+    job = Queue("workflow", connection=get_redis()).enqueue("tests.worker.test_heartbeat.slow_job")
+    contextvars.Context().run(make_worker(app, ("workflow",)).work, burst=True, logging_level="WARNING")
+    job.refresh()
+    assert job.get_status().value == "finished"
+    assert job.return_value() >= 0.9  # beats came during the sleep, not only at the start
+
+
+def test_periodic_jobs_have_a_queue_the_workers_take_right_after_the_ledger(app):
+    from challenges.core.events import PERIODIC_QUEUE
+    from worker.schedule import periodic_jobs
+
+    assert {queue for _func, queue, _interval in periodic_jobs(app)} == {PERIODIC_QUEUE}
+    with app.app_context():
+        names = [q.name for q in make_worker(app).queues]
+    assert names[:2] == ["ledger", PERIODIC_QUEUE] and set(names) >= {"workflow", "notifications"}
