@@ -1,0 +1,105 @@
+"""Private PostgreSQL and Redis servers for one benchmark run, on loopback, removed afterwards."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from challenges.devserver import RedisServer, free_port
+
+
+def _as_postgres(*command: str) -> list[str]:
+    """PostgreSQL refuses to run as root: run its tools as the postgres user then."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.getuid() == 0 else list(command)
+
+
+_restarts: dict[str, list[str]] = {}
+
+
+def restart_postgres(url: str) -> None:
+    """Restart a private cluster (fast shutdown: every connection is cut)."""
+    subprocess.run(_restarts[url], check=True, stdout=subprocess.DEVNULL)
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """BENCH_DATABASE_URL when given; otherwise a private cluster (fsync off: we measure the platform,
+    not the disk), dropped at the end."""
+    given = os.environ.get("BENCH_DATABASE_URL")
+    if given:
+        yield given
+        return
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if not found:
+        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql), or set BENCH_DATABASE_URL.")
+    bin_dir = Path(found[-1]).parent
+    work = Path(tempfile.mkdtemp(prefix="challenges-bench-pg."))
+    if os.getuid() == 0:
+        shutil.chown(work, "postgres")
+    port = free_port()
+    data = work / "data"
+    subprocess.run(_as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"),
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(work / "log"), "-w", "-o",
+                                f"-p {port} -c listen_addresses=127.0.0.1 -k {work} -c fsync=off "
+                                "-c synchronous_commit=off -c max_connections=200", "start"),
+                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        subprocess.run(_as_postgres(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                                    "bench"), check=True)
+        url = f"postgresql://postgres@127.0.0.1:{port}/bench"
+        _restarts[url] = _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "restart")
+        yield url
+    finally:
+        subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def redis() -> Iterator[RedisServer]:
+    """A private Redis that keeps nothing on disk (it can be stopped and started again)."""
+    work = Path(tempfile.mkdtemp(prefix="challenges-bench-redis."))
+    server = RedisServer(work).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def fresh_database(app) -> None:
+    """An empty schema at the latest migration, with the demo programme (its people, topics, history)."""
+    from flask_migrate import upgrade
+
+    from challenges.core.events import handle_pending
+    from challenges.demo import load_demo
+    from challenges.extensions import db
+
+    with app.app_context():
+        db.session.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        db.session.commit()
+        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        load_demo()
+        handle_pending()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def pop(r, key: str, seconds: float = 3600) -> bytes:
+    """BLPOP in one-second steps (the Redis client gives up on a socket read after five seconds)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        popped = r.blpop([key], timeout=1)
+        if popped is not None:
+            return popped[1]
+    raise TimeoutError(f"nothing on {key} within {seconds:.0f} s")

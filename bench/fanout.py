@@ -1,0 +1,187 @@
+"""Notification fan-out: a challenge published to N followers, delivered to a local SMTP server,
+against a plain smtplib loop sending the same N messages over one connection.
+
+    python -m bench.fanout [--followers 10000] [--workers 2]
+
+N SMEs follow a theme; a challenge in that theme is published. The time runs from the commit of the
+publication to the last of the N messages arriving at an SMTP server (aiosmtpd, in this process, on
+loopback): the platform's handler writes one message per follower in their language, the workers
+send them in batches over one connection each. Then the same N messages, byte for byte, go through
+one smtplib connection. Both counts must be exactly N, with no Message-ID twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from email import message_from_bytes
+
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from redis import Redis
+
+from bench._services import fresh_database, pop, postgres, redis
+from challenges.devserver import free_port
+
+DOMAIN = "followers.bench.example.com"
+
+
+class Inbox:
+    """An SMTP handler that keeps every message to a follower of this run."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages: list[tuple[str, str, bytes]] = []  # (from, to, bytes)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                if rcpt.endswith("@" + DOMAIN):
+                    self.messages.append((envelope.mail_from, rcpt, envelope.original_content or envelope.content))
+        return "250 OK"
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.messages)
+
+    def clear(self) -> list[tuple[str, str, bytes]]:
+        with self.lock:
+            taken, self.messages = self.messages, []
+        return taken
+
+
+def _followers(app, count: int) -> int:
+    """*count* SMEs, each with one member, following the theme "Sensors"; returns the theme's id."""
+    from challenges.accounts.models import Membership, MembershipState, Organisation, OrganisationKind, User
+    from challenges.calls.models import Follow, Topic, TopicKind
+    from challenges.extensions import db
+
+    with app.app_context():
+        theme = db.session.scalar(sa.select(Topic).where(Topic.kind == TopicKind.theme, Topic.name_en == "Sensors"))
+        assert theme is not None
+        orgs = db.session.scalars(sa.insert(Organisation).returning(Organisation.id), [
+            {"name": f"Follower {i} AB", "org_number": f"9{i:09d}", "kind": OrganisationKind.sme,
+             "staff_headcount": 12, "annual_turnover_ore": 20_000_000_00, "balance_sheet_total_ore": 10_000_000_00}
+            for i in range(count)]).all()
+        users = db.session.scalars(sa.insert(User).returning(User.id), [
+            {"email": f"member{i}@{DOMAIN}", "name": f"Member {i}", "password_hash": "-",
+             "language": "sv" if i % 2 else "en"} for i in range(count)]).all()
+        db.session.execute(sa.insert(Membership), [
+            {"user_id": u, "organisation_id": o, "state": MembershipState.approved} for u, o in zip(users, orgs, strict=True)])
+        db.session.execute(sa.insert(Follow), [{"organisation_id": o, "topic_id": theme.id} for o in orgs])
+        db.session.commit()
+        theme_id = theme.id
+        db.session.remove()
+    return theme_id
+
+
+def _publish(app, theme_id: int) -> None:
+    from challenges.calls import services as calls
+    from challenges.calls.models import Topic, TopicKind
+    from challenges.core.models import utcnow
+    from challenges.demo import AGREEMENT, MANAGER, _person
+    from challenges.extensions import db
+    from challenges.funding.models import ProgrammeYear
+
+    with app.app_context():
+        owner = _person("anna.lindqvist@nordiskstal.example.com")
+        year = db.session.scalars(sa.select(ProgrammeYear).order_by(ProgrammeYear.year.desc())).first()
+        area = db.session.scalar(sa.select(Topic).where(Topic.kind == TopicKind.area).order_by(Topic.position))
+        assert year is not None and area is not None
+        content = calls.ChallengeContent(
+            programme_year_id=year.id, title="Sensors for the pickling line", summary="Measure acid strength in line.",
+            description="## Background\n\nThe pickling line's acid is checked by hand twice a shift.",
+            area_id=area.id, theme_ids=[theme_id], must_demonstrate="A sensor running for two weeks in the line.",
+            max_funding_ore=500_000_00, awards_planned=1, deadline=utcnow() + timedelta(days=30), agreement=AGREEMENT,
+            contact_name=owner.name, contact_email=owner.email, criteria=[("Potential", 50), ("Feasibility", 50)])
+        challenge = calls.create_challenge(content, by=owner)
+        calls.submit_challenge(challenge, by=owner)
+        calls.approve_challenge(challenge, by=_person(MANAGER[1]))
+        db.session.commit()
+        db.session.remove()
+
+
+def platform(app, r: Redis, inbox: Inbox, followers: int, workers: int) -> float:
+    fresh_database(app)
+    r.flushdb()
+    inbox.clear()
+    theme_id = _followers(app, followers)
+    procs = [subprocess.Popen([sys.executable, "-m", "bench._worker", "platform", "workflow,notifications", "0"])
+             for _ in range(workers)]
+    try:
+        for _ in range(workers):
+            pop(r, "bench:ready", seconds=120)
+        started = time.perf_counter()
+        _publish(app, theme_id)
+        deadline = time.monotonic() + 1800
+        while inbox.count() < followers and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        time.sleep(2)  # anything sent twice would arrive now
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=60)
+    return seconds
+
+
+def plain(port: int, messages: list[tuple[str, str, bytes]], inbox: Inbox) -> float:
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for mail_from, rcpt, content in messages:
+            smtp.sendmail(mail_from, [rcpt], content)
+    seconds = time.perf_counter() - started
+    deadline = time.monotonic() + 60
+    while inbox.count() < len(messages) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return seconds
+
+
+def _distinct(messages: list[tuple[str, str, bytes]]) -> int:
+    return len({message_from_bytes(content)["Message-ID"] for _, _, content in messages})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--followers", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, data_size_limit=0)
+    controller.start()
+    try:
+        with postgres() as database_url, redis() as redis_server, tempfile.TemporaryDirectory() as instance:
+            redis_url = redis_server.url
+            os.environ.update(DATABASE_URL=database_url, REDIS_URL=redis_url, INSTANCE_PATH=instance,
+                              SMTP_HOST="127.0.0.1", SMTP_PORT=str(port))
+            from challenges import create_app
+
+            app = create_app()
+            r = Redis.from_url(redis_url)
+            n = args.followers
+            ours = platform(app, r, inbox, n, args.workers)
+            sent = inbox.clear()
+            if len(sent) != n or _distinct(sent) != n:
+                raise SystemExit(f"the platform delivered {len(sent)} messages ({_distinct(sent)} distinct), not {n}")
+            theirs = plain(port, sent, inbox)
+            again = inbox.clear()
+            if len(again) != n:
+                raise SystemExit(f"the plain loop delivered {len(again)} messages, not {n}")
+            print(f"Notification fan-out to {n} followers ({args.workers} workers), SMTP on loopback")
+            print(f"  platform, publish commit to last message received: {ours:.1f} s, {n / ours:.0f} messages/s")
+            print(f"  plain smtplib loop, one connection:                {theirs:.1f} s, {n / theirs:.0f} messages/s")
+            print(f"  ratio {theirs / ours:.2f}; received exactly {n} with {n} distinct Message-IDs")
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()
