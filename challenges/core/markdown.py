@@ -7,6 +7,9 @@ allow-list of tags and attributes and only http, https and mailto links.
 
 from __future__ import annotations
 
+import functools
+import threading
+
 import markdown as md
 import nh3
 from markupsafe import Markup
@@ -18,6 +21,8 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 MAX_SOURCE = 50_000
+CACHED_SOURCE = 10_000  # texts up to this length keep their HTML in a small per-process cache
+_local = threading.local()
 
 
 def _only_absolute_links(element: str, attribute: str, value: str) -> str | None:
@@ -30,6 +35,14 @@ def _only_absolute_links(element: str, attribute: str, value: str) -> str | None
 
 
 def _parser() -> md.Markdown:
+    """This thread's parser (building one costs as much as a conversion; a parser is not thread-safe)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _new_parser()
+    return parser.reset()
+
+
+def _new_parser() -> md.Markdown:
     parser = md.Markdown(extensions=["tables", "sane_lists"], output_format="html")
     # No raw HTML at all: the block and inline HTML processors are removed, so any tag
     # a user types comes out escaped, as text.
@@ -42,9 +55,21 @@ def render(source: str | None) -> Markup:
     """Safe HTML for *source*; headings start at h2 so a user cannot add a page title."""
     if not source:
         return Markup("")
-    html = _parser().convert(source[:MAX_SOURCE])
+    source = source[:MAX_SOURCE]
+    html = _cached_html(source) if len(source) <= CACHED_SOURCE else _html(source)
+    return Markup(html)  # noqa: S704 - sanitised by nh3 in _html
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_html(source: str) -> str:
+    """Pages show the same texts again and again (a challenge's description, its criteria)."""
+    return _html(source)
+
+
+def _html(source: str) -> str:
+    html = _parser().convert(source)
     html = html.replace("<h1>", "<h2>").replace("</h1>", "</h2>")
-    clean = nh3.clean(
+    return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
@@ -53,4 +78,3 @@ def render(source: str | None) -> Markup:
         strip_comments=True,
         attribute_filter=_only_absolute_links,
     )
-    return Markup(clean)  # noqa: S704 - sanitised by nh3 just above
