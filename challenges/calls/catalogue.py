@@ -32,6 +32,9 @@ def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
 STATUS_FILTERS = ("open", "closed", "in_review", "decided", "archived")
 SORTS = ("deadline", "newest")
 MAX_TERMS = 12
+# A list is counted up to here; a broader one says "more than" (an exact count would cost more
+# the more challenges there are, on every page of the catalogue).
+COUNT_LIMIT = 1000
 
 
 @dataclass
@@ -73,22 +76,32 @@ def status_condition(status: str, now: datetime):
     return Challenge.status.in_([s for s in PUBLIC_STATUSES if s is not ChallengeStatus.archived])
 
 
-def catalogue_query(f: CatalogueFilter, now: datetime | None = None) -> sa.Select:
-    """Public challenges matching *f*, with what a catalogue row shows loaded up front."""
-    now = now or utcnow()
-    query = sa.select(Challenge).where(status_condition(f.status, now)).options(
-        joinedload(Challenge.organisation), joinedload(Challenge.area), selectinload(Challenge.themes))
+def _conditions(f: CatalogueFilter, now: datetime) -> list:
+    conditions = [status_condition(f.status, now)]
     if terms := search_terms(f.q):
-        query = query.where(Challenge.id.in_(_matching_ids(terms)))
+        conditions.append(Challenge.id.in_(_matching_ids(terms)))
     if f.area:
-        query = query.where(Challenge.area_id == f.area)
+        conditions.append(Challenge.area_id == f.area)
     if f.themes:
-        query = query.where(Challenge.id.in_(
+        conditions.append(Challenge.id.in_(
             sa.select(challenge_theme.c.challenge_id).where(challenge_theme.c.topic_id.in_(f.themes))))
     if f.deadline_from:
-        query = query.where(Challenge.deadline >= from_local(f.deadline_from, time(0, 0)))
+        conditions.append(Challenge.deadline >= from_local(f.deadline_from, time(0, 0)))
     if f.deadline_to:
-        query = query.where(Challenge.deadline < from_local(f.deadline_to + timedelta(days=1), time(0, 0)))
+        conditions.append(Challenge.deadline < from_local(f.deadline_to + timedelta(days=1), time(0, 0)))
+    return conditions
+
+
+def catalogue_query(f: CatalogueFilter, now: datetime | None = None) -> sa.Select:
+    """Public challenges matching *f*, with what a catalogue row shows loaded up front."""
+    query = sa.select(Challenge).where(*_conditions(f, now or utcnow())).options(
+        joinedload(Challenge.organisation), joinedload(Challenge.area), selectinload(Challenge.themes))
     if f.sort == "newest":
         return query.order_by(Challenge.published_at.desc(), Challenge.id.desc())
     return query.order_by(Challenge.deadline, Challenge.id)
+
+
+def count_matching(f: CatalogueFilter, now: datetime | None = None, limit: int = COUNT_LIMIT) -> int:
+    """How many public challenges match *f*, counted no further than *limit* + 1."""
+    matching = sa.select(Challenge.id).where(*_conditions(f, now or utcnow())).limit(limit + 1).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(matching)) or 0

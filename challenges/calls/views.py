@@ -15,7 +15,14 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from challenges.accounts.views import change_and_return, commit_change, form_error, manager_required
 from challenges.calls import forms, services
-from challenges.calls.catalogue import SORTS, STATUS_FILTERS, CatalogueFilter, catalogue_query
+from challenges.calls.catalogue import (
+    COUNT_LIMIT,
+    SORTS,
+    STATUS_FILTERS,
+    CatalogueFilter,
+    catalogue_query,
+    count_matching,
+)
 from challenges.calls.models import (
     OFFER_LABELS,
     STATUS_LABELS,
@@ -92,10 +99,12 @@ def _topics_by_kind() -> dict[TopicKind, list[Topic]]:
 
 @bp.get("/challenges")
 def catalogue():
-    f = _catalogue_filter()
-    page = db.paginate(catalogue_query(f), page=page_arg(), per_page=PAGE_SIZE, error_out=False)
-    return render_template("calls/catalogue.html", page=page, f=f, topics=_topics_by_kind(),
-                           statuses=STATUS_FILTERS, now=utcnow(), args=_filter_args())
+    f, now = _catalogue_filter(), utcnow()
+    page = db.paginate(catalogue_query(f, now), page=page_arg(), per_page=PAGE_SIZE, error_out=False, count=False)
+    found = count_matching(f, now, limit=COUNT_LIMIT)
+    page.total = min(found, COUNT_LIMIT)  # the pages go as far as the count
+    return render_template("calls/catalogue.html", page=page, more=found > COUNT_LIMIT, f=f, topics=_topics_by_kind(),
+                           statuses=STATUS_FILTERS, now=now, args=_filter_args())
 
 
 @bp.get("/challenges/feed.atom")

@@ -154,6 +154,24 @@ def test_pagination(people, client):
     assert client.get("/challenges?page=99").status_code == 200
 
 
+def test_a_broad_list_is_counted_up_to_a_limit_and_paged_that_far(people, client, monkeypatch):
+    add_published(45, people["owner"])
+    monkeypatch.setattr("challenges.calls.views.COUNT_LIMIT", 40)
+    with counting_queries() as statements:
+        page1 = client.get("/challenges").get_data(as_text=True)
+    count = next(s for s in statements if "count(" in s.lower())
+    assert "LIMIT" in count.upper()  # the count stops at the limit instead of reading every match
+    assert "More than 40 challenges: add a word or a filter" in page1 and "Page 1 of more than 2" in page1
+    assert "45 challenges" not in page1
+    page2 = client.get("/challenges?page=2").get_data(as_text=True)
+    assert page2.count('class="card"') == 20 and "Next page" not in page2
+    narrowed = client.get("/challenges?q=generic+44").get_data(as_text=True)  # under the limit: exact again
+    assert "1 challenge" in narrowed and "more than" not in narrowed
+    monkeypatch.setattr("challenges.calls.views.COUNT_LIMIT", 45)  # exactly at the limit is still exact
+    page1 = client.get("/challenges").get_data(as_text=True)
+    assert "45 challenges" in page1 and "Page 1 of 3" in page1
+
+
 def test_atom_feed_is_valid_xml_with_the_public_challenges(people, client):
     make_challenge(people["owner"], title="Feed me <now> & \x0b later")
     make_challenge(people["owner"], ChallengeStatus.draft, title="Not in the feed")
