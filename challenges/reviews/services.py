@@ -4,6 +4,7 @@ completion, decisions and reminders. Services take ``by=``, check, change, recor
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -144,20 +145,32 @@ def _domain(email: str) -> str:
 
 
 class ConflictIndex:
-    """What conflict checks read, loaded once per page or assignment run rather than per pair."""
+    """What conflict checks read, loaded once per page or assignment run rather than per pair: for
+    the given evaluators and organisations only, or for everyone when not narrowed."""
 
-    def __init__(self) -> None:
+    def __init__(self, evaluator_ids: Iterable[int] | None = None, organisation_ids: Iterable[int] | None = None) -> None:
+        declarations = sa.select(ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number)
+        members = (sa.select(User.id, User.email, Membership.organisation_id)
+                   .join(Membership, Membership.user_id == User.id).where(Membership.state == MembershipState.approved))
+        if evaluator_ids is not None:
+            evaluator_ids = list(evaluator_ids)
+            declarations = declarations.where(ConflictDeclaration.evaluator_id.in_(evaluator_ids))
+            members = members.where(sa.or_(User.id.in_(evaluator_ids),
+                                           Membership.organisation_id.in_(list(organisation_ids or ()))))
         self.declared: dict[int, set[str]] = {}
-        for evaluator_id, number in db.session.execute(
-                sa.select(ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number)):
+        for evaluator_id, number in db.session.execute(declarations):
             self.declared.setdefault(evaluator_id, set()).add(number)
         self.domains: dict[int, set[str]] = {}
         self.member_of: dict[int, int] = {}
-        for user_id, email, org_id in db.session.execute(
-                sa.select(User.id, User.email, Membership.organisation_id).join(Membership, Membership.user_id == User.id)
-                .where(Membership.state == MembershipState.approved)):
+        for user_id, email, org_id in db.session.execute(members):
             self.domains.setdefault(org_id, set()).add(_domain(email))
             self.member_of[user_id] = org_id
+
+    @classmethod
+    def of(cls, evaluator: User, proposals: Iterable[Proposal]) -> ConflictIndex:
+        """Narrowed to one evaluator and the applicants and owners of *proposals*."""
+        return cls([evaluator.id], {org_id for p in proposals for org_id in (p.organisation_id,
+                                                                             p.challenge.organisation_id)})
 
     def reasons(self, evaluator: User, proposal: Proposal) -> list[str]:
         reasons = []
@@ -175,7 +188,7 @@ class ConflictIndex:
 def conflict_reasons(evaluator: User, proposal: Proposal, index: ConflictIndex | None = None) -> list[str]:
     """Why *evaluator* may not review *proposal*: a declared relation, membership or email domain
     shared with the applicant or the challenge owner. Empty when there is no conflict."""
-    return (index or ConflictIndex()).reasons(evaluator, proposal)
+    return (index or ConflictIndex.of(evaluator, [proposal])).reasons(evaluator, proposal)
 
 
 def evaluators() -> list[User]:

@@ -80,7 +80,7 @@ def evaluator_required(view):
 @evaluator_required
 def mine():
     assignments = services.my_assignments(current_user)
-    index = services.ConflictIndex()
+    index = services.ConflictIndex.of(current_user, [a.assessment.proposal for a in assignments])
     readable = {a.id for a in assignments if services.can_review(a, current_user, index)}
     return render_template("reviews/mine.html", assignments=assignments, readable=readable)
 
