@@ -1,0 +1,308 @@
+"""Web pages under gunicorn, against a minimal Flask + SQLAlchemy + Jinja page, as the data grows.
+
+    python -m bench.web [--scales 1000:10000 10000:100000 100000:100000] [--seconds 10] [--connections 4]
+
+The demo programme is seeded, then grown in steps to each scale's number of challenges and
+proposals (bulk inserts copying a published demo challenge, its themes and criteria, and a
+submitted demo proposal with its version, spread over generated companies). At each step, with
+gunicorn (2 sync workers, as many as cores) and Debian's ``wrk`` on loopback, it measures the
+requests per second of four pages:
+
+- the catalogue, with a search word and a theme filter (the word is in one title in eight);
+- a challenge page (an open demo challenge with its questions and history);
+- an SME's proposal list (Sensorik's Sara, logged in);
+- an evaluator's review page (Karin's open assignment);
+
+and of the minimal page, which lists 20 public challenges with their company by deadline (as many
+rows as a catalogue page). It prints each page's SQL statement count (counted in-process, once per
+page and scale), its rate against the minimal page's at the same scale, and its rate at the first
+scale against its rate at the last (at most 1.3 is the target: no cost growing with the data). The
+peak resident memory of each gunicorn worker is read at the end. Every response must be a 200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench._services import fresh_database, postgres, redis
+from challenges.devserver import free_port
+
+SEARCH_WORDS = ("hydrogen", "timber", "battery", "drone", "textile", "recycling", "ceramic", "glacier")
+SME = "sara.nilsson@sensorik.example.com"
+EVALUATOR = "karin.holm@evaluators.example.com"
+GUNICORN_WORKERS = 2
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def _counts(connection) -> tuple[int, int]:
+    return (connection.scalar(sa.text("SELECT count(*) FROM challenge")),
+            connection.scalar(sa.text("SELECT count(*) FROM proposal")))
+
+
+def _columns(connection, table: str) -> list[str]:
+    """The table's columns that take a value on insert (not the key, not generated columns)."""
+    return [name for (name,) in connection.execute(sa.text(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND column_name <> 'id' "
+        "AND is_generated = 'NEVER' ORDER BY ordinal_position"), {"t": table})]
+
+
+def _copy(connection, table: str, template: str, series: str, overrides: dict[str, str], params: dict,
+          conflict: str = "") -> None:
+    """INSERT INTO *table* one copy of the *template* row per number in *series*, with *overrides*."""
+    columns = _columns(connection, table)
+    values = ", ".join(overrides.get(c, f"t.{c}") for c in columns)
+    connection.execute(sa.text(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} "  # noqa: S608 - our names
+                               f"FROM {table} t CROSS JOIN {series} WHERE {template} {conflict}"), params)
+
+
+def grow(url: str, challenges: int, proposals: int) -> None:
+    """Bring the database up to *challenges* challenges and *proposals* proposals."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as c:
+        have_challenges, have_proposals = _counts(c)
+        template = c.scalar(sa.text("SELECT id FROM challenge WHERE status = 'published' AND deadline > now() "
+                                    "ORDER BY id LIMIT 1"))
+        proposal = c.scalar(sa.text("SELECT p.id FROM proposal p JOIN proposal_version v ON v.proposal_id = p.id "
+                                    "WHERE p.status = 'submitted' ORDER BY p.id LIMIT 1"))
+        owners = max(10, challenges // 20)
+        smes = 2000
+        for kind, count, prefix in (("industrial", owners, "71"), ("sme", smes, "72")):
+            c.execute(sa.text(
+                "INSERT INTO organisation (name, org_number, kind, staff_headcount, annual_turnover_ore, "
+                "balance_sheet_total_ore, created_at) SELECT :name || ' ' || g, :prefix || lpad(g::text, 4, '0') "
+                "|| '-' || lpad(g::text, 4, '0'), :kind, CASE WHEN :sme THEN 40 END, "
+                "CASE WHEN :sme THEN 5000000000 END, CASE WHEN :sme THEN 3000000000 END, now() "
+                "FROM generate_series(1, :count) g ON CONFLICT (org_number) DO NOTHING"),
+                {"name": "Bench owner" if kind == "industrial" else "Bench SME", "prefix": prefix, "kind": kind, "sme": kind == "sme",
+                 "count": count})
+        owner_ids = [i for (i,) in c.execute(sa.text("SELECT id FROM organisation WHERE name LIKE 'Bench owner %' "
+                                                       "ORDER BY id"))]
+        sme_ids = [i for (i,) in c.execute(sa.text("SELECT id FROM organisation WHERE name LIKE 'Bench SME %' "
+                                                     "ORDER BY id"))]
+        if challenges > have_challenges:
+            first = c.scalar(sa.text("SELECT coalesce(max(id), 0) FROM challenge")) + 1
+            series = "generate_series(CAST(:start AS integer), CAST(:stop AS integer)) g"
+            _copy(c, "challenge", "t.id = :template", series, {
+                "organisation_id": "(CAST(:owners AS integer[]))[1 + g % cardinality(CAST(:owners AS integer[]))]",
+                "title": "(CAST(:words AS text[]))[1 + g % 8] || ' challenge ' || g",
+                "deadline": "now() + interval '2 days' + (g % 90) * interval '1 day'",
+                "published_at": "now() - (g % 60) * interval '1 day'",
+                "created_at": "now() - (g % 60) * interval '1 day'",
+                "updated_at": "now() - (g % 60) * interval '1 day'",
+            }, {"template": template, "start": have_challenges + 1, "stop": challenges, "owners": owner_ids,
+                "words": list(SEARCH_WORDS)})
+            new = "(SELECT id FROM challenge WHERE id >= :first) n"
+            c.execute(sa.text(f"INSERT INTO challenge_theme (challenge_id, topic_id) SELECT n.id, t.topic_id "  # noqa: S608
+                              f"FROM challenge_theme t CROSS JOIN {new} WHERE t.challenge_id = :template"),
+                      {"template": template, "first": first})
+            _copy(c, "challenge_criterion", "t.challenge_id = :template", new, {"challenge_id": "n.id"},
+                  {"template": template, "first": first})
+        if proposals > have_proposals:
+            first = c.scalar(sa.text("SELECT coalesce(max(id), 0) FROM proposal")) + 1
+            bench_challenges = [i for (i,) in c.execute(sa.text(
+                "SELECT id FROM challenge WHERE title LIKE '% challenge %' ORDER BY id"))]
+            missing, start = proposals - have_proposals, first
+            while missing > 0:  # one proposal per company and challenge: a pair drawn twice is skipped
+                _copy(c, "proposal", "t.id = :template", "generate_series(CAST(:start AS integer), "
+                      "CAST(:stop AS integer)) g", {
+                          "challenge_id": "(CAST(:challenges AS integer[]))[1 + g % cardinality(CAST(:challenges AS "
+                                          "integer[]))]",
+                          "organisation_id": "(CAST(:smes AS integer[]))[1 + (g * 7919) % cardinality(CAST(:smes "
+                                             "AS integer[]))]",
+                          "title": "'Proposal ' || g", "created_by_id": "NULL", "agreement_accepted_by_id": "NULL",
+                      }, {"template": proposal, "start": start, "stop": start + missing - 1,
+                          "challenges": bench_challenges, "smes": sme_ids}, conflict="ON CONFLICT DO NOTHING")
+                start, missing = start + missing, proposals - _counts(c)[1]
+            _copy(c, "proposal_version", "t.proposal_id = :template", "(SELECT id FROM proposal WHERE id >= :first) n",
+                  {"proposal_id": "n.id", "submitted_by_id": "NULL", "event_id": "NULL"},
+                  {"template": proposal, "first": first})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(sa.text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+
+def _login(app, email: str) -> str:
+    """The session cookie of a logged-in user (through the login form, as a browser would)."""
+    from challenges.demo import DEMO_PASSWORD
+
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert token, "no CSRF token on the login page"
+    response = client.post("/login", data={"csrf_token": token.group(1), "email": email, "password": DEMO_PASSWORD})
+    assert response.status_code in (302, 303), f"login as {email} failed ({response.status_code})"
+    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("session="))
+    return cookie.split(";", 1)[0]
+
+
+def pages(app) -> dict[str, tuple[str, str]]:
+    """Each page's path and the cookie it is requested with."""
+    from challenges.extensions import db
+
+    with app.app_context():
+        theme = db.session.execute(sa.text(
+            "SELECT t.topic_id FROM challenge_theme t JOIN challenge c ON c.id = t.challenge_id "
+            "WHERE c.status = 'published' AND c.deadline > now() ORDER BY c.id LIMIT 1")).scalar_one()
+        challenge = db.session.execute(sa.text(
+            "SELECT c.id FROM challenge c WHERE c.status = 'published' AND c.deadline > now() "
+            "AND EXISTS (SELECT 1 FROM challenge_question q WHERE q.challenge_id = c.id) ORDER BY c.id LIMIT 1")
+        ).scalar() or db.session.execute(sa.text(
+            "SELECT id FROM challenge WHERE status = 'published' ORDER BY id LIMIT 1")).scalar_one()
+        assignment = db.session.execute(sa.text(
+            "SELECT a.id FROM review_assignment a JOIN user_account u ON u.id = a.evaluator_id "
+            "LEFT JOIN review r ON r.assignment_id = a.id WHERE u.email = :email AND r.id IS NULL "
+            "ORDER BY a.id LIMIT 1"), {"email": EVALUATOR}).scalar_one()
+        db.session.remove()
+    sme, evaluator = _login(app, SME), _login(app, EVALUATOR)
+    return {
+        "catalogue": (f"/challenges?q={SEARCH_WORDS[2]}&theme={theme}", ""),
+        "challenge": (f"/challenges/{challenge}", ""),
+        "proposals": ("/proposals", sme),
+        "review": (f"/reviews/{assignment}", evaluator),
+    }
+
+
+def statements(app, path: str, cookie: str) -> int:
+    """How many SQL statements one request for *path* runs."""
+    from challenges.extensions import db
+
+    count = 0
+
+    def counted(*_args) -> None:
+        nonlocal count
+        count += 1
+
+    with app.app_context():
+        engine = db.engine
+    client = app.test_client(use_cookies=False)  # the cookie goes in the header, as wrk sends it
+    sa.event.listen(engine, "before_cursor_execute", counted)
+    try:
+        response = client.get(path, headers={"Cookie": cookie} if cookie else {})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", counted)
+    assert response.status_code == 200, f"{path}: {response.status_code}"
+    return count
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def gunicorn(target: str, env: dict[str, str], log: Path):
+    """``gunicorn`` serving *target* on a free loopback port; yields (base URL, master process)."""
+    port = free_port()
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(GUNICORN_WORKERS),
+                                 "--bind", f"127.0.0.1:{port}",
+                                 target], env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/", timeout=2).close()  # noqa: S310 - loopback
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"gunicorn {target} did not start; see {log}") from None
+                time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def workers_peak_kib(master: subprocess.Popen) -> list[int]:
+    """The peak resident memory (VmHWM) of each of a gunicorn master's workers."""
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    peaks = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)))  # type: ignore[union-attr]
+    return peaks
+
+
+def wrk(url: str, cookie: str, seconds: int, connections: int) -> float:
+    """Requests per second of *url* under wrk, after a short warm-up; any non-200 answer is an error."""
+    header = ["-H", f"Cookie: {cookie}"] if cookie else []
+    base = ["wrk", "-t", "2", "-c", str(connections), *header, "--latency"]
+    subprocess.run([*base, "-d", "2s", url], check=True, capture_output=True)
+    out = subprocess.run([*base, "-d", f"{seconds}s", url], check=True, capture_output=True, text=True).stdout
+    if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
+        raise SystemExit(f"{url}: errors under load\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", nargs="+", default=["1000:10000", "10000:100000", "100000:100000"],
+                        help="CHALLENGES:PROPOSALS, in growing order")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk).")
+    scales = [(int(s.split(":")[0]), int(s.split(":")[1])) for s in args.scales]
+    with postgres() as database_url, redis() as redis_server, tempfile.TemporaryDirectory() as instance:
+        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_server.url, INSTANCE_PATH=instance,
+                   SECRET_KEY="bench-" + os.urandom(8).hex(), SESSION_COOKIE_SECURE="0")
+        os.environ.update(env)
+        from challenges import create_app
+
+        app = create_app()
+        fresh_database(app)
+        log = Path(instance) / "gunicorn.log"
+        results: dict[tuple[int, int], dict[str, float]] = {}
+        counts: dict[tuple[int, int], dict[str, int]] = {}
+        peaks: list[int] = []
+        for scale in scales:
+            grow(database_url, *scale)
+            targets = pages(app)
+            counts[scale] = {name: statements(app, path, cookie) for name, (path, cookie) in targets.items()}
+            results[scale] = {}
+            with gunicorn("wsgi:app", env, log) as (base, master):
+                for name, (path, cookie) in targets.items():
+                    results[scale][name] = wrk(base + path, cookie, args.seconds, args.connections)
+                peaks = workers_peak_kib(master)
+            with gunicorn("bench._minimal:app", env, log) as (base, _master):
+                results[scale]["minimal"] = wrk(base + "/", "", args.seconds, args.connections)
+            line = ", ".join(f"{name} {rate:.0f}/s" for name, rate in results[scale].items())
+            print(f"{scale[0]} challenges, {scale[1]} proposals: {line}", flush=True)
+        print()
+        print(f"{'page':<10} {'statements':>10} " + " ".join(f"{f'{c}/{p}':>14}" for c, p in scales)
+              + f" {'vs minimal':>11} {'first/last':>11}")
+        last, first = scales[-1], scales[0]
+        headline = scales[1] if len(scales) > 2 else last
+        for name in [*targets, "minimal"]:
+            rates = " ".join(f"{results[s][name]:>12.0f}/s" for s in scales)
+            versus = results[headline][name] / results[headline]["minimal"]
+            stmts = "/".join(str(counts[s].get(name, "")) for s in scales) if name != "minimal" else "1"
+            print(f"{name:<10} {stmts:>10} {rates} {versus:>10.0%} {results[first][name] / results[last][name]:>10.2f}x")
+        print(f"\n'vs minimal' at {headline[0]} challenges and {headline[1]} proposals (target ≥ 50 %); "
+              f"'first/last': rate at {first[0]} challenges over rate at {last[0]} (target ≤ 1.3).")
+        print(f"gunicorn workers' peak memory: {', '.join(f'{kib / 1024:.0f} MiB' for kib in peaks)}")
+
+
+if __name__ == "__main__":
+    main()
