@@ -262,6 +262,18 @@ def _stalled(job: Job, status: JobStatus | None, before: datetime) -> bool:
     return status is JobStatus.STARTED and started is not None and started < before
 
 
+def lost_jobs(job_ids: list[str]) -> set[str]:
+    """The jobs among *job_ids* that no worker will run or finish: gone from Redis, ended, or started
+    by a worker that stopped beating."""
+    stalled_before = utcnow() - timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
+    lost = set()
+    for job_id, job in zip(job_ids, Job.fetch_many(job_ids, connection=get_redis()), strict=True):
+        status = job.get_status(refresh=False) if job is not None else None
+        if job is None or status not in _LIVE_STATUSES or _stalled(job, status, stalled_before):
+            lost.add(job_id)
+    return lost
+
+
 def sweep_events(limit: int = 500) -> int:
     """RQ job: re-enqueue pending handler jobs older than the lease that Redis no longer holds.
 
@@ -278,14 +290,8 @@ def sweep_events(limit: int = 500) -> int:
         .limit(limit)
     ).all()
     db.session.rollback()
-    redis = get_redis()
-    stalled_before = utcnow() - timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
-    jobs = Job.fetch_many([job_id_for(event_id, handler) for event_id, handler, _queue in rows], connection=redis)
-    lost = []
-    for (event_id, handler, queue), job in zip(rows, jobs, strict=True):
-        status = job.get_status(refresh=False) if job is not None else None
-        if job is None or status not in _LIVE_STATUSES or _stalled(job, status, stalled_before):
-            lost.append((event_id, handler, queue))
+    gone = lost_jobs([job_id_for(event_id, handler) for event_id, handler, _queue in rows])
+    lost = [(event_id, handler, queue) for event_id, handler, queue in rows if job_id_for(event_id, handler) in gone]
     if lost:
         enqueue_handlings(lost)
         log.info("sweeper re-enqueued %d handler job(s)", len(lost))

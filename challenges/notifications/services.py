@@ -37,10 +37,10 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, render_template
 from flask_babel import force_locale
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, get_current_job
 
 from challenges.accounts.models import MailMode, User
-from challenges.core.events import record, relay_after_commit
+from challenges.core.events import lost_jobs, record, relay_after_commit
 from challenges.core.formatting import to_local
 from challenges.core.models import Event, commit_first, utcnow
 from challenges.core.security import is_header_safe
@@ -58,7 +58,8 @@ MESSAGE_SIZE_CODES = (452, 552)  # a refusal at MAIL FROM that is about the mess
 _clock = time.monotonic  # for the batch's time budget (a test replaces it)
 JOB_TIMEOUT = 300  # RQ stops a send job after this long
 # A claimed message not marked within this time is taken to be abandoned by a stopped worker: well
-# beyond the job's timeout, so that a job still running never loses its claim.
+# beyond the job's timeout, so that a job still running never loses its claim. The sweeper frees
+# the claim much sooner when the job holding it is gone, ended, or its worker stopped beating.
 CLAIM_LEASE = timedelta(seconds=3 * JOB_TIMEOUT)
 
 
@@ -211,15 +212,17 @@ def build_email(message: MailMessage) -> EmailMessage:
 
 
 def _claim(message_ids: list[int]) -> list[MailMessage]:
-    """Mark the due messages among *message_ids* as being sent by this worker, and return them."""
+    """Mark the due messages among *message_ids* as being sent by this job, and return them."""
     now = utcnow()
+    job = get_current_job()
     due = sa.or_(
         sa.and_(MailMessage.state.in_(SENDABLE), MailMessage.next_attempt_at <= now),
         sa.and_(MailMessage.state == MessageState.sending, MailMessage.claimed_at < now - CLAIM_LEASE),
     )
     claimed = db.session.scalars(
         sa.update(MailMessage).where(MailMessage.id.in_(message_ids), due)
-        .values(state=MessageState.sending, claimed_at=now, attempts=MailMessage.attempts + 1)
+        .values(state=MessageState.sending, claimed_at=now, claimed_by=job.id if job else None,
+                attempts=MailMessage.attempts + 1)
         .returning(MailMessage.id).execution_options(synchronize_session=False)
     ).all()
     db.session.commit()
@@ -411,14 +414,39 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _release_abandoned(now: datetime) -> list[int]:
+    """Free the claims of send jobs that will not finish (their worker was killed, or Redis lost
+    them): those messages are due again at once, each having used the try it was on."""
+    stall = timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
+    holders = list(db.session.scalars(
+        sa.select(MailMessage.claimed_by).where(MailMessage.state == MessageState.sending,
+                                                MailMessage.claimed_by.is_not(None),
+                                                MailMessage.claimed_at < now - stall).distinct()))
+    db.session.rollback()
+    abandoned = lost_jobs(holders) if holders else set()
+    if not abandoned:
+        return []
+    released = list(db.session.scalars(
+        sa.update(MailMessage).where(MailMessage.state == MessageState.sending,
+                                     MailMessage.claimed_by.in_(abandoned))
+        .values(state=MessageState.failed, next_attempt_at=now, claimed_by=None,
+                last_reply="the worker sending it stopped")
+        .returning(MailMessage.id).execution_options(synchronize_session=False)))
+    db.session.commit()
+    if released:
+        log.warning("mail sweeper freed %d message(s) held by stopped send jobs", len(released))
+    return released
+
+
 def sweep_mail(limit: int = 1000) -> int:
     """RQ job: put back on the queue what is due but was not enqueued within the lease, and what a
     dead worker claimed. Returns how many messages were enqueued."""
     now = utcnow()
+    released = _release_abandoned(now)
     lease = timedelta(seconds=current_app.config["EVENT_LEASE_SECONDS"])
     ids = list(db.session.scalars(
         sa.select(MailMessage.id).where(
-            MailMessage.enqueued_at <= now - lease,
+            sa.or_(MailMessage.id.in_(released), MailMessage.enqueued_at <= now - lease),
             sa.or_(sa.and_(MailMessage.state.in_(SENDABLE), MailMessage.next_attempt_at <= now),
                    sa.and_(MailMessage.state == MessageState.sending, MailMessage.claimed_at < now - CLAIM_LEASE)),
         ).order_by(MailMessage.id).limit(limit)))

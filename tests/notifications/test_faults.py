@@ -194,6 +194,41 @@ def test_the_sweeper_sends_what_redis_lost_and_what_a_dead_worker_held(app, ctx,
     assert rows["held@example.com"].attempts == 2 and rows["held@example.com"].state is MessageState.sent
 
 
+@pytest.mark.parametrize(("holder", "freed"), [("gone", True), ("stalled", True), ("beating", False)])
+def test_a_killed_send_jobs_messages_are_freed_within_the_stall_time(app, ctx, smtp, drain, monkeypatch, holder,
+                                                                      freed):
+    """A worker killed mid-batch leaves its messages "sending": the sweeper frees them once the job
+    holding them is gone from Redis or has stopped beating, long before the claim's lease ends; a job
+    still beating keeps them."""
+    from rq.job import JobStatus
+
+    monkeypatch.setitem(app.config, "EVENT_LEASE_SECONDS", 3600)  # only the freeing can enqueue them now
+    queue = Queue("notifications", connection=get_redis())
+    event_id = _send(["killed@example.com"])
+    drain()
+    smtp.reset()
+    message = _states(event_id)["killed@example.com"]
+    job = queue.enqueue("builtins.print", job_id=f"send-{uuid.uuid4().hex}")
+    queue.remove(job)
+    if holder == "gone":
+        job.delete()
+    else:
+        job.set_status(JobStatus.STARTED)
+        job.heartbeat(utcnow() - timedelta(seconds=120 if holder == "stalled" else 5), 600)
+    claimed = utcnow() - timedelta(minutes=2)  # well within the claim's lease of 15 minutes
+    db.session.execute(sa.update(MailMessage).where(MailMessage.id == message.id).values(
+        state=MessageState.sending, claimed_at=claimed, claimed_by=job.id, attempts=1, enqueued_at=claimed))
+    db.session.commit()
+    assert sweep_mail() == (1 if freed else 0)
+    drain()
+    row = _states(event_id)["killed@example.com"]
+    if freed:
+        assert len(smtp.to("killed@example.com")) == 1 and row.state is MessageState.sent and row.attempts == 2
+        assert row.claimed_by is None or row.claimed_by != job.id
+    else:
+        assert smtp.to("killed@example.com") == [] and row.state is MessageState.sending
+
+
 def test_a_message_is_sent_once_when_two_workers_get_its_job(app, ctx, smtp, drain):
     event_id = _send(["once@example.com"])
     message_id = _states(event_id)["once@example.com"].id
