@@ -418,10 +418,10 @@ def _release_abandoned(now: datetime) -> list[int]:
     """Free the claims of send jobs that will not finish (their worker was killed, or Redis lost
     them): those messages are due again at once, each having used the try it was on."""
     stall = timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
-    holders = list(db.session.scalars(
+    holders = [job_id for job_id in db.session.scalars(
         sa.select(MailMessage.claimed_by).where(MailMessage.state == MessageState.sending,
                                                 MailMessage.claimed_by.is_not(None),
-                                                MailMessage.claimed_at < now - stall).distinct()))
+                                                MailMessage.claimed_at < now - stall).distinct()) if job_id]
     db.session.rollback()
     abandoned = lost_jobs(holders) if holders else set()
     if not abandoned:
