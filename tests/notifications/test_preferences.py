@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from challenges.accounts.models import MailMode, User
 from challenges.calls import services as calls
 from challenges.calls.models import Challenge, ChallengeStatus
-from challenges.core.formatting import STOCKHOLM
+from challenges.core.formatting import from_local, to_local
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.notifications.catalogue import Notice
@@ -22,7 +22,11 @@ from challenges.notifications.services import compile_digests, render_message
 from tests.factories import make_challenge
 from tests.proposals.conftest import make_proposal
 
-MORNING = datetime(2026, 11, 23, 8, 0, tzinfo=STOCKHOLM).astimezone(UTC)
+
+def _tomorrow_at(hour: int) -> datetime:
+    """*hour* o'clock in Stockholm tomorrow: after every message the test writes now, whatever the
+    wall clock (a fixed date would be before them once it has passed)."""
+    return from_local(to_local(utcnow()).date() + timedelta(days=1), time(hour))
 
 
 def _set_mode(user_id: int, mode: MailMode) -> None:
@@ -68,9 +72,10 @@ def test_a_daily_digest_gathers_the_days_messages_into_one_email(people, open_ch
     assert smtp.to("owner@steel.example.com") == []  # nothing yet: it waits for the digest
     assert len(smtp.to(sme_email)) == 2  # the asker chose nothing: at once
 
-    assert compile_digests(now=MORNING.replace(hour=5)) == 0  # 06:00 in Stockholm: not yet
-    assert compile_digests(now=MORNING) == 1
-    assert compile_digests(now=MORNING + timedelta(hours=3)) == 0  # one a day
+    morning = _tomorrow_at(8)
+    assert compile_digests(now=_tomorrow_at(6)) == 0  # 06:00 in Stockholm: not yet
+    assert compile_digests(now=morning) == 1
+    assert compile_digests(now=morning + timedelta(hours=3)) == 0  # one a day
     drain()
     [digest] = smtp.to("owner@steel.example.com")
     body = digest.get_body(("plain",)).get_content()
@@ -92,13 +97,13 @@ def test_a_disabled_account_gets_no_digest(people, open_challenge, smtp, drain):
     drain()
     db.session.get(User, people["owner"].id).active = False
     db.session.commit()
-    assert compile_digests(now=MORNING) == 0
+    assert compile_digests(now=_tomorrow_at(8)) == 0
     assert [m.state for m in _messages("owner@steel.example.com")] == [MessageState.held]
 
 
 def test_an_empty_digest_is_never_sent(people, open_challenge, smtp, drain):
     _set_mode(people["owner"].id, MailMode.daily)
-    assert compile_digests(now=MORNING) == 0
+    assert compile_digests(now=_tomorrow_at(8)) == 0
     drain()
     assert smtp.messages == []
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.type == "DigestCompiled")) == 0

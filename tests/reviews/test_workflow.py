@@ -406,10 +406,16 @@ def test_hand_assignments_above_the_maximum_do_not_block_the_assigner(people, de
     assert [a.evaluator_id for a in created] not in ([e0.id], [e1.id]) and len(created) == 1
 
 
+def _three_days_before(deadline):
+    """Noon in Stockholm three calendar days before *deadline*'s day: the reminders go by Stockholm
+    days, and "deadline - 72 hours" is another day when a clock change falls in between."""
+    return from_local(to_local(deadline).date() - timedelta(days=3), time(12))
+
+
 def test_a_moved_deadline_gets_its_own_reminders(people, assigned):
     review = assigned.review
     first = review.review_deadline
-    assert services.send_due_reminders(now=first - timedelta(days=3)) == 1
+    assert services.send_due_reminders(now=_three_days_before(first)) == 1
     review.review_deadline = first + timedelta(days=7)
     db.session.commit()
-    assert services.send_due_reminders(now=review.review_deadline - timedelta(days=3)) == 1
+    assert services.send_due_reminders(now=_three_days_before(review.review_deadline)) == 1
