@@ -5,7 +5,9 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,6 +27,11 @@ def _as_postgres(*command: str) -> list[str]:
 _restarts: dict[str, list[str]] = {}
 
 
+def _exit_on_sigterm() -> None:
+    """A benchmark stopped with SIGTERM (``timeout``, ``kill``) still stops the servers it started."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
+
+
 def restart_postgres(url: str) -> None:
     """Restart a private cluster (fast shutdown: every connection is cut)."""
     subprocess.run(_restarts[url], check=True, stdout=subprocess.DEVNULL)
@@ -34,6 +41,7 @@ def restart_postgres(url: str) -> None:
 def postgres() -> Iterator[str]:
     """BENCH_DATABASE_URL when given; otherwise a private cluster (fsync off: we measure the platform,
     not the disk), dropped at the end."""
+    _exit_on_sigterm()
     given = os.environ.get("BENCH_DATABASE_URL")
     if given:
         yield given
@@ -68,6 +76,7 @@ def postgres() -> Iterator[str]:
 @contextmanager
 def redis() -> Iterator[RedisServer]:
     """A private Redis that keeps nothing on disk (it can be stopped and started again)."""
+    _exit_on_sigterm()
     work = Path(tempfile.mkdtemp(prefix="challenges-bench-redis."))
     server = RedisServer(work).start()
     try:
