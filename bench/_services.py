@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,6 +85,35 @@ def redis() -> Iterator[RedisServer]:
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def gunicorn(target: str, env: dict[str, str], log: Path | str, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``gunicorn`` serving *target* on a free loopback port (sync workers, as many as cores by
+    default); yields its base URL and master process."""
+    port = free_port()
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(workers),
+                                 "--bind", f"127.0.0.1:{port}",
+                                 target], env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/", timeout=2).close()  # noqa: S310 - loopback
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"gunicorn {target} did not start; see {log}") from None
+                time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def fresh_database(app) -> None:

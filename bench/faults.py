@@ -6,7 +6,7 @@ A private PostgreSQL, Redis and SMTP server (aiosmtpd, in this process, answerin
 first tries and dropping the connection on others) and the workers' supervisor (two RQ worker
 processes and the periodic scheduler). A seeded driver commits awards, payments, administration
 costs and challenges whose deadlines fall during the run, and injects: a worker SIGKILLed mid-job,
-Redis restarted empty, Redis down for 60 seconds while writes go on, PostgreSQL restarted, and
+another SIGKILLed while it sends a batch of mail, Redis restarted empty, Redis down for 60 seconds while writes go on, PostgreSQL restarted, and
 every job delivered twice. Then it checks: the ledger equals the model to the öre, debits equal
 credits, every event handled once (nothing pending, nothing dead, each award and payment booked
 once), every deadline closed once and its closing reminder sent once, every message delivered at
@@ -72,16 +72,23 @@ def supervisor(app, log: str | None = None, **env: str) -> subprocess.Popen:
                                 stdout=out, stderr=subprocess.STDOUT)
 
 
-def busy_worker(redis_url: str, seconds: float = 30) -> int:
-    """The pid of a worker that is running an event handler right now."""
+def busy_worker(redis_url: str, seconds: float = 30, sending: bool = False) -> int:
+    """The pid of a worker that is running an event handler (or sending mail) right now."""
     redis = Redis.from_url(redis_url)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for worker in Worker.all(connection=redis):
-            if (worker.get_current_job_id() or "").startswith("ev-") and worker.pid:
+            job_id = worker.get_current_job_id() or ""
+            if not (job_id and worker.pid):
+                continue
+            if sending:
+                job = worker.get_current_job()
+                if job is not None and (job.func_name or "").endswith(".send_mail"):
+                    return worker.pid
+            elif job_id.startswith("ev-"):
                 return worker.pid
         time.sleep(0.01)
-    raise AssertionError("no worker was busy")
+    raise AssertionError(f"no worker was {'sending mail' if sending else 'handling an event'}")
 
 
 def queues_empty(redis_url: str) -> bool:
@@ -277,6 +284,8 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                 faults.append("worker SIGKILLed mid-job")
                 awards(amounts[quarter:2 * quarter])
                 pay_some(20)
+                os.kill(busy_worker(redis_server.url, sending=True), signal.SIGKILL)
+                faults.append("worker SIGKILLed mid-send")
 
                 redis_server.stop()
                 redis_server.start()

@@ -26,24 +26,17 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench._services import fresh_database, postgres, redis
-from challenges.devserver import free_port
+from bench._services import fresh_database, gunicorn, postgres, redis
 
 SEARCH_WORDS = ("hydrogen", "timber", "battery", "drone", "textile", "recycling", "ceramic", "glacier")
 SME = "sara.nilsson@sensorik.example.com"
 EVALUATOR = "karin.holm@evaluators.example.com"
-GUNICORN_WORKERS = 2
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -203,34 +196,6 @@ def statements(app, path: str, cookie: str) -> int:
 
 
 # --- load -----------------------------------------------------------------------------------------
-
-
-@contextmanager
-def gunicorn(target: str, env: dict[str, str], log: Path):
-    """``gunicorn`` serving *target* on a free loopback port; yields (base URL, master process)."""
-    port = free_port()
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(GUNICORN_WORKERS),
-                                 "--bind", f"127.0.0.1:{port}",
-                                 target], env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/", timeout=2).close()  # noqa: S310 - loopback
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"gunicorn {target} did not start; see {log}") from None
-                time.sleep(0.2)
-        yield base, proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def workers_peak_kib(master: subprocess.Popen) -> list[int]:
