@@ -3,15 +3,17 @@
     python -m bench.faults [--awards 400] [--challenges 6] [--seed 1]
 
 A private PostgreSQL, Redis and SMTP server (aiosmtpd, in this process, answering 451 to some
-first tries and dropping the connection on others) and the workers' supervisor (two RQ worker
-processes and the periodic scheduler). A seeded driver commits awards, payments, administration
-costs and challenges whose deadlines fall during the run, and injects: a worker SIGKILLed mid-job,
-another SIGKILLed while it sends a batch of mail, Redis restarted empty, Redis down for 60 seconds while writes go on, PostgreSQL restarted, and
-every job delivered twice. Then it checks: the ledger equals the model to the öre, debits equal
-credits, every event handled once (nothing pending, nothing dead, each award and payment booked
-once), every deadline closed once and its closing reminder sent once, every message delivered at
-least once (and how many twice), everything drained within two minutes of the last fault, and
-every write made while Redis was down committed. It prints one line.
+first tries and dropping the connection on others), the web app under gunicorn, and the workers'
+supervisor (two RQ worker processes and the periodic scheduler). A seeded driver commits awards,
+payments, administration costs and challenges whose deadlines fall during the run, and injects: a
+worker SIGKILLed mid-job, another SIGKILLed while it sends a batch of mail, Redis restarted empty,
+Redis down for 60 seconds while writes go on (awards, and costs a manager books on the ledger page
+through gunicorn), PostgreSQL restarted, and every job delivered twice. Then it checks: the ledger
+equals the model to the öre, debits equal credits, every event handled once (nothing pending,
+nothing dead, each award and payment booked once), every deadline closed once and its closing
+reminder sent once, every message delivered at least once (and how many twice), everything drained
+within two minutes of the last fault, and every write made while Redis was down committed. It
+prints one line.
 
 The smaller version runs in the test suite (tests/faults), with the helpers below.
 """
@@ -20,17 +22,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.cookiejar
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from email import message_from_bytes
 
@@ -165,16 +171,43 @@ class FaultyInbox:
 # --- the driver ---------------------------------------------------------------------------------------------
 
 
+class Browser:
+    """A person at the web app through gunicorn: a cookie jar, the CSRF token, forms posted over HTTP."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.token = ""
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=30) as response:
+            page = response.read().decode()
+        if found := re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page):
+            self.token = found.group(1)
+        return page
+
+    def post(self, path: str, data: dict[str, str]) -> str:
+        """The page the browser lands on after the post (redirects followed)."""
+        body = urllib.parse.urlencode({"csrf_token": self.token, **data}).encode()
+        with self.opener.open(self.base + path, data=body, timeout=30) as response:
+            return response.read().decode()
+
+    def login(self, email: str, password: str) -> None:
+        self.get("/login")
+        if 'action="/logout"' not in self.post("/login", {"email": email, "password": password}):
+            raise AssertionError(f"could not log in as {email} through the web")
+
+
 def main() -> None:  # noqa: PLR0915 - one story, told in order
     from aiosmtpd.controller import Controller
 
-    from bench._services import fresh_database, postgres, redis, restart_postgres
+    from bench._services import fresh_database, gunicorn, postgres, redis, restart_postgres
     from challenges import create_app
     from challenges.accounts.models import User
     from challenges.calls import services as calls
     from challenges.calls.models import Challenge, Topic, TopicKind
     from challenges.core.models import Event, must_get, utcnow
-    from challenges.demo import AGREEMENT, MANAGER
+    from challenges.demo import AGREEMENT, DEMO_PASSWORD, MANAGER
     from challenges.devserver import free_port
     from challenges.funding import ledger
     from challenges.funding import services as funding
@@ -204,11 +237,12 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
     worker_log = os.devnull
     try:
         with postgres() as database_url, redis() as redis_server, tempfile.TemporaryDirectory() as instance, \
-                _stopping(lambda: workers):
+                _stopping(lambda: workers), ExitStack() as web_server:
             env = {"DATABASE_URL": database_url, "REDIS_URL": redis_server.url, "INSTANCE_PATH": instance,
                    "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "EVENT_LEASE_SECONDS": "5",
                    "EVENT_STALL_SECONDS": "5", "SWEEP_INTERVAL_SECONDS": "2", "DEADLINE_SWEEP_SECONDS": "2",
-                   "REMINDER_SWEEP_SECONDS": "2", "MAIL_RETRY_DELAYS": "2,4,8,16,32"}
+                   "REMINDER_SWEEP_SECONDS": "2", "MAIL_RETRY_DELAYS": "2,4,8,16,32",
+                   "SESSION_COOKIE_SECURE": "0"}  # the browser below speaks plain HTTP to loopback
             os.environ.update(env)
             app = create_app()
             fresh_database(app)
@@ -255,6 +289,24 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
 
                 worker_log = os.path.join(tempfile.gettempdir(), f"challenges-faults-{os.getpid()}.log")
                 workers = supervisor(app, log=worker_log, **env)
+                web_base, _master = web_server.enter_context(gunicorn("wsgi:app", dict(os.environ), worker_log))
+                browser = Browser(web_base)
+                browser.login(MANAGER[1], DEMO_PASSWORD)
+                browser.get(f"/admin/ledger/{year_id}")
+                web_writes = {"tried": 0, "committed": 0}
+
+                def web_cost(amount: int) -> None:
+                    """The manager books a cost on the ledger page, through gunicorn."""
+                    web_writes["tried"] += 1
+                    try:
+                        page = browser.post(f"/admin/ledger/{year_id}/admin-cost", {
+                            "amount": str(amount // SEK), "memo": f"Web cost {web_writes['tried']}"})
+                    except OSError:  # counted: a write that failed
+                        return
+                    if "flash--message" in page and "flash--error" not in page:  # "the cost is recorded"
+                        web_writes["committed"] += 1
+                        admin.append(amount)
+
                 # challenges whose deadlines fall during the run
                 closing: list[int] = []
                 reminding: list[int] = []
@@ -294,7 +346,11 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
 
                 redis_server.stop()
                 down_until = time.monotonic() + 60
+                next_web = time.monotonic()
                 while time.monotonic() < down_until:  # writes go on while Redis is down
+                    if time.monotonic() >= next_web:  # a cost booked through the web every two seconds
+                        web_cost(rng.randrange(100, 500) * SEK)
+                        next_web += 2
                     if len(amounts) > 3 * quarter + down_writes["tried"]:
                         down_writes["tried"] += 1
                         try:
@@ -304,7 +360,8 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                             db.session.rollback()
                     time.sleep(0.1)
                 redis_server.start()
-                faults.append(f"Redis down 60 s ({down_writes['committed']}/{down_writes['tried']} writes committed)")
+                faults.append(f"Redis down 60 s ({down_writes['committed']}/{down_writes['tried']} awards and "
+                              f"{web_writes['committed']}/{web_writes['tried']} costs through gunicorn committed)")
                 awards(amounts[3 * quarter + down_writes["tried"]:])
                 cost(rng.randrange(5_000, 20_000) * SEK)
 
@@ -380,8 +437,12 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                     MailMessage.state == MessageState.dead))
                 if dead_mail:
                     problems.append(f"{dead_mail} messages dead (every refusal here was temporary)")
-                if down_writes["committed"] != down_writes["tried"]:
+                if down_writes["committed"] != down_writes["tried"] or web_writes["committed"] != web_writes["tried"]:
                     problems.append("a write failed while Redis was down")
+                web_booked = count(sa.select(sa.func.count()).select_from(Event).where(
+                    Event.type == "AdminCostBooked", Event.payload["memo"].as_string().like("Web cost %")))
+                if web_booked != web_writes["committed"]:
+                    problems.append(f"{web_writes['committed']} costs confirmed on the web, {web_booked} recorded")
         print(f"Faults: {'; '.join(faults)}; SMTP refused {inbox.refused} first tries and dropped {inbox.dropped}. "
               f"{len(amounts)} awards, {len(paid)} payments, {len(admin)} costs, {len(closing)} deadlines, "
               f"{len(reminding)} one-day reminders, "
