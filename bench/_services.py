@@ -89,8 +89,8 @@ def redis() -> Iterator[RedisServer]:
 
 @contextmanager
 def gunicorn(target: str, env: dict[str, str], log: Path | str, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``gunicorn`` serving *target* on a free loopback port (sync workers, as many as cores by
-    default); yields its base URL and master process."""
+    """``gunicorn`` serving *target* on a free loopback port with *workers* sync workers; yields its
+    base URL and master process."""
     port = free_port()
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(workers),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import http.cookiejar
 import os
 import random
@@ -301,7 +302,7 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                     try:
                         page = browser.post(f"/admin/ledger/{year_id}/admin-cost", {
                             "amount": str(amount // SEK), "memo": f"Web cost {web_writes['tried']}"})
-                    except OSError:  # counted: a write that failed
+                    except (OSError, http.client.HTTPException):  # counted: a write that failed
                         return
                     if "flash--message" in page and "flash--error" not in page:  # "the cost is recorded"
                         web_writes["committed"] += 1

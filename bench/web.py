@@ -5,8 +5,8 @@
 The demo programme is seeded, then grown in steps to each scale's number of challenges and
 proposals (bulk inserts copying a published demo challenge, its themes and criteria, and a
 submitted demo proposal with its version, spread over generated companies). At each step, with
-gunicorn (2 sync workers, as many as cores) and Debian's ``wrk`` on loopback, it measures the
-requests per second of four pages:
+gunicorn (2 sync workers) and Debian's ``wrk`` on loopback, it measures the requests per second of
+four pages:
 
 - the catalogue, with a search word and a theme filter (the word is in one title in eight);
 - a challenge page (an open demo challenge with its questions and history);

@@ -51,7 +51,8 @@ class AppWorker(SimpleWorker):
         ttl = self.get_heartbeat_ttl(job)
         while not stop.wait(interval):
             with contextlib.suppress(RedisError):  # Redis is away: the job's outcome will tell
-                job.heartbeat(now(), ttl)
+                if job.connection.exists(job.key):  # a job Redis lost stays lost (no half-written hash)
+                    job.heartbeat(now(), ttl)
 
 
 def make_worker(app: Flask, queues: tuple[str, ...] = WORKER_QUEUES, **options) -> AppWorker:

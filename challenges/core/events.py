@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
@@ -262,12 +263,27 @@ def _stalled(job: Job, status: JobStatus | None, before: datetime) -> bool:
     return status is JobStatus.STARTED and started is not None and started < before
 
 
+def _fetch(job_ids: list[str]) -> list[Job | None]:
+    """The jobs, None for each that Redis does not hold whole (a heartbeat written after Redis lost
+    the job leaves a hash that RQ cannot read)."""
+    try:
+        return Job.fetch_many(job_ids, connection=get_redis())
+    except NoSuchJobError:
+        jobs: list[Job | None] = []
+        for job_id in job_ids:
+            try:
+                jobs.append(Job.fetch(job_id, connection=get_redis()))
+            except NoSuchJobError:
+                jobs.append(None)
+        return jobs
+
+
 def lost_jobs(job_ids: list[str]) -> set[str]:
     """The jobs among *job_ids* that no worker will run or finish: gone from Redis, ended, or started
     by a worker that stopped beating."""
     stalled_before = utcnow() - timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
     lost = set()
-    for job_id, job in zip(job_ids, Job.fetch_many(job_ids, connection=get_redis()), strict=True):
+    for job_id, job in zip(job_ids, _fetch(job_ids), strict=True):
         status = job.get_status(refresh=False) if job is not None else None
         if job is None or status not in _LIVE_STATUSES or _stalled(job, status, stalled_before):
             lost.add(job_id)

@@ -7,7 +7,6 @@ allow-list of tags and attributes and only http, https and mailto links.
 
 from __future__ import annotations
 
-import functools
 import threading
 
 import markdown as md
@@ -21,7 +20,13 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 MAX_SOURCE = 50_000
-CACHED_SOURCE = 10_000  # texts up to this length keep their HTML in a small per-process cache
+# Pages show the same texts again and again (a challenge's description, its criteria): short texts
+# keep their HTML in a small per-process cache (at most CACHE_ENTRIES × CACHED_HTML characters).
+CACHED_SOURCE = 10_000
+CACHED_HTML = 40_000
+CACHE_ENTRIES = 512
+_cache: dict[str, str] = {}
+_cache_lock = threading.Lock()
 _local = threading.local()
 
 
@@ -56,18 +61,23 @@ def render(source: str | None) -> Markup:
     if not source:
         return Markup("")
     source = source[:MAX_SOURCE]
-    html = _cached_html(source) if len(source) <= CACHED_SOURCE else _html(source)
+    html = _cache.get(source)
+    if html is None:
+        html = _html(source)
+        if len(source) <= CACHED_SOURCE and len(html) <= CACHED_HTML:
+            with _cache_lock:
+                while len(_cache) >= CACHE_ENTRIES:
+                    del _cache[next(iter(_cache))]  # the oldest entry
+                _cache[source] = html
     return Markup(html)  # noqa: S704 - sanitised by nh3 in _html
 
 
-@functools.lru_cache(maxsize=512)
-def _cached_html(source: str) -> str:
-    """Pages show the same texts again and again (a challenge's description, its criteria)."""
-    return _html(source)
-
-
 def _html(source: str) -> str:
-    html = _parser().convert(source)
+    try:
+        html = _parser().convert(source)
+    except BaseException:
+        _local.parser = None  # a conversion that fails midway leaves state that reset() does not clear
+        raise
     html = html.replace("<h1>", "<h2>").replace("</h1>", "</h2>")
     return nh3.clean(
         html,

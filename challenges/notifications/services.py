@@ -58,8 +58,9 @@ MESSAGE_SIZE_CODES = (452, 552)  # a refusal at MAIL FROM that is about the mess
 _clock = time.monotonic  # for the batch's time budget (a test replaces it)
 JOB_TIMEOUT = 300  # RQ stops a send job after this long
 # A claimed message not marked within this time is taken to be abandoned by a stopped worker: well
-# beyond the job's timeout, so that a job still running never loses its claim. The sweeper frees
-# the claim much sooner when the job holding it is gone, ended, or its worker stopped beating.
+# beyond the job's timeout. The sweeper frees the claim much sooner when the job holding it is gone
+# from Redis, ended, or its worker stopped beating; a job still running then finds, right before
+# sending, that the message is no longer its own.
 CLAIM_LEASE = timedelta(seconds=3 * JOB_TIMEOUT)
 
 
@@ -264,6 +265,18 @@ class _Outcomes:
             return
         self._again(message, delays[message.attempts - 1], reply, attempts=message.attempts)
 
+    @staticmethod
+    def still_held(message: MailMessage) -> bool:
+        """Whether this job still holds the claim, asked right before sending: the sweeper frees the
+        messages of a job that Redis lost or that stopped beating, and that job may still be running."""
+        held = db.session.scalar(sa.select(MailMessage.id).where(
+            MailMessage.id == message.id, MailMessage.state == MessageState.sending,
+            MailMessage.claimed_at == message.claimed_at))
+        db.session.rollback()
+        if held is None:
+            log.warning("message %s was freed for another job before it was sent; left to that job", message.id)
+        return held is not None
+
     def release(self, message: MailMessage, reason: str, *, at_once: bool = False) -> None:
         """Not tried (the server could not be reached or refused us, not this message, or the batch
         ran long): back as it was, without counting a try, and tried again after the first delay
@@ -365,6 +378,8 @@ def send_mail(message_ids: list[int]) -> str:
                     if connection_failures >= 2 or isinstance(exc, smtplib.SMTPAuthenticationError):
                         server_trouble = reason
                     continue
+            if not outcomes.still_held(message):
+                continue
             try:
                 refused = smtp.send_message(email, from_addr=current_app.config["MAIL_FROM"],
                                             to_addrs=[message.recipient])
@@ -423,7 +438,11 @@ def _release_abandoned(now: datetime) -> list[int]:
                                                 MailMessage.claimed_by.is_not(None),
                                                 MailMessage.claimed_at < now - stall).distinct()) if job_id]
     db.session.rollback()
-    abandoned = lost_jobs(holders) if holders else set()
+    try:
+        abandoned = lost_jobs(holders) if holders else set()
+    except RedisError as exc:  # the lease still frees them, later
+        log.warning("mail sweeper could not ask Redis about send jobs: %s", exc)
+        return []
     if not abandoned:
         return []
     released = list(db.session.scalars(

@@ -153,6 +153,8 @@ class ConflictIndex:
         members = (sa.select(User.id, User.email, Membership.organisation_id)
                    .join(Membership, Membership.user_id == User.id).where(Membership.state == MembershipState.approved))
         if evaluator_ids is not None:
+            if organisation_ids is None:  # a narrowed index must know whose conflicts it may be asked about
+                raise ValueError("narrow to evaluators and organisations together")
             evaluator_ids = list(evaluator_ids)
             declarations = declarations.where(ConflictDeclaration.evaluator_id.in_(evaluator_ids))
             members = members.where(sa.or_(User.id.in_(evaluator_ids),

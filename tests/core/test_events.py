@@ -99,6 +99,17 @@ def test_sweeper_runs_again_a_started_job_whose_heartbeat_stopped(app, ctx, beat
     assert sweep_events() == rerun
 
 
+def test_a_job_that_redis_holds_only_in_part_counts_as_lost(app, ctx):
+    """A heartbeat written after Redis lost the job leaves a hash without the job: lost, not an error."""
+    from challenges.core.events import lost_jobs
+
+    _register()
+    db.session.commit()
+    [live] = _queued_ids()
+    get_redis().hset("rq:job:ev-half", "last_heartbeat", "2026-11-22T10:00:00.000000Z")
+    assert lost_jobs(["ev-half", live, "ev-missing"]) == {"ev-half", "ev-missing"}
+
+
 def test_sweeper_waits_for_the_lease(app, ctx, redis_server, monkeypatch):
     monkeypatch.setitem(app.config, "EVENT_LEASE_SECONDS", 3600)
     redis_server.stop()

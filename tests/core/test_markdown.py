@@ -90,3 +90,22 @@ def test_ordinary_markdown_still_works():
     assert "<h2>Title</h2>" in html and "<strong>bold</strong>" in html and "<em>em</em>" in html
     assert '<a href="https://example.com" rel="nofollow noopener noreferrer">site</a>' in html
     assert "<ul>" in html and "<table>" in html and "<td>1</td>" in html
+
+
+def test_a_conversion_that_fails_leaves_the_next_ones_right():
+    """A text nested too deep for the parser fails, and the thread's parser is not reused half-way."""
+    with pytest.raises(RecursionError):
+        render("- " * 3000 + "x")
+    assert str(render("[x]: https://example.com\n\n[a link][x]")) == (
+        '<p><a href="https://example.com" rel="nofollow noopener noreferrer">a link</a></p>')
+    assert str(render("> quote\n\npara")) == "<blockquote>\n<p>quote</p>\n</blockquote>\n<p>para</p>"
+
+
+def test_only_small_renderings_are_kept():
+    from challenges.core import markdown
+
+    wide = "|" + "a|" * 300 + "\n|" + "-|" * 300 + "\n" + ("|" + "b|" * 300 + "\n") * 14
+    render(wide)
+    assert len(wide) <= markdown.CACHED_SOURCE and wide not in markdown._cache  # its HTML is too big
+    render("A *short* text.")
+    assert "A *short* text." in markdown._cache

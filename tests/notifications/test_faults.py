@@ -224,9 +224,32 @@ def test_a_killed_send_jobs_messages_are_freed_within_the_stall_time(app, ctx, s
     row = _states(event_id)["killed@example.com"]
     if freed:
         assert len(smtp.to("killed@example.com")) == 1 and row.state is MessageState.sent and row.attempts == 2
-        assert row.claimed_by is None or row.claimed_by != job.id
+        assert row.claimed_by != job.id  # the job that sent it holds it now
     else:
         assert smtp.to("killed@example.com") == [] and row.state is MessageState.sending
+
+
+def test_a_job_that_lost_its_claim_while_running_does_not_send(app, ctx, smtp, drain, monkeypatch):
+    """The sweeper may free the messages of a job that Redis lost while it still runs: before each
+    message, the job checks that it still holds it, so the message goes out once, from the new job."""
+    event_id = _send(["first@example.com", "second@example.com"])
+    rows = _states(event_id)
+    second = rows["second@example.com"].id
+    build = services.build_email
+
+    def build_and_free(message):
+        if message.recipient == "first@example.com":  # meanwhile the sweeper frees the second message
+            db.session.execute(sa.update(MailMessage).where(MailMessage.id == second).values(
+                state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None))
+            db.session.commit()
+        return build(message)
+
+    monkeypatch.setattr(services, "build_email", build_and_free)
+    assert services.send_mail(sorted(m.id for m in rows.values())) == "1 of 2 sent"
+    assert smtp.to("second@example.com") == [] and len(smtp.to("first@example.com")) == 1
+    monkeypatch.setattr(services, "build_email", build)
+    services.send_mail([second])  # the job the sweeper enqueued
+    assert len(smtp.to("second@example.com")) == 1 and _states(event_id)["second@example.com"].state is MessageState.sent
 
 
 def test_a_message_is_sent_once_when_two_workers_get_its_job(app, ctx, smtp, drain):

@@ -38,3 +38,23 @@ def test_periodic_jobs_have_a_queue_the_workers_take_right_after_the_ledger(app)
     with app.app_context():
         names = [q.name for q in make_worker(app).queues]
     assert names[:2] == ["ledger", PERIODIC_QUEUE] and set(names) >= {"workflow", "notifications"}
+
+
+
+def lost_job() -> None:
+    """Redis loses this job while it runs (as after a restart); the job sleeps through a few beats and
+    notes whether its hash came back meanwhile."""
+    job = get_current_job()
+    assert job is not None
+    get_redis().delete(job.key)
+    time.sleep(1.2)
+    get_redis().set("test:lost-job-came-back", get_redis().exists(job.key))
+
+
+def test_a_job_that_redis_lost_is_not_written_back_by_its_heartbeat(app, ctx, monkeypatch):
+    """A heartbeat written into a lost job would leave a hash that RQ cannot read (the sweeper reads
+    them)."""
+    monkeypatch.setitem(app.config, "EVENT_STALL_SECONDS", 2)  # beats every half second
+    Queue("workflow", connection=get_redis()).enqueue("tests.worker.test_heartbeat.lost_job")
+    contextvars.Context().run(make_worker(app, ("workflow",)).work, burst=True, logging_level="WARNING")
+    assert get_redis().get("test:lost-job-came-back") == b"0"
