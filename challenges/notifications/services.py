@@ -149,21 +149,22 @@ def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_
             sa.select(MailMessage).where(MailMessage.event_id == record_.id, MailMessage.notice == key))
     }
     queued = []
-    for address, recipient in wanted.items():
-        if address in existing:
-            continue
-        language = _language(recipient.language)
-        subject, text, html = render_message(notice, language, dict(context, recipient=recipient), subject_args)
-        message = MailMessage(
-            event_id=record_.id, recipient=address, user_id=recipient.user_id, notice=key,
-            sealed_challenge_id=sealed_challenge_id, language=language,
-            message_id=message_id_for(record_.id, key, address),
-            subject=subject, body_text=text, body_html=html, state=_first_state(notice, recipient),
-        )
-        db.session.add(message)
-        existing[address] = message
-        if message.state is MessageState.queued:
-            queued.append(message)
+    with _rendering_context():  # one request context for all the messages, not one each
+        for address, recipient in wanted.items():
+            if address in existing:
+                continue
+            language = _language(recipient.language)
+            subject, text, html = render_message(notice, language, dict(context, recipient=recipient), subject_args)
+            message = MailMessage(
+                event_id=record_.id, recipient=address, user_id=recipient.user_id, notice=key,
+                sealed_challenge_id=sealed_challenge_id, language=language,
+                message_id=message_id_for(record_.id, key, address),
+                subject=subject, body_text=text, body_html=html, state=_first_state(notice, recipient),
+            )
+            db.session.add(message)
+            existing[address] = message
+            if message.state is MessageState.queued:
+                queued.append(message)
     db.session.flush()
     db.session.info.setdefault(MAIL_KEY, []).extend(m.id for m in queued)
     return [existing[a] for a in wanted]
