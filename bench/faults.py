@@ -79,8 +79,8 @@ def supervisor(app, log: str | None = None, **env: str) -> subprocess.Popen:
                                 stdout=out, stderr=subprocess.STDOUT)
 
 
-def busy_worker(redis_url: str, seconds: float = 30, sending: bool = False) -> int:
-    """The pid of a worker that is running an event handler (or sending mail) right now."""
+def busy_job(redis_url: str, seconds: float = 30, sending: bool = False) -> tuple[int, str]:
+    """The pid of a worker that is running an event handler (or sending mail) right now, and the job's id."""
     redis = Redis.from_url(redis_url)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -91,11 +91,16 @@ def busy_worker(redis_url: str, seconds: float = 30, sending: bool = False) -> i
             if sending:
                 job = worker.get_current_job()
                 if job is not None and (job.func_name or "").endswith(".send_mail"):
-                    return worker.pid
+                    return worker.pid, job_id
             elif job_id.startswith("ev-"):
-                return worker.pid
+                return worker.pid, job_id
         time.sleep(0.01)
     raise AssertionError(f"no worker was {'sending mail' if sending else 'handling an event'}")
+
+
+def busy_worker(redis_url: str, seconds: float = 30) -> int:
+    """The pid of a worker that is running an event handler right now."""
+    return busy_job(redis_url, seconds)[0]
 
 
 def queues_empty(redis_url: str) -> bool:
@@ -337,8 +342,11 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                 faults.append("worker SIGKILLed mid-job")
                 awards(amounts[quarter:2 * quarter])
                 pay_some(20)
-                os.kill(busy_worker(redis_server.url, sending=True), signal.SIGKILL)
-                faults.append("worker SIGKILLed mid-send")
+                sender, send_job = busy_job(redis_server.url, sending=True)
+                os.kill(sender, signal.SIGKILL)
+                held = count(sa.select(sa.func.count()).select_from(MailMessage).where(
+                    MailMessage.claimed_by == send_job, MailMessage.state == MessageState.sending))
+                faults.append(f"worker SIGKILLed while running a send job ({held} messages left in its hands)")
 
                 redis_server.stop()
                 redis_server.start()
