@@ -115,7 +115,6 @@ def _demo_challenges(programme_year_id: int, manager: User) -> None:
     """Two open challenges, one awaiting approval, one draft, a follow, an answered question,
     a submitted proposal and a draft one."""
     calls.ensure_default_topics()
-    criteria = CRITERIA
     created = []
     for email, title, summary, area, themes, max_sek, days, state in CHALLENGES:
         owner = _person(email)
@@ -130,7 +129,7 @@ def _demo_challenges(programme_year_id: int, manager: User) -> None:
             theme_ids=[calls.topic_named(TopicKind.theme, t).id for t in themes],
             must_demonstrate="A working prototype tested on our data or in our plant, with measured results.",
             max_funding_ore=max_sek * SEK, awards_planned=2, deadline=from_local(day, time(12, 0)),
-            agreement=AGREEMENT, contact_name=owner.name, contact_email=owner.email, criteria=criteria,
+            agreement=AGREEMENT, contact_name=owner.name, contact_email=owner.email, criteria=CRITERIA,
             offers=["data_sets", "test_environment", "mentoring"],
             offers_details="Anonymised process data, a test cell for two weeks, and a named mentor.")
         challenge = calls.create_challenge(content, by=owner)
@@ -146,7 +145,7 @@ def _demo_challenges(programme_year_id: int, manager: User) -> None:
     calls.answer_question(question, "Yes. The station may have its own lighting; the line has room for "
                           "an enclosure of 2 × 3 metres.", by=_person("erik.johansson@fordonsverken.example.com"))
     _demo_proposals(created)
-    _demo_review(programme_year_id, manager, criteria)
+    _demo_review(programme_year_id, manager)
 
 
 def _in_days(days: int) -> str:
@@ -178,7 +177,7 @@ def _demo_proposals(challenges: list) -> None:
         team_ids=[jonas.id]), by=jonas)
 
 
-def _demo_review(programme_year_id: int, manager: User, criteria: list[tuple[str, int]]) -> None:
+def _demo_review(programme_year_id: int, manager: User) -> None:
     """A challenge that closed yesterday: two proposals, screened, assigned to both evaluators,
     one review in (Karin's), so that Per can score and then read hers."""
     anna = _person("anna.lindqvist@nordiskstal.example.com")
@@ -190,7 +189,7 @@ def _demo_review(programme_year_id: int, manager: User, criteria: list[tuple[str
         theme_ids=[calls.topic_named(TopicKind.theme, "Machine learning and AI").id],
         must_demonstrate="Lower gas use per tonne in a two-week trial.", max_funding_ore=500_000 * SEK,
         awards_planned=1, deadline=utcnow() + timedelta(days=2), agreement=AGREEMENT, contact_name=anna.name,
-        contact_email=anna.email, criteria=criteria)
+        contact_email=anna.email, criteria=CRITERIA)
     challenge = calls.create_challenge(content, by=anna)
     calls.submit_challenge(challenge, by=anna)
     calls.approve_challenge(challenge, by=manager)

@@ -36,6 +36,11 @@ def to_local(instant: datetime) -> datetime:
     return instant.astimezone(STOCKHOLM)
 
 
+def local_day(instant: datetime) -> date:
+    """The day *instant* falls on in Stockholm."""
+    return to_local(instant).date()
+
+
 def sek(ore: int | None) -> str:
     """An amount in öre as kronor, with öre only when there are any: "500 000 kr"."""
     if ore is None:

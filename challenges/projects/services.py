@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from challenges.accounts.models import User
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
-from challenges.core.formatting import STOCKHOLM
+from challenges.core.formatting import local_day
 from challenges.core.models import commit_first, utcnow
 from challenges.extensions import db
 from challenges.funding import services as funding
@@ -37,7 +37,7 @@ MAX_ORE = 10**13 * 100
 
 
 def _today(now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(STOCKHOLM).date()
+    return local_day(now or utcnow())
 
 
 def start_project(award: Award) -> Project | None:

@@ -9,6 +9,7 @@ ledger, and the report says whether the two agree to the öre.
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from sqlalchemy.orm import lazyload, selectinload
 from challenges.accounts.models import User
 from challenges.calls.models import Challenge
 from challenges.core.errors import InvalidInput, PermissionDenied
-from challenges.core.formatting import from_local, to_local
+from challenges.core.formatting import from_local, local_day
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.funding import ledger
@@ -46,10 +47,6 @@ EVENT_TYPES = ("ChallengePublished", "ProposalSubmitted", "ProposalWithdrawn", "
                "PaymentMade", "ReportApproved")
 
 
-def local_day(instant: datetime) -> date:
-    return to_local(instant).date()
-
-
 def today() -> date:
     return local_day(utcnow())
 
@@ -64,11 +61,11 @@ class Period:
     start: date
     end: date
 
-    @property
+    @functools.cached_property
     def start_at(self) -> datetime:
         return from_local(self.start, time(0))
 
-    @property
+    @functools.cached_property
     def end_at(self) -> datetime:
         return from_local(self.end + timedelta(days=1), time(0))
 
@@ -237,11 +234,14 @@ class ProgrammeReport:
     timeline: list[tuple[date, int, int, int]]  # month ends: awarded, paid, administration
     lessons: ProgrammeLessons | None
     reviews_submitted: int = 0
-    screened_out_total: int = 0
 
     @property
     def proposals(self) -> int:
         return sum(c.proposals for c in self.challenges)
+
+    @property
+    def screened_out_total(self) -> int:
+        return sum(len(s.screened_out) for s in self.selections)
 
     @property
     def proposals_in_period(self) -> int:
@@ -327,7 +327,7 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
         name = proposals[pid].organisation.name
         smes[name] = smes.get(name, False) or fresh
 
-    selections, screened_total, reviews_total = _selection(events, lines, proposals)
+    selections, reviews_total = _selection(events, lines, proposals)
     applicants = {p.organisation.org_number for p in proposals.values()}
     declared = [e for e in events["ConflictDeclared"] if e.payload["org_number"] in applicants]
     funded = _funded(events, period, year_ids)
@@ -337,7 +337,8 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
             funded_line.awards += 1
             funded_line.awarded_ore += f.awarded_ore
     results = _results(events, period, funded)
-    years, total, timeline, ledger_award, ledger_paid, balances = _money(programme, period)
+    years, total, timeline, balances = _money(programme, period)
+    _day, _awarded, paid_by_ledger, _admin = timeline[-1]  # the payment transfers up to the end
     by_kind: dict[AccountKind, int] = defaultdict(int)
     for (_year, kind), amount in balances.items():
         by_kind[kind] += amount
@@ -346,8 +347,8 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
         replayed[kind] += amount
     checks = [
         Check(_("Funding awarded to the projects, less reductions and cancellations"),
-              sum(f.awarded_ore for f in funded), ledger_award),
-        Check(_("Paid to the projects"), sum(f.paid_ore for f in funded), ledger_paid),
+              sum(f.awarded_ore for f in funded), total.awarded),
+        Check(_("Paid to the projects"), sum(f.paid_ore for f in funded), paid_by_ledger),
         *(Check(_("%(account)s: the ledger's events replayed, against its transfers", account=ACCOUNT_LABELS[kind]),
                 replayed[kind], by_kind[kind]) for kind in AccountKind),
     ]
@@ -368,11 +369,11 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
         smes_in_period=sum(smes.values()), selections=selections, conflicts_declared=len(declared),
         conflicts_in_period=sum(1 for e in declared if period.holds(e.occurred_at)), funded=funded, results=results,
         years=years, total=total, checks=checks, timeline=timeline, lessons=lessons,
-        reviews_submitted=reviews_total, screened_out_total=screened_total)
+        reviews_submitted=reviews_total)
 
 
 def _selection(events: dict[str, list[Event]], lines: dict[int, ChallengeLine], proposals: dict[int, Proposal]
-               ) -> tuple[list[ChallengeSelection], int, int]:
+               ) -> tuple[list[ChallengeSelection], int]:
     opened = {e.payload["review_id"] for e in events["ReviewOpened"] if e.payload["challenge_id"] in lines}
     reviews = _by_id(ChallengeReview, opened, selectinload(ChallengeReview.challenge).selectinload(Challenge.criteria),
                      selectinload(ChallengeReview.assessments).selectinload(Assessment.proposal)
@@ -386,12 +387,11 @@ def _selection(events: dict[str, list[Event]], lines: dict[int, ChallengeLine], 
     written = _by_id(Review, {e.payload["review_id"] for e in review_events}, selectinload(Review.assignment))
     recused = Counter(e.payload["assessment_id"] for e in events["EvaluatorRecused"]
                       if e.payload["assessment_id"] in assessments)
-    selections, screened_total = [], 0
+    selections = []
     for review in sorted(reviews.values(), key=lambda r: (lines[r.challenge_id].published_at, r.id)):
         mine = [a for a in review.assessments if a.proposal_id in proposals]
         out = [(a.proposal, screened[a.id].get("reason") or a.ineligible_reason or "") for a in mine
                if a.id in screened and not screened[a.id]["eligible"]]
-        screened_total += len(out)
         lines[review.challenge_id].screened_out = len(out)
         mine_reviews = [written[e.payload["review_id"]] for e in review_events
                         if assessments[e.payload["assessment_id"]].review_id == review.id]
@@ -407,7 +407,7 @@ def _selection(events: dict[str, list[Event]], lines: dict[int, ChallengeLine], 
             challenge=review.challenge,
             reviews_per_proposal=[per_proposal[a.id] for a in eligible],
             recusals=sum(recused[a.id] for a in mine), criteria=criteria, eligible=len(eligible), screened_out=out))
-    return selections, screened_total, len(written)
+    return selections, len(written)
 
 
 def _funded(events: dict[str, list[Event]], period: Period, year_ids: set[int]) -> list[FundedProject]:
@@ -449,10 +449,9 @@ def _results(events: dict[str, list[Event]], period: Period, funded: list[Funded
 
 
 def _money(programme: Programme, period: Period
-           ) -> tuple[list[YearMoney], YearMoney, list[tuple[date, int, int, int]], int, int,
-                      dict[tuple[int, AccountKind], int]]:
-    """Each year's money from the ledger's transfers up to the end; the month-end timeline; and the
-    ledger's own totals of net awards and payments (for the reconciliation)."""
+           ) -> tuple[list[YearMoney], YearMoney, list[tuple[date, int, int, int]], dict[tuple[int, AccountKind], int]]:
+    """Each year's money from the ledger's transfers up to the end, their total, the month-end
+    timeline (awarded, paid and administration so far), and the accounts' balances."""
     source, target = sa.orm.aliased(Account), sa.orm.aliased(Account)
     rows = db.session.execute(
         sa.select(Transfer.programme_year_id, Transfer.kind, Transfer.amount_ore, Transfer.booked_at,
@@ -463,7 +462,6 @@ def _money(programme: Programme, period: Period
     numbers = {y.id: y.year for y in programme.years}
     years: dict[int, YearMoney] = {}  # the years whose ledger had opened by the end
     balances: dict[tuple[int, AccountKind], int] = defaultdict(int)
-    awarded_by_ledger = paid_by_ledger = 0
     timeline: list[tuple[date, int, int, int]] = []
     month_end = _month_end(programme_start(programme))
     running = [0, 0, 0]
@@ -485,14 +483,12 @@ def _money(programme: Programme, period: Period
         if kind is TransferKind.payment:
             money.paid_in_period += amount if fresh else 0
             running[1] += amount
-            paid_by_ledger += amount
         elif kind is TransferKind.admin_cost:
             money.admin_in_period += amount if fresh else 0
             running[2] += amount
         elif kind is TransferKind.year_close:
             money.returned_in_period += amount if fresh else 0
         running[0] += signed
-        awarded_by_ledger += signed
     while month_end <= period.end:
         timeline.append((month_end, running[0], running[1], running[2]))
         month_end = _month_end(month_end + timedelta(days=1))
@@ -509,7 +505,7 @@ def _money(programme: Programme, period: Period
         money.admin_left = balances[(year_id, K.admin_envelope)]
         total.add(money)
     ordered = sorted(years.values(), key=lambda m: m.year or 0)
-    return ordered, total, timeline, awarded_by_ledger, paid_by_ledger, balances
+    return ordered, total, timeline, balances
 
 
 def _month_end(day: date) -> date:

@@ -12,6 +12,7 @@ from flask_login import current_user
 from challenges.accounts.views import commit_change, manager_required
 from challenges.core.errors import InvalidInput
 from challenges.core.exports import csv_download
+from challenges.core.formatting import local_day
 from challenges.extensions import db
 from challenges.funding.models import Programme
 from challenges.reports import charts, services
@@ -41,7 +42,7 @@ def _project_row(f: FundedProject) -> dict:
     return {"title": f.title, "sme": f.award.proposal.organisation.name, "challenge": challenge.title,
             "challenge_owner": challenge.organisation.name, "programme_year": f.award.programme_year.year,
             "amount_ore": f.awarded_ore, "paid_ore": f.paid_ore, "status": f.status,
-            "awarded_on": services.local_day(f.booked_at).isoformat()}
+            "awarded_on": local_day(f.booked_at).isoformat()}
 
 
 @bp.get("/programmes")
@@ -167,7 +168,7 @@ def _money_row(m) -> dict:
 def _challenge_row(c) -> dict:
     return {"challenge": c.challenge.title, "owner": c.challenge.organisation.name,
             "area": c.challenge.area.label, "themes": [t.label for t in c.challenge.themes],
-            "published_on": services.local_day(c.published_at).isoformat(), "published_in_period": c.in_period,
+            "published_on": local_day(c.published_at).isoformat(), "published_in_period": c.in_period,
             "proposals": c.proposals, "proposals_in_period": c.proposals_in_period, "screened_out": c.screened_out,
             "awards": c.awards, "awarded_ore": c.awarded_ore}
 
