@@ -57,9 +57,8 @@ def health() -> int:
         try:
             redis = get_redis()
             redis.ping()
-            for queue in WORKER_QUEUES:
-                if not any(queue in w.queue_names() for w in Worker.all(connection=redis)):
-                    problems.append(f"no worker listens on the {queue} queue")
+            listened = {queue for w in Worker.all(connection=redis) for queue in w.queue_names()}
+            problems += [f"no worker listens on the {queue} queue" for queue in WORKER_QUEUES if queue not in listened]
         except Exception as exc:  # noqa: BLE001
             problems.append(f"redis: {type(exc).__name__}")
     print("ok" if not problems else "; ".join(problems))

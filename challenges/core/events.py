@@ -269,10 +269,11 @@ def _fetch(job_ids: list[str]) -> list[Job | None]:
     try:
         return Job.fetch_many(job_ids, connection=get_redis())
     except NoSuchJobError:
+        redis = get_redis()
         jobs: list[Job | None] = []
         for job_id in job_ids:
             try:
-                jobs.append(Job.fetch(job_id, connection=get_redis()))
+                jobs.append(Job.fetch(job_id, connection=redis))
             except NoSuchJobError:
                 jobs.append(None)
         return jobs
@@ -306,8 +307,9 @@ def sweep_events(limit: int = 500) -> int:
         .limit(limit)
     ).all()
     db.session.rollback()
-    gone = lost_jobs([job_id_for(event_id, handler) for event_id, handler, _queue in rows])
-    lost = [(event_id, handler, queue) for event_id, handler, queue in rows if job_id_for(event_id, handler) in gone]
+    by_job = {job_id_for(event_id, handler): (event_id, handler, queue) for event_id, handler, queue in rows}
+    gone = lost_jobs(list(by_job))
+    lost = [row for job_id, row in by_job.items() if job_id in gone]
     if lost:
         enqueue_handlings(lost)
         log.info("sweeper re-enqueued %d handler job(s)", len(lost))

@@ -242,11 +242,15 @@ class _Outcomes:
     def __init__(self) -> None:
         self.retries: dict[float, list[int]] = {}
 
+    @staticmethod
+    def _held(message: MailMessage) -> sa.ColumnElement[bool]:
+        """The message is still this job's: claimed, and by this very claim."""
+        return sa.and_(MailMessage.id == message.id, MailMessage.state == MessageState.sending,
+                       MailMessage.claimed_at == message.claimed_at)
+
     def _record(self, message: MailMessage, **values: Any) -> None:
         result = db.session.execute(
-            sa.update(MailMessage)
-            .where(MailMessage.id == message.id, MailMessage.state == MessageState.sending,
-                   MailMessage.claimed_at == message.claimed_at)
+            sa.update(MailMessage).where(self._held(message))
             .values(**values).execution_options(synchronize_session=False))
         db.session.commit()
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -266,13 +270,11 @@ class _Outcomes:
             return
         self._again(message, delays[message.attempts - 1], reply, attempts=message.attempts)
 
-    @staticmethod
-    def still_held(message: MailMessage) -> bool:
+    @classmethod
+    def still_held(cls, message: MailMessage) -> bool:
         """Whether this job still holds the claim, asked right before sending: the sweeper frees the
         messages of a job that Redis lost or that stopped beating, and that job may still be running."""
-        held = db.session.scalar(sa.select(MailMessage.id).where(
-            MailMessage.id == message.id, MailMessage.state == MessageState.sending,
-            MailMessage.claimed_at == message.claimed_at))
+        held = db.session.scalar(sa.select(MailMessage.id).where(cls._held(message)))
         db.session.rollback()
         if held is None:
             log.warning("message %s was freed for another job before it was sent; left to that job", message.id)
@@ -439,8 +441,10 @@ def _release_abandoned(now: datetime) -> list[int]:
                                                 MailMessage.claimed_by.is_not(None),
                                                 MailMessage.claimed_at < now - stall).distinct()) if job_id]
     db.session.rollback()
+    if not holders:
+        return []
     try:
-        abandoned = lost_jobs(holders) if holders else set()
+        abandoned = lost_jobs(holders)
     except RedisError as exc:  # the lease still frees them, later
         log.warning("mail sweeper could not ask Redis about send jobs: %s", exc)
         return []
