@@ -203,3 +203,22 @@ def test_handle_pending_runs_the_handlers_here_at_the_clocks_time_and_queues_non
     assert db.session.scalar(sa.select(MailMessage.created_at)) == then
     assert not [j for q in ("ledger", "workflow", "notifications") for j in _queued_ids(q) if j.startswith("ev-")]
     assert handle_pending() == 0
+
+
+def test_a_handler_failing_under_handle_pending_leaves_the_queues_working(app, ctx, monkeypatch):
+    """handle_pending keeps jobs off the queues while it runs the handlers itself; a failure must not
+    leave it that way for what the process commits afterwards."""
+    from challenges.core import events as core_events
+
+    _register()
+
+    def fails(event_id, handler):
+        raise RuntimeError("a handler failed")
+
+    monkeypatch.setattr(core_events, "run_handler", fails)
+    with pytest.raises(RuntimeError):
+        core_events.handle_pending()
+    assert _queued_ids() == []  # the failed run put nothing on the queue
+    _register("later@example.com")
+    db.session.commit()
+    assert len(_queued_ids()) >= 1
