@@ -35,6 +35,8 @@ def _exit_on_sigterm() -> None:
 
 def restart_postgres(url: str) -> None:
     """Restart a private cluster (fast shutdown: every connection is cut)."""
+    if url not in _restarts:
+        raise SystemExit("Only a private cluster can be restarted: unset BENCH_DATABASE_URL for this run.")
     subprocess.run(_restarts[url], check=True, stdout=subprocess.DEVNULL)
 
 
@@ -56,13 +58,13 @@ def postgres() -> Iterator[str]:
         shutil.chown(work, "postgres")
     port = free_port()
     data = work / "data"
-    subprocess.run(_as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"),
-                   check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(work / "log"), "-w", "-o",
-                                f"-p {port} -c listen_addresses=127.0.0.1 -k {work} -c fsync=off "
-                                "-c synchronous_commit=off -c max_connections=200", "start"),
-                   check=True, stdout=subprocess.DEVNULL)
     try:
+        subprocess.run(_as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"),
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(work / "log"), "-w", "-o",
+                                    f"-p {port} -c listen_addresses=127.0.0.1 -k {work} -c fsync=off "
+                                    "-c synchronous_commit=off -c max_connections=200", "start"),
+                       check=True, stdout=subprocess.DEVNULL)
         subprocess.run(_as_postgres(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
                                     "bench"), check=True)
         url = f"postgresql://postgres@127.0.0.1:{port}/bench"

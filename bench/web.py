@@ -23,11 +23,13 @@ peak resident memory of each gunicorn worker is read at the end. Every response 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -210,6 +212,14 @@ def workers_peak_kib(master: subprocess.Popen) -> list[int]:
 
 def wrk(url: str, cookie: str, seconds: int, connections: int) -> float:
     """Requests per second of *url* under wrk, after a short warm-up; any non-200 answer is an error."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=30)
+    connection.request("GET", f"{parts.path}?{parts.query}" if parts.query else parts.path,
+                       headers={"Cookie": cookie} if cookie else {})
+    status = connection.getresponse().status  # wrk counts only 4xx and 5xx: a redirect to login must not pass
+    connection.close()
+    if status != 200:
+        raise SystemExit(f"{url}: {status}, not 200")
     header = ["-H", f"Cookie: {cookie}"] if cookie else []
     base = ["wrk", "-t", "2", "-c", str(connections), *header, "--latency"]
     subprocess.run([*base, "-d", "2s", url], check=True, capture_output=True)
