@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from challenges.core.models import Event, EventHandling, HandlingState, job_id_for, utcnow
 from challenges.extensions import db, get_redis
@@ -57,6 +58,7 @@ class DomainEvent:
 
 
 HandlerFunc = Callable[[Any, Event], None]
+BatchFunc = Callable[[list[tuple[Any, Event]]], None]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class Handler:
     name: str
     queue: str
     func: HandlerFunc
+    # Handles many events in one transaction. Such a handler's events are not one job each: a commit
+    # wakes one drain job (run_batches) that takes every waiting event in batches.
+    batch: BatchFunc | None = None
 
 
 class EventBus:
@@ -79,13 +84,14 @@ class EventBus:
             self.event_types[cls.type_name()] = cls
             self.handlers.setdefault(cls.type_name(), [])
 
-    def subscribe(self, event_type: type[DomainEvent], func: HandlerFunc, *, queue: str) -> None:
+    def subscribe(self, event_type: type[DomainEvent], func: HandlerFunc, *, queue: str,
+                  batch: BatchFunc | None = None) -> None:
         if queue not in QUEUES:
             raise ValueError(f"unknown queue {queue!r}")
         self.declare(event_type)
         name = f"{func.__module__.split('.')[1]}_{func.__name__}"
-        handler = self._by_name.setdefault(name, Handler(name, queue, func))
-        if handler.func is not func:
+        handler = self._by_name.setdefault(name, Handler(name, queue, func, batch))
+        if handler.func is not func or handler.batch is not batch:
             raise ValueError(f"two handlers are called {name!r}")
         self.handlers[event_type.type_name()].append(handler)
 
@@ -100,8 +106,9 @@ def get_bus() -> EventBus:
     return current_app.extensions["event_bus"]
 
 
-def record(domain_event: DomainEvent, *, by: Any = None) -> Event:
-    """Add *domain_event* to the event log in the current transaction; flush, never commit."""
+def record(domain_event: DomainEvent, *, by: Any = None, flush: bool = True) -> Event:
+    """Add *domain_event* to the event log in the current transaction; flush (unless told not to: a
+    batch flushes once for all its events), never commit."""
     bus = get_bus()
     type_name = domain_event.type_name()
     if type_name not in bus.event_types:
@@ -117,25 +124,25 @@ def record(domain_event: DomainEvent, *, by: Any = None) -> Event:
     for handler in bus.handlers[type_name]:
         row.handlings.append(EventHandling(handler=handler.name, queue=handler.queue))
     db.session.add(row)
-    db.session.flush()
+    if flush:
+        db.session.flush()
     outbox = db.session.info.setdefault(OUTBOX_KEY, [])
     outbox.extend((row.id, h.handler, h.queue) for h in row.handlings)
     return row
 
 
+def _job_options(event_id: str, handler: str, intervals: list[int]) -> dict[str, Any]:
+    """RQ's options for the job of one (event, handler): its id, retries with backoff, timeout."""
+    return dict(job_id=job_id_for(event_id, handler),
+                retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+                result_ttl=3600, failure_ttl=30 * 24 * 3600, description=f"{handler} for event {event_id}")
+
+
 def _job_data(event_id: str, handler: str):
     """RQ's description of the job for one (event, handler), with retries and backoff."""
     intervals = list(current_app.config["EVENT_RETRY_INTERVALS"])
-    return Queue.prepare_data(
-        "challenges.core.events.run_handler",
-        (event_id, handler),
-        job_id=job_id_for(event_id, handler),
-        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-        timeout=300,
-        result_ttl=3600,
-        failure_ttl=30 * 24 * 3600,
-        description=f"{handler} for event {event_id}",
-    )
+    return Queue.prepare_data("challenges.core.events.run_handler", (event_id, handler), timeout=300,
+                              **_job_options(event_id, handler, intervals))
 
 
 def enqueue_handlings(pending: list[tuple[str, str, str]]) -> None:
@@ -174,12 +181,131 @@ def relay_after_commit(key: str, send: Callable[[list], None], what: str) -> Non
 _handling_in_process: ContextVar[bool] = ContextVar("handling_in_process", default=False)
 
 
-def _enqueue_handlings(pending: list[tuple[str, str, str]]) -> None:
+def relay_handlings(pending: list[tuple[str, str, str]]) -> None:
+    """Start what a commit recorded: one job per (event, handler), but one wake-up per batch handler."""
+    bus = get_bus()
+    batched = {handler for _event, handler, _queue in pending if bus.handler(handler).batch is not None}
+    for name in sorted(batched):
+        wake(name)
+    enqueue_handlings([triple for triple in pending if triple[1] not in batched])
+
+
+def _relay(pending: list[tuple[str, str, str]]) -> None:
     if not _handling_in_process.get():
-        enqueue_handlings(pending)
+        relay_handlings(pending)
 
 
-relay_after_commit(OUTBOX_KEY, _enqueue_handlings, "handler job(s)")
+relay_after_commit(OUTBOX_KEY, _relay, "handler job(s)")
+
+
+# --- batch handlers: one drain job takes every waiting event -----------------------------------------
+
+BATCH_EVENTS = 200  # events per transaction
+DRAIN_SECONDS = 60  # a drain that runs this long hands the rest to a new job
+
+
+def _wake_key(handler: str) -> str:
+    return f"challenges:wake:{handler}"
+
+
+def wake(handler_name: str, *, unless_live: bool = False) -> bool:
+    """Make sure a drain job for *handler_name* is waiting on its queue; True if one was enqueued.
+
+    The key ``challenges:wake:<handler>`` names the waiting job; a drain deletes it when it starts,
+    before it reads the database, so an event committed before that is seen by that drain and one
+    committed after it wakes a new one. The key expires after the lease, in case the enqueue after it
+    failed; *unless_live* (the sweeper) also replaces a job that Redis lost or a killed worker left.
+    """
+    redis = get_redis()
+    key, job_id = _wake_key(handler_name), f"drain-{handler_name}-{uuid.uuid4().hex}"
+    lease = max(current_app.config["EVENT_LEASE_SECONDS"], 1)
+    if not redis.set(key, job_id, nx=True, ex=lease):
+        waiting = redis.get(key)
+        if isinstance(waiting, bytes):
+            waiting = waiting.decode()
+        if not unless_live or (waiting is not None and not lost_jobs([waiting])):
+            return False
+        redis.set(key, job_id, ex=lease)
+    enqueue_drain(handler_name, job_id)
+    return True
+
+
+def enqueue_drain(handler_name: str, job_id: str | None = None) -> None:
+    """Put a drain job for batch handler *handler_name* on its queue (a second one is harmless: the two
+    share the waiting events)."""
+    Queue(get_bus().handler(handler_name).queue, connection=get_redis()).enqueue(
+        "challenges.core.events.run_batches", handler_name,
+        job_id=job_id or f"drain-{handler_name}-{uuid.uuid4().hex}", job_timeout=300, result_ttl=600,
+        failure_ttl=30 * 24 * 3600, description=f"{handler_name}: every waiting event")
+
+
+def run_batches(handler_name: str) -> str:
+    """RQ job: run batch handler *handler_name* for every pending event, ``BATCH_EVENTS`` at a time, each
+    batch in one transaction with its handling rows marked done.
+
+    The rows are locked ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so two drains share the work and never
+    take the same event. A batch that fails is rolled back and its events run one at a time through
+    :func:`run_handler`: the good ones are done, a failing one has its try recorded and goes on as its own
+    job, with the retries of every handler job.
+    """
+    get_redis().delete(_wake_key(handler_name))  # before reading: what commits from now on wakes a new drain
+    handler = get_bus().handler(handler_name)
+    assert handler.batch is not None, f"{handler_name} is not a batch handler"
+    started, done = time.monotonic(), 0
+    while batch := _next_batch(handler_name):
+        try:
+            handler.batch([(get_bus().load(h.event), h.event) for h in batch])
+            completed = utcnow()
+            for handling in batch:
+                handling.attempts += 1
+                handling.state = HandlingState.done
+                handling.completed_at = completed
+            db.session.commit()
+            done += len(batch)
+        except Exception:
+            log.exception("a batch of %d %s event(s) failed: running them one at a time", len(batch),
+                          handler_name)
+            db.session.rollback()
+            done += _one_at_a_time([(h.event_id, h.handler, h.queue) for h in batch])
+        if time.monotonic() - started > DRAIN_SECONDS:
+            wake(handler_name)
+            break
+    db.session.rollback()
+    return f"{done} handled"
+
+
+def _next_batch(handler_name: str) -> list[EventHandling]:
+    """The oldest pending events of the handler that no drain holds, locked, with their event rows."""
+    return list(db.session.scalars(
+        sa.select(EventHandling)
+        .where(EventHandling.state == HandlingState.pending, EventHandling.handler == handler_name,
+               EventHandling.attempts == 0)
+        .order_by(EventHandling.created_at, EventHandling.event_id)
+        .limit(BATCH_EVENTS)
+        .with_for_update(skip_locked=True)
+        .options(selectinload(EventHandling.event).lazyload(Event.handlings))
+        .execution_options(populate_existing=True)))
+
+
+def _one_at_a_time(handlings: list[tuple[str, str, str]]) -> int:
+    """Run each handling in its own transaction; one that fails goes on as its own job after the first
+    retry interval. Returns how many were done."""
+    done = 0
+    for event_id, handler, queue in handlings:
+        try:
+            if run_handler(event_id, handler) == "handled":
+                done += 1
+        except Exception:  # noqa: BLE001 - recorded by run_handler; retried as its own job
+            intervals = list(current_app.config["EVENT_RETRY_INTERVALS"])
+            if intervals:
+                try:
+                    Queue(queue, connection=get_redis()).enqueue_in(
+                        timedelta(seconds=intervals[0]), "challenges.core.events.run_handler", event_id, handler,
+                        job_timeout=300, **_job_options(event_id, handler, intervals[1:]))
+                except RedisError:
+                    log.warning("Redis unavailable: the retry of %s for event %s is left to the sweeper",
+                                handler, event_id)
+    return done
 
 
 def run_handler(event_id: str, handler_name: str) -> str:
@@ -292,13 +418,14 @@ def lost_jobs(job_ids: list[str]) -> set[str]:
 
 
 def sweep_events(limit: int = 500) -> int:
-    """RQ job: re-enqueue pending handler jobs older than the lease that Redis no longer holds.
+    """RQ job: re-enqueue pending handler jobs older than the lease that Redis no longer holds, and wake
+    the drain of a batch handler whose events wait that long with no live drain.
 
     Returns the number of jobs enqueued.
     """
     lease = timedelta(seconds=current_app.config["EVENT_LEASE_SECONDS"])
     rows = db.session.execute(
-        sa.select(EventHandling.event_id, EventHandling.handler, EventHandling.queue)
+        sa.select(EventHandling.event_id, EventHandling.handler, EventHandling.queue, EventHandling.attempts)
         .where(
             EventHandling.state == HandlingState.pending,
             EventHandling.created_at <= utcnow() - lease,
@@ -307,13 +434,19 @@ def sweep_events(limit: int = 500) -> int:
         .limit(limit)
     ).all()
     db.session.rollback()
-    by_job = {job_id_for(event_id, handler): (event_id, handler, queue) for event_id, handler, queue in rows}
+    bus = get_bus()
+    # A batch handler's events wait for a drain, until one fails and goes on as its own job.
+    drains = {handler for _e, handler, _q, attempts in rows if attempts == 0 and bus.handler(handler).batch}
+    woken = sum(wake(handler, unless_live=True) for handler in sorted(drains))
+    by_job = {job_id_for(event_id, handler): (event_id, handler, queue)
+              for event_id, handler, queue, attempts in rows if not (attempts == 0 and handler in drains)}
     gone = lost_jobs(list(by_job))
     lost = [row for job_id, row in by_job.items() if job_id in gone]
     if lost:
         enqueue_handlings(lost)
-        log.info("sweeper re-enqueued %d handler job(s)", len(lost))
-    return len(lost)
+    if lost or woken:
+        log.info("sweeper re-enqueued %d handler job(s) and %d drain(s)", len(lost), woken)
+    return len(lost) + woken
 
 
 def retry_dead_handling(handling: EventHandling, *, by: Any) -> None:

@@ -1,6 +1,7 @@
-"""The ledger worker: every ledger event is posted on the ``ledger`` queue, once. What the ledger
-booked or refused is told on the ``notifications`` queue: an award booked to the applicant and the
-owner, a payment or a change to the applicant, a refusal to the programme managers."""
+"""The ledger worker: every ledger event is posted on the ``ledger`` queue, once, in batches of the
+events waiting (one transaction each). What the ledger booked or refused is told on the
+``notifications`` queue: an award booked to the applicant and the owner, a payment or a change to the
+applicant, a refusal to the programme managers."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ from challenges.proposals.services import applicant_team
 
 def post_to_ledger(e, record: Event) -> None:
     services.book(record)
+
+
+def post_many_to_ledger(batch: list[tuple[object, Event]]) -> None:
+    """The ledger worker's usual path: every waiting ledger event, in batches of one transaction each."""
+    services.book_many([record for _e, record in batch])
 
 
 def _managers() -> list:
@@ -59,7 +65,7 @@ def send_posting_refused(e: events.PostingRefused, record: Event) -> None:
 def register(bus: EventBus) -> None:
     bus.declare(*events.ALL)
     for event_type in events.LEDGER_EVENTS:
-        bus.subscribe(event_type, post_to_ledger, queue="ledger")
+        bus.subscribe(event_type, post_to_ledger, queue="ledger", batch=post_many_to_ledger)
     bus.subscribe(events.AwardBooked, send_booked, queue="notifications")
     bus.subscribe(events.AwardRefused, send_refused, queue="notifications")
     bus.subscribe(events.AwardChangeBooked, send_change_booked, queue="notifications")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -103,19 +103,21 @@ def apply(book: Book, event: Event) -> Outcome:
 
 
 class DatabaseBook:
-    """Accounts and transfers in the database; balances kept in step under the year's row lock.
+    """Accounts and transfers in the database; balances kept in step under the years' row locks.
 
-    Made under that lock for one year (read afresh): the year's own accounts, and the award's
-    commitment if the event is about one, are read in one query."""
+    Made under those locks for some years (read afresh) and the awards that the events are about: the
+    years' own accounts and those awards' commitments are read in one query. Nothing is flushed here:
+    the transfers name their accounts, and the caller flushes once for every event it posts."""
 
-    def __init__(self, year: ProgrammeYear, award_id: int | None = None) -> None:
-        self.year = year
+    def __init__(self, years: list[ProgrammeYear], award_ids: set[int]) -> None:
+        self.years = {year.id: year for year in years}
         self._accounts: dict[AccountKey, Account] = {
             (a.programme_year_id, a.kind, a.award_id): a for a in db.session.scalars(
-                sa.select(Account).where(Account.programme_year_id == year.id, sa.or_(
-                    Account.award_id.is_(None), Account.award_id == award_id))
+                sa.select(Account).where(Account.programme_year_id.in_(self.years), sa.or_(
+                    Account.award_id.is_(None), Account.award_id.in_(award_ids)))
                 .execution_options(populate_existing=True))}
-        self._complete = {(year.id, None), (year.id, award_id)}  # every account of these is loaded
+        # every account of these (year, award) pairs is loaded: one that is not there is new
+        self._complete = {(y, a) for y in self.years for a in (None, *award_ids)}
 
     def account(self, key: AccountKey) -> Account:
         if key not in self._accounts:
@@ -129,7 +131,6 @@ class DatabaseBook:
             if found is None:
                 found = Account(programme_year_id=year, kind=kind, award_id=award, balance_ore=0)
                 db.session.add(found)
-                db.session.flush()
             self._accounts[key] = found
         return self._accounts[key]
 
@@ -138,11 +139,10 @@ class DatabaseBook:
 
     def move(self, event_id: str, kind: TransferKind, source: AccountKey, target: AccountKey, amount: int) -> None:
         src, dst = self.account(source), self.account(target)
-        db.session.add(Transfer(programme_year_id=source[0], event_id=event_id, kind=kind, source_id=src.id,
-                                target_id=dst.id, amount_ore=amount))
+        db.session.add(Transfer(programme_year_id=source[0], event_id=event_id, kind=kind, source=src, target=dst,
+                                amount_ore=amount))
         src.balance_ore -= amount
         dst.balance_ore += amount
-        db.session.flush()
 
     def commitments(self, year_id: int) -> list[AccountKey]:
         rows = db.session.scalars(sa.select(Account.award_id).where(
@@ -150,32 +150,54 @@ class DatabaseBook:
         return [(year_id, K.commitment, award_id) for award_id in rows]
 
     def is_closed(self, year_id: int) -> bool:
-        assert year_id == self.year.id
-        return self.year.closed_at is not None
+        return self.years[year_id].closed_at is not None
 
     def close(self, year_id: int) -> None:
-        assert year_id == self.year.id
-        self.year.closed_at = utcnow()
+        self.years[year_id].closed_at = utcnow()
 
 
 def post(event: Event) -> tuple[Posting, bool]:
-    """Post one event to the live ledger, once, under a lock on its programme year (the caller
-    commits). Returns the posting and whether it is new: a re-delivery returns the first posting
-    (``False``); another amount raises LedgerConflict."""
-    year = db.session.scalars(sa.select(ProgrammeYear).where(ProgrammeYear.id == event.payload["programme_year_id"])
-                              .with_for_update().execution_options(populate_existing=True)).one()
-    done = db.session.get(Posting, event.id, populate_existing=True)
-    if done is not None:
-        if done.amount_ore != _amount(event) or done.kind != event.type:
-            raise LedgerConflict(f"event {event.id} was posted as {done.kind} of {done.amount_ore} öre; "
-                                 f"now it says {event.type} of {_amount(event)} öre")
-        return done, False
-    outcome = apply(DatabaseBook(year, event.payload.get("award_id")), event)
-    posting = Posting(event_id=event.id, kind=event.type, amount_ore=_amount(event), booked=outcome.booked,
-                      reason=outcome.reason)
-    db.session.add(posting)
+    """Post one event to the live ledger, once (see :func:`post_many`)."""
+    return post_many([event])[0]
+
+
+def post_many(events: list[Event]) -> list[tuple[Posting, bool]]:
+    """Post *events* to the live ledger in their order, each once, under a lock on their programme years
+    (the caller commits). Returns each event's posting and whether it is new: a re-delivery returns the
+    first posting (``False``); another amount raises LedgerConflict.
+
+    The statements do not grow with the events: the years are locked, the postings looked up and the
+    accounts read in one query each, and everything is written in one flush. Each posting's time is later
+    than the one before it, so that a replay takes the events in the order they were posted."""
+    year_ids = sorted({event.payload["programme_year_id"] for event in events})
+    years = list(db.session.scalars(sa.select(ProgrammeYear).where(ProgrammeYear.id.in_(year_ids))
+                                    .order_by(ProgrammeYear.id).with_for_update()
+                                    .execution_options(populate_existing=True)))
+    if len(years) != len(year_ids):
+        raise LookupError(f"programme year(s) {sorted(set(year_ids) - {y.id for y in years})} not found")
+    done = {p.event_id: p for p in db.session.scalars(
+        sa.select(Posting).where(Posting.event_id.in_([event.id for event in events]))
+        .execution_options(populate_existing=True))}
+    book = DatabaseBook(years, {event.payload["award_id"] for event in events if "award_id" in event.payload})
+    results: list[tuple[Posting, bool]] = []
+    last = None
+    for event in events:
+        if (posting := done.get(event.id)) is not None:
+            if posting.amount_ore != _amount(event) or posting.kind != event.type:
+                raise LedgerConflict(f"event {event.id} was posted as {posting.kind} of {posting.amount_ore} öre; "
+                                     f"now it says {event.type} of {_amount(event)} öre")
+            results.append((posting, False))
+            continue
+        outcome = apply(book, event)
+        now = utcnow()
+        last = now if last is None or now > last else last + timedelta(microseconds=1)
+        posting = Posting(event_id=event.id, kind=event.type, amount_ore=_amount(event), booked=outcome.booked,
+                          reason=outcome.reason, posted_at=last)
+        db.session.add(posting)
+        done[event.id] = posting
+        results.append((posting, True))
     db.session.flush()
-    return posting, True
+    return results
 
 
 # --- checking and rebuilding --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from challenges.funding.models import (
     AwardStatus,
     Instalment,
     InstalmentCondition,
+    Posting,
     Programme,
     ProgrammeYear,
 )
@@ -263,22 +264,31 @@ def close_year(year: ProgrammeYear, *, by: User) -> None:
 
 
 def book(event: Event) -> None:
-    """Post a ledger event and settle what it is about: an award booked, or refused with an event
-    that says why; a refused payment, reduction or cancellation put back as it was."""
-    posting, fresh = ledger.post(event)
-    if not fresh:  # a re-delivery: everything below was done the first time
+    """Post one ledger event and settle what it is about (see :func:`book_many`)."""
+    book_many([event])
+
+
+def book_many(events: list[Event]) -> None:
+    """Post ledger events in their order and settle what each is about: an award booked, or refused with
+    an event that says why; a refused payment, reduction or cancellation put back as it was. One flush
+    for them all (the ledger worker books a batch of waiting events in one transaction)."""
+    postings = ledger.post_many(events)
+    award_ids = {event.payload["award_id"] for event in events if "award_id" in event.payload}
+    awards = {award.id: award for award in db.session.scalars(sa.select(Award).where(Award.id.in_(award_ids)))}
+    for event, (posting, fresh) in zip(events, postings, strict=True):
+        if fresh:  # a re-delivery: everything was done the first time
+            _settle(event, posting, awards.get(event.payload.get("award_id", -1)))
+    db.session.flush()
+
+
+def _settle(event: Event, posting: Posting, award: Award | None) -> None:
+    if event.type == "FundingAwarded":
+        _settle_award(award, booked=posting.booked, reason=posting.reason)
         return
     if posting.booked or event.type in ("YearOpened", "YearClosed"):
-        if event.type == "FundingAwarded":
-            _settle_award(event, booked=True, reason=None)
-        else:
-            _tell_booked(event)
-        return
-    if event.type == "FundingAwarded":
-        _settle_award(event, booked=False, reason=posting.reason)
+        _tell_booked(event)
         return
     payload = event.payload
-    award = db.session.get(Award, payload["award_id"]) if "award_id" in payload else None
     if event.type == "PaymentApproved":
         instalment = db.session.get(Instalment, payload["instalment_id"])
         if instalment is not None and instalment.event_id == event.id:
@@ -290,8 +300,8 @@ def book(event: Event) -> None:
             unpaid[-1].amount_ore += payload["amount_ore"]
     elif event.type == "AwardCancelled" and award is not None and award.status is AwardStatus.cancelled:
         award.status = AwardStatus.booked
-    record(events.PostingRefused(refused_event_id=event.id, kind=event.type, reason=posting.reason or ""))
-    db.session.flush()
+    record(events.PostingRefused(refused_event_id=event.id, kind=event.type, reason=posting.reason or ""),
+           flush=False)
 
 
 def _tell_booked(event: Event) -> None:
@@ -299,21 +309,19 @@ def _tell_booked(event: Event) -> None:
     payload = event.payload
     if event.type == "PaymentApproved":
         record(events.PaymentMade(award_id=payload["award_id"], instalment_id=payload["instalment_id"],
-                                  amount_ore=payload["amount_ore"]))
+                                  amount_ore=payload["amount_ore"]), flush=False)
     elif event.type in ("AwardReduced", "AwardCancelled"):
         record(events.AwardChangeBooked(award_id=payload["award_id"], amount_ore=payload["amount_ore"],
-                                        kind="reduced" if event.type == "AwardReduced" else "cancelled"))
+                                        kind="reduced" if event.type == "AwardReduced" else "cancelled"), flush=False)
 
 
-def _settle_award(event: Event, *, booked: bool, reason: str | None) -> None:
-    award = db.session.get(Award, event.payload["award_id"])
+def _settle_award(award: Award | None, *, booked: bool, reason: str | None) -> None:
     if award is None or award.status is not AwardStatus.pending:
         return
     if booked:
         award.status = AwardStatus.booked
-        record(events.AwardBooked(award_id=award.id, amount_ore=award.amount_ore))
+        record(events.AwardBooked(award_id=award.id, amount_ore=award.amount_ore), flush=False)
     else:
         award.status = AwardStatus.refused
         award.refused_reason = reason
-        record(events.AwardRefused(award_id=award.id, reason=reason or ""))
-    db.session.flush()
+        record(events.AwardRefused(award_id=award.id, reason=reason or ""), flush=False)

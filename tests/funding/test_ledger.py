@@ -22,6 +22,7 @@ from hypothesis.stateful import (
 )
 
 from challenges.core.events import record, run_handler
+from challenges.core.models import Event, EventHandling, HandlingState
 from challenges.extensions import db
 from challenges.funding import events, ledger, services
 from challenges.funding.models import (
@@ -124,6 +125,36 @@ class LedgerMachine(RuleBasedStateMachine):
         if ok:
             self.model.envelope -= amount
             self.model.admin_spent += amount
+
+    @rule(amounts=st.lists(st.integers(1, 400_000 * SEK), min_size=2, max_size=5),
+          payment=st.integers(1, 150_000 * SEK))
+    def awards_and_a_payment_in_one_batch(self, amounts, payment):
+        """What the ledger worker does with events that wait: several posted in one transaction, in
+        order, an award's payment right after the award (its commitment account not yet written)."""
+        awards = [self._award_row(amount) for amount in amounts]
+        rows = [record(events.FundingAwarded(award_id=a.id, programme_year_id=self.year.id, amount_ore=a.amount_ore))
+                for a in awards]
+        rows.append(record(events.PaymentApproved(award_id=awards[0].id, programme_year_id=self.year.id,
+                                                  amount_ore=payment, instalment_id=0)))
+        db.session.flush()
+        services.book_many(rows)
+        services.book_many(rows)  # delivered twice: nothing more
+        for award in awards:
+            if not self.model.closed and award.amount_ore <= self.model.available:
+                self.model.available -= award.amount_ore
+                self.model.commitments[award.id] = award.amount_ore
+                assert award.status is AwardStatus.booked
+            else:
+                assert award.status is AwardStatus.refused
+            self.awards.append(award.id)
+        held = self.model.commitments.get(awards[0].id, 0)
+        paid = not self.model.closed and payment <= held
+        assert db.session.get(Posting, rows[-1].id).booked is paid
+        if paid:
+            self.model.commitments[awards[0].id] = held - payment
+            self.model.paid += payment
+        times = [db.session.get(Posting, row.id).posted_at for row in rows]
+        assert times == sorted(times) and len(set(times)) == len(times)  # a replay takes them in this order
 
     @precondition(lambda self: not self.model.closed)
     @rule()
@@ -271,6 +302,120 @@ def test_two_workers_fifty_awards_exactly_thirty_eight_booked(app, people, year,
     assert sum(v for (kind, _a), v in got.items() if kind is AccountKind.commitment) == 7_600_000 * SEK
     assert ledger.verify() == []
     assert ledger.rebuild()[1] == []
+
+
+# --- the ledger worker: waiting events in batches ---------------------------------------------------------
+
+
+def _ledger_jobs() -> list[str]:
+    from rq import Queue
+
+    from challenges.extensions import get_redis
+
+    return Queue("ledger", connection=get_redis()).get_job_ids()
+
+
+def _pending_awards(proposal_id: int, year: ProgrammeYear, n: int, amount: int = 1_000 * SEK) -> list[Award]:
+    awards = []
+    for _ in range(n):
+        award = Award(proposal_id=proposal_id, programme_year_id=year.id, amount_ore=amount)
+        db.session.add(award)
+        db.session.flush()
+        award.event_id = record(events.FundingAwarded(award_id=award.id, programme_year_id=year.id,
+                                                      amount_ore=amount)).id
+        awards.append(award)
+    return awards
+
+
+def test_commits_of_ledger_events_wake_one_drain_that_books_them_all(people, year, award_row, drain, smtp):
+    _pending_awards(award_row.proposal_id, year, 5)
+    db.session.commit()
+    [job_id] = _ledger_jobs()
+    assert job_id.startswith("drain-funding_post_to_ledger-")
+    _pending_awards(award_row.proposal_id, year, 5)
+    db.session.commit()
+    assert _ledger_jobs() == [job_id]  # the waiting drain will see these too
+    drain()
+    db.session.expire_all()
+    statuses = db.session.scalars(sa.select(Award.status).where(Award.event_id.is_not(None))).all()
+    assert statuses == [AwardStatus.booked] * 10
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(EventHandling).where(
+        EventHandling.state != HandlingState.done)) == 0
+    _pending_awards(award_row.proposal_id, year, 1)
+    db.session.commit()  # the drain has run: a new commit wakes a new one
+    assert len(_ledger_jobs()) == 1 and _ledger_jobs() != [job_id]
+
+
+def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(app, people, year, award_row,
+                                                                              monkeypatch):
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    from challenges.core.events import run_batches
+    from challenges.extensions import get_redis
+
+    awards = _pending_awards(award_row.proposal_id, year, 4)
+    bad = awards[2].id
+    db.session.commit()
+    settle = services._settle_award
+
+    def broken(award, **kwargs):
+        if award.id == bad:
+            raise RuntimeError("this award breaks the batch")
+        settle(award, **kwargs)
+
+    monkeypatch.setattr(services, "_settle_award", broken)
+    monkeypatch.setitem(app.config, "EVENT_RETRY_INTERVALS", [30, 120])
+    run_batches("funding_post_to_ledger")
+    db.session.expire_all()
+    assert [db.session.get(Award, a.id).status for a in awards] == [
+        AwardStatus.booked, AwardStatus.booked, AwardStatus.pending, AwardStatus.booked]
+    handling = db.session.get(EventHandling, (awards[2].event_id, "funding_post_to_ledger"))
+    assert (handling.state, handling.attempts) == (HandlingState.pending, 1)
+    assert "this award breaks the batch" in handling.last_error
+    retry = f"ev-{awards[2].event_id}-funding_post_to_ledger"
+    assert retry in ScheduledJobRegistry(queue=Queue("ledger", connection=get_redis())).get_job_ids()
+    assert run_batches("funding_post_to_ledger") == "0 handled"  # a drain leaves it to its own job
+    monkeypatch.setattr(services, "_settle_award", settle)
+    assert run_handler(awards[2].event_id, "funding_post_to_ledger") == "handled"  # that job, when it runs
+    assert db.session.get(Award, bad).status is AwardStatus.booked
+    assert ledger.verify() == [] and ledger.rebuild()[1] == []
+
+
+def test_the_sweeper_wakes_a_drain_when_redis_lost_it(people, year, award_row, redis_server, drain, smtp):
+    from challenges.core.events import sweep_events
+
+    redis_server.stop()
+    [award] = _pending_awards(award_row.proposal_id, year, 1)
+    db.session.commit()  # the wake-up is lost with Redis
+    redis_server.start()
+    assert _ledger_jobs() == []
+    sweep_events()
+    [job_id] = _ledger_jobs()
+    assert job_id.startswith("drain-funding_post_to_ledger-")
+    sweep_events()
+    assert _ledger_jobs() == [job_id]  # the drain it woke is waiting: no second one
+    drain()
+    db.session.expire_all()
+    assert db.session.get(Award, award.id).status is AwardStatus.booked
+
+
+def test_a_batch_runs_as_many_statements_for_twenty_events_as_for_one(people, year, award_row):
+    from tests.calls.test_catalogue import counting_queries
+
+    counts = []
+    for n in (1, 20):
+        awards = _pending_awards(award_row.proposal_id, year, n)
+        db.session.flush()
+        rows = [db.session.get(Event, a.event_id) for a in awards]
+        with counting_queries() as statements:
+            services.book_many(rows)
+        if db.engine.dialect.name == "sqlite":  # SQLite hands back generated keys one row at a time
+            statements = [s for s in statements if not s.startswith(("INSERT INTO ledger_account",
+                                                                     "INSERT INTO ledger_transfer"))]
+        counts.append(len(statements))
+        assert {a.status for a in awards} == {AwardStatus.booked}
+    assert counts[0] == counts[1], counts
 
 
 def test_the_cli_verifies_and_rebuilds(app, year, award_row):
