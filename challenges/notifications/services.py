@@ -20,6 +20,7 @@ Message-ID, so it is recognisable as the same message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import smtplib
@@ -36,6 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app, has_request_context, render_template
 from flask_babel import force_locale
+from jinja2 import meta
 from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 MAIL_KEY = "challenges_mail"
 BATCH = 100  # messages per send job (one SMTP connection, one claim)
 BATCH_SECONDS = 120  # a batch hands what it has not reached to a new job after this long
+GROUP, GROUP_SECONDS = 20, 1.0  # deliveries are recorded together, this many or after this long
 MESSAGE_SIZE_CODES = (452, 552)  # a refusal at MAIL FROM that is about the message's size
 _clock = time.monotonic  # for the batch's time budget (a test replaces it)
 JOB_TIMEOUT = 300  # RQ stops a send job after this long
@@ -126,6 +129,26 @@ def render_message(notice: Notice, language: str, context: dict,
     return subject, text, html
 
 
+@functools.cache
+def _names_recipient(template: str) -> bool:
+    """Whether *template*, or a template it extends or includes, uses ``recipient``: if not, a notice
+    reads the same for everyone with the same language, and is rendered once for them all."""
+    env = current_app.jinja_env
+    seen, todo = set(), [template]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        assert env.loader is not None
+        tree = env.parse(env.loader.get_source(env, name)[0])
+        referenced = list(meta.find_referenced_templates(tree))
+        if "recipient" in meta.find_undeclared_variables(tree) or None in referenced:  # None: a name made at run time
+            return True
+        todo.extend(t for t in referenced if t is not None)
+    return False
+
+
 def _first_state(notice: Notice, recipient: Recipient) -> MessageState:
     if notice.essential or recipient.mode is MailMode.immediate:
         return MessageState.queued
@@ -149,12 +172,17 @@ def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_
             sa.select(MailMessage).where(MailMessage.event_id == record_.id, MailMessage.notice == key))
     }
     queued = []
+    rendered: dict[str, tuple[str, str, str]] = {}  # by language, when the templates do not name the recipient
+    personal = any(_names_recipient(f"email/{notice.template}.{kind}") for kind in ("txt", "html"))
     with _rendering_context():  # one request context for all the messages, not one each
         for address, recipient in wanted.items():
             if address in existing:
                 continue
             language = _language(recipient.language)
-            subject, text, html = render_message(notice, language, dict(context, recipient=recipient), subject_args)
+            if personal or language not in rendered:
+                rendered[language] = render_message(notice, language, dict(context, recipient=recipient),
+                                                    subject_args)
+            subject, text, html = rendered[language]
             message = MailMessage(
                 event_id=record_.id, recipient=address, user_id=recipient.user_id, notice=key,
                 sealed_challenge_id=sealed_challenge_id, language=language,
@@ -230,17 +258,27 @@ def _claim(message_ids: list[int]) -> list[MailMessage]:
     db.session.commit()
     if not claimed:
         return []
-    return list(db.session.scalars(
+    messages = list(db.session.scalars(
         sa.select(MailMessage).where(MailMessage.id.in_(claimed)).order_by(MailMessage.id)
         .execution_options(populate_existing=True)))
+    for message in messages:  # read as they were claimed: the job's commits must not reload each one
+        db.session.expunge(message)
+    db.session.rollback()
+    return messages
 
 
 class _Outcomes:
-    """Each outcome recorded at once, and only while this job still holds the claim: a message that
-    the sweeper gave to another worker meanwhile is left to that worker."""
+    """Each outcome recorded only while this job still holds the claim: a message that the sweeper gave
+    to another worker meanwhile is left to that worker.
+
+    A delivery is recorded with the others of its group, every ``GROUP`` messages or ``GROUP_SECONDS``
+    (one commit for them, not one each): a worker killed before that sends them again, under the same
+    Message-ID. Any other outcome is recorded at once."""
 
     def __init__(self) -> None:
         self.retries: dict[float, list[int]] = {}
+        self.delivered: list[tuple[MailMessage, MessageState, str | None]] = []
+        self.since = _clock()
 
     @staticmethod
     def _held(message: MailMessage) -> sa.ColumnElement[bool]:
@@ -257,9 +295,30 @@ class _Outcomes:
             log.warning("message %s was claimed again before its outcome was recorded", message.id)
 
     def finish(self, message: MailMessage, state: MessageState, reply: str | None) -> None:
-        sent = state in (MessageState.sent, MessageState.stored)
-        self._record(message, state=state, last_reply=reply[:2000] if reply else reply,
-                     sent_at=utcnow() if sent else None)
+        if state in (MessageState.sent, MessageState.stored):
+            self.delivered.append((message, state, reply))
+            if len(self.delivered) >= GROUP or _clock() - self.since > GROUP_SECONDS:
+                self.record_delivered()
+            return
+        self._record(message, state=state, last_reply=reply[:2000] if reply else reply, sent_at=None)
+
+    def record_delivered(self) -> None:
+        """Record the group's deliveries: one statement per kind of delivery and claim, one commit."""
+        delivered, self.delivered, self.since = self.delivered, [], _clock()
+        groups: dict[tuple[MessageState, str | None, datetime | None], list[int]] = {}
+        for message, state, reply in delivered:
+            groups.setdefault((state, reply, message.claimed_at), []).append(message.id)
+        now, recorded = utcnow(), 0
+        for (state, reply, claimed_at), ids in groups.items():
+            result = db.session.execute(
+                sa.update(MailMessage).where(MailMessage.id.in_(ids), MailMessage.state == MessageState.sending,
+                                             MailMessage.claimed_at == claimed_at)
+                .values(state=state, last_reply=reply, sent_at=now).execution_options(synchronize_session=False))
+            recorded += result.rowcount  # type: ignore[attr-defined]
+        db.session.commit()
+        if recorded != len(delivered):
+            log.warning("%d message(s) were claimed again before their delivery was recorded",
+                        len(delivered) - recorded)
 
     def retry(self, message: MailMessage, reply: str) -> None:
         """A temporary failure: try again after the next delay, or give up after the last try."""
@@ -272,8 +331,9 @@ class _Outcomes:
 
     @classmethod
     def still_held(cls, message: MailMessage) -> bool:
-        """Whether this job still holds the claim, asked right before sending: the sweeper frees the
-        messages of a job that Redis lost or that stopped beating, and that job may still be running."""
+        """Whether this job still holds the claim, asked right before sending once the claim is old
+        enough for the sweeper to have freed it (it frees the messages of a job that Redis lost or that
+        stopped beating, and that job may still be running)."""
         held = db.session.scalar(sa.select(MailMessage.id).where(cls._held(message)))
         db.session.rollback()
         if held is None:
@@ -339,13 +399,17 @@ def send_mail(message_ids: list[int]) -> str:
     using one. A batch that runs longer than ``BATCH_SECONDS`` hands the rest back to a new job.
     """
     messages = _claim(message_ids)
+    started = _clock()
+    # The sweeper frees only claims older than the stall time: until half of it has passed (a margin
+    # for the clocks of other machines) this job's claim is certainly its own.
+    unchecked_until = started + current_app.config["EVENT_STALL_SECONDS"] / 2
     outcomes = _Outcomes()
     if not current_app.config["SMTP_HOST"]:
         for message in messages:
             outcomes.finish(message, MessageState.stored, None)
+        outcomes.record_delivered()
         return f"{len(messages)} kept in the local outbox"
     max_tries = len(current_app.config["MAIL_RETRY_DELAYS"]) + 1
-    started = _clock()
     smtp: smtplib.SMTP | None = None
     server_trouble: str | None = None
     handed_on = False  # a long batch hands the rest to a new job at once, not after a delay
@@ -353,8 +417,9 @@ def send_mail(message_ids: list[int]) -> str:
     sent = 0
     refused: dict[str, Any]
     try:
-        for message in messages:
-            if server_trouble is None and _clock() - started > BATCH_SECONDS:
+        for position, message in enumerate(messages):
+            # (never before the first: a job that handed every message on would be followed by another)
+            if server_trouble is None and position and _clock() - started > BATCH_SECONDS:
                 handed_on = True
                 server_trouble = "not tried yet: the batch ran long and handed it on"
             if server_trouble is not None:
@@ -381,7 +446,7 @@ def send_mail(message_ids: list[int]) -> str:
                     if connection_failures >= 2 or isinstance(exc, smtplib.SMTPAuthenticationError):
                         server_trouble = reason
                     continue
-            if not outcomes.still_held(message):
+            if _clock() > unchecked_until and not outcomes.still_held(message):
                 continue
             try:
                 refused = smtp.send_message(email, from_addr=current_app.config["MAIL_FROM"],
@@ -422,6 +487,7 @@ def send_mail(message_ids: list[int]) -> str:
     finally:
         _close(smtp)
         db.session.rollback()
+        outcomes.record_delivered()
         outcomes.schedule_retries()
     return f"{sent} of {len(messages)} sent"
 

@@ -106,3 +106,41 @@ def test_user_text_never_reaches_a_header(app, ctx, smtp, drain):
                                              "Auto-Submitted", "Content-Type", "MIME-Version"])
     assert smtp.envelopes[-1][1] == ["sara@example.com"]
     assert re.fullmatch(r"Reset your password", message["Subject"])
+
+
+def test_a_notice_to_many_is_rendered_once_per_language_unless_its_template_names_the_recipient(
+        app, ctx, monkeypatch):
+    from jinja2 import ChoiceLoader, DictLoader
+
+    from challenges.core.models import Event
+    from challenges.notifications import services as mail
+
+    user = _register()
+    event = db.session.scalar(sa.select(Event).where(Event.type == "UserRegistered"))
+    rendered = []
+    render = mail.render_message
+
+    def counted(notice, language, context, subject_args=None):
+        rendered.append(language)
+        return render(notice, language, context, subject_args)
+
+    monkeypatch.setattr(mail, "render_message", counted)
+    people = [mail.Recipient(email=f"p{i}@example.com", language=("sv", "en")[i % 2]) for i in range(6)]
+    messages = mail.notify(event, "welcome", people, user=user)
+    assert sorted(rendered) == ["en", "sv"]
+    swedish = [m for m in messages if m.language == "sv"]
+    assert len({(m.subject, m.body_text, m.body_html) for m in swedish}) == 1 and len(swedish) == 3
+    assert messages[0].body_text != messages[1].body_text  # the languages differ
+
+    monkeypatch.setattr(app.jinja_env, "loader", ChoiceLoader([
+        DictLoader({"email/welcome.txt": "Hello {{ recipient.email }}\n{% include 'email/_footer.txt' %}"}),
+        app.jinja_env.loader]))
+    mail._names_recipient.cache_clear()
+    rendered.clear()
+    try:
+        people = [mail.Recipient(email=f"q{i}@example.com", language="en") for i in range(3)]
+        messages = mail.notify(event, "welcome", people, user=user)
+    finally:
+        mail._names_recipient.cache_clear()
+    assert len(rendered) == 3
+    assert [m.body_text.splitlines()[0] for m in messages] == [f"Hello q{i}@example.com" for i in range(3)]

@@ -230,15 +230,19 @@ def test_a_killed_send_jobs_messages_are_freed_within_the_stall_time(app, ctx, s
 
 
 def test_a_job_that_lost_its_claim_while_running_does_not_send(app, ctx, smtp, drain, monkeypatch):
-    """The sweeper may free the messages of a job that Redis lost while it still runs: before each
-    message, the job checks that it still holds it, so the message goes out once, from the new job."""
+    """The sweeper may free the messages of a job that Redis lost while it still runs, once their claim
+    is older than the stall time: from half of it on, the job checks before each message that it still
+    holds it, so the message goes out once, from the new job."""
     event_id = _send(["first@example.com", "second@example.com"])
     rows = _states(event_id)
     second = rows["second@example.com"].id
     build = services.build_email
+    now = [0.0]
+    monkeypatch.setattr(services, "_clock", lambda: now[0])
 
     def build_and_free(message):
-        if message.recipient == "first@example.com":  # meanwhile the sweeper frees the second message
+        if message.recipient == "first@example.com":  # the stall time passes, the sweeper frees the second
+            now[0] += app.config["EVENT_STALL_SECONDS"] + 1
             db.session.execute(sa.update(MailMessage).where(MailMessage.id == second).values(
                 state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None))
             db.session.commit()
@@ -329,3 +333,19 @@ def test_a_long_batch_hands_the_rest_to_a_new_job_without_using_tries(app, ctx, 
     rows = _states(event_id)
     assert {(m.state, m.attempts) for m in rows.values()} == {(MessageState.sent, 1)}
     assert sorted(m["To"] for m in smtp.messages) == addresses  # each once
+
+
+def test_a_batch_records_its_deliveries_in_groups_and_asks_nothing_while_its_claim_is_young(app, ctx, smtp):
+    from tests.calls.test_catalogue import counting_queries
+
+    addresses = [f"group{i}@example.com" for i in range(2 * services.GROUP + 5)]
+    event_id = _send(addresses)
+    ids = sorted(m.id for m in _states(event_id).values())
+    with counting_queries() as statements:
+        assert services.send_mail(ids) == f"{len(ids)} of {len(ids)} sent"
+    statements = [s for s in statements if not s.startswith("BEGIN")]  # SQLite's own
+    writes = [s for s in statements if s.startswith("UPDATE mail_message")]
+    assert len(writes) == 1 + 3  # the claim, then the deliveries of three groups
+    assert len(statements) == 1 + len(writes)  # and the claimed rows read once: nothing asked per message
+    assert {m.state for m in _states(event_id).values()} == {MessageState.sent}
+    assert sorted(m["To"] for m in smtp.messages) == sorted(addresses)
