@@ -220,25 +220,55 @@ relay_after_commit(MAIL_KEY, lambda ids: enqueue_send(sorted(set(ids))), "messag
 
 def build_email(message: MailMessage) -> EmailMessage:
     """The MIME message; only configured values and validated addresses reach headers."""
+    email = _content(message)
+    for name, value in _own_headers(message):
+        email[name] = value
+    return email
+
+
+def _own_headers(message: MailMessage) -> list[tuple[str, str]]:
+    """The headers that differ between the recipients of the same content."""
+    if not is_header_safe(message.recipient):
+        raise ValueError("refusing a header with a line break or an encoded word")
+    headers = [("To", message.recipient), ("Date", format_datetime(message.created_at))]
+    if message.resent_count:  # a new copy: some servers drop a Message-ID they have seen
+        headers += [("Message-ID", message.message_id.replace("@", f".resent{message.resent_count}@", 1)),
+                    ("References", message.message_id)]
+    else:
+        headers.append(("Message-ID", message.message_id))
+    return headers
+
+
+def _content(message: MailMessage) -> EmailMessage:
+    """The sender, the subject and the body: the same for every recipient of one notice and language."""
     config = current_app.config
-    for value in (message.recipient, message.subject, config["MAIL_FROM"]):
+    for value in (message.subject, config["MAIL_FROM"]):
         if not is_header_safe(value):
             raise ValueError("refusing a header with a line break or an encoded word")
     email = EmailMessage(policy=SMTP)
     email["From"] = config["MAIL_FROM"]
-    email["To"] = message.recipient
     email["Subject"] = message.subject
-    email["Date"] = format_datetime(message.created_at)
-    if message.resent_count:  # a new copy: some servers drop a Message-ID they have seen
-        email["Message-ID"] = message.message_id.replace("@", f".resent{message.resent_count}@", 1)
-        email["References"] = message.message_id
-    else:
-        email["Message-ID"] = message.message_id
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.body_text)
     email.add_alternative(message.body_html, subtype="html")
     email["Content-Language"] = message.language  # after set_content(), which clears Content-*
     return email
+
+
+class _Composer:
+    """The bytes of each message. The email package composes (and encodes) a content once for all its
+    recipients in a batch; each message adds its own To, Date and Message-ID, folded by the same
+    package. A fan-out's messages differ only in those."""
+
+    def __init__(self) -> None:
+        self.contents: dict[tuple[str, str, str, str], bytes] = {}
+
+    def bytes_of(self, message: MailMessage) -> bytes:
+        own = b"".join(SMTP.fold_binary(name, value) for name, value in _own_headers(message))
+        key = (message.subject, message.body_text, message.body_html, message.language)
+        if key not in self.contents:
+            self.contents[key] = _content(message).as_bytes()
+        return own + self.contents[key]
 
 
 def _claim(message_ids: list[int]) -> list[MailMessage]:
@@ -403,7 +433,7 @@ def send_mail(message_ids: list[int]) -> str:
     # The sweeper frees only claims older than the stall time: until half of it has passed (a margin
     # for the clocks of other machines) this job's claim is certainly its own.
     unchecked_until = started + current_app.config["EVENT_STALL_SECONDS"] / 2
-    outcomes = _Outcomes()
+    outcomes, composer = _Outcomes(), _Composer()
     if not current_app.config["SMTP_HOST"]:
         for message in messages:
             outcomes.finish(message, MessageState.stored, None)
@@ -430,7 +460,7 @@ def send_mail(message_ids: list[int]) -> str:
                                                               "the worker stopped while sending it")
                 continue
             try:
-                email = build_email(message)
+                data = composer.bytes_of(message)
             except ValueError as exc:
                 log.warning("message %s not sent: %s", message.id, exc)
                 outcomes.finish(message, MessageState.dead, f"not sent: {exc}")
@@ -448,9 +478,12 @@ def send_mail(message_ids: list[int]) -> str:
                     continue
             if _clock() > unchecked_until and not outcomes.still_held(message):
                 continue
+            sender = current_app.config["MAIL_FROM"]
             try:
-                refused = smtp.send_message(email, from_addr=current_app.config["MAIL_FROM"],
-                                            to_addrs=[message.recipient])
+                if sender.isascii() and message.recipient.isascii():
+                    refused = smtp.sendmail(sender, [message.recipient], data)
+                else:  # an international address: smtplib asks the server for SMTPUTF8
+                    refused = smtp.send_message(build_email(message), from_addr=sender, to_addrs=[message.recipient])
             except smtplib.SMTPSenderRefused as exc:
                 if exc.smtp_code in MESSAGE_SIZE_CODES:  # about this message (its size), not about us
                     refused = {message.recipient: (exc.smtp_code, exc.smtp_error)}

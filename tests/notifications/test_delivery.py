@@ -144,3 +144,30 @@ def test_a_notice_to_many_is_rendered_once_per_language_unless_its_template_name
         mail._names_recipient.cache_clear()
     assert len(rendered) == 3
     assert [m.body_text.splitlines()[0] for m in messages] == [f"Hello q{i}@example.com" for i in range(3)]
+
+
+def test_a_batch_composes_each_content_once_and_each_message_reads_as_built_alone(app, ctx):
+    """The sending path reuses the encoded content of a notice for all its recipients; what each
+    recipient gets must be the very message build_email() makes for them."""
+    from email import message_from_bytes
+    from email.policy import default
+
+    from challenges.notifications.services import _Composer
+
+    when = __import__("datetime").datetime(2026, 12, 3, 9, 30, tzinfo=__import__("datetime").UTC)
+    messages = [MailMessage(recipient=f"p{i}@example.com", subject=("Välkommen", "Welcome")[i % 2],
+                            message_id=f"<m{i}@challenges.localhost>", language=("sv", "en")[i % 2],
+                            body_text=("Hej och välkommen!", "Hello!")[i % 2] + "\n" + "x" * 200,
+                            body_html=("<p>Hej och välkommen!</p>", "<p>Hello!</p>")[i % 2], created_at=when,
+                            resent_count=1 if i == 3 else 0) for i in range(4)]
+    composer = _Composer()
+    for message in messages:
+        got = message_from_bytes(composer.bytes_of(message), policy=default)
+        want = message_from_bytes(build_email(message).as_bytes(), policy=default)  # what send_message sends
+        assert sorted((k, str(v)) for k, v in got.items() if k != "Content-Type") == sorted(
+            (k, str(v)) for k, v in want.items() if k != "Content-Type")  # the boundary is random
+        for kind in ("plain", "html"):
+            assert got.get_body((kind,)).get_content() == want.get_body((kind,)).get_content()
+        assert got["To"] == message.recipient
+    assert len(composer.contents) == 2  # one per language
+    assert message_from_bytes(composer.bytes_of(messages[3]))["References"] == "<m3@challenges.localhost>"

@@ -236,22 +236,22 @@ def test_a_job_that_lost_its_claim_while_running_does_not_send(app, ctx, smtp, d
     event_id = _send(["first@example.com", "second@example.com"])
     rows = _states(event_id)
     second = rows["second@example.com"].id
-    build = services.build_email
+    build = services._Composer.bytes_of
     now = [0.0]
     monkeypatch.setattr(services, "_clock", lambda: now[0])
 
-    def build_and_free(message):
+    def build_and_free(composer, message):
         if message.recipient == "first@example.com":  # the stall time passes, the sweeper frees the second
             now[0] += app.config["EVENT_STALL_SECONDS"] + 1
             db.session.execute(sa.update(MailMessage).where(MailMessage.id == second).values(
                 state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None))
             db.session.commit()
-        return build(message)
+        return build(composer, message)
 
-    monkeypatch.setattr(services, "build_email", build_and_free)
+    monkeypatch.setattr(services._Composer, "bytes_of", build_and_free)
     assert services.send_mail(sorted(m.id for m in rows.values())) == "1 of 2 sent"
     assert smtp.to("second@example.com") == [] and len(smtp.to("first@example.com")) == 1
-    monkeypatch.setattr(services, "build_email", build)
+    monkeypatch.setattr(services._Composer, "bytes_of", build)
     services.send_mail([second])  # the job the sweeper enqueued
     assert len(smtp.to("second@example.com")) == 1 and _states(event_id)["second@example.com"].state is MessageState.sent
 
