@@ -9,6 +9,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy.orm import joinedload
 
 from challenges.accounts import events
 from challenges.accounts.models import (
@@ -145,8 +146,13 @@ def start_session(user: User) -> str:
 
 
 def load_session(token: str) -> User | None:
-    """The user of a live session token, or None when it ended, expired or idled out."""
-    login = db.session.scalar(sa.select(LoginSession).where(LoginSession.token_hash == token_digest(token)))
+    """The user of a live session token, or None when it ended, expired or idled out; with the roles,
+    membership and organisation that every page asks about, in the same query."""
+    login = db.session.scalars(
+        sa.select(LoginSession).where(LoginSession.token_hash == token_digest(token)).options(
+            joinedload(LoginSession.user).joinedload(User.roles),
+            joinedload(LoginSession.user).joinedload(User.membership).joinedload(Membership.organisation))
+    ).unique().one_or_none()
     if login is None or not login.user.active:
         return None
     now = utcnow()

@@ -21,7 +21,7 @@ from challenges.calls.catalogue import (
     STATUS_FILTERS,
     CatalogueFilter,
     catalogue_query,
-    count_matching,
+    find,
 )
 from challenges.calls.models import (
     OFFER_LABELS,
@@ -100,10 +100,11 @@ def _topics_by_kind() -> dict[TopicKind, list[Topic]]:
 @bp.get("/challenges")
 def catalogue():
     f, now = _catalogue_filter(), utcnow()
-    page = db.paginate(catalogue_query(f, now), page=page_arg(), per_page=PAGE_SIZE, error_out=False, count=False)
-    found = count_matching(f, now, limit=COUNT_LIMIT)
-    page.total = min(found, COUNT_LIMIT)  # the pages go as far as the count
-    return render_template("calls/catalogue.html", page=page, more=found > COUNT_LIMIT, f=f, topics=_topics_by_kind(),
+    found = find(f, now, limit=COUNT_LIMIT)
+    page = db.paginate(found.query, page=page_arg(), per_page=PAGE_SIZE, error_out=False, count=False)
+    page.total = min(found.count, COUNT_LIMIT)  # the pages go as far as the count
+    return render_template("calls/catalogue.html", page=page, more=found.count > COUNT_LIMIT, f=f,
+                           topics=_topics_by_kind(),
                            statuses=STATUS_FILTERS, now=now, args=_filter_args())
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import gettext
 import logging
 
-from flask_babel import Babel, Domain, get_locale
+from flask import Flask
+from flask_babel import Babel, Domain, get_locale, get_translations
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,23 @@ class LoggingDomain(Domain):
         return translations
 
 
-def install(babel: Babel) -> None:
-    """Use :class:`LoggingDomain` for the application's messages."""
+def install(app: Flask, babel: Babel) -> None:
+    """Use :class:`LoggingDomain` for the application's messages, and give templates a quicker way to
+    them: a page asks for a hundred texts, and Flask-Babel finds the catalogue afresh for each."""
     babel.domain_instance = LoggingDomain(domain="messages")
+    catalogues: dict = {}  # by locale: the catalogue Flask-Babel finds for it (it keeps them too)
+
+    def current():
+        locale = get_locale()
+        found = catalogues.get(locale)
+        if found is None:
+            found = catalogues[locale] = get_translations()
+        return found
+
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # by the i18n extension
+        gettext=lambda s: current().ugettext(s),
+        ngettext=lambda s, p, n: current().ungettext(s, p, n),
+        pgettext=lambda c, s: current().upgettext(c, s),
+        npgettext=lambda c, s, p, n: current().unpgettext(c, s, p, n),
+        newstyle=True,
+    )

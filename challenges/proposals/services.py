@@ -543,7 +543,8 @@ def organisation_proposals(org: Organisation) -> list[Proposal]:
         sa.select(Proposal).where(Proposal.organisation_id == org.id)
         .options(sa.orm.joinedload(Proposal.challenge).joinedload(Challenge.programme_year)
                  .joinedload(ProgrammeYear.programme),
-                 sa.orm.joinedload(Proposal.organisation), sa.orm.selectinload(Proposal.team),
+                 sa.orm.joinedload(Proposal.organisation),
+                 sa.orm.selectinload(Proposal.team).lazyload(User.roles),  # names and addresses only
                  sa.orm.selectinload(Proposal.attachments), sa.orm.selectinload(Proposal.versions))
         .order_by(Proposal.updated_at.desc())))
 

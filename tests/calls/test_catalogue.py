@@ -200,3 +200,50 @@ def test_odd_query_strings_are_ignored_never_an_error(people, make_browser, quer
 def test_repeated_theme_filters_survive_in_the_feed_link(people, client):
     page = client.get("/challenges?theme=1&theme=2&endpoint=x").get_data(as_text=True)
     assert 'href="/challenges/feed.atom?theme=1&amp;theme=2"' in page  # no stray endpoint argument
+
+
+def test_the_window_and_the_full_text_index_give_the_same_pages_and_counts(people, monkeypatch):
+    """A filter is first tried on the first WINDOW challenges of the list; when that does not settle
+    the count, the full-text index finds the matches. Both ways must list and count the same."""
+    from challenges.calls import catalogue
+    from challenges.calls.catalogue import CatalogueFilter, catalogue_query, find
+
+    owner, now = people["owner"], utcnow()
+    year_id = db.session.scalar(sa.select(ProgrammeYear.id))
+    areas, themes = topic("Data"), (topic("Sensors"), topic("Simulation"))
+    words = ["hydrogen turbine", "timber", "hydrogen", "glacier melt"]
+    rows = [dict(organisation_id=owner.organisation.id, programme_year_id=year_id, created_by_id=owner.id,
+                 status=ChallengeStatus.published, title=f"{words[i % 4] if i % 9 else 'rare glacier'} {i}",
+                 summary="A summary.", description="A description.", must_demonstrate="x",
+                 area_id=areas.id if i % 2 else topic("Policy and regulatory development").id,
+                 max_funding_ore=100_000_00, awards_planned=1, deadline=now + timedelta(days=1 + (i * 7) % 40),
+                 agreement="x", offers=[], offers_details="", contact_name="x", contact_email="x@example.com",
+                 created_at=now, updated_at=now, published_at=now - timedelta(hours=(i * 11) % 37))
+            for i in range(40)]
+    ids = db.session.scalars(sa.insert(Challenge).returning(Challenge.id), rows).all()
+    db.session.execute(sa.insert(challenge_theme), [{"challenge_id": c, "topic_id": themes[i % 3 == 0].id}
+                                                    for i, c in enumerate(ids)])
+    db.session.commit()
+    monkeypatch.setattr(catalogue, "WINDOW", 12)
+    limit, per_page = 8, 4  # as in the catalogue, the count limit is a whole number of pages
+    by_index = catalogue.count_matching
+    paths = []
+
+    def counted(*args, **kwargs):
+        paths.append("index")
+        return by_index(*args, **kwargs)
+
+    monkeypatch.setattr(catalogue, "count_matching", counted)
+    filters = [CatalogueFilter(), CatalogueFilter(q="hydrogen"), CatalogueFilter(q="glacier"),
+               CatalogueFilter(q="rare"), CatalogueFilter(q="hydro turb"), CatalogueFilter(themes=[themes[0].id]),
+               CatalogueFilter(area=areas.id, sort="newest"), CatalogueFilter(q="hydrogen", themes=[themes[1].id]),
+               CatalogueFilter(q="nothing"), CatalogueFilter(deadline_to=to_local(now + timedelta(days=8)).date()),
+               CatalogueFilter(q="timber", sort="newest")]
+    for f in filters:
+        expected = [c.id for c in db.session.scalars(catalogue_query(f, now)).unique()]
+        found = find(f, now, limit)
+        assert found.count == min(len(expected), limit + 1), f
+        for offset in range(0, min(len(expected), limit), per_page):
+            page = db.session.scalars(found.query.limit(per_page).offset(offset)).unique().all()
+            assert [c.id for c in page] == expected[offset:offset + per_page], (f, offset)
+    assert 0 < paths.count("index") < len(filters)  # both ways were taken
