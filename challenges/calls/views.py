@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
+from challenges.accounts.models import User
 from challenges.accounts.views import change_and_return, commit_change, form_error, manager_required
 from challenges.calls import forms, services
 from challenges.calls.catalogue import (
@@ -128,7 +129,7 @@ def _load(challenge_id: int) -> Challenge:
         sa.select(Challenge).where(Challenge.id == challenge_id).options(
             joinedload(Challenge.organisation), joinedload(Challenge.area), selectinload(Challenge.themes),
             joinedload(Challenge.programme_year), selectinload(Challenge.criteria), selectinload(Challenge.notes),
-            selectinload(Challenge.transitions).joinedload(ChallengeTransition.actor)))
+            selectinload(Challenge.transitions).joinedload(ChallengeTransition.actor).lazyload(User.roles)))
     if challenge is None or not challenge.can_view(current_user):
         abort(404)
     return challenge

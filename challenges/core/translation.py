@@ -58,13 +58,14 @@ def install(app: Flask, babel: Babel) -> None:
     """Use :class:`LoggingDomain` for the application's messages, and give templates a quicker way to
     them: a page asks for a hundred texts, and Flask-Babel finds the catalogue afresh for each."""
     babel.domain_instance = LoggingDomain(domain="messages")
-    catalogues: dict = {}  # by locale: the catalogue Flask-Babel finds for it (it keeps them too)
+    catalogues: dict = {}  # by language (LANGUAGES are bare codes): the catalogue Flask-Babel finds for it
 
     def current():
         locale = get_locale()
-        found = catalogues.get(locale)
+        language = locale.language if locale is not None else None
+        found = catalogues.get(language)
         if found is None:
-            found = catalogues[locale] = get_translations()
+            found = catalogues[language] = get_translations()
         return found
 
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # by the i18n extension

@@ -100,9 +100,12 @@ def conflicts():
 
 def _assignment(assignment_id: int) -> Assignment:
     """The evaluator's own assignment, readable only while allowed: never with an unjustified conflict."""
+    proposal = joinedload(Assignment.assessment).joinedload(Assessment.proposal)
     assignment = db.session.scalar(sa.select(Assignment).where(Assignment.id == assignment_id).options(
-        joinedload(Assignment.assessment).joinedload(Assessment.proposal).joinedload(Proposal.versions),
-        joinedload(Assignment.assessment).joinedload(Assessment.review).joinedload(ChallengeReview.challenge)))
+        proposal.joinedload(Proposal.versions), proposal.joinedload(Proposal.organisation),
+        joinedload(Assignment.assessment).joinedload(Assessment.review).joinedload(ChallengeReview.challenge)
+        .joinedload(Challenge.organisation),
+        joinedload(Assignment.review)))
     if assignment is None or not services.can_review(assignment, current_user):
         abort(404)
     return assignment
