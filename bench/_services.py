@@ -13,9 +13,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from flask import Flask
 
 from challenges.devserver import RedisServer, free_port
 
@@ -87,6 +89,51 @@ def redis() -> Iterator[RedisServer]:
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class Platform:
+    """What one benchmark runs against: its own database and Redis, an instance folder, the environment
+    the platform's processes are started with, and the app built from it."""
+
+    app: Flask
+    env: dict[str, str]
+    database_url: str
+    redis_server: RedisServer
+    instance: Path
+
+
+@contextmanager
+def platform(**settings: str) -> Iterator[Platform]:
+    """A private PostgreSQL and Redis and an instance folder, the platform configured for them (and
+    *settings*) through the environment, as its processes will be, and the app; all removed afterwards."""
+    with postgres() as database_url, redis() as redis_server, tempfile.TemporaryDirectory() as instance:
+        env = {"DATABASE_URL": database_url, "REDIS_URL": redis_server.url, "INSTANCE_PATH": instance, **settings}
+        os.environ.update(env)
+        from challenges import create_app
+
+        yield Platform(create_app(), env, database_url, redis_server, Path(instance))
+
+
+@contextmanager
+def bench_workers(r, kind: str, queues: str, count: int, rounds: int = 0) -> Iterator[list[subprocess.Popen]]:
+    """*count* benchmark worker processes (``bench._worker``) on *queues*, ready when this yields (their
+    start is not measured); stopped (RQ's warm shutdown) when the block ends, however it ends."""
+    procs = [subprocess.Popen([sys.executable, "-m", "bench._worker", kind, queues, str(rounds)])
+             for _ in range(count)]
+    try:
+        for _ in range(count):
+            pop(r, "bench:ready", seconds=120)
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 @contextmanager

@@ -13,11 +13,7 @@ one smtplib connection. Both counts must be exactly N, with no Message-ID twice.
 from __future__ import annotations
 
 import argparse
-import os
 import smtplib
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -27,7 +23,8 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from redis import Redis
 
-from bench._services import fresh_database, pop, postgres, redis
+from bench._services import bench_workers, fresh_database
+from bench._services import platform as platform_services
 from challenges.devserver import free_port
 
 DOMAIN = "followers.bench.example.com"
@@ -113,11 +110,7 @@ def platform(app, r: Redis, inbox: Inbox, followers: int, workers: int) -> float
     r.flushdb()
     inbox.clear()
     theme_id = _followers(app, followers)
-    procs = [subprocess.Popen([sys.executable, "-m", "bench._worker", "platform", "workflow,notifications", "0"])
-             for _ in range(workers)]
-    try:
-        for _ in range(workers):
-            pop(r, "bench:ready", seconds=120)
+    with bench_workers(r, "platform", "workflow,notifications", workers):
         started = time.perf_counter()
         _publish(app, theme_id)
         deadline = time.monotonic() + 1800
@@ -125,10 +118,6 @@ def platform(app, r: Redis, inbox: Inbox, followers: int, workers: int) -> float
             time.sleep(0.05)
         seconds = time.perf_counter() - started
         time.sleep(2)  # anything sent twice would arrive now
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=60)
     return seconds
 
 
@@ -158,14 +147,8 @@ def main() -> None:
     controller = Controller(inbox, hostname="127.0.0.1", port=port, data_size_limit=0)
     controller.start()
     try:
-        with postgres() as database_url, redis() as redis_server, tempfile.TemporaryDirectory() as instance:
-            redis_url = redis_server.url
-            os.environ.update(DATABASE_URL=database_url, REDIS_URL=redis_url, INSTANCE_PATH=instance,
-                              SMTP_HOST="127.0.0.1", SMTP_PORT=str(port))
-            from challenges import create_app
-
-            app = create_app()
-            r = Redis.from_url(redis_url)
+        with platform_services(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port)) as bench:
+            app, r = bench.app, Redis.from_url(bench.redis_server.url)
             n = args.followers
             ours = platform(app, r, inbox, n, args.workers)
             sent = inbox.clear()

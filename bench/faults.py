@@ -218,8 +218,7 @@ class Browser:
 def main() -> None:  # noqa: PLR0915 - one story, told in order
     from aiosmtpd.controller import Controller
 
-    from bench._services import fresh_database, gunicorn, postgres, redis, restart_postgres
-    from challenges import create_app
+    from bench._services import fresh_database, gunicorn, platform, restart_postgres
     from challenges.accounts.models import User
     from challenges.calls import services as calls
     from challenges.calls.models import Challenge, Topic, TopicKind
@@ -253,15 +252,12 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
     workers = None
     worker_log = os.devnull
     try:
-        with postgres() as database_url, redis() as redis_server, tempfile.TemporaryDirectory() as instance, \
-                _stopping(lambda: workers), ExitStack() as web_server:
-            env = {"DATABASE_URL": database_url, "REDIS_URL": redis_server.url, "INSTANCE_PATH": instance,
-                   "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "EVENT_LEASE_SECONDS": "5",
-                   "EVENT_STALL_SECONDS": "5", "SWEEP_INTERVAL_SECONDS": "2", "DEADLINE_SWEEP_SECONDS": "2",
-                   "REMINDER_SWEEP_SECONDS": "2", "MAIL_RETRY_DELAYS": "2,4,8,16,32",
-                   "SESSION_COOKIE_SECURE": "0"}  # the browser below speaks plain HTTP to loopback
-            os.environ.update(env)
-            app = create_app()
+        with platform(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), EVENT_LEASE_SECONDS="5",
+                      EVENT_STALL_SECONDS="5", SWEEP_INTERVAL_SECONDS="2", DEADLINE_SWEEP_SECONDS="2",
+                      REMINDER_SWEEP_SECONDS="2", MAIL_RETRY_DELAYS="2,4,8,16,32",
+                      SESSION_COOKIE_SECURE="0",  # the browser below speaks plain HTTP to loopback
+                      ) as bench, _stopping(lambda: workers), ExitStack() as web_server:
+            app, env, database_url, redis_server = bench.app, bench.env, bench.database_url, bench.redis_server
             fresh_database(app)
             with app.app_context():
                 year = db.session.scalars(sa.select(ProgrammeYear).order_by(ProgrammeYear.year.desc())).first()

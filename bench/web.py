@@ -28,13 +28,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import urllib.parse
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench._services import fresh_database, gunicorn, postgres, redis
+from bench._services import fresh_database, gunicorn, platform
 
 SEARCH_WORDS = ("hydrogen", "timber", "battery", "drone", "textile", "recycling", "ceramic", "glacier")
 SME = "sara.nilsson@sensorik.example.com"
@@ -239,15 +238,10 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk).")
     scales = [(int(s.split(":")[0]), int(s.split(":")[1])) for s in args.scales]
-    with postgres() as database_url, redis() as redis_server, tempfile.TemporaryDirectory() as instance:
-        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_server.url, INSTANCE_PATH=instance,
-                   SECRET_KEY="bench-" + os.urandom(8).hex(), SESSION_COOKIE_SECURE="0")
-        os.environ.update(env)
-        from challenges import create_app
-
-        app = create_app()
+    with platform(SECRET_KEY="bench-" + os.urandom(8).hex(), SESSION_COOKIE_SECURE="0") as bench:
+        app, database_url, env = bench.app, bench.database_url, dict(os.environ)
         fresh_database(app)
-        log = Path(instance) / "gunicorn.log"
+        log = bench.instance / "gunicorn.log"
         results: dict[tuple[int, int], dict[str, float]] = {}
         counts: dict[tuple[int, int], dict[str, int]] = {}
         peaks: list[int] = []
