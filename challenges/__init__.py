@@ -35,6 +35,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = DatabaseInt
     _register_blueprints(app)
 
+    from challenges.calls.views import PUBLIC_MODELS
+    from challenges.core import pagecache
+
+    pagecache.watch(*PUBLIC_MODELS)
+
     from challenges import cli
     from challenges.core import errors, formatting, security
 

@@ -464,6 +464,12 @@ def unfollow_challenge(challenge: Challenge, *, by: User) -> None:
                                                Follow.challenge_id == challenge.id))
 
 
+def next_deadline(now: datetime) -> datetime | None:
+    """When the next published challenge closes: what the catalogue shows changes then."""
+    return db.session.scalar(sa.select(sa.func.min(Challenge.deadline)).where(
+        Challenge.status == ChallengeStatus.published, Challenge.deadline > now))
+
+
 def is_following(org: Organisation | None, challenge: Challenge) -> bool:
     if org is None:
         return False

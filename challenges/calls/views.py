@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
-from challenges.accounts.models import User
+from challenges.accounts.models import Organisation, User
 from challenges.accounts.views import change_and_return, commit_change, form_error, manager_required
 from challenges.calls import forms, services
 from challenges.calls.catalogue import (
@@ -30,6 +30,8 @@ from challenges.calls.models import (
     Challenge,
     ChallengeStatus,
     ChallengeTransition,
+    ChangeNote,
+    Criterion,
     OfferKind,
     Question,
     Topic,
@@ -37,11 +39,16 @@ from challenges.calls.models import (
 )
 from challenges.core.errors import ServiceError
 from challenges.core.models import utcnow
+from challenges.core.pagecache import holds_until, visitor_page
 from challenges.core.views import page_arg
 from challenges.extensions import db
-from challenges.funding.models import ProgrammeYear
+from challenges.funding.models import Programme, ProgrammeYear
 
 bp = Blueprint("calls", __name__)
+
+# What the catalogue and a challenge's page show a visitor: a write to any of these renews them.
+PUBLIC_MODELS = (Challenge, Topic, Criterion, ChallengeTransition, ChangeNote, Question, Organisation,
+                 ProgrammeYear, Programme)
 
 PAGE_SIZE = 20
 FEED_SIZE = 50
@@ -99,8 +106,10 @@ def _topics_by_kind() -> dict[TopicKind, list[Topic]]:
 
 
 @bp.get("/challenges")
+@visitor_page
 def catalogue():
     f, now = _catalogue_filter(), utcnow()
+    holds_until(lambda: services.next_deadline(now))  # any open challenge closing changes a list
     found = find(f, now, limit=COUNT_LIMIT)
     page = db.paginate(found.query, page=page_arg(), per_page=PAGE_SIZE, error_out=False, count=False)
     page.total = min(found.count, COUNT_LIMIT)  # the pages go as far as the count
@@ -136,14 +145,17 @@ def _load(challenge_id: int) -> Challenge:
 
 
 def _detail(challenge: Challenge, **form_overrides):
-    """The challenge page, with each form either fresh or the one that failed."""
-    page_forms = {
-        "return_form": forms.ReturnForm(formdata=None),
-        "clarify_form": forms.ClarificationForm(formdata=None),
-        "extend_form": forms.ExtendDeadlineForm(formdata=None),
-        "question_form": forms.QuestionForm(formdata=None),
-        "answer_form": forms.AnswerForm(formdata=None),
-    }
+    """The challenge page, with each form either fresh or the one that failed; a visitor, who can use none
+    of them, gets none (a form puts a token in their session, and their page would be theirs alone)."""
+    page_forms: dict = dict.fromkeys(("return_form", "clarify_form", "extend_form", "question_form", "answer_form"))
+    if current_user.is_authenticated:
+        page_forms = {
+            "return_form": forms.ReturnForm(formdata=None),
+            "clarify_form": forms.ClarificationForm(formdata=None),
+            "extend_form": forms.ExtendDeadlineForm(formdata=None),
+            "question_form": forms.QuestionForm(formdata=None),
+            "answer_form": forms.AnswerForm(formdata=None),
+        }
     page_forms.update(form_overrides)
     owner_view = challenge.can_see_history(current_user)
     questions = db.session.scalars(
@@ -159,8 +171,11 @@ def _detail(challenge: Challenge, **form_overrides):
 
 
 @bp.get("/challenges/<int:challenge_id>")
+@visitor_page
 def detail(challenge_id: int):
-    return _detail(_load(challenge_id))
+    challenge = _load(challenge_id)
+    holds_until(challenge.deadline if challenge.deadline > utcnow() else None)
+    return _detail(challenge)
 
 
 # --- drafting ----------------------------------------------------------------------------------

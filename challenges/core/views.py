@@ -7,8 +7,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from flask_login import current_user
 from redis.exceptions import RedisError
 
-from challenges.accounts.forms import ConfirmForm
-from challenges.extensions import db, get_redis
+from challenges.extensions import csrf, db, get_redis
 
 bp = Blueprint("core", __name__)
 
@@ -27,9 +26,15 @@ def home():
 
 
 @bp.post("/language")
+@csrf.exempt
 def set_language():
+    """Switch the language. A visitor's choice changes only their own cookie, so it needs no CSRF token
+    (the public pages carry none and read the same for every visitor); the choice of someone logged in
+    is saved to their account, and their request must carry one."""
+    if current_user.is_authenticated:
+        csrf.protect()
     language = request.form.get("language", "")
-    if ConfirmForm().validate_on_submit() and language in current_app.config["LANGUAGES"]:
+    if language in current_app.config["LANGUAGES"]:
         session["language"] = language
         if current_user.is_authenticated:
             current_user.language = language
