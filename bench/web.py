@@ -14,10 +14,13 @@ four pages:
 - an evaluator's review page (Karin's open assignment);
 
 and of the minimal page, which lists 20 public challenges with their company by deadline (as many
-rows as a catalogue page). It prints each page's SQL statement count (counted in-process, once per
-page and scale), its rate against the minimal page's at the same scale, and its rate at the first
-scale against its rate at the last (at most 1.3 is the target: no cost growing with the data). The
-peak resident memory of each gunicorn worker is read at the end. Every response must be a 200.
+rows as a catalogue page). A visitor gets the catalogue and a challenge page from the pages kept for
+visitors; each is also measured *rendered*, every request at an address of its own (an extra query
+argument the page ignores, from a wrk script), so that none is served from the kept pages. It prints
+each page's SQL statement count (counted in-process, once per page and scale), its rate against the
+minimal page's at the same scale, and its rate at the first scale against its rate at the last (at
+most 1.3 is the target: no cost growing with the data). The peak resident memory of each gunicorn
+worker is read at the end. Every response must be a 200.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ import re
 import shutil
 import subprocess
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from redis import Redis
 
 from bench._services import fresh_database, gunicorn, platform
+from challenges.core.pagecache import VERSION_KEY
 
 SEARCH_WORDS = ("hydrogen", "timber", "battery", "drone", "textile", "recycling", "ceramic", "glacier")
 SME = "sara.nilsson@sensorik.example.com"
@@ -147,8 +153,15 @@ def _login(app, email: str) -> str:
     return cookie.split(";", 1)[0]
 
 
-def pages(app) -> dict[str, tuple[str, str]]:
-    """Each page's path and the cookie it is requested with."""
+@dataclass(frozen=True)
+class Page:
+    path: str
+    cookie: str = ""  # a logged-in person's session
+    fresh: bool = False  # every request at an address of its own: rendered, never a kept page
+
+
+def pages(app) -> dict[str, Page]:
+    """Each page's path, the cookie it is requested with, and whether each request is a new address."""
     from challenges.extensions import db
 
     with app.app_context():
@@ -166,16 +179,19 @@ def pages(app) -> dict[str, tuple[str, str]]:
             "ORDER BY a.id LIMIT 1"), {"email": EVALUATOR}).scalar_one()
         db.session.remove()
     sme, evaluator = _login(app, SME), _login(app, EVALUATOR)
+    catalogue, challenge_page = f"/challenges?q={SEARCH_WORDS[2]}&theme={theme}", f"/challenges/{challenge}"
     return {
-        "catalogue": (f"/challenges?q={SEARCH_WORDS[2]}&theme={theme}", ""),
-        "challenge": (f"/challenges/{challenge}", ""),
-        "proposals": ("/proposals", sme),
-        "review": (f"/reviews/{assignment}", evaluator),
+        "catalogue": Page(catalogue),
+        "catalogue, rendered": Page(catalogue, fresh=True),
+        "challenge": Page(challenge_page),
+        "challenge, rendered": Page(challenge_page, fresh=True),
+        "proposals": Page("/proposals", sme),
+        "review": Page(f"/reviews/{assignment}", evaluator),
     }
 
 
-def statements(app, path: str, cookie: str) -> int:
-    """How many SQL statements one request for *path* runs."""
+def statements(app, page: Page) -> int:
+    """How many SQL statements one request for *page* runs (a kept page: none, once it is kept)."""
     from challenges.extensions import db
 
     count = 0
@@ -187,13 +203,36 @@ def statements(app, path: str, cookie: str) -> int:
     with app.app_context():
         engine = db.engine
     client = app.test_client(use_cookies=False)  # the cookie goes in the header, as wrk sends it
+    headers = {"Cookie": page.cookie} if page.cookie else {}
+    client.get(_fresh(page.path, "warm") if page.fresh else page.path, headers=headers)  # a kept page is kept now
+    path = _fresh(page.path, "counted") if page.fresh else page.path
     sa.event.listen(engine, "before_cursor_execute", counted)
     try:
-        response = client.get(path, headers={"Cookie": cookie} if cookie else {})
+        response = client.get(path, headers=headers)
     finally:
         sa.event.remove(engine, "before_cursor_execute", counted)
     assert response.status_code == 200, f"{path}: {response.status_code}"
     return count
+
+
+def _fresh(path: str, n: str) -> str:
+    return f"{path}{'&' if '?' in path else '?'}fresh={n}"
+
+
+# Each wrk thread asks for the page at addresses of its own: ?fresh=<thread>-<n>.
+FRESH_SCRIPT = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local n = 0
+function request()
+  n = n + 1
+  local sep = string.find(wrk.path, "?", 1, true) and "&" or "?"
+  return wrk.format(nil, wrk.path .. sep .. "fresh=" .. tid .. "-" .. n)
+end
+"""
 
 
 # --- load -----------------------------------------------------------------------------------------
@@ -209,8 +248,9 @@ def workers_peak_kib(master: subprocess.Popen) -> list[int]:
     return peaks
 
 
-def wrk(url: str, cookie: str, seconds: int, connections: int) -> float:
-    """Requests per second of *url* under wrk, after a short warm-up; any non-200 answer is an error."""
+def wrk(url: str, cookie: str, seconds: int, connections: int, script: Path | None = None) -> float:
+    """Requests per second of *url* under wrk (with *script*, if given), after a short warm-up; any
+    non-200 answer is an error."""
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.netloc, timeout=30)
     connection.request("GET", f"{parts.path}?{parts.query}" if parts.query else parts.path,
@@ -220,7 +260,7 @@ def wrk(url: str, cookie: str, seconds: int, connections: int) -> float:
     if status != 200:
         raise SystemExit(f"{url}: {status}, not 200")
     header = ["-H", f"Cookie: {cookie}"] if cookie else []
-    base = ["wrk", "-t", "2", "-c", str(connections), *header, "--latency"]
+    base = ["wrk", "-t", "2", "-c", str(connections), *header, *(["-s", str(script)] if script else []), "--latency"]
     subprocess.run([*base, "-d", "2s", url], check=True, capture_output=True)
     out = subprocess.run([*base, "-d", f"{seconds}s", url], check=True, capture_output=True, text=True).stdout
     if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
@@ -242,24 +282,28 @@ def main() -> None:
         app, database_url, env = bench.app, bench.database_url, dict(os.environ)
         fresh_database(app)
         log = bench.instance / "gunicorn.log"
+        script = bench.instance / "fresh.lua"
+        script.write_text(FRESH_SCRIPT)
         results: dict[tuple[int, int], dict[str, float]] = {}
         counts: dict[tuple[int, int], dict[str, int]] = {}
         peaks: list[int] = []
         for scale in scales:
             grow(database_url, *scale)
+            Redis.from_url(bench.redis_server.url).incr(VERSION_KEY)  # written behind the app's back: renew
             targets = pages(app)
-            counts[scale] = {name: statements(app, path, cookie) for name, (path, cookie) in targets.items()}
+            counts[scale] = {name: statements(app, page) for name, page in targets.items()}
             results[scale] = {}
             with gunicorn("wsgi:app", env, log) as (base, master):
-                for name, (path, cookie) in targets.items():
-                    results[scale][name] = wrk(base + path, cookie, args.seconds, args.connections)
+                for name, page in targets.items():
+                    results[scale][name] = wrk(base + page.path, page.cookie, args.seconds, args.connections,
+                                               script if page.fresh else None)
                 peaks = workers_peak_kib(master)
             with gunicorn("bench._minimal:app", env, log) as (base, _master):
                 results[scale]["minimal"] = wrk(base + "/", "", args.seconds, args.connections)
             line = ", ".join(f"{name} {rate:.0f}/s" for name, rate in results[scale].items())
             print(f"{scale[0]} challenges, {scale[1]} proposals: {line}", flush=True)
         print()
-        print(f"{'page':<10} {'statements':>10} " + " ".join(f"{f'{c}/{p}':>14}" for c, p in scales)
+        print(f"{'page':<20} {'statements':>10} " + " ".join(f"{f'{c}/{p}':>14}" for c, p in scales)
               + f" {'vs minimal':>11} {'first/last':>11}")
         last, first = scales[-1], scales[0]
         headline = scales[1] if len(scales) > 2 else last
@@ -267,7 +311,7 @@ def main() -> None:
             rates = " ".join(f"{results[s][name]:>12.0f}/s" for s in scales)
             versus = results[headline][name] / results[headline]["minimal"]
             stmts = "/".join(str(counts[s].get(name, "")) for s in scales) if name != "minimal" else "1"
-            print(f"{name:<10} {stmts:>10} {rates} {versus:>10.0%} {results[first][name] / results[last][name]:>10.2f}x")
+            print(f"{name:<20} {stmts:>10} {rates} {versus:>10.0%} {results[first][name] / results[last][name]:>10.2f}x")
         print(f"\n'vs minimal' at {headline[0]} challenges and {headline[1]} proposals (target ≥ 50 %); "
               f"'first/last': rate at {first[0]} challenges over rate at {last[0]} (target ≤ 1.3).")
         print(f"gunicorn workers' peak memory: {', '.join(f'{kib / 1024:.0f} MiB' for kib in peaks)}")

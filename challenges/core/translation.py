@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import gettext
 import logging
+from typing import Any
 
 from flask import Flask
-from flask_babel import Babel, Domain, get_locale, get_translations
+from flask_babel import Babel, Domain, get_locale
 
 log = logging.getLogger(__name__)
 
@@ -40,38 +41,33 @@ class MissingTranslationLog(gettext.NullTranslations):
 
 
 class LoggingDomain(Domain):
-    """Flask-Babel's domain, with :class:`MissingTranslationLog` behind every language but English."""
+    """Flask-Babel's domain, with :class:`MissingTranslationLog` behind every language but English, and
+    each language's catalogue found once: a page asks for a hundred texts, and Flask-Babel looks the
+    catalogue up afresh for each (the application's LANGUAGES are bare language codes)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._by_language: dict[str | None, Any] = {}
 
     def get_translations(self):
-        translations = super().get_translations()
-        language = getattr(translations, "_challenges_language", None)
-        if language is None:
-            locale = get_locale()
-            language = str(locale) if locale is not None else "en"
-            if language != "en" and hasattr(translations, "add_fallback"):
+        locale = get_locale()
+        language = locale.language if locale is not None else None
+        translations = self._by_language.get(language)
+        if translations is None:
+            translations = super().get_translations()
+            if language not in (None, "en") and hasattr(translations, "add_fallback"):
                 translations.add_fallback(MissingTranslationLog(language))
-            translations._challenges_language = language
+            self._by_language[language] = translations
         return translations
 
 
 def install(app: Flask, babel: Babel) -> None:
-    """Use :class:`LoggingDomain` for the application's messages, and give templates a quicker way to
-    them: a page asks for a hundred texts, and Flask-Babel finds the catalogue afresh for each."""
-    babel.domain_instance = LoggingDomain(domain="messages")
-    catalogues: dict = {}  # by language (LANGUAGES are bare codes): the catalogue Flask-Babel finds for it
-
-    def current():
-        locale = get_locale()
-        language = locale.language if locale is not None else None
-        found = catalogues.get(language)
-        if found is None:
-            found = catalogues[language] = get_translations()
-        return found
-
+    """Use :class:`LoggingDomain` for the application's messages, in code and in templates."""
+    domain = babel.domain_instance = LoggingDomain(domain="messages")
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # by the i18n extension
-        gettext=lambda s: current().ugettext(s),
-        ngettext=lambda s, p, n: current().ungettext(s, p, n),
-        pgettext=lambda c, s: current().upgettext(c, s),
-        npgettext=lambda c, s, p, n: current().unpgettext(c, s, p, n),
+        gettext=lambda s: domain.get_translations().ugettext(s),
+        ngettext=lambda s, p, n: domain.get_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: domain.get_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: domain.get_translations().unpgettext(c, s, p, n),
         newstyle=True,
     )

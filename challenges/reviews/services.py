@@ -149,7 +149,8 @@ class ConflictIndex:
     the given evaluators and organisations only, or for everyone when not narrowed."""
 
     def __init__(self, evaluator_ids: Iterable[int] | None = None, organisation_ids: Iterable[int] | None = None) -> None:
-        declarations = sa.select(ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number)
+        declarations = sa.select(ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number,
+                                 sa.cast(sa.null(), sa.Integer))
         members = (sa.select(User.id, User.email, Membership.organisation_id)
                    .join(Membership, Membership.user_id == User.id).where(Membership.state == MembershipState.approved))
         if evaluator_ids is not None:
@@ -160,13 +161,14 @@ class ConflictIndex:
             members = members.where(sa.or_(User.id.in_(evaluator_ids),
                                            Membership.organisation_id.in_(list(organisation_ids or ()))))
         self.declared: dict[int, set[str]] = {}
-        for evaluator_id, number in db.session.execute(declarations):
-            self.declared.setdefault(evaluator_id, set()).add(number)
         self.domains: dict[int, set[str]] = {}
         self.member_of: dict[int, int] = {}
-        for user_id, email, org_id in db.session.execute(members):
-            self.domains.setdefault(org_id, set()).add(_domain(email))
-            self.member_of[user_id] = org_id
+        for person_id, text, org_id in db.session.execute(sa.union_all(declarations, members)):  # one statement
+            if org_id is None:  # a declaration: the evaluator and an organisation number
+                self.declared.setdefault(person_id, set()).add(text)
+            else:  # a membership: the member's address and organisation
+                self.domains.setdefault(org_id, set()).add(_domain(text))
+                self.member_of[person_id] = org_id
 
     @classmethod
     def of(cls, evaluator: User, proposals: Iterable[Proposal]) -> ConflictIndex:
