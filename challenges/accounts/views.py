@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import wraps
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -24,6 +23,7 @@ from challenges.accounts.models import (
     User,
 )
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
+from challenges.core.security import local_target
 from challenges.core.views import page_arg
 from challenges.extensions import db, limiter, login_manager
 
@@ -87,13 +87,6 @@ def change_and_return(change, done: str, target: str, form=None):
         for message in [*form.form_errors, *(m for f in form if f.type != "CSRFTokenField" for m in f.errors)]:
             flash(str(message), "error")
     return redirect(target, 303)
-
-
-def _safe_next(target: str | None) -> str:
-    parts = urlsplit(target or "")
-    if target and not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
-        return target
-    return url_for("core.home")
 
 
 # --- registration and login ----------------------------------------------------------------
@@ -167,7 +160,7 @@ def login():
             token = services.start_session(user)
             db.session.commit()
             _log_in(user, token)
-            return redirect(_safe_next(request.args.get("next")), 303)
+            return redirect(local_target(request.args.get("next")), 303)
         db.session.rollback()
         form.form_errors.append(_("The email address or password is not correct, or the account is disabled."))
     return render_template("accounts/login.html", form=form)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, Response, current_app, session
+from flask import Flask, Response, current_app, request, session, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 # --- passwords ---------------------------------------------------------------------------
@@ -81,6 +82,35 @@ def unsign_token_id(signed: str, purpose: str, max_age: int) -> str | None:
     except BadSignature:
         return None
     return value if isinstance(value, str) else None
+
+
+# --- where a request may come from and send the browser -----------------------------------
+
+
+def local_target(target: str | None) -> str:
+    """*target* when it is a path on this site, else the front page: never an open redirect.
+
+    Browsers drop tabs and newlines from an address, so a target holding any control
+    character is refused too ("/<tab>/elsewhere" would become "//elsewhere").
+    """
+    parts = urlsplit(target or "")
+    if (target and target.isprintable() and "\\" not in target
+            and not parts.scheme and not parts.netloc and parts.path.startswith("/")):
+        return target
+    return url_for("core.home")
+
+
+def from_this_site() -> bool:
+    """False when the browser says the request was sent from another site's page.
+
+    Browsers send Sec-Fetch-Site, and Origin on every cross-origin POST; a request with
+    neither (a script, an old client) is taken as it comes.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin is None or urlsplit(origin).netloc == request.host
 
 
 # --- text that may reach a mail header --------------------------------------------------

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session
+from flask_babel import gettext as _
 from flask_login import current_user
 from redis.exceptions import RedisError
 
+from challenges.core.errors import PermissionDenied
+from challenges.core.security import from_this_site, local_target
 from challenges.extensions import csrf, db, get_redis
 
 bp = Blueprint("core", __name__)
@@ -28,21 +31,25 @@ def home():
 @bp.post("/language")
 @csrf.exempt
 def set_language():
-    """Switch the language. A visitor's choice changes only their own cookie, so it needs no CSRF token
-    (the public pages carry none and read the same for every visitor); the choice of someone logged in
-    is saved to their account, and their request must carry one."""
+    """Switch the language.
+
+    A visitor's choice changes only their own cookie, so it needs no CSRF token (the public
+    pages carry none and read the same for every visitor), but it must come from this site:
+    a browser leaves the Lax session cookie off another site's POST, and answering it would
+    replace the cookie of someone logged in. The choice of someone logged in is saved to
+    their account, and their request must carry a token.
+    """
     if current_user.is_authenticated:
         csrf.protect()
+    elif not from_this_site():
+        raise PermissionDenied(_("The language can only be changed from this site's own pages."))
     language = request.form.get("language", "")
     if language in current_app.config["LANGUAGES"]:
         session["language"] = language
         if current_user.is_authenticated:
             current_user.language = language
             db.session.commit()
-    target = request.form.get("next") or ""
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("core.home")
-    return redirect(target, 303)
+    return redirect(local_target(request.form.get("next")), 303)
 
 
 @bp.get("/healthz")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from challenges.calls import services as calls
@@ -102,6 +103,34 @@ def test_a_visitor_switches_language_without_a_token_and_a_member_needs_one(peop
     assert sme.submit("/language", {"language": "sv", "next": "/"}).status_code == 303
     db.session.expire_all()
     assert people["sme"].language == "sv"
+
+
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "https://elsewhere.example"},
+])
+def test_another_sites_post_cannot_switch_the_language_or_touch_the_cookie(client, headers):
+    # Another site's form arrives without the Lax session cookie: answering it with a new
+    # session would log out whoever is logged in on this browser.
+    response = client.post("/language", data={"language": "sv", "next": "/challenges"}, headers=headers)
+    assert response.status_code == 403
+    assert "can only be changed from this site" in response.get_data(as_text=True)
+    assert "Set-Cookie" not in response.headers
+    assert '<html lang="en">' in client.get("/challenges", headers={"Accept-Language": "en"}).get_data(as_text=True)
+
+
+def test_a_post_from_this_sites_page_switches_the_language(client):
+    response = client.post("/language", data={"language": "sv", "next": "/challenges"},
+                           headers={"Sec-Fetch-Site": "same-origin", "Origin": "https://localhost"})
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize("target", ["//elsewhere.example/x", "/\t/elsewhere.example", "/\\elsewhere.example",
+                                    "https://elsewhere.example/", "/\n/elsewhere.example", "challenges"])
+def test_the_language_switch_sends_the_browser_nowhere_else(client, target):
+    response = client.post("/language", data={"language": "sv", "next": target})
+    assert response.status_code == 303 and response.headers["Location"] == "/"
 
 
 def test_pages_are_rendered_when_redis_is_away(people, client, redis_server):
