@@ -303,12 +303,15 @@ class _Outcomes:
 
     A delivery is recorded with the others of its group, every ``GROUP`` messages or ``GROUP_SECONDS``
     (one commit for them, not one each): a worker killed before that sends them again, under the same
-    Message-ID. Any other outcome is recorded at once."""
+    Message-ID. Groups are kept only until *grouped_until*, while the claim is too young for the
+    sweeper to free; after that each delivery is recorded as it is made, before the next send can
+    find the claim gone. Any other outcome is recorded at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, grouped_until: float) -> None:
         self.retries: dict[float, list[int]] = {}
         self.delivered: list[tuple[MailMessage, MessageState, str | None]] = []
         self.since = _clock()
+        self.grouped_until = grouped_until
 
     @staticmethod
     def _held(message: MailMessage) -> sa.ColumnElement[bool]:
@@ -327,10 +330,18 @@ class _Outcomes:
     def finish(self, message: MailMessage, state: MessageState, reply: str | None) -> None:
         if state in (MessageState.sent, MessageState.stored):
             self.delivered.append((message, state, reply))
-            if len(self.delivered) >= GROUP or _clock() - self.since > GROUP_SECONDS:
+            if len(self.delivered) >= GROUP:
                 self.record_delivered()
+            else:
+                self.record_if_due()
             return
         self._record(message, state=state, last_reply=reply[:2000] if reply else reply, sent_at=None)
+
+    def record_if_due(self) -> None:
+        """Record the deliveries waiting when their group is old enough, or the claim is."""
+        now = _clock()
+        if self.delivered and (now - self.since > GROUP_SECONDS or now > self.grouped_until):
+            self.record_delivered()
 
     def record_delivered(self) -> None:
         """Record the group's deliveries: one statement per kind of delivery and claim, one commit."""
@@ -428,12 +439,12 @@ def send_mail(message_ids: list[int]) -> str:
     reached, does not let us log in, or refuses the sender, the messages are handed back without
     using one. A batch that runs longer than ``BATCH_SECONDS`` hands the rest back to a new job.
     """
+    started = _clock()  # no later than the claim
     messages = _claim(message_ids)
-    started = _clock()
     # The sweeper frees only claims older than the stall time: until half of it has passed (a margin
     # for the clocks of other machines) this job's claim is certainly its own.
     unchecked_until = started + current_app.config["EVENT_STALL_SECONDS"] / 2
-    outcomes, composer = _Outcomes(), _Composer()
+    outcomes, composer = _Outcomes(grouped_until=unchecked_until), _Composer()
     if not current_app.config["SMTP_HOST"]:
         for message in messages:
             outcomes.finish(message, MessageState.stored, None)
@@ -448,6 +459,7 @@ def send_mail(message_ids: list[int]) -> str:
     refused: dict[str, Any]
     try:
         for position, message in enumerate(messages):
+            outcomes.record_if_due()  # before a send that may take a while
             # (never before the first: a job that handed every message on would be followed by another)
             if server_trouble is None and position and _clock() - started > BATCH_SECONDS:
                 handed_on = True

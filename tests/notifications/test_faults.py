@@ -256,6 +256,36 @@ def test_a_job_that_lost_its_claim_while_running_does_not_send(app, ctx, smtp, d
     assert len(smtp.to("second@example.com")) == 1 and _states(event_id)["second@example.com"].state is MessageState.sent
 
 
+def test_deliveries_waiting_in_a_group_are_recorded_before_the_claim_can_be_lost(app, ctx, smtp, monkeypatch):
+    """A delivery waits for its group at most GROUP_SECONDS, even when what follows is not a delivery:
+    the sweeper, freeing a lost job's messages later, frees only those still being sent."""
+    monkeypatch.setitem(app.config, "MAIL_RETRY_DELAYS", [3600])
+    smtp.refuse_recipients["busy@example.com"] = "451 4.3.0 try again later"
+    event_id = _send(["first@example.com", "busy@example.com", "third@example.com"])
+    rows = _states(event_id)
+    build = services._Composer.bytes_of
+    now = [0.0]
+    monkeypatch.setattr(services, "_clock", lambda: now[0])
+
+    def build_while_time_passes(composer, message):
+        if message.recipient == "busy@example.com":  # a slow answer, and the group's time is up
+            now[0] += services.GROUP_SECONDS + 1
+        if message.recipient == "third@example.com":  # the stall time passes: Redis lost the job, the
+            now[0] += app.config["EVENT_STALL_SECONDS"]  # sweeper frees what it still has in hand
+            db.session.execute(sa.update(MailMessage).where(MailMessage.state == MessageState.sending)
+                               .values(state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None))
+            db.session.commit()
+        return build(composer, message)
+
+    monkeypatch.setattr(services._Composer, "bytes_of", build_while_time_passes)
+    assert services.send_mail(sorted(m.id for m in rows.values())) == "1 of 3 sent"
+    monkeypatch.setattr(services._Composer, "bytes_of", build)
+    rows = _states(event_id)
+    assert rows["first@example.com"].state is MessageState.sent  # recorded before the sweeper came
+    services.send_mail([rows["third@example.com"].id])  # the job the sweeper enqueued
+    assert len(smtp.to("first@example.com")) == 1 and len(smtp.to("third@example.com")) == 1
+
+
 def test_a_message_is_sent_once_when_two_workers_get_its_job(app, ctx, smtp, drain):
     event_id = _send(["once@example.com"])
     message_id = _states(event_id)["once@example.com"].id
