@@ -11,11 +11,13 @@ the system of record and Redis only carries work.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -243,35 +245,65 @@ def run_batches(handler_name: str) -> str:
     """RQ job: run batch handler *handler_name* for every pending event, ``BATCH_EVENTS`` at a time, each
     batch in one transaction with its handling rows marked done.
 
-    The rows are locked ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so two drains share the work and never
-    take the same event. A batch that fails is rolled back and its events run one at a time through
-    :func:`run_handler`: the good ones are done, a failing one has its try recorded and goes on as its own
-    job, with the retries of every handler job.
+    One drain runs at a time for each handler (on PostgreSQL an advisory lock on a connection of its
+    own: a second drain waits for the first), so the events are handled in the order they were
+    committed, the one-at-a-time fallback included. A batch that fails is rolled back and its events
+    run one at a time through :func:`run_handler`: the good ones are done, a failing one has its try
+    recorded and goes on as its own job, with the retries of every handler job.
     """
     get_redis().delete(_wake_key(handler_name))  # before reading: what commits from now on wakes a new drain
     handler = get_bus().handler(handler_name)
     assert handler.batch is not None, f"{handler_name} is not a batch handler"
-    started, done = time.monotonic(), 0
-    while batch := _next_batch(handler_name):
-        try:
-            handler.batch([(get_bus().load(h.event), h.event) for h in batch])
-            completed = utcnow()
-            for handling in batch:
-                handling.attempts += 1
-                handling.state = HandlingState.done
-                handling.completed_at = completed
-            db.session.commit()
-            done += len(batch)
-        except Exception:
-            log.exception("a batch of %d %s event(s) failed: running them one at a time", len(batch),
-                          handler_name)
-            db.session.rollback()
-            done += _one_at_a_time([(h.event_id, h.handler, h.queue) for h in batch])
-        if time.monotonic() - started > DRAIN_SECONDS:
-            wake(handler_name)
-            break
-    db.session.rollback()
+    with _one_drain(handler_name):
+        started, done = time.monotonic(), 0
+        while batch := _next_batch(handler_name):
+            keys = [(h.event_id, h.handler, h.queue) for h in batch]  # read before a rollback expires them
+            try:
+                handler.batch([(get_bus().load(h.event), h.event) for h in batch])
+                completed = utcnow()
+                for handling in batch:
+                    handling.attempts += 1
+                    handling.state = HandlingState.done
+                    handling.completed_at = completed
+                db.session.commit()
+                done += len(batch)
+            except Exception:
+                log.exception("a batch of %d %s event(s) failed: running them one at a time", len(batch),
+                              handler_name)
+                db.session.rollback()
+                done += _one_at_a_time(keys)
+            if time.monotonic() - started > DRAIN_SECONDS:
+                wake(handler_name)
+                break
+        db.session.rollback()
     return f"{done} handled"
+
+
+def drain_lock_key(handler_name: str) -> int:
+    """The PostgreSQL advisory lock that a drain of *handler_name* holds."""
+    return int.from_bytes(hashlib.sha256(f"drain:{handler_name}".encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def _one_drain(handler_name: str) -> Iterator[None]:
+    """Hold the handler's drain lock while the block runs (PostgreSQL; SQLite runs one writing
+    transaction at a time, and a batch is one). The lock is a session lock on a connection of its own,
+    so the drain's commits do not release it, and a killed worker's closed connection does."""
+    if db.engine.dialect.name != "postgresql":
+        yield
+        return
+    key = drain_lock_key(handler_name)
+    with db.engine.connect() as connection:
+        connection.execute(sa.select(sa.func.pg_advisory_lock(key)))
+        connection.commit()  # the lock is the session's: no transaction is left open while it is held
+        try:
+            yield
+        finally:
+            try:
+                connection.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                connection.commit()
+            except sa.exc.DBAPIError:  # the server went away, and the lock with it
+                connection.invalidate()
 
 
 def _next_batch(handler_name: str) -> list[EventHandling]:
@@ -423,23 +455,23 @@ def sweep_events(limit: int = 500) -> int:
 
     Returns the number of jobs enqueued.
     """
-    lease = timedelta(seconds=current_app.config["EVENT_LEASE_SECONDS"])
+    before = utcnow() - timedelta(seconds=current_app.config["EVENT_LEASE_SECONDS"])
+    bus = get_bus()
+    waiting = sa.and_(EventHandling.state == HandlingState.pending, EventHandling.created_at <= before)
+    # A batch handler's events wait for a drain, until one fails and goes on as its own job.
+    batch_handlers = sorted({h.name for handlers in bus.handlers.values() for h in handlers if h.batch})
+    for_drain = sa.and_(EventHandling.handler.in_(batch_handlers), EventHandling.attempts == 0)
+    drains = [name for name in batch_handlers if db.session.scalar(sa.select(sa.exists().where(
+        waiting, EventHandling.handler == name, EventHandling.attempts == 0)))]
     rows = db.session.execute(
-        sa.select(EventHandling.event_id, EventHandling.handler, EventHandling.queue, EventHandling.attempts)
-        .where(
-            EventHandling.state == HandlingState.pending,
-            EventHandling.created_at <= utcnow() - lease,
-        )
+        sa.select(EventHandling.event_id, EventHandling.handler, EventHandling.queue)
+        .where(waiting, sa.not_(for_drain))
         .order_by(EventHandling.created_at)
         .limit(limit)
     ).all()
     db.session.rollback()
-    bus = get_bus()
-    # A batch handler's events wait for a drain, until one fails and goes on as its own job.
-    drains = {handler for _e, handler, _q, attempts in rows if attempts == 0 and bus.handler(handler).batch}
-    woken = sum(wake(handler, unless_live=True) for handler in sorted(drains))
-    by_job = {job_id_for(event_id, handler): (event_id, handler, queue)
-              for event_id, handler, queue, attempts in rows if not (attempts == 0 and handler in drains)}
+    woken = sum(wake(handler, unless_live=True) for handler in drains)
+    by_job = {job_id_for(event_id, handler): (event_id, handler, queue) for event_id, handler, queue in rows}
     gone = lost_jobs(list(by_job))
     lost = [row for job_id, row in by_job.items() if job_id in gone]
     if lost:

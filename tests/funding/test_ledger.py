@@ -400,6 +400,54 @@ def test_the_sweeper_wakes_a_drain_when_redis_lost_it(people, year, award_row, r
     assert db.session.get(Award, award.id).status is AwardStatus.booked
 
 
+def test_the_sweeper_wakes_a_drain_behind_a_long_line_of_single_retries(people, year, award_row, redis_server,
+                                                                         drain, smtp):
+    from challenges.core.events import handle_pending, sweep_events
+
+    handle_pending()  # nothing older waits
+    retried = _pending_awards(award_row.proposal_id, year, 3)  # failed in a batch: each goes on as its own job
+    db.session.flush()
+    db.session.execute(sa.update(EventHandling).where(EventHandling.event_id.in_([a.event_id for a in retried]))
+                       .values(attempts=1))
+    db.session.commit()
+    redis_server.stop()
+    [award] = _pending_awards(award_row.proposal_id, year, 1)
+    db.session.commit()  # the wake-up is lost with Redis
+    redis_server.start()
+    sweep_events(limit=2)  # fewer than the older single retries
+    assert any(job_id.startswith("drain-funding_post_to_ledger-") for job_id in _ledger_jobs())
+    drain()
+    db.session.expire_all()
+    assert db.session.get(Award, award.id).status is AwardStatus.booked
+
+
+def test_one_drain_at_a_time_books_in_commit_order(app, people, year, award_row, monkeypatch):
+    from challenges.core.events import drain_lock_key, run_batches
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time")
+    key = drain_lock_key("funding_post_to_ledger")
+    awards = _pending_awards(award_row.proposal_id, year, 3)
+    db.session.commit()
+    book_many, seen = services.book_many, []
+
+    def book_while_looking(rows, **kwargs):
+        with db.engine.connect() as other:  # another drain would wait for this one
+            seen.append(other.scalar(sa.select(sa.func.pg_try_advisory_lock(key))))
+        book_many(rows, **kwargs)
+
+    monkeypatch.setattr(services, "book_many", book_while_looking)
+    waiting = db.session.scalar(sa.select(sa.func.count()).select_from(EventHandling).where(
+        EventHandling.handler == "funding_post_to_ledger", EventHandling.state == HandlingState.pending))
+    assert run_batches("funding_post_to_ledger") == f"{waiting} handled"
+    assert seen == [False]
+    with db.engine.connect() as other:  # and the lock is free once the drain is over
+        assert other.scalar(sa.select(sa.func.pg_try_advisory_lock(key))) is True
+        other.scalar(sa.select(sa.func.pg_advisory_unlock(key)))
+    db.session.expire_all()
+    assert {db.session.get(Award, a.id).status for a in awards} == {AwardStatus.booked}
+
+
 def test_a_batch_runs_as_many_statements_for_twenty_events_as_for_one(people, year, award_row):
     from tests.calls.test_catalogue import counting_queries
 
