@@ -15,12 +15,12 @@ four pages:
 
 and of the minimal page, which lists 20 public challenges with their company by deadline (as many
 rows as a catalogue page). A visitor gets the catalogue and a challenge page from the pages kept for
-visitors; each is also measured *rendered*, every request at an address of its own (an extra query
-argument the page ignores, from a wrk script), so that none is served from the kept pages. It prints
+visitors; each is also measured *rendered*, from a second gunicorn started with PAGE_CACHE_SECONDS=0
+(it keeps no page), so that every request renders the page. It prints
 each page's SQL statement count (counted in-process, once per page and scale), its rate against the
 minimal page's at the same scale, and its rate at the first scale against its rate at the last (at
 most 1.3 is the target: no cost growing with the data). The peak resident memory of each gunicorn
-worker is read at the end. Every response must be a 200.
+worker of both servers is read at the end. Every response must be a 200.
 """
 
 from __future__ import annotations
@@ -157,11 +157,12 @@ def _login(app, email: str) -> str:
 class Page:
     path: str
     cookie: str = ""  # a logged-in person's session
-    fresh: bool = False  # every request at an address of its own: rendered, never a kept page
+    rendered: bool = False  # asked of a server that keeps no page for visitors
 
 
 def pages(app) -> dict[str, Page]:
-    """Each page's path, the cookie it is requested with, and whether each request is a new address."""
+    """Each page's path, the cookie it is requested with, and whether it is asked of the server that keeps
+    no page."""
     from challenges.extensions import db
 
     with app.app_context():
@@ -182,9 +183,9 @@ def pages(app) -> dict[str, Page]:
     catalogue, challenge_page = f"/challenges?q={SEARCH_WORDS[2]}&theme={theme}", f"/challenges/{challenge}"
     return {
         "catalogue": Page(catalogue),
-        "catalogue, rendered": Page(catalogue, fresh=True),
+        "catalogue, rendered": Page(catalogue, rendered=True),
         "challenge": Page(challenge_page),
-        "challenge, rendered": Page(challenge_page, fresh=True),
+        "challenge, rendered": Page(challenge_page, rendered=True),
         "proposals": Page("/proposals", sme),
         "review": Page(f"/reviews/{assignment}", evaluator),
     }
@@ -204,35 +205,19 @@ def statements(app, page: Page) -> int:
         engine = db.engine
     client = app.test_client(use_cookies=False)  # the cookie goes in the header, as wrk sends it
     headers = {"Cookie": page.cookie} if page.cookie else {}
-    client.get(_fresh(page.path, "warm") if page.fresh else page.path, headers=headers)  # a kept page is kept now
-    path = _fresh(page.path, "counted") if page.fresh else page.path
-    sa.event.listen(engine, "before_cursor_execute", counted)
+    seconds = app.config["PAGE_CACHE_SECONDS"]
+    app.config["PAGE_CACHE_SECONDS"] = 0 if page.rendered else seconds
     try:
-        response = client.get(path, headers=headers)
+        client.get(page.path, headers=headers)  # a kept page is kept now
+        sa.event.listen(engine, "before_cursor_execute", counted)
+        try:
+            response = client.get(page.path, headers=headers)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", counted)
     finally:
-        sa.event.remove(engine, "before_cursor_execute", counted)
-    assert response.status_code == 200, f"{path}: {response.status_code}"
+        app.config["PAGE_CACHE_SECONDS"] = seconds
+    assert response.status_code == 200, f"{page.path}: {response.status_code}"
     return count
-
-
-def _fresh(path: str, n: str) -> str:
-    return f"{path}{'&' if '?' in path else '?'}fresh={n}"
-
-
-# Each wrk thread asks for the page at addresses of its own: ?fresh=<thread>-<n>.
-FRESH_SCRIPT = """
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
-local n = 0
-function request()
-  n = n + 1
-  local sep = string.find(wrk.path, "?", 1, true) and "&" or "?"
-  return wrk.format(nil, wrk.path .. sep .. "fresh=" .. tid .. "-" .. n)
-end
-"""
 
 
 # --- load -----------------------------------------------------------------------------------------
@@ -248,9 +233,8 @@ def workers_peak_kib(master: subprocess.Popen) -> list[int]:
     return peaks
 
 
-def wrk(url: str, cookie: str, seconds: int, connections: int, script: Path | None = None) -> float:
-    """Requests per second of *url* under wrk (with *script*, if given), after a short warm-up; any
-    non-200 answer is an error."""
+def wrk(url: str, cookie: str, seconds: int, connections: int) -> float:
+    """Requests per second of *url* under wrk, after a short warm-up; any non-200 answer is an error."""
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.netloc, timeout=30)
     connection.request("GET", f"{parts.path}?{parts.query}" if parts.query else parts.path,
@@ -260,7 +244,7 @@ def wrk(url: str, cookie: str, seconds: int, connections: int, script: Path | No
     if status != 200:
         raise SystemExit(f"{url}: {status}, not 200")
     header = ["-H", f"Cookie: {cookie}"] if cookie else []
-    base = ["wrk", "-t", "2", "-c", str(connections), *header, *(["-s", str(script)] if script else []), "--latency"]
+    base = ["wrk", "-t", "2", "-c", str(connections), *header, "--latency"]
     subprocess.run([*base, "-d", "2s", url], check=True, capture_output=True)
     out = subprocess.run([*base, "-d", f"{seconds}s", url], check=True, capture_output=True, text=True).stdout
     if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
@@ -282,8 +266,6 @@ def main() -> None:
         app, database_url, env = bench.app, bench.database_url, dict(os.environ)
         fresh_database(app)
         log = bench.instance / "gunicorn.log"
-        script = bench.instance / "fresh.lua"
-        script.write_text(FRESH_SCRIPT)
         results: dict[tuple[int, int], dict[str, float]] = {}
         counts: dict[tuple[int, int], dict[str, int]] = {}
         peaks: list[int] = []
@@ -293,11 +275,13 @@ def main() -> None:
             targets = pages(app)
             counts[scale] = {name: statements(app, page) for name, page in targets.items()}
             results[scale] = {}
-            with gunicorn("wsgi:app", env, log) as (base, master):
-                for name, page in targets.items():
-                    results[scale][name] = wrk(base + page.path, page.cookie, args.seconds, args.connections,
-                                               script if page.fresh else None)
-                peaks = workers_peak_kib(master)
+            for rendered, server_env in ((False, env), (True, {**env, "PAGE_CACHE_SECONDS": "0"})):
+                with gunicorn("wsgi:app", server_env, log) as (base, master):
+                    for name, page in targets.items():
+                        if page.rendered is rendered:
+                            results[scale][name] = wrk(base + page.path, page.cookie, args.seconds,
+                                                       args.connections)
+                    peaks = (peaks if rendered else []) + workers_peak_kib(master)
             with gunicorn("bench._minimal:app", env, log) as (base, _master):
                 results[scale]["minimal"] = wrk(base + "/", "", args.seconds, args.connections)
             line = ", ".join(f"{name} {rate:.0f}/s" for name, rate in results[scale].items())

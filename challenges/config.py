@@ -81,6 +81,8 @@ def from_environment(instance_path: Path) -> dict:
         "ARGON2_TIME_COST": 3,
         "ARGON2_MEMORY_COST": 65536,
         "ARGON2_PARALLELISM": 4,
+        # Public pages kept for visitors at most this long (0: every page rendered for each request).
+        "PAGE_CACHE_SECONDS": int(os.environ.get("PAGE_CACHE_SECONDS", "60")),
         # Events: how long a dispatched handler may take before the sweeper re-enqueues it.
         "EVENT_LEASE_SECONDS": int(os.environ.get("EVENT_LEASE_SECONDS", "120")),
         # A started handler job whose heartbeat is this old is taken for lost (its worker killed).

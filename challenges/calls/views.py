@@ -106,7 +106,7 @@ def _topics_by_kind() -> dict[TopicKind, list[Topic]]:
 
 
 @bp.get("/challenges")
-@visitor_page
+@visitor_page(*FILTER_ARGS, "page")
 def catalogue():
     f, now = _catalogue_filter(), utcnow()
     holds_until(lambda: services.next_deadline(now))  # any open challenge closing changes a list
@@ -171,7 +171,7 @@ def _detail(challenge: Challenge, **form_overrides):
 
 
 @bp.get("/challenges/<int:challenge_id>")
-@visitor_page
+@visitor_page()
 def detail(challenge_id: int):
     challenge = _load(challenge_id)
     holds_until(challenge.deadline if challenge.deadline > utcnow() else None)

@@ -4,9 +4,10 @@ served again until the data it shows changes or its time runs out.
 A commit that wrote to a table the public pages show (:func:`watch`) bumps one version number in
 Redis, and a kept page is served only under the version it was rendered at. A view says until when its
 page holds (:func:`holds_until`: a deadline turns an open challenge into a closed one, to the second).
-Every page is kept at most ``MAX_SECONDS``, in case a bump never reached Redis. People who are logged
-in, and visitors with a message waiting for them, always get a fresh page; so does everyone when
-Redis does not answer.
+Every page is kept at most ``PAGE_CACHE_SECONDS`` (a minute; 0 keeps none), in case a bump never
+reached Redis. A page is kept under its path and the query arguments its view reads, so arguments it
+does not read cannot multiply the copies. People who are logged in, and visitors with a message
+waiting for them, always get a fresh page; so does everyone when Redis does not answer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from functools import wraps
 from itertools import chain
 from typing import Any
 
-from flask import Response, g, make_response, request, session
+from flask import Response, current_app, g, make_response, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from redis.exceptions import RedisError
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 VERSION_KEY = "challenges:public-version"
 PAGE_PREFIX = "challenges:page:"
-MAX_SECONDS = 60
 _CHANGED = "challenges_public_change"
 _watched: set[str] = set()  # the tables the public pages show
 
@@ -77,7 +77,7 @@ def _for_anyone() -> bool:
 
 
 def _seconds_left() -> int:
-    now, seconds = utcnow(), float(MAX_SECONDS)
+    now, seconds = utcnow(), float(current_app.config["PAGE_CACHE_SECONDS"])
     for instant in g.get("page_holds_until", []):
         if callable(instant):
             instant = instant()
@@ -86,32 +86,45 @@ def _seconds_left() -> int:
     return int(seconds)  # rounded down: never kept past the instant
 
 
-def visitor_page(view: Callable) -> Callable:
-    """Serve *view* to visitors from the kept page when there is one for this address, language and
-    version of the public data; keep what it renders otherwise."""
+def _page_key(args: tuple[str, ...]) -> str:
+    """The kept page's key: the language, the path and the arguments the view reads, in a fixed order."""
+    read = [(name, request.args.getlist(name)[:20]) for name in args if name in request.args]
+    return PAGE_PREFIX + hashlib.sha256(repr((str(get_locale()), request.path, read)).encode()).hexdigest()
 
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any):
-        if not _for_anyone():
-            return view(*args, **kwargs)
-        key = PAGE_PREFIX + hashlib.sha256(f"{get_locale()}\0{request.full_path}".encode()).hexdigest()
+
+def visitor_page(*args: str) -> Callable[[Callable], Callable]:
+    """Serve the view to visitors from the kept page when there is one for this address (its path and
+    the query arguments *args* that the view reads), language and version of the public data; keep
+    what it renders otherwise."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*view_args: Any, **view_kwargs: Any):
+            if not _for_anyone() or not current_app.config["PAGE_CACHE_SECONDS"]:
+                return view(*view_args, **view_kwargs)
+            return _kept_or_rendered(_page_key(args), lambda: view(*view_args, **view_kwargs))
+
+        return wrapped
+
+    return decorate
+
+
+def _kept_or_rendered(key: str, render: Callable[[], Any]) -> Response:
+    try:
+        version, kept = (v.encode() if isinstance(v, str) else v for v in get_redis().mget([VERSION_KEY, key]))
+    except RedisError:
+        return make_response(render())
+    version = version or b"0"
+    if kept is not None:
+        kept_version, _, page = kept.partition(b"\n")
+        if kept_version == version:
+            return Response(page, mimetype="text/html")
+    response = make_response(render())
+    # A page that put something of this visitor's in the session (a form's token) is theirs alone.
+    if response.status_code == 200 and _for_anyone() and not session.modified \
+            and (seconds := _seconds_left()) >= 1:
         try:
-            version, kept = (v.encode() if isinstance(v, str) else v for v in get_redis().mget([VERSION_KEY, key]))
-        except RedisError:
-            return view(*args, **kwargs)
-        version = version or b"0"
-        if kept is not None:
-            kept_version, _, page = kept.partition(b"\n")
-            if kept_version == version:
-                return Response(page, mimetype="text/html")
-        response = make_response(view(*args, **kwargs))
-        # A page that put something of this visitor's in the session (a form's token) is theirs alone.
-        if response.status_code == 200 and _for_anyone() and not session.modified \
-                and (seconds := _seconds_left()) >= 1:
-            try:
-                get_redis().set(key, version + b"\n" + response.get_data(), ex=seconds)
-            except RedisError as exc:
-                log.warning("a public page could not be kept: %s", exc)
-        return response
-
-    return wrapped
+            get_redis().set(key, version + b"\n" + response.get_data(), ex=seconds)
+        except RedisError as exc:
+            log.warning("a public page could not be kept: %s", exc)
+    return response

@@ -44,6 +44,25 @@ def test_a_visitor_gets_the_kept_page_until_a_change_is_committed(people, client
     assert "Renamed in bulk" in client.get("/challenges").get_data(as_text=True) != catalogue
 
 
+def test_a_page_is_kept_once_whatever_arguments_its_view_does_not_read(people, client, app, monkeypatch):
+    make_challenge(people["owner"], title="One copy")
+    db.session.commit()
+    get_redis().flushdb()
+    plain = client.get("/challenges?status=open").get_data()
+    for junk in ("&utm_source=x", "&fresh=1", "&fresh=2&utm_medium=y"):
+        with counting_queries() as statements:
+            assert client.get(f"/challenges?status=open{junk}").get_data() == plain
+        assert statements == []
+    assert len(_kept_keys()) == 1
+    client.get("/challenges?status=closed")  # an argument it reads is another page
+    assert len(_kept_keys()) == 2
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 0)  # the operator keeps none
+    get_redis().flushdb()
+    with counting_queries() as statements:
+        client.get("/challenges?status=open")
+    assert statements and _kept_keys() == []
+
+
 def test_people_who_are_logged_in_get_their_own_page_every_time(people, client, make_browser):
     challenge = make_challenge(people["owner"])
     db.session.commit()
