@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import wraps
 from itertools import chain
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Response, current_app, g, make_response, request, session
 from flask_babel import get_locale
@@ -87,8 +88,12 @@ def _seconds_left() -> int:
 
 
 def _page_key(args: tuple[str, ...]) -> str:
-    """The kept page's key: the language, the path and the arguments the view reads, in a fixed order."""
-    read = [(name, request.args.getlist(name)[:20]) for name in args if name in request.args]
+    """The kept page's key: the language, the path and the arguments the view reads, every value of
+    each, in a fixed order. The page gives as its own address (``g.page_address``, where the language
+    switch returns) only what the key holds: an argument it does not read must not be kept in it."""
+    read = [(name, request.args.getlist(name)) for name in args if name in request.args]
+    query = urlencode([(name, value) for name, values in read for value in values])
+    g.page_address = f"{request.path}?{query}" if query else request.path
     return PAGE_PREFIX + hashlib.sha256(repr((str(get_locale()), request.path, read)).encode()).hexdigest()
 
 

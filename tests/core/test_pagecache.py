@@ -63,6 +63,34 @@ def test_a_page_is_kept_once_whatever_arguments_its_view_does_not_read(people, c
     assert statements and _kept_keys() == []
 
 
+def test_a_kept_page_holds_no_argument_its_view_does_not_read(people, client):
+    challenge = make_challenge(people["owner"])
+    db.session.commit()
+    get_redis().flushdb()
+    url = f"/challenges/{challenge.id}"
+    for first in (f"{url}?gclid=SECRET-TOKEN", "/challenges?status=open&utm_source=SECRET-TOKEN"):
+        page = client.get(first).get_data(as_text=True)  # rendered now, and kept for everyone
+        assert "SECRET-TOKEN" not in page
+    page = client.get(url).get_data(as_text=True)
+    assert "SECRET-TOKEN" not in page and f'name="next" value="{url}"' in page  # the language switch
+    catalogue = client.get("/challenges?status=open").get_data(as_text=True)
+    assert "SECRET-TOKEN" not in catalogue and 'name="next" value="/challenges?status=open"' in catalogue
+
+
+def test_every_value_of_an_argument_the_view_reads_is_in_the_key(people, client):
+    from tests.calls.test_catalogue import topic
+
+    make_challenge(people["owner"], title="Simulated", theme_ids=[topic("Simulation").id])
+    make_challenge(people["owner"], title="Measured", theme_ids=[topic("Sensors").id])
+    db.session.commit()
+    get_redis().flushdb()
+    nonsense = "&".join(["theme=x"] * 20)  # values the view ignores, as many as it reads
+    every = client.get(f"/challenges?{nonsense}").get_data(as_text=True)
+    assert ">Simulated<" in every and ">Measured<" in every
+    one = client.get(f"/challenges?{nonsense}&theme={topic('Simulation').id}").get_data(as_text=True)
+    assert ">Simulated<" in one and ">Measured<" not in one
+
+
 def test_people_who_are_logged_in_get_their_own_page_every_time(people, client, make_browser):
     challenge = make_challenge(people["owner"])
     db.session.commit()
