@@ -246,15 +246,19 @@ def run_batches(handler_name: str) -> str:
     batch in one transaction with its handling rows marked done.
 
     One drain runs at a time for each handler (on PostgreSQL an advisory lock on a connection of its
-    own: a second drain waits for the first), so the events are handled in the order they were
-    committed, the one-at-a-time fallback included. A batch that fails is rolled back and its events
-    run one at a time through :func:`run_handler`: the good ones are done, a failing one has its try
-    recorded and goes on as its own job, with the retries of every handler job.
+    own), so the events are handled in the order they were committed, the one-at-a-time fallback
+    included. A drain that finds another running does not wait for it (its worker is wanted for other
+    queues): it asks the running one to look again once it is done, and ends. A batch that fails is
+    rolled back and its events run one at a time through :func:`run_handler`: the good ones are done,
+    a failing one has its try recorded and goes on as its own job, with the retries of every handler
+    job.
     """
     get_redis().delete(_wake_key(handler_name))  # before reading: what commits from now on wakes a new drain
     handler = get_bus().handler(handler_name)
     assert handler.batch is not None, f"{handler_name} is not a batch handler"
-    with _one_drain(handler_name):
+    with _one_drain(handler_name) as running:
+        if not running:
+            return "another drain is running: it drains again when it is done"
         started, done = time.monotonic(), 0
         while batch := _next_batch(handler_name):
             keys = [(h.event_id, h.handler, h.queue) for h in batch]  # read before a rollback expires them
@@ -284,26 +288,47 @@ def drain_lock_key(handler_name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"drain:{handler_name}".encode()).digest()[:8], "big", signed=True)
 
 
+def _again_key(handler: str) -> str:
+    return f"challenges:drain-again:{handler}"
+
+
 @contextmanager
-def _one_drain(handler_name: str) -> Iterator[None]:
-    """Hold the handler's drain lock while the block runs (PostgreSQL; SQLite runs one writing
-    transaction at a time, and a batch is one). The lock is a session lock on a connection of its own,
-    so the drain's commits do not release it, and a killed worker's closed connection does."""
+def _one_drain(handler_name: str) -> Iterator[bool]:
+    """Hold the handler's drain lock while the block runs, or yield False at once if another drain
+    holds it (PostgreSQL; SQLite runs one writing transaction at a time, and a batch is one). The lock
+    is a session lock on a connection of its own, so the drain's commits do not release it, and a
+    killed worker's closed connection does.
+
+    A drain that finds the lock taken leaves a note before it tries (``challenges:drain-again:...``);
+    the holder, once it has let go, wakes a new drain if it finds one. So an event committed while
+    the holder had read its last batch is never left waiting: the note was left after the commit and
+    before the holder let go, and the holder looks for it after."""
     if db.engine.dialect.name != "postgresql":
-        yield
+        yield True
         return
-    key = drain_lock_key(handler_name)
+    key, again = drain_lock_key(handler_name), _again_key(handler_name)
+    redis = get_redis()
+    redis.set(again, 1, ex=3600)  # outlives any drain; a stale note costs one drain that finds nothing
     with db.engine.connect() as connection:
-        connection.execute(sa.select(sa.func.pg_advisory_lock(key)))
+        held = connection.scalar(sa.select(sa.func.pg_try_advisory_lock(key)))
         connection.commit()  # the lock is the session's: no transaction is left open while it is held
+        if not held:
+            yield False
+            return
+        redis.delete(again)  # notes left before now are for events this drain will read
         try:
-            yield
+            yield True
         finally:
             try:
                 connection.execute(sa.select(sa.func.pg_advisory_unlock(key)))
                 connection.commit()
             except sa.exc.DBAPIError:  # the server went away, and the lock with it
                 connection.invalidate()
+            try:
+                if redis.delete(again):
+                    wake(handler_name)
+            except RedisError as exc:  # the sweeper wakes a drain for what waits
+                log.warning("could not look for drains that found %s busy: %s", handler_name, exc)
 
 
 def _next_batch(handler_name: str) -> list[EventHandling]:

@@ -448,6 +448,36 @@ def test_one_drain_at_a_time_books_in_commit_order(app, people, year, award_row,
     assert {db.session.get(Award, a.id).status for a in awards} == {AwardStatus.booked}
 
 
+def test_a_drain_that_finds_another_running_ends_at_once_and_the_other_drains_again(app, people, year, award_row,
+                                                                                    monkeypatch):
+    from rq import Queue
+
+    from challenges.core.events import run_batches
+    from challenges.extensions import get_redis
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time")
+    _pending_awards(award_row.proposal_id, year, 2)
+    db.session.commit()
+    Queue("ledger", connection=get_redis()).empty()
+    book_many, second = services.book_many, []
+
+    def book_while_another_drain_starts(rows, **kwargs):
+        if not second:  # a second worker takes the drain woken by a new commit
+            second.append(run_batches("funding_post_to_ledger"))
+        book_many(rows, **kwargs)
+
+    monkeypatch.setattr(services, "book_many", book_while_another_drain_starts)
+    waiting = db.session.scalar(sa.select(sa.func.count()).select_from(EventHandling).where(
+        EventHandling.handler == "funding_post_to_ledger", EventHandling.state == HandlingState.pending))
+    assert run_batches("funding_post_to_ledger") == f"{waiting} handled"
+    assert second == ["another drain is running: it drains again when it is done"]  # it did not wait
+    assert [job_id.startswith("drain-funding_post_to_ledger-") for job_id in _ledger_jobs()] == [True]
+    monkeypatch.setattr(services, "book_many", book_many)
+    assert run_batches("funding_post_to_ledger") == "0 handled"
+    assert len(_ledger_jobs()) == 1  # a drain that nobody found busy wakes none
+
+
 def test_a_batch_runs_as_many_statements_for_twenty_events_as_for_one(people, year, award_row):
     from tests.calls.test_catalogue import counting_queries
 
