@@ -15,10 +15,11 @@ import resource
 import sys
 
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.worker import BaseWorker
 
 from bench._services import pop
+from worker import PromptStop
 
 
 def main(kind: str, queue: str, rounds: int) -> None:
@@ -30,9 +31,10 @@ def main(kind: str, queue: str, rounds: int) -> None:
 
         worker = make_worker(create_app(), tuple(queue.split(",")))
         redis = worker.connection
-    else:  # bare RQ: the same non-forking worker class, no application around the job
+    else:  # bare RQ: the same non-forking worker class, no application around the job (RQ's
+        # SimpleWorker, stopping within a second as ours does: a round ends when its burst returns)
         redis = Redis.from_url(redis_url)
-        worker = SimpleWorker([Queue(queue, connection=redis)], connection=redis)
+        worker = PromptStop([Queue(queue, connection=redis)], connection=redis)
     redis.rpush("bench:ready", os.getpid())
     if rounds == 0:  # serve until stopped (SIGTERM: RQ's warm shutdown)
         worker.work(logging_level="WARNING")

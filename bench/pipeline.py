@@ -6,7 +6,8 @@ For each worker count: N ``FundingAwarded`` events are committed, 500 to a trans
 wakes the ledger's drain job, as the web does), then the workers start; the time runs from their
 signal to the last booking. The platform books waiting events in batches (one drain job, a
 transaction per 200 events), so it runs far fewer jobs than events. Bare RQ drains N no-op jobs with
-the same worker class (RQ's non-forking ``SimpleWorker``) and count. The platform runs twice in the
+the same worker class (RQ's non-forking ``SimpleWorker``, with the platform's one-second stop:
+``worker.PromptStop``) and count. The platform runs twice in the
 same worker processes, so the peak memory of each process after the first and the second run shows
 any growth. Then a paced run commits events one to a transaction, from four threads, at half the
 measured rate (or as fast as they can) while the workers run, for the latency from commit to booking (median and

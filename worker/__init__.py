@@ -20,7 +20,25 @@ from challenges.core.events import WORKER_QUEUES
 from challenges.extensions import db, get_redis
 
 
-class AppWorker(SimpleWorker):
+class PromptStop(SimpleWorker):
+    """RQ's non-forking worker, whose command-listening thread looks up every second.
+
+    RQ listens for its commands (stop a job, shut down) with a thread that waits up to a minute for a
+    message. Since redis-py 8.2, stopping that thread waits for it; when the thread has already read
+    its own unsubscription it then waits out its minute, so a burst or a shut-down took a minute
+    longer. Waiting a second at a time bounds that to a second.
+    """
+
+    LISTEN_SECONDS = 1.0
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ types it None
+            sleep_time=self.LISTEN_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler)
+
+
+class AppWorker(PromptStop):
     """A non-forking RQ worker that runs every job inside the Flask application context."""
 
     def __init__(self, *args, app: Flask, **kwargs) -> None:

@@ -4,6 +4,7 @@ take the periodic jobs right after the ledger."""
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 
 from rq import Queue, get_current_job
@@ -58,3 +59,21 @@ def test_a_job_that_redis_lost_is_not_written_back_by_its_heartbeat(app, ctx, mo
     Queue("workflow", connection=get_redis()).enqueue("tests.worker.test_heartbeat.lost_job")
     contextvars.Context().run(make_worker(app, ("workflow",)).work, burst=True, logging_level="WARNING")
     assert get_redis().get("test:lost-job-came-back") == b"0"
+
+
+def test_a_worker_stops_listening_at_once_even_after_reading_its_own_unsubscription(app, ctx):
+    """The listening thread has read the reply to its unsubscription and waits for a message that will
+    not come: stopping it must not wait out that wait (a minute in RQ's own worker with redis-py 8.2)."""
+    worker = make_worker(app, ("workflow",))
+    worker.subscribe()
+    worker.pubsub.unsubscribe()
+    for _ in range(100):  # the thread reads the reply; nothing is subscribed any more
+        if not worker.pubsub.subscribed:
+            break
+        time.sleep(0.05)
+    assert not worker.pubsub.subscribed
+    stopping = threading.Thread(target=worker.unsubscribe, daemon=True)
+    stopping.start()
+    stopping.join(timeout=15)
+    assert not stopping.is_alive(), "the worker's listening thread kept it waiting"
+    assert not worker.pubsub_thread.is_alive()
