@@ -31,7 +31,8 @@ class PromptStop(SimpleWorker):
 
     LISTEN_SECONDS = 1.0
 
-    def subscribe(self) -> None:
+    def subscribe(self) -> None:  # RQ 2.12's, but for the thread's wait
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
         self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ types it None

@@ -17,7 +17,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -315,8 +315,9 @@ def _one_drain(handler_name: str) -> Iterator[bool]:
         if not held:
             yield False
             return
-        redis.delete(again)  # notes left before now are for events this drain will read
         try:
+            with suppress(RedisError):  # a note left in place costs one drain that finds nothing
+                redis.delete(again)  # notes left before now are for events this drain will read
             yield True
         finally:
             try:

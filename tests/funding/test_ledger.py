@@ -448,6 +448,7 @@ def test_one_drain_at_a_time_books_in_commit_order(app, people, year, award_row,
     assert {db.session.get(Award, a.id).status for a in awards} == {AwardStatus.booked}
 
 
+@pytest.mark.timeout(60)  # a drain that waited for the lock would wait on itself here
 def test_a_drain_that_finds_another_running_ends_at_once_and_the_other_drains_again(app, people, year, award_row,
                                                                                     monkeypatch):
     from rq import Queue
@@ -570,3 +571,38 @@ def test_the_ledger_page_and_its_csv_cost_the_same_with_more_awards(app, people,
         counts.append((len(page_sql), len(csv_sql)))
     assert counts[0] == counts[1]
     assert body.count("Commitment: =cmd") == 4  # each award's account is named by its proposal
+
+
+def test_a_drain_that_loses_redis_right_after_taking_the_lock_lets_it_go(app, people, year, award_row,
+                                                                         monkeypatch):
+    """Redis fails between the lock and the drain's work: the drain goes on, and the lock is freed
+    after it (held for ever, every other worker's drain would end at once)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from challenges.core.events import drain_lock_key, run_batches
+    from challenges.extensions import get_redis
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time")
+    awards = _pending_awards(award_row.proposal_id, year, 2)
+    db.session.commit()
+    redis, deletes = get_redis(), []
+    real_delete = type(redis).delete
+
+    def delete_failing_on_the_note(self, *names):
+        if any(str(n).startswith("challenges:drain-again:") for n in names) and not deletes:
+            deletes.append(names)
+            raise RedisConnectionError("Redis went away")
+        return real_delete(self, *names)
+
+    monkeypatch.setattr(type(redis), "delete", delete_failing_on_the_note)
+    assert run_batches("funding_post_to_ledger").endswith(" handled")
+    assert deletes  # the failure happened, right after the lock was taken
+    with db.engine.connect() as other:
+        key = drain_lock_key("funding_post_to_ledger")
+        assert other.scalar(sa.select(sa.func.count()).select_from(sa.text("pg_locks")).where(
+            sa.text("locktype = 'advisory' AND granted"))) == 0
+        assert other.scalar(sa.select(sa.func.pg_try_advisory_lock(key))) is True
+        other.scalar(sa.select(sa.func.pg_advisory_unlock(key)))
+    db.session.expire_all()
+    assert {db.session.get(Award, a.id).status for a in awards} == {AwardStatus.booked}
