@@ -11,8 +11,9 @@ import contextlib
 import threading
 
 from flask import Flask
+from redis.client import Pipeline
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker
+from rq import Queue, SimpleWorker, worker_registration
 from rq.job import Job
 from rq.utils import now
 
@@ -45,6 +46,27 @@ class AppWorker(PromptStop):
     def __init__(self, *args, app: Flask, **kwargs) -> None:
         self.app = app
         super().__init__(*args, **kwargs)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat, and a worker that Redis has forgotten (restarted empty) lists itself again.
+
+        RQ lists a worker only when it starts: one that outlived a Redis restart went on working
+        unlisted, and ``python -m worker health`` said that nobody listened. Outside a job's own
+        pipeline the beat and the look go in one round trip (RQ's beat alone takes two)."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+            return
+        with self.connection.pipeline() as pipe:
+            super().heartbeat(timeout, pipe)
+            pipe.sismember(self.redis_workers_keys, self.key)
+            listed = pipe.execute()[-1]
+        if not listed:
+            self.log.warning("Worker %s: Redis had forgotten this worker; listing it again", self.name)
+            with self.connection.pipeline() as pipe:
+                pipe.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, pipe)
+                pipe.expire(self.key, timeout or self.worker_ttl + 60)
+                pipe.execute()
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         # A fresh app context (its own database session), and a request context on top of

@@ -599,9 +599,7 @@ def test_a_drain_that_loses_redis_right_after_taking_the_lock_lets_it_go(app, pe
     assert run_batches("funding_post_to_ledger").endswith(" handled")
     assert deletes  # the failure happened, right after the lock was taken
     with db.engine.connect() as other:
-        key = drain_lock_key("funding_post_to_ledger")
-        assert other.scalar(sa.select(sa.func.count()).select_from(sa.text("pg_locks")).where(
-            sa.text("locktype = 'advisory' AND granted"))) == 0
+        key = drain_lock_key("funding_post_to_ledger")  # a pooled connection holding it would refuse this
         assert other.scalar(sa.select(sa.func.pg_try_advisory_lock(key))) is True
         other.scalar(sa.select(sa.func.pg_advisory_unlock(key)))
     db.session.expire_all()
