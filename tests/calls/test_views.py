@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -73,15 +73,25 @@ def test_preview_renders_markdown_and_saves_nothing(people, browser):
     assert count() == 0
 
 
-BAD_INPUT = [
+def _in_two_hours() -> dict:
+    """A deadline two hours from when the test runs (one reading of the clock)."""
+    local = to_local(utcnow() + timedelta(hours=2))
+    return {"deadline_date": local.date().isoformat(), "deadline_time": local.strftime("%H:%M")}
+
+
+def _skipped_by_summer_time() -> dict:
+    """02:30 on next year's last Sunday of March, when Stockholm's clocks jump from 02:00 to 03:00."""
+    last = date(to_local(utcnow()).year + 1, 3, 31)
+    return {"deadline_date": (last - timedelta(days=(last.weekday() + 1) % 7)).isoformat(), "deadline_time": "02:30"}
+
+
+BAD_INPUT = [  # the changes to a good form, or what gives them when the test runs
     ("deadline in the past", {"deadline_date": "2020-01-01"}, "already passed"),
-    ("deadline under 24 hours", {"deadline_date": to_local(utcnow() + timedelta(hours=2)).date().isoformat(),
-                                 "deadline_time": to_local(utcnow() + timedelta(hours=2)).strftime("%H:%M")},
-     "at least 24 hours"),
+    ("deadline under 24 hours", _in_two_hours, "at least 24 hours"),
     ("unparseable date", {"deadline_date": "next friday"}, "Enter a real date"),
     ("impossible date", {"deadline_date": "2027-02-30"}, "Enter a real date"),
     ("unparseable time", {"deadline_time": "25:61"}, "Enter a time"),
-    ("time skipped by summer time", {"deadline_date": "2027-03-28", "deadline_time": "02:30"}, "does not exist"),
+    ("time skipped by summer time", _skipped_by_summer_time, "does not exist"),
     ("zero funding", {"max_funding": "0"}, "greater than zero"),
     ("negative funding", {"max_funding": "-5000"}, "greater than zero"),
     ("funding not a number", {"max_funding": "lots"}, "Enter an amount in kronor"),
@@ -100,7 +110,7 @@ BAD_INPUT = [
 @pytest.mark.parametrize(("case", "changes", "message"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
 def test_bad_input_is_refused_with_a_message_and_keeps_what_was_typed(people, browser, case, changes, message):
     browser.login("owner@steel.example.com")
-    response = browser.submit("/challenges/new", form_data(**changes))
+    response = browser.submit("/challenges/new", form_data(**(changes() if callable(changes) else changes)))
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert message in page, case
