@@ -86,7 +86,7 @@ def test_a_worker_stops_listening_at_once_even_after_reading_its_own_unsubscript
 
 def test_a_worker_that_outlives_an_empty_redis_lists_itself_again(app, ctx):
     """Redis restarted empty forgets every worker; a worker still running says it is there again at its
-    next beat, so the health check and the sweeper see it."""
+    next beat, so the health check (`python -m worker health`) sees it."""
     from rq import Worker
 
     worker = make_worker(app, ("workflow", "notifications"))
