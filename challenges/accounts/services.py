@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -145,16 +147,20 @@ def start_session(user: User) -> str:
     return token
 
 
-def load_session(token: str) -> User | None:
+def load_session(token: str, **counts: Callable[[Any], Any]) -> User | None:
     """The user of a live session token, or None when it ended, expired or idled out; with the roles,
-    membership and organisation that every page asks about, in the same query."""
-    login = db.session.scalars(
-        sa.select(LoginSession).where(LoginSession.token_hash == token_digest(token)).options(
+    membership and organisation that every page asks about, in the same query. *counts* are figures
+    every page shows about the person (each a function of the user id column giving a correlated
+    scalar subquery): read in that query too, and kept in ``user.counts`` under their names."""
+    columns = [count(LoginSession.user_id).label(name) for name, count in counts.items()]
+    row = db.session.execute(
+        sa.select(LoginSession, *columns).where(LoginSession.token_hash == token_digest(token)).options(
             joinedload(LoginSession.user).joinedload(User.roles),
             joinedload(LoginSession.user).joinedload(User.membership).joinedload(Membership.organisation))
     ).unique().one_or_none()
-    if login is None or not login.user.active:
+    if row is None or not row[0].user.active:
         return None
+    login = row[0]
     now = utcnow()
     config = current_app.config
     if (now - login.created_at > config["PERMANENT_SESSION_LIFETIME"]
@@ -165,6 +171,7 @@ def load_session(token: str) -> User | None:
         # must not idle out. The session is loaded before a view changes anything.
         login.last_seen_at = now
         db.session.commit()
+    login.user.counts = dict(zip(counts, row[1:], strict=True))
     return login.user
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
@@ -171,13 +171,9 @@ def mark_all_read():
 
 @inbox.app_context_processor
 def unread_messages() -> dict:
-    """The unread count in the header, for a signed-in person (one COUNT on an index)."""
+    """The unread count in the header, for a signed-in person (read with the login session)."""
 
     def count() -> int:
-        if not current_user.is_authenticated:
-            return 0
-        if "unread_messages" not in g:  # once per request, however many templates ask
-            g.unread_messages = services.unread_count(current_user)
-        return g.unread_messages
+        return services.unread_count(current_user) if current_user.is_authenticated else 0
 
     return {"unread_messages": count}

@@ -154,6 +154,7 @@ def test_messages_on_the_site_with_an_unread_count(people, open_challenge, smtp,
     first = _messages("owner@steel.example.com")[0].id
     page = owner.get(f"/messages/{first}").get_data(as_text=True)
     assert "Question number 0?" in page
+    assert 'aria-hidden="true">1</span>' in page  # the count read with the login session is read again
     assert 'aria-hidden="true">1</span>' in owner.get("/").get_data(as_text=True)
     assert owner.submit("/messages/read", {}, page_url="/messages").status_code == 303
     assert 'class="badge"' not in owner.get("/").get_data(as_text=True)
