@@ -16,7 +16,7 @@ from challenges.extensions import Model
 if TYPE_CHECKING:
     from challenges.accounts.models import User
     from challenges.calls.models import Challenge
-    from challenges.proposals.models import Proposal
+    from challenges.proposals.models import Proposal, ProposalVersion
 
 SCALE = range(1, 8)
 SCALE_LABELS = {
@@ -100,6 +100,11 @@ class Assessment(Model):
 
     review: Mapped[ChallengeReview] = relationship(back_populates="assessments")
     proposal: Mapped[Proposal] = relationship()
+    # The submitted version under review, loaded alone: a proposal resubmitted many times need not
+    # bring every version along.
+    assessed_version: Mapped[ProposalVersion] = relationship(
+        primaryjoin="and_(remote(ProposalVersion.proposal_id) == foreign(Assessment.proposal_id), "
+                    "remote(ProposalVersion.number) == foreign(Assessment.version))", viewonly=True)
     assignments: Mapped[list[Assignment]] = relationship(back_populates="assessment", order_by="Assignment.id")
 
     @property

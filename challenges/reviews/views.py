@@ -99,13 +99,16 @@ def conflicts():
 
 
 def _assignment(assignment_id: int) -> Assignment:
-    """The evaluator's own assignment, readable only while allowed: never with an unjustified conflict."""
-    proposal = joinedload(Assignment.assessment).joinedload(Assessment.proposal)
-    assignment = db.session.scalar(sa.select(Assignment).where(Assignment.id == assignment_id).options(
-        proposal.joinedload(Proposal.versions), proposal.joinedload(Proposal.organisation),
-        joinedload(Assignment.assessment).joinedload(Assessment.review).joinedload(ChallengeReview.challenge)
-        .joinedload(Challenge.organisation),
-        joinedload(Assignment.review)))
+    """The evaluator's own assignment, readable only while allowed: never with an unjustified conflict.
+    With what its page shows, in one statement: the version under review (not every version), the
+    applicant and the challenge with its owner and criteria."""
+    assessment = joinedload(Assignment.assessment)
+    assignment = db.session.scalars(sa.select(Assignment).where(Assignment.id == assignment_id).options(
+        assessment.joinedload(Assessment.proposal).joinedload(Proposal.organisation),
+        assessment.joinedload(Assessment.assessed_version),
+        assessment.joinedload(Assessment.review).joinedload(ChallengeReview.challenge).options(
+            joinedload(Challenge.organisation), joinedload(Challenge.criteria)),
+        joinedload(Assignment.review))).unique().one_or_none()
     if assignment is None or not services.can_review(assignment, current_user):
         abort(404)
     return assignment
@@ -114,10 +117,9 @@ def _assignment(assignment_id: int) -> Assignment:
 def _review_page(assignment: Assignment, score_form=None, recuse_form=None):
     assessment = assignment.assessment
     criteria = assessment.review.challenge.criteria
-    version = next(v for v in assessment.proposal.versions if v.number == assessment.version)
     return render_template(
         "reviews/review.html", assignment=assignment, assessment=assessment, review=assessment.review,
-        content=version.content, proposal=assessment.proposal, criteria=criteria,
+        content=assessment.assessed_version.content, proposal=assessment.proposal, criteria=criteria,
         form=score_form or forms.score_form(criteria, formdata={}),
         recuse_form=recuse_form or forms.RecuseForm(formdata=None), others=services.others_reviews(assignment))
 
@@ -154,13 +156,12 @@ def recuse(assignment_id: int):
 @evaluator_required
 def attachment(assignment_id: int, attachment_id: int):
     assignment = _assignment(assignment_id)
-    assessment = assignment.assessment
-    version = next(v for v in assessment.proposal.versions if v.number == assessment.version)
+    version = assignment.assessment.assessed_version
     row = db.session.get(ProposalAttachment, attachment_id)
     if row is None or row.id not in {a["id"] for a in version.content["attachments"]}:
         abort(404)
     name = row.filename
-    if assessment.review.blind:  # a file name can say who wrote it
+    if assignment.assessment.review.blind:  # a file name can say who wrote it
         name = f"attachment-{[a['id'] for a in version.content['attachments']].index(row.id) + 1}.pdf"
     return files.send(row.storage_name, name)
 
