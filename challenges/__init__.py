@@ -41,8 +41,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     pagecache.watch(*PUBLIC_MODELS)
 
     from challenges import cli
-    from challenges.core import errors, formatting, security
+    from challenges.core import errors, formatting, readonly, security
 
+    readonly.init_app(app)
     errors.init_app(app)
     formatting.init_app(app)
     security.init_app(app)
