@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,17 +148,22 @@ def start_session(user: User) -> str:
     return token
 
 
+@functools.cache
+def _session_query(counts: tuple[tuple[str, Callable[[Any], Any]], ...]) -> sa.Select:
+    """Built once: every request of a logged-in person runs it."""
+    columns = [count(LoginSession.user_id).label(name) for name, count in counts]
+    return sa.select(LoginSession, *columns).where(LoginSession.token_hash == sa.bindparam("digest")).options(
+        joinedload(LoginSession.user).joinedload(User.roles),
+        joinedload(LoginSession.user).joinedload(User.membership).joinedload(Membership.organisation))
+
+
 def load_session(token: str, **counts: Callable[[Any], Any]) -> User | None:
     """The user of a live session token, or None when it ended, expired or idled out; with the roles,
     membership and organisation that every page asks about, in the same query. *counts* are figures
     every page shows about the person (each a function of the user id column giving a correlated
     scalar subquery): read in that query too, and kept in ``user.counts`` under their names."""
-    columns = [count(LoginSession.user_id).label(name) for name, count in counts.items()]
-    row = db.session.execute(
-        sa.select(LoginSession, *columns).where(LoginSession.token_hash == token_digest(token)).options(
-            joinedload(LoginSession.user).joinedload(User.roles),
-            joinedload(LoginSession.user).joinedload(User.membership).joinedload(Membership.organisation))
-    ).unique().one_or_none()
+    row = db.session.execute(_session_query(tuple(counts.items())),
+                             {"digest": token_digest(token)}).unique().one_or_none()
     if row is None or not row[0].user.active:
         return None
     login = row[0]
