@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from functools import wraps
 
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from challenges.accounts.models import Role, User
 from challenges.accounts.views import change_and_return, commit_change, manager_required
@@ -98,17 +99,27 @@ def conflicts():
     return render_template("reviews/conflicts.html", form=form, declared=declared)
 
 
-def _assignment(assignment_id: int) -> Assignment:
-    """The evaluator's own assignment, readable only while allowed: never with an unjustified conflict.
-    With what its page shows, in one statement: the version under review (not every version), the
-    applicant and the challenge with its owner and criteria."""
+@functools.cache
+def _assignment_query() -> sa.Select:
+    """An assignment with what its page shows, in one statement (built once): the version under
+    review (not every version), the applicant and the challenge's owner (for the conflict check), the
+    challenge's title and criteria. Neither the proposal's draft nor the challenge's texts: the page
+    shows the version, and anything else is read if asked for."""
     assessment = joinedload(Assignment.assessment)
-    assignment = db.session.scalars(sa.select(Assignment).where(Assignment.id == assignment_id).options(
-        assessment.joinedload(Assessment.proposal).joinedload(Proposal.organisation),
+    return sa.select(Assignment).where(Assignment.id == sa.bindparam("assignment_id")).options(
+        assessment.joinedload(Assessment.proposal).options(
+            load_only(Proposal.challenge_id, Proposal.organisation_id, Proposal.status, Proposal.version),
+            joinedload(Proposal.organisation)),
         assessment.joinedload(Assessment.assessed_version),
         assessment.joinedload(Assessment.review).joinedload(ChallengeReview.challenge).options(
+            load_only(Challenge.organisation_id, Challenge.title, Challenge.status, Challenge.deadline),
             joinedload(Challenge.organisation), joinedload(Challenge.criteria)),
-        joinedload(Assignment.review))).unique().one_or_none()
+        joinedload(Assignment.review))
+
+
+def _assignment(assignment_id: int) -> Assignment:
+    """The evaluator's own assignment, readable only while allowed: never with an unjustified conflict."""
+    assignment = db.session.scalars(_assignment_query(), {"assignment_id": assignment_id}).unique().one_or_none()
     if assignment is None or not services.can_review(assignment, current_user):
         abort(404)
     return assignment
