@@ -7,6 +7,7 @@ second, with ``now`` for tests), change state, record the event, flush and never
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -25,7 +26,6 @@ from challenges.core.events import record
 from challenges.core.formatting import local_datetime, sek
 from challenges.core.models import utcnow
 from challenges.extensions import db
-from challenges.funding.models import ProgrammeYear
 from challenges.proposals import events, files
 from challenges.proposals.models import (
     BUDGET_LABELS,
@@ -36,6 +36,7 @@ from challenges.proposals.models import (
     ProposalAttachment,
     ProposalStatus,
     ProposalVersion,
+    proposal_member,
 )
 
 # The longest text each field takes (forms use the same numbers).
@@ -459,18 +460,32 @@ def can_download(attachment: ProposalAttachment, user: User, now: datetime | Non
 # --- versions and their differences -----------------------------------------------------------------
 
 
-def snapshot(proposal: Proposal) -> dict[str, Any]:
-    """Everything the applicant sends, as plain data: what a version keeps and the pages show."""
-    org = proposal.organisation
+def _written(proposal: Proposal) -> dict[str, Any]:
+    """What the applicant writes in the proposal's own fields."""
     return {
         "title": proposal.title, "summary": proposal.summary, "solution": proposal.solution, "fit": proposal.fit,
         "milestones": [dict(m) for m in proposal.milestones],
         "requested_ore": proposal.requested_ore,
         "budget": {line.value: ore for line, ore in proposal.budget().items()},
-        "team": [{"id": u.id, "name": u.name, "email": u.email} for u in proposal.team],
         "partners": [dict(p) for p in proposal.partners],
-        "attachments": [{"id": a.id, "filename": a.filename, "size": a.size, "sha256": a.sha256}
-                        for a in proposal.current_attachments],
+    }
+
+
+def _person(user_id: int, name: str, email: str) -> dict[str, Any]:
+    return {"id": user_id, "name": name, "email": email}
+
+
+def _file(attachment_id: int, filename: str, size: int, sha256: str) -> dict[str, Any]:
+    return {"id": attachment_id, "filename": filename, "size": size, "sha256": sha256}
+
+
+def snapshot(proposal: Proposal) -> dict[str, Any]:
+    """Everything the applicant sends, as plain data: what a version keeps and the pages show."""
+    org = proposal.organisation
+    return {
+        **_written(proposal),
+        "team": [_person(u.id, u.name, u.email) for u in proposal.team],
+        "attachments": [_file(a.id, a.filename, a.size, a.sha256) for a in proposal.current_attachments],
         "agreement_accepted": proposal.agreement_accepted_at is not None,
         "organisation": {"name": org.name, "org_number": org.org_number, "staff": org.staff_headcount,
                          "turnover_ore": org.annual_turnover_ore, "balance_ore": org.balance_sheet_total_ore,
@@ -482,12 +497,57 @@ _COMPARED = ("title", "summary", "solution", "fit", "milestones", "requested_ore
              "attachments")
 
 
+def _differs(now: dict[str, Any], submitted: dict[str, Any]) -> bool:
+    """Whether the applicant changed what they send. The team is a set of people: a version keeps it in
+    the order the proposal held it then, which a later reading may not repeat."""
+    def by_id(team: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        return sorted(team or [], key=lambda person: person["id"])
+
+    return by_id(now["team"]) != by_id(submitted.get("team")) or any(
+        now[k] != submitted.get(k) for k in _COMPARED if k != "team")
+
+
 def has_unsubmitted_changes(proposal: Proposal) -> bool:
     latest = proposal.latest_version
-    if latest is None:
-        return True
-    now = snapshot(proposal)
-    return any(now[k] != latest.content.get(k) for k in _COMPARED)
+    return latest is None or _differs(snapshot(proposal), latest.content)
+
+
+def unsubmitted_changes(proposals: Iterable[Proposal]) -> set[int]:
+    """The ids of the submitted *proposals* changed since their latest version (as
+    :func:`has_unsubmitted_changes` says of one), in one statement for them all: their teams' names
+    and addresses, their current files and their latest versions, not whole people, files and every
+    version."""
+    submitted = {p.id: p for p in proposals if p.status is ProposalStatus.submitted}
+    if not submitted:
+        return set()
+    ids = list(submitted)
+    text, number, data = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Integer), sa.cast(sa.null(), sa.JSON)
+    # (part, proposal, id, two texts, a size, content) for team members, current files and latest versions
+    team = (sa.select(sa.literal(0).label("part"), proposal_member.c.proposal_id.label("proposal_id"),
+                      User.id.label("id"), User.name.label("first"), User.email.label("second"),
+                      number.label("size"), data.label("content"))
+            .join(User, User.id == proposal_member.c.user_id).where(proposal_member.c.proposal_id.in_(ids)))
+    files = sa.select(sa.literal(1), ProposalAttachment.proposal_id, ProposalAttachment.id,
+                      ProposalAttachment.filename, ProposalAttachment.sha256, ProposalAttachment.size, data).where(
+        ProposalAttachment.proposal_id.in_(ids), ProposalAttachment.removed_at.is_(None))
+    latest = sa.select(sa.literal(2), ProposalVersion.proposal_id, ProposalVersion.number, text, text, number,
+                       ProposalVersion.content).join(Proposal, sa.and_(
+                           Proposal.id == ProposalVersion.proposal_id, Proposal.version == ProposalVersion.number)
+                       ).where(Proposal.id.in_(ids))
+    union = sa.union_all(team, files, latest).subquery()
+    rows = db.session.execute(sa.select(union).order_by(union.c.part, union.c.proposal_id, union.c.id))
+    people: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    kept: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    versions: dict[int, dict[str, Any]] = {}
+    for part, proposal_id, key, first, second, size, content in rows:
+        if part == 0:
+            people[proposal_id].append(_person(key, first, second))
+        elif part == 1:
+            kept[proposal_id].append(_file(key, first, size, second))
+        else:
+            versions[proposal_id] = content
+    return {i for i, p in submitted.items() if i not in versions or _differs(
+        {**_written(p), "team": people[i], "attachments": kept[i]}, versions[i])}
 
 
 @dataclass(frozen=True)
@@ -541,12 +601,7 @@ def diff_versions(old: dict[str, Any], new: dict[str, Any], labels: dict[str, st
 def organisation_proposals(org: Organisation) -> list[Proposal]:
     return list(db.session.scalars(
         sa.select(Proposal).where(Proposal.organisation_id == org.id)
-        .options(sa.orm.joinedload(Proposal.challenge).joinedload(Challenge.programme_year)
-                 .joinedload(ProgrammeYear.programme),
-                 sa.orm.joinedload(Proposal.organisation),
-                 sa.orm.selectinload(Proposal.team).lazyload(User.roles),  # names and addresses only
-                 sa.orm.selectinload(Proposal.attachments), sa.orm.selectinload(Proposal.versions))
-        .order_by(Proposal.updated_at.desc())))
+        .options(sa.orm.joinedload(Proposal.challenge)).order_by(Proposal.updated_at.desc())))
 
 
 def proposal_counts(challenge: Challenge) -> dict[ProposalStatus, int]:

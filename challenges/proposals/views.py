@@ -353,8 +353,7 @@ def mine():
         abort(403)
     proposals = services.organisation_proposals(current_user.organisation)
     return render_template("proposals/mine.html", proposals=proposals, now=utcnow(),
-                           unsubmitted={p.id for p in proposals if p.status is ProposalStatus.submitted
-                                        and services.has_unsubmitted_changes(p)})
+                           unsubmitted=services.unsubmitted_changes(proposals))
 
 
 @bp.get("/challenges/<int:challenge_id>/proposals")

@@ -13,7 +13,7 @@ from challenges.extensions import db
 from challenges.notifications.models import MailMessage
 from challenges.proposals import files, services
 from challenges.proposals.models import Proposal, ProposalStatus
-from tests.factories import make_user
+from tests.factories import make_challenge, make_user
 from tests.proposals.conftest import content, make_proposal, pdf
 
 
@@ -173,3 +173,32 @@ def test_the_list_flags_changes_that_are_not_submitted(people, challenge, make_b
     db.session.commit()
     assert "changes not submitted" in sara.get("/proposals").get_data(as_text=True)
     assert proposal.status is ProposalStatus.submitted
+
+
+def test_the_list_reads_changes_as_the_proposal_page_does(people, make_browser):
+    """The list asks about all its proposals in one statement; it must agree with the one-by-one check,
+    whatever changed: a field, the team, a file; not the order in which the team was read (å after z)."""
+    sme = people["sme"]
+    org = sme.organisation
+    ake, zoe = make_user("ake@sensors.example.com", org=org, name="Åke Ödman"), make_user(
+        "zoe@sensors.example.com", org=org, name="Zoe Zetterberg")
+    team = [sme.id, ake.id, zoe.id]
+    calls = [make_challenge(people["owner"]) for _ in range(7)]
+    unchanged, edited, reverted, new_member, new_file, file_removed, draft = [
+        make_proposal(sme, c, team_ids=team) for c in calls[:6]] + [make_proposal(sme, calls[6], submit=False)]
+    for proposal in (new_file, file_removed):
+        services.add_attachment(proposal, "plan.pdf", pdf(), by=sme)
+    services.submit_proposal(file_removed, by=sme)
+    services.update_proposal(edited, content(sme, title="Edited", team_ids=team), by=sme)
+    services.update_proposal(reverted, content(sme, title="Edited", team_ids=team), by=sme)
+    services.update_proposal(reverted, content(sme, team_ids=team), by=sme)
+    services.update_proposal(new_member, content(sme, team_ids=[sme.id, zoe.id]), by=sme)
+    services.remove_attachment(file_removed.current_attachments[0], by=sme)
+    db.session.commit()
+    everything = [unchanged, edited, reverted, new_member, new_file, file_removed, draft]
+    changed = {edited.id, new_member.id, new_file.id, file_removed.id}
+    assert services.unsubmitted_changes(everything) == changed
+    assert {p.id for p in everything if p.status is ProposalStatus.submitted
+            and services.has_unsubmitted_changes(p)} == changed
+    page = make_browser("sara@sensors.example.com").get("/proposals").get_data(as_text=True)
+    assert page.count("changes not submitted") == 4
