@@ -7,6 +7,7 @@ second, with ``now`` for tests), change state, record the event, flush and never
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -512,17 +513,12 @@ def has_unsubmitted_changes(proposal: Proposal) -> bool:
     return latest is None or _differs(snapshot(proposal), latest.content)
 
 
-def unsubmitted_changes(proposals: Iterable[Proposal]) -> set[int]:
-    """The ids of the submitted *proposals* changed since their latest version (as
-    :func:`has_unsubmitted_changes` says of one), in one statement for them all: their teams' names
-    and addresses, their current files and their latest versions, not whole people, files and every
-    version."""
-    submitted = {p.id: p for p in proposals if p.status is ProposalStatus.submitted}
-    if not submitted:
-        return set()
-    ids = list(submitted)
+@functools.cache
+def _unsubmitted_query() -> sa.Select:
+    """(part, proposal, id, two texts, a size, content) for the team members, current files and latest
+    versions of the proposals given as ``ids``, in one statement (built once)."""
+    ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
     text, number, data = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Integer), sa.cast(sa.null(), sa.JSON)
-    # (part, proposal, id, two texts, a size, content) for team members, current files and latest versions
     team = (sa.select(sa.literal(0).label("part"), proposal_member.c.proposal_id.label("proposal_id"),
                       User.id.label("id"), User.name.label("first"), User.email.label("second"),
                       number.label("size"), data.label("content"))
@@ -535,7 +531,19 @@ def unsubmitted_changes(proposals: Iterable[Proposal]) -> set[int]:
                            Proposal.id == ProposalVersion.proposal_id, Proposal.version == ProposalVersion.number)
                        ).where(Proposal.id.in_(ids))
     union = sa.union_all(team, files, latest).subquery()
-    rows = db.session.execute(sa.select(union).order_by(union.c.part, union.c.proposal_id, union.c.id))
+    return sa.select(union).order_by(union.c.part, union.c.proposal_id, union.c.id)
+
+
+def unsubmitted_changes(proposals: Iterable[Proposal]) -> set[int]:
+    """The ids of the submitted *proposals* changed since their latest version (as
+    :func:`has_unsubmitted_changes` says of one), in one statement for them all: their teams' names
+    and addresses, their current files and their latest versions, not whole people, files and every
+    version."""
+    submitted = {p.id: p for p in proposals if p.status is ProposalStatus.submitted}
+    if not submitted:
+        return set()
+    ids = list(submitted)
+    rows = db.session.execute(_unsubmitted_query(), {"ids": ids})
     people: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     kept: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     versions: dict[int, dict[str, Any]] = {}
@@ -598,10 +606,14 @@ def diff_versions(old: dict[str, Any], new: dict[str, Any], labels: dict[str, st
 # --- what each person sees --------------------------------------------------------------------------
 
 
+@functools.cache
+def _organisation_proposals_query() -> sa.Select:
+    return (sa.select(Proposal).where(Proposal.organisation_id == sa.bindparam("org_id"))
+            .options(sa.orm.joinedload(Proposal.challenge)).order_by(Proposal.updated_at.desc()))
+
+
 def organisation_proposals(org: Organisation) -> list[Proposal]:
-    return list(db.session.scalars(
-        sa.select(Proposal).where(Proposal.organisation_id == org.id)
-        .options(sa.orm.joinedload(Proposal.challenge)).order_by(Proposal.updated_at.desc())))
+    return list(db.session.scalars(_organisation_proposals_query(), {"org_id": org.id}))
 
 
 def proposal_counts(challenge: Challenge) -> dict[ProposalStatus, int]:
