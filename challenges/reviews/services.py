@@ -3,6 +3,7 @@ completion, decisions and reminders. Services take ``by=``, check, change, recor
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -144,26 +145,36 @@ def _domain(email: str) -> str:
     return email.rsplit("@", 1)[-1].lower()
 
 
+@functools.cache
+def _conflict_query(narrowed: bool) -> sa.CompoundSelect:
+    """Declarations (evaluator, organisation number, NULL) and approved memberships (person, address,
+    organisation) in one statement, built once; *narrowed* to the ``evaluators`` given and the members
+    of the ``organisations`` given."""
+    declarations = sa.select(ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number,
+                             sa.cast(sa.null(), sa.Integer))
+    members = (sa.select(User.id, User.email, Membership.organisation_id)
+               .join(Membership, Membership.user_id == User.id).where(Membership.state == MembershipState.approved))
+    if narrowed:
+        evaluators: sa.BindParameter[list[int]] = sa.bindparam("evaluators", expanding=True)
+        organisations: sa.BindParameter[list[int]] = sa.bindparam("organisations", expanding=True)
+        declarations = declarations.where(ConflictDeclaration.evaluator_id.in_(evaluators))
+        members = members.where(sa.or_(User.id.in_(evaluators), Membership.organisation_id.in_(organisations)))
+    return sa.union_all(declarations, members)
+
+
 class ConflictIndex:
     """What conflict checks read, loaded once per page or assignment run rather than per pair: for
     the given evaluators and organisations only, or for everyone when not narrowed."""
 
     def __init__(self, evaluator_ids: Iterable[int] | None = None, organisation_ids: Iterable[int] | None = None) -> None:
-        declarations = sa.select(ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number,
-                                 sa.cast(sa.null(), sa.Integer))
-        members = (sa.select(User.id, User.email, Membership.organisation_id)
-                   .join(Membership, Membership.user_id == User.id).where(Membership.state == MembershipState.approved))
-        if evaluator_ids is not None:
-            if organisation_ids is None:  # a narrowed index must know whose conflicts it may be asked about
-                raise ValueError("narrow to evaluators and organisations together")
-            evaluator_ids = list(evaluator_ids)
-            declarations = declarations.where(ConflictDeclaration.evaluator_id.in_(evaluator_ids))
-            members = members.where(sa.or_(User.id.in_(evaluator_ids),
-                                           Membership.organisation_id.in_(list(organisation_ids or ()))))
+        if evaluator_ids is not None and organisation_ids is None:
+            raise ValueError("narrow to evaluators and organisations together")  # it must know whose conflicts
+        narrowed = evaluator_ids is not None
+        params = {"evaluators": list(evaluator_ids or ()), "organisations": list(organisation_ids or ())}
         self.declared: dict[int, set[str]] = {}
         self.domains: dict[int, set[str]] = {}
         self.member_of: dict[int, int] = {}
-        for person_id, text, org_id in db.session.execute(sa.union_all(declarations, members)):  # one statement
+        for person_id, text, org_id in db.session.execute(_conflict_query(narrowed), params if narrowed else {}):
             if org_id is None:  # a declaration: the evaluator and an organisation number
                 self.declared.setdefault(person_id, set()).add(text)
             else:  # a membership: the member's address and organisation
