@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 
@@ -56,6 +57,14 @@ class RecuseForm(Form):
 
 def score_form(criteria, formdata=None) -> Form:
     """A form with one 1–7 or N/A choice per criterion of the challenge, and the two comments."""
+    form_class = _score_form_class(tuple((c.id, c.name) for c in criteria))
+    return form_class(formdata=formdata) if formdata is not None else form_class()
+
+
+@functools.lru_cache(maxsize=512)
+def _score_form_class(criteria: tuple[tuple[int, str], ...]) -> type[Form]:
+    """The form class for these criteria (id, name), made once: a review page is shown far more often
+    than a challenge's criteria change."""
 
     class ScoreForm(Form):
         # Required, but checked by the service so that every missing part is named at once.
@@ -66,9 +75,9 @@ def score_form(criteria, formdata=None) -> Form:
                                      _l("Only programme managers read it."), required=False)
 
     choices = [(str(n), SCALE_LABELS[n]) for n in SCALE] + [("na", _l("N/A – cannot be judged"))]
-    for c in criteria:
-        setattr(ScoreForm, f"criterion_{c.id}", RadioField(c.name, choices=choices, validate_choice=False))
-    return ScoreForm(formdata=formdata) if formdata is not None else ScoreForm()
+    for criterion_id, name in criteria:
+        setattr(ScoreForm, f"criterion_{criterion_id}", RadioField(name, choices=choices, validate_choice=False))
+    return ScoreForm
 
 
 def scores_from(form, criteria) -> dict[int, int | None]:
