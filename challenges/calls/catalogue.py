@@ -94,7 +94,10 @@ def _filters(f: CatalogueFilter, row) -> list:
     conditions = []
     if terms := search_terms(f.q):
         if _postgres() and row is not Challenge:  # the window carries the search vector: test it there
-            conditions.append(row.search_vector.op("@@")(sa.func.to_tsquery("simple", _tsquery(terms))))
+            # against a query parsed once (a subquery), not once per challenge in the window: a
+            # prepared statement's plan does not know the words, so it cannot parse them beforehand
+            query = sa.select(sa.func.to_tsquery("simple", _tsquery(terms))).scalar_subquery()
+            conditions.append(row.search_vector.op("@@")(query))
         else:
             conditions.append(row.id.in_(_matching_ids(terms)))
     if f.area:
