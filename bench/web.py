@@ -149,8 +149,12 @@ def _login(app, email: str) -> str:
     assert token, "no CSRF token on the login page"
     response = client.post("/login", data={"csrf_token": token.group(1), "email": email, "password": DEMO_PASSWORD})
     assert response.status_code in (302, 303), f"login as {email} failed ({response.status_code})"
-    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("session="))
-    return cookie.split(";", 1)[0]
+    # The cookie a browser holds once it has shown a page: the first page after the login adds the
+    # secret behind the forms' CSRF tokens to the session (wrk sends one cookie and keeps no other).
+    client.get(response.headers["Location"])
+    cookie = client.get_cookie("session")
+    assert cookie is not None, f"no session cookie for {email}"
+    return f"session={cookie.value}"
 
 
 @dataclass(frozen=True)
