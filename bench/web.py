@@ -292,16 +292,19 @@ def main() -> None:
             print(f"{scale[0]} challenges, {scale[1]} proposals: {line}", flush=True)
         print()
         print(f"{'page':<20} {'statements':>10} " + " ".join(f"{f'{c}/{p}':>14}" for c, p in scales)
-              + f" {'vs minimal':>11} {'first/last':>11}")
+              + f" {'vs minimal':>11} {'first/last':>11} {'÷ minimal':>10}")
         last, first = scales[-1], scales[0]
         headline = scales[1] if len(scales) > 2 else last
         for name in [*targets, "minimal"]:
             rates = " ".join(f"{results[s][name]:>12.0f}/s" for s in scales)
             versus = results[headline][name] / results[headline]["minimal"]
             stmts = "/".join(str(counts[s].get(name, "")) for s in scales) if name != "minimal" else "1"
-            print(f"{name:<20} {stmts:>10} {rates} {versus:>10.0%} {results[first][name] / results[last][name]:>10.2f}x")
+            growth = results[first][name] / results[last][name]
+            steady = growth / (results[first]["minimal"] / results[last]["minimal"])
+            print(f"{name:<20} {stmts:>10} {rates} {versus:>10.0%} {growth:>10.2f}x {steady:>9.2f}x")
         print(f"\n'vs minimal' at {headline[0]} challenges and {headline[1]} proposals (target ≥ 50 %); "
-              f"'first/last': rate at {first[0]} challenges over rate at {last[0]} (target ≤ 1.3).")
+              f"'first/last': rate at {first[0]} challenges over rate at {last[0]} (target ≤ 1.3); '÷ minimal': the same "
+              "over the minimal page's, which takes out a machine that got faster or slower between the sizes.")
         print(f"gunicorn workers' peak memory: {', '.join(f'{kib / 1024:.0f} MiB' for kib in peaks)}")
 
 
