@@ -353,7 +353,7 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                 os.kill(sender, signal.SIGKILL)
                 held = count(sa.select(sa.func.count()).select_from(MailMessage).where(
                     MailMessage.claimed_by == send_job, MailMessage.state == MessageState.sending))
-                faults.append(f"worker SIGKILLed while running a send job ({held} messages left in its hands)")
+                faults.append(f"worker SIGKILLed while running a send job ({held} message{'' if held == 1 else 's'} left in its hands)")
 
                 redis_server.stop()
                 redis_server.start()
