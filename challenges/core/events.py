@@ -159,10 +159,15 @@ def enqueue_handlings(pending: list[tuple[str, str, str]]) -> None:
         pipe.execute()
 
 
+# The ``session.info`` keys whose contents a commit hands on (see :func:`relay_after_commit`).
+RELAYED: set[str] = set()
+
+
 def relay_after_commit(key: str, send: Callable[[list], None], what: str) -> None:
     """After each commit, hand what the transaction collected in ``session.info[key]`` to *send*
     (which puts it on Redis); after a rollback, drop it. If Redis is down the commit has happened
     anyway, and a sweeper finds the rows after the lease."""
+    RELAYED.add(key)
 
     @sa_event.listens_for(Session, "after_commit")
     def _relay(session: Session) -> None:

@@ -9,9 +9,11 @@ and planned once.
 
 A transaction counts as having written when any statement other than a plain SELECT went through
 its connection (an INSERT, an UPDATE, a DELETE, a SAVEPOINT, a SET, a WITH that might hide a write,
-a SELECT … FOR UPDATE): those still end with the rollback they always did, as does anything that
-ends with an exception. Nothing pending in the session is ever committed by this: the session must
-have nothing to flush.
+a SELECT … INTO, a SELECT … FOR UPDATE), when the session has anything to flush, or when it holds
+something a commit would hand on (a job to enqueue, a change to the public pages): those still end
+with the rollback they always did, as does anything that ends with an exception. What goes behind
+SQLAlchemy's back (the driver's own cursor, a function with side effects called by a SELECT) is not
+seen; the application does neither.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session, SessionTransaction
 
+from challenges.core.events import RELAYED
 from challenges.extensions import db
 
 log = logging.getLogger(__name__)
@@ -31,11 +34,11 @@ log = logging.getLogger(__name__)
 _WROTE = "challenges_wrote"
 _CONNECTION = "challenges_connection"
 _PLAIN_SELECT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
-_LOCKING = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE)\b", re.IGNORECASE)
+_WRITING_SELECT = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE)\b|\bINTO\b", re.IGNORECASE)
 
 
 def _note(conn: sa.Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-    if not _PLAIN_SELECT.match(statement) or _LOCKING.search(statement):
+    if not _PLAIN_SELECT.match(statement) or _WRITING_SELECT.search(statement):
         conn.info[_WROTE] = True
 
 
@@ -55,11 +58,13 @@ def _ended(session: Session, transaction: SessionTransaction) -> None:
 
 
 def only_read() -> bool:
-    """Whether the session's open transaction reached the database, has written nothing there and
-    has nothing to write."""
+    """Whether the session's open transaction reached the database, has written nothing there, has
+    nothing to write and nothing for a commit to hand on."""
     session = db.session()
     connection = session.info.get(_CONNECTION)
     if connection is None or session.new or session.dirty or session.deleted:
+        return False
+    if any(session.info.get(key) for key in RELAYED):
         return False
     return not connection.info.get(_WROTE)
 

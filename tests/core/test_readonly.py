@@ -84,3 +84,24 @@ def test_a_transaction_that_never_reached_the_database_takes_no_connection_to_en
     assert not readonly.only_read()
     assert db.engine.pool.checkedout() == 0
     _end_request()
+
+
+def test_a_select_into_counts_as_writing():
+    db.session.execute(sa.text("SELECT 1 AS x INTO TEMPORARY readonly_probe"))
+    assert not readonly.only_read()
+    _end_request()
+
+
+def test_what_a_commit_would_hand_on_is_dropped_with_a_rollback(people):
+    """A watched row assigned its own value: the flush writes nothing, but the transaction would tell the
+    public pages they changed. It ends as before, with a rollback, and the kept pages stay."""
+    from challenges.core.pagecache import VERSION_KEY
+    from challenges.extensions import get_redis
+
+    before = get_redis().get(VERSION_KEY)
+    org = db.session.scalars(sa.select(Organisation).limit(1)).one()
+    org.name = org.name
+    db.session.execute(sa.select(Organisation.id)).all()  # flushes
+    assert not readonly.only_read()
+    _end_request()
+    assert get_redis().get(VERSION_KEY) == before
