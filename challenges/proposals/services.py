@@ -92,12 +92,12 @@ def working_teams(challenge: Challenge, *, unsubmitted_only: bool) -> list[User]
     proposals = db.session.scalars(
         sa.select(Proposal).where(Proposal.challenge_id == challenge.id,
                                   Proposal.status != ProposalStatus.withdrawn).order_by(Proposal.id)
-        .options(joinedload(Proposal.organisation), selectinload(Proposal.team), selectinload(Proposal.attachments),
-                 selectinload(Proposal.versions))).all()
+        .options(joinedload(Proposal.organisation), selectinload(Proposal.team))).all()
+    changed = unsubmitted_changes(proposals) if unsubmitted_only else set()
     people: dict[int, User] = {}
     members: dict[int, set[int]] = {}  # per organisation, asked once
     for proposal in proposals:
-        if unsubmitted_only and proposal.status is not ProposalStatus.draft and not has_unsubmitted_changes(proposal):
+        if unsubmitted_only and proposal.status is not ProposalStatus.draft and proposal.id not in changed:
             continue
         if proposal.organisation_id not in members:
             members[proposal.organisation_id] = {u.id for u in team_candidates(proposal.organisation)}

@@ -10,7 +10,7 @@ from datetime import datetime, time, timedelta
 import pytest
 import sqlalchemy as sa
 
-from challenges.accounts.models import MailMode, User
+from challenges.accounts.models import MailMode, OrganisationKind, User
 from challenges.calls import services as calls
 from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core.formatting import from_local, to_local
@@ -19,8 +19,9 @@ from challenges.extensions import db
 from challenges.notifications.catalogue import Notice
 from challenges.notifications.models import MailMessage, MessageState
 from challenges.notifications.services import compile_digests, render_message
-from tests.factories import make_challenge
-from tests.proposals.conftest import make_proposal
+from challenges.proposals import services as proposals
+from tests.factories import make_challenge, make_org, make_user
+from tests.proposals.conftest import content, make_proposal
 
 
 def _tomorrow_at(hour: int) -> datetime:
@@ -187,6 +188,9 @@ def test_closing_reminders_go_to_unsubmitted_proposals_three_days_and_one_day_be
     challenge = make_challenge(people["owner"], ChallengeStatus.published)
     make_proposal(people["sme"], challenge, submit=False)  # a draft
     make_proposal(people["other_sme"], challenge, submit=True)  # submitted: nothing to remind
+    edited_by = make_user("ada@edits.example.com", org=make_org(OrganisationKind.sme))
+    edited = make_proposal(edited_by, challenge, submit=True)
+    proposals.update_proposal(edited, content(edited_by, title="Changed after submitting"), by=edited_by)
     db.session.commit()
     challenge_id, deadline = challenge.id, challenge.deadline
     drain()
@@ -196,6 +200,7 @@ def test_closing_reminders_go_to_unsubmitted_proposals_three_days_and_one_day_be
     assert calls.send_closing_reminders(now=deadline - timedelta(days=2)) == 0  # once
     drain()
     assert [m["Subject"] for m in smtp.to("sara@sensors.example.com")] == ["Reminder: a challenge closes in three days"]
+    assert [m["Subject"] for m in smtp.to("ada@edits.example.com")] == ["Reminder: a challenge closes in three days"]
     assert smtp.to("jonas@robots.example.com") == []
     assert calls.send_closing_reminders(now=deadline - timedelta(hours=12)) == 1
     drain()
