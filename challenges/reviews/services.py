@@ -8,21 +8,21 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from challenges.accounts.models import Membership, MembershipState, Organisation, Role, User, UserRole
 from challenges.calls import services as calls
-from challenges.calls.models import Challenge, ChallengeStatus
+from challenges.calls.models import Challenge, ChallengeStatus, Criterion
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.formatting import STOCKHOLM
 from challenges.core.models import commit_first, utcnow
 from challenges.extensions import db
-from challenges.proposals.models import Proposal, ProposalStatus
+from challenges.proposals.models import Proposal, ProposalStatus, ProposalVersion
 from challenges.reviews import assign, events
 from challenges.reviews.models import (
     SCALE,
@@ -188,9 +188,13 @@ class ConflictIndex:
                                                                              p.challenge.organisation_id)})
 
     def reasons(self, evaluator: User, proposal: Proposal) -> list[str]:
+        return self.reasons_about(evaluator, parties(proposal))
+
+    def reasons_about(self, evaluator: User, organisations: Iterable[Party]) -> list[str]:
+        """Why *evaluator* may not judge between *organisations* (the applicant and the challenge's owner)."""
         reasons = []
         domain = _domain(evaluator.email)
-        for org in (proposal.organisation, proposal.challenge.organisation):
+        for org in organisations:
             if org.org_number in self.declared.get(evaluator.id, set()):
                 reasons.append(_("declared relation with %(org)s", org=org.name))
             if self.member_of.get(evaluator.id) == org.id:
@@ -198,6 +202,22 @@ class ConflictIndex:
             if domain not in PUBLIC_MAIL_DOMAINS and domain in self.domains.get(org.id, set()):
                 reasons.append(_("same email domain as %(org)s (%(domain)s)", org=org.name, domain=domain))
         return reasons
+
+
+class Party(Protocol):
+    """An organisation as the conflict checks read it: a model, or a row of a page's statement."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def org_number(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+def parties(proposal: Proposal) -> tuple[Party, Party]:
+    """The applicant and the challenge's owner: the organisations an evaluator must have no tie to."""
+    return proposal.organisation, proposal.challenge.organisation
 
 
 def conflict_reasons(evaluator: User, proposal: Proposal, index: ConflictIndex | None = None) -> list[str]:
@@ -378,14 +398,101 @@ def settle_recusal(assignment: Assignment) -> Assignment | None:
 # --- scoring --------------------------------------------------------------------------------------------
 
 
-def can_review(assignment: Assignment, user: User, index: ConflictIndex | None = None) -> bool:
+class SheetOrganisation(NamedTuple):
+    id: int
+    org_number: str
+    name: str
+
+
+class SheetReview(NamedTuple):
+    """The evaluator's own submitted review."""
+
+    scores: dict[str, Any]
+    comment_to_applicant: str
+    comment_to_programme: str
+    submitted_at: datetime
+
+
+class SheetCriterion(NamedTuple):
+    id: int
+    name: str
+    weight: int
+
+
+@dataclass(frozen=True)
+class ReviewSheet:
+    """What an evaluator's page for one assignment shows and checks, read as plain values in two
+    statements (the assignment with the version under review, the organisations, the challenge's
+    review and the evaluator's own review; then the criteria): the page evaluators open most, and
+    building model objects for ten joined tables cost more than reading them."""
+
+    assignment_id: int
+    assessment_id: int
+    evaluator_id: int
+    recused_at: datetime | None
+    override_justification: str | None
+    version: int
+    content: dict[str, Any]
+    challenge_title: str
+    blind: bool
+    review_deadline: datetime
+    published_at: datetime | None
+    parties: tuple[SheetOrganisation, SheetOrganisation]
+    mine: SheetReview | None
+    criteria: list[SheetCriterion]
+
+
+@functools.cache
+def _sheet_queries() -> tuple[sa.Select, sa.Select]:
+    """Built once."""
+    applicant, owner = aliased(Organisation), aliased(Organisation)
+    sheet = (sa.select(
+        Assignment.id, Assignment.assessment_id, Assignment.evaluator_id, Assignment.recused_at,
+        Assignment.override_justification, Assessment.version, ProposalVersion.content,
+        Challenge.id.label("challenge_id"), Challenge.title, ChallengeReview.blind, ChallengeReview.review_deadline,
+        ChallengeReview.published_at, applicant.id, applicant.org_number, applicant.name,
+        owner.id, owner.org_number, owner.name, Review.id, Review.scores, Review.comment_to_applicant,
+        Review.comment_to_programme, Review.submitted_at)
+        .join(Assessment, Assessment.id == Assignment.assessment_id)
+        .join(Proposal, Proposal.id == Assessment.proposal_id)
+        .join(ProposalVersion, sa.and_(ProposalVersion.proposal_id == Assessment.proposal_id,
+                                       ProposalVersion.number == Assessment.version))
+        .join(applicant, applicant.id == Proposal.organisation_id)
+        .join(ChallengeReview, ChallengeReview.id == Assessment.review_id)
+        .join(Challenge, Challenge.id == ChallengeReview.challenge_id)
+        .join(owner, owner.id == Challenge.organisation_id)
+        .outerjoin(Review, Review.assignment_id == Assignment.id)
+        .where(Assignment.id == sa.bindparam("assignment_id")))
+    criteria = (sa.select(Criterion.id, Criterion.name, Criterion.weight)
+                .where(Criterion.challenge_id == sa.bindparam("challenge_id")).order_by(Criterion.position, Criterion.id))
+    return sheet, criteria
+
+
+def review_sheet(assignment_id: int) -> ReviewSheet | None:
+    sheet, criteria = _sheet_queries()
+    row = db.session.execute(sheet, {"assignment_id": assignment_id}).one_or_none()
+    if row is None:
+        return None
+    (assignment_id, assessment_id, evaluator_id, recused_at, override, version, content, challenge_id, title,
+     blind, deadline, published_at, *organisations, review_id, scores, to_applicant, to_programme, submitted_at) = row
+    return ReviewSheet(
+        assignment_id, assessment_id, evaluator_id, recused_at, override, version, content, title, blind, deadline,
+        published_at, (SheetOrganisation(*organisations[:3]), SheetOrganisation(*organisations[3:])),
+        SheetReview(scores, to_applicant, to_programme, submitted_at) if review_id is not None else None,
+        [SheetCriterion(*c) for c in db.session.execute(criteria, {"challenge_id": challenge_id})])
+
+
+def can_review(assignment: Assignment | ReviewSheet, user: User, index: ConflictIndex | None = None) -> bool:
     """The assigned evaluator, not recused, without a conflict (unless a manager overrode it)."""
     if not (user.is_authenticated and user.active and assignment.evaluator_id == user.id):
         return False
     if assignment.recused_at is not None:
         return False
-    return assignment.override_justification is not None or not conflict_reasons(
-        user, assignment.assessment.proposal, index)
+    if assignment.override_justification is not None:
+        return True
+    between = assignment.parties if isinstance(assignment, ReviewSheet) else parties(assignment.assessment.proposal)
+    index = index or ConflictIndex([user.id], {org.id for org in between})
+    return not index.reasons_about(user, between)
 
 
 def submit_review(assignment: Assignment, scores: dict[int, int | None], comment_to_applicant: str,

@@ -101,10 +101,10 @@ def conflicts():
 
 @functools.cache
 def _assignment_query() -> sa.Select:
-    """An assignment with what its page shows, in one statement (built once): the version under
+    """An assignment with what a change to it reads, in one statement (built once): the version under
     review (not every version), the applicant and the challenge's owner (for the conflict check), the
-    challenge's title and criteria. Neither the proposal's draft nor the challenge's texts: the page
-    shows the version, and anything else is read if asked for."""
+    challenge's title and criteria. Neither the proposal's draft nor the challenge's texts. The page
+    itself is read as plain values (``services.review_sheet``)."""
     assessment = joinedload(Assignment.assessment)
     return sa.select(Assignment).where(Assignment.id == sa.bindparam("assignment_id")).options(
         assessment.joinedload(Assessment.proposal).options(
@@ -125,30 +125,33 @@ def _assignment(assignment_id: int) -> Assignment:
     return assignment
 
 
-def _review_page(assignment: Assignment, score_form=None, recuse_form=None):
-    assessment = assignment.assessment
-    criteria = assessment.review.challenge.criteria
+def _review_page(assignment_id: int, score_form=None, recuse_form=None):
+    """The page of the evaluator's own assignment, read as plain values (see ``ReviewSheet``): never
+    with an unjustified conflict."""
+    sheet = services.review_sheet(assignment_id)
+    if sheet is None or not services.can_review(sheet, current_user):
+        abort(404)
+    others = services.others_reviews(_assignment(assignment_id)) if sheet.mine is not None else []
     return render_template(
-        "reviews/review.html", assignment=assignment, assessment=assessment, review=assessment.review,
-        content=assessment.assessed_version.content, proposal=assessment.proposal, criteria=criteria,
-        form=score_form or forms.score_form(criteria, formdata={}),
-        recuse_form=recuse_form or forms.RecuseForm(formdata=None), others=services.others_reviews(assignment))
+        "reviews/review.html", sheet=sheet, content=sheet.content, criteria=sheet.criteria,
+        form=score_form or forms.score_form(sheet.criteria, formdata={}),
+        recuse_form=recuse_form or forms.RecuseForm(formdata=None), others=others)
 
 
 @bp.route("/reviews/<int:assignment_id>", methods=["GET", "POST"])
 @evaluator_required
 def review(assignment_id: int):
+    if request.method == "GET":
+        return _review_page(assignment_id)
     assignment = _assignment(assignment_id)
     criteria = assignment.assessment.review.challenge.criteria
-    if request.method == "GET":
-        return _review_page(assignment)
     form = forms.score_form(criteria)
     if form.validate_on_submit() and commit_change(form, lambda: services.submit_review(
             assignment, forms.scores_from(form, criteria), form.comment_to_applicant.data or "",
             form.comment_to_programme.data or "", by=current_user)):
         flash(_("Your review is submitted. You can now read the other evaluators' reviews."))
         return redirect(url_for("reviews.review", assignment_id=assignment.id), 303)
-    return _review_page(assignment, score_form=form)
+    return _review_page(assignment_id, score_form=form)
 
 
 @bp.post("/reviews/<int:assignment_id>/recuse")
@@ -160,7 +163,7 @@ def recuse(assignment_id: int):
             form, lambda: services.recuse(assignment, form.reason.data or "", by=current_user)):
         flash(_("You have recused from this proposal. Another evaluator will take it over."))
         return redirect(url_for("reviews.mine"), 303)
-    return _review_page(assignment, recuse_form=form)
+    return _review_page(assignment_id, recuse_form=form)
 
 
 @bp.get("/reviews/<int:assignment_id>/attachments/<int:attachment_id>")

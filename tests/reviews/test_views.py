@@ -39,6 +39,9 @@ def test_an_evaluator_scores_and_only_then_reads_the_others(people, assigned, ma
     assert response.status_code == 303
     page = b.get(url).get_data(as_text=True)
     assert "The first evaluator has spoken." in page and "Evaluator 1" in page
+    # The evaluator's own review, as submitted: each criterion's score, both comments.
+    assert "Feasibility of implementation (" in page and "6 – Very good" in page and "N/A" in page
+    assert "Promising, thin on the pilot." in page and "Check the budget." in page
     assert first.evaluator.name not in page  # other evaluators are not named
 
 
