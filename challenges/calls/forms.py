@@ -16,7 +16,6 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
-    TextAreaField,
 )
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -29,6 +28,7 @@ from challenges.core.forms import (
     LocalDateField,
     LocalTimeField,
     MoneyField,
+    TextAreaField,
     local_instant,
     single_line,
     strip,

@@ -8,10 +8,14 @@ from typing import cast
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from stdnum.exceptions import ValidationError as NumberError
 from stdnum.se import orgnr
-from wtforms import DateField, Field, FieldList, FormField, StringField, TimeField
+from wtforms import DateField, Field, FieldList, FormField, StringField, TimeField, widgets
+from wtforms import TextAreaField as WTFormsTextAreaField
+from wtforms.csrf.core import CSRFTokenField
 from wtforms.validators import StopValidation, ValidationError
+from wtforms.widgets.core import clean_key
 
 from challenges.core.formatting import NonexistentLocalTime, from_local
 from challenges.core.security import is_header_safe
@@ -153,10 +157,57 @@ def _drop_nul(value):
     return value.replace("\x00", "") if isinstance(value, str) else value
 
 
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def html_attributes(**attributes) -> Markup:
+    """What WTForms's ``html_params`` writes (sorted, ``True`` as a bare name, ``False`` left out,
+    names and values escaped), without formatting each attribute through ``Markup.format``: a review
+    page's three text areas and two tokens took a tenth of its time that way."""
+    written = []
+    quote, entity = Markup('"'), Markup("&quot;")
+    for key, value in sorted(attributes.items()):
+        if value is True:
+            written.append(str(escape(clean_key(key))))
+        elif value is not False:
+            written.append(f'{escape(clean_key(key))}="{escape(value).replace(quote, entity)}"')
+    return Markup(" ".join(written))  # noqa: S704 - every name and value escaped above
+
+
+class TextArea(widgets.TextArea):
+    """WTForms's text area, its attributes written by :func:`html_attributes`."""
+
+    def __call__(self, field, **kwargs) -> Markup:
+        kwargs.setdefault("id", field.id)
+        for name in self.validation_attrs:
+            if name not in kwargs and name in vars(field.flags):
+                kwargs[name] = getattr(field.flags, name)
+        attributes = html_attributes(name=field.name, **kwargs)
+        return Markup(f"<textarea {attributes}>\r\n{escape(field._value())}</textarea>")  # noqa: S704 - escaped
+
+
+class TextAreaField(WTFormsTextAreaField):
+    widget = TextArea()
+
+
+class HiddenInput(widgets.HiddenInput):
+    html_params = staticmethod(html_attributes)  # WTForms's place for it
+
+
+class _TokenField(CSRFTokenField):
+    widget = HiddenInput()
+
+
+class _CSRF(FlaskForm.Meta.csrf_class):
+    field_class = _TokenField  # WTForms's place for it
+
+
 class Form(FlaskForm):
     """The base of every form: NUL characters never reach the database (PostgreSQL refuses them)."""
 
     class Meta:
+        csrf_class = _CSRF
+
         def bind_field(self, form, unbound_field, options):
             if unbound_field.field_class not in (FieldList, FormField):
                 filters = [_drop_nul, *unbound_field.kwargs.get("filters", ())]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import DateField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from challenges.core.forms import Form, LocalDateField, MoneyField, single_line, strip
+from challenges.core.forms import Form, LocalDateField, MoneyField, TextAreaField, single_line, strip
 
 
 class ExchangeRateForm(Form):

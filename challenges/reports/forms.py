@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import TextAreaField
 from wtforms.validators import InputRequired
 
-from challenges.core.forms import Form, LocalDateField
+from challenges.core.forms import Form, LocalDateField, TextAreaField
 
 
 class LessonsForm(Form):

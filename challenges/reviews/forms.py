@@ -14,7 +14,6 @@ from wtforms import (
     RadioField,
     SelectField,
     StringField,
-    TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
@@ -22,6 +21,7 @@ from challenges.core.forms import (
     Form,
     LocalDateField,
     LocalTimeField,
+    TextAreaField,
     local_instant,
     org_number,
     single_line,
