@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from challenges.extensions import Model, db
@@ -64,6 +66,26 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class json_rows(FunctionElement):  # noqa: N801 - used as SQL functions are
+    """An aggregate: the values of each row as a JSON array, all rows as one array (NULL or ``[]``
+    when there are none; in no particular order). A page that needs a short list beside one row
+    reads both in one statement."""
+
+    type = sa.JSON()
+    inherit_cache = True
+    name = "json_rows"
+
+
+@compiles(json_rows)
+def _json_rows(element, compiler, **kw) -> str:  # SQLite
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_rows, "postgresql")
+def _json_rows_postgresql(element, compiler, **kw) -> str:
+    return f"json_agg(json_build_array({compiler.process(element.clauses, **kw)}))"
 
 
 def must_get(model: type[T], key: Any) -> T:

@@ -20,7 +20,7 @@ from challenges.calls.models import Challenge, ChallengeStatus, Criterion
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.formatting import STOCKHOLM
-from challenges.core.models import commit_first, utcnow
+from challenges.core.models import commit_first, json_rows, utcnow
 from challenges.extensions import db
 from challenges.proposals.models import Proposal, ProposalStatus, ProposalVersion
 from challenges.reviews import assign, events
@@ -421,10 +421,10 @@ class SheetCriterion(NamedTuple):
 
 @dataclass(frozen=True)
 class ReviewSheet:
-    """What an evaluator's page for one assignment shows and checks, read as plain values in two
-    statements (the assignment with the version under review, the organisations, the challenge's
-    review and the evaluator's own review; then the criteria): the page evaluators open most, and
-    building model objects for ten joined tables cost more than reading them."""
+    """What an evaluator's page for one assignment shows and checks, read as plain values in one
+    statement (the assignment with the version under review, the organisations, the challenge's
+    review and criteria, the evaluator's own review): the page evaluators open most, and building
+    model objects for ten joined tables cost more than reading them."""
 
     assignment_id: int
     assessment_id: int
@@ -443,16 +443,17 @@ class ReviewSheet:
 
 
 @functools.cache
-def _sheet_queries() -> tuple[sa.Select, sa.Select]:
+def _sheet_query() -> sa.Select:
     """Built once."""
     applicant, owner = aliased(Organisation), aliased(Organisation)
-    sheet = (sa.select(
+    criteria = (sa.select(json_rows(Criterion.position, Criterion.id, Criterion.name, Criterion.weight))
+                .where(Criterion.challenge_id == Challenge.id).scalar_subquery())
+    return (sa.select(
         Assignment.id, Assignment.assessment_id, Assignment.evaluator_id, Assignment.recused_at,
-        Assignment.override_justification, Assessment.version, ProposalVersion.content,
-        Challenge.id.label("challenge_id"), Challenge.title, ChallengeReview.blind, ChallengeReview.review_deadline,
-        ChallengeReview.published_at, applicant.id, applicant.org_number, applicant.name,
-        owner.id, owner.org_number, owner.name, Review.id, Review.scores, Review.comment_to_applicant,
-        Review.comment_to_programme, Review.submitted_at)
+        Assignment.override_justification, Assessment.version, ProposalVersion.content, Challenge.title,
+        ChallengeReview.blind, ChallengeReview.review_deadline, ChallengeReview.published_at, criteria,
+        applicant.id, applicant.org_number, applicant.name, owner.id, owner.org_number, owner.name,
+        Review.id, Review.scores, Review.comment_to_applicant, Review.comment_to_programme, Review.submitted_at)
         .join(Assessment, Assessment.id == Assignment.assessment_id)
         .join(Proposal, Proposal.id == Assessment.proposal_id)
         .join(ProposalVersion, sa.and_(ProposalVersion.proposal_id == Assessment.proposal_id,
@@ -463,23 +464,19 @@ def _sheet_queries() -> tuple[sa.Select, sa.Select]:
         .join(owner, owner.id == Challenge.organisation_id)
         .outerjoin(Review, Review.assignment_id == Assignment.id)
         .where(Assignment.id == sa.bindparam("assignment_id")))
-    criteria = (sa.select(Criterion.id, Criterion.name, Criterion.weight)
-                .where(Criterion.challenge_id == sa.bindparam("challenge_id")).order_by(Criterion.position, Criterion.id))
-    return sheet, criteria
 
 
 def review_sheet(assignment_id: int) -> ReviewSheet | None:
-    sheet, criteria = _sheet_queries()
-    row = db.session.execute(sheet, {"assignment_id": assignment_id}).one_or_none()
+    row = db.session.execute(_sheet_query(), {"assignment_id": assignment_id}).one_or_none()
     if row is None:
         return None
-    (assignment_id, assessment_id, evaluator_id, recused_at, override, version, content, challenge_id, title,
-     blind, deadline, published_at, *organisations, review_id, scores, to_applicant, to_programme, submitted_at) = row
+    (assignment_id, assessment_id, evaluator_id, recused_at, override, version, content, title, blind, deadline,
+     published_at, criteria, *organisations, review_id, scores, to_applicant, to_programme, submitted_at) = row
     return ReviewSheet(
         assignment_id, assessment_id, evaluator_id, recused_at, override, version, content, title, blind, deadline,
         published_at, (SheetOrganisation(*organisations[:3]), SheetOrganisation(*organisations[3:])),
         SheetReview(scores, to_applicant, to_programme, submitted_at) if review_id is not None else None,
-        [SheetCriterion(*c) for c in db.session.execute(criteria, {"challenge_id": challenge_id})])
+        [SheetCriterion(*c[1:]) for c in sorted(criteria or [], key=lambda c: c[0])])
 
 
 def can_review(assignment: Assignment | ReviewSheet, user: User, index: ConflictIndex | None = None) -> bool:

@@ -239,3 +239,17 @@ def test_the_desk_and_the_evaluators_list_cost_the_same_with_more_proposals(peop
         counts[n] = (len(desk_sql), len(list_sql))
         assert page.count("To do") == (1 if n == 1 else 5)
     assert counts[1] == counts[4]
+
+
+def test_the_review_page_lists_the_criteria_in_the_challenges_order(people, assigned, make_browser):
+    criteria = assigned.challenge.criteria
+    for offset in (100, 0):  # positions are unique per challenge: move them out of the way first
+        for position, criterion in enumerate(reversed(criteria)):  # the last written comes first
+            criterion.position = offset + position
+        db.session.flush()
+    db.session.commit()
+    names = [c.name for c in sorted(criteria, key=lambda c: c.position)]
+    assignment = assigned.assessments["sme"].assignments[0]
+    page = make_browser(assignment.evaluator.email).get(f"/reviews/{assignment.id}").get_data(as_text=True)
+    assert names != sorted(names, key=[c.name for c in criteria].index)  # not the order they were made in
+    assert sorted(names, key=page.index) == names
