@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -145,36 +145,47 @@ def _domain(email: str) -> str:
     return email.rsplit("@", 1)[-1].lower()
 
 
-@functools.cache
-def _conflict_query(narrowed: bool) -> sa.CompoundSelect:
+def _conflict_rows(evaluators: Any = None, organisations: Any = None) -> sa.CompoundSelect:
     """Declarations (evaluator, organisation number, NULL) and approved memberships (person, address,
-    organisation) in one statement, built once; *narrowed* to the ``evaluators`` given and the members
-    of the ``organisations`` given."""
-    declarations = sa.select(ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number,
-                             sa.cast(sa.null(), sa.Integer))
+    organisation) in one statement; narrowed when given to the declarations of the *evaluators* and
+    the memberships of those evaluators and of the *organisations* (each anything ``in_`` takes:
+    values, a bound list, or columns of an enclosing statement)."""
+    declarations = (sa.select(ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number,
+                              sa.cast(sa.null(), sa.Integer)).correlate_except(ConflictDeclaration))
     members = (sa.select(User.id, User.email, Membership.organisation_id)
-               .join(Membership, Membership.user_id == User.id).where(Membership.state == MembershipState.approved))
-    if narrowed:
-        evaluators: sa.BindParameter[list[int]] = sa.bindparam("evaluators", expanding=True)
-        organisations: sa.BindParameter[list[int]] = sa.bindparam("organisations", expanding=True)
+               .join(Membership, Membership.user_id == User.id).where(Membership.state == MembershipState.approved)
+               .correlate_except(User, Membership))
+    if evaluators is not None:
         declarations = declarations.where(ConflictDeclaration.evaluator_id.in_(evaluators))
         members = members.where(sa.or_(User.id.in_(evaluators), Membership.organisation_id.in_(organisations)))
     return sa.union_all(declarations, members)
 
 
+@functools.cache
+def _conflict_query(narrowed: bool) -> sa.CompoundSelect:
+    """Built once; *narrowed* to the ``evaluators`` and ``organisations`` given as parameters."""
+    if not narrowed:
+        return _conflict_rows()
+    return _conflict_rows(sa.bindparam("evaluators", expanding=True), sa.bindparam("organisations", expanding=True))
+
+
 class ConflictIndex:
     """What conflict checks read, loaded once per page or assignment run rather than per pair: for
-    the given evaluators and organisations only, or for everyone when not narrowed."""
+    the given evaluators and organisations only, or for everyone when not narrowed; or from the
+    *rows* of ``_conflict_rows`` that a page's own statement read."""
 
-    def __init__(self, evaluator_ids: Iterable[int] | None = None, organisation_ids: Iterable[int] | None = None) -> None:
+    def __init__(self, evaluator_ids: Iterable[int] | None = None, organisation_ids: Iterable[int] | None = None,
+                 *, rows: Iterable[Sequence[Any]] | None = None) -> None:
         if evaluator_ids is not None and organisation_ids is None:
             raise ValueError("narrow to evaluators and organisations together")  # it must know whose conflicts
-        narrowed = evaluator_ids is not None
-        params = {"evaluators": list(evaluator_ids or ()), "organisations": list(organisation_ids or ())}
+        if rows is None:
+            narrowed = evaluator_ids is not None
+            params = {"evaluators": list(evaluator_ids or ()), "organisations": list(organisation_ids or ())}
+            rows = db.session.execute(_conflict_query(narrowed), params if narrowed else {})
         self.declared: dict[int, set[str]] = {}
         self.domains: dict[int, set[str]] = {}
         self.member_of: dict[int, int] = {}
-        for person_id, text, org_id in db.session.execute(_conflict_query(narrowed), params if narrowed else {}):
+        for person_id, text, org_id in rows:
             if org_id is None:  # a declaration: the evaluator and an organisation number
                 self.declared.setdefault(person_id, set()).add(text)
             else:  # a membership: the member's address and organisation
@@ -438,6 +449,7 @@ class ReviewSheet:
     review_deadline: datetime
     published_at: datetime | None
     parties: tuple[SheetOrganisation, SheetOrganisation]
+    conflicts: list[list[Any]]  # rows of _conflict_rows for the evaluator and the parties
     mine: SheetReview | None
     criteria: list[SheetCriterion]
 
@@ -448,10 +460,12 @@ def _sheet_query() -> sa.Select:
     applicant, owner = aliased(Organisation), aliased(Organisation)
     criteria = (sa.select(json_rows(Criterion.position, Criterion.id, Criterion.name, Criterion.weight))
                 .where(Criterion.challenge_id == Challenge.id).scalar_subquery())
+    rows = _conflict_rows([Assignment.evaluator_id], [Proposal.organisation_id, Challenge.organisation_id]).subquery()
+    conflicts = sa.select(json_rows(*rows.c)).scalar_subquery()
     return (sa.select(
         Assignment.id, Assignment.assessment_id, Assignment.evaluator_id, Assignment.recused_at,
         Assignment.override_justification, Assessment.version, ProposalVersion.content, Challenge.title,
-        ChallengeReview.blind, ChallengeReview.review_deadline, ChallengeReview.published_at, criteria,
+        ChallengeReview.blind, ChallengeReview.review_deadline, ChallengeReview.published_at, criteria, conflicts,
         applicant.id, applicant.org_number, applicant.name, owner.id, owner.org_number, owner.name,
         Review.id, Review.scores, Review.comment_to_applicant, Review.comment_to_programme, Review.submitted_at)
         .join(Assessment, Assessment.id == Assignment.assessment_id)
@@ -471,10 +485,11 @@ def review_sheet(assignment_id: int) -> ReviewSheet | None:
     if row is None:
         return None
     (assignment_id, assessment_id, evaluator_id, recused_at, override, version, content, title, blind, deadline,
-     published_at, criteria, *organisations, review_id, scores, to_applicant, to_programme, submitted_at) = row
+     published_at, criteria, conflicts, *organisations, review_id, scores, to_applicant, to_programme,
+     submitted_at) = row
     return ReviewSheet(
         assignment_id, assessment_id, evaluator_id, recused_at, override, version, content, title, blind, deadline,
-        published_at, (SheetOrganisation(*organisations[:3]), SheetOrganisation(*organisations[3:])),
+        published_at, (SheetOrganisation(*organisations[:3]), SheetOrganisation(*organisations[3:])), conflicts or [],
         SheetReview(scores, to_applicant, to_programme, submitted_at) if review_id is not None else None,
         [SheetCriterion(*c[1:]) for c in sorted(criteria or [], key=lambda c: c[0])])
 
@@ -487,8 +502,12 @@ def can_review(assignment: Assignment | ReviewSheet, user: User, index: Conflict
         return False
     if assignment.override_justification is not None:
         return True
-    between = assignment.parties if isinstance(assignment, ReviewSheet) else parties(assignment.assessment.proposal)
-    index = index or ConflictIndex([user.id], {org.id for org in between})
+    between: tuple[Party, Party]
+    if isinstance(assignment, ReviewSheet):
+        between, index = assignment.parties, index or ConflictIndex(rows=assignment.conflicts)
+    else:
+        between = parties(assignment.assessment.proposal)
+        index = index or ConflictIndex([user.id], {org.id for org in between})
     return not index.reasons_about(user, between)
 
 

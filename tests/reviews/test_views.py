@@ -253,3 +253,26 @@ def test_the_review_page_lists_the_criteria_in_the_challenges_order(people, assi
     page = make_browser(assignment.evaluator.email).get(f"/reviews/{assignment.id}").get_data(as_text=True)
     assert names != sorted(names, key=[c.name for c in criteria].index)  # not the order they were made in
     assert sorted(names, key=page.index) == names
+
+
+@pytest.mark.parametrize("tie", ["colleague_at_applicant", "colleague_at_owner", "member_of_applicant", "none"])
+def test_a_tie_found_after_assignment_closes_the_review_page(people, assigned, make_browser, tie):
+    """The page reads the conflict rules' data in its own statement: each rule still closes it."""
+    from challenges.accounts.models import Membership, MembershipState
+    from tests.factories import make_user
+
+    assignment = assigned.assessments["sme"].assignments[0]
+    evaluator = assignment.evaluator
+    domain = evaluator.email.rsplit("@", 1)[1]
+    applicant, owner = people["sme"].organisation, assigned.challenge.organisation
+    if tie == "colleague_at_applicant":
+        make_user(f"colleague@{domain}", org=applicant)
+    elif tie == "colleague_at_owner":
+        make_user(f"colleague@{domain}", org=owner)
+    elif tie == "member_of_applicant":
+        db.session.add(Membership(user_id=evaluator.id, organisation_id=applicant.id, state=MembershipState.approved))
+    else:
+        make_user("colleague@gmail.com", org=applicant)  # a public mail domain says nothing
+    db.session.commit()
+    status = make_browser(evaluator.email).get(f"/reviews/{assignment.id}").status_code
+    assert status == (200 if tie == "none" else 404)
