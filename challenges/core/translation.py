@@ -72,7 +72,8 @@ def install(app: Flask, babel: Babel) -> None:
     A template rendered by the application is given its catalogue once, when it is rendered, and
     its texts are looked up there: finding the catalogue through Flask-Babel's context costs
     several context lookups for each of the page's texts. A macro imported without the page's
-    context finds the catalogue as code does."""
+    context finds the catalogue as code does; one with many texts is imported ``with context``
+    (the proposal's body, for one)."""
     domain = babel.domain_instance = LoggingDomain(domain="messages")
 
     def translations(context: Context):
