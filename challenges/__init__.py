@@ -90,7 +90,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.session_protection = "basic"
-    from flask_babel import lazy_gettext as _l
+    from challenges.core.translation import lazy_gettext as _l
 
     login_manager.login_message = _l("Log in to see this page.")
     csrf.init_app(app)

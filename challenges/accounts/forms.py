@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 
-from flask_babel import lazy_gettext as _l
 from wtforms import EmailField, IntegerField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import (
     DataRequired,
@@ -25,6 +24,7 @@ from challenges.core.forms import (
     single_line,
     strip,
 )
+from challenges.core.translation import lazy_gettext as _l
 
 LANGUAGE_CHOICES = [("en", "English"), ("sv", "Svenska")]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, time
 
 import wtforms
-from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     EmailField,
@@ -33,6 +32,7 @@ from challenges.core.forms import (
     single_line,
     strip,
 )
+from challenges.core.translation import lazy_gettext as _l
 from challenges.funding.models import ProgrammeYear
 
 DEFAULT_CRITERIA = [  # the programme's three criteria; each scored 1–7

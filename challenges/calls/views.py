@@ -9,7 +9,6 @@ from typing import cast
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -40,6 +39,7 @@ from challenges.calls.models import (
 from challenges.core.errors import ServiceError
 from challenges.core.models import utcnow
 from challenges.core.pagecache import holds_until, visitor_page
+from challenges.core.translation import lazy_gettext as _l
 from challenges.core.views import page_arg
 from challenges.extensions import db
 from challenges.funding.models import Programme, ProgrammeYear

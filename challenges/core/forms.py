@@ -6,7 +6,6 @@ import re
 from datetime import date, datetime
 from typing import cast
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from stdnum.exceptions import ValidationError as NumberError
@@ -19,6 +18,7 @@ from wtforms.widgets.core import clean_key
 
 from challenges.core.formatting import NonexistentLocalTime, from_local
 from challenges.core.security import is_header_safe
+from challenges.core.translation import lazy_gettext as _l
 
 
 def single_line(form, field: Field) -> None:

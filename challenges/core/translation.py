@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 from flask_babel import Babel, Domain, get_locale
+from flask_babel.speaklater import LazyString
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
@@ -63,7 +64,19 @@ class LoggingDomain(Domain):
         return translations
 
 
+DOMAIN = LoggingDomain(domain="messages")
 PAGE_TRANSLATIONS = "_page_translations"
+
+
+def _gettext(string: str, **variables: Any) -> str:
+    translated = DOMAIN.get_translations().ugettext(string)
+    return translated % variables if variables else translated
+
+
+def lazy_gettext(string: str, **variables: Any) -> LazyString:
+    """Flask-Babel's ``lazy_gettext``, translated in this application's domain without asking
+    Flask-Babel's context which domain that is (labels, choices and messages: dozens a page)."""
+    return LazyString(_gettext, string, **variables)
 
 
 def install(app: Flask, babel: Babel) -> None:
@@ -74,7 +87,7 @@ def install(app: Flask, babel: Babel) -> None:
     several context lookups for each of the page's texts. A macro imported without the page's
     context finds the catalogue as code does; one with many texts is imported ``with context``
     (the proposal's body, for one)."""
-    domain = babel.domain_instance = LoggingDomain(domain="messages")
+    domain = babel.domain_instance = DOMAIN
 
     def translations(context: Context):
         found = context.get(PAGE_TRANSLATIONS)

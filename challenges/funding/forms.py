@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms import DateField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from challenges.core.forms import Form, LocalDateField, MoneyField, TextAreaField, single_line, strip
+from challenges.core.translation import lazy_gettext as _l
 
 
 class ExchangeRateForm(Form):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
+from challenges.core.translation import lazy_gettext as _l
 
 
 class Kind(enum.Enum):

@@ -7,10 +7,10 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from challenges.core.models import Event, UTCDateTime, enum_column, utcnow
+from challenges.core.translation import lazy_gettext as _l
 from challenges.extensions import Model
 
 if TYPE_CHECKING:

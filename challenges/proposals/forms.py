@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 import wtforms
-from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, FieldList, FormField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from challenges.calls.forms import MultiCheckboxField
 from challenges.core.forms import Form, LocalDateField, MoneyField, TextAreaField, single_line, strip
+from challenges.core.translation import lazy_gettext as _l
 from challenges.proposals.models import BUDGET_LABELS, PARTNER_LABELS, BudgetLine, PartnerKind, Proposal
 from challenges.proposals.services import LIMITS, MAX_MILESTONES, MAX_PARTNERS, ProposalContent
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms.validators import InputRequired
 
 from challenges.core.forms import Form, LocalDateField, TextAreaField
+from challenges.core.translation import lazy_gettext as _l
 
 
 class LessonsForm(Form):

@@ -6,7 +6,6 @@ import functools
 import re
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DecimalField,
@@ -27,6 +26,7 @@ from challenges.core.forms import (
     single_line,
     strip,
 )
+from challenges.core.translation import lazy_gettext as _l
 from challenges.reviews.models import DECISION_LABELS, RELATION_LABELS, SCALE, SCALE_LABELS
 
 _TOO_LONG = _l("Use at most %(max)d characters.")

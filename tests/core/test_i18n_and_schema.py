@@ -12,13 +12,15 @@ from challenges.extensions import db
 def test_browser_language_is_the_default(app, client):
     html = client.get("/login", headers={"Accept-Language": "sv-SE,sv;q=0.9,en;q=0.5"}).get_data(as_text=True)
     assert '<html lang="sv">' in html and "Logga in" in html
+    assert "Lösenord" in html  # a form's label: translated when the page is rendered
 
 
 def test_language_can_be_switched(app, browser):
     assert '<html lang="en">' in browser.get("/").get_data(as_text=True)
+    assert "Password" in browser.get("/login").get_data(as_text=True)
     browser.client.post("/language", data={"language": "sv", "next": "/login"})  # a visitor needs no token
     html = browser.get("/login").get_data(as_text=True)
-    assert '<html lang="sv">' in html
+    assert '<html lang="sv">' in html and "Lösenord" in html and ">Password<" not in html
 
 
 def test_every_message_has_a_swedish_translation():
