@@ -64,6 +64,7 @@ class LoggingDomain(Domain):
         return translations
 
 
+# One per process, as the application is: its catalogues are found once per language and kept.
 DOMAIN = LoggingDomain(domain="messages")
 PAGE_TRANSLATIONS = "_page_translations"
 

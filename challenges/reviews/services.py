@@ -702,12 +702,14 @@ def my_assignments(user: User) -> list[Assignment]:
         .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())))
 
 
-def others_reviews(assignment: Assignment) -> list[Review]:
-    """The other evaluators' reviews, once this one's is in (never before)."""
-    if assignment.review is None:
+def others_reviews(sheet: ReviewSheet) -> list[Review]:
+    """The other evaluators' reviews, once this one's is in (never before); not a recused one's."""
+    if sheet.mine is None:
         return []
-    return [a.review for a in assignment.assessment.active_assignments
-            if a.review is not None and a.id != assignment.id]
+    return list(db.session.scalars(
+        sa.select(Review).join(Assignment, Assignment.id == Review.assignment_id)
+        .where(Assignment.assessment_id == sheet.assessment_id, Assignment.id != sheet.assignment_id,
+               Assignment.recused_at.is_(None)).order_by(Assignment.id)))
 
 
 def assessment_of(proposal: Proposal) -> Assessment | None:

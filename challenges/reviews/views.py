@@ -131,11 +131,10 @@ def _review_page(assignment_id: int, score_form=None, recuse_form=None):
     sheet = services.review_sheet(assignment_id)
     if sheet is None or not services.can_review(sheet, current_user):
         abort(404)
-    others = services.others_reviews(_assignment(assignment_id)) if sheet.mine is not None else []
     return render_template(
         "reviews/review.html", sheet=sheet, content=sheet.content, criteria=sheet.criteria,
         form=score_form or forms.score_form(sheet.criteria, formdata={}),
-        recuse_form=recuse_form or forms.RecuseForm(formdata=None), others=others)
+        recuse_form=recuse_form or forms.RecuseForm(formdata=None), others=services.others_reviews(sheet))
 
 
 @bp.route("/reviews/<int:assignment_id>", methods=["GET", "POST"])

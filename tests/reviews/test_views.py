@@ -271,8 +271,9 @@ def test_a_tie_found_after_assignment_closes_the_review_page(people, assigned, m
         make_user(f"colleague@{domain}", org=owner)
     elif tie == "member_of_applicant":
         db.session.add(Membership(user_id=evaluator.id, organisation_id=applicant.id, state=MembershipState.approved))
-    else:
-        make_user("colleague@gmail.com", org=applicant)  # a public mail domain says nothing
+    else:  # a public mail domain says nothing, even shared with the applicant's people
+        evaluator.email = "an.evaluator@gmail.com"
+        make_user("colleague@gmail.com", org=applicant)
     db.session.commit()
     status = make_browser(evaluator.email).get(f"/reviews/{assignment.id}").status_code
     assert status == (200 if tie == "none" else 404)

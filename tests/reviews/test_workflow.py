@@ -190,9 +190,10 @@ def test_no_review_after_a_recusal_and_a_replacement_is_found(people, assigned, 
 def test_others_reviews_only_after_ones_own(people, assigned):
     first, second, _third = assigned.assessments["sme"].assignments
     _score(first, comment="First view.")
-    assert services.others_reviews(second) == []
+    assert services.others_reviews(services.review_sheet(second.id)) == []
     _score(second, comment="Second view.")
-    assert [r.comment_to_applicant for r in services.others_reviews(second)] == ["First view."]
+    others = services.others_reviews(services.review_sheet(second.id))
+    assert [r.comment_to_applicant for r in others] == ["First view."]
 
 
 def test_the_event_chain_runs_to_the_end_on_the_worker(people, assigned, drain, smtp):
