@@ -48,8 +48,8 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-def _text(label, required_message, max_length, description=None):
-    return TextAreaField(label, description=description, filters=[strip], validators=[
+def _text(label, required_message, max_length, description=None, markdown=True):
+    return TextAreaField(label, description=description, filters=[strip], markdown=markdown, validators=[
         DataRequired(required_message),
         Length(max=max_length, message=_l("Use at most %(max)d characters.")),
     ])
@@ -99,7 +99,7 @@ class ChallengeForm(Form):
                       20000, _l("The terms on intellectual property and confidentiality that every applicant accepts."))
     offers = MultiCheckboxField(_l("What you offer solvers"),
                                 choices=[(k.value, v) for k, v in OFFER_LABELS.items()])
-    offers_details = TextAreaField(_l("Details of what you offer"), filters=[strip], validators=[
+    offers_details = TextAreaField(_l("Details of what you offer"), filters=[strip], markdown=True, validators=[
         Length(max=5000, message=_l("Use at most %(max)d characters."))])
     contact_name = StringField(_l("Contact person"), filters=[strip], validators=[
         DataRequired(_l("Enter the contact person's name.")), Length(max=120), single_line])
@@ -176,7 +176,7 @@ class ExtendDeadlineForm(Form):
 
 class QuestionForm(Form):
     text = _text(_l("Your question"), _l("Write your question."), 2000,
-                 _l("The answer is published on this page. Your name and company are not shown."))
+                 _l("The answer is published on this page. Your name and company are not shown."), markdown=False)
 
 
 class AnswerForm(Form):
@@ -184,7 +184,8 @@ class AnswerForm(Form):
 
 
 class ReturnForm(Form):
-    comment = _text(_l("What should the owner change?"), _l("Say what the owner should change."), 5000)
+    comment = _text(_l("What should the owner change?"), _l("Say what the owner should change."), 5000,
+                    markdown=False)
 
 
 class FollowTopicsForm(Form):

@@ -16,6 +16,7 @@ from wtforms.csrf.core import CSRFTokenField
 from wtforms.validators import StopValidation, ValidationError
 from wtforms.widgets.core import clean_key
 
+from challenges.core import markdown
 from challenges.core.formatting import NonexistentLocalTime, from_local
 from challenges.core.security import is_header_safe
 from challenges.core.translation import lazy_gettext as _l
@@ -186,8 +187,24 @@ class TextArea(widgets.TextArea):
         return Markup(f"<textarea {attributes}>\r\n{escape(field._value())}</textarea>")  # noqa: S704 - escaped
 
 
+def markdown_text(form, field: Field) -> None:
+    """Refuse a text that would not be shown as Markdown (lists nested too deep, too many brackets)."""
+    reason = markdown.problem(field.data)
+    if reason == "nesting":
+        raise ValidationError(_l("Lists and quotes are nested more than %(max)d levels deep here. Use fewer levels.",
+                                 max=markdown.MAX_NESTING))
+    if reason == "brackets":
+        raise ValidationError(_l("A paragraph here has too many square brackets to be shown. Split it into "
+                                 "shorter paragraphs, or leave out brackets that are not part of a link."))
+
+
 class TextAreaField(WTFormsTextAreaField):
+    """A text area; ``markdown=True`` for a text shown as Markdown, which must be one that can be."""
+
     widget = TextArea()
+
+    def __init__(self, *args, markdown: bool = False, validators=(), **kwargs) -> None:
+        super().__init__(*args, validators=[*validators, markdown_text] if markdown else validators, **kwargs)
 
 
 class HiddenInput(widgets.HiddenInput):

@@ -23,7 +23,7 @@ def _yes_no(value) -> str | None:
 
 
 class ReportForm(Form):
-    text = TextAreaField(_l("What was done"), filters=[strip],
+    text = TextAreaField(_l("What was done"), filters=[strip], markdown=True,
                          description=_l("Markdown. The work, what it showed, and what comes next."))
     milestones_reached = MultiCheckboxField(_l("Milestones reached"), coerce=int, validate_choice=False)
     trl = SelectField(_l("Technology readiness level reached"),
@@ -62,4 +62,4 @@ class ReportForm(Form):
 
 
 class ChangesForm(Form):
-    comment = TextAreaField(_l("What should be changed"), filters=[strip], validators=[InputRequired()])
+    comment = TextAreaField(_l("What should be changed"), filters=[strip], markdown=True, validators=[InputRequired()])

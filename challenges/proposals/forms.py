@@ -47,10 +47,10 @@ class ProposalForm(Form):
     summary = TextAreaField(_l("Summary"), filters=[strip], description=_l("A few sentences; at most 500 characters."),
                             validators=[Length(max=LIMITS["summary"], message=_TOO_LONG)])
     solution = TextAreaField(
-        _l("Your solution"), filters=[strip],
+        _l("Your solution"), filters=[strip], markdown=True,
         description=_l("Markdown: **bold**, *italic*, lists, links and tables. HTML is shown as text."),
         validators=[Length(max=LIMITS["solution"], message=_TOO_LONG)])
-    fit = TextAreaField(_l("How it meets what the challenge asks"), filters=[strip],
+    fit = TextAreaField(_l("How it meets what the challenge asks"), filters=[strip], markdown=True,
                         validators=[Length(max=LIMITS["fit"], message=_TOO_LONG)])
     milestones = FieldList(FormField(MilestoneForm), min_entries=MAX_MILESTONES, max_entries=MAX_MILESTONES)
     requested = _money(_l("Funding requested (SEK)"))

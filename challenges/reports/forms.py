@@ -11,4 +11,4 @@ from challenges.core.translation import lazy_gettext as _l
 class LessonsForm(Form):
     as_of = LocalDateField(_l("The report's day (as of)"),
                            validators=[InputRequired(_l("Enter the day the report is as of."))])
-    text = TextAreaField(_l("The programme manager's lessons (Markdown)"))
+    text = TextAreaField(_l("The programme manager's lessons (Markdown)"), markdown=True)

@@ -344,6 +344,16 @@ def test_the_xss_corpus_is_harmless_on_the_challenge_page(people, client):
                 assert not "".join((value or "").split()).lower().startswith(("javascript:", "vbscript:", "data:"))
 
 
+def test_a_text_stored_before_the_bounds_is_shown_as_written(people, client):
+    """The forms refuse such texts now; one saved before still shows, as plain text, and fast."""
+    challenge = make_challenge(people["owner"], description="- " * 3000 + "deep", must_demonstrate="[" * 20_000)
+    db.session.commit()
+    response = client.get(f"/challenges/{challenge.id}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<p>" + "- " * 3000 + "deep</p>" in page and "<p>" + "[" * 20_000 + "</p>" in page
+
+
 def test_nul_characters_are_dropped_not_a_database_error(people, browser):
     browser.login("owner@steel.example.com")
     response = browser.submit("/challenges/new", form_data(title="Cracks\x00 in parts", description="A\x00B"))

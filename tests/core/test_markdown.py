@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from challenges.core import markdown
 from challenges.core.markdown import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, render
 
 CORPUS = [
@@ -92,13 +93,44 @@ def test_ordinary_markdown_still_works():
     assert "<ul>" in html and "<table>" in html and "<td>1</td>" in html
 
 
-def test_a_conversion_that_fails_leaves_the_next_ones_right():
-    """A text nested too deep for the parser fails, and the thread's parser is not reused half-way."""
-    with pytest.raises(RecursionError):
-        render("- " * 3000 + "x")
+PATHOLOGICAL = {
+    "lists nested 3 000 deep": ("- " * 3000 + "x", "nesting"),
+    "quotes nested 3 000 deep": ("> " * 3000 + "x", "nesting"),
+    "lists indented 300 deep": ("".join("    " * i + "- x\n" for i in range(300)), "nesting"),
+    "100 000 brackets": ("[" * 100_000, "brackets"),
+    "the 50 000-character limit of links": ("[a](" * 12_500, "brackets"),
+    "images opened and never closed": ("![" * 25_000, "brackets"),
+}
+
+
+@pytest.mark.parametrize(("source", "reason"), PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_a_pathological_text_is_shown_as_written_and_the_next_ones_are_right(source, reason):
+    """Such a text is never given to the inline patterns (whose cost grows with the square of the
+    brackets): it is shown as escaped text, and the thread's parser is right for the next one."""
+    assert markdown.problem(source) == reason
+    html = str(render(source))
+    assert html == markdown._plain(source[:markdown.MAX_SOURCE])
+    assert "<li>" not in html and "<a " not in html and "<blockquote>" not in html
     assert str(render("[x]: https://example.com\n\n[a link][x]")) == (
         '<p><a href="https://example.com" rel="nofollow noopener noreferrer">a link</a></p>')
     assert str(render("> quote\n\npara")) == "<blockquote>\n<p>quote</p>\n</blockquote>\n<p>para</p>"
+
+
+def test_plain_text_keeps_paragraphs_and_line_breaks_and_escapes_everything():
+    assert markdown._plain("<b>a</b>\nb\n\n \n\nc & d\n") == "<p>&lt;b&gt;a&lt;/b&gt;<br>\nb</p>\n<p>c &amp; d</p>\n"
+
+
+def test_what_people_write_is_within_the_bounds():
+    nested = "".join("    " * i + f"- level {i}\n" for i in range(markdown.MAX_NESTING))
+    assert markdown.problem(nested) is None and str(render(nested)).count("<ul>") == markdown.MAX_NESTING
+    too_deep = nested + "    " * markdown.MAX_NESTING + "- one more\n"
+    assert markdown.problem(too_deep) == "nesting"
+    links = "\n\n".join(f"See [the report {i}](https://example.com/{i}) and [its data](https://example.com/d{i})."
+                         for i in range(500))  # a thousand links, a paragraph each
+    assert markdown.problem(links) is None and str(render(links)).count("<a href") == 1000
+    table = "| a | b |\n|---|---|\n" + "| [x](https://example.com) | y |\n" * 1000  # each cell read alone
+    assert markdown.problem(table) is None and str(render(table)).count("<a href") == 1000
+    assert markdown.problem("A paragraph of [" + "text " * 2000 + "]") is None
 
 
 def test_only_small_renderings_are_kept():

@@ -85,6 +85,8 @@ def test_save_a_draft_then_submit_it(people, challenge, sara):
     ({"milestones-0-due": ""}, "both a name and a date"),
     ({"partners-0-org_number": "202100-2842"}, "is not valid"),
     ({"team": None}, "Choose at least one person"),
+    ({"solution": "- " * 30 + "deep"}, "Lists and quotes are nested more than 20 levels deep here."),
+    ({"fit": "[" * 3000}, "A paragraph here has too many square brackets to be shown."),
 ])
 def test_bad_input_keeps_what_was_typed_and_saves_nothing(people, challenge, sara, changes, message):
     response = sara.submit(f"/challenges/{challenge.id}/proposals/new", _form(people["sme"], **changes))
