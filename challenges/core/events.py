@@ -443,7 +443,7 @@ def _record_failure(event_id: str, handler_name: str, exc: BaseException) -> Non
 _LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
-def _stalled(job: Job, status: JobStatus | None, before: datetime) -> bool:
+def stalled(job: Job, status: JobStatus | None, before: datetime) -> bool:
     """A started job whose heartbeat stopped (the workers beat while a job runs): its worker was
     killed mid-job, and RQ itself would notice only when the worker's key expires, minutes later.
     Running it again is safe: run_handler does nothing for a handling that is done, and waits on its
@@ -475,7 +475,7 @@ def lost_jobs(job_ids: list[str]) -> set[str]:
     lost = set()
     for job_id, job in zip(job_ids, _fetch(job_ids), strict=True):
         status = job.get_status(refresh=False) if job is not None else None
-        if job is None or status not in _LIVE_STATUSES or _stalled(job, status, stalled_before):
+        if job is None or status not in _LIVE_STATUSES or stalled(job, status, stalled_before):
             lost.add(job_id)
     return lost
 

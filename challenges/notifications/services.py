@@ -655,6 +655,26 @@ def compile_digests(now: datetime | None = None) -> int:
 # --- each person's messages on the site --------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MailBacklog:
+    """The outbox's mail not yet delivered, for the health report."""
+
+    waiting: int  # queued, being sent, or failed and to be tried again
+    dead: int  # refused for good or out of tries: waits for a manager's resend
+    oldest_waiting: datetime | None
+
+
+def mail_backlog() -> MailBacklog:
+    waiting = (MessageState.queued, MessageState.sending, MessageState.failed)
+    rows = db.session.execute(
+        sa.select(MailMessage.state, sa.func.count(), sa.func.min(MailMessage.created_at))
+        .where(MailMessage.state.in_([*waiting, MessageState.dead])).group_by(MailMessage.state)).all()
+    db.session.rollback()
+    return MailBacklog(waiting=sum(n for state, n, _o in rows if state in waiting),
+                       dead=sum(n for state, n, _o in rows if state is MessageState.dead),
+                       oldest_waiting=min((o for state, _n, o in rows if state in waiting), default=None))
+
+
 def my_messages_query(user: User):
     return (sa.select(MailMessage).where(MailMessage.user_id == user.id, MailMessage.notice != "digest")
             .order_by(MailMessage.created_at.desc(), MailMessage.id.desc()))

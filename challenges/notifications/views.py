@@ -1,4 +1,5 @@
-"""The programme manager's view of the local mail outbox and of failed event handlers."""
+"""The programme manager's view of the local mail outbox, of failed event handlers, and of how the
+background work goes (the health page)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from challenges.accounts.forms import ConfirmForm
 from challenges.accounts.views import manager_required
 from challenges.calls.models import Challenge, ChallengeStatus
+from challenges.core import health
 from challenges.core.errors import PermissionDenied
 from challenges.core.events import retry_dead_handling
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
@@ -108,15 +110,27 @@ def message_body(message_id: int):
     return out
 
 
+def _dead_handlings(limit: int):
+    return db.session.execute(
+        sa.select(EventHandling, Event).join(Event)
+        .where(EventHandling.state == HandlingState.dead)
+        .order_by(Event.occurred_at.desc()).limit(limit)
+    ).all()
+
+
 @bp.get("/events/failed")
 @manager_required
 def failed_handlers():
-    rows = db.session.execute(
-        sa.select(EventHandling, Event).join(Event)
-        .where(EventHandling.state == HandlingState.dead)
-        .order_by(Event.occurred_at.desc()).limit(200)
-    ).all()
-    return render_template("notifications/failed.html", rows=rows, form=ConfirmForm())
+    return render_template("notifications/failed.html", rows=_dead_handlings(200), form=ConfirmForm())
+
+
+@bp.get("/health")
+@manager_required
+def health_page():
+    """What ``python -m worker health`` says, with the dead letters and the mail not yet delivered."""
+    found = health.report()
+    return render_template("notifications/health.html", report=found, mail=services.mail_backlog(),
+                           rows=_dead_handlings(20), form=ConfirmForm())
 
 
 @bp.post("/events/<event_id>/<handler>/rerun")
@@ -131,7 +145,8 @@ def rerun_handler(event_id: str, handler: str):
         abort(409)
     db.session.commit()
     flash(_("The handler will run again."))
-    return redirect(url_for("notifications.failed_handlers"), 303)
+    back = "notifications.health_page" if request.form.get("back") == "health" else "notifications.failed_handlers"
+    return redirect(url_for(back), 303)
 
 
 # --- each person's own mail ---------------------------------------------------------------------

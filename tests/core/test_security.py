@@ -8,12 +8,12 @@ from challenges.accounts.models import OrganisationKind, Role
 from challenges.extensions import db
 from tests.factories import make_org, make_user
 
-PUBLIC_GET = {"/", "/login", "/register", "/password/forgot", "/healthz", "/challenges", "/challenges/feed.atom",
+PUBLIC_GET = {"/", "/login", "/register", "/password/forgot", "/healthz", "/readyz", "/challenges", "/challenges/feed.atom",
               "/programmes"}
 LOGGED_IN_GET = {"/account", "/organisation", "/messages", "/projects"}
 OWNER_GET = {"/challenges/new", "/challenges/mine"}
 SME_GET = {"/following", "/proposals"}
-MANAGER_GET = {"/admin/users", "/admin/invitations", "/admin/outbox", "/admin/events/failed", "/admin/challenges",
+MANAGER_GET = {"/admin/users", "/admin/invitations", "/admin/outbox", "/admin/events/failed", "/admin/health", "/admin/challenges",
                "/admin/topics", "/admin/programmes", "/admin/ledger"}
 EVALUATOR_GET = {"/reviews", "/reviews/conflicts"}
 ALL_GET = PUBLIC_GET | LOGGED_IN_GET | OWNER_GET | SME_GET | MANAGER_GET | EVALUATOR_GET
@@ -137,9 +137,11 @@ def test_session_cookie_flags(app, client):
     assert "Domain" not in cookie
 
 
-def test_health_reports_database_and_redis(app, client, redis_server):
-    assert client.get("/healthz").get_json() == {"status": "ok", "database": "ok", "redis": "ok"}
+def test_readiness_reports_database_redis_and_migrations(app, client, redis_server):
+    assert client.get("/readyz").get_json() == {"status": "ready", "database": "ok", "redis": "ok",
+                                                "migrations": "ok"}
     redis_server.stop()
-    response = client.get("/healthz")
+    response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["redis"].startswith("error")
+    assert client.get("/healthz").get_json() == {"status": "ok"}  # liveness asks neither

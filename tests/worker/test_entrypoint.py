@@ -32,4 +32,4 @@ def test_health_command_reports_missing_workers(app):
     result = subprocess.run([sys.executable, "-m", "worker", "health"], env=_env(app), cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert "no worker listens on the ledger queue" in result.stdout
+    assert "No worker takes jobs from the ledger queue." in result.stdout
