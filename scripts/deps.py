@@ -22,9 +22,14 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import venv
 from pathlib import Path
+
+if sys.version_info < (3, 11):  # noqa: UP036 - before tomllib is needed: a message, not a traceback
+    sys.exit(f"Python {sys.version.split()[0]} is too old: the platform needs 3.11, 3.12 or 3.13. "
+             "Set PYTHON, e.g. PYTHON=python3.11 ./scripts/start")
+
+import tomllib  # noqa: E402 - after the version check
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCKS = ROOT / "requirements"
@@ -77,9 +82,22 @@ def _python_of(env: Path) -> str | None:
     return found.group(1) if found else None
 
 
+def check_python() -> None:
+    """Stop when this Python is outside pyproject.toml's requires-python (the lock covers only those)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    here = sys.version_info[:2]
+    for op, major, minor in re.findall(r"([<>]=?)\s*(\d+)\.(\d+)", project["requires-python"]):
+        bound = (int(major), int(minor))
+        ok = {"<": here < bound, "<=": here <= bound, ">": here > bound, ">=": here >= bound}[op]
+        if not ok:
+            sys.exit(f"Python {here[0]}.{here[1]} is not one the platform supports ({project['requires-python']}). "
+                     "Set PYTHON to another, e.g. PYTHON=python3.11 ./scripts/start")
+
+
 def install(kind: str) -> None:
     """Make .venv hold exactly the lock for *kind* (once: a second run finds its stamp and returns)."""
     names = KINDS[kind]
+    check_python()
     check(names)
     wanted = f"{kind} {_digest(names)}"
     stamps = STAMP.read_text(encoding="utf-8").split("\n") if STAMP.exists() else []
