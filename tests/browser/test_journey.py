@@ -364,6 +364,9 @@ def test_a_challenge_from_draft_to_an_sme_that_follows_its_theme(browser_page, l
     expect(page.get_by_role("status")).to_contain_text("The challenge is published.")
     expect(page.get_by_role("list").filter(has_text="Approved and published")).to_be_visible()
     check_page(page, problems, "challenge (published)")
+    nav_link(page, "Health").click()
+    expect(page.get_by_role("heading", level=1, name="Health")).to_be_visible()
+    check_page(page, problems, "health")
     log_out(page)
 
     # An SME finds it by searching, then follows the theme Simulation.
