@@ -3,7 +3,8 @@ and how its background work goes (queues, workers, the scheduler, event handlers
 
 ``python -m worker health`` prints :func:`report` and exits non-zero when it names a problem; the
 programme manager's ``/admin/health`` page shows the same; ``/readyz`` answers :func:`readiness`.
-Everything here reads and nothing writes: a look at the platform never changes it.
+Everything here reads: a look at the platform changes nothing it runs on (RQ's own listing of workers
+drops the names of workers whose keys Redis has already expired, and that is all).
 """
 
 from __future__ import annotations
@@ -190,21 +191,25 @@ def readiness() -> Report:
     return report
 
 
+def _alive(hostname: str, pid: int | None, beat: float | None) -> bool:
+    """Beating lately, and (on this machine) its process is there."""
+    return process_alive(hostname, pid) is not False and beat is not None and beat < SILENT_SECONDS
+
+
 def _worker_state(worker: BaseWorker, now: datetime) -> WorkerState:
     beat = _seconds(worker.last_heartbeat, now)
-    here = process_alive(worker.hostname or "", worker.pid)
-    alive = here is not False and beat is not None and beat < SILENT_SECONDS
     state = worker.get_state()
     return WorkerState(name=worker.name, hostname=worker.hostname or "", pid=worker.pid,
                        state=getattr(state, "value", str(state)), queues=tuple(worker.queue_names()),
-                       current_job=worker.get_current_job_id(), beat_seconds=beat, alive=alive)
+                       current_job=worker.get_current_job_id(), beat_seconds=beat,
+                       alive=_alive(worker.hostname or "", worker.pid, beat))
 
 
 def _queue_state(queue: Queue, listeners: int, now: datetime) -> QueueState:
     first = queue.get_job_ids(0, 0)
     job = Job.fetch(first[0], connection=queue.connection) if first else None
     return QueueState(name=queue.name, depth=queue.count, oldest_seconds=_seconds(job.enqueued_at if job else None, now),
-                      started=StartedJobRegistry(queue=queue).count, listeners=listeners)
+                      started=StartedJobRegistry(queue=queue).get_job_count(cleanup=False), listeners=listeners)
 
 
 def _check_background(report: Report, now: datetime) -> None:
@@ -222,17 +227,15 @@ def _check_background(report: Report, now: datetime) -> None:
         report.queues.append(_queue_state(queue, listeners, now))
         if not listeners:
             report.problems.append(Finding("no_worker", {"queue": name}))
-        for job_id in StartedJobRegistry(queue=queue).get_job_ids():
+        for job_id in StartedJobRegistry(queue=queue).get_job_ids(cleanup=False):
             job = Job.fetch(job_id, connection=redis) if redis.exists(Job.key_for(job_id)) else None
             if job is not None and stalled(job, job.get_status(refresh=False), stall_before):
                 report.stalled_jobs.append(job_id)
                 report.problems.append(Finding("stalled", {"job": job_id, "queue": name}))
     for scheduler in CronScheduler.all(connection=redis, cleanup=False):
         beat = _seconds(scheduler.last_heartbeat, now)
-        alive = process_alive(scheduler.hostname, scheduler.pid) is not False and beat is not None \
-            and beat < SILENT_SECONDS
-        report.schedulers.append(SchedulerState(name=scheduler.name, hostname=scheduler.hostname,
-                                                pid=scheduler.pid, beat_seconds=beat, alive=alive))
+        report.schedulers.append(SchedulerState(name=scheduler.name, hostname=scheduler.hostname, pid=scheduler.pid,
+                                                beat_seconds=beat, alive=_alive(scheduler.hostname, scheduler.pid, beat)))
     if not any(s.alive for s in report.schedulers):
         report.problems.append(Finding("no_scheduler"))
 
