@@ -241,10 +241,11 @@ def _check_background(report: Report, now: datetime) -> None:
 
 
 def _count_handlers(report: Report, now: datetime) -> None:
+    retried = (EventHandling.attempts > sa.literal_column("0")).label("retried")  # one expression, no parameter
     rows = db.session.execute(
-        sa.select(EventHandling.state, EventHandling.attempts > 0, sa.func.count(), sa.func.min(EventHandling.created_at))
+        sa.select(EventHandling.state, retried, sa.func.count(), sa.func.min(EventHandling.created_at))
         .where(EventHandling.state.in_([HandlingState.pending, HandlingState.dead]))
-        .group_by(EventHandling.state, EventHandling.attempts > 0)
+        .group_by(EventHandling.state, retried)
     ).all()
     db.session.rollback()
     pending = [(retried, n, oldest) for state, retried, n, oldest in rows if state is HandlingState.pending]
