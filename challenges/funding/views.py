@@ -132,8 +132,10 @@ def _open_years() -> list[ProgrammeYear]:
 def new_award(proposal_id: int):
     proposal = db.get_or_404(Proposal, proposal_id)
     form = forms.AwardForm()
-    form.programme_year.choices = [(y.id, f"{y.year} – {_('available')} {year_balances(y)[AccountKind.available] / 100:,.2f} kr")
-                                   for y in _open_years()]
+    form.programme_year.choices = [
+        (y.id, _("%(year)d – %(amount)s available", year=y.year,
+                 amount=formatting.sek(year_balances(y)[AccountKind.available])))
+        for y in _open_years()]
     if request.method == "GET" and proposal.versions:
         form.amount.data = min(proposal.versions[-1].content["requested_ore"] or 0, proposal.challenge.max_funding_ore)
     created: list[Award] = []
