@@ -55,6 +55,9 @@ def from_environment(instance_path: Path) -> dict:
         "SMTP_TIMEOUT": float(os.environ.get("SMTP_TIMEOUT", "20")),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "noreply@challenges.localhost"),
         "MAIL_DOMAIN": os.environ.get("MAIL_DOMAIN", "challenges.localhost"),
+        # A one-time link (password reset, invitation) is stored and shown with the link left out; only
+        # the recipient's copy handed to the SMTP server has it. A development setting may keep it.
+        "OUTBOX_SHOWS_LINKS": _bool("OUTBOX_SHOWS_LINKS", False),
         # Cookies: Secure, HttpOnly and SameSite from the first commit. Browsers accept
         # Secure cookies from http://127.0.0.1 and http://localhost, so a first run works.
         "SESSION_COOKIE_SECURE": secure_cookies,

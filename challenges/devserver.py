@@ -155,6 +155,7 @@ def main() -> int:
     instance = Path(env.setdefault("INSTANCE_PATH", str(PROJECT_ROOT / "instance")))
     instance.mkdir(parents=True, exist_ok=True)
     env.setdefault("BASE_URL", f"http://{HOST}:{port}")
+    env.setdefault("OUTBOX_SHOWS_LINKS", "true")  # a development default: reset links readable in the outbox
     redis_server = None
     if "REDIS_URL" not in env:
         redis_server = RedisServer(instance).start()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from flask import url_for
-
 from challenges.accounts import events
-from challenges.accounts.models import ActionToken, Membership, Organisation, TokenKind, User
-from challenges.accounts.services import token_link_value
+from challenges.accounts.models import ActionToken, Membership, Organisation, User
 from challenges.core.events import EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db
@@ -38,9 +35,7 @@ def send_password_reset(e: events.PasswordResetRequested, record: Event) -> None
     user = must_get(User, e.user_id)
     token = db.session.get(ActionToken, e.token_id)
     assert token is not None
-    link = url_for("accounts.reset_password", _external=True,
-                   token=token_link_value(token.id, TokenKind.password_reset))
-    notify(record, "password_reset", [recipient_for(user)], user=user, link=link, expires_at=token.expires_at)
+    notify(record, "password_reset", [recipient_for(user)], user=user, link_token=token, expires_at=token.expires_at)
 
 
 def send_password_changed(e: events.PasswordChanged, record: Event) -> None:
@@ -51,9 +46,7 @@ def send_password_changed(e: events.PasswordChanged, record: Event) -> None:
 def send_invitation(e: events.EvaluatorInvited, record: Event) -> None:
     token = db.session.get(ActionToken, e.token_id)
     assert token is not None
-    link = url_for("accounts.accept_invitation", _external=True,
-                   token=token_link_value(token.id, TokenKind.invitation))
-    notify(record, "invitation", [Recipient(email=e.email, language=e.language)], link=link,
+    notify(record, "invitation", [Recipient(email=e.email, language=e.language)], link_token=token,
            expires_at=token.expires_at)
 
 

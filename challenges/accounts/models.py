@@ -6,10 +6,12 @@ import enum
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import url_for
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from challenges.core.models import UTCDateTime, enum_column, utcnow
+from challenges.core.security import sign_token_id
 from challenges.extensions import Model
 
 
@@ -34,6 +36,9 @@ class Role(enum.Enum):
 class TokenKind(enum.Enum):
     password_reset = "password_reset"  # noqa: S105 - a token kind, not a secret
     invitation = "invitation"
+
+
+TOKEN_PAGES = {TokenKind.password_reset: "accounts.reset_password", TokenKind.invitation: "accounts.accept_invitation"}
 
 
 class Organisation(Model):
@@ -236,3 +241,7 @@ class ActionToken(Model):
 
     def is_usable(self) -> bool:
         return self.used_at is None and self.expires_at > utcnow()
+
+    def link(self) -> str:
+        """The emailed link (absolute): a fresh signature of the token id, for the page of its kind."""
+        return url_for(TOKEN_PAGES[self.kind], token=sign_token_id(self.id, self.kind.value), _external=True)

@@ -35,7 +35,6 @@ from challenges.core.security import (
     burn_verification_time,
     hash_password,
     new_session_token,
-    sign_token_id,
     token_digest,
     unsign_token_id,
     verify_password,
@@ -193,9 +192,15 @@ def end_all_sessions(user: User) -> None:
 
 
 def set_password(user: User, password: str, *, via: str, by: User) -> None:
-    """Store a new password and end every session of *user*."""
+    """Store a new password, end every session of *user* and every reset link still outstanding."""
     user.password_hash = hash_password(password)
     end_all_sessions(user)
+    db.session.execute(
+        sa.update(ActionToken)
+        .where(ActionToken.user_id == user.id, ActionToken.kind == TokenKind.password_reset,
+               ActionToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False))
     db.session.flush()
     record(events.PasswordChanged(user_id=user.id, via=via), by=by)
 
@@ -212,10 +217,6 @@ def _new_token(kind: TokenKind, ttl: timedelta, **fields) -> ActionToken:
     db.session.add(token)
     db.session.flush()
     return token
-
-
-def token_link_value(token_id: str, kind: TokenKind) -> str:
-    return sign_token_id(token_id, kind.value)
 
 
 def request_password_reset(email: str) -> None:

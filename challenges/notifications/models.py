@@ -14,6 +14,7 @@ from challenges.core.translation import lazy_gettext as _l
 from challenges.extensions import Model
 
 if TYPE_CHECKING:
+    from challenges.accounts.models import ActionToken
     from challenges.calls.models import Challenge
 
 
@@ -94,6 +95,10 @@ class MailMessage(Model):
     resent_count: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resent_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    # A message with a one-time link (a password reset, an invitation) is stored with the link left out:
+    # the link is made from this token only for the bytes handed to the SMTP server.
+    link_token_id: Mapped[str | None] = mapped_column(sa.ForeignKey("action_token.id", ondelete="SET NULL"))
+    link_token: Mapped[ActionToken | None] = relationship()
 
     def is_sealed(self, now: datetime | None = None) -> bool:
         """About a proposal to a challenge that is still open: not for the programme's eyes yet."""

@@ -38,14 +38,17 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, render_template
 from flask_babel import force_locale
 from jinja2 import meta
+from markupsafe import escape
 from redis.exceptions import RedisError
 from rq import Queue, get_current_job
+from sqlalchemy.orm import joinedload
 
-from challenges.accounts.models import MailMode, User
+from challenges.accounts.models import ActionToken, MailMode, User
 from challenges.core.events import lost_jobs, record, relay_after_commit
 from challenges.core.formatting import to_local
 from challenges.core.models import Event, commit_first, utcnow
 from challenges.core.security import is_header_safe
+from challenges.core.translation import lazy_gettext as _l
 from challenges.extensions import db, get_redis
 from challenges.notifications.catalogue import CATALOGUE, Notice
 from challenges.notifications.events import DigestCompiled
@@ -155,14 +158,27 @@ def _first_state(notice: Notice, recipient: Recipient) -> MessageState:
     return MessageState.held if recipient.mode is MailMode.daily else MessageState.muted
 
 
+# Where a one-time link stands in a stored message; the bytes handed to the SMTP server carry the link.
+LINK_LEFT_OUT = _l("[link left out: sent only to the recipient]")
+
+
+def _link_left_out(language: str) -> str:
+    with force_locale(language):
+        return str(LINK_LEFT_OUT)
+
+
 def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_challenge_id: int | None = None,
-           subject_args: dict | None = None, **context: Any) -> list[MailMessage]:
+           subject_args: dict | None = None, link_token: ActionToken | None = None,
+           **context: Any) -> list[MailMessage]:
     """Write notice *key* of *record_* for each recipient who does not have it yet; flush, never commit.
 
     The messages go on the queue when the handler's transaction commits. A message about a sealed
     proposal names its challenge in *sealed_challenge_id*: the outbox hides it from programme
-    managers until that challenge closes.
+    managers until that challenge closes. A message with a one-time link gets the link's token in
+    *link_token*: it is stored, and shown in the outbox and on the site, with the link left out, and
+    only the copy handed to the SMTP server carries it (unless OUTBOX_SHOWS_LINKS, for development).
     """
+    shows_link = link_token is not None and current_app.config["OUTBOX_SHOWS_LINKS"]
     notice = CATALOGUE[key]
     if notice.event != record_.type:
         raise ValueError(f"notice {key!r} is sent for {notice.event}, not {record_.type}")
@@ -180,6 +196,8 @@ def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_
                 continue
             language = _language(recipient.language)
             if personal or language not in rendered:
+                if link_token is not None:
+                    context["link"] = link_token.link() if shows_link else _link_left_out(language)
                 rendered[language] = render_message(notice, language, dict(context, recipient=recipient),
                                                     subject_args)
             subject, text, html = rendered[language]
@@ -188,6 +206,7 @@ def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_
                 sealed_challenge_id=sealed_challenge_id, language=language,
                 message_id=message_id_for(record_.id, key, address),
                 subject=subject, body_text=text, body_html=html, state=_first_state(notice, recipient),
+                link_token_id=link_token.id if link_token is not None and not shows_link else None,
             )
             db.session.add(message)
             existing[address] = message
@@ -239,6 +258,15 @@ def _own_headers(message: MailMessage) -> list[tuple[str, str]]:
     return headers
 
 
+def _bodies(message: MailMessage) -> tuple[str, str]:
+    """The text and HTML bodies to send: as stored, with a one-time link put where it was left out."""
+    if message.link_token is None:
+        return message.body_text, message.body_html
+    left_out, link = _link_left_out(message.language), message.link_token.link()
+    return (message.body_text.replace(left_out, link),
+            message.body_html.replace(str(escape(left_out)), str(escape(link))))
+
+
 def _content(message: MailMessage) -> EmailMessage:
     """The sender, the subject and the body: the same for every recipient of one notice and language."""
     config = current_app.config
@@ -249,8 +277,9 @@ def _content(message: MailMessage) -> EmailMessage:
     email["From"] = config["MAIL_FROM"]
     email["Subject"] = message.subject
     email["Auto-Submitted"] = "auto-generated"
-    email.set_content(message.body_text)
-    email.add_alternative(message.body_html, subtype="html")
+    text, html = _bodies(message)
+    email.set_content(text)
+    email.add_alternative(html, subtype="html")
     email["Content-Language"] = message.language  # after set_content(), which clears Content-*
     return email
 
@@ -265,7 +294,7 @@ class _Composer:
 
     def bytes_of(self, message: MailMessage) -> bytes:
         own = b"".join(SMTP.fold_binary(name, value) for name, value in _own_headers(message))
-        key = (message.subject, message.body_text, message.body_html, message.language)
+        key = (message.subject, *_bodies(message), message.language)
         if key not in self.contents:
             self.contents[key] = _content(message).as_bytes()
         return own + self.contents[key]
@@ -290,6 +319,7 @@ def _claim(message_ids: list[int]) -> list[MailMessage]:
         return []
     messages = list(db.session.scalars(
         sa.select(MailMessage).where(MailMessage.id.in_(claimed)).order_by(MailMessage.id)
+        .options(joinedload(MailMessage.link_token))
         .execution_options(populate_existing=True)))
     for message in messages:  # read as they were claimed: the job's commits must not reload each one
         db.session.expunge(message)

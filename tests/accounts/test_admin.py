@@ -113,3 +113,15 @@ def test_people_list_is_searchable(app, ctx, make_browser):
     db.session.commit()
     html = pm.get("/admin/users?q=nils").get_data(as_text=True)
     assert "Sara Nilsson" in html and "Jonas Berg" not in html
+
+
+def test_an_invitation_link_reaches_only_the_invited_person(app, ctx, make_browser, smtp, drain):
+    from challenges.notifications.models import MailMessage
+
+    pm = _pm(make_browser)
+    link = _invite(pm, smtp, drain)
+    message = db.session.scalar(sa.select(MailMessage).where(MailMessage.notice == "invitation"))
+    assert "/invitation/" not in message.body_text + message.body_html
+    for page in (f"/admin/outbox/{message.id}", f"/admin/outbox/{message.id}/body"):
+        assert "/invitation/" not in pm.get(page).get_data(as_text=True)
+    assert make_browser().get(link).status_code == 200  # the emailed copy carries the link
