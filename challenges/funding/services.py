@@ -120,11 +120,13 @@ def current_award(proposal: Proposal) -> Award | None:
         Award.proposal_id == proposal.id, Award.status.in_([AwardStatus.pending, AwardStatus.booked])))
 
 
-def award_funding(proposal: Proposal, year: ProgrammeYear, amount_ore: int, *, by: User) -> Award:
-    """Award a recommended proposal from *year*; the ledger worker books it (or refuses it)."""
+def check_awardable(proposal: Proposal, *, by: User) -> None:
+    """Refuse unless *by* may award *proposal* now: a programme manager who may read it, recommended
+    for funding, its challenge's decisions published, no award yet. The award form asks this before it
+    shows anything, so that walking its ids lists no sealed or draft proposal."""
     _require_manager(by)
-    # One award at a time per proposal, even from two managers at once.
-    db.session.execute(sa.select(Proposal.id).where(Proposal.id == proposal.id).with_for_update())
+    if not proposal.can_view(by):
+        raise PermissionDenied(_("This proposal cannot be read yet."))
     assessment = assessment_of(proposal)
     if assessment is None or assessment.decision is not Decision.recommend:
         raise ServiceError(_("Only a proposal recommended for funding can be awarded."))
@@ -132,6 +134,14 @@ def award_funding(proposal: Proposal, year: ProgrammeYear, amount_ore: int, *, b
         raise ServiceError(_("Publish the challenge's decisions before awarding funding."))
     if current_award(proposal) is not None:
         raise ServiceError(_("This proposal already has an award."))
+
+
+def award_funding(proposal: Proposal, year: ProgrammeYear, amount_ore: int, *, by: User) -> Award:
+    """Award a recommended proposal from *year*; the ledger worker books it (or refuses it)."""
+    _require_manager(by)
+    # One award at a time per proposal, even from two managers at once.
+    db.session.execute(sa.select(Proposal.id).where(Proposal.id == proposal.id).with_for_update())
+    check_awardable(proposal, by=by)
     _require_open(year)
     version = proposal.versions[-1].content
     requested, maximum = version["requested_ore"] or 0, proposal.challenge.max_funding_ore

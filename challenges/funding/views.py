@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from challenges.accounts.views import change_and_return, commit_change, manager_required
 from challenges.core import formatting
+from challenges.core.errors import ServiceError
 from challenges.core.exports import csv_download
 from challenges.extensions import db
 from challenges.funding import forms, services
@@ -131,6 +132,10 @@ def _open_years() -> list[ProgrammeYear]:
 @manager_required
 def new_award(proposal_id: int):
     proposal = db.get_or_404(Proposal, proposal_id)
+    try:
+        services.check_awardable(proposal, by=current_user)
+    except ServiceError:  # PermissionDenied among them
+        abort(404)  # nothing about a proposal that cannot be awarded, nor whether it exists
     form = forms.AwardForm()
     form.programme_year.choices = [
         (y.id, _("%(year)d – %(amount)s available", year=y.year,

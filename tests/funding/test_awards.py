@@ -70,6 +70,20 @@ def test_only_recommended_proposals_once_and_within_the_maximum(people, decided)
         services.award_funding(decided.proposals["sme"], year, 100_000 * SEK, by=manager)
 
 
+def test_a_recommended_proposal_waits_for_the_decisions_to_be_published(people, assigned, make_browser):
+    manager, proposal = people["manager"], assigned.proposals["sme"]
+    for assignment in assigned.assessments["sme"].assignments:
+        _score(assignment)
+    services.open_year(assigned.challenge.programme_year)
+    reviews.decide_proposal(assigned.assessments["sme"], Decision.recommend, "Best fit.", override="-", by=manager)
+    db.session.commit()
+    with pytest.raises(ServiceError, match="Publish the challenge's decisions"):
+        services.award_funding(proposal, assigned.challenge.programme_year, 100_000 * SEK, by=manager)
+    page = make_browser("manager@agency.example.com").get(f"/proposals/{proposal.id}/award")
+    assert page.status_code == 404 and proposal.title not in page.get_data(as_text=True)
+    assert _awards() == 0
+
+
 def test_an_award_is_pending_then_booked_and_paid_by_plan(people, decided, make_browser, drain):
     manager = make_browser("manager@agency.example.com")
     proposal = decided.proposals["sme"]
