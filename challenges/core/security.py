@@ -91,10 +91,12 @@ def local_target(target: str | None) -> str:
     """*target* when it is a path on this site, else the front page: never an open redirect.
 
     Browsers drop tabs and newlines from an address, so a target holding any control
-    character is refused too ("/<tab>/elsewhere" would become "//elsewhere").
+    character is refused too ("/<tab>/elsewhere" would become "//elsewhere"); so is a path that
+    starts with two slashes however many ("////elsewhere" has no host to urlsplit, but Werkzeug
+    folds it to "//elsewhere", which a browser reads as another site).
     """
     parts = urlsplit(target or "")
-    if (target and target.isprintable() and "\\" not in target
+    if (target and target.isprintable() and "\\" not in target and not target.startswith("//")
             and not parts.scheme and not parts.netloc and parts.path.startswith("/")):
         return target
     return url_for("core.home")

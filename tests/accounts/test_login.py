@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from types import SimpleNamespace
 
+import pytest
 import sqlalchemy as sa
 
 from challenges.accounts.models import LoginSession, Role, User
@@ -38,13 +39,25 @@ def test_wrong_password_gets_a_clear_message(app, ctx, browser):
     assert not _logged_in(browser)
 
 
-def test_login_redirects_only_within_the_site(app, ctx, browser):
+@pytest.mark.parametrize("target", ["//evil.example.com/x", "////127.0.0.1:5999/phish", "///evil.example.com",
+                                    "/\\evil.example.com", "https://evil.example.com/", "/\t/evil.example.com"])
+def test_login_redirects_only_within_the_site(app, ctx, make_browser, target):
+    make_user("sara@example.com")
+    db.session.commit()
+    browser = make_browser()
+    token = browser.csrf("/login")
+    response = browser.client.post("/login", query_string={"next": target}, headers={"Referer": "https://localhost/login"},
+                                   data={"email": "sara@example.com", "password": TEST_PASSWORD, "csrf_token": token})
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+
+
+def test_login_returns_to_the_page_on_this_site_it_came_from(app, ctx, browser):
     make_user("sara@example.com")
     db.session.commit()
     token = browser.csrf("/login")
-    response = browser.client.post("/login?next=//evil.example.com/x", headers={"Referer": "https://localhost/login"},
-                                   data={"email": "sara@example.com", "password": TEST_PASSWORD, "csrf_token": token})
-    assert response.headers["Location"] == "/"
+    response = browser.client.post("/login", query_string={"next": "/proposals?page=2"},
+                                   headers={"Referer": "https://localhost/login"}, data={"email": "sara@example.com", "password": TEST_PASSWORD, "csrf_token": token})
+    assert response.headers["Location"] == "/proposals?page=2"
 
 
 def test_a_cookie_copied_before_logout_no_longer_works(app, ctx, make_browser):
