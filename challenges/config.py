@@ -76,7 +76,10 @@ def from_environment(instance_path: Path) -> dict:
         "WTF_CSRF_TIME_LIMIT": 3600 * 8,
         "HSTS_SECONDS": int(os.environ.get("HSTS_SECONDS", "31536000")),
         # Login throttling (Flask-Limiter on Redis, in-memory fallback if Redis is down).
-        "LOGIN_LIMIT": os.environ.get("LOGIN_LIMIT", "5 per minute"),
+        "LOGIN_LIMIT": os.environ.get("LOGIN_LIMIT", "5 per minute"),  # per account and address
+        "LOGIN_ADDRESS_LIMIT": os.environ.get("LOGIN_ADDRESS_LIMIT", "20 per minute"),  # per address
+        # Per account, from browsers where it has never logged in: guesses spread over many addresses.
+        "LOGIN_ACCOUNT_LIMIT": os.environ.get("LOGIN_ACCOUNT_LIMIT", "10 per 10 minutes"),
         # Single-use emailed links.
         "PASSWORD_RESET_TTL": timedelta(hours=1),
         "INVITATION_TTL": timedelta(days=7),

@@ -23,7 +23,7 @@ from challenges.accounts.models import (
     User,
 )
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
-from challenges.core.security import local_target
+from challenges.core.security import DEVICE_DAYS, device_user, device_value, local_target
 from challenges.core.views import page_arg
 from challenges.extensions import db, limiter, login_manager
 from challenges.notifications.services import unread_of
@@ -148,11 +148,37 @@ def _failed(response) -> bool:
     return response.status_code != 303
 
 
+def _device_cookie() -> str:
+    return "__Host-device" if current_app.config["SESSION_COOKIE_SECURE"] else "device"
+
+
+def _known_device() -> bool:
+    """The browser carries the device cookie of the account it is logging in to: it logged in here before."""
+    user_id = device_user(request.cookies.get(_device_cookie()))
+    if user_id is None:
+        return False
+    user = services.user_by_email(_form_email())
+    return user is not None and user.id == user_id
+
+
+def _remember_device(response, user: User):
+    """Mark this browser as one where *user* has proved who they are (a login, a reset by email)."""
+    config = current_app.config
+    response.set_cookie(_device_cookie(), device_value(user.id), max_age=DEVICE_DAYS * 24 * 3600,
+                        secure=config["SESSION_COOKIE_SECURE"], httponly=True, samesite="Lax", path="/")
+    return response
+
+
+# Failed logins are counted per address and per account and address, so that guesses from one place
+# cannot keep the owner out from another; and per account from browsers where it has never logged in,
+# so that guesses spread over many addresses slow down while the owner's own browser gets in.
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT"], methods=["POST"], deduct_when=_failed,
+@limiter.limit(lambda: current_app.config["LOGIN_ADDRESS_LIMIT"], methods=["POST"], deduct_when=_failed,
                key_func=lambda: _login_key("ip", request.remote_addr or "unknown"))
 @limiter.limit(lambda: current_app.config["LOGIN_LIMIT"], methods=["POST"], deduct_when=_failed,
-               key_func=lambda: _login_key("account", _form_email()))
+               key_func=lambda: _login_key("account-ip", f"{_form_email()}|{request.remote_addr or 'unknown'}"))
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_LIMIT"], methods=["POST"], deduct_when=_failed,
+               key_func=lambda: _login_key("account", _form_email()), exempt_when=_known_device)
 def login():
     form = forms.LoginForm()
     if form.validate_on_submit():
@@ -161,7 +187,7 @@ def login():
             token = services.start_session(user)
             db.session.commit()
             _log_in(user, token)
-            return redirect(local_target(request.args.get("next")), 303)
+            return _remember_device(redirect(local_target(request.args.get("next")), 303), user)
         db.session.rollback()
         form.form_errors.append(_("The email address or password is not correct, or the account is disabled."))
     return render_template("accounts/login.html", form=form)
@@ -209,7 +235,7 @@ def reset_password(token: str):
     form = forms.ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            services.reset_password(token, form.password.data)
+            user = services.reset_password(token, form.password.data)
             db.session.commit()
         except ServiceError as exc:
             form_error(form, exc)
@@ -217,7 +243,8 @@ def reset_password(token: str):
             logout_user()
             session.clear()
             flash(_("Your password has been changed. Log in with the new password."))
-            return redirect(url_for("accounts.login"), 303)
+            # The link proved the address: this browser logs in even while guesses elsewhere are slowed.
+            return _remember_device(redirect(url_for("accounts.login"), 303), user)
     return render_template("accounts/reset_password.html", form=form)
 
 

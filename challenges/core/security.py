@@ -75,6 +75,25 @@ def sign_token_id(token_id: str, purpose: str) -> str:
     return _serializer(purpose).dumps(token_id)
 
 
+DEVICE_DAYS = 365
+
+
+def device_value(user_id: int) -> str:
+    """The value of the cookie that marks a browser where *user_id* has logged in."""
+    return _serializer("device").dumps(user_id)
+
+
+def device_user(value: str | None) -> int | None:
+    """The account a device cookie was given for, if it is ours and less than a year old."""
+    if not value:
+        return None
+    try:
+        found = _serializer("device").loads(value, max_age=DEVICE_DAYS * 24 * 3600)
+    except BadSignature:
+        return None
+    return found if isinstance(found, int) else None
+
+
 def unsign_token_id(signed: str, purpose: str, max_age: int) -> str | None:
     """The token id inside a link, or None if the link was tampered with or is too old."""
     try:

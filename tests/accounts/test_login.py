@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 from types import SimpleNamespace
@@ -125,24 +126,72 @@ def test_idle_session_ends(app, ctx, browser, monkeypatch):
     assert not _logged_in(browser)
 
 
-def test_sixth_failure_within_a_minute_is_throttled_per_account(app, ctx, make_browser, monkeypatch):
+def _from(make_browser, address: str):
+    """A browser of its own at *address*."""
+    browser = make_browser()
+    browser.client.environ_base["REMOTE_ADDR"] = address
+    return browser
+
+
+def test_sixth_failure_for_one_account_from_one_address_is_throttled(app, ctx, make_browser):
     make_user("sara@example.com")
     db.session.commit()
     for attempt in range(5):
-        # different clients, same account: the per-account limit applies
-        response = make_browser().login("sara@example.com", f"wrong password {attempt}")
-        assert response.status_code == 200
-    blocked = make_browser().login("sara@example.com")  # even the right password waits
+        assert _from(make_browser, "10.0.0.1").login("sara@example.com", f"wrong {attempt}!").status_code == 200
+    blocked = _from(make_browser, "10.0.0.1").login("sara@example.com")  # even the right password waits
     assert blocked.status_code == 429
     assert "Too many failed attempts" in blocked.get_data(as_text=True)
     assert "Retry-After" in blocked.headers
     assert "Content-Security-Policy" in blocked.headers
 
 
-def test_sixth_failure_from_one_address_is_throttled_across_accounts(app, ctx, browser):
+def test_wrong_passwords_from_one_address_do_not_keep_the_owner_out_from_another(app, ctx, make_browser):
+    make_user("sara@example.com")
+    db.session.commit()
+    for attempt in range(5):
+        _from(make_browser, "10.6.6.6").login("sara@example.com", f"wrong {attempt}!")
+    assert _from(make_browser, "10.6.6.6").login("sara@example.com").status_code == 429
+    assert _from(make_browser, "10.0.0.1").login("sara@example.com").status_code == 303
+
+
+def test_guesses_spread_over_many_addresses_slow_down_but_the_owners_browser_gets_in(app, ctx, make_browser):
+    make_user("sara@example.com")
+    db.session.commit()
+    own = _from(make_browser, "10.0.0.1")
+    assert own.login("sara@example.com").status_code == 303  # her browser: it gets the device cookie
+    own.logout()
+    for n in range(10):
+        assert _from(make_browser, f"10.9.0.{n}").login("sara@example.com", "a guess!!!").status_code == 200
+    assert _from(make_browser, "10.9.1.1").login("sara@example.com").status_code == 429  # a new browser waits
+    assert own.login("sara@example.com").status_code == 303
+    own.logout()
+    make_user("jonas@example.com")
+    db.session.commit()
+    for n in range(10):
+        _from(make_browser, f"10.9.0.{n}").login("jonas@example.com", "a guess!!!")
+    assert own.login("jonas@example.com").status_code == 429  # her browser's cookie is for her account only
+
+
+def test_a_reset_by_email_lets_the_browser_in_while_guesses_are_slowed(app, ctx, make_browser, smtp, drain):
+    make_user("sara@example.com")
+    db.session.commit()
+    for n in range(10):
+        _from(make_browser, f"10.9.0.{n}").login("sara@example.com", "a guess!!!")
+    fresh = _from(make_browser, "10.0.0.2")
+    fresh.submit("/password/forgot", {"email": "sara@example.com"})
+    drain()
+    [mail] = smtp.to("sara@example.com")
+    link = re.search(r"http://localhost(/password/reset/\S+)", mail.get_body(("plain",)).get_content()).group(1)
+    assert fresh.submit(link, {"password": "a brand new passphrase",
+                               "password_confirm": "a brand new passphrase"}).status_code == 303
+    assert fresh.login("sara@example.com", "a brand new passphrase").status_code == 303
+
+
+def test_sixth_failure_from_one_address_is_throttled_across_accounts(app, ctx, make_browser, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_ADDRESS_LIMIT", "5 per minute")
     for n in range(5):
-        assert browser.login(f"unknown{n}@example.com", "whatever password").status_code == 200
-    assert browser.login("someone-else@example.com", "whatever password").status_code == 429
+        assert _from(make_browser, "10.0.0.7").login(f"unknown{n}@example.com", "whatever password").status_code == 200
+    assert _from(make_browser, "10.0.0.7").login("someone-else@example.com", "whatever password").status_code == 429
 
 
 def test_throttle_lifts_after_the_window(app, ctx, make_browser, monkeypatch):
@@ -153,11 +202,11 @@ def test_throttle_lifts_after_the_window(app, ctx, make_browser, monkeypatch):
     make_user("sara@example.com")
     db.session.commit()
     for _ in range(5):
-        make_browser().login("sara@example.com", "wrong password!")
+        _from(make_browser, "10.0.0.1").login("sara@example.com", "wrong password!")
     clock[0] += 59
-    assert make_browser().login("sara@example.com").status_code == 429
+    assert _from(make_browser, "10.0.0.1").login("sara@example.com").status_code == 429
     clock[0] += 2  # a minute after the failures
-    assert make_browser().login("sara@example.com").status_code == 303
+    assert _from(make_browser, "10.0.0.1").login("sara@example.com").status_code == 303
 
 
 def test_successful_logins_are_not_counted(app, ctx, make_browser):
