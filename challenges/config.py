@@ -83,6 +83,7 @@ def from_environment(instance_path: Path) -> dict:
         # Single-use emailed links.
         "PASSWORD_RESET_TTL": timedelta(hours=1),
         "INVITATION_TTL": timedelta(days=7),
+        "REGISTRATION_TTL": timedelta(hours=24),
         # argon2id, RFC 9106 low-memory profile (t=3, m=64 MiB, p=4).
         "ARGON2_TIME_COST": 3,
         "ARGON2_MEMORY_COST": 65536,

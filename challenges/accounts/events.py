@@ -15,6 +15,22 @@ class UserRegistered(DomainEvent):
 
 
 @dataclass(frozen=True)
+class RegistrationRequested(DomainEvent):
+    """Someone asked for an account; a link to confirm the address is emailed (``request_registration``)."""
+
+    token_id: str
+    email: str
+    language: str
+
+
+@dataclass(frozen=True)
+class RegistrationRepeated(DomainEvent):
+    """Someone asked for an account with an address that has one; its owner is told (``request_registration``)."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
 class OrganisationRegistered(DomainEvent):
     """A new organisation was registered with its first member (``register_user``)."""
 
@@ -125,7 +141,7 @@ class OrganisationFiguresChanged(DomainEvent):
 
 
 ALL = (
-    UserRegistered, OrganisationRegistered, MembershipRequested, MembershipApproved,
+    UserRegistered, RegistrationRequested, RegistrationRepeated, OrganisationRegistered, MembershipRequested, MembershipApproved,
     MembershipRejected, PasswordResetRequested, PasswordChanged, EvaluatorInvited,
     InvitationAccepted, RoleGranted, RoleRevoked, AccountDisabled, AccountEnabled, OrganisationFiguresChanged,
 )

@@ -10,6 +10,18 @@ from challenges.extensions import db
 from challenges.notifications.services import Recipient, notify, recipient_for, recipients_for
 
 
+def send_registration_link(e: events.RegistrationRequested, record: Event) -> None:
+    token = db.session.get(ActionToken, e.token_id)
+    assert token is not None and token.payload is not None
+    notify(record, "registration_confirm", [Recipient(email=e.email, language=e.language)], link_token=token,
+           name=token.payload["name"], expires_at=token.expires_at)
+
+
+def send_registration_repeated(e: events.RegistrationRepeated, record: Event) -> None:
+    user = must_get(User, e.user_id)
+    notify(record, "registration_repeated", [recipient_for(user)], user=user)
+
+
 def send_welcome(e: events.UserRegistered, record: Event) -> None:
     user = must_get(User, e.user_id)
     notify(record, "welcome", [recipient_for(user)], user=user)
@@ -64,6 +76,8 @@ def send_account_state(e: events.AccountDisabled | events.AccountEnabled, record
 def register(bus: EventBus) -> None:
     """Subscribe the account handlers: every email goes out from the worker, never the request."""
     bus.declare(*events.ALL)
+    bus.subscribe(events.RegistrationRequested, send_registration_link, queue="notifications")
+    bus.subscribe(events.RegistrationRepeated, send_registration_repeated, queue="notifications")
     bus.subscribe(events.UserRegistered, send_welcome, queue="notifications")
     bus.subscribe(events.MembershipRequested, send_membership_request, queue="notifications")
     bus.subscribe(events.MembershipApproved, send_membership_decision, queue="notifications")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask import url_for
@@ -36,9 +37,11 @@ class Role(enum.Enum):
 class TokenKind(enum.Enum):
     password_reset = "password_reset"  # noqa: S105 - a token kind, not a secret
     invitation = "invitation"
+    registration = "registration"  # an account asked for, waiting for its address to be confirmed
 
 
-TOKEN_PAGES = {TokenKind.password_reset: "accounts.reset_password", TokenKind.invitation: "accounts.accept_invitation"}
+TOKEN_PAGES = {TokenKind.password_reset: "accounts.reset_password", TokenKind.invitation: "accounts.accept_invitation",
+               TokenKind.registration: "accounts.confirm_registration"}
 
 
 class Organisation(Model):
@@ -211,7 +214,7 @@ class LoginSession(Model):
 
 
 class ActionToken(Model):
-    """A single-use, expiring link sent by email (password reset, evaluator invitation).
+    """A single-use, expiring link sent by email (password reset, evaluator invitation, registration).
 
     The link carries a signed token id; nothing secret is stored here, and a used or
     expired row refuses a second use.
@@ -223,6 +226,10 @@ class ActionToken(Model):
             "kind <> 'invitation' OR (email IS NOT NULL AND role IS NOT NULL)",
             name="invitation_has_email_and_role",
         ),
+        sa.CheckConstraint(
+            "kind <> 'registration' OR (email IS NOT NULL AND payload IS NOT NULL)",
+            name="registration_has_email_and_payload",
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
@@ -232,6 +239,8 @@ class ActionToken(Model):
     )
     email: Mapped[str | None] = mapped_column(sa.String(254))
     role: Mapped[Role | None] = mapped_column(enum_column(Role, "token_role"))
+    # A registration: what the person entered (the password as its hash), used once the address is confirmed.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

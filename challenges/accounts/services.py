@@ -62,27 +62,80 @@ def organisation_by_number(org_number: str) -> Organisation | None:
     return db.session.scalar(sa.select(Organisation).where(Organisation.org_number == org_number))
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What a person enters to ask for an account."""
+
+    name: str
+    email: str
+    password: str
+    language: str
+    new_organisation: NewOrganisation | None = None
+    join_org_number: str | None = None
+
+
+def _check_organisation(new_organisation: NewOrganisation | None, join_org_number: str | None) -> None:
+    if new_organisation is not None and organisation_by_number(new_organisation.org_number):
+        raise ServiceError(_("An organisation with this number is already registered. Choose to join it instead."),
+                           "org_number")
+    if join_org_number is not None and organisation_by_number(join_org_number) is None:
+        raise ServiceError(_("No organisation with this number is registered. "
+                             "Check the number, or register a new organisation."), "org_number")
+
+
+def request_registration(registration: Registration) -> None:
+    """Email a link that creates the account once it is opened: nothing exists before the address is
+    confirmed. An address that already has an account gets the same answer, and its owner an email, so
+    that the form tells nobody which addresses are registered."""
+    email = registration.email.strip().lower()
+    _check_organisation(registration.new_organisation, registration.join_org_number)
+    existing = user_by_email(email)
+    if existing is not None:
+        record(events.RegistrationRepeated(user_id=existing.id), by=existing)
+        return
+    org = registration.new_organisation
+    payload = {"name": registration.name.strip(), "language": registration.language,
+               "password_hash": hash_password(registration.password), "join_org_number": registration.join_org_number,
+               "new_organisation": {**org.__dict__, "kind": org.kind.value} if org else None}
+    token = _new_token(TokenKind.registration, current_app.config["REGISTRATION_TTL"], email=email, payload=payload)
+    record(events.RegistrationRequested(token_id=token.id, email=email, language=registration.language))
+
+
+def confirm_registration(signed: str) -> User:
+    """Create the account a registration link stands for (once)."""
+    token = find_token(signed, TokenKind.registration)
+    assert token.email is not None and token.payload is not None
+    _consume(token)
+    if user_by_email(token.email) is not None:
+        raise ServiceError(_("An account with this address was created meanwhile. Log in, or reset its password."))
+    values = token.payload
+    org = values["new_organisation"]
+    return register_user(name=values["name"], email=token.email, password_hash=values["password_hash"],
+                         language=values["language"], join_org_number=values["join_org_number"],
+                         new_organisation=NewOrganisation(**{**org, "kind": OrganisationKind(org["kind"])}) if org else None)
+
+
 def register_user(
     *,
     name: str,
     email: str,
-    password: str,
     language: str,
+    password: str | None = None,
+    password_hash: str | None = None,
     new_organisation: NewOrganisation | None = None,
     join_org_number: str | None = None,
 ) -> User:
-    """Create an account as the first member of a new organisation, or asking to join one."""
+    """Create an account as the first member of a new organisation, or asking to join one (the
+    registration's confirmation; the demo and the command line create accounts directly)."""
     email = email.strip().lower()
     if user_by_email(email):
         raise ServiceError(_("An account with this email address already exists."), "email")
+    _check_organisation(new_organisation, join_org_number)
+    assert (password is None) != (password_hash is None)
     user = User(email=email, name=name.strip(), language=language,
-                password_hash=hash_password(password))
+                password_hash=password_hash or hash_password(password or ""))
     db.session.add(user)
     if new_organisation is not None:
-        if organisation_by_number(new_organisation.org_number):
-            raise ServiceError(
-                _("An organisation with this number is already registered. "
-                  "Choose to join it instead."), "org_number")
         org = Organisation(**new_organisation.__dict__)
         db.session.add(org)
         membership = Membership(user=user, organisation=org, state=MembershipState.approved,
@@ -93,10 +146,7 @@ def register_user(
         record(events.OrganisationRegistered(organisation_id=org.id, user_id=user.id), by=user)
     elif join_org_number is not None:
         found = organisation_by_number(join_org_number)
-        if found is None:
-            raise ServiceError(
-                _("No organisation with this number is registered. "
-                  "Check the number, or register a new organisation."), "org_number")
+        assert found is not None  # checked above
         membership = Membership(user=user, organisation=found, state=MembershipState.pending)
         db.session.add(membership)
         db.session.flush()
@@ -212,6 +262,10 @@ def change_password(user: User, current: str, new: str) -> None:
     set_password(user, new, via="change", by=user)
 
 
+TOKEN_TTLS = {TokenKind.password_reset: "PASSWORD_RESET_TTL", TokenKind.invitation: "INVITATION_TTL",
+              TokenKind.registration: "REGISTRATION_TTL"}
+
+
 def _new_token(kind: TokenKind, ttl: timedelta, **fields) -> ActionToken:
     token = ActionToken(id=str(uuid.uuid4()), kind=kind, expires_at=utcnow() + ttl, **fields)
     db.session.add(token)
@@ -231,7 +285,7 @@ def request_password_reset(email: str) -> None:
 
 def find_token(signed: str, kind: TokenKind) -> ActionToken:
     """The usable token behind a link, or a ServiceError saying why it cannot be used."""
-    ttl = current_app.config["PASSWORD_RESET_TTL" if kind is TokenKind.password_reset else "INVITATION_TTL"]
+    ttl = current_app.config[TOKEN_TTLS[kind]]
     token_id = unsign_token_id(signed, kind.value, int(ttl.total_seconds()))
     token = db.session.get(ActionToken, token_id) if token_id else None
     if token is None or token.kind is not kind:

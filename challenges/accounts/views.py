@@ -94,6 +94,7 @@ def change_and_return(change, done: str, target: str, form=None):
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"], key_func=lambda: _login_key("register", request.remote_addr or "unknown"))
 def register():
     form = forms.RegistrationForm()
     if form.validate_on_submit():
@@ -110,26 +111,42 @@ def register():
         else:
             join = form.org_number.data
         try:
-            user = services.register_user(
+            services.request_registration(services.Registration(
                 name=form.name.data, email=form.email.data, password=form.password.data,
-                language=str(get_locale() or "en")[:2], new_organisation=new_org,
-                join_org_number=join)
-            token = services.start_session(user)
+                language=str(get_locale() or "en")[:2], new_organisation=new_org, join_org_number=join))
             db.session.commit()
         except ServiceError as exc:
             form_error(form, exc)
-        except IntegrityError:
-            form_error(form, ServiceError(
-                _("An account or organisation with these details was registered a moment ago. "
-                  "Check the email address and organisation number."), "email"))
         else:
-            _log_in(user, token)
-            if join:
-                flash(_("Your account is ready. A member of the organisation must approve your request to join it."))
-            else:
-                flash(_("Welcome! Your account is ready."))
-            return redirect(url_for("core.home"), 303)
+            return render_template("accounts/registration_sent.html", email=form.email.data.strip().lower())
     return render_template("accounts/register.html", form=form)
+
+
+@bp.route("/register/confirm/<token>", methods=["GET", "POST"])
+def confirm_registration(token: str):
+    """The emailed link: a page with a button (mail scanners open links; only a person posts the form)."""
+    try:
+        found = services.find_token(token, TokenKind.registration)
+    except ServiceError as exc:
+        return render_template("accounts/link_invalid.html", message=exc.message, again="register"), 410
+    form = forms.ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            user = services.confirm_registration(token)
+            session_token = services.start_session(user)
+            db.session.commit()
+        except (ServiceError, IntegrityError) as exc:
+            db.session.rollback()
+            message = exc.message if isinstance(exc, ServiceError) else _(
+                "An account or organisation with these details was registered a moment ago. Register again.")
+            return render_template("accounts/link_invalid.html", message=message, again="register"), 409
+        _log_in(user, session_token)
+        if user.membership and user.membership.state is MembershipState.pending:
+            flash(_("Your account is ready. A member of the organisation must approve your request to join it."))
+        else:
+            flash(_("Welcome! Your address is confirmed and your account is ready."))
+        return _remember_device(redirect(url_for("core.home"), 303), user)
+    return render_template("accounts/confirm_registration.html", form=form, email=found.email)
 
 
 def _login_key(prefix: str, value: str) -> str:

@@ -42,6 +42,10 @@ E = Kind.essential
 
 NOTICES: tuple[Notice, ...] = (
     # accounts
+    Notice("registration_confirm", "RegistrationRequested", _l("the address an account was asked for"),
+           "registration_confirm", _l("Confirm your email address")),
+    Notice("registration_repeated", "RegistrationRepeated", _l("the account's owner"), "registration_repeated",
+           _l("Someone asked for an account with your address")),
     Notice("welcome", "UserRegistered", _l("the new user"), "welcome",
            _l("Welcome to the open innovation platform")),
     Notice("membership_requested", "MembershipRequested", _l("the organisation's approved members"),

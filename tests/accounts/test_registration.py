@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from challenges.accounts.models import Membership, MembershipState, Organisation, OrganisationKind, User
-from challenges.core.models import Event
+from challenges.accounts.models import (
+    ActionToken,
+    Membership,
+    MembershipState,
+    Organisation,
+    OrganisationKind,
+    User,
+)
+from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from tests.factories import TEST_PASSWORD, make_org, make_user, valid_org_number
 
@@ -24,13 +32,36 @@ def _count(model) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
+CONFIRM_RE = re.compile(r"http://localhost(/register/confirm/\S+)")
+
+
+def register(browser, data: dict, smtp, drain):
+    """Register as a browser does: the form, the email, the link, the button on its page."""
+    sent = browser.submit("/register", data)
+    assert sent.status_code == 200 and "Check your email" in sent.get_data(as_text=True)
+    drain()
+    [mail] = [m for m in smtp.to(data["email"]) if m["Subject"] == "Confirm your email address"]
+    link = CONFIRM_RE.search(mail.get_body(("plain",)).get_content()).group(1)
+    return browser.submit(link, {})
+
+
 def _field_error(html: str, field_id: str) -> str | None:
     match = re.search(rf'<p class="field-error" id="{field_id}-error">.*?</span>\s*(.*?)</p>', html, re.S)
     return match.group(1).strip() if match else None
 
 
 def test_sme_registers_a_new_organisation_and_is_logged_in(app, ctx, browser, smtp, drain):
-    response = browser.submit("/register", SME)
+    sent = browser.submit("/register", SME)
+    assert _count(User) == 0 and _count(Organisation) == 0  # nothing exists before the address is confirmed
+    drain()
+    [mail] = smtp.to("sara@sensorik.example.com")
+    assert mail["Subject"] == "Confirm your email address" and "Check your email" in sent.get_data(as_text=True)
+    link = CONFIRM_RE.search(mail.get_body(("plain",)).get_content()).group(1)
+    page = browser.get(link)  # a mail scanner opening the link creates nothing: a person presses the button
+    assert page.status_code == 200 and "sara@sensorik.example.com" in page.get_data(as_text=True)
+    assert _count(User) == 0
+    smtp.reset()
+    response = browser.submit(link, {})
     assert response.status_code == 303
     home = browser.get("/").get_data(as_text=True)
     assert "You are logged in as Sara Nilsson" in home
@@ -39,16 +70,17 @@ def test_sme_registers_a_new_organisation_and_is_logged_in(app, ctx, browser, sm
     assert org.annual_turnover_ore == 9_500_000_00  # kronor in, öre stored
     user = db.session.scalar(sa.select(User))
     assert user.is_sme_member and user.password_hash.startswith("$argon2id$")
-    assert sorted(db.session.scalars(sa.select(Event.type))) == ["OrganisationRegistered", "UserRegistered"]
+    assert sorted(db.session.scalars(sa.select(Event.type))) == [
+        "OrganisationRegistered", "RegistrationRequested", "UserRegistered"]
     drain()
     [welcome] = smtp.to("sara@sensorik.example.com")
     assert welcome["Subject"] == "Welcome to the open innovation platform"
 
 
-def test_industrial_company_needs_no_size_figures(app, ctx, browser):
+def test_industrial_company_needs_no_size_figures(app, ctx, browser, smtp, drain):
     data = {**SME, "kind": "industrial", "staff_headcount": "", "annual_turnover": "",
             "balance_sheet_total": "", "org_name": "Nordisk Stål AB"}
-    assert browser.submit("/register", data).status_code == 303
+    assert register(browser, data, smtp, drain).status_code == 303
     org = db.session.scalar(sa.select(Organisation))
     assert org.kind is OrganisationKind.industrial and org.staff_headcount is None
 
@@ -60,7 +92,7 @@ def test_joining_an_existing_organisation_needs_a_members_approval(app, ctx, mak
     newcomer = make_browser()
     data = {**SME, "email": "new@robotlogik.example.com", "organisation_choice": "existing",
             "org_number": org.org_number.replace("-", ""), "org_name": "", "kind": ""}
-    assert newcomer.submit("/register", data).status_code == 303
+    assert register(newcomer, data, smtp, drain).status_code == 303
     membership = db.session.scalar(sa.select(Membership).join(Membership.user).where(User.email == "new@robotlogik.example.com"))
     assert membership.state is MembershipState.pending
     assert "waiting for a member" in newcomer.get("/organisation").get_data(as_text=True)
@@ -146,12 +178,49 @@ def test_passwords_must_match(app, ctx, browser):
     assert _count(User) == 0
 
 
-def test_duplicate_email_is_refused(app, ctx, browser):
+def test_a_registered_address_gets_the_same_answer_and_its_owner_is_told(app, ctx, browser, smtp, drain):
     make_user("sara@sensorik.example.com")
     db.session.commit()
-    html = browser.submit("/register", {**SME, "email": "Sara@Sensorik.example.com"}).get_data(as_text=True)
-    assert "already exists" in _field_error(html, "email")
+    new = browser.submit("/register", {**SME, "email": "someone.new@sensorik.example.com"}).get_data(as_text=True)
+    known = browser.submit("/register", {**SME, "email": "Sara@Sensorik.example.com"}).get_data(as_text=True)
+    assert known.replace("sara@sensorik", "someone.new@sensorik") == new  # the form says nothing about who has an account
+    assert "already exists" not in known
+    drain()
+    [told] = smtp.to("sara@sensorik.example.com")
+    assert told["Subject"] == "Someone asked for an account with your address"
+    assert "/register/confirm/" not in told.get_body(("plain",)).get_content()
     assert _count(User) == 1 and _count(Organisation) == 0
+
+
+def test_a_confirmation_link_works_once_and_expires(app, ctx, make_browser, smtp, drain):
+    first = make_browser()
+    assert register(first, SME, smtp, drain).status_code == 303
+    link = CONFIRM_RE.search(smtp.to("sara@sensorik.example.com")[0].get_body(("plain",)).get_content()).group(1)
+    again = make_browser().get(link)
+    assert again.status_code == 410 and "already been used" in again.get_data(as_text=True)
+    assert _count(User) == 1
+
+    smtp.reset()
+    other = make_browser()
+    other.submit("/register", {**SME, "email": "late@example.com", "org_number": valid_org_number(77)})
+    drain()
+    token = db.session.scalar(sa.select(ActionToken).where(ActionToken.email == "late@example.com"))
+    token.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    link = CONFIRM_RE.search(smtp.to("late@example.com")[0].get_body(("plain",)).get_content()).group(1)
+    assert other.get(link).status_code == 410 and other.submit(link, {}, page_url="/register").status_code == 410
+    assert _count(User) == 1
+
+
+def test_an_organisation_registered_before_the_confirmation_is_told_not_duplicated(app, ctx, make_browser, smtp, drain):
+    first = make_browser()
+    first.submit("/register", SME)
+    drain()
+    link = CONFIRM_RE.search(smtp.to("sara@sensorik.example.com")[0].get_body(("plain",)).get_content()).group(1)
+    assert register(make_browser(), {**SME, "email": "quicker@sensorik.example.com"}, smtp, drain).status_code == 303
+    refused = first.submit(link, {})
+    assert refused.status_code == 409 and "already registered" in refused.get_data(as_text=True)
+    assert _count(User) == 1 and _count(Organisation) == 1
 
 
 def test_duplicate_organisation_number_is_refused(app, ctx, browser):

@@ -223,9 +223,19 @@ def test_register_log_in_and_reset_a_forgotten_password(browser_page, live_serve
     page.get_by_label("Annual turnover (SEK)").fill("8000000")
     page.get_by_label("Balance-sheet total (SEK)").fill("3000000")
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1, name="Check your email")).to_be_visible()
+    check_page(page, problems, "registration sent")
 
+    # Confirm the address through the emailed link.
+    drain()
+    bodies = [m.get_body(("plain",)).get_content() for m in smtp.to(EMAIL)]
+    [link] = [m.group(0) for body in bodies if (m := re.search(r"\S+/register/confirm/\S+", body))]
+    assert link.startswith(f"{live_server}/register/confirm/")
+    page.goto(link)
+    check_page(page, problems, "confirm the address")
+    page.get_by_role("button", name="Confirm the address and create the account").click()
     expect(page).to_have_url(f"{live_server}/")
-    expect(page.get_by_role("status")).to_contain_text("Welcome! Your account is ready.")
+    expect(page.get_by_role("status")).to_contain_text("Welcome! Your address is confirmed and your account is ready.")
     expect_logged_in(page, "Sara Svensson")
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert "__Host-session" in cookies, f"no session cookie kept by the browser: {list(cookies)}"

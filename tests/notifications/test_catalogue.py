@@ -184,6 +184,12 @@ def _accounts(manager: User, drain) -> dict[str, int]:
     accounts.decide_membership(membership[ids["kalle"]], approve=False, by=sven)
     accounts.request_password_reset("sven@sensorer.example.se")
     accounts.change_password(sven, TEST_PASSWORD, "an even longer passphrase for Sven")
+    accounts.request_registration(accounts.Registration(  # a new address: the link to confirm it
+        name="Nils Ny", email="nils@nya.example.se", password=TEST_PASSWORD, language="sv",
+        new_organisation=accounts.NewOrganisation(name="Nya AB", org_number=valid_org_number(),
+                                                  kind=OrganisationKind.industrial)))
+    accounts.request_registration(accounts.Registration(  # a known one: its owner is told
+        name="Sven", email="sven@sensorer.example.se", password=TEST_PASSWORD, language="sv", join_org_number=org_number))
     accounts.invite_evaluator("new.evaluator@granskning.example.se", "sv", by=manager)
     anna = db.session.get(User, ids["anna"])
     accounts.grant_role(anna, Role.evaluator, by=manager)
