@@ -121,12 +121,12 @@ def _prepare(flask: list[str], env: dict[str, str]) -> str:
 
 
 def _settled(port: int, env: dict[str, str], children: list[subprocess.Popen], seconds: float = 60) -> None:
-    """Wait until the web server answers and the workers have done what the start left them, so that
-    the logins are the last lines on the screen."""
+    """Wait until the web server answers, a worker and the scheduler have started, and the workers have
+    done what the start left them, so that the logins are the last lines on the screen."""
     import urllib.request
 
     from redis import Redis
-    from rq import Queue
+    from rq import Queue, Worker, cron_scheduler_registry
 
     from challenges.core.events import WORKER_QUEUES
 
@@ -138,7 +138,8 @@ def _settled(port: int, env: dict[str, str], children: list[subprocess.Popen], s
                 served = answer.status == 200
         except OSError:
             served = False
-        if served and not any(Queue(q, connection=redis).count for q in WORKER_QUEUES):
+        running = Worker.count(connection=redis) > 0 and cron_scheduler_registry.get_keys(redis)
+        if served and running and not any(Queue(q, connection=redis).count for q in WORKER_QUEUES):
             time.sleep(0.5)  # the last job's line
             return
         time.sleep(0.2)
