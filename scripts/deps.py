@@ -134,28 +134,33 @@ def _pins(path: Path) -> dict[str, str]:
 
 
 def lock(uv_args: list[str]) -> None:
-    """Refresh every lock file to the newest versions pyproject.toml's ranges allow, and say what moved."""
+    """Refresh every lock file to the newest versions pyproject.toml's ranges allow, and say what moved;
+    with --keep, change only what pyproject.toml's changes need (a dependency added, a range moved)."""
+    keep = "--keep" in uv_args
+    uv_args = [a for a in uv_args if a != "--keep"]
     if not (TOOLS / "bin" / "uv").exists():
         venv.create(TOOLS, with_pip=True)
         subprocess.run([str(TOOLS / "bin" / "python"), "-m", "pip", "install", "--quiet", "--require-hashes",
                         "--no-deps", "-r", str(LOCKS / "tools.txt")], check=True)
     before = {name: _pins(LOCKS / f"{name}.txt") for name in ("build", "app", "test", "tools")}
     uv = [str(TOOLS / "bin" / "uv"), "pip", "compile", "--quiet", "--universal", "--generate-hashes",
-          "--python-version", "3.11", "--no-header", "--upgrade", *uv_args]
+          "--python-version", "3.11", "--no-header", *([] if keep else ["--upgrade"]), *uv_args]
     build_in = TOOLS / "build.in"
     build_in.write_text("\n".join(tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
                                   ["build-system"]["requires"]) + "\n", encoding="utf-8")
-    test = LOCKS / "test.txt"
+    test = TOOLS / "test.txt"
     steps = [  # the test lock first: the others are held to its versions, so that they never disagree
         ("test", ["pyproject.toml", "--extra", "test"]),
         ("app", ["pyproject.toml", "-c", str(test)]),
         ("build", [str(build_in), "-c", str(test)]),
         ("tools", [str(LOCKS / "tools.in")]),
     ]
-    for name, inputs in steps:
+    for name, inputs in steps:  # into .tools first (uv keeps the pins it finds there unless --upgrade)
         out = TOOLS / f"{name}.txt"
+        shutil.copyfile(LOCKS / f"{name}.txt", out)
         subprocess.run([*uv, *inputs, "-o", str(out)], check=True, cwd=ROOT)
-        (LOCKS / f"{name}.txt").write_text(header(name) + out.read_text("utf-8"), encoding="utf-8")
+    for name, _inputs in steps:  # then all at once: a step that fails leaves the lock as it was
+        (LOCKS / f"{name}.txt").write_text(header(name) + (TOOLS / f"{name}.txt").read_text("utf-8"), encoding="utf-8")
     moved = []
     for name, old in before.items():
         new = _pins(LOCKS / f"{name}.txt")

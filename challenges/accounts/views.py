@@ -246,10 +246,11 @@ def forgot_password():
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
     try:
-        services.find_token(token, TokenKind.password_reset)
+        found = services.find_token(token, TokenKind.password_reset)
     except ServiceError as exc:
         return render_template("accounts/link_invalid.html", message=exc.message), 410
     form = forms.ResetPasswordForm()
+    form.person = (found.user.name, found.user.email) if found.user else ()  # not in the new password
     if form.validate_on_submit():
         try:
             user = services.reset_password(token, form.password.data)
@@ -288,6 +289,7 @@ def account():
 def change_password():
     form = forms.ProfileForm(obj=current_user, formdata=None)
     password_form = forms.ChangePasswordForm(prefix="pw")
+    password_form.person = (current_user.name, current_user.email)  # not in the new password
     if password_form.validate_on_submit():
         user = current_user._get_current_object()
         try:
@@ -358,6 +360,7 @@ def accept_invitation(token: str):
         return render_template("accounts/link_invalid.html", message=exc.message), 410
     existing = services.user_by_email(invitation.email or "")
     form = forms.AcceptInvitationExistingForm() if existing else forms.AcceptInvitationNewForm()
+    form.person = (invitation.email or "",)  # not in a new password
     if form.validate_on_submit():
         try:
             user = services.accept_invitation(token, name=getattr(form, "name", None) and form.name.data,

@@ -15,6 +15,7 @@ from wtforms import TextAreaField as WTFormsTextAreaField
 from wtforms.csrf.core import CSRFTokenField
 from wtforms.validators import StopValidation, ValidationError
 from wtforms.widgets.core import clean_key
+from zxcvbn import zxcvbn
 
 from challenges.core import markdown
 from challenges.core.formatting import NonexistentLocalTime, from_local
@@ -46,23 +47,48 @@ def org_number(form, field: Field) -> None:
         raise ValidationError(_l("Enter ten digits in the form NNNNNN-NNNN.")) from exc
 
 
-COMMON_PASSWORDS = frozenset(
-    ["password", "password1", "password123", "passw0rd", "1234567890", "12345678910", "123456789a", "qwertyuiop", "qwerty12345", "qwerty123456", "iloveyou123", "letmein123", "welcome123", "admin12345", "lösenord", "lösenord1", "sommar2016", "sommar2017", "vinter2016", "vinter2017", "abcdefghij", "0000000000", "1111111111", "changeme123"]
-)
+# What a guesser tries first here, besides the person's own name and address: Swedish seasons and
+# words, the platform's own, and the demo password printed in the README.
+PLATFORM_WORDS = ("sommar", "vinter", "höst", "hösten", "vår", "våren", "lösenord", "losenord", "innovation",
+                  "öppen", "oppen", "industri", "utmaning", "challenge", "programme", "demo", "sverige", "stockholm")
+KNOWN_PASSWORDS = frozenset({"demo-innovation-2016"})
+GENERIC_DOMAINS = frozenset({"mail", "gmail", "hotmail", "outlook", "yahoo", "icloud", "live", "example"})
+# zxcvbn's estimate of the guesses needed (its frequency lists of breached passwords, words and names,
+# and its patterns: dates, sequences, keyboard walks, l33t): at least 10^9, a little above its "safely
+# unguessable" band, so that a word, a year and a sign ("Sommar2016!") is refused.
+MIN_GUESSES_LOG10 = 9
+ZXCVBN_LENGTH = 72  # zxcvbn reads no more; a passphrase that long is not the weak one
+
+
+def _personal_words(form) -> list[str]:
+    """The person's name and address cut into words: from the form's own fields, or from *form.person*
+    (a name and an address) where the form has none."""
+    texts = [getattr(getattr(form, name, None), "data", None) for name in ("name", "email")]
+    words: set[str] = set()
+    for text in filter(None, [*texts, *getattr(form, "person", ())]):
+        local, _at, domain = str(text).lower().partition("@")
+        words.update(w for w in re.split(r"[\W_]+", local) if len(w) >= 3)
+        words.update(w for w in domain.split(".")[:-1] if len(w) >= 4 and w not in GENERIC_DOMAINS)
+    return sorted(words)
 
 
 def good_password(form, field: Field) -> None:
-    """At least 10 characters, at most 256, not a well-known password, not the email address."""
+    """At least 10 characters and at most 256; not common, not a common pattern, not the person's own
+    name or address (checked by zxcvbn, offline, with its lists of breached passwords and words)."""
     value = field.data or ""
     if len(value) < 10:
         raise ValidationError(_l("Use at least 10 characters."))
     if len(value) > 256:
         raise ValidationError(_l("Use at most 256 characters."))
-    if value.lower() in COMMON_PASSWORDS or len(set(value)) < 4:
-        raise ValidationError(_l("This password is too easy to guess. Choose another."))
-    email = getattr(form, "email", None)
-    if email is not None and email.data and value.lower() == email.data.strip().lower():
-        raise ValidationError(_l("The password must not be your email address."))
+    personal = _personal_words(form)
+    lowered = value.lower()
+    if any(word in lowered for word in personal if len(word) >= 4) or lowered in personal:
+        raise ValidationError(_l("The password must not contain your name or email address."))
+    if (lowered in KNOWN_PASSWORDS or len(set(value)) < 4
+            or zxcvbn(value[:ZXCVBN_LENGTH], user_inputs=[*PLATFORM_WORDS, *personal])["guesses_log10"]
+            < MIN_GUESSES_LOG10):
+        raise ValidationError(_l("This password is too easy to guess: it is a common one, or a word with digits or "
+                                 "a year. A few words that do not belong together make a strong one."))
 
 
 class RequiredWhen:

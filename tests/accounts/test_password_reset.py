@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from challenges.accounts.models import ActionToken, Role
 from challenges.extensions import db
-from tests.factories import make_user
+from tests.factories import TEST_PASSWORD, make_user
 
 LINK_RE = re.compile(r"http://localhost(/password/reset/\S+)")
 
@@ -138,3 +138,22 @@ def test_the_local_outbox_shows_the_link_only_when_a_development_setting_says_so
     assert smtp.messages == []
     page, _body = _manager_reads_the_outbox(make_browser, "sara@example.com")
     assert ("/password/reset/" in page) is shows_links
+
+
+@pytest.mark.parametrize("password", ["Sara Nilsson rides again", "Sommar2016!", "sara.nilsson@example.com"])
+def test_a_new_password_is_checked_against_the_persons_name_and_common_patterns(app, ctx, browser, make_browser,
+                                                                                smtp, drain, password):
+    make_user("sara.nilsson@example.com", name="Sara Nilsson")
+    db.session.commit()
+    browser.submit("/password/forgot", {"email": "sara.nilsson@example.com"})
+    drain()
+    [message] = smtp.to("sara.nilsson@example.com")
+    link = LINK_RE.search(message.get_body(("plain",)).get_content()).group(1)
+    page = browser.submit(link, {"password": password, "password_confirm": password})
+    assert page.status_code == 200
+    assert ("must not contain your name" in page.get_data(as_text=True)
+            or "too easy to guess" in page.get_data(as_text=True))
+    sara = make_browser("sara.nilsson@example.com")
+    changed = sara.submit("/account/password", {"pw-current_password": TEST_PASSWORD, "pw-password": password,
+                                                "pw-password_confirm": password}, page_url="/account")
+    assert changed.status_code == 200 and "Your password has been changed" not in changed.get_data(as_text=True)

@@ -140,6 +140,12 @@ BAD_INPUT = [
     ("password", "short", "Use at least 10 characters."),
     ("password", "x" * 257, "Use at most 256 characters."),
     ("password", "password123", "too easy to guess"),
+    ("password", "Password12", "too easy to guess"),
+    ("password", "Sommar2016!", "too easy to guess"),
+    ("password", "passwordpassword", "too easy to guess"),
+    ("password", "demo-innovation-2016", "too easy to guess"),  # printed in the README
+    ("password", "Nilsson blue horizon", "must not contain your name or email address"),
+    ("password", "sensorik grey window", "must not contain your name or email address"),
     ("org_number", "", "Enter the organisation number."),
     ("org_number", "556016-0681", "The check digit does not match."),
     ("org_number", "55601606", "Enter ten digits"),
