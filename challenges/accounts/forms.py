@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from wtforms import EmailField, IntegerField, PasswordField, RadioField, SelectField, StringField
+from wtforms import EmailField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import (
     DataRequired,
     Email,
@@ -17,6 +17,7 @@ from wtforms.validators import (
 from challenges.accounts.models import MailMode, OrganisationKind, Role
 from challenges.core.forms import (
     Form,
+    IntegerField,
     MoneyField,
     RequiredWhen,
     good_password,

@@ -10,7 +10,6 @@ from wtforms import (
     EmailField,
     FieldList,
     FormField,
-    IntegerField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -24,6 +23,7 @@ from challenges.calls.services import ChallengeContent
 from challenges.core.formatting import to_local
 from challenges.core.forms import (
     Form,
+    IntegerField,
     LocalDateField,
     LocalTimeField,
     MoneyField,
@@ -57,7 +57,7 @@ def _text(label, required_message, max_length, description=None, markdown=True):
 
 def _deadline_fields(label):
     return (
-        LocalDateField(label, description=_l("Swedish time (Europe/Stockholm)."),
+        LocalDateField(label, description=_l("Swedish time (Europe/Stockholm)."), years_back=30, years_ahead=3,
                        validators=[InputRequired(_l("Enter the date of the deadline."))]),
         LocalTimeField(_l("Time of day"), default=time(12, 0),
                        validators=[InputRequired(_l("Enter the time of the deadline."))]),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
-from typing import cast
+from typing import Any, cast
 
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from stdnum.exceptions import ValidationError as NumberError
 from stdnum.se import orgnr
-from wtforms import DateField, Field, FieldList, FormField, StringField, TimeField, widgets
+from wtforms import DateField, Field, FieldList, FormField, PasswordField, StringField, TimeField, widgets
+from wtforms import IntegerField as WTFormsIntegerField
 from wtforms import TextAreaField as WTFormsTextAreaField
 from wtforms.csrf.core import CSRFTokenField
 from wtforms.validators import StopValidation, ValidationError
@@ -18,7 +20,8 @@ from wtforms.widgets.core import clean_key
 from zxcvbn import zxcvbn
 
 from challenges.core import markdown
-from challenges.core.formatting import NonexistentLocalTime, from_local
+from challenges.core.formatting import NonexistentLocalTime, from_local, local_day
+from challenges.core.models import utcnow
 from challenges.core.security import is_header_safe
 from challenges.core.translation import lazy_gettext as _l
 
@@ -109,7 +112,12 @@ class RequiredWhen:
         raise StopValidation()
 
 
-_AMOUNT = re.compile(r"^(\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)(?:[,.](\d{1,2}))?$")
+# Only the digits 0-9 and the separators Swedish and English writers use: Python's \d (and int(),
+# strptime) also take Arabic-Indic, full-width and other digits, which read as something else.
+_AMOUNT = re.compile(r"^([0-9]{1,3}(?:[ \u00a0\u202f][0-9]{3})+|[0-9]+)(?:[,.]([0-9]{1,2}))?$")
+_WHOLE = re.compile(r"^\s*[-\u2212]?[0-9]+\s*$")
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_CLOCK = re.compile(r"^[0-9]{1,2}:[0-9]{2}$")
 
 
 MAX_KRONOR = 10**13  # ten thousand billion kronor: anything larger is a typing error
@@ -125,11 +133,11 @@ class MoneyField(StringField):
         text = str(valuelist[0]).strip().lower().removesuffix("sek").removesuffix("kr").strip()
         negative = text.startswith(("-", "\u2212"))
         match = _AMOUNT.match(text.lstrip("-\u2212").strip())
-        if match is None and re.fullmatch(r"[\d \u00a0\u202f]+[,.]\d{3,}", text.lstrip("-\u2212").strip()):
+        if match is None and re.fullmatch(r"[0-9 \u00a0\u202f]+[,.][0-9]{3,}", text.lstrip("-\u2212").strip()):
             raise ValueError(_l("Use at most two decimals: kronor and öre, for example 1 250,50."))
         if match is None:
             raise ValueError(_l("Enter an amount in kronor, for example 250 000."))
-        kronor = int(re.sub(r"\D", "", match.group(1)))
+        kronor = int(re.sub(r"[^0-9]", "", match.group(1)))
         if kronor > MAX_KRONOR:
             raise ValueError(_l("This amount is too large. Check the number of digits."))
         ore = kronor * 100 + int((match.group(2) or "0").ljust(2, "0"))
@@ -144,18 +152,53 @@ class MoneyField(StringField):
         return f"{kronor}" if not ore else f"{kronor},{ore:02d}"
 
 
-class LocalDateField(DateField):
-    """A date (YYYY-MM-DD, as a date input sends it) with a message people understand."""
+def date_bounds(years_back: int, years_ahead: int) -> tuple[date, date]:
+    """The first and last day from *years_back* years before Stockholm's today to *years_ahead* after it."""
+    today = local_day(utcnow())
+    return (today.replace(year=today.year - years_back, day=min(today.day, 28)),
+            today.replace(year=today.year + years_ahead, day=min(today.day, 28)))
+
+
+class IntegerField(WTFormsIntegerField):
+    """WTForms's whole number, in the digits 0-9 only."""
+
+    data: Any
 
     def process_formdata(self, valuelist) -> None:
+        if valuelist and str(valuelist[0]).strip() and not _WHOLE.match(str(valuelist[0])):
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))
+        super().process_formdata([str(v).replace("\u2212", "-") for v in valuelist])
+
+
+class LocalDateField(DateField):
+    """A date (YYYY-MM-DD, as a date input sends it, in the digits 0-9) with a message people understand,
+    between *years_back* years before today and *years_ahead* years after it (Stockholm's today): bounds
+    that fit what the date means, so that a deadline in 9000 or a milestone in 1900 is a message."""
+
+    data: Any
+
+    def __init__(self, *args, years_back: int, years_ahead: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.years_back, self.years_ahead = years_back, years_ahead
+
+    def bounds(self) -> tuple[date, date]:
+        return date_bounds(self.years_back, self.years_ahead)
+
+    def process_formdata(self, valuelist) -> None:
+        if valuelist and str(valuelist[0]).strip() and not ISO_DATE.match(str(valuelist[0]).strip()):
+            self.data = None
+            raise ValueError(_l("Enter a real date, for example 2026-03-31."))
         try:
             super().process_formdata(valuelist)
         except ValueError as exc:
             raise ValueError(_l("Enter a real date, for example 2026-03-31.")) from exc
-        day = cast("date | None", self.data)  # type: ignore[has-type]
-        if day is not None and not 1900 <= day.year <= 9000:
+        day = cast("date | None", self.data)
+        first, last = self.bounds()
+        if day is not None and not first <= day <= last:
             self.data = None
-            raise ValueError(_l("Enter a real date, for example 2026-03-31."))
+            raise ValueError(_l("Enter a date from %(first)s to %(last)s.", first=first.isoformat(),
+                                last=last.isoformat()))
 
 
 class LocalTimeField(TimeField):
@@ -163,8 +206,11 @@ class LocalTimeField(TimeField):
 
     def process_formdata(self, valuelist) -> None:
         try:
+            if valuelist and str(valuelist[0]).strip() and not _CLOCK.match(str(valuelist[0]).strip()):
+                raise ValueError("not a time in the digits 0-9")
             super().process_formdata(valuelist)
         except ValueError as exc:
+            self.data = None
             raise ValueError(_l("Enter a time as hours and minutes, for example 12:00.")) from exc
 
 
@@ -182,6 +228,22 @@ def local_instant(date_field: Field, time_field: Field) -> datetime | None:
 
 def _drop_nul(value):
     return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+# Characters that show nothing or turn the text around: zero-width spaces and joiners, bidirectional
+# overrides and isolates, soft hyphens, and the other format and control characters. A name or title
+# holding them reads as something else than what is stored. Line breaks and tabs are left to the
+# validators (single_line refuses them where a line break could reach a mail header).
+_KEPT_CONTROLS = frozenset("\n\r\t\x0b\x0c\x1c\x1d\x1e\x85")
+_ASCII_CONTROLS = {c: None for c in [*range(0x20), 0x7F] if chr(c) not in _KEPT_CONTROLS}
+
+
+def _visible_only(value):
+    if not isinstance(value, str):
+        return value
+    if value.isascii():  # the common case, without a look at each character's category
+        return value.translate(_ASCII_CONTROLS)
+    return "".join(c for c in value if c in _KEPT_CONTROLS or unicodedata.category(c) not in ("Cf", "Cc"))
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -246,13 +308,16 @@ class _CSRF(FlaskForm.Meta.csrf_class):
 
 
 class Form(FlaskForm):
-    """The base of every form: NUL characters never reach the database (PostgreSQL refuses them)."""
+    """The base of every form: NUL characters never reach the database (PostgreSQL refuses them), and
+    no text but a password keeps invisible or direction-changing characters."""
 
     class Meta:
         csrf_class = _CSRF
 
         def bind_field(self, form, unbound_field, options):
             if unbound_field.field_class not in (FieldList, FormField):
-                filters = [_drop_nul, *unbound_field.kwargs.get("filters", ())]
+                # A password is taken as typed; every other text loses what shows nothing.
+                first = _drop_nul if issubclass(unbound_field.field_class, PasswordField) else _visible_only
+                filters = [first, *unbound_field.kwargs.get("filters", ())]
                 return unbound_field.bind(form=form, **{**options, "filters": filters})
             return super().bind_field(form, unbound_field, options)  # type: ignore[misc]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from wtforms import DateField, IntegerField, SelectField, StringField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms import SelectField, StringField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
-from challenges.core.forms import Form, LocalDateField, MoneyField, TextAreaField, single_line, strip
+from challenges.core.forms import (
+    Form,
+    IntegerField,
+    LocalDateField,
+    MoneyField,
+    TextAreaField,
+    single_line,
+    strip,
+)
 from challenges.core.translation import lazy_gettext as _l
 
 
@@ -15,12 +23,15 @@ class ExchangeRateForm(Form):
         validators=[InputRequired(_l("Enter the price of one euro in kronor, for example 11,25."))])
 
 
+PROGRAMME_DATES = {"years_back": 30, "years_ahead": 20}  # a programme's dates
+
+
 class ProgrammeForm(Form):
     admin_cap = MoneyField(_l("Administration cap (% of each year's allocation)"), description=_l(
         "For example 5. The administration envelope of a year is opened with this share when the year is added."),
         validators=[InputRequired(_l("Enter the cap as a percentage, for example 5."))])
     eur_rate = ExchangeRateForm.eur_rate
-    return_deadline = LocalDateField(_l("Return unspent money by"), validators=[Optional()])
+    return_deadline = LocalDateField(_l("Return unspent money by"), **PROGRAMME_DATES, validators=[Optional()])
     report_dates = StringField(_l("Report dates"), filters=[strip], description=_l(
         "Dates the programme reports by, separated by commas: 2016-10-15, 2017-03-31, 2018-03-31."),
         validators=[Length(max=500), single_line])
@@ -30,7 +41,13 @@ class YearForm(Form):
     year = IntegerField(_l("Year"), validators=[InputRequired(_l("Enter the year.")),
                                                 NumberRange(min=2000, max=2100, message=_l("Enter a year from 2000 to 2100."))])
     allocation = MoneyField(_l("Allocation (SEK)"), validators=[InputRequired(_l("Enter the year's allocation in kronor."))])
-    requisition_deadline = DateField(_l("Requisition deadline"), validators=[Optional()])
+    requisition_deadline = LocalDateField(_l("Requisition deadline"), **PROGRAMME_DATES, validators=[Optional()])
+
+    def validate_requisition_deadline(self, field) -> None:
+        """The money of a year is requisitioned in that year, or the one before or after it."""
+        if field.data and self.year.data and not self.year.data - 1 <= field.data.year <= self.year.data + 1:
+            raise ValidationError(_l("Enter a requisition deadline from %(first)d to %(last)d.",
+                                     first=self.year.data - 1, last=self.year.data + 1))
 
 
 class AwardForm(Form):

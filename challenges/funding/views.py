@@ -15,6 +15,7 @@ from challenges.accounts.views import change_and_return, commit_change, manager_
 from challenges.core import formatting
 from challenges.core.errors import ServiceError
 from challenges.core.exports import csv_download
+from challenges.core.forms import ISO_DATE, date_bounds
 from challenges.extensions import db
 from challenges.funding import forms, services
 from challenges.funding.models import (
@@ -78,10 +79,15 @@ def programmes():
 
 
 def _report_dates(text: str) -> list[date] | None:
+    """The dates typed, each YYYY-MM-DD in the digits 0-9 and within the return deadline's bounds."""
+    first, last = date_bounds(**forms.PROGRAMME_DATES)
     try:
-        return [date.fromisoformat(part.strip()) for part in text.split(",") if part.strip()]
+        dates = [date.fromisoformat(part.strip()) for part in text.split(",") if part.strip()]
     except ValueError:
         return None
+    if not all(ISO_DATE.match(part.strip()) for part in text.split(",") if part.strip()):
+        return None
+    return dates if all(first <= d <= last for d in dates) else None
 
 
 @bp.route("/admin/programmes/<int:programme_id>", methods=["GET", "POST"])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from wtforms import IntegerField, RadioField, SelectField
+from wtforms import RadioField, SelectField
 from wtforms.validators import InputRequired, Optional
 
 from challenges.calls.forms import MultiCheckboxField
-from challenges.core.forms import Form, MoneyField, TextAreaField, strip
+from challenges.core.forms import Form, IntegerField, MoneyField, TextAreaField, strip
 from challenges.core.translation import lazy_gettext as _l
 from challenges.projects.models import TRL_RANGE, Project, ProjectReport
 from challenges.projects.services import ReportContent

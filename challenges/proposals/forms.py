@@ -21,7 +21,7 @@ _TOO_LONG = _l("Use at most %(max)d characters.")
 class MilestoneForm(wtforms.Form):
     title = StringField(_l("Milestone"), filters=[strip], validators=[Length(max=LIMITS["milestone"],
                                                                              message=_TOO_LONG)])
-    due = LocalDateField(_l("Date"), validators=[Optional()])
+    due = LocalDateField(_l("Date"), years_back=1, years_ahead=10, validators=[Optional()])
     deliverable = StringField(_l("Deliverable"), filters=[strip],
                               validators=[Length(max=LIMITS["deliverable"], message=_TOO_LONG)])
 

@@ -9,7 +9,6 @@ from datetime import datetime
 from wtforms import (
     BooleanField,
     DecimalField,
-    IntegerField,
     RadioField,
     SelectField,
     StringField,
@@ -18,6 +17,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from challenges.core.forms import (
     Form,
+    IntegerField,
     LocalDateField,
     LocalTimeField,
     TextAreaField,
@@ -103,7 +103,7 @@ class PointsField(DecimalField):
 
 
 class SettingsForm(Form):
-    deadline_date = LocalDateField(_l("Review deadline"), validators=[InputRequired(_l("Enter the review deadline."))])
+    deadline_date = LocalDateField(_l("Review deadline"), years_back=30, years_ahead=5, validators=[InputRequired(_l("Enter the review deadline."))])
     deadline_time = LocalTimeField(_l("Time of day"), validators=[InputRequired(_l("Enter the time."))])
     evaluators_per_proposal = IntegerField(_l("Evaluators per proposal"), validators=[
         InputRequired(_l("Enter a number of evaluators from 1 to 10.")),

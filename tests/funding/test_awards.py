@@ -265,9 +265,16 @@ def test_programme_set_up_refuses_bad_input_and_changes_nothing(people, make_bro
     page = manager.submit(url, {"admin_cap": "5", "eur_rate": "11", "report_dates": "15 October"}).get_data(
         as_text=True)
     assert "Enter dates like 2016-10-15" in page
+    page = manager.submit(url, {"admin_cap": "5", "eur_rate": "11", "report_dates": "2016-10-15, 9000-01-01"}
+                          ).get_data(as_text=True)
+    assert "Enter dates like 2016-10-15" in page  # a date out of any programme's span
     page = manager.submit(f"{url}/years", {"year": "2026", "allocation": "8 000 000"}, page_url=url).get_data(
         as_text=True)
     assert "already has the year 2026" in page
+    for day, message in (("0001-01-01", "Enter a date from"), ("2030-03-31", "from 2026 to 2028")):
+        page = manager.submit(f"{url}/years", {"year": "2027", "allocation": "8 000 000", "requisition_deadline": day},
+                              page_url=url).get_data(as_text=True)
+        assert message in page, day
     db.session.expire_all()
     assert (programme.admin_cap_basis_points, programme.report_dates, len(programme.years)) == (500, [], 1)
     assert manager.submit(url, {"admin_cap": "5,5", "eur_rate": "11", "report_dates": "2017-03-31, 2016-10-15"}
