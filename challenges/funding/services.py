@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from challenges.accounts.models import User
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
-from challenges.core.events import record
+from challenges.core.events import get_bus, record
 from challenges.core.formatting import sek
-from challenges.core.models import Event, utcnow
+from challenges.core.models import Event, EventHandling, HandlingState, utcnow
 from challenges.extensions import db
 from challenges.funding import events, ledger
 from challenges.funding.models import (
@@ -102,8 +103,23 @@ def balance(year: ProgrammeYear, kind: AccountKind) -> int:
 
 
 def _require_open(year: ProgrammeYear) -> None:
+    """Refuse a change on a year that is closed or closing. Under the year's row lock, which every
+    change of its money takes (last, after the proposal's or award's), so that a close and an award
+    committed at once cannot both pass: one of them sees the other."""
+    db.session.flush()
+    db.session.execute(sa.select(ProgrammeYear.id).where(ProgrammeYear.id == year.id).with_for_update())
+    db.session.refresh(year, ["closed_at", "closing_requested_at"])
     if year.closed_at is not None or year.closing_requested_at is not None:
         raise ServiceError(_("The year %(year)s is closed: it takes no more postings.", year=year.year))
+
+
+def unposted(year: ProgrammeYear) -> int:
+    """How many ledger events on *year* the ledger has not yet posted (or has failed to)."""
+    handlers = {h.name for h in get_bus().handlers[events.FundingAwarded.type_name()] if h.queue == "ledger"}
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(EventHandling).join(Event, Event.id == EventHandling.event_id)
+        .where(EventHandling.handler.in_(handlers), EventHandling.state != HandlingState.done,
+               Event.payload["programme_year_id"].as_integer() == year.id)) or 0
 
 
 # --- awards ---------------------------------------------------------------------------------------------
@@ -262,9 +278,17 @@ def book_admin_cost(year: ProgrammeYear, amount_ore: int, memo: str, *, by: User
 
 
 def close_year(year: ProgrammeYear, *, by: User) -> None:
-    """Return everything left to the treasury; the ledger worker closes the year for good."""
+    """Return everything left to the treasury; the ledger worker closes the year for good. Refused while
+    anything on the year waits for the ledger: an award booked after the close would have its money
+    returned already."""
     _require_manager(by)
     _require_open(year)
+    if waiting := unposted(year):
+        raise ServiceError(ngettext(
+            "%(num)d posting on the year waits for the ledger (an award, a payment, a change or a cost). "
+            "Close the year once it is booked or refused.",
+            "%(num)d postings on the year wait for the ledger (awards, payments, changes or costs). "
+            "Close the year once they are booked or refused.", waiting))
     year.closing_requested_at = utcnow()
     db.session.flush()
     record(events.YearClosed(programme_year_id=year.id), by=by)

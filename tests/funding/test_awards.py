@@ -240,6 +240,25 @@ def test_closing_a_year_stops_new_payments_at_once(people, decided, drain):
         services.approve_payment(award.instalments[0], condition_met=False, by=people["manager"])
 
 
+def test_a_year_is_not_closed_while_anything_on_it_waits_for_the_ledger(people, decided, drain, smtp):
+    """With the workers stopped: an award, then a close. Booked after the close, the award's money would
+    already be returned, its project started and its company told; the close must wait instead."""
+    year, manager = decided.challenge.programme_year, people["manager"]
+    award = services.award_funding(decided.proposals["sme"], year, 400_000 * SEK, by=manager)
+    db.session.commit()
+    with pytest.raises(ServiceError, match="1 posting on the year waits for the ledger"):
+        services.close_year(year, by=manager)
+    db.session.rollback()
+    drain()  # the workers come back: the award is booked
+    db.session.expire_all()
+    assert award.status is AwardStatus.booked and year.closing_requested_at is None
+    services.close_year(year, by=manager)
+    db.session.commit()
+    drain()
+    db.session.expire_all()
+    assert year.closed_at is not None and ledger.verify() == []
+
+
 def test_a_programme_may_spend_everything_on_administration(people, make_browser):
     from tests.factories import make_year
 
