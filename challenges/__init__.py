@@ -11,7 +11,7 @@ from redis import Redis
 from sqlalchemy import event as sa_event
 from werkzeug.routing import IntegerConverter
 
-from challenges.config import PROJECT_ROOT, from_environment
+from challenges.config import PROJECT_ROOT, driver_url, from_environment
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -61,12 +61,7 @@ class DatabaseInt(IntegerConverter):
 
 
 def _configure_database_url(app: Flask) -> None:
-    url: str = app.config["SQLALCHEMY_DATABASE_URI"]
-    # psycopg 3 is the driver we ship; accept the common "postgresql://" spelling.
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix):]
-    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    url = app.config["SQLALCHEMY_DATABASE_URI"] = driver_url(app.config["SQLALCHEMY_DATABASE_URI"])
     options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if url.startswith("sqlite"):
         options.setdefault("connect_args", {"timeout": 30})

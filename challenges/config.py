@@ -10,6 +10,14 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def driver_url(url: str) -> str:
+    """*url* with the driver we ship named (psycopg 3), as SQLAlchemy wants it; "postgresql://" is accepted."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def _bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value is None:
@@ -44,6 +52,8 @@ def from_environment(instance_path: Path) -> dict:
         "SQLALCHEMY_DATABASE_URI": os.environ.get(
             "DATABASE_URL", f"sqlite:///{instance_path / 'challenges.db'}"
         ),
+        # PostgreSQL: the owner of the schema, for the migrations; DATABASE_URL's role then owns nothing.
+        "DATABASE_OWNER_URL": os.environ.get("DATABASE_OWNER_URL") or None,
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         # Mail: with no SMTP_HOST, messages are kept in the local outbox (database).

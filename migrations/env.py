@@ -17,7 +17,28 @@ logger = logging.getLogger('alembic.env')
 
 
 def get_engine():
+    """The owner's engine when DATABASE_OWNER_URL is set (the platform's own role owns nothing), else the app's."""
+    owner_url = current_app.config.get('DATABASE_OWNER_URL')
+    if owner_url:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        from challenges.config import driver_url
+
+        return create_engine(driver_url(owner_url), poolclass=NullPool)
     return current_app.extensions['migrate'].db.engine
+
+
+def grant_app_role(connection):
+    """After the migrations, the role the platform runs as gets exactly what it needs (PostgreSQL)."""
+    if not current_app.config.get('DATABASE_OWNER_URL') or connection.dialect.name != 'postgresql':
+        return
+    from challenges.core.roles import grant_app_role as grant
+
+    role = current_app.extensions['migrate'].db.engine.url.username
+    owner = connection.engine.url.username
+    if role and role != owner:
+        grant(connection, role)
 
 
 def get_engine_url():
@@ -101,6 +122,7 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+            grant_app_role(connection)
 
 
 if context.is_offline_mode():

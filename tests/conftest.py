@@ -16,6 +16,7 @@ from flask_migrate import upgrade
 
 from challenges import create_app
 from challenges.accounts.models import OrganisationKind, Role
+from challenges.config import driver_url
 from challenges.extensions import db, get_redis, limiter
 from tests.factories import TEST_PASSWORD, make_manager, make_org, make_user, make_year, topics
 from tests.services import RedisServer, SMTPRecorder, start_smtp
@@ -43,11 +44,22 @@ def _database_url(tmp: Path) -> str:
     return url or f"sqlite:///{tmp / 'test.db'}"
 
 
+def _owner_engine(app: Flask) -> sa.Engine:
+    """The owner's engine when the app runs as a role that owns nothing (DATABASE_OWNER_URL), else the app's."""
+    owner = app.config.get("DATABASE_OWNER_URL")
+    if not owner:
+        return db.engine
+    if "owner_engine" not in app.extensions:
+        app.extensions["owner_engine"] = sa.create_engine(driver_url(owner))
+    return app.extensions["owner_engine"]
+
+
 def _reset_schema(app: Flask) -> None:
-    """Start from an empty database and build the schema through the migrations only."""
+    """Start from an empty database and build the schema through the migrations only (as the owner,
+    who then grants the app's role what it needs)."""
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
-            with db.engine.begin() as conn:
+            with _owner_engine(app).begin() as conn:
                 conn.execute(sa.text("DROP SCHEMA public CASCADE"))
                 conn.execute(sa.text("CREATE SCHEMA public"))
         upgrade()
@@ -60,6 +72,7 @@ def test_config(tmp: Path, redis_url: str, smtp_port: int) -> dict:
         "INSTANCE_PATH": tmp / "instance",
         "SECRET_KEY": "test-secret-key-not-for-production",
         "SQLALCHEMY_DATABASE_URI": _database_url(tmp),
+        "DATABASE_OWNER_URL": os.environ.get("DATABASE_OWNER_URL") or None,
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url,
         "SMTP_HOST": "127.0.0.1",
@@ -107,8 +120,9 @@ def _clean(request) -> Iterator[None]:
     with application.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
+        with _owner_engine(application).begin() as conn:
+            if conn.dialect.name == "postgresql":  # the audit trail's triggers refuse TRUNCATE but to a replica
+                conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
                 conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
             else:  # immutable tables refuse DELETE: lift their triggers for the clean-up only
                 triggers = conn.execute(sa.text(
@@ -122,6 +136,13 @@ def _clean(request) -> Iterator[None]:
         get_redis().flushdb()
         limiter.reset()
     request.getfixturevalue("smtp_session").reset()
+
+
+@pytest.fixture
+def owner(app) -> sa.Engine:
+    """The database as its owner: what the platform's own role may not do (DATABASE_OWNER_URL on PostgreSQL)."""
+    with app.app_context():
+        return _owner_engine(app)
 
 
 @pytest.fixture

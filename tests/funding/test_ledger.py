@@ -201,24 +201,6 @@ def test_random_sequences_against_the_model(people):
 # --- single properties -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def year(people):
-    found = make_year(2031, allocation_sek=8_000_000)
-    services.open_year(found)
-    services.open_year(found)  # once only
-    db.session.commit()
-    return found
-
-
-@pytest.fixture
-def award_row(people, year):
-    proposal = make_proposal(people["sme"], make_challenge(people["owner"]))
-    award = Award(proposal_id=proposal.id, programme_year_id=year.id, amount_ore=200_000 * SEK)
-    db.session.add(award)
-    db.session.flush()
-    return award
-
-
 def test_the_year_opens_with_the_capped_envelope(year):
     got = _balances(year)
     assert got[(AccountKind.available, None)] == 7_600_000 * SEK
@@ -232,6 +214,7 @@ def test_a_redelivery_changes_nothing_and_another_amount_is_an_error(year, award
     posting, fresh = ledger.post(row)
     assert posting.booked and not fresh
     assert _balances(year) == before
+    db.session.expunge(row)  # the event log itself refuses a change: this one lives in the test only
     row.payload = {**row.payload, "amount_ore": 1}
     with pytest.raises(ledger.LedgerConflict):
         ledger.post(row)
@@ -239,9 +222,10 @@ def test_a_redelivery_changes_nothing_and_another_amount_is_an_error(year, award
 
 
 def test_transfers_are_immutable_in_the_database(year):
-    with pytest.raises(sa.exc.DatabaseError, match="immutable"), db.session.begin_nested():
+    """Refused by the triggers, or before them by the privileges of the platform's own role."""
+    with pytest.raises(sa.exc.DatabaseError, match="immutable|permission denied"), db.session.begin_nested():
         db.session.execute(sa.text("UPDATE ledger_transfer SET amount_ore = 1"))
-    with pytest.raises(sa.exc.DatabaseError, match="immutable"), db.session.begin_nested():
+    with pytest.raises(sa.exc.DatabaseError, match="immutable|permission denied"), db.session.begin_nested():
         db.session.execute(sa.text("DELETE FROM ledger_transfer"))
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Transfer)) == 2
 
