@@ -59,7 +59,6 @@ log = logging.getLogger(__name__)
 MAIL_KEY = "challenges_mail"
 BATCH = 100  # messages per send job (one SMTP connection, one claim)
 BATCH_SECONDS = 120  # a batch hands what it has not reached to a new job after this long
-GROUP, GROUP_SECONDS = 20, 1.0  # deliveries are recorded together, this many or after this long
 MESSAGE_SIZE_CODES = (452, 552)  # a refusal at MAIL FROM that is about the message's size
 _clock = time.monotonic  # for the batch's time budget (a test replaces it)
 JOB_TIMEOUT = 300  # RQ stops a send job after this long
@@ -331,17 +330,17 @@ class _Outcomes:
     """Each outcome recorded only while this job still holds the claim: a message that the sweeper gave
     to another worker meanwhile is left to that worker.
 
-    A delivery is recorded with the others of its group, every ``GROUP`` messages or ``GROUP_SECONDS``
-    (one commit for them, not one each): a worker killed before that sends them again, under the same
-    Message-ID. Groups are kept only until *grouped_until*, while the claim is too young for the
-    sweeper to free; after that each delivery is recorded as it is made, before the next send can
-    find the claim gone. Any other outcome is recorded at once."""
+    A delivery to the SMTP server is recorded as soon as the server has accepted it, in a commit of its
+    own, before the next message is sent: a worker killed at any moment sends again at most the one
+    message it was handing over, under the same Message-ID (SMTP cannot do better: the server's
+    acceptance and our record of it are two machines' commits). On PostgreSQL that commit does not
+    wait for the disk (``synchronous_commit`` off, for it alone): it must survive a killed worker, and
+    does; a crash of the database server itself may lose the last few, which are sent again. Messages
+    kept in the local outbox leave nothing behind to repeat and are recorded together."""
 
-    def __init__(self, grouped_until: float) -> None:
+    def __init__(self) -> None:
         self.retries: dict[float, list[int]] = {}
-        self.delivered: list[tuple[MailMessage, MessageState, str | None]] = []
-        self.since = _clock()
-        self.grouped_until = grouped_until
+        self.stored: list[MailMessage] = []
 
     @staticmethod
     def _held(message: MailMessage) -> sa.ColumnElement[bool]:
@@ -358,38 +357,28 @@ class _Outcomes:
             log.warning("message %s was claimed again before its outcome was recorded", message.id)
 
     def finish(self, message: MailMessage, state: MessageState, reply: str | None) -> None:
-        if state in (MessageState.sent, MessageState.stored):
-            self.delivered.append((message, state, reply))
-            if len(self.delivered) >= GROUP:
-                self.record_delivered()
-            else:
-                self.record_if_due()
+        if state is MessageState.stored:
+            self.stored.append(message)
             return
-        self._record(message, state=state, last_reply=reply[:2000] if reply else reply, sent_at=None)
+        if state is MessageState.sent and db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))  # this commit only
+        self._record(message, state=state, last_reply=reply[:2000] if reply else reply,
+                     sent_at=utcnow() if state is MessageState.sent else None)
 
-    def record_if_due(self) -> None:
-        """Record the deliveries waiting when their group is old enough, or the claim is."""
-        now = _clock()
-        if self.delivered and (now - self.since > GROUP_SECONDS or now > self.grouped_until):
-            self.record_delivered()
-
-    def record_delivered(self) -> None:
-        """Record the group's deliveries: one statement per kind of delivery and claim, one commit."""
-        delivered, self.delivered, self.since = self.delivered, [], _clock()
-        groups: dict[tuple[MessageState, str | None, datetime | None], list[int]] = {}
-        for message, state, reply in delivered:
-            groups.setdefault((state, reply, message.claimed_at), []).append(message.id)
-        now, recorded = utcnow(), 0
-        for (state, reply, claimed_at), ids in groups.items():
-            result = db.session.execute(
+    def record_stored(self) -> None:
+        """Record the messages kept in the local outbox: one statement per claim, one commit."""
+        stored, self.stored = self.stored, []
+        by_claim: dict[datetime | None, list[int]] = {}
+        for message in stored:
+            by_claim.setdefault(message.claimed_at, []).append(message.id)
+        now = utcnow()
+        for claimed_at, ids in by_claim.items():
+            db.session.execute(
                 sa.update(MailMessage).where(MailMessage.id.in_(ids), MailMessage.state == MessageState.sending,
                                              MailMessage.claimed_at == claimed_at)
-                .values(state=state, last_reply=reply, sent_at=now).execution_options(synchronize_session=False))
-            recorded += result.rowcount  # type: ignore[attr-defined]
+                .values(state=MessageState.stored, last_reply=None, sent_at=now)
+                .execution_options(synchronize_session=False))
         db.session.commit()
-        if recorded != len(delivered):
-            log.warning("%d message(s) were claimed again before their delivery was recorded",
-                        len(delivered) - recorded)
 
     def retry(self, message: MailMessage, reply: str) -> None:
         """A temporary failure: try again after the next delay, or give up after the last try."""
@@ -474,11 +463,11 @@ def send_mail(message_ids: list[int]) -> str:
     # The sweeper frees only claims older than the stall time: until half of it has passed (a margin
     # for the clocks of other machines) this job's claim is certainly its own.
     unchecked_until = started + current_app.config["EVENT_STALL_SECONDS"] / 2
-    outcomes, composer = _Outcomes(grouped_until=unchecked_until), _Composer()
+    outcomes, composer = _Outcomes(), _Composer()
     if not current_app.config["SMTP_HOST"]:
         for message in messages:
             outcomes.finish(message, MessageState.stored, None)
-        outcomes.record_delivered()
+        outcomes.record_stored()
         return f"{len(messages)} kept in the local outbox"
     max_tries = len(current_app.config["MAIL_RETRY_DELAYS"]) + 1
     smtp: smtplib.SMTP | None = None
@@ -489,7 +478,6 @@ def send_mail(message_ids: list[int]) -> str:
     refused: dict[str, Any]
     try:
         for position, message in enumerate(messages):
-            outcomes.record_if_due()  # before a send that may take a while
             # (never before the first: a job that handed every message on would be followed by another)
             if server_trouble is None and position and _clock() - started > BATCH_SECONDS:
                 handed_on = True
@@ -562,7 +550,6 @@ def send_mail(message_ids: list[int]) -> str:
     finally:
         _close(smtp)
         db.session.rollback()
-        outcomes.record_delivered()
         outcomes.schedule_retries()
     return f"{sent} of {len(messages)} sent"
 

@@ -260,34 +260,41 @@ def test_a_job_that_lost_its_claim_while_running_does_not_send(app, ctx, smtp, d
     assert len(smtp.to("second@example.com")) == 1 and _states(event_id)["second@example.com"].state is MessageState.sent
 
 
-def test_deliveries_waiting_in_a_group_are_recorded_before_the_claim_can_be_lost(app, ctx, smtp, monkeypatch):
-    """A delivery waits for its group at most GROUP_SECONDS, even when what follows is not a delivery:
-    the sweeper, freeing a lost job's messages later, frees only those still being sent."""
-    monkeypatch.setitem(app.config, "MAIL_RETRY_DELAYS", [3600])
-    smtp.refuse_recipients["busy@example.com"] = "451 4.3.0 try again later"
-    event_id = _send(["first@example.com", "busy@example.com", "third@example.com"])
-    rows = _states(event_id)
-    build = services._Composer.bytes_of
-    now = [0.0]
-    monkeypatch.setattr(services, "_clock", lambda: now[0])
+class Killed(BaseException):
+    """What a SIGKILL would leave: the job stops between two statements, nothing runs after it."""
 
-    def build_while_time_passes(composer, message):
-        if message.recipient == "busy@example.com":  # a slow answer, and the group's time is up
-            now[0] += services.GROUP_SECONDS + 1
-        if message.recipient == "third@example.com":  # the stall time passes: Redis lost the job, the
-            now[0] += app.config["EVENT_STALL_SECONDS"]  # sweeper frees what it still has in hand
-            db.session.execute(sa.update(MailMessage).where(MailMessage.state == MessageState.sending)
-                               .values(state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None))
-            db.session.commit()
-        return build(composer, message)
 
-    monkeypatch.setattr(services._Composer, "bytes_of", build_while_time_passes)
-    assert services.send_mail(sorted(m.id for m in rows.values())) == "1 of 3 sent"
-    monkeypatch.setattr(services._Composer, "bytes_of", build)
-    rows = _states(event_id)
-    assert rows["first@example.com"].state is MessageState.sent  # recorded before the sweeper came
-    services.send_mail([rows["third@example.com"].id])  # the job the sweeper enqueued
-    assert len(smtp.to("first@example.com")) == 1 and len(smtp.to("third@example.com")) == 1
+@pytest.mark.parametrize("killed_at", [1, 3, 7])
+def test_a_worker_killed_mid_batch_sends_again_at_most_the_message_it_was_handing_over(
+        app, ctx, smtp, monkeypatch, killed_at):
+    """Each delivery is recorded before the next message is sent; killed between the server's acceptance
+    of message *killed_at* and its record, the job sends that one again (and no other) once freed."""
+    addresses = [f"batch{i}@example.com" for i in range(1, 11)]
+    event_id = _send(addresses)
+    ids = sorted(m.id for m in _states(event_id).values())
+    record, accepted = services._Outcomes._record, []
+
+    def killed_before_the_record(outcomes, message, **values):
+        if values.get("state") is MessageState.sent:
+            accepted.append(message.recipient)
+            if len(accepted) == killed_at:
+                raise Killed
+        record(outcomes, message, **values)
+
+    monkeypatch.setattr(services._Outcomes, "_record", killed_before_the_record)
+    with pytest.raises(Killed):
+        services.send_mail(ids)
+    monkeypatch.setattr(services._Outcomes, "_record", record)
+    db.session.rollback()
+    states = {m.recipient: m.state for m in _states(event_id).values()}
+    assert [a for a in addresses if states[a] is MessageState.sent] == addresses[:killed_at - 1]
+    db.session.execute(sa.update(MailMessage).where(MailMessage.state == MessageState.sending)  # the sweeper
+                       .values(state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None))
+    db.session.commit()
+    services.send_mail(ids)
+    received = [m["To"] for m in smtp.messages]
+    assert sorted(set(received)) == sorted(addresses)
+    assert [a for a in addresses if received.count(a) > 1] == [addresses[killed_at - 1]]  # one duplicate
 
 
 def test_a_message_is_sent_once_when_two_workers_get_its_job(app, ctx, smtp, drain):
@@ -369,17 +376,17 @@ def test_a_long_batch_hands_the_rest_to_a_new_job_without_using_tries(app, ctx, 
     assert sorted(m["To"] for m in smtp.messages) == addresses  # each once
 
 
-def test_a_batch_records_its_deliveries_in_groups_and_asks_nothing_while_its_claim_is_young(app, ctx, smtp):
+def test_a_batch_records_each_delivery_and_asks_nothing_else_while_its_claim_is_young(app, ctx, smtp):
     from tests.calls.test_catalogue import counting_queries
 
-    addresses = [f"group{i}@example.com" for i in range(2 * services.GROUP + 5)]
+    addresses = [f"each{i}@example.com" for i in range(25)]
     event_id = _send(addresses)
     ids = sorted(m.id for m in _states(event_id).values())
     with counting_queries() as statements:
         assert services.send_mail(ids) == f"{len(ids)} of {len(ids)} sent"
-    statements = [s for s in statements if not s.startswith("BEGIN")]  # SQLite's own
+    statements = [s for s in statements if not s.startswith(("BEGIN", "SET LOCAL synchronous_commit"))]
     writes = [s for s in statements if s.startswith("UPDATE mail_message")]
-    assert len(writes) == 1 + 3  # the claim, then the deliveries of three groups
+    assert len(writes) == 1 + len(ids)  # the claim, then each delivery as it is made
     assert len(statements) == 1 + len(writes)  # and the claimed rows read once: nothing asked per message
     assert {m.state for m in _states(event_id).values()} == {MessageState.sent}
     assert sorted(m["To"] for m in smtp.messages) == sorted(addresses)
