@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from rq import Queue
 
 from challenges.accounts import services as accounts
-from challenges.core.events import enqueue_handlings, handle_pending, run_handler, sweep_events
+from challenges.core.events import enqueue_handlings, handle_pending, record, run_handler, sweep_events
 from challenges.core.models import Event, EventHandling, HandlingState, clock_at, job_id_for, utcnow
 from challenges.extensions import db, get_redis
 from challenges.notifications.models import MailMessage
@@ -222,3 +222,51 @@ def test_a_handler_failing_under_handle_pending_leaves_the_queues_working(app, c
     _register("later@example.com")
     db.session.commit()
     assert len(_queued_ids()) >= 1
+
+
+def test_a_commit_that_fails_after_the_flush_puts_nothing_on_redis(app, ctx):
+    """The relay runs after the commit, not before it: a commit refused at the last moment (here by a
+    hook, as the database might at COMMIT) leaves Redis empty, and the event is not in the log."""
+    _register()
+    db.session.flush()
+
+    def refuse(session):
+        raise RuntimeError("the database refused the commit")
+
+    sa.event.listen(db.session, "before_commit", refuse)
+    try:
+        with pytest.raises(RuntimeError):
+            db.session.commit()
+    finally:
+        sa.event.remove(db.session, "before_commit", refuse)
+    db.session.rollback()
+    assert _queued_ids() == []
+    assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 0
+
+
+def test_after_a_rollback_only_the_next_commits_events_reach_redis(app, ctx):
+    _register("first@example.com")
+    db.session.flush()
+    db.session.rollback()  # the first event is gone, and so are its jobs
+    _register("second@example.com")
+    db.session.commit()
+    [event] = db.session.scalars(sa.select(Event)).all()
+    assert event.payload["user_id"] == accounts.user_by_email("second@example.com").id
+    assert _queued_ids() == [job_id_for(event.id, h.handler) for h in event.handlings]
+
+
+def test_a_batch_handlers_event_whose_retry_job_redis_lost_is_enqueued_again(app, ctx, people):
+    """A ledger event that failed once goes on as its own job (not the drain's); if Redis loses that job
+    the sweeper enqueues it again, as for any other handler."""
+    from challenges.funding import events as funding
+    from tests.factories import make_year
+
+    year = make_year(2032)
+    row = record(funding.YearOpened(programme_year_id=year.id, amount_ore=1, admin_cap_ore=0))
+    db.session.commit()
+    get_redis().flushdb()  # the drain's wake-up and everything else is lost
+    [handling] = row.handlings
+    handling.attempts, handling.last_error = 1, "RuntimeError: a failed first try"
+    db.session.commit()
+    assert sweep_events() == 1
+    assert _queued_ids("ledger") == [job_id_for(row.id, handling.handler)]

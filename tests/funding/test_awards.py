@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from challenges.core.errors import PermissionDenied, ServiceError
 from challenges.core.events import record
+from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.funding import events, ledger, services
 from challenges.funding.models import AccountKind, Award, AwardStatus
@@ -332,3 +333,72 @@ def test_verify_holds_each_year_to_the_cap_it_was_opened_with(people, decided, d
     year.programme.admin_cap_basis_points = 100  # today the cap is 1 %: the past year was opened with 5 %
     db.session.commit()
     assert ledger.verify() == []
+
+
+def _event_types() -> list[str]:
+    from challenges.core.models import Event
+
+    db.session.expire_all()
+    return sorted(db.session.scalars(sa.select(Event.type)))
+
+
+def test_the_last_instalment_approved_twice_is_refused_as_approved_not_as_too_much(people, decided, drain):
+    """While the first instalment is unpaid, what remains would cover the last one again: it is the
+    instalment's own approval that refuses the second time."""
+    award = _booked_award(people, decided, drain)
+    first, last = award.instalments
+    services.approve_payment(last, condition_met=True, by=people["manager"])
+    db.session.commit()
+    assert award.amount_ore - services.paid(award) >= last.amount_ore  # the remaining check would let it pass
+    with pytest.raises(ServiceError, match="already been approved"):
+        services.approve_payment(last, condition_met=True, by=people["manager"])
+
+
+def test_cancelling_after_a_payment_returns_only_the_unpaid_part(people, decided, drain):
+    award = _booked_award(people, decided, drain)
+    year = award.programme_year
+    services.approve_payment(award.instalments[0], condition_met=False, by=people["manager"])  # 60 %
+    db.session.commit()
+    drain()
+    available = services.balance(year, AccountKind.available)
+    services.cancel_award(award, by=people["manager"])
+    db.session.commit()
+    drain()
+    db.session.expire_all()
+    assert services.balance(year, AccountKind.available) == available + 160_000 * SEK
+    assert services.balance(year, AccountKind.paid_out) == 240_000 * SEK
+    assert award.status is AwardStatus.cancelled and ledger.verify() == []
+
+
+def test_a_redelivered_ledger_event_tells_nobody_twice_and_gives_nothing_back_twice(people, decided, drain):
+    """Each ledger event is booked once: delivered again, it records no second PaymentMade, change or
+    refusal, and a refused reduction adds nothing back to the award twice."""
+    from challenges.core.models import Event
+
+    award = _booked_award(people, decided, drain)
+    services.approve_payment(award.instalments[0], condition_met=False, by=people["manager"])
+    services.reduce_award(award, 300_000 * SEK, by=people["manager"])
+    db.session.commit()
+    drain()
+    before = (_event_types(), services.balance(award.programme_year, AccountKind.available), award.amount_ore)
+    for row in db.session.scalars(sa.select(Event).where(Event.type.in_(["PaymentApproved", "AwardReduced"]))):
+        services.book(row)
+    db.session.commit()
+    assert (_event_types(), services.balance(award.programme_year, AccountKind.available), award.amount_ore) == before
+
+    # A reduction the ledger refuses (the year closed meanwhile) is put back once, however often delivered.
+    record(events.AwardReduced(award_id=award.id, programme_year_id=award.programme_year_id,
+                               amount_ore=10_000 * SEK))
+    db.session.commit()
+    ledger_year = award.programme_year
+    ledger_year.closed_at = utcnow()  # the ledger's own mark of a closed year
+    db.session.commit()
+    [refused] = db.session.scalars(sa.select(Event).where(Event.type == "AwardReduced").order_by(
+        Event.occurred_at.desc(), Event.id)).all()[:1]
+    amount = award.amount_ore
+    for _ in range(2):
+        services.book(refused)
+        db.session.commit()
+    db.session.expire_all()
+    assert award.amount_ore == amount + 10_000 * SEK
+    assert _event_types().count("PostingRefused") == 1

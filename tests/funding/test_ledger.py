@@ -588,3 +588,12 @@ def test_a_drain_that_loses_redis_right_after_taking_the_lock_lets_it_go(app, pe
         other.scalar(sa.select(sa.func.pg_advisory_unlock(key)))
     db.session.expire_all()
     assert {db.session.get(Award, a.id).status for a in awards} == {AwardStatus.booked}
+
+
+def test_an_admin_cost_of_exactly_what_is_left_is_booked_and_one_ore_more_is_not(year):
+    envelope = _balances(year)[(AccountKind.admin_envelope, None)]
+    over = _book(events.AdminCostBooked, programme_year_id=year.id, amount_ore=envelope + 1, memo="Too much")
+    assert db.session.get(Posting, over.id).booked is False
+    exact = _book(events.AdminCostBooked, programme_year_id=year.id, amount_ore=envelope, memo="All of it")
+    assert db.session.get(Posting, exact.id).booked is True
+    assert _balances(year)[(AccountKind.admin_envelope, None)] == 0

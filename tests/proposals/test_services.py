@@ -275,6 +275,28 @@ def test_sealed_until_the_deadline(people, challenge):
     assert services.proposal_counts(challenge)[ProposalStatus.submitted] == 1
 
 
+def test_a_disabled_member_of_the_applicant_sees_nothing(people, challenge):
+    """A member whose account is disabled is no longer the applicant's: the proposal, even its own
+    organisation's draft, is closed to them (jobs and pages ask the same rule)."""
+    from challenges.accounts import services as accounts
+
+    colleague = make_user("sven@sensors.example.com", org=people["sme"].organisation)
+    proposal = make_proposal(people["sme"], challenge, submit=False)
+    assert proposal.can_view(colleague) and proposal.can_change(colleague)
+    accounts.disable_account(colleague, by=people["manager"])
+    assert not proposal.can_view(colleague) and not proposal.can_change(colleague)
+    assert proposal.can_view(people["sme"])
+
+
+def test_a_version_keeps_the_instant_it_was_submitted(people, challenge):
+    proposal = make_proposal(people["sme"], challenge, submit=False)
+    started = utcnow()
+    at = started + timedelta(days=3, hours=2, seconds=7)
+    version = services.submit_proposal(proposal, by=people["sme"], now=at)
+    assert version.submitted_at == at and proposal.submitted_at == at
+    assert db.session.scalar(sa.select(ProposalVersion.submitted_at).where(ProposalVersion.id == version.id)) == at
+
+
 def test_drafts_and_withdrawn_proposals_stay_with_the_applicant(people, challenge):
     draft = make_proposal(people["sme"], challenge, submit=False)
     withdrawn = make_proposal(people["other_sme"], challenge)

@@ -150,7 +150,8 @@ def test_the_applicant_reads_its_screening_and_then_its_decision(people, desk, m
     url = f"/proposals/{desk.proposals['sme'].id}"
     services.decide_proposal(desk.assessments["sme"], Decision.recommend, "The best fit.", by=manager)
     db.session.commit()
-    assert "The best fit." not in sara.get(url).get_data(as_text=True)  # decided, not yet published
+    before = sara.get(url).get_data(as_text=True)  # decided, not yet published: neither reason nor comments
+    assert "The best fit." not in before and "Convincing acoustics." not in before
     services.publish_decisions(desk.review, by=manager)
     db.session.commit()
     page = sara.get(url).get_data(as_text=True)
