@@ -152,6 +152,10 @@ def test_the_applicant_reads_its_screening_and_then_its_decision(people, desk, m
     db.session.commit()
     before = sara.get(url).get_data(as_text=True)  # decided, not yet published: neither reason nor comments
     assert "The best fit." not in before and "Convincing acoustics." not in before
+    from challenges.reviews.views import review_outcome  # what any door shows the applicant
+
+    assert review_outcome(desk.proposals["sme"]) == {"ineligible_reason": None, "decision": None, "reason": None,
+                                                      "comments": []}
     services.publish_decisions(desk.review, by=manager)
     db.session.commit()
     page = sara.get(url).get_data(as_text=True)
