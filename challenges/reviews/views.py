@@ -22,6 +22,7 @@ from challenges.extensions import db
 from challenges.proposals import files
 from challenges.proposals.models import Proposal, ProposalAttachment
 from challenges.reviews import forms, services
+from challenges.reviews.conflicts import ConflictIndex
 from challenges.reviews.models import (
     DECISION_LABELS,
     RELATION_LABELS,
@@ -81,7 +82,7 @@ def evaluator_required(view):
 @evaluator_required
 def mine():
     assignments = services.my_assignments(current_user)
-    index = services.ConflictIndex.of(current_user, [a.assessment.proposal for a in assignments])
+    index = ConflictIndex.of(current_user, [a.assessment.proposal for a in assignments])
     readable = {a.id for a in assignments if services.can_review(a, current_user, index)}
     return render_template("reviews/mine.html", assignments=assignments, readable=readable)
 
@@ -202,7 +203,7 @@ def _desk_page(challenge: Challenge, review: ChallengeReview, **overrides):
         "disagreement": Decimal(review.disagreement_tenths) / 10, "blind": review.blind,
         "calibration": review.calibration})
     pool = services.evaluators()
-    index = services.ConflictIndex()
+    index = ConflictIndex()
     conflicts = {a.id: {e.id: index.reasons(e, a.proposal) for e in pool} for a in review.assessments}
     per_assessment = {}
     for a in review.assessments:

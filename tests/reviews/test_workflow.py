@@ -16,7 +16,7 @@ from challenges.core.formatting import from_local, to_local
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.notifications.models import MailMessage
-from challenges.reviews import services
+from challenges.reviews import conflicts, services
 from challenges.reviews.models import Assignment, Decision, Relation, ReminderSent, Review
 from tests.factories import make_challenge, make_user
 from tests.proposals.conftest import make_proposal
@@ -63,21 +63,21 @@ def test_the_worker_opens_the_review_when_the_challenge_closes(people, drain, sm
 
 def test_conflicts_are_declared_or_derived(people, desk):
     eva, sme_proposal = people["evaluator"], desk.proposals["sme"]
-    assert services.conflict_reasons(eva, sme_proposal) == []
+    assert conflicts.conflict_reasons(eva, sme_proposal) == []
     services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.advises)
-    assert services.conflict_reasons(eva, sme_proposal) == ["declared relation with Sensors AB"]
+    assert conflicts.conflict_reasons(eva, sme_proposal) == ["declared relation with Sensors AB"]
     with pytest.raises(ServiceError, match="already declared"):
         services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.owns)
     # The same email domain as the challenge owner's people: a conflict with both proposals.
     insider = make_user("insider@steel.example.com", name="Insider", roles=(Role.evaluator,))
-    assert any("steel.example.com" in r for r in services.conflict_reasons(insider, desk.proposals["other_sme"]))
+    assert any("steel.example.com" in r for r in conflicts.conflict_reasons(insider, desk.proposals["other_sme"]))
     # A member of the SME itself.
     member = make_user("member@elsewhere.example.net", org=people["sme"].organisation)
-    assert "member of Sensors AB" in services.conflict_reasons(member, sme_proposal)
+    assert "member of Sensors AB" in conflicts.conflict_reasons(member, sme_proposal)
     # A public mail domain says nothing.
     public = make_user("someone@gmail.com")
     make_user("founder@gmail.com", org=people["sme"].organisation)
-    assert services.conflict_reasons(public, sme_proposal) == []
+    assert conflicts.conflict_reasons(public, sme_proposal) == []
     with pytest.raises(PermissionDenied):
         services.declare_conflict(people["sme"], "556016-0680", "Volvo", Relation.works_for)
 
