@@ -22,9 +22,9 @@ def send_digest(e: events.DigestCompiled, record: Event) -> None:
         .order_by(MailMessage.created_at, MailMessage.id)))
     if not messages:
         return  # nothing to send: an empty digest is never sent
-    [digest] = notify(record, "digest", [recipient_for(user)], messages=messages, user=user)  # essential
+    [digest_id] = notify(record, "digest", [recipient_for(user)], messages=messages, user=user)  # essential
     for message in messages:
-        message.digest_id = digest.id
+        message.digest_id = digest_id
 
 
 def register(bus: EventBus) -> None:

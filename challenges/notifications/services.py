@@ -26,7 +26,7 @@ import logging
 import smtplib
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -41,6 +41,7 @@ from jinja2 import meta
 from markupsafe import escape
 from redis.exceptions import RedisError
 from rq import Queue, get_current_job
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from challenges.accounts.models import ActionToken, MailMode, User
@@ -168,8 +169,9 @@ def _link_left_out(language: str) -> str:
 
 def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_challenge_id: int | None = None,
            subject_args: dict | None = None, link_token: ActionToken | None = None,
-           **context: Any) -> list[MailMessage]:
-    """Write notice *key* of *record_* for each recipient who does not have it yet; flush, never commit.
+           **context: Any) -> list[int]:
+    """Write notice *key* of *record_* for each recipient who does not have it yet; flush, never commit;
+    return the messages' ids, in the order of *recipients*.
 
     The messages go on the queue when the handler's transaction commits. A message about a sealed
     proposal names its challenge in *sealed_challenge_id*: the outbox hides it from programme
@@ -182,11 +184,10 @@ def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_
     if notice.event != record_.type:
         raise ValueError(f"notice {key!r} is sent for {notice.event}, not {record_.type}")
     wanted = {r.email.lower(): r for r in recipients}
-    existing = {
-        m.recipient: m for m in db.session.scalars(
-            sa.select(MailMessage).where(MailMessage.event_id == record_.id, MailMessage.notice == key))
-    }
-    queued = []
+    written = sa.select(MailMessage.recipient, MailMessage.id).where(MailMessage.event_id == record_.id,
+                                                                     MailMessage.notice == key)
+    existing = set(db.session.scalars(written.with_only_columns(MailMessage.recipient)))
+    rows: list[dict[str, Any]] = []
     rendered: dict[str, tuple[str, str, str]] = {}  # by language, when the templates do not name the recipient
     personal = any(_names_recipient(f"email/{notice.template}.{kind}") for kind in ("txt", "html"))
     with _rendering_context():  # one request context for all the messages, not one each
@@ -200,20 +201,19 @@ def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_
                 rendered[language] = render_message(notice, language, dict(context, recipient=recipient),
                                                     subject_args)
             subject, text, html = rendered[language]
-            message = MailMessage(
+            rows.append(dict(
                 event_id=record_.id, recipient=address, user_id=recipient.user_id, notice=key,
                 sealed_challenge_id=sealed_challenge_id, language=language,
                 message_id=message_id_for(record_.id, key, address),
                 subject=subject, body_text=text, body_html=html, state=_first_state(notice, recipient),
                 link_token_id=link_token.id if link_token is not None and not shows_link else None,
-            )
-            db.session.add(message)
-            existing[address] = message
-            if message.state is MessageState.queued:
-                queued.append(message)
-    db.session.flush()
-    db.session.info.setdefault(MAIL_KEY, []).extend(m.id for m in queued)
-    return [existing[a] for a in wanted]
+            ))
+    if rows:  # one statement for them all, run row by row by the driver (a published challenge has thousands)
+        db.session.execute(sa.insert(MailMessage), rows)
+    ids: dict[str, int] = dict(db.session.execute(written).all())
+    db.session.info.setdefault(MAIL_KEY, []).extend(
+        ids[row["recipient"]] for row in rows if row["state"] is MessageState.queued)
+    return [ids[a] for a in wanted]
 
 
 def enqueue_send(message_ids: list[int], delay: float = 0) -> None:
@@ -326,6 +326,12 @@ def _claim(message_ids: list[int]) -> list[MailMessage]:
     return messages
 
 
+_DELIVERED = (sa.update(MailMessage).where(MailMessage.id == sa.bindparam("row"),
+                                           MailMessage.state == MessageState.sending,
+                                           MailMessage.claimed_at == sa.bindparam("claimed"))
+              .values(state=MessageState.sent, last_reply="250", sent_at=sa.bindparam("now")))
+
+
 class _Outcomes:
     """Each outcome recorded only while this job still holds the claim: a message that the sweeper gave
     to another worker meanwhile is left to that worker.
@@ -341,6 +347,30 @@ class _Outcomes:
     def __init__(self) -> None:
         self.retries: dict[float, list[int]] = {}
         self.stored: list[MailMessage] = []
+        self._deliveries: sa.Connection | None = None
+
+    def _delivered(self, message: MailMessage) -> None:
+        """Record one delivery. On PostgreSQL: one statement on a connection of its own, which commits
+        each as it runs, without waiting for the disk (the session's commit, with its events and
+        bookkeeping, cost as much as the send). SQLite takes one writer at a time: there the session
+        records it, as every other outcome."""
+        if db.engine.dialect.name != "postgresql":
+            self._record(message, state=MessageState.sent, last_reply="250", sent_at=utcnow())
+            return
+        if self._deliveries is None:
+            self._deliveries = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._deliveries.exec_driver_sql("SET synchronous_commit TO OFF")  # this connection, while held
+        result = self._deliveries.execute(_DELIVERED, {"row": message.id, "claimed": message.claimed_at,
+                                                       "now": utcnow()})
+        if result.rowcount != 1:
+            log.warning("message %s was claimed again before its delivery was recorded", message.id)
+
+    def close(self) -> None:
+        if self._deliveries is not None:
+            with suppress(SQLAlchemyError):
+                self._deliveries.exec_driver_sql("RESET synchronous_commit")
+            self._deliveries.close()
+            self._deliveries = None
 
     @staticmethod
     def _held(message: MailMessage) -> sa.ColumnElement[bool]:
@@ -359,11 +389,10 @@ class _Outcomes:
     def finish(self, message: MailMessage, state: MessageState, reply: str | None) -> None:
         if state is MessageState.stored:
             self.stored.append(message)
-            return
-        if state is MessageState.sent and db.session.get_bind().dialect.name == "postgresql":
-            db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))  # this commit only
-        self._record(message, state=state, last_reply=reply[:2000] if reply else reply,
-                     sent_at=utcnow() if state is MessageState.sent else None)
+        elif state is MessageState.sent:
+            self._delivered(message)
+        else:
+            self._record(message, state=state, last_reply=reply[:2000] if reply else reply, sent_at=None)
 
     def record_stored(self) -> None:
         """Record the messages kept in the local outbox: one statement per claim, one commit."""
@@ -549,6 +578,7 @@ def send_mail(message_ids: list[int]) -> str:
             sent += 1
     finally:
         _close(smtp)
+        outcomes.close()
         db.session.rollback()
         outcomes.schedule_retries()
     return f"{sent} of {len(messages)} sent"

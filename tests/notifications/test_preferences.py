@@ -234,8 +234,9 @@ def test_a_language_without_templates_falls_back_to_english(app, ctx, smtp, drai
     event = Event(id=str(uuid.uuid4()), type="UserRegistered", version=1, payload={}, occurred_at=utcnow())
     db.session.add(event)
     with caplog.at_level(logging.WARNING):
-        [message] = notify(event, "welcome", [Recipient(email="kurt@example.com", language="de")],
-                           user=User(name="Kurt", email="kurt@example.com"))
+        [message_id] = notify(event, "welcome", [Recipient(email="kurt@example.com", language="de")],
+                              user=User(name="Kurt", email="kurt@example.com"))
+    message = db.session.get(MailMessage, message_id)
     assert message.language == "en" and message.subject == "Welcome to the open innovation platform"
     assert "Hello Kurt" in message.body_text
     assert any("no templates in language 'de'" in r.getMessage() for r in caplog.records)
