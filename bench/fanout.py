@@ -1,19 +1,27 @@
 """Notification fan-out: a challenge published to N followers, delivered to a local SMTP server,
 against a plain smtplib loop sending the same N messages over one connection.
 
-    python -m bench.fanout [--followers 10000] [--workers 2]
+    python -m bench.fanout [--followers 10000] [--workers 2] [--kills 3]
 
 N SMEs follow a theme; a challenge in that theme is published. The time runs from the commit of the
 publication to the last of the N messages arriving at an SMTP server (aiosmtpd, in this process, on
 loopback): the platform's handler writes one message per follower in their language, the workers
 send them in batches over one connection each. Then the same N messages, byte for byte, go through
 one smtplib connection. Both counts must be exactly N, with no Message-ID twice.
+
+Then the fan-out again, with a worker SIGKILLed *kills* times while it sends (a new one started each
+time, as the supervisor would; the mail sweeper run each second, as the scheduler would): every one
+of the N must arrive, and no more messages twice than workers killed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import smtplib
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -23,7 +31,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from redis import Redis
 
-from bench._services import bench_workers, fresh_database
+from bench._services import bench_workers, fresh_database, pop
 from bench._services import platform as platform_services
 from challenges.devserver import free_port
 
@@ -36,11 +44,14 @@ class Inbox:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.messages: list[tuple[str, str, bytes]] = []  # (from, to, bytes)
+        self.first_at: float | None = None  # perf_counter() when the first of them arrived
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 if rcpt.endswith("@" + DOMAIN):
+                    if not self.messages:
+                        self.first_at = time.perf_counter()
                     self.messages.append((envelope.mail_from, rcpt, envelope.original_content or envelope.content))
         return "250 OK"
 
@@ -48,9 +59,13 @@ class Inbox:
         with self.lock:
             return len(self.messages)
 
+    def snapshot(self) -> list[tuple[str, str, bytes]]:
+        with self.lock:
+            return list(self.messages)
+
     def clear(self) -> list[tuple[str, str, bytes]]:
         with self.lock:
-            taken, self.messages = self.messages, []
+            taken, self.messages, self.first_at = self.messages, [], None
         return taken
 
 
@@ -105,7 +120,8 @@ def _publish(app, theme_id: int) -> None:
         db.session.remove()
 
 
-def platform(app, r: Redis, inbox: Inbox, followers: int, workers: int) -> float:
+def platform(app, r: Redis, inbox: Inbox, followers: int, workers: int) -> tuple[float, float]:
+    """Seconds from the publication's commit to the last message, and to the first."""
     fresh_database(app)
     r.flushdb()
     inbox.clear()
@@ -117,8 +133,40 @@ def platform(app, r: Redis, inbox: Inbox, followers: int, workers: int) -> float
         while inbox.count() < followers and time.monotonic() < deadline:
             time.sleep(0.05)
         seconds = time.perf_counter() - started
+        first = (inbox.first_at or started) - started
         time.sleep(2)  # anything sent twice would arrive now
-    return seconds
+    return seconds, first
+
+
+def killed(app, r: Redis, inbox: Inbox, followers: int, workers: int, kills: int) -> int:
+    """The fan-out with a sending worker SIGKILLed *kills* times; returns how many kills were made."""
+    from bench.faults import busy_job
+    from challenges.notifications.services import sweep_mail
+
+    fresh_database(app)
+    r.flushdb()
+    inbox.clear()
+    theme_id = _followers(app, followers)
+    app.config["EVENT_STALL_SECONDS"] = 5  # the sweeper frees a killed job's claim after 5 s
+    made = 0
+    with bench_workers(r, "platform", "workflow,notifications", workers) as procs:
+        _publish(app, theme_id)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if inbox.count() >= followers and _distinct(inbox.snapshot()) >= followers:
+                break
+            if made < kills and inbox.count() >= (made + 1) * followers // (kills + 1):
+                pid, _job = busy_job(app.config["REDIS_URL"], sending=True)
+                os.kill(pid, signal.SIGKILL)
+                made += 1
+                procs.append(subprocess.Popen([sys.executable, "-m", "bench._worker", "platform",
+                                               "workflow,notifications", "0"]))
+                pop(r, "bench:ready", seconds=120)
+            with app.app_context():
+                sweep_mail()
+            time.sleep(0.2)
+        time.sleep(2)  # anything sent twice more would arrive now
+    return made
 
 
 def plain(port: int, messages: list[tuple[str, str, bytes]], inbox: Inbox) -> float:
@@ -141,6 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--followers", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--kills", type=int, default=3, help="sending workers SIGKILLed in the second run")
     args = parser.parse_args()
     inbox = Inbox()
     port = free_port()
@@ -150,7 +199,7 @@ def main() -> None:
         with platform_services(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port)) as bench:
             app, r = bench.app, Redis.from_url(bench.redis_server.url)
             n = args.followers
-            ours = platform(app, r, inbox, n, args.workers)
+            ours, first = platform(app, r, inbox, n, args.workers)
             sent = inbox.clear()
             if len(sent) != n or _distinct(sent) != n:
                 raise SystemExit(f"the platform delivered {len(sent)} messages ({_distinct(sent)} distinct), not {n}")
@@ -160,8 +209,18 @@ def main() -> None:
                 raise SystemExit(f"the plain loop delivered {len(again)} messages, not {n}")
             print(f"Notification fan-out to {n} followers ({args.workers} workers), SMTP on loopback")
             print(f"  platform, publish commit to last message received: {ours:.1f} s, {n / ours:.0f} messages/s")
+            print(f"    (the first message after {first:.1f} s, then {(n - 1) / (ours - first):.0f} messages/s)")
             print(f"  plain smtplib loop, one connection:                {theirs:.1f} s, {n / theirs:.0f} messages/s")
             print(f"  ratio {theirs / ours:.2f}; received exactly {n} with {n} distinct Message-IDs")
+            if args.kills:
+                made = killed(app, r, inbox, n, args.workers, args.kills)
+                received = inbox.clear()
+                distinct = _distinct(received)
+                twice = len(received) - distinct
+                print(f"  again, {made} sending workers SIGKILLed: {distinct} of {n} arrived, "
+                      f"{twice} twice ({twice / max(made, 1):.1f} per killed send job)")
+                if distinct != n or twice > made:
+                    raise SystemExit("lost or repeated messages beyond one per killed send job")
     finally:
         controller.stop()
 

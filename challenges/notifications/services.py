@@ -25,7 +25,8 @@ import hashlib
 import logging
 import smtplib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,7 +59,7 @@ from challenges.notifications.models import RESENDABLE, SENDABLE, MailDigest, Ma
 log = logging.getLogger(__name__)
 
 MAIL_KEY = "challenges_mail"
-BATCH = 100  # messages per send job (one SMTP connection, one claim)
+BATCH = 500  # messages per send job (one SMTP connection, one claim); fewer per job cost more jobs
 BATCH_SECONDS = 120  # a batch hands what it has not reached to a new job after this long
 MESSAGE_SIZE_CODES = (452, 552)  # a refusal at MAIL FROM that is about the message's size
 _clock = time.monotonic  # for the batch's time budget (a test replaces it)
@@ -332,45 +333,86 @@ _DELIVERED = (sa.update(MailMessage).where(MailMessage.id == sa.bindparam("row")
               .values(state=MessageState.sent, last_reply="250", sent_at=sa.bindparam("now")))
 
 
+class _Deliveries:
+    """PostgreSQL: each delivery recorded by a thread of its own on a connection of its own, which commits
+    each statement as it runs, without waiting for the disk (``synchronous_commit`` off, for it alone),
+    while the next message's envelope goes to the SMTP server. :meth:`settle` waits for the record;
+    the next message's data is handed over only after it (see :class:`_Connection`)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._connection: sa.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliveries")
+        self._pending: Future[None] | None = None
+
+    def _write(self, row: int, claimed: datetime | None, now: datetime) -> None:
+        if self._connection is None:
+            self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._connection.exec_driver_sql("SET synchronous_commit TO OFF")  # this connection, while held
+        result = self._connection.execute(_DELIVERED, {"row": row, "claimed": claimed, "now": now})
+        if result.rowcount != 1:
+            log.warning("message %s was claimed again before its delivery was recorded", row)
+
+    def record(self, message: MailMessage) -> None:
+        self.settle()
+        self._pending = self._thread.submit(self._write, message.id, message.claimed_at, utcnow())
+
+    def settle(self) -> None:
+        """Wait for the last delivery's record; its failure (the database gone) stops the job here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            with suppress(SQLAlchemyError):
+                self._connection.exec_driver_sql("RESET synchronous_commit")
+            self._connection.close()
+            self._connection = None
+
+    def close(self) -> None:
+        try:
+            self.settle()
+        except SQLAlchemyError as exc:  # the message stays claimed: the sweeper frees it, it is sent again
+            log.warning("a delivery could not be recorded: %s", exc)
+        finally:
+            self._thread.submit(self._disconnect).result()
+            self._thread.shutdown()
+
+
 class _Outcomes:
     """Each outcome recorded only while this job still holds the claim: a message that the sweeper gave
     to another worker meanwhile is left to that worker.
 
     A delivery to the SMTP server is recorded as soon as the server has accepted it, in a commit of its
-    own, before the next message is sent: a worker killed at any moment sends again at most the one
-    message it was handing over, under the same Message-ID (SMTP cannot do better: the server's
-    acceptance and our record of it are two machines' commits). On PostgreSQL that commit does not
-    wait for the disk (``synchronous_commit`` off, for it alone): it must survive a killed worker, and
-    does; a crash of the database server itself may lose the last few, which are sent again. Messages
-    kept in the local outbox leave nothing behind to repeat and are recorded together."""
+    own, and that commit is done before the next message's data is handed over: a worker killed at any
+    moment sends again at most the one message it was handing over, under the same Message-ID (SMTP
+    cannot do better: the server's acceptance and our record of it are two machines' commits). On
+    PostgreSQL the record runs while the next envelope is sent (:class:`_Deliveries`); that commit
+    does not wait for the disk: it must survive a killed worker, and does; a crash of the database
+    server itself may lose the last few, which are sent again. SQLite takes one writer at a time:
+    there the session records each delivery, as every other outcome. Messages kept in the local
+    outbox leave nothing behind to repeat and are recorded together."""
 
     def __init__(self) -> None:
         self.retries: dict[float, list[int]] = {}
         self.stored: list[MailMessage] = []
-        self._deliveries: sa.Connection | None = None
+        self._deliveries = _Deliveries(db.engine) if db.engine.dialect.name == "postgresql" else None
 
     def _delivered(self, message: MailMessage) -> None:
-        """Record one delivery. On PostgreSQL: one statement on a connection of its own, which commits
-        each as it runs, without waiting for the disk (the session's commit, with its events and
-        bookkeeping, cost as much as the send). SQLite takes one writer at a time: there the session
-        records it, as every other outcome."""
-        if db.engine.dialect.name != "postgresql":
-            self._record(message, state=MessageState.sent, last_reply="250", sent_at=utcnow())
-            return
         if self._deliveries is None:
-            self._deliveries = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            self._deliveries.exec_driver_sql("SET synchronous_commit TO OFF")  # this connection, while held
-        result = self._deliveries.execute(_DELIVERED, {"row": message.id, "claimed": message.claimed_at,
-                                                       "now": utcnow()})
-        if result.rowcount != 1:
-            log.warning("message %s was claimed again before its delivery was recorded", message.id)
+            self._record(message, state=MessageState.sent, last_reply="250", sent_at=utcnow())
+        else:
+            self._deliveries.record(message)
+
+    def settle(self) -> None:
+        """Called before a message's data is handed to the SMTP server: every earlier delivery is recorded."""
+        if self._deliveries is not None:
+            self._deliveries.settle()
 
     def close(self) -> None:
         if self._deliveries is not None:
-            with suppress(SQLAlchemyError):
-                self._deliveries.exec_driver_sql("RESET synchronous_commit")
             self._deliveries.close()
-            self._deliveries = None
 
     @staticmethod
     def _held(message: MailMessage) -> sa.ColumnElement[bool]:
@@ -457,9 +499,22 @@ def _reply_text(code: int, reply: bytes | str) -> str:
     return f"{code} {text}"
 
 
-def _connect() -> smtplib.SMTP:
+class _Connection(smtplib.SMTP):
+    """smtplib's client, which calls *before_data* between a message's envelope and its data."""
+
+    def __init__(self, *args: Any, before_data: Callable[[], None], **kwargs: Any) -> None:
+        self.before_data = before_data
+        super().__init__(*args, **kwargs)
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self.before_data()
+        return super().data(msg)
+
+
+def _connect(before_data: Callable[[], None]) -> smtplib.SMTP:
     config = current_app.config
-    smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"])
+    smtp = _Connection(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"],
+                       before_data=before_data)
     try:
         if config["SMTP_STARTTLS"]:
             smtp.starttls()
@@ -526,7 +581,7 @@ def send_mail(message_ids: list[int]) -> str:
                 continue
             if smtp is None:
                 try:
-                    smtp = _connect()
+                    smtp = _connect(outcomes.settle)
                 except (smtplib.SMTPException, OSError) as exc:
                     connection_failures += 1
                     reason = f"the SMTP server could not be used: {_describe(exc)}"

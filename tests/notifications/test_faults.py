@@ -3,6 +3,8 @@ until the message arrives once; permanent refusals become dead letters that a ma
 
 from __future__ import annotations
 
+import smtplib
+import time
 import uuid
 from datetime import timedelta
 
@@ -294,6 +296,55 @@ def test_a_worker_killed_mid_batch_sends_again_at_most_the_message_it_was_handin
     received = [m["To"] for m in smtp.messages]
     assert sorted(set(received)) == sorted(addresses)
     assert [a for a in addresses if received.count(a) > 1] == [addresses[killed_at - 1]]  # one duplicate
+
+
+def test_a_message_is_handed_over_only_once_the_one_before_it_is_recorded(app, ctx, smtp, monkeypatch):
+    """On PostgreSQL a delivery is recorded while the next envelope goes out; the next message's data
+    waits for that record (here made slow), so a kill at any moment leaves at most one unrecorded."""
+    event_id = _send([f"order{i}@example.com" for i in range(1, 6)])
+    ids = sorted(m.id for m in _states(event_id).values())
+    data, unrecorded = smtplib.SMTP.data, []
+    if db.engine.dialect.name == "postgresql":
+        write = services._Deliveries._write
+
+        def slow_write(deliveries, *args):
+            time.sleep(0.05)
+            write(deliveries, *args)
+        monkeypatch.setattr(services._Deliveries, "_write", slow_write)
+
+    def checked(connection, msg):
+        with db.engine.connect() as other:  # what another worker, or the sweeper, would read
+            recorded = other.scalar(sa.select(sa.func.count()).where(MailMessage.id.in_(ids),
+                                                                     MailMessage.state == MessageState.sent))
+        unrecorded.append(len(smtp.messages) - recorded)
+        return data(connection, msg)
+
+    monkeypatch.setattr(smtplib.SMTP, "data", checked)  # the moment the data is handed over
+    assert services.send_mail(ids) == "5 of 5 sent"
+    assert unrecorded == [0, 0, 0, 0, 0]
+    assert {m.state for m in _states(event_id).values()} == {MessageState.sent}
+
+
+def test_a_delivery_that_cannot_be_recorded_stops_the_batch_before_the_next_message(app, ctx, smtp, monkeypatch):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite records each delivery in the job's own session, before going on")
+    addresses = [f"stop{i}@example.com" for i in range(1, 5)]
+    event_id = _send(addresses)
+    ids = sorted(m.id for m in _states(event_id).values())
+    write = services._Deliveries._write
+
+    def database_gone_at_the_second(deliveries, row, *args):
+        if row == ids[1]:
+            raise sa.exc.OperationalError("UPDATE mail_message", {}, Exception("server closed the connection"))
+        write(deliveries, row, *args)
+
+    monkeypatch.setattr(services._Deliveries, "_write", database_gone_at_the_second)
+    with pytest.raises(sa.exc.OperationalError):
+        services.send_mail(ids)
+    assert [m["To"] for m in smtp.messages] == addresses[:2]
+    states = _states(event_id)
+    assert [states[a].state for a in addresses] == [MessageState.sent, MessageState.sending,
+                                                     MessageState.sending, MessageState.sending]
 
 
 def test_a_message_is_sent_once_when_two_workers_get_its_job(app, ctx, smtp, drain):
