@@ -262,6 +262,7 @@ def test_a_crash_in_the_middle_of_a_posting_books_it_once_on_retry(app, year, aw
     assert ledger.verify() == []
 
 
+@pytest.mark.processes
 def test_two_workers_fifty_awards_exactly_thirty_eight_booked(app, people, year, redis_server, smtp, tmp_path):
     proposal = make_proposal(people["sme"], make_challenge(people["owner"]))
     for _ in range(50):
