@@ -325,6 +325,40 @@ def test_verify_finds_an_award_that_disagrees_with_its_commitment(people, decide
     assert any(found in problem for problem in ledger.verify()), ledger.verify()
 
 
+def test_verify_names_each_disagreement_of_a_reduced_and_partly_paid_award(people, decided, drain):
+    """400 000 kr awarded, 240 000 paid, reduced to 300 000: each tampering is named with its figures."""
+    award = _booked_award(people, decided, drain)
+    first = award.instalments[0]
+    services.approve_payment(first, condition_met=True, by=people["manager"])
+    db.session.commit()
+    assert ledger.verify() == []  # approved, not yet booked: no payment is expected yet
+    drain()
+    services.reduce_award(award, 300_000 * SEK, by=people["manager"])
+    db.session.commit()
+    drain()
+    assert ledger.verify() == []
+    name = f"award {award.id} (booked)"
+
+    def tampered(**values) -> list[str]:
+        db.session.execute(sa.update(Award).where(Award.id == award.id).values(**values))
+        db.session.commit()
+        problems = ledger.verify()
+        db.session.execute(sa.update(Award).where(Award.id == award.id).values(amount_ore=300_000 * SEK))
+        db.session.commit()
+        return problems
+
+    assert tampered(amount_ore=350_000 * SEK) == [
+        f"{name}: amount 35000000 öre, the ledger committed 30000000 öre",
+        f"{name}: 6000000 öre committed, 11000000 öre expected"]
+    assert tampered(amount_ore=200_000 * SEK) == [
+        f"{name}: amount 20000000 öre, the ledger committed 30000000 öre",
+        f"{name}: 6000000 öre committed, -4000000 öre expected",
+        f"{name}: paid 24000000 öre of 20000000 öre"]
+    first.amount_ore = 200_000 * SEK
+    db.session.commit()
+    assert ledger.verify() == [f"{name}: paid 24000000 öre, its booked instalments 20000000 öre"]
+
+
 def test_verify_holds_each_year_to_the_cap_it_was_opened_with(people, decided, drain):
     year = decided.challenge.programme_year
     services.book_admin_cost(year, 400_000 * SEK, "Evaluators' fees", by=people["manager"])  # the whole 5 %
