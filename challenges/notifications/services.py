@@ -376,7 +376,8 @@ class _Deliveries:
         except SQLAlchemyError as exc:  # the message stays claimed: the sweeper frees it, it is sent again
             log.warning("a delivery could not be recorded: %s", exc)
         finally:
-            self._thread.submit(self._disconnect).result()
+            if self._connection is not None:  # settled: the thread is idle
+                self._thread.submit(self._disconnect).result()
             self._thread.shutdown()
 
 
