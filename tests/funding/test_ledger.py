@@ -497,6 +497,9 @@ def test_the_cli_verifies_and_rebuilds(app, year, award_row):
     assert result.exit_code == 1 and "transfers say" in result.output
     result = runner.invoke(args=["ledger", "rebuild"])
     assert result.exit_code == 1 and "DIFFERENCE" in result.output
+    rebuilt, differences = ledger.rebuild()
+    (key,) = [key for key in rebuilt if key[1] is AccountKind.available]
+    assert differences == [f"{key}: live {account.balance_ore} öre, rebuilt {account.balance_ore - 1} öre"]
 
 
 KILLED_WORKER = """
