@@ -20,6 +20,7 @@ from rq import Queue, SimpleWorker, worker_registration
 from rq.job import Job
 from rq.utils import now
 
+from challenges.core import formatting
 from challenges.core.events import PERIODIC_QUEUE, WORKER_QUEUES
 from challenges.extensions import db, get_redis
 
@@ -120,6 +121,7 @@ def make_worker(app: Flask, queues: tuple[str, ...] = WORKER_QUEUES, **options) 
     """A worker on *queues* (in priority order: the ledger first, then the periodic jobs, mail last)."""
     with app.app_context():
         redis = get_redis()
+    formatting.warm(app)
     options.setdefault("maintenance_interval", 60)
     options.setdefault("worker_ttl", 60)
     return AppWorker([Queue(q, connection=redis) for q in queues], connection=redis, app=app, **options)

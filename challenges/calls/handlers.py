@@ -19,7 +19,7 @@ from challenges.calls.models import Challenge, ChangeNote, Question
 from challenges.core.events import EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db, get_redis
-from challenges.notifications.services import notify, recipient_for, recipients_for
+from challenges.notifications.services import notify, recipient_for, recipients_for, recipients_of
 from challenges.proposals.services import working_teams
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def send_published(e: events.ChallengePublished, record: Event) -> None:
 def send_match(e: events.ChallengePublished, record: Event) -> None:
     """Members of SMEs that follow the challenge's area or one of its themes."""
     challenge = must_get(Challenge, e.challenge_id)
-    notify(record, "challenge_match", recipients_for(services.follower_recipients(challenge, of_challenge=False)),
+    notify(record, "challenge_match", recipients_of(services.followers(challenge, of_challenge=False)),
            challenge=challenge)
 
 
@@ -56,7 +56,7 @@ def send_change(e: events.ChallengeClarified | events.DeadlineExtended, record: 
     note = must_get(ChangeNote, e.note_id)
     notify(record, key, recipients_for(working_teams(challenge, unsubmitted_only=False)),
            sealed_challenge_id=challenge.id, challenge=challenge, note=note, applicant=True)
-    notify(record, key, recipients_for(services.follower_recipients(challenge)), challenge=challenge, note=note,
+    notify(record, key, recipients_of(services.followers(challenge)), challenge=challenge, note=note,
            applicant=False)
 
 
@@ -84,7 +84,7 @@ def send_answer(e: events.QuestionAnswered, record: Event) -> None:
     if asker is not None and asker.active:
         notify(record, "question_answered", [recipient_for(asker)], challenge=challenge, question=question,
                asker=True)
-    notify(record, "question_answered", recipients_for(services.follower_recipients(challenge)),
+    notify(record, "question_answered", recipients_of(services.followers(challenge)),
            challenge=challenge, question=question, asker=False)
 
 
