@@ -45,14 +45,8 @@ import sqlalchemy as sa
 from redis import Redis
 from rq import Queue, Worker
 
-from challenges.core.events import (
-    WORKER_QUEUES,
-    enqueue_drain,
-    enqueue_handlings,
-    get_bus,
-    record,
-    sweep_events,
-)
+from challenges.core.bus import WORKER_QUEUES, get_bus
+from challenges.core.events import enqueue_drain, enqueue_handlings, record, sweep_events
 from challenges.core.models import EventHandling, HandlingState
 from challenges.extensions import db
 

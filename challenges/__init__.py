@@ -160,7 +160,7 @@ def _register_events(app: Flask) -> None:
     """The one place where modules subscribe their handlers to events."""
     from challenges.accounts import handlers as account_handlers
     from challenges.calls import handlers as call_handlers
-    from challenges.core.events import EventBus
+    from challenges.core.bus import EventBus
     from challenges.funding import handlers as funding_handlers
     from challenges.notifications import handlers as notification_handlers
     from challenges.projects import handlers as project_handlers
@@ -175,6 +175,7 @@ def _register_events(app: Flask) -> None:
     funding_handlers.register(bus)
     project_handlers.register(bus)
     notification_handlers.register(bus)
+    bus.check()
     app.extensions["event_bus"] = bus
 
 

@@ -1,4 +1,4 @@
-"""``flask`` commands: demo data, the event sweeper, and a first programme manager."""
+"""``flask`` commands: demo data, the event sweeper and table, a first programme manager, the ledger's checks."""
 
 from __future__ import annotations
 
@@ -27,6 +27,13 @@ def init_app(app: Flask) -> None:
         from challenges.core.events import sweep_events
 
         click.echo(f"Re-enqueued {sweep_events()} job(s).")
+
+    @app.cli.command("events")
+    def events_command() -> None:
+        """Print every event type with the handlers it wakes and their queues (docs/events.md)."""
+        from challenges.core.bus import event_table, get_bus
+
+        click.echo(event_table(get_bus()), nl=False)
 
     @app.cli.command("create-manager")
     @click.option("--email", required=True)

@@ -128,7 +128,7 @@ def _settled(port: int, env: dict[str, str], children: list[subprocess.Popen], s
     from redis import Redis
     from rq import Queue, Worker, cron_scheduler_registry
 
-    from challenges.core.events import WORKER_QUEUES
+    from challenges.core.bus import WORKER_QUEUES
 
     deadline = time.monotonic() + seconds
     redis = Redis.from_url(env["REDIS_URL"])

@@ -21,7 +21,7 @@ from rq.job import Job
 from rq.utils import now
 
 from challenges.core import formatting
-from challenges.core.events import PERIODIC_QUEUE, WORKER_QUEUES
+from challenges.core.bus import PERIODIC_QUEUE, WORKER_QUEUES
 from challenges.extensions import db, get_redis
 
 log = logging.getLogger("worker")

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from flask import Flask
 
 from challenges.calls.services import close_due_challenges, send_closing_reminders
-from challenges.core.events import PERIODIC_QUEUE, sweep_events
+from challenges.core.bus import PERIODIC_QUEUE
+from challenges.core.events import sweep_events
 from challenges.notifications.services import compile_digests, sweep_mail
 from challenges.projects.services import send_report_reminders
 from challenges.reviews.services import send_due_reminders

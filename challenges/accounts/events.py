@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from challenges.core.events import DomainEvent
+from challenges.core.bus import DomainEvent
 
 
 @dataclass(frozen=True)
-class UserRegistered(DomainEvent):
+class UserRegistered(DomainEvent, type_name="UserRegistered"):
     """A person created an account (``register_user``)."""
 
     user_id: int
 
 
 @dataclass(frozen=True)
-class RegistrationRequested(DomainEvent):
+class RegistrationRequested(DomainEvent, type_name="RegistrationRequested"):
     """Someone asked for an account; a link to confirm the address is emailed (``request_registration``)."""
 
     token_id: str
@@ -24,14 +24,14 @@ class RegistrationRequested(DomainEvent):
 
 
 @dataclass(frozen=True)
-class RegistrationRepeated(DomainEvent):
+class RegistrationRepeated(DomainEvent, type_name="RegistrationRepeated"):
     """Someone asked for an account with an address that has one; its owner is told (``request_registration``)."""
 
     user_id: int
 
 
 @dataclass(frozen=True)
-class OrganisationRegistered(DomainEvent):
+class OrganisationRegistered(DomainEvent, type_name="OrganisationRegistered"):
     """A new organisation was registered with its first member (``register_user``)."""
 
     organisation_id: int
@@ -39,7 +39,7 @@ class OrganisationRegistered(DomainEvent):
 
 
 @dataclass(frozen=True)
-class MembershipRequested(DomainEvent):
+class MembershipRequested(DomainEvent, type_name="MembershipRequested"):
     """A person asked to join an existing organisation (``register_user``)."""
 
     membership_id: int
@@ -48,7 +48,7 @@ class MembershipRequested(DomainEvent):
 
 
 @dataclass(frozen=True)
-class MembershipApproved(DomainEvent):
+class MembershipApproved(DomainEvent, type_name="MembershipApproved"):
     """A member let a person join their organisation (``decide_membership``)."""
 
     membership_id: int
@@ -57,7 +57,7 @@ class MembershipApproved(DomainEvent):
 
 
 @dataclass(frozen=True)
-class MembershipRejected(DomainEvent):
+class MembershipRejected(DomainEvent, type_name="MembershipRejected"):
     """A member turned down a request to join (``decide_membership``)."""
 
     membership_id: int
@@ -66,7 +66,7 @@ class MembershipRejected(DomainEvent):
 
 
 @dataclass(frozen=True)
-class PasswordResetRequested(DomainEvent):
+class PasswordResetRequested(DomainEvent, type_name="PasswordResetRequested"):
     """A person asked for a password reset link (``request_password_reset``)."""
 
     user_id: int
@@ -74,7 +74,7 @@ class PasswordResetRequested(DomainEvent):
 
 
 @dataclass(frozen=True)
-class PasswordChanged(DomainEvent):
+class PasswordChanged(DomainEvent, type_name="PasswordChanged"):
     """A password was changed or reset; every other session ended (``set_password``)."""
 
     user_id: int
@@ -82,7 +82,7 @@ class PasswordChanged(DomainEvent):
 
 
 @dataclass(frozen=True)
-class EvaluatorInvited(DomainEvent):
+class EvaluatorInvited(DomainEvent, type_name="EvaluatorInvited"):
     """A programme manager invited an evaluator by email (``invite_evaluator``)."""
 
     token_id: str
@@ -91,7 +91,7 @@ class EvaluatorInvited(DomainEvent):
 
 
 @dataclass(frozen=True)
-class InvitationAccepted(DomainEvent):
+class InvitationAccepted(DomainEvent, type_name="InvitationAccepted"):
     """An invited person accepted and holds the role (``accept_invitation``)."""
 
     token_id: str
@@ -99,7 +99,7 @@ class InvitationAccepted(DomainEvent):
 
 
 @dataclass(frozen=True)
-class RoleGranted(DomainEvent):
+class RoleGranted(DomainEvent, type_name="RoleGranted"):
     """A programme manager granted a role (``grant_role``)."""
 
     user_id: int
@@ -107,7 +107,7 @@ class RoleGranted(DomainEvent):
 
 
 @dataclass(frozen=True)
-class RoleRevoked(DomainEvent):
+class RoleRevoked(DomainEvent, type_name="RoleRevoked"):
     """A programme manager removed a role (``revoke_role``)."""
 
     user_id: int
@@ -115,21 +115,21 @@ class RoleRevoked(DomainEvent):
 
 
 @dataclass(frozen=True)
-class AccountDisabled(DomainEvent):
+class AccountDisabled(DomainEvent, type_name="AccountDisabled"):
     """A programme manager disabled an account; all its sessions ended (``disable_account``)."""
 
     user_id: int
 
 
 @dataclass(frozen=True)
-class AccountEnabled(DomainEvent):
+class AccountEnabled(DomainEvent, type_name="AccountEnabled"):
     """A programme manager enabled a disabled account again (``enable_account``)."""
 
     user_id: int
 
 
 @dataclass(frozen=True)
-class OrganisationFiguresChanged(DomainEvent):
+class OrganisationFiguresChanged(DomainEvent, type_name="OrganisationFiguresChanged"):
     """A member corrected the organisation number or the SME size figures
     (``update_organisation_figures``); the payload keeps the figures as they now are."""
 

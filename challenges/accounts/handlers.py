@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from challenges.accounts import events
 from challenges.accounts.models import ActionToken, Membership, Organisation, User
-from challenges.core.events import EventBus
+from challenges.core.bus import NOTIFICATIONS_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.notifications.services import Recipient, notify, recipient_for, recipients_for
@@ -76,16 +76,16 @@ def send_account_state(e: events.AccountDisabled | events.AccountEnabled, record
 def register(bus: EventBus) -> None:
     """Subscribe the account handlers: every email goes out from the worker, never the request."""
     bus.declare(*events.ALL)
-    bus.subscribe(events.RegistrationRequested, send_registration_link, queue="notifications")
-    bus.subscribe(events.RegistrationRepeated, send_registration_repeated, queue="notifications")
-    bus.subscribe(events.UserRegistered, send_welcome, queue="notifications")
-    bus.subscribe(events.MembershipRequested, send_membership_request, queue="notifications")
-    bus.subscribe(events.MembershipApproved, send_membership_decision, queue="notifications")
-    bus.subscribe(events.MembershipRejected, send_membership_decision, queue="notifications")
-    bus.subscribe(events.PasswordResetRequested, send_password_reset, queue="notifications")
-    bus.subscribe(events.PasswordChanged, send_password_changed, queue="notifications")
-    bus.subscribe(events.EvaluatorInvited, send_invitation, queue="notifications")
-    bus.subscribe(events.RoleGranted, send_role_change, queue="notifications")
-    bus.subscribe(events.RoleRevoked, send_role_change, queue="notifications")
-    bus.subscribe(events.AccountDisabled, send_account_state, queue="notifications")
-    bus.subscribe(events.AccountEnabled, send_account_state, queue="notifications")
+    bus.subscribe(events.RegistrationRequested, send_registration_link, name="accounts_send_registration_link", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.RegistrationRepeated, send_registration_repeated, name="accounts_send_registration_repeated", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.UserRegistered, send_welcome, name="accounts_send_welcome", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.MembershipRequested, send_membership_request, name="accounts_send_membership_request", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.MembershipApproved, send_membership_decision, name="accounts_send_membership_decision", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.MembershipRejected, send_membership_decision, name="accounts_send_membership_decision", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.PasswordResetRequested, send_password_reset, name="accounts_send_password_reset", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.PasswordChanged, send_password_changed, name="accounts_send_password_changed", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.EvaluatorInvited, send_invitation, name="accounts_send_invitation", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.RoleGranted, send_role_change, name="accounts_send_role_change", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.RoleRevoked, send_role_change, name="accounts_send_role_change", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.AccountDisabled, send_account_state, name="accounts_send_account_state", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.AccountEnabled, send_account_state, name="accounts_send_account_state", queue=NOTIFICATIONS_QUEUE)

@@ -16,7 +16,7 @@ from challenges.accounts.models import Role, User
 from challenges.accounts.services import people_with_role
 from challenges.calls import events, services
 from challenges.calls.models import Challenge, ChangeNote, Question
-from challenges.core.events import EventBus
+from challenges.core.bus import NOTIFICATIONS_QUEUE, WORKFLOW_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db, get_redis
 from challenges.notifications.services import notify, recipient_for, recipients_for, recipients_of
@@ -96,7 +96,7 @@ def schedule_close(e: events.ChallengePublished | events.DeadlineExtended, recor
     """
     deadline = datetime.fromisoformat(e.new_deadline if isinstance(e, events.DeadlineExtended) else e.deadline)
     try:
-        Queue("workflow", connection=get_redis()).enqueue_at(
+        Queue(WORKFLOW_QUEUE, connection=get_redis()).enqueue_at(
             deadline, services.close_if_due, e.challenge_id,
             job_id=f"close-{e.challenge_id}-{int(deadline.timestamp())}", job_timeout=120)
     except RedisError as exc:  # the sweep closes it from the database
@@ -107,14 +107,14 @@ def schedule_close(e: events.ChallengePublished | events.DeadlineExtended, recor
 def register(bus: EventBus) -> None:
     """Subscribe the challenge handlers."""
     bus.declare(*events.ALL)
-    bus.subscribe(events.ChallengeSubmitted, send_submitted, queue="notifications")
-    bus.subscribe(events.ChallengeReturned, send_returned, queue="notifications")
-    bus.subscribe(events.ChallengePublished, send_published, queue="notifications")
-    bus.subscribe(events.ChallengePublished, send_match, queue="notifications")
-    bus.subscribe(events.ChallengePublished, schedule_close, queue="workflow")
-    bus.subscribe(events.ChallengeClarified, send_change, queue="notifications")
-    bus.subscribe(events.DeadlineExtended, send_change, queue="notifications")
-    bus.subscribe(events.DeadlineExtended, schedule_close, queue="workflow")
-    bus.subscribe(events.QuestionAsked, send_question, queue="notifications")
-    bus.subscribe(events.QuestionAnswered, send_answer, queue="notifications")
-    bus.subscribe(events.ChallengeClosingSoon, send_closing_soon, queue="notifications")
+    bus.subscribe(events.ChallengeSubmitted, send_submitted, name="calls_send_submitted", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ChallengeReturned, send_returned, name="calls_send_returned", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ChallengePublished, send_published, name="calls_send_published", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ChallengePublished, send_match, name="calls_send_match", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ChallengePublished, schedule_close, name="calls_schedule_close", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.ChallengeClarified, send_change, name="calls_send_change", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.DeadlineExtended, send_change, name="calls_send_change", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.DeadlineExtended, schedule_close, name="calls_schedule_close", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.QuestionAsked, send_question, name="calls_send_question", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.QuestionAnswered, send_answer, name="calls_send_answer", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ChallengeClosingSoon, send_closing_soon, name="calls_send_closing_soon", queue=NOTIFICATIONS_QUEUE)

@@ -10,7 +10,6 @@ the system of record and Redis only carries work.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import time
@@ -19,9 +18,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -32,88 +30,21 @@ from rq.job import Job, JobStatus
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, selectinload
 
+from challenges.core.bus import DomainEvent, get_bus
 from challenges.core.models import Event, EventHandling, HandlingState, job_id_for, utcnow
 from challenges.extensions import db, get_redis
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("ledger", "workflow", "notifications")  # where event handlers run
-# The periodic jobs (sweepers, deadlines, reminders, digests) have a queue of their own, taken
-# right after the ledger's, so that a backlog of events never makes a deadline or reminder late.
-PERIODIC_QUEUE = "periodic"
-WORKER_QUEUES = ("ledger", PERIODIC_QUEUE, "workflow", "notifications")
 OUTBOX_KEY = "challenges_outbox"
-
-
-@dataclass(frozen=True)
-class DomainEvent:
-    """Base class of every domain event: a past-tense fact carrying ids and values."""
-
-    version: ClassVar[int] = 1
-
-    @classmethod
-    def type_name(cls) -> str:
-        return cls.__name__
-
-    def payload(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-HandlerFunc = Callable[[Any, Event], None]
-BatchFunc = Callable[[list[tuple[Any, Event]]], None]
-
-
-@dataclass(frozen=True)
-class Handler:
-    name: str
-    queue: str
-    func: HandlerFunc
-    # Handles many events in one transaction. Such a handler's events are not one job each: a commit
-    # wakes one drain job (run_batches) that takes every waiting event in batches.
-    batch: BatchFunc | None = None
-
-
-class EventBus:
-    """The one table of who handles which event, filled by each module's ``register()``."""
-
-    def __init__(self) -> None:
-        self.event_types: dict[str, type[DomainEvent]] = {}
-        self.handlers: dict[str, list[Handler]] = {}
-        self._by_name: dict[str, Handler] = {}
-
-    def declare(self, *event_types: type[DomainEvent]) -> None:
-        for cls in event_types:
-            self.event_types[cls.type_name()] = cls
-            self.handlers.setdefault(cls.type_name(), [])
-
-    def subscribe(self, event_type: type[DomainEvent], func: HandlerFunc, *, queue: str,
-                  batch: BatchFunc | None = None) -> None:
-        if queue not in QUEUES:
-            raise ValueError(f"unknown queue {queue!r}")
-        self.declare(event_type)
-        name = f"{func.__module__.split('.')[1]}_{func.__name__}"
-        handler = self._by_name.setdefault(name, Handler(name, queue, func, batch))
-        if handler.func is not func or handler.batch is not batch:
-            raise ValueError(f"two handlers are called {name!r}")
-        self.handlers[event_type.type_name()].append(handler)
-
-    def handler(self, name: str) -> Handler:
-        return self._by_name[name]
-
-    def load(self, record: Event) -> DomainEvent:
-        return self.event_types[record.type](**record.payload)
-
-
-def get_bus() -> EventBus:
-    return current_app.extensions["event_bus"]
 
 
 def record(domain_event: DomainEvent, *, by: Any = None, flush: bool = True) -> Event:
     """Add *domain_event* to the event log in the current transaction; flush (unless told not to: a
     batch flushes once for all its events), never commit."""
     bus = get_bus()
-    type_name = domain_event.type_name()
-    if type_name not in bus.event_types:
+    type_name = domain_event.type_name
+    if bus.event_types.get(type_name) is not type(domain_event):
         raise LookupError(f"event type {type_name} is not declared on the bus")
     row = Event(
         id=str(uuid.uuid4()),

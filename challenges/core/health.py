@@ -28,7 +28,8 @@ from rq.registry import StartedJobRegistry
 from rq.worker import BaseWorker
 
 from challenges.config import PROJECT_ROOT
-from challenges.core.events import WORKER_QUEUES, stalled
+from challenges.core.bus import WORKER_QUEUES
+from challenges.core.events import stalled
 from challenges.core.models import EventHandling, HandlingState, utcnow
 from challenges.core.translation import lazy_gettext as _l
 from challenges.extensions import db, get_redis

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from challenges.core.events import DomainEvent
+from challenges.core.bus import DomainEvent
 
 
 @dataclass(frozen=True)
-class ExchangeRateSet(DomainEvent):
+class ExchangeRateSet(DomainEvent, type_name="ExchangeRateSet"):
     """A programme manager set the SEK/EUR rate used for the EU SME thresholds (``set_exchange_rate``)."""
 
     programme_id: int
@@ -20,7 +20,7 @@ class ExchangeRateSet(DomainEvent):
 
 
 @dataclass(frozen=True)
-class YearOpened(DomainEvent):
+class YearOpened(DomainEvent, type_name="YearOpened"):
     """A programme year's ledger was opened: the allocation split into the available budget and
     the administration envelope (``open_year``)."""
 
@@ -30,7 +30,7 @@ class YearOpened(DomainEvent):
 
 
 @dataclass(frozen=True)
-class FundingAwarded(DomainEvent):
+class FundingAwarded(DomainEvent, type_name="FundingAwarded"):
     """A programme manager awarded funding to a recommended proposal (``award_funding``)."""
 
     award_id: int
@@ -39,7 +39,7 @@ class FundingAwarded(DomainEvent):
 
 
 @dataclass(frozen=True)
-class AwardRefused(DomainEvent):
+class AwardRefused(DomainEvent, type_name="AwardRefused"):
     """The ledger could not book an award (the ledger worker)."""
 
     award_id: int
@@ -47,7 +47,7 @@ class AwardRefused(DomainEvent):
 
 
 @dataclass(frozen=True)
-class PostingRefused(DomainEvent):
+class PostingRefused(DomainEvent, type_name="PostingRefused"):
     """The ledger refused a payment, reduction, cancellation or cost; what the service had marked
     was put back (the ledger worker)."""
 
@@ -57,7 +57,7 @@ class PostingRefused(DomainEvent):
 
 
 @dataclass(frozen=True)
-class PaymentApproved(DomainEvent):
+class PaymentApproved(DomainEvent, type_name="PaymentApproved"):
     """A programme manager approved an instalment of an award (``approve_payment``)."""
 
     award_id: int
@@ -67,7 +67,7 @@ class PaymentApproved(DomainEvent):
 
 
 @dataclass(frozen=True)
-class AwardReduced(DomainEvent):
+class AwardReduced(DomainEvent, type_name="AwardReduced"):
     """A programme manager lowered an award; the difference goes back to the budget (``reduce_award``)."""
 
     award_id: int
@@ -76,7 +76,7 @@ class AwardReduced(DomainEvent):
 
 
 @dataclass(frozen=True)
-class AwardCancelled(DomainEvent):
+class AwardCancelled(DomainEvent, type_name="AwardCancelled"):
     """A programme manager cancelled an award; what is unpaid goes back (``cancel_award``)."""
 
     award_id: int
@@ -85,7 +85,7 @@ class AwardCancelled(DomainEvent):
 
 
 @dataclass(frozen=True)
-class AdminCostBooked(DomainEvent):
+class AdminCostBooked(DomainEvent, type_name="AdminCostBooked"):
     """The programme's own administration cost, within the cap (``book_admin_cost``)."""
 
     programme_year_id: int
@@ -94,14 +94,14 @@ class AdminCostBooked(DomainEvent):
 
 
 @dataclass(frozen=True)
-class YearClosed(DomainEvent):
+class YearClosed(DomainEvent, type_name="YearClosed"):
     """A programme year closed: everything left is returned and it takes no more postings (``close_year``)."""
 
     programme_year_id: int
 
 
 @dataclass(frozen=True)
-class AwardBooked(DomainEvent):
+class AwardBooked(DomainEvent, type_name="AwardBooked"):
     """The ledger booked an award: the money is committed (the ledger worker)."""
 
     award_id: int
@@ -109,7 +109,7 @@ class AwardBooked(DomainEvent):
 
 
 @dataclass(frozen=True)
-class PaymentMade(DomainEvent):
+class PaymentMade(DomainEvent, type_name="PaymentMade"):
     """The ledger booked an approved instalment as paid (the ledger worker)."""
 
     award_id: int
@@ -118,7 +118,7 @@ class PaymentMade(DomainEvent):
 
 
 @dataclass(frozen=True)
-class AwardChangeBooked(DomainEvent):
+class AwardChangeBooked(DomainEvent, type_name="AwardChangeBooked"):
     """The ledger booked a reduction or cancellation of an award (the ledger worker)."""
 
     award_id: int

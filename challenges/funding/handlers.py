@@ -8,7 +8,7 @@ from __future__ import annotations
 from challenges.accounts.models import Role
 from challenges.accounts.services import people_with_role
 from challenges.calls.services import owner_members
-from challenges.core.events import EventBus
+from challenges.core.bus import LEDGER_QUEUE, NOTIFICATIONS_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.funding import events, services
@@ -65,9 +65,9 @@ def send_posting_refused(e: events.PostingRefused, record: Event) -> None:
 def register(bus: EventBus) -> None:
     bus.declare(*events.ALL)
     for event_type in events.LEDGER_EVENTS:
-        bus.subscribe(event_type, post_to_ledger, queue="ledger", batch=post_many_to_ledger)
-    bus.subscribe(events.AwardBooked, send_booked, queue="notifications")
-    bus.subscribe(events.AwardRefused, send_refused, queue="notifications")
-    bus.subscribe(events.AwardChangeBooked, send_change_booked, queue="notifications")
-    bus.subscribe(events.PaymentMade, send_payment, queue="notifications")
-    bus.subscribe(events.PostingRefused, send_posting_refused, queue="notifications")
+        bus.subscribe(event_type, post_to_ledger, name="funding_post_to_ledger", queue=LEDGER_QUEUE, batch=post_many_to_ledger)
+    bus.subscribe(events.AwardBooked, send_booked, name="funding_send_booked", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.AwardRefused, send_refused, name="funding_send_refused", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.AwardChangeBooked, send_change_booked, name="funding_send_change_booked", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.PaymentMade, send_payment, name="funding_send_payment", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.PostingRefused, send_posting_refused, name="funding_send_posting_refused", queue=NOTIFICATIONS_QUEUE)

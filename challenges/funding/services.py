@@ -8,8 +8,9 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from challenges.accounts.models import User
+from challenges.core.bus import LEDGER_QUEUE, get_bus
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
-from challenges.core.events import get_bus, record
+from challenges.core.events import record
 from challenges.core.formatting import sek
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
 from challenges.extensions import db
@@ -115,7 +116,7 @@ def _require_open(year: ProgrammeYear) -> None:
 
 def unposted(year: ProgrammeYear) -> int:
     """How many ledger events on *year* the ledger has not yet posted (or has failed to)."""
-    handlers = {h.name for h in get_bus().handlers[events.FundingAwarded.type_name()] if h.queue == "ledger"}
+    handlers = {h.name for h in get_bus().handlers[events.FundingAwarded.type_name] if h.queue == LEDGER_QUEUE}
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(EventHandling).join(Event, Event.id == EventHandling.event_id)
         .where(EventHandling.handler.in_(handlers), EventHandling.state != HandlingState.done,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from challenges.core.events import DomainEvent
+from challenges.core.bus import DomainEvent
 
 
 @dataclass(frozen=True)
-class DigestCompiled(DomainEvent):
+class DigestCompiled(DomainEvent, type_name="DigestCompiled"):
     """A person's held messages were gathered into the day's digest."""
 
     user_id: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from challenges.accounts.models import User
-from challenges.core.events import EventBus
+from challenges.core.bus import NOTIFICATIONS_QUEUE, EventBus
 from challenges.core.models import Event
 from challenges.extensions import db
 from challenges.notifications import events
@@ -29,4 +29,4 @@ def send_digest(e: events.DigestCompiled, record: Event) -> None:
 
 def register(bus: EventBus) -> None:
     bus.declare(*events.ALL)
-    bus.subscribe(events.DigestCompiled, send_digest, queue="notifications")
+    bus.subscribe(events.DigestCompiled, send_digest, name="notifications_send_digest", queue=NOTIFICATIONS_QUEUE)

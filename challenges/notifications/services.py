@@ -46,6 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from challenges.accounts.models import ActionToken, MailMode, User
+from challenges.core.bus import NOTIFICATIONS_QUEUE
 from challenges.core.events import lost_jobs, record, relay_after_commit
 from challenges.core.formatting import to_local
 from challenges.core.models import Event, commit_first, utcnow
@@ -228,7 +229,7 @@ def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_
 
 def enqueue_send(message_ids: list[int], delay: float = 0) -> None:
     """Put *message_ids* on the notifications queue, in batches; at once, or after *delay* seconds."""
-    queue = Queue("notifications", connection=get_redis())
+    queue = Queue(NOTIFICATIONS_QUEUE, connection=get_redis())
     for i in range(0, len(message_ids), BATCH):
         batch = message_ids[i:i + BATCH]
         options = dict(job_timeout=JOB_TIMEOUT, result_ttl=600, failure_ttl=7 * 24 * 3600,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from challenges.core.events import DomainEvent
+from challenges.core.bus import DomainEvent
 
 
 @dataclass(frozen=True)
-class ProjectStarted(DomainEvent):
+class ProjectStarted(DomainEvent, type_name="ProjectStarted"):
     """A booked award became a project with its reports due (``start_project``)."""
 
     project_id: int
@@ -16,21 +16,21 @@ class ProjectStarted(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ReportSubmitted(DomainEvent):
+class ReportSubmitted(DomainEvent, type_name="ReportSubmitted"):
     """The SME filed a report (``submit_report``)."""
 
     report_id: int
 
 
 @dataclass(frozen=True)
-class ReportChangesRequested(DomainEvent):
+class ReportChangesRequested(DomainEvent, type_name="ReportChangesRequested"):
     """The programme manager sent a report back with a comment (``request_changes``)."""
 
     report_id: int
 
 
 @dataclass(frozen=True)
-class ReportApproved(DomainEvent):
+class ReportApproved(DomainEvent, type_name="ReportApproved"):
     """The programme manager approved a report (``approve_report``); a final one releases the last
     instalment."""
 
@@ -39,7 +39,7 @@ class ReportApproved(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ReportDue(DomainEvent):
+class ReportDue(DomainEvent, type_name="ReportDue"):
     """A report is due in *days* days (7) or today (0) (``send_report_reminders``)."""
 
     report_id: int

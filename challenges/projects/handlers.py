@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from challenges.accounts.models import Role
 from challenges.accounts.services import people_with_role
-from challenges.core.events import EventBus
+from challenges.core.bus import NOTIFICATIONS_QUEUE, WORKFLOW_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.funding import events as funding_events
 from challenges.funding.models import Award
@@ -46,8 +46,8 @@ def send_due(e: events.ReportDue, record: Event) -> None:
 
 def register(bus: EventBus) -> None:
     bus.declare(*events.ALL)
-    bus.subscribe(funding_events.AwardBooked, start_project, queue="workflow")
-    bus.subscribe(events.ReportSubmitted, send_submitted, queue="notifications")
-    bus.subscribe(events.ReportChangesRequested, send_decided, queue="notifications")
-    bus.subscribe(events.ReportApproved, send_decided, queue="notifications")
-    bus.subscribe(events.ReportDue, send_due, queue="notifications")
+    bus.subscribe(funding_events.AwardBooked, start_project, name="projects_start_project", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.ReportSubmitted, send_submitted, name="projects_send_submitted", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ReportChangesRequested, send_decided, name="projects_send_decided", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ReportApproved, send_decided, name="projects_send_decided", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ReportDue, send_due, name="projects_send_due", queue=NOTIFICATIONS_QUEUE)

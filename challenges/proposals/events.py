@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from challenges.core.events import DomainEvent
+from challenges.core.bus import DomainEvent
 
 
 @dataclass(frozen=True)
-class ProposalStarted(DomainEvent):
+class ProposalStarted(DomainEvent, type_name="ProposalStarted"):
     """An SME member started a draft proposal to an open challenge (``start_proposal``)."""
 
     proposal_id: int
@@ -16,7 +16,7 @@ class ProposalStarted(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ProposalSubmitted(DomainEvent):
+class ProposalSubmitted(DomainEvent, type_name="ProposalSubmitted"):
     """The applicant submitted the proposal as a new numbered version (``submit_proposal``)."""
 
     proposal_id: int
@@ -25,7 +25,7 @@ class ProposalSubmitted(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ProposalWithdrawn(DomainEvent):
+class ProposalWithdrawn(DomainEvent, type_name="ProposalWithdrawn"):
     """The applicant withdrew a submitted proposal before the deadline (``withdraw_proposal``)."""
 
     proposal_id: int
@@ -34,7 +34,7 @@ class ProposalWithdrawn(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ProposalReopened(DomainEvent):
+class ProposalReopened(DomainEvent, type_name="ProposalReopened"):
     """The applicant took a withdrawn proposal back as a draft (``reopen_proposal``)."""
 
     proposal_id: int
@@ -42,7 +42,7 @@ class ProposalReopened(DomainEvent):
 
 
 @dataclass(frozen=True)
-class AttachmentAdded(DomainEvent):
+class AttachmentAdded(DomainEvent, type_name="AttachmentAdded"):
     """A PDF was attached to the proposal (``add_attachment``)."""
 
     proposal_id: int
@@ -51,7 +51,7 @@ class AttachmentAdded(DomainEvent):
 
 
 @dataclass(frozen=True)
-class AttachmentRemoved(DomainEvent):
+class AttachmentRemoved(DomainEvent, type_name="AttachmentRemoved"):
     """A PDF was taken off the proposal; versions that hold it keep it (``remove_attachment``)."""
 
     proposal_id: int

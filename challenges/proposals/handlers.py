@@ -10,7 +10,7 @@ from challenges.accounts.models import User
 from challenges.calls import events as call_events
 from challenges.calls.models import Challenge
 from challenges.calls.services import owner_members
-from challenges.core.events import EventBus
+from challenges.core.bus import NOTIFICATIONS_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.notifications.services import notify, recipients_for
@@ -52,6 +52,6 @@ def send_digest(e: call_events.ChallengeClosed, record: Event) -> None:
 def register(bus: EventBus) -> None:
     """Subscribe the proposal handlers."""
     bus.declare(*events.ALL)
-    bus.subscribe(events.ProposalSubmitted, send_receipt, queue="notifications")
-    bus.subscribe(events.ProposalWithdrawn, send_withdrawn, queue="notifications")
-    bus.subscribe(call_events.ChallengeClosed, send_digest, queue="notifications")
+    bus.subscribe(events.ProposalSubmitted, send_receipt, name="proposals_send_receipt", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ProposalWithdrawn, send_withdrawn, name="proposals_send_withdrawn", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(call_events.ChallengeClosed, send_digest, name="proposals_send_digest", queue=NOTIFICATIONS_QUEUE)

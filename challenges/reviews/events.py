@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from challenges.core.events import DomainEvent
+from challenges.core.bus import DomainEvent
 
 
 @dataclass(frozen=True)
-class ReviewOpened(DomainEvent):
+class ReviewOpened(DomainEvent, type_name="ReviewOpened"):
     """The worker opened the review of a closed challenge (``open_review``)."""
 
     review_id: int
@@ -16,7 +16,7 @@ class ReviewOpened(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ProposalScreened(DomainEvent):
+class ProposalScreened(DomainEvent, type_name="ProposalScreened"):
     """A programme manager marked a proposal eligible or not (``screen_proposal``)."""
 
     assessment_id: int
@@ -25,7 +25,7 @@ class ProposalScreened(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ConflictDeclared(DomainEvent):
+class ConflictDeclared(DomainEvent, type_name="ConflictDeclared"):
     """An evaluator declared a relation with an organisation (``declare_conflict``)."""
 
     evaluator_id: int
@@ -34,7 +34,7 @@ class ConflictDeclared(DomainEvent):
 
 
 @dataclass(frozen=True)
-class EvaluatorsAssigned(DomainEvent):
+class EvaluatorsAssigned(DomainEvent, type_name="EvaluatorsAssigned"):
     """Evaluators were given proposals to review (``assign_automatically``, ``assign_by_hand``,
     ``assign_replacement``)."""
 
@@ -43,7 +43,7 @@ class EvaluatorsAssigned(DomainEvent):
 
 
 @dataclass(frozen=True)
-class AssignmentRemoved(DomainEvent):
+class AssignmentRemoved(DomainEvent, type_name="AssignmentRemoved"):
     """A programme manager took a proposal away from an evaluator (``unassign``)."""
 
     assessment_id: int
@@ -51,7 +51,7 @@ class AssignmentRemoved(DomainEvent):
 
 
 @dataclass(frozen=True)
-class EvaluatorRecused(DomainEvent):
+class EvaluatorRecused(DomainEvent, type_name="EvaluatorRecused"):
     """An evaluator stepped back from an assigned proposal with a reason (``recuse``)."""
 
     assignment_id: int
@@ -59,7 +59,7 @@ class EvaluatorRecused(DomainEvent):
 
 
 @dataclass(frozen=True)
-class RecusalSettled(DomainEvent):
+class RecusalSettled(DomainEvent, type_name="RecusalSettled"):
     """The worker looked for someone to take over after a recusal (``settle_recusal``)."""
 
     assignment_id: int
@@ -67,7 +67,7 @@ class RecusalSettled(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ReviewSubmitted(DomainEvent):
+class ReviewSubmitted(DomainEvent, type_name="ReviewSubmitted"):
     """An evaluator submitted scores for an assigned proposal (``submit_review``)."""
 
     review_id: int
@@ -75,7 +75,7 @@ class ReviewSubmitted(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ProposalReviewCompleted(DomainEvent):
+class ProposalReviewCompleted(DomainEvent, type_name="ProposalReviewCompleted"):
     """Every non-recused review of a proposal is in (``check_completion``, on the worker)."""
 
     assessment_id: int
@@ -83,7 +83,7 @@ class ProposalReviewCompleted(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ChallengeReviewCompleted(DomainEvent):
+class ChallengeReviewCompleted(DomainEvent, type_name="ChallengeReviewCompleted"):
     """Every eligible proposal of the challenge is fully reviewed (``check_completion``)."""
 
     review_id: int
@@ -91,7 +91,7 @@ class ChallengeReviewCompleted(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ProposalDecided(DomainEvent):
+class ProposalDecided(DomainEvent, type_name="ProposalDecided"):
     """A programme manager recommended or rejected a proposal (``decide_proposal``); not yet public."""
 
     assessment_id: int
@@ -99,7 +99,7 @@ class ProposalDecided(DomainEvent):
 
 
 @dataclass(frozen=True)
-class DecisionsPublished(DomainEvent):
+class DecisionsPublished(DomainEvent, type_name="DecisionsPublished"):
     """A programme manager published the challenge's decisions (``publish_decisions``)."""
 
     review_id: int
@@ -107,7 +107,7 @@ class DecisionsPublished(DomainEvent):
 
 
 @dataclass(frozen=True)
-class ReviewRemindersDue(DomainEvent):
+class ReviewRemindersDue(DomainEvent, type_name="ReviewRemindersDue"):
     """A reminder round is due for evaluators with unfinished reviews (``send_due_reminders``)."""
 
     review_id: int

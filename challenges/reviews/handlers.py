@@ -12,7 +12,7 @@ from challenges.accounts.services import people_with_role
 from challenges.calls import events as call_events
 from challenges.calls.models import Challenge
 from challenges.calls.services import owner_members
-from challenges.core.events import EventBus
+from challenges.core.bus import NOTIFICATIONS_QUEUE, WORKFLOW_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.notifications.services import notify, recipient_for, recipients_for
@@ -133,19 +133,19 @@ def send_ineligible(e: events.ProposalScreened, record: Event) -> None:
 def register(bus: EventBus) -> None:
     """Subscribe the review handlers."""
     bus.declare(*events.ALL)
-    bus.subscribe(call_events.ChallengeClosed, open_review, queue="workflow")
-    bus.subscribe(events.ReviewSubmitted, check_completion, queue="workflow")
-    bus.subscribe(events.AssignmentRemoved, check_completion, queue="workflow")
-    bus.subscribe(events.ProposalScreened, check_completion, queue="workflow")
-    bus.subscribe(events.EvaluatorsAssigned, recheck_assigned, queue="workflow")
-    bus.subscribe(events.RecusalSettled, recheck_recused, queue="workflow")
-    bus.subscribe(events.ConflictDeclared, recuse_conflicted, queue="workflow")
-    bus.subscribe(events.EvaluatorRecused, replace_recused, queue="workflow")
-    bus.subscribe(events.ReviewOpened, send_opened, queue="notifications")
-    bus.subscribe(events.EvaluatorsAssigned, send_assigned, queue="notifications")
-    bus.subscribe(events.RecusalSettled, send_recused, queue="notifications")
-    bus.subscribe(events.ChallengeReviewCompleted, send_completed, queue="notifications")
-    bus.subscribe(events.DecisionsPublished, send_decisions, queue="notifications")
-    bus.subscribe(events.ReviewRemindersDue, send_reminders, queue="notifications")
-    bus.subscribe(events.ProposalScreened, send_ineligible, queue="notifications")
-    bus.subscribe(events.AssignmentRemoved, send_unassigned, queue="notifications")
+    bus.subscribe(call_events.ChallengeClosed, open_review, name="reviews_open_review", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.ReviewSubmitted, check_completion, name="reviews_check_completion", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.AssignmentRemoved, check_completion, name="reviews_check_completion", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.ProposalScreened, check_completion, name="reviews_check_completion", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.EvaluatorsAssigned, recheck_assigned, name="reviews_recheck_assigned", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.RecusalSettled, recheck_recused, name="reviews_recheck_recused", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.ConflictDeclared, recuse_conflicted, name="reviews_recuse_conflicted", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.EvaluatorRecused, replace_recused, name="reviews_replace_recused", queue=WORKFLOW_QUEUE)
+    bus.subscribe(events.ReviewOpened, send_opened, name="reviews_send_opened", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.EvaluatorsAssigned, send_assigned, name="reviews_send_assigned", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.RecusalSettled, send_recused, name="reviews_send_recused", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ChallengeReviewCompleted, send_completed, name="reviews_send_completed", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.DecisionsPublished, send_decisions, name="reviews_send_decisions", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ReviewRemindersDue, send_reminders, name="reviews_send_reminders", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.ProposalScreened, send_ineligible, name="reviews_send_ineligible", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(events.AssignmentRemoved, send_unassigned, name="reviews_send_unassigned", queue=NOTIFICATIONS_QUEUE)

@@ -62,7 +62,7 @@ def test_every_step_in_the_table_is_allowed_and_every_other_refused(people, stat
     step = challenge.transitions[-1]
     assert (step.action, step.from_status, step.to_status) == (action, status, transition.target)
     event = db.session.get(Event, step.event_id)
-    assert event.type == TRANSITION_EVENTS[action].type_name()
+    assert event.type == TRANSITION_EVENTS[action].type_name
     assert event.payload["challenge_id"] == challenge.id
     actor = actor_for(action, people)
     assert event.actor_id == (actor.id if actor else None) == step.actor_id

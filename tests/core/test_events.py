@@ -171,14 +171,21 @@ def test_rerun_of_a_healthy_handler_is_refused(app, ctx, make_browser):
 def test_unknown_event_type_cannot_be_recorded(app, ctx):
     from dataclasses import dataclass
 
-    from challenges.core.events import DomainEvent, record
+    from challenges.core.bus import DomainEvent
+    from challenges.core.events import record
 
     @dataclass(frozen=True)
-    class Undeclared(DomainEvent):
+    class Undeclared(DomainEvent, type_name="Undeclared"):
+        x: int
+
+    @dataclass(frozen=True)
+    class Impostor(DomainEvent, type_name="ProposalSubmitted"):  # a declared name on another class
         x: int
 
     with pytest.raises(LookupError):
         record(Undeclared(x=1))
+    with pytest.raises(LookupError):
+        record(Impostor(x=1))
 
 
 def test_clock_at_stops_utcnow_for_its_block_only():

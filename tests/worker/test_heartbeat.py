@@ -37,7 +37,7 @@ def test_a_running_job_keeps_beating(app, ctx, monkeypatch):
 
 
 def test_periodic_jobs_have_a_queue_the_workers_take_right_after_the_ledger(app):
-    from challenges.core.events import PERIODIC_QUEUE
+    from challenges.core.bus import PERIODIC_QUEUE
     from worker.schedule import periodic_jobs
 
     assert {queue for _func, queue, _interval in periodic_jobs(app)} == {PERIODIC_QUEUE}
