@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from flask import current_app
@@ -55,6 +56,18 @@ class DomainEvent:
 HandlerFunc = Callable[[Any, Event], None]
 BatchFunc = Callable[[list[tuple[Any, Event]]], None]
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Fact:
+    """An event as history reads it: its type's name of today (not an alias it was stored under) and
+    its payload in today's shape (:meth:`EventBus.fact`)."""
+
+    id: str
+    type: str
+    payload: dict[str, Any]
+    occurred_at: datetime
+    actor_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,20 @@ class EventBus:
             version += 1
         return payload
 
+    def fact(self, record: Event) -> Fact:
+        return Fact(record.id, self.event_types[record.type].type_name, self.payload(record), record.occurred_at,
+                    record.actor_id)
+
+    def stored_names(self, *event_types: type[DomainEvent]) -> list[str]:
+        """Every name events of *event_types* may be stored under (their aliases too): what a query of
+        the event log asks for."""
+        return [name for cls in event_types for name in (cls.type_name, *cls.aliases)]
+
+    def same_type(self, stored: str, name: str) -> bool:
+        """Whether an event stored as *stored* is of the type called *name* today."""
+        known = self.event_types.get(stored)
+        return known is not None and known.type_name == name
+
     def load(self, record: Event) -> DomainEvent:
         return self.event_types[record.type](**self.payload(record))
 
@@ -148,9 +175,9 @@ def event_table(bus: EventBus) -> str:
     for name, cls in sorted(bus.event_types.items()):
         if name != cls.type_name:
             continue  # an alias
-        first = f"| `{name}` | {cls.version} | `{cls.__module__}` "
-        handlers = bus.handlers[name] or [None]
-        for i, handler in enumerate(handlers):
-            lead = first if i == 0 else "| | | "
-            lines.append(lead + (f"| `{handler.name}` | {handler.queue} |" if handler else "| – | |"))
+        lead = f"| `{name}` | {cls.version} | `{cls.__module__}` "
+        if not bus.handlers[name]:
+            lines.append(lead + "| – | |")
+        for i, handler in enumerate(bus.handlers[name]):
+            lines.append((lead if i == 0 else "| | | ") + f"| `{handler.name}` | {handler.queue} |")
     return "\n".join(lines) + "\n"

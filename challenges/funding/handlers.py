@@ -8,7 +8,7 @@ from __future__ import annotations
 from challenges.accounts.models import Role
 from challenges.accounts.services import people_with_role
 from challenges.calls.services import owner_members
-from challenges.core.bus import LEDGER_QUEUE, NOTIFICATIONS_QUEUE, EventBus
+from challenges.core.bus import LEDGER_QUEUE, NOTIFICATIONS_QUEUE, EventBus, get_bus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.funding import events, services
@@ -18,12 +18,13 @@ from challenges.proposals.services import applicant_team
 
 
 def post_to_ledger(e, record: Event) -> None:
-    services.book(record)
+    services.book(get_bus().fact(record))
 
 
 def post_many_to_ledger(batch: list[tuple[object, Event]]) -> None:
     """The ledger worker's usual path: every waiting ledger event, in batches of one transaction each."""
-    services.book_many([record for _e, record in batch])
+    bus = get_bus()
+    services.book_many([bus.fact(record) for _e, record in batch])
 
 
 def _managers() -> list:

@@ -16,8 +16,10 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import lazyload, selectinload
 
+from challenges.core.bus import Fact, get_bus
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
+from challenges.funding import events as ev
 from challenges.funding.models import (
     BOUNDED,
     Account,
@@ -52,11 +54,11 @@ class Book(Protocol):
     def close(self, year_id: int) -> None: ...
 
 
-def _amount(event: Event) -> int:
+def _amount(event: Fact) -> int:
     return int(event.payload.get("amount_ore", 0))
 
 
-def apply(book: Book, event: Event) -> Outcome:
+def apply(book: Book, event: Fact) -> Outcome:
     """The ledger's rules for one event: move money, or refuse with the reason."""
     p = event.payload
     year = p["programme_year_id"]
@@ -67,30 +69,30 @@ def apply(book: Book, event: Event) -> Outcome:
     def key(account: AccountKind, award: int | None = None) -> AccountKey:
         return (year, account, award)
 
-    if kind == "YearOpened":
+    if kind == ev.YearOpened.type_name:
         if amount - p["admin_cap_ore"]:
             book.move(event.id, TransferKind.opening, key(K.allocation), key(K.available), amount - p["admin_cap_ore"])
         if p["admin_cap_ore"]:
             book.move(event.id, TransferKind.opening, key(K.allocation), key(K.admin_envelope), p["admin_cap_ore"])
-    elif kind == "FundingAwarded":
+    elif kind == ev.FundingAwarded.type_name:
         if amount > book.balance(key(K.available)):
             return Outcome(False, "insufficient_budget")
         book.move(event.id, TransferKind.award, key(K.available), key(K.commitment, p["award_id"]), amount)
-    elif kind == "PaymentApproved":
+    elif kind == ev.PaymentApproved.type_name:
         if amount > book.balance(key(K.commitment, p["award_id"])):
             return Outcome(False, "exceeds_commitment")
         book.move(event.id, TransferKind.payment, key(K.commitment, p["award_id"]), key(K.paid_out), amount)
-    elif kind in ("AwardReduced", "AwardCancelled"):
+    elif kind in (ev.AwardReduced.type_name, ev.AwardCancelled.type_name):
         if amount > book.balance(key(K.commitment, p["award_id"])):
             return Outcome(False, "exceeds_commitment")
         if amount:
-            transfer = TransferKind.reduction if kind == "AwardReduced" else TransferKind.cancellation
+            transfer = TransferKind.reduction if kind == ev.AwardReduced.type_name else TransferKind.cancellation
             book.move(event.id, transfer, key(K.commitment, p["award_id"]), key(K.available), amount)
-    elif kind == "AdminCostBooked":
+    elif kind == ev.AdminCostBooked.type_name:
         if amount > book.balance(key(K.admin_envelope)):
             return Outcome(False, "admin_cap")
         book.move(event.id, TransferKind.admin_cost, key(K.admin_envelope), key(K.admin_spent), amount)
-    elif kind == "YearClosed":
+    elif kind == ev.YearClosed.type_name:
         for source in [key(K.available), key(K.admin_envelope), *book.commitments(year)]:
             if (left := book.balance(source)) > 0:
                 book.move(event.id, TransferKind.year_close, source, key(K.returned), left)
@@ -157,12 +159,12 @@ class DatabaseBook:
         self.years[year_id].closed_at = utcnow()
 
 
-def post(event: Event) -> tuple[Posting, bool]:
+def post(event: Fact) -> tuple[Posting, bool]:
     """Post one event to the live ledger, once (see :func:`post_many`)."""
     return post_many([event])[0]
 
 
-def post_many(events: list[Event]) -> list[tuple[Posting, bool]]:
+def post_many(events: list[Fact]) -> list[tuple[Posting, bool]]:
     """Post *events* to the live ledger in their order, each once, under a lock on their programme years
     (the caller commits). Returns each event's posting and whether it is new: a re-delivery returns the
     first posting (``False``); another amount raises LedgerConflict.
@@ -184,7 +186,7 @@ def post_many(events: list[Event]) -> list[tuple[Posting, bool]]:
     last = None
     for event in events:
         if (posting := done.get(event.id)) is not None:
-            if posting.amount_ore != _amount(event) or posting.kind != event.type:
+            if posting.amount_ore != _amount(event) or not get_bus().same_type(posting.kind, event.type):
                 raise LedgerConflict(f"event {event.id} was posted as {posting.kind} of {posting.amount_ore} öre; "
                                      f"now it says {event.type} of {_amount(event)} öre")
             results.append((posting, False))
@@ -236,11 +238,11 @@ def live_balances() -> dict[AccountKey, int]:
 def replay(until: datetime | None = None, year_ids: set[int] | None = None) -> MemoryBook:
     """Every event the ledger posted (before *until*; of *year_ids*), in the order it took them,
     replayed through its rules into an empty ledger."""
-    book = MemoryBook()
+    book, bus = MemoryBook(), get_bus()
     query = sa.select(Event).join(Posting, Posting.event_id == Event.id).options(lazyload(Event.handlings))
     if until is not None:
         query = query.where(Posting.posted_at < until)
-    for event in db.session.scalars(query.order_by(Posting.posted_at, Posting.event_id)):
+    for event in map(bus.fact, db.session.scalars(query.order_by(Posting.posted_at, Posting.event_id))):
         if year_ids is None or event.payload.get("programme_year_id") in year_ids:
             apply(book, event)
     return book
@@ -315,8 +317,9 @@ def verify_awards() -> list[str]:
     by_account, moved = _movements()
     problems = []
     postings = {p.event_id: p.booked for p in db.session.scalars(sa.select(Posting))}
-    awarded = {event.payload["award_id"]: postings.get(event.id) for event in db.session.scalars(
-        sa.select(Event).where(Event.type == "FundingAwarded"))}  # the award's own event, and its posting
+    bus = get_bus()
+    awarded = {bus.payload(event)["award_id"]: postings.get(event.id) for event in db.session.scalars(
+        sa.select(Event).where(Event.type.in_(bus.stored_names(ev.FundingAwarded))))}  # its own event and posting
     commitments: dict[int, list[int]] = defaultdict(list)
     for account in by_account.values():
         if account.award_id is not None:

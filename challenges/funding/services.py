@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from challenges.accounts.models import User
-from challenges.core.bus import LEDGER_QUEUE, get_bus
+from challenges.core.bus import LEDGER_QUEUE, Fact, get_bus
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.formatting import sek
@@ -95,7 +95,7 @@ def open_year(year: ProgrammeYear, *, by: User | None = None) -> None:
     row = record(events.YearOpened(programme_year_id=year.id, amount_ore=year.allocation_ore,
                                    admin_cap_ore=year.admin_cap_ore), by=by)
     db.session.flush()
-    ledger.post(row)
+    ledger.post(get_bus().fact(row))
 
 
 def balance(year: ProgrammeYear, kind: AccountKind) -> int:
@@ -298,12 +298,12 @@ def close_year(year: ProgrammeYear, *, by: User) -> None:
 # --- the ledger worker ----------------------------------------------------------------------------------
 
 
-def book(event: Event) -> None:
+def book(event: Fact) -> None:
     """Post one ledger event and settle what it is about (see :func:`book_many`)."""
     book_many([event])
 
 
-def book_many(events: list[Event]) -> None:
+def book_many(events: list[Fact]) -> None:
     """Post ledger events in their order and settle what each is about: an award booked, or refused with
     an event that says why; a refused payment, reduction or cancellation put back as it was. One flush
     for them all (the ledger worker books a batch of waiting events in one transaction)."""
@@ -316,38 +316,38 @@ def book_many(events: list[Event]) -> None:
     db.session.flush()
 
 
-def _settle(event: Event, posting: Posting, award: Award | None) -> None:
-    if event.type == "FundingAwarded":
+def _settle(event: Fact, posting: Posting, award: Award | None) -> None:
+    if event.type == events.FundingAwarded.type_name:
         _settle_award(award, booked=posting.booked, reason=posting.reason)
         return
-    if posting.booked or event.type in ("YearOpened", "YearClosed"):
+    if posting.booked or event.type in (events.YearOpened.type_name, events.YearClosed.type_name):
         _tell_booked(event)
         return
     payload = event.payload
-    if event.type == "PaymentApproved":
+    if event.type == events.PaymentApproved.type_name:
         instalment = db.session.get(Instalment, payload["instalment_id"])
         if instalment is not None and instalment.event_id == event.id:
             instalment.approved_at = instalment.approved_by_id = instalment.event_id = None
-    elif event.type == "AwardReduced" and award is not None:
+    elif event.type == events.AwardReduced.type_name and award is not None:
         award.amount_ore += payload["amount_ore"]
         unpaid = [i for i in award.instalments if i.approved_at is None]
         if unpaid:
             unpaid[-1].amount_ore += payload["amount_ore"]
-    elif event.type == "AwardCancelled" and award is not None and award.status is AwardStatus.cancelled:
+    elif event.type == events.AwardCancelled.type_name and award is not None and award.status is AwardStatus.cancelled:
         award.status = AwardStatus.booked
     record(events.PostingRefused(refused_event_id=event.id, kind=event.type, reason=posting.reason or ""),
            flush=False)
 
 
-def _tell_booked(event: Event) -> None:
+def _tell_booked(event: Fact) -> None:
     """What the applicant hears once the ledger has booked it: a payment, a reduction, a cancellation."""
     payload = event.payload
-    if event.type == "PaymentApproved":
+    if event.type == events.PaymentApproved.type_name:
         record(events.PaymentMade(award_id=payload["award_id"], instalment_id=payload["instalment_id"],
                                   amount_ore=payload["amount_ore"]), flush=False)
-    elif event.type in ("AwardReduced", "AwardCancelled"):
+    elif event.type in (events.AwardReduced.type_name, events.AwardCancelled.type_name):
         record(events.AwardChangeBooked(award_id=payload["award_id"], amount_ore=payload["amount_ore"],
-                                        kind="reduced" if event.type == "AwardReduced" else "cancelled"), flush=False)
+                                        kind="reduced" if event.type == events.AwardReduced.type_name else "cancelled"), flush=False)
 
 
 def _settle_award(award: Award | None, *, booked: bool, reason: str | None) -> None:

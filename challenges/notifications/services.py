@@ -46,7 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from challenges.accounts.models import ActionToken, MailMode, User
-from challenges.core.bus import NOTIFICATIONS_QUEUE
+from challenges.core.bus import NOTIFICATIONS_QUEUE, get_bus
 from challenges.core.events import lost_jobs, record, relay_after_commit
 from challenges.core.formatting import to_local
 from challenges.core.models import Event, commit_first, utcnow
@@ -192,7 +192,7 @@ def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_
     """
     shows_link = link_token is not None and current_app.config["OUTBOX_SHOWS_LINKS"]
     notice = CATALOGUE[key]
-    if notice.event != record_.type:
+    if not get_bus().same_type(record_.type, notice.event):
         raise ValueError(f"notice {key!r} is sent for {notice.event}, not {record_.type}")
     wanted = {r.email.lower(): r for r in recipients}
     written = sa.select(MailMessage.recipient, MailMessage.id).where(MailMessage.event_id == record_.id,

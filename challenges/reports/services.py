@@ -21,12 +21,15 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import lazyload, selectinload
 
 from challenges.accounts.models import User
+from challenges.calls.events import ChallengePublished
 from challenges.calls.models import Challenge
+from challenges.core.bus import DomainEvent, Fact, get_bus
 from challenges.core.errors import InvalidInput, PermissionDenied
 from challenges.core.formatting import from_local, local_day
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.funding import ledger
+from challenges.funding.events import AwardBooked, AwardChangeBooked, PaymentMade
 from challenges.funding.models import (
     ACCOUNT_LABELS,
     Account,
@@ -36,15 +39,24 @@ from challenges.funding.models import (
     Transfer,
     TransferKind,
 )
+from challenges.projects.events import ReportApproved
 from challenges.projects.models import Project, ProjectReport
+from challenges.proposals.events import ProposalSubmitted, ProposalWithdrawn
 from challenges.proposals.models import Proposal
 from challenges.reports.models import ProgrammeLessons
+from challenges.reviews.events import (
+    ConflictDeclared,
+    EvaluatorRecused,
+    ProposalScreened,
+    ReviewOpened,
+    ReviewSubmitted,
+)
 from challenges.reviews.models import Assessment, ChallengeReview, Review
 
 K = AccountKind
-EVENT_TYPES = ("ChallengePublished", "ProposalSubmitted", "ProposalWithdrawn", "ReviewOpened", "ProposalScreened",
-               "ReviewSubmitted", "ConflictDeclared", "EvaluatorRecused", "AwardBooked", "AwardChangeBooked",
-               "PaymentMade", "ReportApproved")
+EVENT_TYPES: tuple[type[DomainEvent], ...] = (
+    ChallengePublished, ProposalSubmitted, ProposalWithdrawn, ReviewOpened, ProposalScreened, ReviewSubmitted,
+    ConflictDeclared, EvaluatorRecused, AwardBooked, AwardChangeBooked, PaymentMade, ReportApproved)
 
 
 def today() -> date:
@@ -279,11 +291,17 @@ class ProgrammeReport:
 # --- building it -----------------------------------------------------------------------------------------
 
 
-def _events(until: datetime, types: tuple[str, ...] = EVENT_TYPES) -> dict[str, list[Event]]:
-    found: dict[str, list[Event]] = defaultdict(list)
-    for event in db.session.scalars(sa.select(Event).where(Event.type.in_(types), Event.occurred_at < until)
+Events = dict[type[DomainEvent], list[Fact]]
+
+
+def _events(until: datetime, types: tuple[type[DomainEvent], ...] = EVENT_TYPES) -> Events:
+    """The events of *types* before *until*, by type, in their order, read in today's shape."""
+    bus = get_bus()
+    found: Events = defaultdict(list)
+    for event in db.session.scalars(sa.select(Event).where(Event.type.in_(bus.stored_names(*types)),
+                                                           Event.occurred_at < until)
                                     .options(lazyload(Event.handlings)).order_by(Event.occurred_at, Event.id)):
-        found[event.type].append(event)
+        found[bus.event_types[event.type]].append(bus.fact(event))
     return found
 
 
@@ -301,7 +319,7 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
 
     # challenges published by the end, and their proposals
     first_published: dict[int, datetime] = {}
-    for e in events["ChallengePublished"]:
+    for e in events[ChallengePublished]:
         first_published.setdefault(e.payload["challenge_id"], e.occurred_at)
     challenges = _by_id(Challenge, set(first_published), selectinload(Challenge.organisation),
                         selectinload(Challenge.area), selectinload(Challenge.themes), selectinload(Challenge.criteria),
@@ -309,13 +327,13 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
     lines = {cid: ChallengeLine(c, first_published[cid], period.holds(first_published[cid]))
              for cid, c in challenges.items()}
 
-    state: dict[int, tuple[str, Event]] = {}
-    for e in sorted(events["ProposalSubmitted"] + events["ProposalWithdrawn"], key=lambda e: e.occurred_at):
+    state: dict[int, tuple[str, Fact]] = {}
+    for e in sorted(events[ProposalSubmitted] + events[ProposalWithdrawn], key=lambda e: e.occurred_at):
         if e.payload["challenge_id"] in lines:
             state[e.payload["proposal_id"]] = (e.type, e)
-    submitted = {pid: e for pid, (kind, e) in state.items() if kind == "ProposalSubmitted"}
+    submitted = {pid: e for pid, (kind, e) in state.items() if kind == ProposalSubmitted.type_name}
     first_submitted: dict[int, datetime] = {}
-    for e in events["ProposalSubmitted"]:
+    for e in events[ProposalSubmitted]:
         first_submitted.setdefault(e.payload["proposal_id"], e.occurred_at)
     proposals = _by_id(Proposal, set(submitted), selectinload(Proposal.organisation))
     smes: dict[str, bool] = {}
@@ -329,7 +347,7 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
 
     selections, reviews_total = _selection(events, lines, proposals)
     applicants = {p.organisation.org_number for p in proposals.values()}
-    declared = [e for e in events["ConflictDeclared"] if e.payload["org_number"] in applicants]
+    declared = [e for e in events[ConflictDeclared] if e.payload["org_number"] in applicants]
     funded = _funded(events, period, year_ids)
     for f in funded:
         funded_line = lines.get(f.award.proposal.challenge_id)
@@ -372,20 +390,20 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
         reviews_submitted=reviews_total)
 
 
-def _selection(events: dict[str, list[Event]], lines: dict[int, ChallengeLine], proposals: dict[int, Proposal]
+def _selection(events: Events, lines: dict[int, ChallengeLine], proposals: dict[int, Proposal]
                ) -> tuple[list[ChallengeSelection], int]:
-    opened = {e.payload["review_id"] for e in events["ReviewOpened"] if e.payload["challenge_id"] in lines}
+    opened = {e.payload["review_id"] for e in events[ReviewOpened] if e.payload["challenge_id"] in lines}
     reviews = _by_id(ChallengeReview, opened, selectinload(ChallengeReview.challenge).selectinload(Challenge.criteria),
                      selectinload(ChallengeReview.assessments).selectinload(Assessment.proposal)
                      .selectinload(Proposal.organisation))
     assessments = {a.id: a for r in reviews.values() for a in r.assessments}
     screened: dict[int, dict[str, Any]] = {}
-    for e in events["ProposalScreened"]:
+    for e in events[ProposalScreened]:
         if e.payload["assessment_id"] in assessments:
             screened[e.payload["assessment_id"]] = e.payload
-    review_events = [e for e in events["ReviewSubmitted"] if e.payload["assessment_id"] in assessments]
+    review_events = [e for e in events[ReviewSubmitted] if e.payload["assessment_id"] in assessments]
     written = _by_id(Review, {e.payload["review_id"] for e in review_events}, selectinload(Review.assignment))
-    recused = Counter(e.payload["assessment_id"] for e in events["EvaluatorRecused"]
+    recused = Counter(e.payload["assessment_id"] for e in events[EvaluatorRecused]
                       if e.payload["assessment_id"] in assessments)
     selections = []
     for review in sorted(reviews.values(), key=lambda r: (lines[r.challenge_id].published_at, r.id)):
@@ -410,8 +428,8 @@ def _selection(events: dict[str, list[Event]], lines: dict[int, ChallengeLine], 
     return selections, len(written)
 
 
-def _funded(events: dict[str, list[Event]], period: Period, year_ids: set[int]) -> list[FundedProject]:
-    booked = {e.payload["award_id"]: e for e in events["AwardBooked"]}
+def _funded(events: Events, period: Period, year_ids: set[int]) -> list[FundedProject]:
+    booked = {e.payload["award_id"]: e for e in events[AwardBooked]}
     proposal = selectinload(Award.proposal)
     awards = _by_id(Award, set(booked), selectinload(Award.programme_year), proposal.selectinload(Proposal.organisation),
                     proposal.selectinload(Proposal.versions),  # the project's title is its latest version's
@@ -420,15 +438,15 @@ def _funded(events: dict[str, list[Event]], period: Period, year_ids: set[int]) 
                     where=Award.programme_year_id.in_(year_ids))
     projects = {p.award_id: p for p in db.session.scalars(sa.select(Project).where(Project.award_id.in_(awards))
                                                           .options(selectinload(Project.reports)))} if awards else {}
-    completed = {e.payload["report_id"] for e in events["ReportApproved"] if e.payload.get("final")}
+    completed = {e.payload["report_id"] for e in events[ReportApproved] if e.payload.get("final")}
     funded = {aid: FundedProject(award, projects.get(aid), booked[aid].occurred_at, booked[aid].payload["amount_ore"],
                                  0, 0, "running") for aid, award in awards.items()}
-    for e in events["AwardChangeBooked"]:
+    for e in events[AwardChangeBooked]:
         if (f := funded.get(e.payload["award_id"])) is not None:
             f.awarded_ore -= e.payload["amount_ore"]
             if e.payload["kind"] == "cancelled":
                 f.status = "cancelled"
-    for e in events["PaymentMade"]:
+    for e in events[PaymentMade]:
         if (f := funded.get(e.payload["award_id"])) is not None:
             f.paid_ore += e.payload["amount_ore"]
             f.paid_in_period_ore += e.payload["amount_ore"] if period.holds(e.occurred_at) else 0
@@ -438,10 +456,10 @@ def _funded(events: dict[str, list[Event]], period: Period, year_ids: set[int]) 
     return sorted(funded.values(), key=lambda f: (f.booked_at, f.award.id))
 
 
-def _results(events: dict[str, list[Event]], period: Period, funded: list[FundedProject]) -> list[ResultLine]:
+def _results(events: Events, period: Period, funded: list[FundedProject]) -> list[ResultLine]:
     by_report = {r.id: (f, r) for f in funded if f.project is not None for r in f.project.reports}
     latest: dict[int, ResultLine] = {}
-    for e in events["ReportApproved"]:  # in order: the last approved report of each project counts
+    for e in events[ReportApproved]:  # in order: the last approved report of each project counts
         if (found := by_report.get(e.payload["report_id"])) is not None:
             f, report = found
             latest[f.award.id] = ResultLine(f, report, period.holds(e.occurred_at))
@@ -519,7 +537,7 @@ def _month_end(day: date) -> date:
 def funded_projects(programme: Programme) -> list[FundedProject]:
     """Every project the programme has funded, as it stands now (the public, open-data list)."""
     period = Period(programme_start(programme), today())
-    types = ("AwardBooked", "AwardChangeBooked", "PaymentMade", "ReportApproved")
+    types = (AwardBooked, AwardChangeBooked, PaymentMade, ReportApproved)
     return _funded(_events(period.end_at, types), period, {y.id for y in programme.years})
 
 

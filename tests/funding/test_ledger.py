@@ -22,7 +22,7 @@ from hypothesis.stateful import (
 )
 
 from challenges.core.events import record, run_handler
-from challenges.core.models import Event, EventHandling, HandlingState
+from challenges.core.models import Event, EventHandling, HandlingState, utcnow
 from challenges.extensions import db
 from challenges.funding import events, ledger, services
 from challenges.funding.models import (
@@ -601,3 +601,34 @@ def test_an_admin_cost_of_exactly_what_is_left_is_booked_and_one_ore_more_is_not
     exact = _book(events.AdminCostBooked, programme_year_id=year.id, amount_ore=envelope, memo="All of it")
     assert db.session.get(Posting, exact.id).booked is True
     assert _balances(year)[(AccountKind.admin_envelope, None)] == 0
+
+
+def test_the_ledger_posts_and_replays_an_event_stored_in_an_older_shape_under_a_name_given_up(app, ctx, monkeypatch):
+    """Say an administration cost was once stored as "AdministrationCost", version 1, in whole kronor: the
+    ledger reads it through the contract's alias and upcaster, posts öre, and its rebuild agrees."""
+    bus = app.extensions["event_bus"]
+    monkeypatch.setattr(events.AdminCostBooked, "version", 2)
+    monkeypatch.setattr(events.AdminCostBooked, "aliases", ("AdministrationCost",))
+    monkeypatch.setitem(bus.event_types, "AdministrationCost", events.AdminCostBooked)
+    monkeypatch.setattr(bus, "_upcasters", dict(bus._upcasters))
+
+    @bus.upcaster(events.AdminCostBooked, 1)
+    def _kronor(payload: dict) -> dict:
+        return {"programme_year_id": payload["programme_year_id"], "amount_ore": payload["kronor"] * 100,
+                "memo": payload.get("memo", "")}
+
+    bus.check()
+    year = make_year(next(_years))
+    services.open_year(year)
+    old = Event(id="00000000-0000-4000-8000-000000000001", type="AdministrationCost", version=1,
+                payload={"programme_year_id": year.id, "kronor": 1234}, occurred_at=utcnow())
+    db.session.add(old)
+    db.session.flush()
+    services.book(bus.fact(old))
+    assert _balances(year)[(AccountKind.admin_spent, None)] == 123_400
+    posting = db.session.get(Posting, old.id)
+    assert (posting.kind, posting.amount_ore, posting.booked) == ("AdminCostBooked", 123_400, True)
+    services.book(bus.fact(old))  # delivered again under its old name: the same posting, nothing more
+    assert _balances(year)[(AccountKind.admin_spent, None)] == 123_400
+    assert ledger.replay(year_ids={year.id}).balances[(year.id, AccountKind.admin_spent, None)] == 123_400
+    assert ledger.rebuild()[1] == []
