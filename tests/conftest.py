@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,6 +107,20 @@ def app(tmp_path_factory, redis_server, smtp_session) -> Flask:
     application.test_client_class = IsolatedClient
     _reset_schema(application)
     return application
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches_under_mutation() -> None:
+    """Under mutation testing (mutmut sets MUTANT_UNDER_TEST) each test builds the statements kept per
+    process afresh: otherwise only the first test to reach a builder would run it, and a mutant of it
+    would meet none of the tests that check what it builds."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return
+    for name, module in list(sys.modules.items()):
+        if name.startswith("challenges."):
+            for value in list(vars(module).values()):
+                if isinstance(value, functools._lru_cache_wrapper):  # functools.cache and lru_cache
+                    value.cache_clear()
 
 
 @pytest.fixture(autouse=True)
