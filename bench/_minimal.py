@@ -23,7 +23,8 @@ PAGE = """<!doctype html>
 
 QUERY = sa.text(
     "SELECT c.id, c.title, c.deadline, o.name FROM challenge c JOIN organisation o ON o.id = c.organisation_id "
-    "WHERE c.status = 'published' ORDER BY c.deadline, c.id LIMIT :rows")
+    "WHERE c.status = 'published' ORDER BY c.deadline, c.id LIMIT :rows"
+)
 
 url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
 engine = sa.create_engine(url, pool_pre_ping=True)

@@ -53,7 +53,9 @@ def postgres() -> Iterator[str]:
         return
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if not found:
-        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql), or set BENCH_DATABASE_URL.")
+        raise SystemExit(
+            "PostgreSQL is not installed (apt-get install postgresql), or set BENCH_DATABASE_URL."
+        )
     bin_dir = Path(found[-1]).parent
     work = Path(tempfile.mkdtemp(prefix="challenges-bench-pg."))
     if os.getuid() == 0:
@@ -61,20 +63,42 @@ def postgres() -> Iterator[str]:
     port = free_port()
     data = work / "data"
     try:
-        subprocess.run(_as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"),
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(work / "log"), "-w", "-o",
-                                    f"-p {port} -c listen_addresses=127.0.0.1 -k {work} -c fsync=off "
-                                    "-c synchronous_commit=off -c max_connections=200", "start"),
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(_as_postgres(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                                    "bench"), check=True)
+        subprocess.run(
+            _as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            _as_postgres(
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(work / "log"),
+                "-w",
+                "-o",
+                f"-p {port} -c listen_addresses=127.0.0.1 -k {work} -c fsync=off "
+                "-c synchronous_commit=off -c max_connections=200",
+                "start",
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            _as_postgres(
+                str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"
+            ),
+            check=True,
+        )
         url = f"postgresql://postgres@127.0.0.1:{port}/bench"
         _restarts[url] = _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "restart")
         yield url
     finally:
-        subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -108,7 +132,12 @@ def platform(**settings: str) -> Iterator[Platform]:
     """A private PostgreSQL and Redis and an instance folder, the platform configured for them (and
     *settings*) through the environment, as its processes will be, and the app; all removed afterwards."""
     with postgres() as database_url, redis() as redis_server, tempfile.TemporaryDirectory() as instance:
-        env = {"DATABASE_URL": database_url, "REDIS_URL": redis_server.url, "INSTANCE_PATH": instance, **settings}
+        env = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_server.url,
+            "INSTANCE_PATH": instance,
+            **settings,
+        }
         os.environ.update(env)
         from challenges import create_app
 
@@ -119,8 +148,10 @@ def platform(**settings: str) -> Iterator[Platform]:
 def bench_workers(r, kind: str, queues: str, count: int, rounds: int = 0) -> Iterator[list[subprocess.Popen]]:
     """*count* benchmark worker processes (``bench._worker``) on *queues*, ready when this yields (their
     start is not measured); stopped (RQ's warm shutdown) when the block ends, however it ends."""
-    procs = [subprocess.Popen([sys.executable, "-m", "bench._worker", kind, queues, str(rounds)])
-             for _ in range(count)]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "bench._worker", kind, queues, str(rounds)])
+        for _ in range(count)
+    ]
     try:
         for _ in range(count):
             pop(r, "bench:ready", seconds=120)
@@ -137,14 +168,28 @@ def bench_workers(r, kind: str, queues: str, count: int, rounds: int = 0) -> Ite
 
 
 @contextmanager
-def gunicorn(target: str, env: dict[str, str], log: Path | str, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen]]:
+def gunicorn(
+    target: str, env: dict[str, str], log: Path | str, workers: int = 2
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """``gunicorn`` serving *target* on a free loopback port with *workers* sync workers; yields its
     base URL and master process."""
     port = free_port()
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(workers),
-                                 "--bind", f"127.0.0.1:{port}",
-                                 target], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(workers),
+                "--bind",
+                f"127.0.0.1:{port}",
+                target,
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

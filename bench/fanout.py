@@ -52,7 +52,9 @@ class Inbox:
                 if rcpt.endswith("@" + DOMAIN):
                     if not self.messages:
                         self.first_at = time.perf_counter()
-                    self.messages.append((envelope.mail_from, rcpt, envelope.original_content or envelope.content))
+                    self.messages.append(
+                        (envelope.mail_from, rcpt, envelope.original_content or envelope.content)
+                    )
         return "250 OK"
 
     def count(self) -> int:
@@ -76,17 +78,43 @@ def _followers(app, count: int) -> int:
     from challenges.extensions import db
 
     with app.app_context():
-        theme = db.session.scalar(sa.select(Topic).where(Topic.kind == TopicKind.theme, Topic.name_en == "Sensors"))
+        theme = db.session.scalar(
+            sa.select(Topic).where(Topic.kind == TopicKind.theme, Topic.name_en == "Sensors")
+        )
         assert theme is not None
-        orgs = db.session.scalars(sa.insert(Organisation).returning(Organisation.id), [
-            {"name": f"Follower {i} AB", "org_number": f"9{i:09d}", "kind": OrganisationKind.sme,
-             "staff_headcount": 12, "annual_turnover_ore": 20_000_000_00, "balance_sheet_total_ore": 10_000_000_00}
-            for i in range(count)]).all()
-        users = db.session.scalars(sa.insert(User).returning(User.id), [
-            {"email": f"member{i}@{DOMAIN}", "name": f"Member {i}", "password_hash": "-",
-             "language": "sv" if i % 2 else "en"} for i in range(count)]).all()
-        db.session.execute(sa.insert(Membership), [
-            {"user_id": u, "organisation_id": o, "state": MembershipState.approved} for u, o in zip(users, orgs, strict=True)])
+        orgs = db.session.scalars(
+            sa.insert(Organisation).returning(Organisation.id),
+            [
+                {
+                    "name": f"Follower {i} AB",
+                    "org_number": f"9{i:09d}",
+                    "kind": OrganisationKind.sme,
+                    "staff_headcount": 12,
+                    "annual_turnover_ore": 20_000_000_00,
+                    "balance_sheet_total_ore": 10_000_000_00,
+                }
+                for i in range(count)
+            ],
+        ).all()
+        users = db.session.scalars(
+            sa.insert(User).returning(User.id),
+            [
+                {
+                    "email": f"member{i}@{DOMAIN}",
+                    "name": f"Member {i}",
+                    "password_hash": "-",
+                    "language": "sv" if i % 2 else "en",
+                }
+                for i in range(count)
+            ],
+        ).all()
+        db.session.execute(
+            sa.insert(Membership),
+            [
+                {"user_id": u, "organisation_id": o, "state": MembershipState.approved}
+                for u, o in zip(users, orgs, strict=True)
+            ],
+        )
         db.session.execute(sa.insert(Follow), [{"organisation_id": o, "topic_id": theme.id} for o in orgs])
         db.session.commit()
         theme_id = theme.id
@@ -105,14 +133,26 @@ def _publish(app, theme_id: int) -> None:
     with app.app_context():
         owner = _person("anna.lindqvist@nordiskstal.example.com")
         year = db.session.scalars(sa.select(ProgrammeYear).order_by(ProgrammeYear.year.desc())).first()
-        area = db.session.scalar(sa.select(Topic).where(Topic.kind == TopicKind.area).order_by(Topic.position))
+        area = db.session.scalar(
+            sa.select(Topic).where(Topic.kind == TopicKind.area).order_by(Topic.position)
+        )
         assert year is not None and area is not None
         content = calls.ChallengeContent(
-            programme_year_id=year.id, title="Sensors for the pickling line", summary="Measure acid strength in line.",
+            programme_year_id=year.id,
+            title="Sensors for the pickling line",
+            summary="Measure acid strength in line.",
             description="## Background\n\nThe pickling line's acid is checked by hand twice a shift.",
-            area_id=area.id, theme_ids=[theme_id], must_demonstrate="A sensor running for two weeks in the line.",
-            max_funding_ore=500_000_00, awards_planned=1, deadline=utcnow() + timedelta(days=30), agreement=AGREEMENT,
-            contact_name=owner.name, contact_email=owner.email, criteria=[("Potential", 50), ("Feasibility", 50)])
+            area_id=area.id,
+            theme_ids=[theme_id],
+            must_demonstrate="A sensor running for two weeks in the line.",
+            max_funding_ore=500_000_00,
+            awards_planned=1,
+            deadline=utcnow() + timedelta(days=30),
+            agreement=AGREEMENT,
+            contact_name=owner.name,
+            contact_email=owner.email,
+            criteria=[("Potential", 50), ("Feasibility", 50)],
+        )
         challenge = calls.create_challenge(content, by=owner)
         calls.submit_challenge(challenge, by=owner)
         calls.approve_challenge(challenge, by=_person(MANAGER[1]))
@@ -159,8 +199,11 @@ def killed(app, r: Redis, inbox: Inbox, followers: int, workers: int, kills: int
                 pid, _job = busy_job(app.config["REDIS_URL"], sending=True)
                 os.kill(pid, signal.SIGKILL)
                 made += 1
-                procs.append(subprocess.Popen([sys.executable, "-m", "bench._worker", "platform",
-                                               "workflow,notifications", "0"]))
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "bench._worker", "platform", "workflow,notifications", "0"]
+                    )
+                )
                 pop(r, "bench:ready", seconds=120)
             with app.app_context():
                 sweep_mail()
@@ -202,23 +245,33 @@ def main() -> None:
             ours, first = platform(app, r, inbox, n, args.workers)
             sent = inbox.clear()
             if len(sent) != n or _distinct(sent) != n:
-                raise SystemExit(f"the platform delivered {len(sent)} messages ({_distinct(sent)} distinct), not {n}")
+                raise SystemExit(
+                    f"the platform delivered {len(sent)} messages ({_distinct(sent)} distinct), not {n}"
+                )
             theirs = plain(port, sent, inbox)
             again = inbox.clear()
             if len(again) != n:
                 raise SystemExit(f"the plain loop delivered {len(again)} messages, not {n}")
             print(f"Notification fan-out to {n} followers ({args.workers} workers), SMTP on loopback")
-            print(f"  platform, publish commit to last message received: {ours:.1f} s, {n / ours:.0f} messages/s")
-            print(f"    (the first message after {first:.1f} s, then {(n - 1) / (ours - first):.0f} messages/s)")
-            print(f"  plain smtplib loop, one connection:                {theirs:.1f} s, {n / theirs:.0f} messages/s")
+            print(
+                f"  platform, publish commit to last message received: {ours:.1f} s, {n / ours:.0f} messages/s"
+            )
+            print(
+                f"    (the first message after {first:.1f} s, then {(n - 1) / (ours - first):.0f} messages/s)"
+            )
+            print(
+                f"  plain smtplib loop, one connection:                {theirs:.1f} s, {n / theirs:.0f} messages/s"
+            )
             print(f"  ratio {theirs / ours:.2f}; received exactly {n} with {n} distinct Message-IDs")
             if args.kills:
                 made = killed(app, r, inbox, n, args.workers, args.kills)
                 received = inbox.clear()
                 distinct = _distinct(received)
                 twice = len(received) - distinct
-                print(f"  again, {made} sending workers SIGKILLed: {distinct} of {n} arrived, "
-                      f"{twice} twice ({twice / max(made, 1):.1f} per killed send job)")
+                print(
+                    f"  again, {made} sending workers SIGKILLed: {distinct} of {n} arrived, "
+                    f"{twice} twice ({twice / max(made, 1):.1f} per killed send job)"
+                )
                 if distinct != n or twice > made:
                     raise SystemExit("lost or repeated messages beyond one per killed send job")
     finally:

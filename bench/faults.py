@@ -61,23 +61,39 @@ def commit_award(proposal_id: int, year_id: int, amount: int) -> None:
     from challenges.funding import events, services
     from challenges.funding.models import Award, AwardStatus, Instalment
 
-    award = Award(proposal_id=proposal_id, programme_year_id=year_id, amount_ore=amount, status=AwardStatus.pending)
-    award.instalments = [Instalment(position=i, condition=c, amount_ore=a)
-                         for i, (c, a) in enumerate(services.plan_for(amount)) if a > 0]
+    award = Award(
+        proposal_id=proposal_id, programme_year_id=year_id, amount_ore=amount, status=AwardStatus.pending
+    )
+    award.instalments = [
+        Instalment(position=i, condition=c, amount_ore=a)
+        for i, (c, a) in enumerate(services.plan_for(amount))
+        if a > 0
+    ]
     db.session.add(award)
     db.session.flush()
-    award.event_id = record(events.FundingAwarded(award_id=award.id, programme_year_id=year_id, amount_ore=amount)).id
+    award.event_id = record(
+        events.FundingAwarded(award_id=award.id, programme_year_id=year_id, amount_ore=amount)
+    ).id
 
 
 def supervisor(app, log: str | None = None, **env: str) -> subprocess.Popen:
     """``python -m worker --processes 2``: two worker processes and the periodic scheduler, restarted
     when they die, as in production; configured through the environment like the real thing. Their
     output goes to *log* (or nowhere)."""
-    environ = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-               "REDIS_URL": app.config["REDIS_URL"], "INSTANCE_PATH": str(app.instance_path), **env}
+    environ = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "INSTANCE_PATH": str(app.instance_path),
+        **env,
+    }
     with open(log or os.devnull, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "worker", "--processes", "2"], env=environ,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "worker", "--processes", "2"],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def busy_job(redis_url: str, seconds: float = 30, sending: bool = False) -> tuple[int, str]:
@@ -135,8 +151,12 @@ def wait(condition: Callable[[], bool], seconds: float, sweep: bool = True) -> b
 def deliver_twice() -> int:
     """Every handler job, done or not, put on its queue once more, and a second drain for each batch
     handler (whose events are usually run in batches, not as jobs of their own)."""
-    every = [tuple(row) for row in db.session.execute(
-        sa.select(EventHandling.event_id, EventHandling.handler, EventHandling.queue)).all()]
+    every = [
+        tuple(row)
+        for row in db.session.execute(
+            sa.select(EventHandling.event_id, EventHandling.handler, EventHandling.queue)
+        ).all()
+    ]
     db.session.commit()
     enqueue_handlings(every)  # type: ignore[arg-type]
     batched = {h for _e, h, _q in every if get_bus().handler(h).batch is not None}
@@ -145,7 +165,9 @@ def deliver_twice() -> int:
     return len(every) + len(batched)
 
 
-PENDING = sa.select(sa.func.count()).select_from(EventHandling).where(EventHandling.state == HandlingState.pending)
+PENDING = (
+    sa.select(sa.func.count()).select_from(EventHandling).where(EventHandling.state == HandlingState.pending)
+)
 DEAD = sa.select(sa.func.count()).select_from(EventHandling).where(EventHandling.state == HandlingState.dead)
 
 
@@ -187,7 +209,9 @@ class Browser:
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
         self.token = ""
 
     def get(self, path: str) -> str:
@@ -246,21 +270,42 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
     workers = None
     worker_log = os.devnull
     try:
-        with platform(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), EVENT_LEASE_SECONDS="5",
-                      EVENT_STALL_SECONDS="5", SWEEP_INTERVAL_SECONDS="2", DEADLINE_SWEEP_SECONDS="2",
-                      REMINDER_SWEEP_SECONDS="2", MAIL_RETRY_DELAYS="2,4,8,16,32",
-                      SESSION_COOKIE_SECURE="0",  # the browser below speaks plain HTTP to loopback
-                      ) as bench, _stopping(lambda: workers), ExitStack() as web_server:
-            app, env, database_url, redis_server = bench.app, bench.env, bench.database_url, bench.redis_server
+        with (
+            platform(
+                SMTP_HOST="127.0.0.1",
+                SMTP_PORT=str(smtp_port),
+                EVENT_LEASE_SECONDS="5",
+                EVENT_STALL_SECONDS="5",
+                SWEEP_INTERVAL_SECONDS="2",
+                DEADLINE_SWEEP_SECONDS="2",
+                REMINDER_SWEEP_SECONDS="2",
+                MAIL_RETRY_DELAYS="2,4,8,16,32",
+                SESSION_COOKIE_SECURE="0",  # the browser below speaks plain HTTP to loopback
+            ) as bench,
+            _stopping(lambda: workers),
+            ExitStack() as web_server,
+        ):
+            app, env, database_url, redis_server = (
+                bench.app,
+                bench.env,
+                bench.database_url,
+                bench.redis_server,
+            )
             fresh_database(app)
             with app.app_context():
-                year = db.session.scalars(sa.select(ProgrammeYear).order_by(ProgrammeYear.year.desc())).first()
+                year = db.session.scalars(
+                    sa.select(ProgrammeYear).order_by(ProgrammeYear.year.desc())
+                ).first()
                 proposal = db.session.scalars(sa.select(Proposal).order_by(Proposal.id)).first()
                 assert year is not None and proposal is not None
                 year_id, proposal_id = year.id, proposal.id
                 manager_id = db.session.scalar(sa.select(User.id).where(User.email == MANAGER[1]))
-                owner = must_get(User, db.session.scalar(sa.select(User.id).where(
-                    User.email == "anna.lindqvist@nordiskstal.example.com")))
+                owner = must_get(
+                    User,
+                    db.session.scalar(
+                        sa.select(User.id).where(User.email == "anna.lindqvist@nordiskstal.example.com")
+                    ),
+                )
                 area = db.session.scalars(sa.select(Topic.id).where(Topic.kind == TopicKind.area)).first()
                 theme = db.session.scalars(sa.select(Topic.id).where(Topic.kind == TopicKind.theme)).first()
                 assert area is not None and theme is not None
@@ -280,8 +325,11 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
 
                 def pay_some(n: int) -> None:
                     manager = must_get(User, manager_id)
-                    unpaid = db.session.scalars(sa.select(Award).where(
-                        Award.status == AwardStatus.booked, Award.proposal_id == proposal_id).order_by(Award.id)).all()
+                    unpaid = db.session.scalars(
+                        sa.select(Award)
+                        .where(Award.status == AwardStatus.booked, Award.proposal_id == proposal_id)
+                        .order_by(Award.id)
+                    ).all()
                     for award in [a for a in unpaid if not any(i.approved_at for i in a.instalments)][:n]:
                         start = next(i for i in award.instalments if i.condition is InstalmentCondition.start)
                         funding.approve_payment(start, condition_met=False, by=manager)
@@ -289,14 +337,17 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                         paid.append(start.amount_ore)
 
                 def cost(amount: int) -> None:
-                    funding.book_admin_cost(must_get(ProgrammeYear, year_id), amount, "Evaluators",
-                                            by=must_get(User, manager_id))
+                    funding.book_admin_cost(
+                        must_get(ProgrammeYear, year_id), amount, "Evaluators", by=must_get(User, manager_id)
+                    )
                     db.session.commit()
                     admin.append(amount)
 
                 worker_log = os.path.join(tempfile.gettempdir(), f"challenges-faults-{os.getpid()}.log")
                 workers = supervisor(app, log=worker_log, **env)
-                web_base, _master = web_server.enter_context(gunicorn("wsgi:app", dict(os.environ), worker_log))
+                web_base, _master = web_server.enter_context(
+                    gunicorn("wsgi:app", dict(os.environ), worker_log)
+                )
                 browser = Browser(web_base)
                 browser.login(MANAGER[1], DEMO_PASSWORD)
                 browser.get(f"/admin/ledger/{year_id}")
@@ -306,8 +357,10 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                     """The manager books a cost on the ledger page, through gunicorn."""
                     web_writes["tried"] += 1
                     try:
-                        page = browser.post(f"/admin/ledger/{year_id}/admin-cost", {
-                            "amount": str(amount // SEK), "memo": f"Web cost {web_writes['tried']}"})
+                        page = browser.post(
+                            f"/admin/ledger/{year_id}/admin-cost",
+                            {"amount": str(amount // SEK), "memo": f"Web cost {web_writes['tried']}"},
+                        )
                     except (OSError, http.client.HTTPException):  # counted: a write that failed
                         return
                     if "flash--message" in page and "flash--error" not in page:  # "the cost is recorded"
@@ -320,11 +373,21 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                 due_moments = []  # when each deadline passes, or each one-day reminder falls due
                 for i in range(args.challenges):
                     content = calls.ChallengeContent(
-                        programme_year_id=year_id, title=f"Fault-run challenge {i}", summary="A deadline to keep.",
-                        description="Closes during the fault run.", area_id=area, theme_ids=[theme],
-                        must_demonstrate="Nothing.", max_funding_ore=100_000 * SEK, awards_planned=1,
-                        deadline=utcnow() + timedelta(days=2), agreement=AGREEMENT,
-                        contact_name=owner.name, contact_email=owner.email, criteria=[("Potential", 100)])
+                        programme_year_id=year_id,
+                        title=f"Fault-run challenge {i}",
+                        summary="A deadline to keep.",
+                        description="Closes during the fault run.",
+                        area_id=area,
+                        theme_ids=[theme],
+                        must_demonstrate="Nothing.",
+                        max_funding_ore=100_000 * SEK,
+                        awards_planned=1,
+                        deadline=utcnow() + timedelta(days=2),
+                        agreement=AGREEMENT,
+                        contact_name=owner.name,
+                        contact_email=owner.email,
+                        criteria=[("Potential", 100)],
+                    )
                     challenge = calls.create_challenge(content, by=owner)
                     calls.submit_challenge(challenge, by=owner)
                     calls.approve_challenge(challenge, by=must_get(User, manager_id))
@@ -337,22 +400,31 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                     (closing if i % 2 == 0 else reminding).append(challenge.id)
 
                 awards(amounts[:quarter])
-                booked = sa.select(sa.func.count()).select_from(Transfer).where(Transfer.kind == TransferKind.award)
+                booked = (
+                    sa.select(sa.func.count())
+                    .select_from(Transfer)
+                    .where(Transfer.kind == TransferKind.award)
+                )
                 wait(lambda: count(booked) >= quarter // 2, 60, sweep=False)
                 os.kill(busy_worker(redis_server.url), signal.SIGKILL)
                 faults.append("worker SIGKILLed mid-job")
-                awards(amounts[quarter:2 * quarter])
+                awards(amounts[quarter : 2 * quarter])
                 pay_some(20)
                 sender, send_job = busy_job(redis_server.url, sending=True)
                 os.kill(sender, signal.SIGKILL)
-                held = count(sa.select(sa.func.count()).select_from(MailMessage).where(
-                    MailMessage.claimed_by == send_job, MailMessage.state == MessageState.sending))
-                faults.append(f"worker SIGKILLed while running a send job ({held} message{'' if held == 1 else 's'} left in its hands)")
+                held = count(
+                    sa.select(sa.func.count())
+                    .select_from(MailMessage)
+                    .where(MailMessage.claimed_by == send_job, MailMessage.state == MessageState.sending)
+                )
+                faults.append(
+                    f"worker SIGKILLed while running a send job ({held} message{'' if held == 1 else 's'} left in its hands)"
+                )
 
                 redis_server.stop()
                 redis_server.start()
                 faults.append("Redis restarted empty")
-                awards(amounts[2 * quarter:3 * quarter])
+                awards(amounts[2 * quarter : 3 * quarter])
 
                 redis_server.stop()
                 down_until = time.monotonic() + 60
@@ -370,9 +442,11 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                             db.session.rollback()
                     time.sleep(0.1)
                 redis_server.start()
-                faults.append(f"Redis down 60 s ({down_writes['committed']}/{down_writes['tried']} awards and "
-                              f"{web_writes['committed']}/{web_writes['tried']} costs through gunicorn committed)")
-                awards(amounts[3 * quarter + down_writes["tried"]:])
+                faults.append(
+                    f"Redis down 60 s ({down_writes['committed']}/{down_writes['tried']} awards and "
+                    f"{web_writes['committed']}/{web_writes['tried']} costs through gunicorn committed)"
+                )
+                awards(amounts[3 * quarter + down_writes["tried"] :])
                 cost(rng.randrange(5_000, 20_000) * SEK)
 
                 restart_postgres(database_url)
@@ -386,15 +460,24 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                 last_fault = time.monotonic()
 
                 # drained: no handler pending, every message in a final state, the queues empty
-                unsettled = sa.select(sa.func.count()).select_from(MailMessage).where(MailMessage.state.in_(
-                    [MessageState.queued, MessageState.sending]))
-                drained = wait(lambda: count(PENDING) == 0 and count(unsettled) == 0
-                               and queues_empty(redis_server.url), 120)
+                unsettled = (
+                    sa.select(sa.func.count())
+                    .select_from(MailMessage)
+                    .where(MailMessage.state.in_([MessageState.queued, MessageState.sending]))
+                )
+                drained = wait(
+                    lambda: count(PENDING) == 0 and count(unsettled) == 0 and queues_empty(redis_server.url),
+                    120,
+                )
                 drain_seconds = time.monotonic() - last_fault
                 last_due = max(due_moments, default=utcnow())
-                wait(lambda: utcnow() > last_due + timedelta(seconds=10), 600, sweep=False)  # every deadline past
-                settled = wait(lambda: count(PENDING) == 0 and count(unsettled) == 0
-                               and queues_empty(redis_server.url), 120)  # and what they set off
+                wait(
+                    lambda: utcnow() > last_due + timedelta(seconds=10), 600, sweep=False
+                )  # every deadline past
+                settled = wait(
+                    lambda: count(PENDING) == 0 and count(unsettled) == 0 and queues_empty(redis_server.url),
+                    120,
+                )  # and what they set off
                 time.sleep(2)
                 stop_workers(workers)
                 workers = None
@@ -403,61 +486,104 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                 if not settled:
                     problems.append("what the deadlines and reminders set off was not handled within 120 s")
                 if not drained:
-                    stuck = db.session.execute(sa.select(MailMessage.id, MailMessage.state, MailMessage.claimed_at)
-                                               .where(MailMessage.state.in_([MessageState.queued,
-                                                                             MessageState.sending]))).all()
-                    problems.append(f"not drained 120 s after the last fault ({count(PENDING)} handlings pending, "
-                                    f"messages unsettled: {stuck})")
+                    stuck = db.session.execute(
+                        sa.select(MailMessage.id, MailMessage.state, MailMessage.claimed_at).where(
+                            MailMessage.state.in_([MessageState.queued, MessageState.sending])
+                        )
+                    ).all()
+                    problems.append(
+                        f"not drained 120 s after the last fault ({count(PENDING)} handlings pending, "
+                        f"messages unsettled: {stuck})"
+                    )
                 if count(DEAD):
                     problems.append(f"{count(DEAD)} handlings dead")
                 problems += ledger.verify() + ledger.rebuild()[1]
                 after = balances(year_id)
-                model = {AccountKind.available: -sum(amounts), AccountKind.commitment: sum(amounts) - sum(paid),
-                         AccountKind.paid_out: sum(paid), AccountKind.admin_spent: sum(admin),
-                         AccountKind.admin_envelope: -sum(admin)}
+                model = {
+                    AccountKind.available: -sum(amounts),
+                    AccountKind.commitment: sum(amounts) - sum(paid),
+                    AccountKind.paid_out: sum(paid),
+                    AccountKind.admin_spent: sum(admin),
+                    AccountKind.admin_envelope: -sum(admin),
+                }
                 for kind, change in model.items():
                     if after[kind] - baseline[kind] != change:
-                        problems.append(f"{kind.value}: the ledger moved {after[kind] - baseline[kind]} öre, "
-                                        f"the model {change} öre")
-                per_award = Counter(n for _, n in db.session.execute(
-                    sa.select(Transfer.event_id, sa.func.count()).where(Transfer.kind == TransferKind.award)
-                    .group_by(Transfer.event_id)).all())
+                        problems.append(
+                            f"{kind.value}: the ledger moved {after[kind] - baseline[kind]} öre, "
+                            f"the model {change} öre"
+                        )
+                per_award = Counter(
+                    n
+                    for _, n in db.session.execute(
+                        sa.select(Transfer.event_id, sa.func.count())
+                        .where(Transfer.kind == TransferKind.award)
+                        .group_by(Transfer.event_id)
+                    ).all()
+                )
                 ours = count(sa.select(sa.func.count()).select_from(Award).where(Award.id > last_award))
                 if ours != len(amounts) or set(per_award) != {1}:
-                    problems.append(f"awards: {ours} of {len(amounts)} recorded, transfers per award {dict(per_award)}")
-                closed = Counter(e.payload["challenge_id"] for e in db.session.scalars(
-                    sa.select(Event).where(Event.type == "ChallengeClosed")))
-                reminded = Counter((e.payload["challenge_id"], e.payload["days"]) for e in db.session.scalars(
-                    sa.select(Event).where(Event.type == "ChallengeClosingSoon")))
+                    problems.append(
+                        f"awards: {ours} of {len(amounts)} recorded, transfers per award {dict(per_award)}"
+                    )
+                closed = Counter(
+                    e.payload["challenge_id"]
+                    for e in db.session.scalars(sa.select(Event).where(Event.type == "ChallengeClosed"))
+                )
+                reminded = Counter(
+                    (e.payload["challenge_id"], e.payload["days"])
+                    for e in db.session.scalars(sa.select(Event).where(Event.type == "ChallengeClosingSoon"))
+                )
                 for cid in closing:
                     if closed[cid] != 1:
-                        problems.append(f"challenge {cid} ({must_get(Challenge, cid).status.value}): "
-                                        f"closed {closed[cid]}×")
+                        problems.append(
+                            f"challenge {cid} ({must_get(Challenge, cid).status.value}): "
+                            f"closed {closed[cid]}×"
+                        )
                 for cid in reminding:  # the three-day reminder is skipped when it would come late
                     if reminded[(cid, 1)] != 1 or reminded[(cid, 3)] > 1 or closed[cid]:
-                        problems.append(f"challenge {cid}: reminded three days before {reminded[(cid, 3)]}×, "
-                                        f"one day before {reminded[(cid, 1)]}×, closed {closed[cid]}×")
-                sent = set(db.session.scalars(sa.select(MailMessage.message_id).where(
-                    MailMessage.state == MessageState.sent)))
+                        problems.append(
+                            f"challenge {cid}: reminded three days before {reminded[(cid, 3)]}×, "
+                            f"one day before {reminded[(cid, 1)]}×, closed {closed[cid]}×"
+                        )
+                sent = set(
+                    db.session.scalars(
+                        sa.select(MailMessage.message_id).where(MailMessage.state == MessageState.sent)
+                    )
+                )
                 missing = [m for m in sent if inbox.received[m] == 0]
                 twice = sum(1 for m in sent if inbox.received[m] > 1)
                 if missing:
                     problems.append(f"{len(missing)} messages marked sent never arrived")
-                dead_mail = count(sa.select(sa.func.count()).select_from(MailMessage).where(
-                    MailMessage.state == MessageState.dead))
+                dead_mail = count(
+                    sa.select(sa.func.count())
+                    .select_from(MailMessage)
+                    .where(MailMessage.state == MessageState.dead)
+                )
                 if dead_mail:
                     problems.append(f"{dead_mail} messages dead (every refusal here was temporary)")
-                if down_writes["committed"] != down_writes["tried"] or web_writes["committed"] != web_writes["tried"]:
+                if (
+                    down_writes["committed"] != down_writes["tried"]
+                    or web_writes["committed"] != web_writes["tried"]
+                ):
                     problems.append("a write failed while Redis was down")
-                web_booked = count(sa.select(sa.func.count()).select_from(Event).where(
-                    Event.type == "AdminCostBooked", Event.payload["memo"].as_string().like("Web cost %")))
+                web_booked = count(
+                    sa.select(sa.func.count())
+                    .select_from(Event)
+                    .where(
+                        Event.type == "AdminCostBooked", Event.payload["memo"].as_string().like("Web cost %")
+                    )
+                )
                 if web_booked != web_writes["committed"]:
-                    problems.append(f"{web_writes['committed']} costs confirmed on the web, {web_booked} recorded")
-        print(f"Faults: {'; '.join(faults)}; SMTP refused {inbox.refused} first tries and dropped {inbox.dropped}. "
-              f"{len(amounts)} awards, {len(paid)} payments, {len(admin)} costs, {len(closing)} deadlines, "
-              f"{len(reminding)} one-day reminders, "
-              f"{len(sent)} messages ({twice} delivered twice). Drained {drain_seconds:.0f} s after the last fault. "
-              + ("All invariants held." if not problems else "VIOLATED: " + "; ".join(problems)))
+                    problems.append(
+                        f"{web_writes['committed']} costs confirmed on the web, {web_booked} recorded"
+                    )
+        print(
+            f"Faults: {'; '.join(faults)}; SMTP refused {inbox.refused} first tries and dropped {inbox.dropped}. "
+            f"{len(amounts)} awards, {len(paid)} payments, {len(admin)} costs, {len(closing)} deadlines, "
+            f"{len(reminding)} one-day reminders, "
+            f"{len(sent)} messages ({twice} delivered twice). Drained {drain_seconds:.0f} s after the last fault. "
+            + ("All invariants held." if not problems else "VIOLATED: " + "; ".join(problems))
+        )
         if problems:
             print(f"The workers' output: {worker_log}")
             raise SystemExit(1)

@@ -35,16 +35,22 @@ def _module(mutant: str) -> str:
 
 
 def results() -> dict[str, str]:
-    out = subprocess.run([*MUTMUT, "results", "--all", "true"], cwd=ROOT, check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [*MUTMUT, "results", "--all", "true"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     return {m["name"]: m["status"] for line in out.splitlines() if (m := LINE.match(line))}
 
 
 def change(mutant: str) -> str:
     """The mutant's changed lines, as ``- old`` / ``+ new``."""
-    diff = subprocess.run([*MUTMUT, "show", mutant], cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    return "\n".join(f"      {line.strip()}" for line in diff.splitlines()
-                     if line[:1] in "+-" and not line.startswith(("+++", "---")))
+    diff = subprocess.run(
+        [*MUTMUT, "show", mutant], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    return "\n".join(
+        f"      {line.strip()}"
+        for line in diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    )
 
 
 def main() -> None:
@@ -55,7 +61,9 @@ def main() -> None:
     log = ROOT / "mutants" / "run.log"
     log.parent.mkdir(exist_ok=True)
     with log.open("w") as out:  # mutmut draws progress on the terminal; kept in the log instead
-        subprocess.run([*MUTMUT, "run", *args.patterns], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
+        subprocess.run(
+            [*MUTMUT, "run", *args.patterns], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False
+        )
     found = results()
     if not found:
         raise SystemExit(f"mutmut reported no mutants; see {log}")
@@ -76,7 +84,9 @@ def main() -> None:
             print(f"  {name}")
             if args.show:
                 print(change(name))
-    other = sorted((name, status) for name, status in found.items() if status not in ("killed", "survived", "timeout"))
+    other = sorted(
+        (name, status) for name, status in found.items() if status not in ("killed", "survived", "timeout")
+    )
     for name, status in other:
         print(f"  {name}: {status}")
 

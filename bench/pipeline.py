@@ -50,12 +50,17 @@ def _commit_awards(app, count: int, batch: int = 500) -> None:
         assert year is not None and proposal is not None, "the demo programme is missing"
         for start in range(0, count, batch):
             for _ in range(min(batch, count - start)):
-                award = Award(proposal_id=proposal.id, programme_year_id=year.id, amount_ore=AMOUNT_ORE,
-                              status=AwardStatus.pending)
+                award = Award(
+                    proposal_id=proposal.id,
+                    programme_year_id=year.id,
+                    amount_ore=AMOUNT_ORE,
+                    status=AwardStatus.pending,
+                )
                 db.session.add(award)
                 db.session.flush()
-                award.event_id = record(events.FundingAwarded(award_id=award.id, programme_year_id=year.id,
-                                                              amount_ore=AMOUNT_ORE)).id
+                award.event_id = record(
+                    events.FundingAwarded(award_id=award.id, programme_year_id=year.id, amount_ore=AMOUNT_ORE)
+                ).id
             db.session.commit()
         db.session.remove()
 
@@ -75,8 +80,11 @@ def _booked(app) -> tuple[int, int]:
     from challenges.funding.models import Posting
 
     with app.app_context():
-        rows = db.session.execute(sa.select(Posting.booked, sa.func.count()).where(
-            Posting.kind == "FundingAwarded").group_by(Posting.booked)).all()
+        rows = db.session.execute(
+            sa.select(Posting.booked, sa.func.count())
+            .where(Posting.kind == "FundingAwarded")
+            .group_by(Posting.booked)
+        ).all()
         db.session.remove()
     found = dict(rows)
     return found.get(True, 0), found.get(False, 0)
@@ -96,7 +104,9 @@ def platform(app, r: Redis, events: int, workers: int) -> dict:
             proc.wait(timeout=60)
     booked, refused = _booked(app)
     if (booked - before, refused) != (2 * events, 0):
-        raise SystemExit(f"expected {2 * events} bookings, found {booked - before} booked and {refused} refused")
+        raise SystemExit(
+            f"expected {2 * events} bookings, found {booked - before} booked and {refused} refused"
+        )
     return {"runs": runs, "rate": runs[0]["rate"]}
 
 
@@ -105,8 +115,12 @@ def bare(r: Redis, events: int, workers: int) -> dict:
     with bench_workers(r, "bare", "ledger", workers, rounds=1) as procs:
         queue = Queue("ledger", connection=r)
         for start in range(0, events, 1000):
-            queue.enqueue_many([Queue.prepare_data("bench._worker.noop", result_ttl=0)
-                                for _ in range(min(1000, events - start))])
+            queue.enqueue_many(
+                [
+                    Queue.prepare_data("bench._worker.noop", result_ttl=0)
+                    for _ in range(min(1000, events - start))
+                ]
+            )
         seconds, _ = _round(r, 1, workers)
         for proc in procs:
             proc.wait(timeout=60)
@@ -140,15 +154,24 @@ def paced(app, r: Redis, events: int, workers: int, rate: float) -> dict:
         while _booked(app)[0] - before < events and time.monotonic() < deadline:
             time.sleep(0.2)
     with app.app_context():
-        latencies = [(booked - occurred) / timedelta(milliseconds=1) for booked, occurred in db.session.execute(
-            sa.select(sa.func.min(Transfer.booked_at), Event.occurred_at)
-            .join(Posting, Posting.event_id == Event.id).join(Transfer, Transfer.event_id == Event.id)
-            .where(Event.type == "FundingAwarded", Event.actor_id.is_(None))
-            .group_by(Event.id, Event.occurred_at))]  # the demo's awards have an actor; these do not
+        latencies = [
+            (booked - occurred) / timedelta(milliseconds=1)
+            for booked, occurred in db.session.execute(
+                sa.select(sa.func.min(Transfer.booked_at), Event.occurred_at)
+                .join(Posting, Posting.event_id == Event.id)
+                .join(Transfer, Transfer.event_id == Event.id)
+                .where(Event.type == "FundingAwarded", Event.actor_id.is_(None))
+                .group_by(Event.id, Event.occurred_at)
+            )
+        ]  # the demo's awards have an actor; these do not
         db.session.remove()
     latencies.sort()
-    return {"events": len(latencies), "rate": reached, "median_ms": statistics.median(latencies),
-            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+    return {
+        "events": len(latencies),
+        "rate": reached,
+        "median_ms": statistics.median(latencies),
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
 
 
 def main() -> None:
@@ -160,23 +183,32 @@ def main() -> None:
     with platform_services() as bench:
         app, r = bench.app, Redis.from_url(bench.redis_server.url)
         print(f"Event pipeline: {args.events} award events, PostgreSQL and Redis private to this run")
-        print(f"{'workers':>7}  {'platform/s':>10}  {'bare RQ/s':>10}  {'ratio':>6}  {'2nd run/s':>9}  "
-              f"{'peak MiB (1st → 2nd run)':>26}")
+        print(
+            f"{'workers':>7}  {'platform/s':>10}  {'bare RQ/s':>10}  {'ratio':>6}  {'2nd run/s':>9}  "
+            f"{'peak MiB (1st → 2nd run)':>26}"
+        )
         best = None
         for workers in args.workers:
             ours, theirs = platform(app, r, args.events, workers), bare(r, args.events, workers)
             first, second = ours["runs"]
-            peaks = ", ".join(f"{first['peak_mib'][pid]:.0f} → {second['peak_mib'][pid]:.0f}"
-                              for pid in sorted(first["peak_mib"]))
-            print(f"{workers:>7}  {ours['rate']:>10.0f}  {theirs['rate']:>10.0f}  {ours['rate'] / theirs['rate']:>6.2f}"
-                  f"  {second['rate']:>9.0f}  {peaks:>26}", flush=True)
+            peaks = ", ".join(
+                f"{first['peak_mib'][pid]:.0f} → {second['peak_mib'][pid]:.0f}"
+                for pid in sorted(first["peak_mib"])
+            )
+            print(
+                f"{workers:>7}  {ours['rate']:>10.0f}  {theirs['rate']:>10.0f}  {ours['rate'] / theirs['rate']:>6.2f}"
+                f"  {second['rate']:>9.0f}  {peaks:>26}",
+                flush=True,
+            )
             best = (workers, ours["rate"])
         if args.paced and best:
             workers, rate = best
             latency = paced(app, r, args.paced, workers, rate / 2)
-            print(f"Latency, commit to booked transfer, {latency['events']} events committed one by one at "
-                  f"{latency['rate']:.0f}/s (aiming at half the measured rate, {rate / 2:.0f}/s) with {workers} "
-                  f"worker(s): median {latency['median_ms']:.0f} ms, 99th percentile {latency['p99_ms']:.0f} ms")
+            print(
+                f"Latency, commit to booked transfer, {latency['events']} events committed one by one at "
+                f"{latency['rate']:.0f}/s (aiming at half the measured rate, {rate / 2:.0f}/s) with {workers} "
+                f"worker(s): median {latency['median_ms']:.0f} ms, 99th percentile {latency['p99_ms']:.0f} ms"
+            )
 
 
 if __name__ == "__main__":

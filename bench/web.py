@@ -50,24 +50,45 @@ EVALUATOR = "karin.holm@evaluators.example.com"
 
 
 def _counts(connection) -> tuple[int, int]:
-    return (connection.scalar(sa.text("SELECT count(*) FROM challenge")),
-            connection.scalar(sa.text("SELECT count(*) FROM proposal")))
+    return (
+        connection.scalar(sa.text("SELECT count(*) FROM challenge")),
+        connection.scalar(sa.text("SELECT count(*) FROM proposal")),
+    )
 
 
 def _columns(connection, table: str) -> list[str]:
     """The table's columns that take a value on insert (not the key, not generated columns)."""
-    return [name for (name,) in connection.execute(sa.text(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND column_name <> 'id' "
-        "AND is_generated = 'NEVER' ORDER BY ordinal_position"), {"t": table})]
+    return [
+        name
+        for (name,) in connection.execute(
+            sa.text(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND column_name <> 'id' "
+                "AND is_generated = 'NEVER' ORDER BY ordinal_position"
+            ),
+            {"t": table},
+        )
+    ]
 
 
-def _copy(connection, table: str, template: str, series: str, overrides: dict[str, str], params: dict,
-          conflict: str = "") -> None:
+def _copy(
+    connection,
+    table: str,
+    template: str,
+    series: str,
+    overrides: dict[str, str],
+    params: dict,
+    conflict: str = "",
+) -> None:
     """INSERT INTO *table* one copy of the *template* row per number in *series*, with *overrides*."""
     columns = _columns(connection, table)
     values = ", ".join(overrides.get(c, f"t.{c}") for c in columns)
-    connection.execute(sa.text(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} "  # noqa: S608 - our names
-                               f"FROM {table} t CROSS JOIN {series} WHERE {template} {conflict}"), params)
+    connection.execute(
+        sa.text(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} "  # noqa: S608 - our names
+            f"FROM {table} t CROSS JOIN {series} WHERE {template} {conflict}"
+        ),
+        params,
+    )
 
 
 def grow(url: str, challenges: int, proposals: int) -> None:
@@ -75,62 +96,130 @@ def grow(url: str, challenges: int, proposals: int) -> None:
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as c:
         have_challenges, have_proposals = _counts(c)
-        template = c.scalar(sa.text("SELECT id FROM challenge WHERE status = 'published' AND deadline > now() "
-                                    "ORDER BY id LIMIT 1"))
-        proposal = c.scalar(sa.text("SELECT p.id FROM proposal p JOIN proposal_version v ON v.proposal_id = p.id "
-                                    "WHERE p.status = 'submitted' ORDER BY p.id LIMIT 1"))
+        template = c.scalar(
+            sa.text(
+                "SELECT id FROM challenge WHERE status = 'published' AND deadline > now() ORDER BY id LIMIT 1"
+            )
+        )
+        proposal = c.scalar(
+            sa.text(
+                "SELECT p.id FROM proposal p JOIN proposal_version v ON v.proposal_id = p.id "
+                "WHERE p.status = 'submitted' ORDER BY p.id LIMIT 1"
+            )
+        )
         owners = max(10, challenges // 20)
         smes = 2000
         for kind, count, prefix in (("industrial", owners, "71"), ("sme", smes, "72")):
-            c.execute(sa.text(
-                "INSERT INTO organisation (name, org_number, kind, staff_headcount, annual_turnover_ore, "
-                "balance_sheet_total_ore, created_at) SELECT :name || ' ' || g, :prefix || lpad(g::text, 4, '0') "
-                "|| '-' || lpad(g::text, 4, '0'), :kind, CASE WHEN :sme THEN 40 END, "
-                "CASE WHEN :sme THEN 5000000000 END, CASE WHEN :sme THEN 3000000000 END, now() "
-                "FROM generate_series(1, :count) g ON CONFLICT (org_number) DO NOTHING"),
-                {"name": "Bench owner" if kind == "industrial" else "Bench SME", "prefix": prefix, "kind": kind, "sme": kind == "sme",
-                 "count": count})
-        owner_ids = [i for (i,) in c.execute(sa.text("SELECT id FROM organisation WHERE name LIKE 'Bench owner %' "
-                                                       "ORDER BY id"))]
-        sme_ids = [i for (i,) in c.execute(sa.text("SELECT id FROM organisation WHERE name LIKE 'Bench SME %' "
-                                                     "ORDER BY id"))]
+            c.execute(
+                sa.text(
+                    "INSERT INTO organisation (name, org_number, kind, staff_headcount, annual_turnover_ore, "
+                    "balance_sheet_total_ore, created_at) SELECT :name || ' ' || g, :prefix || lpad(g::text, 4, '0') "
+                    "|| '-' || lpad(g::text, 4, '0'), :kind, CASE WHEN :sme THEN 40 END, "
+                    "CASE WHEN :sme THEN 5000000000 END, CASE WHEN :sme THEN 3000000000 END, now() "
+                    "FROM generate_series(1, :count) g ON CONFLICT (org_number) DO NOTHING"
+                ),
+                {
+                    "name": "Bench owner" if kind == "industrial" else "Bench SME",
+                    "prefix": prefix,
+                    "kind": kind,
+                    "sme": kind == "sme",
+                    "count": count,
+                },
+            )
+        owner_ids = [
+            i
+            for (i,) in c.execute(
+                sa.text("SELECT id FROM organisation WHERE name LIKE 'Bench owner %' ORDER BY id")
+            )
+        ]
+        sme_ids = [
+            i
+            for (i,) in c.execute(
+                sa.text("SELECT id FROM organisation WHERE name LIKE 'Bench SME %' ORDER BY id")
+            )
+        ]
         if challenges > have_challenges:
             first = c.scalar(sa.text("SELECT coalesce(max(id), 0) FROM challenge")) + 1
             series = "generate_series(CAST(:start AS integer), CAST(:stop AS integer)) g"
-            _copy(c, "challenge", "t.id = :template", series, {
-                "organisation_id": "(CAST(:owners AS integer[]))[1 + g % cardinality(CAST(:owners AS integer[]))]",
-                "title": "(CAST(:words AS text[]))[1 + g % 8] || ' challenge ' || g",
-                "deadline": "now() + interval '2 days' + (g % 90) * interval '1 day'",
-                "published_at": "now() - (g % 60) * interval '1 day'",
-                "created_at": "now() - (g % 60) * interval '1 day'",
-                "updated_at": "now() - (g % 60) * interval '1 day'",
-            }, {"template": template, "start": have_challenges + 1, "stop": challenges, "owners": owner_ids,
-                "words": list(SEARCH_WORDS)})
+            _copy(
+                c,
+                "challenge",
+                "t.id = :template",
+                series,
+                {
+                    "organisation_id": "(CAST(:owners AS integer[]))[1 + g % cardinality(CAST(:owners AS integer[]))]",
+                    "title": "(CAST(:words AS text[]))[1 + g % 8] || ' challenge ' || g",
+                    "deadline": "now() + interval '2 days' + (g % 90) * interval '1 day'",
+                    "published_at": "now() - (g % 60) * interval '1 day'",
+                    "created_at": "now() - (g % 60) * interval '1 day'",
+                    "updated_at": "now() - (g % 60) * interval '1 day'",
+                },
+                {
+                    "template": template,
+                    "start": have_challenges + 1,
+                    "stop": challenges,
+                    "owners": owner_ids,
+                    "words": list(SEARCH_WORDS),
+                },
+            )
             new = "(SELECT id FROM challenge WHERE id >= :first) n"
-            c.execute(sa.text(f"INSERT INTO challenge_theme (challenge_id, topic_id) SELECT n.id, t.topic_id "  # noqa: S608
-                              f"FROM challenge_theme t CROSS JOIN {new} WHERE t.challenge_id = :template"),
-                      {"template": template, "first": first})
-            _copy(c, "challenge_criterion", "t.challenge_id = :template", new, {"challenge_id": "n.id"},
-                  {"template": template, "first": first})
+            c.execute(
+                sa.text(
+                    f"INSERT INTO challenge_theme (challenge_id, topic_id) SELECT n.id, t.topic_id "  # noqa: S608
+                    f"FROM challenge_theme t CROSS JOIN {new} WHERE t.challenge_id = :template"
+                ),
+                {"template": template, "first": first},
+            )
+            _copy(
+                c,
+                "challenge_criterion",
+                "t.challenge_id = :template",
+                new,
+                {"challenge_id": "n.id"},
+                {"template": template, "first": first},
+            )
         if proposals > have_proposals:
             first = c.scalar(sa.text("SELECT coalesce(max(id), 0) FROM proposal")) + 1
-            bench_challenges = [i for (i,) in c.execute(sa.text(
-                "SELECT id FROM challenge WHERE title LIKE '% challenge %' ORDER BY id"))]
+            bench_challenges = [
+                i
+                for (i,) in c.execute(
+                    sa.text("SELECT id FROM challenge WHERE title LIKE '% challenge %' ORDER BY id")
+                )
+            ]
             missing, start = proposals - have_proposals, first
             while missing > 0:  # one proposal per company and challenge: a pair drawn twice is skipped
-                _copy(c, "proposal", "t.id = :template", "generate_series(CAST(:start AS integer), "
-                      "CAST(:stop AS integer)) g", {
-                          "challenge_id": "(CAST(:challenges AS integer[]))[1 + g % cardinality(CAST(:challenges AS "
-                                          "integer[]))]",
-                          "organisation_id": "(CAST(:smes AS integer[]))[1 + (g * 7919) % cardinality(CAST(:smes "
-                                             "AS integer[]))]",
-                          "title": "'Proposal ' || g", "created_by_id": "NULL", "agreement_accepted_by_id": "NULL",
-                      }, {"template": proposal, "start": start, "stop": start + missing - 1,
-                          "challenges": bench_challenges, "smes": sme_ids}, conflict="ON CONFLICT DO NOTHING")
+                _copy(
+                    c,
+                    "proposal",
+                    "t.id = :template",
+                    "generate_series(CAST(:start AS integer), CAST(:stop AS integer)) g",
+                    {
+                        "challenge_id": "(CAST(:challenges AS integer[]))[1 + g % cardinality(CAST(:challenges AS "
+                        "integer[]))]",
+                        "organisation_id": "(CAST(:smes AS integer[]))[1 + (g * 7919) % cardinality(CAST(:smes "
+                        "AS integer[]))]",
+                        "title": "'Proposal ' || g",
+                        "created_by_id": "NULL",
+                        "agreement_accepted_by_id": "NULL",
+                    },
+                    {
+                        "template": proposal,
+                        "start": start,
+                        "stop": start + missing - 1,
+                        "challenges": bench_challenges,
+                        "smes": sme_ids,
+                    },
+                    conflict="ON CONFLICT DO NOTHING",
+                )
                 start, missing = start + missing, proposals - _counts(c)[1]
-            _copy(c, "proposal_version", "t.proposal_id = :template", "(SELECT id FROM proposal WHERE id >= :first) n",
-                  {"proposal_id": "n.id", "submitted_by_id": "NULL", "event_id": "NULL"},
-                  {"template": proposal, "first": first})
+            _copy(
+                c,
+                "proposal_version",
+                "t.proposal_id = :template",
+                "(SELECT id FROM proposal WHERE id >= :first) n",
+                {"proposal_id": "n.id", "submitted_by_id": "NULL", "event_id": "NULL"},
+                {"template": proposal, "first": first},
+            )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(sa.text("VACUUM ANALYZE"))
     engine.dispose()
@@ -147,7 +236,9 @@ def _login(app, email: str) -> str:
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
     assert token, "no CSRF token on the login page"
-    response = client.post("/login", data={"csrf_token": token.group(1), "email": email, "password": DEMO_PASSWORD})
+    response = client.post(
+        "/login", data={"csrf_token": token.group(1), "email": email, "password": DEMO_PASSWORD}
+    )
     assert response.status_code in (302, 303), f"login as {email} failed ({response.status_code})"
     # The cookie a browser holds once it has shown a page: the first page after the login adds the
     # secret behind the forms' CSRF tokens to the session (wrk sends one cookie and keeps no other).
@@ -170,18 +261,31 @@ def pages(app) -> dict[str, Page]:
     from challenges.extensions import db
 
     with app.app_context():
-        theme = db.session.execute(sa.text(
-            "SELECT t.topic_id FROM challenge_theme t JOIN challenge c ON c.id = t.challenge_id "
-            "WHERE c.status = 'published' AND c.deadline > now() ORDER BY c.id LIMIT 1")).scalar_one()
-        challenge = db.session.execute(sa.text(
-            "SELECT c.id FROM challenge c WHERE c.status = 'published' AND c.deadline > now() "
-            "AND EXISTS (SELECT 1 FROM challenge_question q WHERE q.challenge_id = c.id) ORDER BY c.id LIMIT 1")
-        ).scalar() or db.session.execute(sa.text(
-            "SELECT id FROM challenge WHERE status = 'published' ORDER BY id LIMIT 1")).scalar_one()
-        assignment = db.session.execute(sa.text(
-            "SELECT a.id FROM review_assignment a JOIN user_account u ON u.id = a.evaluator_id "
-            "LEFT JOIN review r ON r.assignment_id = a.id WHERE u.email = :email AND r.id IS NULL "
-            "ORDER BY a.id LIMIT 1"), {"email": EVALUATOR}).scalar_one()
+        theme = db.session.execute(
+            sa.text(
+                "SELECT t.topic_id FROM challenge_theme t JOIN challenge c ON c.id = t.challenge_id "
+                "WHERE c.status = 'published' AND c.deadline > now() ORDER BY c.id LIMIT 1"
+            )
+        ).scalar_one()
+        challenge = (
+            db.session.execute(
+                sa.text(
+                    "SELECT c.id FROM challenge c WHERE c.status = 'published' AND c.deadline > now() "
+                    "AND EXISTS (SELECT 1 FROM challenge_question q WHERE q.challenge_id = c.id) ORDER BY c.id LIMIT 1"
+                )
+            ).scalar()
+            or db.session.execute(
+                sa.text("SELECT id FROM challenge WHERE status = 'published' ORDER BY id LIMIT 1")
+            ).scalar_one()
+        )
+        assignment = db.session.execute(
+            sa.text(
+                "SELECT a.id FROM review_assignment a JOIN user_account u ON u.id = a.evaluator_id "
+                "LEFT JOIN review r ON r.assignment_id = a.id WHERE u.email = :email AND r.id IS NULL "
+                "ORDER BY a.id LIMIT 1"
+            ),
+            {"email": EVALUATOR},
+        ).scalar_one()
         db.session.remove()
     sme, evaluator = _login(app, SME), _login(app, EVALUATOR)
     catalogue, challenge_page = f"/challenges?q={SEARCH_WORDS[2]}&theme={theme}", f"/challenges/{challenge}"
@@ -241,8 +345,11 @@ def wrk(url: str, cookie: str, seconds: int, connections: int) -> float:
     """Requests per second of *url* under wrk, after a short warm-up; any non-200 answer is an error."""
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.netloc, timeout=30)
-    connection.request("GET", f"{parts.path}?{parts.query}" if parts.query else parts.path,
-                       headers={"Cookie": cookie} if cookie else {})
+    connection.request(
+        "GET",
+        f"{parts.path}?{parts.query}" if parts.query else parts.path,
+        headers={"Cookie": cookie} if cookie else {},
+    )
     status = connection.getresponse().status  # wrk counts only 4xx and 5xx: a redirect to login must not pass
     connection.close()
     if status != 200:
@@ -258,8 +365,12 @@ def wrk(url: str, cookie: str, seconds: int, connections: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", nargs="+", default=["1000:10000", "10000:100000", "100000:100000"],
-                        help="CHALLENGES:PROPOSALS, in growing order")
+    parser.add_argument(
+        "--scales",
+        nargs="+",
+        default=["1000:10000", "10000:100000", "100000:100000"],
+        help="CHALLENGES:PROPOSALS, in growing order",
+    )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=4)
     args = parser.parse_args()
@@ -283,16 +394,20 @@ def main() -> None:
                 with gunicorn("wsgi:app", server_env, log) as (base, master):
                     for name, page in targets.items():
                         if page.rendered is rendered:
-                            results[scale][name] = wrk(base + page.path, page.cookie, args.seconds,
-                                                       args.connections)
+                            results[scale][name] = wrk(
+                                base + page.path, page.cookie, args.seconds, args.connections
+                            )
                     peaks = (peaks if rendered else []) + workers_peak_kib(master)
             with gunicorn("bench._minimal:app", env, log) as (base, _master):
                 results[scale]["minimal"] = wrk(base + "/", "", args.seconds, args.connections)
             line = ", ".join(f"{name} {rate:.0f}/s" for name, rate in results[scale].items())
             print(f"{scale[0]} challenges, {scale[1]} proposals: {line}", flush=True)
         print()
-        print(f"{'page':<20} {'statements':>10} " + " ".join(f"{f'{c}/{p}':>14}" for c, p in scales)
-              + f" {'vs minimal':>11} {'first/last':>11} {'÷ minimal':>10}")
+        print(
+            f"{'page':<20} {'statements':>10} "
+            + " ".join(f"{f'{c}/{p}':>14}" for c, p in scales)
+            + f" {'vs minimal':>11} {'first/last':>11} {'÷ minimal':>10}"
+        )
         last, first = scales[-1], scales[0]
         headline = scales[1] if len(scales) > 2 else last
         for name in [*targets, "minimal"]:
@@ -302,9 +417,11 @@ def main() -> None:
             growth = results[first][name] / results[last][name]
             steady = growth / (results[first]["minimal"] / results[last]["minimal"])
             print(f"{name:<20} {stmts:>10} {rates} {versus:>10.0%} {growth:>10.2f}x {steady:>9.2f}x")
-        print(f"\n'vs minimal' at {headline[0]} challenges and {headline[1]} proposals (target ≥ 50 %); "
-              f"'first/last': rate at {first[0]} challenges over rate at {last[0]} (target ≤ 1.3); '÷ minimal': the same "
-              "over the minimal page's, which takes out a machine that got faster or slower between the sizes.")
+        print(
+            f"\n'vs minimal' at {headline[0]} challenges and {headline[1]} proposals (target ≥ 50 %); "
+            f"'first/last': rate at {first[0]} challenges over rate at {last[0]} (target ≤ 1.3); '÷ minimal': the same "
+            "over the minimal page's, which takes out a machine that got faster or slower between the sizes."
+        )
         print(f"gunicorn workers' peak memory: {', '.join(f'{kib / 1024:.0f} MiB' for kib in peaks)}")
 
 

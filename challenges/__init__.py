@@ -79,8 +79,9 @@ def _init_extensions(app: Flask) -> None:
             _configure_sqlite(db.engine)
     from challenges.calls.catalogue import include_name
 
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
-                     include_name=include_name)
+    migrate.init_app(
+        app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, include_name=include_name
+    )
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"

@@ -73,7 +73,13 @@ def init_app(app: Flask) -> None:
         for difference in differences:
             click.echo(f"DIFFERENCE {difference}")
         db.session.rollback()
-        click.echo(f"{len(rebuilt)} account(s) rebuilt; " + (
-            f"{len(differences)} differ from the live ledger." if differences else "every balance matches to the öre."))
+        click.echo(
+            f"{len(rebuilt)} account(s) rebuilt; "
+            + (
+                f"{len(differences)} differ from the live ledger."
+                if differences
+                else "every balance matches to the öre."
+            )
+        )
         if differences:
             raise SystemExit(1)

@@ -14,7 +14,7 @@ def driver_url(url: str) -> str:
     """*url* with the driver we ship named (psycopg 3), as SQLAlchemy wants it; "postgresql://" is accepted."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -108,8 +108,11 @@ def from_environment(instance_path: Path) -> dict:
         "EVENT_RETRY_INTERVALS": [30, 120, 600, 1800, 3600],
         # Mail: seconds before each new try after a temporary failure (6 tries over 1 h 51 min), and
         # the hour (Stockholm time) from which each day's digests are compiled.
-        "MAIL_RETRY_DELAYS": [int(n) for n in os.environ.get("MAIL_RETRY_DELAYS", "60,300,900,1800,3600").split(",")
-                              if n.strip()],
+        "MAIL_RETRY_DELAYS": [
+            int(n)
+            for n in os.environ.get("MAIL_RETRY_DELAYS", "60,300,900,1800,3600").split(",")
+            if n.strip()
+        ],
         "DIGEST_HOUR": int(os.environ.get("DIGEST_HOUR", "7")),
         "DIGEST_SWEEP_SECONDS": int(os.environ.get("DIGEST_SWEEP_SECONDS", "600")),
         "SWEEP_INTERVAL_SECONDS": int(os.environ.get("SWEEP_INTERVAL_SECONDS", "15")),

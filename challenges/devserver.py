@@ -60,16 +60,33 @@ class RedisServer:
     def start(self) -> RedisServer:
         with open(self.directory / "redis.log", "ab") as log:
             self.proc = subprocess.Popen(
-                [redis_binary(), "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
-                 "--maxmemory-policy", "noeviction", "--dir", str(self.directory)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    redis_binary(),
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    HOST,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--maxmemory-policy",
+                    "noeviction",
+                    "--dir",
+                    str(self.directory),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 10
         while not _port_in_use(self.port) or self.proc.poll() is not None:
             if self.proc.poll() is not None or time.monotonic() > deadline:  # exited: the port is another's
                 self.proc.kill()
                 self.proc.wait()
-                raise RuntimeError(f"Redis did not start on port {self.port}; see {self.directory / 'redis.log'}")
+                raise RuntimeError(
+                    f"Redis did not start on port {self.port}; see {self.directory / 'redis.log'}"
+                )
             time.sleep(0.02)
         return self
 
@@ -107,7 +124,9 @@ def _serve(port: int) -> int:
 def _prepare(flask: list[str], env: dict[str, str]) -> str:
     """Apply the migrations and load the demo data (once); return the logins to print. What the
     tools say goes to the screen only when they fail."""
-    upgrade = subprocess.run([*flask, "db", "upgrade"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    upgrade = subprocess.run(
+        [*flask, "db", "upgrade"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
     if upgrade.returncode:
         sys.stderr.write(upgrade.stdout + upgrade.stderr)
         raise subprocess.CalledProcessError(upgrade.returncode, upgrade.args)
@@ -164,17 +183,22 @@ def main() -> int:
     children: list[subprocess.Popen] = []
     try:
         logins = _prepare([sys.executable, "-m", "flask", "--app", "wsgi"], env)
-        children.append(subprocess.Popen([sys.executable, "-m", "challenges.devserver", "web", str(port)],
-                                         env=env, cwd=PROJECT_ROOT))
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "challenges.devserver", "web", str(port)], env=env, cwd=PROJECT_ROOT
+            )
+        )
         children.append(subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=PROJECT_ROOT))
         _settled(port, env, children)
         base = f"http://{HOST}:{port}"
-        print(f"\n  The platform runs at {base}  (Ctrl-C stops everything)\n\n"
-              + "".join(f"  {line}\n" for line in logins.splitlines())
-              + f"\n  Mail stays in the local outbox: {base}/admin/outbox (log in as the programme manager)\n"
-              f"  How the workers are: {base}/admin/health, or in another shell:\n"
-              f"    REDIS_URL={env['REDIS_URL']} .venv/bin/python -m worker health\n",
-              flush=True)
+        print(
+            f"\n  The platform runs at {base}  (Ctrl-C stops everything)\n\n"
+            + "".join(f"  {line}\n" for line in logins.splitlines())
+            + f"\n  Mail stays in the local outbox: {base}/admin/outbox (log in as the programme manager)\n"
+            f"  How the workers are: {base}/admin/health, or in another shell:\n"
+            f"    REDIS_URL={env['REDIS_URL']} .venv/bin/python -m worker health\n",
+            flush=True,
+        )
         signal.signal(signal.SIGTERM, _interrupt)
         # Started in the background by a script, SIGINT arrives ignored; stop on it all the same.
         signal.signal(signal.SIGINT, signal.default_int_handler)

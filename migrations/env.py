@@ -13,12 +13,12 @@ config = context.config
 # This line sets up loggers basically.
 # Keep the application's loggers working when migrations run inside a process (tests, start-up).
 fileConfig(config.config_file_name, disable_existing_loggers=False)
-logger = logging.getLogger('alembic.env')
+logger = logging.getLogger("alembic.env")
 
 
 def get_engine():
     """The owner's engine when DATABASE_OWNER_URL is set (the platform's own role owns nothing), else the app's."""
-    owner_url = current_app.config.get('DATABASE_OWNER_URL')
+    owner_url = current_app.config.get("DATABASE_OWNER_URL")
     if owner_url:
         from sqlalchemy import create_engine
         from sqlalchemy.pool import NullPool
@@ -26,16 +26,16 @@ def get_engine():
         from challenges.config import driver_url
 
         return create_engine(driver_url(owner_url), poolclass=NullPool)
-    return current_app.extensions['migrate'].db.engine
+    return current_app.extensions["migrate"].db.engine
 
 
 def grant_app_role(connection):
     """After the migrations, the role the platform runs as gets exactly what it needs (PostgreSQL)."""
-    if not current_app.config.get('DATABASE_OWNER_URL') or connection.dialect.name != 'postgresql':
+    if not current_app.config.get("DATABASE_OWNER_URL") or connection.dialect.name != "postgresql":
         return
     from challenges.core.roles import grant_app_role as grant
 
-    role = current_app.extensions['migrate'].db.engine.url.username
+    role = current_app.extensions["migrate"].db.engine.url.username
     owner = connection.engine.url.username
     if role and role != owner:
         grant(connection, role)
@@ -43,18 +43,17 @@ def grant_app_role(connection):
 
 def get_engine_url():
     try:
-        return get_engine().url.render_as_string(hide_password=False).replace(
-            '%', '%%')
+        return get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
     except AttributeError:
-        return str(get_engine().url).replace('%', '%%')
+        return str(get_engine().url).replace("%", "%%")
 
 
 # add your model's MetaData object here
 # for 'autogenerate' support
 # from myapp import mymodel
 # target_metadata = mymodel.Base.metadata
-config.set_main_option('sqlalchemy.url', get_engine_url())
-target_db = current_app.extensions['migrate'].db
+config.set_main_option("sqlalchemy.url", get_engine_url())
+target_db = current_app.extensions["migrate"].db
 
 # other values from the config, defined by the needs of env.py,
 # can be acquired:
@@ -63,7 +62,7 @@ target_db = current_app.extensions['migrate'].db
 
 
 def get_metadata():
-    if hasattr(target_db, 'metadatas'):
+    if hasattr(target_db, "metadatas"):
         return target_db.metadatas[None]
     return target_db.metadata
 
@@ -81,9 +80,7 @@ def run_migrations_offline():
 
     """
     url = config.get_main_option("sqlalchemy.url")
-    context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
-    )
+    context.configure(url=url, target_metadata=get_metadata(), literal_binds=True)
 
     with context.begin_transaction():
         context.run_migrations()
@@ -101,24 +98,20 @@ def run_migrations_online():
     # when there are no changes to the schema
     # reference: http://alembic.zzzcomputing.com/en/latest/cookbook.html
     def process_revision_directives(context, revision, directives):
-        if getattr(config.cmd_opts, 'autogenerate', False):
+        if getattr(config.cmd_opts, "autogenerate", False):
             script = directives[0]
             if script.upgrade_ops.is_empty():
                 directives[:] = []
-                logger.info('No changes in schema detected.')
+                logger.info("No changes in schema detected.")
 
-    conf_args = current_app.extensions['migrate'].configure_args
+    conf_args = current_app.extensions["migrate"].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()

@@ -26,8 +26,10 @@ import venv
 from pathlib import Path
 
 if sys.version_info < (3, 11):  # noqa: UP036 - before tomllib is needed: a message, not a traceback
-    sys.exit(f"Python {sys.version.split()[0]} is too old: the platform needs 3.11, 3.12 or 3.13. "
-             "Set PYTHON, e.g. PYTHON=python3.11 ./scripts/start")
+    sys.exit(
+        f"Python {sys.version.split()[0]} is too old: the platform needs 3.11, 3.12 or 3.13. "
+        "Set PYTHON, e.g. PYTHON=python3.11 ./scripts/start"
+    )
 
 import tomllib  # noqa: E402 - after the version check
 
@@ -46,7 +48,9 @@ def fingerprint() -> str:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     asked = {
         "dependencies": sorted(project["project"]["dependencies"]),
-        "optional": {k: sorted(v) for k, v in sorted(project["project"].get("optional-dependencies", {}).items())},
+        "optional": {
+            k: sorted(v) for k, v in sorted(project["project"].get("optional-dependencies", {}).items())
+        },
         "build": sorted(project["build-system"]["requires"]),
         "python": project["project"]["requires-python"],
     }
@@ -66,7 +70,8 @@ def check(names: list[str]) -> None:
         if not path.read_text(encoding="utf-8").startswith(f"# pyproject {fingerprint()}:"):
             sys.exit(
                 f"{path.relative_to(ROOT)} does not match pyproject.toml: its dependencies changed since the "
-                f"lock was made.\nRefresh the lock with {REFRESH}, run ./scripts/test, and commit both files.")
+                f"lock was made.\nRefresh the lock with {REFRESH}, run ./scripts/test, and commit both files."
+            )
 
 
 def _digest(names: list[str]) -> str:
@@ -90,8 +95,10 @@ def check_python() -> None:
         bound = (int(major), int(minor))
         ok = {"<": here < bound, "<=": here <= bound, ">": here > bound, ">=": here >= bound}[op]
         if not ok:
-            sys.exit(f"Python {here[0]}.{here[1]} is not one the platform supports ({project['requires-python']}). "
-                     "Set PYTHON to another, e.g. PYTHON=python3.11 ./scripts/start")
+            sys.exit(
+                f"Python {here[0]}.{here[1]} is not one the platform supports ({project['requires-python']}). "
+                "Set PYTHON to another, e.g. PYTHON=python3.11 ./scripts/start"
+            )
 
 
 def install(kind: str) -> None:
@@ -113,24 +120,41 @@ def install(kind: str) -> None:
         print(f"Creating .venv with Python {this_python}...", flush=True)
         venv.create(VENV, with_pip=True)
     print(f"Installing the locked dependencies ({kind})...", flush=True)
-    pip = [str(VENV / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "install", "--quiet",
-           "--no-input", "--require-hashes", "--no-deps", "--no-build-isolation"]
+    pip = [
+        str(VENV / "bin" / "python"),
+        "-m",
+        "pip",
+        "--disable-pip-version-check",
+        "install",
+        "--quiet",
+        "--no-input",
+        "--require-hashes",
+        "--no-deps",
+        "--no-build-isolation",
+    ]
     steps = [[*pip, "-r", str(LOCKS / f"{name}.txt")] for name in names]  # build requirements first
-    steps += [[*pip[:-3], "--no-deps", "--no-build-isolation", "-e", str(ROOT)],
-              [str(VENV / "bin" / "python"), "-m", "pip", "check"]]
+    steps += [
+        [*pip[:-3], "--no-deps", "--no-build-isolation", "-e", str(ROOT)],
+        [str(VENV / "bin" / "python"), "-m", "pip", "check"],
+    ]
     with open(VENV / "install.log", "w", encoding="utf-8") as log:
         for step in steps:  # pip's chatter goes to the log, and is shown only when a step fails
             log.write("$ " + " ".join(step) + "\n")
             log.flush()
             if subprocess.run(step, stdout=log, stderr=subprocess.STDOUT).returncode:
-                sys.exit((VENV / "install.log").read_text(encoding="utf-8") + "\nThe installation failed (above).")
+                sys.exit(
+                    (VENV / "install.log").read_text(encoding="utf-8") + "\nThe installation failed (above)."
+                )
     STAMP.write_text("\n".join([*[s for s in stamps if s], wanted]) + "\n", encoding="utf-8")
 
 
 def _pins(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
-    return {f"{m[1]}{' (' + m[3].strip() + ')' if m[3] else ''}": m[2] for m in PIN.finditer(path.read_text("utf-8"))}
+    return {
+        f"{m[1]}{' (' + m[3].strip() + ')' if m[3] else ''}": m[2]
+        for m in PIN.finditer(path.read_text("utf-8"))
+    }
 
 
 def lock(uv_args: list[str]) -> None:
@@ -140,14 +164,40 @@ def lock(uv_args: list[str]) -> None:
     uv_args = [a for a in uv_args if a != "--keep"]
     if not (TOOLS / "bin" / "uv").exists():
         venv.create(TOOLS, with_pip=True)
-        subprocess.run([str(TOOLS / "bin" / "python"), "-m", "pip", "install", "--quiet", "--require-hashes",
-                        "--no-deps", "-r", str(LOCKS / "tools.txt")], check=True)
+        subprocess.run(
+            [
+                str(TOOLS / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--require-hashes",
+                "--no-deps",
+                "-r",
+                str(LOCKS / "tools.txt"),
+            ],
+            check=True,
+        )
     before = {name: _pins(LOCKS / f"{name}.txt") for name in ("build", "app", "test", "tools")}
-    uv = [str(TOOLS / "bin" / "uv"), "pip", "compile", "--quiet", "--universal", "--generate-hashes",
-          "--python-version", "3.11", "--no-header", *([] if keep else ["--upgrade"]), *uv_args]
+    uv = [
+        str(TOOLS / "bin" / "uv"),
+        "pip",
+        "compile",
+        "--quiet",
+        "--universal",
+        "--generate-hashes",
+        "--python-version",
+        "3.11",
+        "--no-header",
+        *([] if keep else ["--upgrade"]),
+        *uv_args,
+    ]
     build_in = TOOLS / "build.in"
-    build_in.write_text("\n".join(tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
-                                  ["build-system"]["requires"]) + "\n", encoding="utf-8")
+    build_in.write_text(
+        "\n".join(tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["build-system"]["requires"])
+        + "\n",
+        encoding="utf-8",
+    )
     test = TOOLS / "test.txt"
     steps = [  # the test lock first: the others are held to its versions, so that they never disagree
         ("test", ["pyproject.toml", "--extra", "test"]),
@@ -160,7 +210,9 @@ def lock(uv_args: list[str]) -> None:
         shutil.copyfile(LOCKS / f"{name}.txt", out)
         subprocess.run([*uv, *inputs, "-o", str(out)], check=True, cwd=ROOT)
     for name, _inputs in steps:  # then all at once: a step that fails leaves the lock as it was
-        (LOCKS / f"{name}.txt").write_text(header(name) + (TOOLS / f"{name}.txt").read_text("utf-8"), encoding="utf-8")
+        (LOCKS / f"{name}.txt").write_text(
+            header(name) + (TOOLS / f"{name}.txt").read_text("utf-8"), encoding="utf-8"
+        )
     moved = []
     for name, old in before.items():
         new = _pins(LOCKS / f"{name}.txt")

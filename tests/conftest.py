@@ -137,12 +137,17 @@ def _clean(request) -> Iterator[None]:
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with _owner_engine(application).begin() as conn:
-            if conn.dialect.name == "postgresql":  # the audit trail's triggers refuse TRUNCATE but to a replica
+            if (
+                conn.dialect.name == "postgresql"
+            ):  # the audit trail's triggers refuse TRUNCATE but to a replica
                 conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
                 conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
             else:  # immutable tables refuse DELETE: lift their triggers for the clean-up only
-                triggers = conn.execute(sa.text(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%immutable%'")).all()
+                triggers = conn.execute(
+                    sa.text(
+                        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%immutable%'"
+                    )
+                ).all()
                 for name, _sql in triggers:
                     conn.execute(sa.text(f"DROP TRIGGER {name}"))
                 for name in tables:
@@ -185,7 +190,9 @@ def drain(app):
     return run
 
 
-CSRF_RE = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"|<input[^>]*value="([^"]+)"[^>]*name="csrf_token"')
+CSRF_RE = re.compile(
+    r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"|<input[^>]*value="([^"]+)"[^>]*name="csrf_token"'
+)
 
 
 class Browser:

@@ -38,7 +38,9 @@ def valid_org_number(n: int | None = None) -> str:
 def make_org(kind: OrganisationKind = OrganisationKind.sme, name: str | None = None) -> Organisation:
     n = next(_seq)
     org = Organisation(
-        name=name or f"Company {n} AB", org_number=valid_org_number(n), kind=kind,
+        name=name or f"Company {n} AB",
+        org_number=valid_org_number(n),
+        kind=kind,
         staff_headcount=10 if kind is OrganisationKind.sme else None,
         annual_turnover_ore=5_000_000_00 if kind is OrganisationKind.sme else None,
         balance_sheet_total_ore=2_000_000_00 if kind is OrganisationKind.sme else None,
@@ -59,8 +61,13 @@ def make_user(
     language: str = "en",
     active: bool = True,
 ) -> User:
-    user = User(email=email or f"person{next(_seq)}@example.com", name=name, language=language,
-                password_hash=hash_password(password), active=active)
+    user = User(
+        email=email or f"person{next(_seq)}@example.com",
+        name=name,
+        language=language,
+        password_hash=hash_password(password),
+        active=active,
+    )
     db.session.add(user)
     if org is not None:
         db.session.add(Membership(user=user, organisation=org, state=state))
@@ -99,14 +106,22 @@ def topics() -> dict[str, Topic]:
 def challenge_content(year: ProgrammeYear | None = None, **changes) -> ChallengeContent:
     by_name = topics()
     values = dict(
-        programme_year_id=(year or make_year()).id, title="Detect cracks in cast parts",
+        programme_year_id=(year or make_year()).id,
+        title="Detect cracks in cast parts",
         summary="Find cracks in cast parts before machining.",
-        description="## Background\n\nWe cast **engine blocks**.", area_id=by_name["Data"].id,
-        theme_ids=[by_name["Sensors"].id], must_demonstrate="A prototype on our parts.",
-        max_funding_ore=500_000_00, awards_planned=2, deadline=utcnow() + timedelta(days=30),
-        agreement="Results belong to the applicant.", contact_name="Anna Owner",
-        contact_email="anna@industry.example.com", criteria=[("Relevance", 60), ("Feasibility", 40)],
-        offers=["data_sets"], offers_details="Three years of data.",
+        description="## Background\n\nWe cast **engine blocks**.",
+        area_id=by_name["Data"].id,
+        theme_ids=[by_name["Sensors"].id],
+        must_demonstrate="A prototype on our parts.",
+        max_funding_ore=500_000_00,
+        awards_planned=2,
+        deadline=utcnow() + timedelta(days=30),
+        agreement="Results belong to the applicant.",
+        contact_name="Anna Owner",
+        contact_email="anna@industry.example.com",
+        criteria=[("Relevance", 60), ("Feasibility", 40)],
+        offers=["data_sets"],
+        offers_details="Three years of data.",
     )
     values.update(changes)
     return ChallengeContent(**values)
@@ -118,9 +133,16 @@ def make_challenge(owner: User, status: ChallengeStatus = ChallengeStatus.publis
     manager = manager or make_manager("factory-manager@agency.example.com")
     challenge = services.create_challenge(challenge_content(**changes), by=owner)
     path = ["submit", "approve", "close", "start_review", "decide", "archive"]
-    order = [ChallengeStatus.draft, ChallengeStatus.submitted, ChallengeStatus.published, ChallengeStatus.closed,
-             ChallengeStatus.in_review, ChallengeStatus.decided, ChallengeStatus.archived]
-    for action in path[:order.index(status)]:
+    order = [
+        ChallengeStatus.draft,
+        ChallengeStatus.submitted,
+        ChallengeStatus.published,
+        ChallengeStatus.closed,
+        ChallengeStatus.in_review,
+        ChallengeStatus.decided,
+        ChallengeStatus.archived,
+    ]
+    for action in path[: order.index(status)]:
         if action == "close":
             challenge.deadline = utcnow() - timedelta(seconds=1)
             services.close_challenge(challenge)

@@ -65,7 +65,9 @@ def test_demo_data_loads_once_and_every_login_works(app, ctx, make_browser):
     assert load_demo() is False
     programme = db.session.scalar(sa.select(Programme))
     assert [(y.year, y.allocation_ore, y.admin_cap_ore) for y in programme.years] == [
-        (2016, 800_000_000, 40_000_000), (2017, 800_000_000, 40_000_000)]
+        (2016, 800_000_000, 40_000_000),
+        (2017, 800_000_000, 40_000_000),
+    ]
     assert programme.report_dates == ["2016-10-15", "2017-03-31", "2018-03-31"]
     logins = demo_logins()
     assert [r for r, _n, _e in logins].count("evaluator") == 2 and len(logins) == 8
@@ -81,18 +83,32 @@ def test_the_history_happens_in_2016_and_2017_and_today_stays_today(app, ctx):
     history = [e for e in events if e.occurred_at < started]
     assert {e.occurred_at.year for e in history} == HISTORY_YEARS
     assert all(e.occurred_at >= started for e in events if e.occurred_at.year not in HISTORY_YEARS)
-    assert {"YearOpened", "ChallengePublished", "ProposalSubmitted", "ConflictDeclared", "EvaluatorRecused",
-            "DecisionsPublished", "FundingAwarded", "AwardBooked", "ProjectStarted", "PaymentApproved",
-            "AdminCostBooked", "ReportApproved"} <= {e.type for e in history}
+    assert {
+        "YearOpened",
+        "ChallengePublished",
+        "ProposalSubmitted",
+        "ConflictDeclared",
+        "EvaluatorRecused",
+        "DecisionsPublished",
+        "FundingAwarded",
+        "AwardBooked",
+        "ProjectStarted",
+        "PaymentApproved",
+        "AdminCostBooked",
+        "ReportApproved",
+    } <= {e.type for e in history}
     # what the workers would have done then was done then: the ledger, the projects, the mail
     assert {h.state for e in history for h in e.handlings} == {HandlingState.done}
     assert all(h.completed_at.year in HISTORY_YEARS for e in history for h in e.handlings)
     assert {t.booked_at.year for t in db.session.scalars(sa.select(Transfer))} == HISTORY_YEARS
     assert {p.posted_at.year for p in db.session.scalars(sa.select(Posting))} == HISTORY_YEARS
     awards = db.session.scalars(sa.select(Award)).all()
-    assert {a.awarded_at.year for a in awards} == {2016} and {a.status for a in awards} == {AwardStatus.booked}
+    assert {a.awarded_at.year for a in awards} == {2016} and {a.status for a in awards} == {
+        AwardStatus.booked
+    }
     assert {p.started_on for p in db.session.scalars(sa.select(Project))} == {
-        to_local(a.awarded_at).date() for a in awards}
+        to_local(a.awarded_at).date() for a in awards
+    }
     reports = db.session.scalars(sa.select(ProjectReport)).all()
     assert {r.submitted_at.year for r in reports} == HISTORY_YEARS
     assert {r.decided_at.year for r in reports if r.decided_at} == HISTORY_YEARS
@@ -102,7 +118,8 @@ def test_the_history_happens_in_2016_and_2017_and_today_stays_today(app, ctx):
     assert sorted(c.status.value for c in challenges if c.created_at < started) == ["decided", "decided"]
     assert sum(c.is_open() for c in challenges) == 2
     assert [c.title for c in challenges if c.status is ChallengeStatus.in_review] == [
-        "Smarter control of reheating furnaces"]
+        "Smarter control of reheating furnaces"
+    ]
 
 
 def test_the_history_leaves_a_consistent_ledger_with_the_figures_the_demo_set_up(app, ctx):
@@ -111,17 +128,30 @@ def test_the_history_leaves_a_consistent_ledger_with_the_figures_the_demo_set_up
     assert ledger.rebuild()[1] == []
     year_2016, year_2017 = programme.years
     awarded = sum(HISTORY_AWARDS.values()) * SEK
-    approved_final = db.session.scalar(sa.select(ProjectReport).where(
-        ProjectReport.kind == ReportKind.final, ProjectReport.status == ReportStatus.approved))
+    approved_final = db.session.scalar(
+        sa.select(ProjectReport).where(
+            ProjectReport.kind == ReportKind.final, ProjectReport.status == ReportStatus.approved
+        )
+    )
     plans = {key: funding.plan_for(kronor * SEK) for key, kronor in HISTORY_AWARDS.items()}
-    starts = sum(amount for plan in plans.values() for condition, amount in plan
-                 if condition is InstalmentCondition.start)
-    final = sum(amount for condition, amount in plans[_key(approved_final.project.award)]
-                if condition is InstalmentCondition.final_report)
+    starts = sum(
+        amount
+        for plan in plans.values()
+        for condition, amount in plan
+        if condition is InstalmentCondition.start
+    )
+    final = sum(
+        amount
+        for condition, amount in plans[_key(approved_final.project.award)]
+        if condition is InstalmentCondition.final_report
+    )
     balance = funding.balance
     assert balance(year_2016, AccountKind.commitment) + balance(year_2016, AccountKind.paid_out) == awarded
     assert balance(year_2016, AccountKind.paid_out) == starts + final
-    assert balance(year_2016, AccountKind.available) == year_2016.allocation_ore - year_2016.admin_cap_ore - awarded
+    assert (
+        balance(year_2016, AccountKind.available)
+        == year_2016.allocation_ore - year_2016.admin_cap_ore - awarded
+    )
     for year in (year_2016, year_2017):
         spent = HISTORY_ADMIN_COSTS[year.year][0] * SEK
         assert balance(year, AccountKind.admin_spent) == spent <= year.admin_cap_ore
@@ -132,26 +162,36 @@ def test_the_history_leaves_a_consistent_ledger_with_the_figures_the_demo_set_up
 
 def test_one_final_report_is_approved_and_paid_once_and_one_waits_for_the_manager(app, ctx, drain):
     _load()
-    finals = {r.status: r for r in db.session.scalars(sa.select(ProjectReport).where(
-        ProjectReport.kind == ReportKind.final))}
+    finals = {
+        r.status: r
+        for r in db.session.scalars(sa.select(ProjectReport).where(ProjectReport.kind == ReportKind.final))
+    }
     assert set(finals) == {ReportStatus.approved, ReportStatus.submitted}
     approved, waiting = finals[ReportStatus.approved], finals[ReportStatus.submitted]
 
     award = approved.project.award
     [instalment] = [i for i in award.instalments if i.condition is InstalmentCondition.final_report]
     assert instalment.approved_at == approved.decided_at
-    payments = [e for e in db.session.scalars(sa.select(Event).where(Event.type == "PaymentApproved"))
-                if e.payload["instalment_id"] == instalment.id]
+    payments = [
+        e
+        for e in db.session.scalars(sa.select(Event).where(Event.type == "PaymentApproved"))
+        if e.payload["instalment_id"] == instalment.id
+    ]
     assert len(payments) == 1 and db.session.get(Posting, payments[0].id).booked
     commitment = db.session.scalar(sa.select(Account).where(Account.award_id == award.id))
-    paid = db.session.scalars(sa.select(Transfer.amount_ore).where(
-        Transfer.source_id == commitment.id, Transfer.kind == TransferKind.payment)).all()
+    paid = db.session.scalars(
+        sa.select(Transfer.amount_ore).where(
+            Transfer.source_id == commitment.id, Transfer.kind == TransferKind.payment
+        )
+    ).all()
     assert sorted(paid) == sorted(i.amount_ore for i in award.instalments)
     assert commitment.balance_ore == 0
 
     assert waiting.decided_at is None and waiting.submitted_at.year == 2017
     other = waiting.project.award
-    assert [i.approved_at for i in other.instalments if i.condition is InstalmentCondition.final_report] == [None]
+    assert [i.approved_at for i in other.instalments if i.condition is InstalmentCondition.final_report] == [
+        None
+    ]
     # a demo user approves it today: the last instalment is paid now, and the award is paid in full
     started = utcnow()
     manager = db.session.scalar(sa.select(User).where(User.email == MANAGER[1]))
@@ -159,7 +199,9 @@ def test_one_final_report_is_approved_and_paid_once_and_one_waits_for_the_manage
     drain()
     db.session.refresh(other)
     assert funding.paid(other) == other.amount_ore == HISTORY_AWARDS[_key(other)] * SEK
-    assert all(i.approved_at >= started for i in other.instalments if i.condition is InstalmentCondition.final_report)
+    assert all(
+        i.approved_at >= started for i in other.instalments if i.condition is InstalmentCondition.final_report
+    )
     assert ledger.verify() == [] and ledger.rebuild()[1] == []
 
 
@@ -176,5 +218,9 @@ def test_the_periodic_jobs_find_nothing_to_do_for_the_history(app, ctx):
     assert db.session.scalar(sa.select(sa.func.count(Event.id))) == events
     for reminder in (ReminderSent, ClosingReminder, ReportReminder, MailDigest):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(reminder)) == 0
-    assert db.session.scalar(sa.select(sa.func.count(MailMessage.id)).where(
-        MailMessage.state == MessageState.held)) == 0
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count(MailMessage.id)).where(MailMessage.state == MessageState.held)
+        )
+        == 0
+    )

@@ -33,8 +33,9 @@ def anchors(page: Path) -> set[str]:
 
 
 def links(page: Path) -> list[str]:
-    return [t for t in LINK.findall(_prose(page.read_text(encoding="utf-8")))
-            if not re.match(r"^[a-z]+:", t)]  # http:, https:, mailto: lead elsewhere
+    return [
+        t for t in LINK.findall(_prose(page.read_text(encoding="utf-8"))) if not re.match(r"^[a-z]+:", t)
+    ]  # http:, https:, mailto: lead elsewhere
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(PROJECT_ROOT)) for p in PAGES])
@@ -58,7 +59,10 @@ def test_the_readme_is_a_front_door_of_at_most_150_lines():
 
 def test_the_link_check_finds_a_broken_link(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("# A title\n\n[fine](#a-title) [gone](missing.md) [no heading](#nowhere)\n"
-                    "\n    [code](not-a-link.md)\n", encoding="utf-8")
+    page.write_text(
+        "# A title\n\n[fine](#a-title) [gone](missing.md) [no heading](#nowhere)\n"
+        "\n    [code](not-a-link.md)\n",
+        encoding="utf-8",
+    )
     assert links(page) == ["#a-title", "missing.md", "#nowhere"]
     assert anchors(page) == {"a-title"}

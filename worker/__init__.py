@@ -43,7 +43,8 @@ class PromptStop(SimpleWorker):
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
         self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ types it None
-            sleep_time=self.LISTEN_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler)
+            sleep_time=self.LISTEN_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
 
 
 class AppWorker(PromptStop):
@@ -99,10 +100,18 @@ class AppWorker(PromptStop):
             stop.set()
             beat.join(timeout=5)
         if ok:  # a failure is logged by RQ, with its traceback
-            result = getattr(job, "_result", None)  # what RQ kept of the return value (asking Redis costs a trip)
+            result = getattr(
+                job, "_result", None
+            )  # what RQ kept of the return value (asking Redis costs a trip)
             quiet = queue.name == PERIODIC_QUEUE and not result
-            log.log(logging.DEBUG if quiet else logging.INFO, "%s: %s%s, %.0f ms", queue.name, job.description,
-                    f" -> {result}" if result not in (None, "") else "", (time.monotonic() - started) * 1000)
+            log.log(
+                logging.DEBUG if quiet else logging.INFO,
+                "%s: %s%s, %.0f ms",
+                queue.name,
+                job.description,
+                f" -> {result}" if result not in (None, "") else "",
+                (time.monotonic() - started) * 1000,
+            )
         return ok
 
     def _beat(self, job: Job, stop: threading.Event) -> None:

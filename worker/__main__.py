@@ -1,11 +1,11 @@
 """``python -m worker``: run the workers and the periodic scheduler, or check their health.
 
-    python -m worker                 # supervisor: N worker processes + the scheduler
-    python -m worker --processes 2
-    python -m worker work [--burst]  # one worker process (all queues, with RQ's scheduler)
-    python -m worker cron            # the periodic scheduler only
-    python -m worker health [--json] # how the queues, workers, scheduler and handlers are;
-                                     # exit 1 when something is unhealthy, and say what
+python -m worker                 # supervisor: N worker processes + the scheduler
+python -m worker --processes 2
+python -m worker work [--burst]  # one worker process (all queues, with RQ's scheduler)
+python -m worker cron            # the periodic scheduler only
+python -m worker health [--json] # how the queues, workers, scheduler and handlers are;
+                                 # exit 1 when something is unhealthy, and say what
 """
 
 from __future__ import annotations
@@ -80,8 +80,13 @@ def cron() -> int:
             scheduler.register(func, queue_name=queue, interval=interval, job_timeout=300)
         _forget_dead_scheduler(redis)
     intervals = sorted(interval for _f, _q, interval in jobs)
-    log.info("scheduler (pid %d): %d periodic jobs, every %d s to %d s", os.getpid(), len(jobs),
-             intervals[0], intervals[-1])
+    log.info(
+        "scheduler (pid %d): %d periodic jobs, every %d s to %d s",
+        os.getpid(),
+        len(jobs),
+        intervals[0],
+        intervals[-1],
+    )
     scheduler.start()
     return 0
 
@@ -94,22 +99,32 @@ def _ago(seconds: float | None) -> str:
 
 def describe(found: Report, mail: MailBacklog | None) -> str:
     """The report as an operator reads it: the verdict first, then each part."""
-    lines = ["healthy" if found.healthy else "UNHEALTHY: " + " ".join(map(str, found.problems)),
-             f"database    {found.database}, migrations {'at the newest' if found.migrations == 'ok' else found.migrations}",
-             f"redis       {found.redis}"]
+    lines = [
+        "healthy" if found.healthy else "UNHEALTHY: " + " ".join(map(str, found.problems)),
+        f"database    {found.database}, migrations {'at the newest' if found.migrations == 'ok' else found.migrations}",
+        f"redis       {found.redis}",
+    ]
     if found.queues:
         lines.append(f"{'queue':<14}{'waiting':>8}{'oldest':>9}{'running':>9}{'workers':>9}")
-        lines += [f"{q.name:<14}{q.depth:>8}{_ago(q.oldest_seconds):>9}{q.started:>9}{q.listeners:>9}"
-                  for q in found.queues]
+        lines += [
+            f"{q.name:<14}{q.depth:>8}{_ago(q.oldest_seconds):>9}{q.started:>9}{q.listeners:>9}"
+            for q in found.queues
+        ]
     for w in found.workers:
-        lines.append(f"worker      {w.name} ({w.hostname}:{w.pid}) {w.state if w.alive else 'GONE'}, "
-                     f"job {w.current_job or '-'}, beat {_ago(w.beat_seconds)} ago, on {', '.join(w.queues)}")
+        lines.append(
+            f"worker      {w.name} ({w.hostname}:{w.pid}) {w.state if w.alive else 'GONE'}, "
+            f"job {w.current_job or '-'}, beat {_ago(w.beat_seconds)} ago, on {', '.join(w.queues)}"
+        )
     for s in found.schedulers:
-        lines.append(f"scheduler   {s.name} ({s.hostname}:{s.pid}) {'beat ' + _ago(s.beat_seconds) + ' ago' if s.alive else 'GONE'}")
+        lines.append(
+            f"scheduler   {s.name} ({s.hostname}:{s.pid}) {'beat ' + _ago(s.beat_seconds) + ' ago' if s.alive else 'GONE'}"
+        )
     if found.handlers:
         h = found.handlers
-        lines.append(f"handlers    {h.failed} failed, {h.retrying} waiting for a retry, {h.pending} pending"
-                     f" (oldest {_ago(h.oldest_pending_seconds)})")
+        lines.append(
+            f"handlers    {h.failed} failed, {h.retrying} waiting for a retry, {h.pending} pending"
+            f" (oldest {_ago(h.oldest_pending_seconds)})"
+        )
     if mail:
         lines.append(f"mail        {mail.waiting} waiting, {mail.dead} dead")
     lines += [f"note        {note}" for note in found.notes]
@@ -126,7 +141,9 @@ def health(as_json: bool) -> int:
         except SQLAlchemyError:
             mail = None
     if as_json:
-        print(json.dumps({**found.as_dict(), "mail": dataclasses.asdict(mail) if mail else None}, default=str))
+        print(
+            json.dumps({**found.as_dict(), "mail": dataclasses.asdict(mail) if mail else None}, default=str)
+        )
     else:
         print(describe(found, mail))
     return 0 if found.healthy else 1
@@ -150,7 +167,9 @@ def supervise(processes: int) -> int:
         time.sleep(0.5)
         for i, child in enumerate(children):
             if child.poll() is not None and not stopping:
-                log.warning("supervisor: %s exited with %s; restarting", " ".join(commands[i][2:]), child.returncode)
+                log.warning(
+                    "supervisor: %s exited with %s; restarting", " ".join(commands[i][2:]), child.returncode
+                )
                 time.sleep(1)
                 children[i] = subprocess.Popen(commands[i])
     for child in children:
@@ -167,8 +186,9 @@ def supervise(processes: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m worker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", nargs="?", default="run", choices=["run", "work", "cron", "health"])
     parser.add_argument("--processes", type=int, default=1, help="worker processes (run)")
     parser.add_argument("--burst", action="store_true", help="drain the queues and exit (work)")

@@ -141,7 +141,20 @@ class OrganisationFiguresChanged(DomainEvent, type_name="OrganisationFiguresChan
 
 
 ALL = (
-    UserRegistered, RegistrationRequested, RegistrationRepeated, OrganisationRegistered, MembershipRequested, MembershipApproved,
-    MembershipRejected, PasswordResetRequested, PasswordChanged, EvaluatorInvited,
-    InvitationAccepted, RoleGranted, RoleRevoked, AccountDisabled, AccountEnabled, OrganisationFiguresChanged,
+    UserRegistered,
+    RegistrationRequested,
+    RegistrationRepeated,
+    OrganisationRegistered,
+    MembershipRequested,
+    MembershipApproved,
+    MembershipRejected,
+    PasswordResetRequested,
+    PasswordChanged,
+    EvaluatorInvited,
+    InvitationAccepted,
+    RoleGranted,
+    RoleRevoked,
+    AccountDisabled,
+    AccountEnabled,
+    OrganisationFiguresChanged,
 )

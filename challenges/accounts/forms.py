@@ -66,10 +66,13 @@ def name_field(label=None):
 def new_password_fields():
     return (
         PasswordField(_l("Password"), validators=[DataRequired(_l("Choose a password.")), good_password]),
-        PasswordField(_l("Repeat the password"), validators=[
-            DataRequired(_l("Repeat the password.")),
-            EqualTo("password", _l("The two passwords are not the same.")),
-        ]),
+        PasswordField(
+            _l("Repeat the password"),
+            validators=[
+                DataRequired(_l("Repeat the password.")),
+                EqualTo("password", _l("The two passwords are not the same.")),
+            ],
+        ),
     )
 
 
@@ -79,49 +82,67 @@ class RegistrationForm(Form):
     password, password_confirm = new_password_fields()
     organisation_choice = RadioField(
         _l("Organisation"),
-        choices=[("new", _l("Register a new organisation")),
-                 ("existing", _l("Join an organisation that is already registered"))],
+        choices=[
+            ("new", _l("Register a new organisation")),
+            ("existing", _l("Join an organisation that is already registered")),
+        ],
         validators=[InputRequired(_l("Choose whether to register or join an organisation."))],
     )
     org_number = StringField(
         _l("Organisation number"),
         description=_l("Ten digits, for example 556016-0680."),
         filters=[strip],
-        validators=[DataRequired(_l("Enter the organisation number.")),
-                    Length(max=13, message=_l("Enter ten digits in the form NNNNNN-NNNN.")),
-                    org_number],
+        validators=[
+            DataRequired(_l("Enter the organisation number.")),
+            Length(max=13, message=_l("Enter ten digits in the form NNNNNN-NNNN.")),
+            org_number,
+        ],
     )
     org_name = StringField(
         _l("Organisation name"),
         filters=[strip],
-        validators=[RequiredWhen(_new, _l("Enter the organisation's name.")),
-                    Length(max=200, message=_l("Use at most 200 characters.")), single_line],
+        validators=[
+            RequiredWhen(_new, _l("Enter the organisation's name.")),
+            Length(max=200, message=_l("Use at most 200 characters.")),
+            single_line,
+        ],
     )
     kind = RadioField(
         _l("Kind of organisation"),
-        choices=[(OrganisationKind.industrial.value, _l("Industrial company (publishes challenges)")),
-                 (OrganisationKind.sme.value, _l("Small or medium-sized enterprise (submits proposals)"))],
+        choices=[
+            (OrganisationKind.industrial.value, _l("Industrial company (publishes challenges)")),
+            (OrganisationKind.sme.value, _l("Small or medium-sized enterprise (submits proposals)")),
+        ],
         validators=[RequiredWhen(_new, _l("Choose the kind of organisation."))],
     )
     staff_headcount = IntegerField(
         _l("Staff headcount"),
-        validators=[RequiredWhen(_new_sme, _l("Enter the staff headcount (an SME must give it).")),
-                    NumberRange(min=0, max=10_000_000, message=_l("Enter a whole number of 0 or more."))],
+        validators=[
+            RequiredWhen(_new_sme, _l("Enter the staff headcount (an SME must give it).")),
+            NumberRange(min=0, max=10_000_000, message=_l("Enter a whole number of 0 or more.")),
+        ],
     )
     annual_turnover = IntegerField(
         _l("Annual turnover (SEK)"),
-        validators=[RequiredWhen(_new_sme, _l("Enter the annual turnover in kronor (an SME must give it).")), NumberRange(min=0, max=10**13, message=_l("Enter a whole number of kronor, 0 or more."))],
+        validators=[
+            RequiredWhen(_new_sme, _l("Enter the annual turnover in kronor (an SME must give it).")),
+            NumberRange(min=0, max=10**13, message=_l("Enter a whole number of kronor, 0 or more.")),
+        ],
     )
     balance_sheet_total = IntegerField(
         _l("Balance-sheet total (SEK)"),
-        validators=[RequiredWhen(_new_sme, _l("Enter the balance-sheet total in kronor (an SME must give it).")), NumberRange(min=0, max=10**13, message=_l("Enter a whole number of kronor, 0 or more."))],
+        validators=[
+            RequiredWhen(_new_sme, _l("Enter the balance-sheet total in kronor (an SME must give it).")),
+            NumberRange(min=0, max=10**13, message=_l("Enter a whole number of kronor, 0 or more.")),
+        ],
     )
 
 
 class LoginForm(Form):
     email = email_field()
-    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")),
-                                                         Length(max=256)])
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=256)]
+    )
 
 
 class ForgotPasswordForm(Form):
@@ -133,8 +154,9 @@ class ResetPasswordForm(Form):
 
 
 class ChangePasswordForm(Form):
-    current_password = PasswordField(_l("Current password"),
-                                     validators=[DataRequired(_l("Enter your current password."))])
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(_l("Enter your current password."))]
+    )
     password, password_confirm = new_password_fields()
 
 
@@ -147,11 +169,17 @@ class ProfileForm(Form):
     language = SelectField(_l("Language for pages and email"), choices=LANGUAGE_CHOICES)
     mail_mode = RadioField(
         _l("Email about challenges you follow, questions and answers"),
-        description=_l("Deadlines, decisions, awards, payments and account security are always emailed at once."),
-        choices=[(MailMode.immediate.value, _l("At once, one email each")),
-                 (MailMode.daily.value, _l("One summary a day (in the morning)")),
-                 (MailMode.off.value, _l("Not by email: only under Messages on the site"))],
-        coerce=_enum_value, default=MailMode.immediate.value)
+        description=_l(
+            "Deadlines, decisions, awards, payments and account security are always emailed at once."
+        ),
+        choices=[
+            (MailMode.immediate.value, _l("At once, one email each")),
+            (MailMode.daily.value, _l("One summary a day (in the morning)")),
+            (MailMode.off.value, _l("Not by email: only under Messages on the site")),
+        ],
+        coerce=_enum_value,
+        default=MailMode.immediate.value,
+    )
 
 
 class InviteForm(Form):
@@ -165,15 +193,19 @@ class AcceptInvitationNewForm(Form):
 
 
 class AcceptInvitationExistingForm(Form):
-    password = PasswordField(_l("Your current password"),
-                             validators=[DataRequired(_l("Enter your password."))])
+    password = PasswordField(
+        _l("Your current password"), validators=[DataRequired(_l("Enter your password."))]
+    )
 
 
 class RoleForm(Form):
-    role = SelectField(_l("Role"), choices=[
-        (Role.programme_manager.value, _l("Programme manager")),
-        (Role.evaluator.value, _l("Evaluator")),
-    ])
+    role = SelectField(
+        _l("Role"),
+        choices=[
+            (Role.programme_manager.value, _l("Programme manager")),
+            (Role.evaluator.value, _l("Evaluator")),
+        ],
+    )
 
 
 class ConfirmForm(Form):
@@ -183,13 +215,26 @@ class ConfirmForm(Form):
 class OrganisationFiguresForm(Form):
     """What the EU SME test needs, kept up to date by the organisation's members."""
 
-    org_number = StringField(_l("Organisation number"), filters=[strip], validators=[
-        DataRequired(_l("Enter the organisation number.")),
-        Length(max=13, message=_l("Enter ten digits in the form NNNNNN-NNNN.")), org_number])
-    staff_headcount = IntegerField(_l("Staff headcount"), validators=[
-        InputRequired(_l("Enter the staff headcount.")),
-        NumberRange(min=0, max=10_000_000, message=_l("Enter a whole number of 0 or more."))])
-    annual_turnover = MoneyField(_l("Annual turnover (SEK)"), validators=[
-        InputRequired(_l("Enter the annual turnover in kronor."))])
-    balance_sheet_total = MoneyField(_l("Balance-sheet total (SEK)"), validators=[
-        InputRequired(_l("Enter the balance-sheet total in kronor."))])
+    org_number = StringField(
+        _l("Organisation number"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Enter the organisation number.")),
+            Length(max=13, message=_l("Enter ten digits in the form NNNNNN-NNNN.")),
+            org_number,
+        ],
+    )
+    staff_headcount = IntegerField(
+        _l("Staff headcount"),
+        validators=[
+            InputRequired(_l("Enter the staff headcount.")),
+            NumberRange(min=0, max=10_000_000, message=_l("Enter a whole number of 0 or more.")),
+        ],
+    )
+    annual_turnover = MoneyField(
+        _l("Annual turnover (SEK)"), validators=[InputRequired(_l("Enter the annual turnover in kronor."))]
+    )
+    balance_sheet_total = MoneyField(
+        _l("Balance-sheet total (SEK)"),
+        validators=[InputRequired(_l("Enter the balance-sheet total in kronor."))],
+    )

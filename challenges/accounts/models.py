@@ -40,8 +40,11 @@ class TokenKind(enum.Enum):
     registration = "registration"  # an account asked for, waiting for its address to be confirmed
 
 
-TOKEN_PAGES = {TokenKind.password_reset: "accounts.reset_password", TokenKind.invitation: "accounts.accept_invitation",
-               TokenKind.registration: "accounts.confirm_registration"}
+TOKEN_PAGES = {
+    TokenKind.password_reset: "accounts.reset_password",
+    TokenKind.invitation: "accounts.accept_invitation",
+    TokenKind.registration: "accounts.confirm_registration",
+}
 
 
 class Organisation(Model):
@@ -76,11 +79,7 @@ class Organisation(Model):
     memberships: Mapped[list[Membership]] = relationship(back_populates="organisation")
 
     def approved_members(self) -> list[User]:
-        return [
-            m.user
-            for m in self.memberships
-            if m.state is MembershipState.approved and m.user.active
-        ]
+        return [m.user for m in self.memberships if m.state is MembershipState.approved and m.user.active]
 
 
 class MailMode(enum.Enum):
@@ -102,7 +101,9 @@ class User(UserMixin, Model):
     language: Mapped[str] = mapped_column(sa.String(2), default="en")
     # How non-essential messages (follows, questions and answers) reach this person by email.
     mail_mode: Mapped[MailMode] = mapped_column(
-        enum_column(MailMode, "mail_mode"), default=MailMode.immediate, server_default=MailMode.immediate.value
+        enum_column(MailMode, "mail_mode"),
+        default=MailMode.immediate,
+        server_default=MailMode.immediate.value,
     )
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -111,7 +112,9 @@ class User(UserMixin, Model):
         back_populates="user", uselist=False, foreign_keys="Membership.user_id"
     )
     roles: Mapped[list[UserRole]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="selectin",
+        back_populates="user",
+        cascade="all, delete-orphan",
+        lazy="selectin",
         foreign_keys="UserRole.user_id",
     )
 
@@ -171,9 +174,7 @@ class Membership(Model):
     __tablename__ = "membership"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("user_account.id", ondelete="CASCADE"), unique=True
-    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), unique=True)
     organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisation.id"), index=True)
     state: Mapped[MembershipState] = mapped_column(enum_column(MembershipState, "membership_state"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -204,9 +205,7 @@ class LoginSession(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -76,11 +76,18 @@ class Registration:
 
 def _check_organisation(new_organisation: NewOrganisation | None, join_org_number: str | None) -> None:
     if new_organisation is not None and organisation_by_number(new_organisation.org_number):
-        raise ServiceError(_("An organisation with this number is already registered. Choose to join it instead."),
-                           "org_number")
+        raise ServiceError(
+            _("An organisation with this number is already registered. Choose to join it instead."),
+            "org_number",
+        )
     if join_org_number is not None and organisation_by_number(join_org_number) is None:
-        raise ServiceError(_("No organisation with this number is registered. "
-                             "Check the number, or register a new organisation."), "org_number")
+        raise ServiceError(
+            _(
+                "No organisation with this number is registered. "
+                "Check the number, or register a new organisation."
+            ),
+            "org_number",
+        )
 
 
 def request_registration(registration: Registration) -> None:
@@ -94,10 +101,16 @@ def request_registration(registration: Registration) -> None:
         record(events.RegistrationRepeated(user_id=existing.id), by=existing)
         return
     org = registration.new_organisation
-    payload = {"name": registration.name.strip(), "language": registration.language,
-               "password_hash": hash_password(registration.password), "join_org_number": registration.join_org_number,
-               "new_organisation": {**org.__dict__, "kind": org.kind.value} if org else None}
-    token = _new_token(TokenKind.registration, current_app.config["REGISTRATION_TTL"], email=email, payload=payload)
+    payload = {
+        "name": registration.name.strip(),
+        "language": registration.language,
+        "password_hash": hash_password(registration.password),
+        "join_org_number": registration.join_org_number,
+        "new_organisation": {**org.__dict__, "kind": org.kind.value} if org else None,
+    }
+    token = _new_token(
+        TokenKind.registration, current_app.config["REGISTRATION_TTL"], email=email, payload=payload
+    )
     record(events.RegistrationRequested(token_id=token.id, email=email, language=registration.language))
 
 
@@ -107,12 +120,19 @@ def confirm_registration(signed: str) -> User:
     assert token.email is not None and token.payload is not None
     _consume(token)
     if user_by_email(token.email) is not None:
-        raise ServiceError(_("An account with this address was created meanwhile. Log in, or reset its password."))
+        raise ServiceError(
+            _("An account with this address was created meanwhile. Log in, or reset its password.")
+        )
     values = token.payload
     org = values["new_organisation"]
-    return register_user(name=values["name"], email=token.email, password_hash=values["password_hash"],
-                         language=values["language"], join_org_number=values["join_org_number"],
-                         new_organisation=NewOrganisation(**{**org, "kind": OrganisationKind(org["kind"])}) if org else None)
+    return register_user(
+        name=values["name"],
+        email=token.email,
+        password_hash=values["password_hash"],
+        language=values["language"],
+        join_org_number=values["join_org_number"],
+        new_organisation=NewOrganisation(**{**org, "kind": OrganisationKind(org["kind"])}) if org else None,
+    )
 
 
 def register_user(
@@ -132,14 +152,19 @@ def register_user(
         raise ServiceError(_("An account with this email address already exists."), "email")
     _check_organisation(new_organisation, join_org_number)
     assert (password is None) != (password_hash is None)
-    user = User(email=email, name=name.strip(), language=language,
-                password_hash=password_hash or hash_password(password or ""))
+    user = User(
+        email=email,
+        name=name.strip(),
+        language=language,
+        password_hash=password_hash or hash_password(password or ""),
+    )
     db.session.add(user)
     if new_organisation is not None:
         org = Organisation(**new_organisation.__dict__)
         db.session.add(org)
-        membership = Membership(user=user, organisation=org, state=MembershipState.approved,
-                                decided_at=utcnow())
+        membership = Membership(
+            user=user, organisation=org, state=MembershipState.approved, decided_at=utcnow()
+        )
         db.session.add(membership)
         db.session.flush()
         record(events.UserRegistered(user_id=user.id), by=user)
@@ -151,8 +176,12 @@ def register_user(
         db.session.add(membership)
         db.session.flush()
         record(events.UserRegistered(user_id=user.id), by=user)
-        record(events.MembershipRequested(
-            membership_id=membership.id, user_id=user.id, organisation_id=found.id), by=user)
+        record(
+            events.MembershipRequested(
+                membership_id=membership.id, user_id=user.id, organisation_id=found.id
+            ),
+            by=user,
+        )
     else:
         db.session.flush()
         record(events.UserRegistered(user_id=user.id), by=user)
@@ -168,8 +197,14 @@ def decide_membership(membership: Membership, *, approve: bool, by: User) -> Non
     membership.decided_by_id = by.id
     db.session.flush()
     cls = events.MembershipApproved if approve else events.MembershipRejected
-    record(cls(membership_id=membership.id, user_id=membership.user_id,
-               organisation_id=membership.organisation_id), by=by)
+    record(
+        cls(
+            membership_id=membership.id,
+            user_id=membership.user_id,
+            organisation_id=membership.organisation_id,
+        ),
+        by=by,
+    )
 
 
 # --- login sessions ----------------------------------------------------------------------
@@ -201,9 +236,14 @@ def start_session(user: User) -> str:
 def _session_query(counts: tuple[tuple[str, Callable[[Any], Any]], ...]) -> sa.Select:
     """Built once: every request of a logged-in person runs it."""
     columns = [count(LoginSession.user_id).label(name) for name, count in counts]
-    return sa.select(LoginSession, *columns).where(LoginSession.token_hash == sa.bindparam("digest")).options(
-        joinedload(LoginSession.user).joinedload(User.roles),
-        joinedload(LoginSession.user).joinedload(User.membership).joinedload(Membership.organisation))
+    return (
+        sa.select(LoginSession, *columns)
+        .where(LoginSession.token_hash == sa.bindparam("digest"))
+        .options(
+            joinedload(LoginSession.user).joinedload(User.roles),
+            joinedload(LoginSession.user).joinedload(User.membership).joinedload(Membership.organisation),
+        )
+    )
 
 
 def load_session(token: str, **counts: Callable[[Any], Any]) -> User | None:
@@ -211,15 +251,20 @@ def load_session(token: str, **counts: Callable[[Any], Any]) -> User | None:
     membership and organisation that every page asks about, in the same query. *counts* are figures
     every page shows about the person (each a function of the user id column giving a correlated
     scalar subquery): read in that query too, and kept in ``user.counts`` under their names."""
-    row = db.session.execute(_session_query(tuple(counts.items())),
-                             {"digest": token_digest(token)}).unique().one_or_none()
+    row = (
+        db.session.execute(_session_query(tuple(counts.items())), {"digest": token_digest(token)})
+        .unique()
+        .one_or_none()
+    )
     if row is None or not row[0].user.active:
         return None
     login = row[0]
     now = utcnow()
     config = current_app.config
-    if (now - login.created_at > config["PERMANENT_SESSION_LIFETIME"]
-            or now - login.last_seen_at > config["SESSION_IDLE_TIMEOUT"]):
+    if (
+        now - login.created_at > config["PERMANENT_SESSION_LIFETIME"]
+        or now - login.last_seen_at > config["SESSION_IDLE_TIMEOUT"]
+    ):
         return None
     if now - login.last_seen_at > timedelta(minutes=1):
         # Committed at once: many requests (every GET) never commit, and an active reader
@@ -247,10 +292,14 @@ def set_password(user: User, password: str, *, via: str, by: User) -> None:
     end_all_sessions(user)
     db.session.execute(
         sa.update(ActionToken)
-        .where(ActionToken.user_id == user.id, ActionToken.kind == TokenKind.password_reset,
-               ActionToken.used_at.is_(None))
+        .where(
+            ActionToken.user_id == user.id,
+            ActionToken.kind == TokenKind.password_reset,
+            ActionToken.used_at.is_(None),
+        )
         .values(used_at=utcnow())
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     db.session.flush()
     record(events.PasswordChanged(user_id=user.id, via=via), by=by)
 
@@ -262,8 +311,11 @@ def change_password(user: User, current: str, new: str) -> None:
     set_password(user, new, via="change", by=user)
 
 
-TOKEN_TTLS = {TokenKind.password_reset: "PASSWORD_RESET_TTL", TokenKind.invitation: "INVITATION_TTL",
-              TokenKind.registration: "REGISTRATION_TTL"}
+TOKEN_TTLS = {
+    TokenKind.password_reset: "PASSWORD_RESET_TTL",
+    TokenKind.invitation: "INVITATION_TTL",
+    TokenKind.registration: "REGISTRATION_TTL",
+}
 
 
 def _new_token(kind: TokenKind, ttl: timedelta, **fields) -> ActionToken:
@@ -278,8 +330,7 @@ def request_password_reset(email: str) -> None:
     user = user_by_email(email)
     if user is None or not user.active:
         return
-    token = _new_token(TokenKind.password_reset, current_app.config["PASSWORD_RESET_TTL"],
-                       user_id=user.id)
+    token = _new_token(TokenKind.password_reset, current_app.config["PASSWORD_RESET_TTL"], user_id=user.id)
     record(events.PasswordResetRequested(user_id=user.id, token_id=token.id), by=user)
 
 
@@ -334,8 +385,13 @@ def invite_evaluator(email: str, language: str, *, by: User) -> ActionToken:
     existing = user_by_email(email)
     if existing is not None and existing.has_role(Role.evaluator):
         raise ServiceError(_("This person is already an evaluator."), "email")
-    token = _new_token(TokenKind.invitation, current_app.config["INVITATION_TTL"],
-                       email=email, role=Role.evaluator, created_by_id=by.id)
+    token = _new_token(
+        TokenKind.invitation,
+        current_app.config["INVITATION_TTL"],
+        email=email,
+        role=Role.evaluator,
+        created_by_id=by.id,
+    )
     record(events.EvaluatorInvited(token_id=token.id, email=email, language=language), by=by)
     return token
 
@@ -348,8 +404,9 @@ def accept_invitation(signed: str, *, name: str | None, password: str) -> User:
     if user is None:
         if not name:
             raise ServiceError(_("Enter your name."), "name")
-        user = User(email=token.email, name=name.strip(), password_hash=hash_password(password),
-                    language="en")
+        user = User(
+            email=token.email, name=name.strip(), password_hash=hash_password(password), language="en"
+        )
         db.session.add(user)
         db.session.flush()
         record(events.UserRegistered(user_id=user.id), by=user)
@@ -418,8 +475,15 @@ def update_profile(user: User, *, name: str, language: str, mail_mode: MailMode 
     db.session.flush()
 
 
-def update_organisation_figures(org: Organisation, *, org_number: str, staff_headcount: int,
-                                annual_turnover_ore: int, balance_sheet_total_ore: int, by: User) -> None:
+def update_organisation_figures(
+    org: Organisation,
+    *,
+    org_number: str,
+    staff_headcount: int,
+    annual_turnover_ore: int,
+    balance_sheet_total_ore: int,
+    by: User,
+) -> None:
     """A member of an SME corrects what the EU SME test reads: its number and its size."""
     if not (by.active and by.organisation is not None and by.organisation.id == org.id):
         raise PermissionDenied(_("Only members of this organisation can change its details."))
@@ -429,8 +493,11 @@ def update_organisation_figures(org: Organisation, *, org_number: str, staff_hea
     other = organisation_by_number(org_number)
     if other is not None and other.id != org.id:
         errors["org_number"] = _("Another organisation is registered with this number.")
-    for name, value in (("staff_headcount", staff_headcount), ("annual_turnover", annual_turnover_ore),
-                        ("balance_sheet_total", balance_sheet_total_ore)):
+    for name, value in (
+        ("staff_headcount", staff_headcount),
+        ("annual_turnover", annual_turnover_ore),
+        ("balance_sheet_total", balance_sheet_total_ore),
+    ):
         if value < 0:
             errors[name] = _("Enter an amount of 0 or more.")
     if errors:
@@ -440,13 +507,25 @@ def update_organisation_figures(org: Organisation, *, org_number: str, staff_hea
     org.annual_turnover_ore = annual_turnover_ore
     org.balance_sheet_total_ore = balance_sheet_total_ore
     db.session.flush()
-    record(events.OrganisationFiguresChanged(
-        organisation_id=org.id, org_number=org_number, staff_headcount=staff_headcount,
-        annual_turnover_ore=annual_turnover_ore, balance_sheet_total_ore=balance_sheet_total_ore), by=by)
+    record(
+        events.OrganisationFiguresChanged(
+            organisation_id=org.id,
+            org_number=org_number,
+            staff_headcount=staff_headcount,
+            annual_turnover_ore=annual_turnover_ore,
+            balance_sheet_total_ore=balance_sheet_total_ore,
+        ),
+        by=by,
+    )
 
 
 def people_with_role(role: Role) -> list[User]:
     """Active people holding *role*, for example the programme managers to tell of a new draft."""
-    return list(db.session.scalars(
-        sa.select(User).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == role, User.active.is_(True)).order_by(User.id)))
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == role, User.active.is_(True))
+            .order_by(User.id)
+        )
+    )

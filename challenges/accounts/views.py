@@ -85,7 +85,10 @@ def change_and_return(change, done: str, target: str, form=None):
     if form.validate_on_submit() and commit_change(form, change):
         flash(done)
     else:
-        for message in [*form.form_errors, *(m for f in form if f.type != "CSRFTokenField" for m in f.errors)]:
+        for message in [
+            *form.form_errors,
+            *(m for f in form if f.type != "CSRFTokenField" for m in f.errors),
+        ]:
             flash(str(message), "error")
     return redirect(target, 303)
 
@@ -94,7 +97,9 @@ def change_and_return(change, done: str, target: str, form=None):
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"], key_func=lambda: _login_key("register", request.remote_addr or "unknown"))
+@limiter.limit(
+    "10 per hour", methods=["POST"], key_func=lambda: _login_key("register", request.remote_addr or "unknown")
+)
 def register():
     form = forms.RegistrationForm()
     if form.validate_on_submit():
@@ -102,7 +107,8 @@ def register():
         if form.organisation_choice.data == "new":
             sme = form.kind.data == OrganisationKind.sme.value
             new_org = services.NewOrganisation(
-                name=form.org_name.data, org_number=form.org_number.data,
+                name=form.org_name.data,
+                org_number=form.org_number.data,
                 kind=OrganisationKind(form.kind.data),
                 staff_headcount=form.staff_headcount.data if sme else None,
                 annual_turnover_ore=form.annual_turnover.data * 100 if sme else None,
@@ -111,9 +117,16 @@ def register():
         else:
             join = form.org_number.data
         try:
-            services.request_registration(services.Registration(
-                name=form.name.data, email=form.email.data, password=form.password.data,
-                language=str(get_locale() or "en")[:2], new_organisation=new_org, join_org_number=join))
+            services.request_registration(
+                services.Registration(
+                    name=form.name.data,
+                    email=form.email.data,
+                    password=form.password.data,
+                    language=str(get_locale() or "en")[:2],
+                    new_organisation=new_org,
+                    join_org_number=join,
+                )
+            )
             db.session.commit()
         except ServiceError as exc:
             form_error(form, exc)
@@ -137,12 +150,19 @@ def confirm_registration(token: str):
             db.session.commit()
         except (ServiceError, IntegrityError) as exc:
             db.session.rollback()
-            message = exc.message if isinstance(exc, ServiceError) else _(
-                "An account or organisation with these details was registered a moment ago. Register again.")
+            message = (
+                exc.message
+                if isinstance(exc, ServiceError)
+                else _(
+                    "An account or organisation with these details was registered a moment ago. Register again."
+                )
+            )
             return render_template("accounts/link_invalid.html", message=message, again="register"), 409
         _log_in(user, session_token)
         if user.membership and user.membership.state is MembershipState.pending:
-            flash(_("Your account is ready. A member of the organisation must approve your request to join it."))
+            flash(
+                _("Your account is ready. A member of the organisation must approve your request to join it.")
+            )
         else:
             flash(_("Welcome! Your address is confirmed and your account is ready."))
         return _remember_device(redirect(url_for("core.home"), 303), user)
@@ -181,8 +201,15 @@ def _known_device() -> bool:
 def _remember_device(response, user: User):
     """Mark this browser as one where *user* has proved who they are (a login, a reset by email)."""
     config = current_app.config
-    response.set_cookie(_device_cookie(), device_value(user.id), max_age=DEVICE_DAYS * 24 * 3600,
-                        secure=config["SESSION_COOKIE_SECURE"], httponly=True, samesite="Lax", path="/")
+    response.set_cookie(
+        _device_cookie(),
+        device_value(user.id),
+        max_age=DEVICE_DAYS * 24 * 3600,
+        secure=config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+        path="/",
+    )
     return response
 
 
@@ -190,12 +217,25 @@ def _remember_device(response, user: User):
 # cannot keep the owner out from another; and per account from browsers where it has never logged in,
 # so that guesses spread over many addresses slow down while the owner's own browser gets in.
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_ADDRESS_LIMIT"], methods=["POST"], deduct_when=_failed,
-               key_func=lambda: _login_key("ip", request.remote_addr or "unknown"))
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT"], methods=["POST"], deduct_when=_failed,
-               key_func=lambda: _login_key("account-ip", f"{_form_email()}|{request.remote_addr or 'unknown'}"))
-@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_LIMIT"], methods=["POST"], deduct_when=_failed,
-               key_func=lambda: _login_key("account", _form_email()), exempt_when=_known_device)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_ADDRESS_LIMIT"],
+    methods=["POST"],
+    deduct_when=_failed,
+    key_func=lambda: _login_key("ip", request.remote_addr or "unknown"),
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT"],
+    methods=["POST"],
+    deduct_when=_failed,
+    key_func=lambda: _login_key("account-ip", f"{_form_email()}|{request.remote_addr or 'unknown'}"),
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_ACCOUNT_LIMIT"],
+    methods=["POST"],
+    deduct_when=_failed,
+    key_func=lambda: _login_key("account", _form_email()),
+    exempt_when=_known_device,
+)
 def login():
     form = forms.LoginForm()
     if form.validate_on_submit():
@@ -206,7 +246,9 @@ def login():
             _log_in(user, token)
             return _remember_device(redirect(local_target(request.args.get("next")), 303), user)
         db.session.rollback()
-        form.form_errors.append(_("The email address or password is not correct, or the account is disabled."))
+        form.form_errors.append(
+            _("The email address or password is not correct, or the account is disabled.")
+        )
     return render_template("accounts/login.html", form=form)
 
 
@@ -232,8 +274,7 @@ def logout():
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"],
-               key_func=lambda: _login_key("reset", _form_email()))
+@limiter.limit("10 per hour", methods=["POST"], key_func=lambda: _login_key("reset", _form_email()))
 def forgot_password():
     form = forms.ForgotPasswordForm()
     if form.validate_on_submit():
@@ -275,8 +316,12 @@ def account():
     form = forms.ProfileForm(obj=current_user)
     password_form = forms.ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
-        services.update_profile(current_user, name=form.name.data, language=form.language.data,
-                                mail_mode=MailMode(form.mail_mode.data))
+        services.update_profile(
+            current_user,
+            name=form.name.data,
+            language=form.language.data,
+            mail_mode=MailMode(form.mail_mode.data),
+        )
         db.session.commit()
         session["language"] = form.language.data
         flash(_("Your details have been saved."))
@@ -319,21 +364,37 @@ def organisation():
     if request.method == "POST":
         if figures is None:
             abort(403)
-        if figures.validate_on_submit() and commit_change(figures, lambda: services.update_organisation_figures(
-                org, org_number=figures.org_number.data, staff_headcount=figures.staff_headcount.data,
+        if figures.validate_on_submit() and commit_change(
+            figures,
+            lambda: services.update_organisation_figures(
+                org,
+                org_number=figures.org_number.data,
+                staff_headcount=figures.staff_headcount.data,
                 annual_turnover_ore=int(figures.annual_turnover.data or 0),
-                balance_sheet_total_ore=int(figures.balance_sheet_total.data or 0), by=current_user)):
+                balance_sheet_total_ore=int(figures.balance_sheet_total.data or 0),
+                by=current_user,
+            ),
+        ):
             flash(_("The organisation's details have been saved."))
             return redirect(url_for("accounts.organisation"), 303)
     pending = current_user.membership if current_user.membership and not org else None
     requests: list[Membership] = []
     if org is not None:
-        requests = list(db.session.scalars(
-            sa.select(Membership).where(Membership.organisation_id == org.id,
-                                        Membership.state == MembershipState.pending)
-            .options(sa.orm.joinedload(Membership.user))))
-    return render_template("accounts/organisation.html", org=org, pending=pending,
-                           requests=requests, form=forms.ConfirmForm(), figures=figures)
+        requests = list(
+            db.session.scalars(
+                sa.select(Membership)
+                .where(Membership.organisation_id == org.id, Membership.state == MembershipState.pending)
+                .options(sa.orm.joinedload(Membership.user))
+            )
+        )
+    return render_template(
+        "accounts/organisation.html",
+        org=org,
+        pending=pending,
+        requests=requests,
+        form=forms.ConfirmForm(),
+        figures=figures,
+    )
 
 
 @bp.post("/organisation/requests/<int:membership_id>/<any(approve,reject):decision>")
@@ -344,8 +405,11 @@ def decide_membership(membership_id: int, decision: str):
         abort(400)
     services.decide_membership(membership, approve=decision == "approve", by=current_user)
     db.session.commit()
-    flash(_("%(name)s has been approved.", name=membership.user.name) if decision == "approve"
-          else _("The request from %(name)s has been rejected.", name=membership.user.name))
+    flash(
+        _("%(name)s has been approved.", name=membership.user.name)
+        if decision == "approve"
+        else _("The request from %(name)s has been rejected.", name=membership.user.name)
+    )
     return redirect(url_for("accounts.organisation"), 303)
 
 
@@ -363,8 +427,9 @@ def accept_invitation(token: str):
     form.person = (invitation.email or "",)  # not in a new password
     if form.validate_on_submit():
         try:
-            user = services.accept_invitation(token, name=getattr(form, "name", None) and form.name.data,
-                                              password=form.password.data)
+            user = services.accept_invitation(
+                token, name=getattr(form, "name", None) and form.name.data, password=form.password.data
+            )
             session_token = services.start_session(user)
             db.session.commit()
         except ServiceError as exc:
@@ -373,8 +438,9 @@ def accept_invitation(token: str):
             _log_in(user, session_token)
             flash(_("Welcome! You are now an evaluator."))
             return redirect(url_for("core.home"), 303)
-    return render_template("accounts/accept_invitation.html", form=form, invitation=invitation,
-                           existing=existing)
+    return render_template(
+        "accounts/accept_invitation.html", form=form, invitation=invitation, existing=existing
+    )
 
 
 # --- administration (programme managers) --------------------------------------------------------
@@ -387,8 +453,11 @@ PAGE_SIZE = 50
 def admin_users():
     q = (request.args.get("q") or "").strip()[:100]
     page = page_arg()
-    query = sa.select(User).order_by(User.name, User.id).options(
-        sa.orm.selectinload(User.membership).joinedload(Membership.organisation))
+    query = (
+        sa.select(User)
+        .order_by(User.name, User.id)
+        .options(sa.orm.selectinload(User.membership).joinedload(Membership.organisation))
+    )
     if q:
         like = f"%{q.lower()}%"
         query = query.where(sa.or_(sa.func.lower(User.name).like(like), User.email.like(like)))
@@ -423,18 +492,23 @@ def _admin_change(user: User, change, done: str):
 def admin_set_active(user_id: int, action: str):
     user = db.get_or_404(User, user_id)
     if action == "disable":
-        return _admin_change(user, lambda: services.disable_account(user, by=current_user),
-                             _("The account has been disabled and logged out everywhere."))
-    return _admin_change(user, lambda: services.enable_account(user, by=current_user),
-                         _("The account has been enabled."))
+        return _admin_change(
+            user,
+            lambda: services.disable_account(user, by=current_user),
+            _("The account has been disabled and logged out everywhere."),
+        )
+    return _admin_change(
+        user, lambda: services.enable_account(user, by=current_user), _("The account has been enabled.")
+    )
 
 
 @bp.post("/admin/users/<int:user_id>/roles/<any(programme_manager,evaluator):role>/revoke")
 @manager_required
 def admin_revoke_role(user_id: int, role: str):
     user = db.get_or_404(User, user_id)
-    return _admin_change(user, lambda: services.revoke_role(user, Role(role), by=current_user),
-                         _("The role has been removed."))
+    return _admin_change(
+        user, lambda: services.revoke_role(user, Role(role), by=current_user), _("The role has been removed.")
+    )
 
 
 @bp.route("/admin/invitations", methods=["GET", "POST"])

@@ -21,8 +21,15 @@ from challenges.core.models import utcnow
 from challenges.extensions import db
 
 # Schema objects that only the migration knows about (the models cannot express them).
-SEARCH_OBJECTS = {"challenge_fts", "challenge_fts_data", "challenge_fts_idx", "challenge_fts_docsize",
-                  "challenge_fts_config", "search_vector", "ix_challenge_search_vector"}
+SEARCH_OBJECTS = {
+    "challenge_fts",
+    "challenge_fts_data",
+    "challenge_fts_idx",
+    "challenge_fts_docsize",
+    "challenge_fts_config",
+    "search_vector",
+    "ix_challenge_search_vector",
+}
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
@@ -70,10 +77,14 @@ def _tsquery(terms: list[str]) -> str:
 def _matching_ids(terms: list[str]):
     if _postgres():
         return sa.select(Challenge.id).where(
-            sa.text("search_vector @@ to_tsquery('simple', :tsquery)").bindparams(tsquery=_tsquery(terms)))
+            sa.text("search_vector @@ to_tsquery('simple', :tsquery)").bindparams(tsquery=_tsquery(terms))
+        )
     match = " ".join(f'"{t}"*' for t in terms)
-    return sa.select(sa.literal_column("rowid")).select_from(sa.table("challenge_fts")).where(
-        sa.text("challenge_fts MATCH :match").bindparams(match=match))
+    return (
+        sa.select(sa.literal_column("rowid"))
+        .select_from(sa.table("challenge_fts"))
+        .where(sa.text("challenge_fts MATCH :match").bindparams(match=match))
+    )
 
 
 def status_condition(status: str, now: datetime):
@@ -82,7 +93,9 @@ def status_condition(status: str, now: datetime):
     if status == "open":
         return sa.and_(published, Challenge.deadline > now)
     if status == "closed":
-        return sa.or_(Challenge.status == ChallengeStatus.closed, sa.and_(published, Challenge.deadline <= now))
+        return sa.or_(
+            Challenge.status == ChallengeStatus.closed, sa.and_(published, Challenge.deadline <= now)
+        )
     if status in STATUS_FILTERS:
         return Challenge.status == ChallengeStatus(status)
     # Everything public except the archive.
@@ -103,8 +116,11 @@ def _filters(f: CatalogueFilter, row) -> list:
     if f.area:
         conditions.append(row.area_id == f.area)
     if f.themes:
-        conditions.append(sa.exists().where(challenge_theme.c.challenge_id == row.id,
-                                            challenge_theme.c.topic_id.in_(f.themes)))
+        conditions.append(
+            sa.exists().where(
+                challenge_theme.c.challenge_id == row.id, challenge_theme.c.topic_id.in_(f.themes)
+            )
+        )
     if f.deadline_from:
         conditions.append(row.deadline >= from_local(f.deadline_from, time(0, 0)))
     if f.deadline_to:
@@ -123,8 +139,13 @@ def _window(f: CatalogueFilter, now: datetime):
     columns: list[Any] = [Challenge.id, Challenge.area_id, Challenge.deadline, Challenge.published_at]
     if _postgres():
         columns.append(sa.literal_column("challenge.search_vector").label("search_vector"))
-    return (sa.select(*columns).where(status_condition(f.status, now)).order_by(*_order(f, Challenge))
-            .limit(WINDOW).subquery("window"))
+    return (
+        sa.select(*columns)
+        .where(status_condition(f.status, now))
+        .order_by(*_order(f, Challenge))
+        .limit(WINDOW)
+        .subquery("window")
+    )
 
 
 @dataclass
@@ -143,21 +164,29 @@ def find(f: CatalogueFilter, now: datetime | None = None, limit: int = COUNT_LIM
     window = _window(f, now)
     matched = sa.select(window.c.id).where(*_filters(f, window.c)).limit(limit + 1).subquery()
     listed = sa.select(Challenge.id).where(status_condition(f.status, now)).limit(WINDOW).subquery()
-    in_window, window_size = db.session.execute(sa.select(
-        sa.select(sa.func.count()).select_from(matched).scalar_subquery(),
-        sa.select(sa.func.count()).select_from(listed).scalar_subquery())).one()
+    in_window, window_size = db.session.execute(
+        sa.select(
+            sa.select(sa.func.count()).select_from(matched).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(listed).scalar_subquery(),
+        )
+    ).one()
     if in_window > limit or window_size < WINDOW:
-        ordered = sa.select(window.c.id, window.c.deadline, window.c.published_at).where(
-            *_filters(f, window.c)).subquery()
-        query = (sa.select(Challenge).join(ordered, ordered.c.id == Challenge.id)
-                 .order_by(*_order(f, ordered.c)))
+        ordered = (
+            sa.select(window.c.id, window.c.deadline, window.c.published_at)
+            .where(*_filters(f, window.c))
+            .subquery()
+        )
+        query = (
+            sa.select(Challenge).join(ordered, ordered.c.id == Challenge.id).order_by(*_order(f, ordered.c))
+        )
         return Matches(in_window, _with_row_data(query))
     return Matches(count_matching(f, now, limit), catalogue_query(f, now))
 
 
 def _with_row_data(query: sa.Select) -> sa.Select:
-    return query.options(joinedload(Challenge.organisation), joinedload(Challenge.area),
-                         selectinload(Challenge.themes))
+    return query.options(
+        joinedload(Challenge.organisation), joinedload(Challenge.area), selectinload(Challenge.themes)
+    )
 
 
 def _conditions(f: CatalogueFilter, now: datetime) -> list:

@@ -127,6 +127,11 @@ TRANSITION_EVENTS: dict[str, type[DomainEvent]] = {
 }
 
 ALL: tuple[type[DomainEvent], ...] = (
-    ChallengeDrafted, *TRANSITION_EVENTS.values(), ChallengeClarified, DeadlineExtended,
-    QuestionAsked, QuestionAnswered, ChallengeClosingSoon,
+    ChallengeDrafted,
+    *TRANSITION_EVENTS.values(),
+    ChallengeClarified,
+    DeadlineExtended,
+    QuestionAsked,
+    QuestionAnswered,
+    ChallengeClosingSoon,
 )

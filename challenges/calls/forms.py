@@ -49,63 +49,132 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def _text(label, required_message, max_length, description=None, markdown=True):
-    return TextAreaField(label, description=description, filters=[strip], markdown=markdown, validators=[
-        DataRequired(required_message),
-        Length(max=max_length, message=_l("Use at most %(max)d characters.")),
-    ])
+    return TextAreaField(
+        label,
+        description=description,
+        filters=[strip],
+        markdown=markdown,
+        validators=[
+            DataRequired(required_message),
+            Length(max=max_length, message=_l("Use at most %(max)d characters.")),
+        ],
+    )
 
 
 def _deadline_fields(label):
     return (
-        LocalDateField(label, description=_l("Swedish time (Europe/Stockholm)."), years_back=30, years_ahead=3,
-                       validators=[InputRequired(_l("Enter the date of the deadline."))]),
-        LocalTimeField(_l("Time of day"), default=time(12, 0),
-                       validators=[InputRequired(_l("Enter the time of the deadline."))]),
+        LocalDateField(
+            label,
+            description=_l("Swedish time (Europe/Stockholm)."),
+            years_back=30,
+            years_ahead=3,
+            validators=[InputRequired(_l("Enter the date of the deadline."))],
+        ),
+        LocalTimeField(
+            _l("Time of day"),
+            default=time(12, 0),
+            validators=[InputRequired(_l("Enter the time of the deadline."))],
+        ),
     )
 
 
 class CriterionForm(wtforms.Form):
-    name = StringField(_l("Criterion"), filters=[strip],
-                       validators=[Length(max=200, message=_l("Use at most %(max)d characters."))])
-    weight = IntegerField(_l("Weight"), validators=[
-        Optional(), NumberRange(min=0, max=100, message=_l("Enter a weight from 0 to 100."))])
+    name = StringField(
+        _l("Criterion"),
+        filters=[strip],
+        validators=[Length(max=200, message=_l("Use at most %(max)d characters."))],
+    )
+    weight = IntegerField(
+        _l("Weight"),
+        validators=[Optional(), NumberRange(min=0, max=100, message=_l("Enter a weight from 0 to 100."))],
+    )
 
 
 class ChallengeForm(Form):
-    programme_year = SelectField(_l("Programme year"), coerce=int,
-                                 validators=[InputRequired(_l("Choose a programme year."))])
-    title = StringField(_l("Title"), filters=[strip], validators=[
-        DataRequired(_l("Enter a title.")),
-        Length(max=200, message=_l("Use at most %(max)d characters for the title.")), single_line])
-    summary = StringField(_l("One-line summary"), filters=[strip], validators=[
-        DataRequired(_l("Enter a one-line summary.")),
-        Length(max=300, message=_l("Use at most %(max)d characters.")), single_line])
-    description = _text(_l("Description"), _l("Describe the challenge."), 20000,
-                        _l("Markdown: **bold**, *italic*, lists, links and tables. HTML is shown as text."))
-    area = SelectField(_l("Priority area"), coerce=int,
-                       validators=[InputRequired(_l("Choose one of the programme's priority areas."))])
-    themes = MultiCheckboxField(_l("Technology themes"), coerce=int,
-                                validators=[DataRequired(_l("Choose at least one technology theme."))])
-    must_demonstrate = _text(_l("What a solution must demonstrate"),
-                             _l("Say what a solution must demonstrate."), 10000)
-    max_funding = MoneyField(_l("Maximum funding per proposal (SEK)"), validators=[
-        InputRequired(_l("Enter the maximum funding per proposal in kronor."))])
-    awards_planned = IntegerField(_l("Number of awards planned"), default=1, validators=[
-        InputRequired(_l("Enter the number of awards planned.")),
-        NumberRange(min=1, max=100, message=_l("Enter a number of awards from 1 to 100."))])
+    programme_year = SelectField(
+        _l("Programme year"), coerce=int, validators=[InputRequired(_l("Choose a programme year."))]
+    )
+    title = StringField(
+        _l("Title"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Enter a title.")),
+            Length(max=200, message=_l("Use at most %(max)d characters for the title.")),
+            single_line,
+        ],
+    )
+    summary = StringField(
+        _l("One-line summary"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Enter a one-line summary.")),
+            Length(max=300, message=_l("Use at most %(max)d characters.")),
+            single_line,
+        ],
+    )
+    description = _text(
+        _l("Description"),
+        _l("Describe the challenge."),
+        20000,
+        _l("Markdown: **bold**, *italic*, lists, links and tables. HTML is shown as text."),
+    )
+    area = SelectField(
+        _l("Priority area"),
+        coerce=int,
+        validators=[InputRequired(_l("Choose one of the programme's priority areas."))],
+    )
+    themes = MultiCheckboxField(
+        _l("Technology themes"),
+        coerce=int,
+        validators=[DataRequired(_l("Choose at least one technology theme."))],
+    )
+    must_demonstrate = _text(
+        _l("What a solution must demonstrate"), _l("Say what a solution must demonstrate."), 10000
+    )
+    max_funding = MoneyField(
+        _l("Maximum funding per proposal (SEK)"),
+        validators=[InputRequired(_l("Enter the maximum funding per proposal in kronor."))],
+    )
+    awards_planned = IntegerField(
+        _l("Number of awards planned"),
+        default=1,
+        validators=[
+            InputRequired(_l("Enter the number of awards planned.")),
+            NumberRange(min=1, max=100, message=_l("Enter a number of awards from 1 to 100.")),
+        ],
+    )
     deadline_date, deadline_time = _deadline_fields(_l("Submission deadline"))
     criteria = FieldList(FormField(CriterionForm), min_entries=CRITERIA_ROWS, max_entries=CRITERIA_ROWS)
-    agreement = _text(_l("Challenge agreement"), _l("Enter the challenge agreement that applicants accept."),
-                      20000, _l("The terms on intellectual property and confidentiality that every applicant accepts."))
-    offers = MultiCheckboxField(_l("What you offer solvers"),
-                                choices=[(k.value, v) for k, v in OFFER_LABELS.items()])
-    offers_details = TextAreaField(_l("Details of what you offer"), filters=[strip], markdown=True, validators=[
-        Length(max=5000, message=_l("Use at most %(max)d characters."))])
-    contact_name = StringField(_l("Contact person"), filters=[strip], validators=[
-        DataRequired(_l("Enter the contact person's name.")), Length(max=120), single_line])
-    contact_email = EmailField(_l("Contact person's email address"), filters=[strip], validators=[
-        DataRequired(_l("Enter the contact person's email address.")), Length(max=254),
-        Email(_l("Enter an email address like name@example.se."), check_deliverability=False), single_line])
+    agreement = _text(
+        _l("Challenge agreement"),
+        _l("Enter the challenge agreement that applicants accept."),
+        20000,
+        _l("The terms on intellectual property and confidentiality that every applicant accepts."),
+    )
+    offers = MultiCheckboxField(
+        _l("What you offer solvers"), choices=[(k.value, v) for k, v in OFFER_LABELS.items()]
+    )
+    offers_details = TextAreaField(
+        _l("Details of what you offer"),
+        filters=[strip],
+        markdown=True,
+        validators=[Length(max=5000, message=_l("Use at most %(max)d characters."))],
+    )
+    contact_name = StringField(
+        _l("Contact person"),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the contact person's name.")), Length(max=120), single_line],
+    )
+    contact_email = EmailField(
+        _l("Contact person's email address"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Enter the contact person's email address.")),
+            Length(max=254),
+            Email(_l("Enter an email address like name@example.se."), check_deliverability=False),
+            single_line,
+        ],
+    )
 
     deadline: datetime | None = None
 
@@ -124,8 +193,11 @@ class ChallengeForm(Form):
         self.deadline = local_instant(self.deadline_date, self.deadline_time)
         # Flatten the rows' errors into one list of messages for the summary and the fieldset.
         messages = [str(m) for row in self.criteria for f in row.form for m in f.errors]
-        if any(bool(r.form.name.data) != (r.form.weight.data is not None) for r in self.criteria
-               if not r.form.weight.errors):
+        if any(
+            bool(r.form.name.data) != (r.form.weight.data is not None)
+            for r in self.criteria
+            if not r.form.weight.errors
+        ):
             messages.append(str(_l("Give each criterion both a name and a weight.")))
         self.criteria.errors = list(dict.fromkeys(messages))
         return ok and not messages and self.deadline is not None
@@ -133,13 +205,22 @@ class ChallengeForm(Form):
     def content(self) -> ChallengeContent:
         assert self.deadline is not None
         return ChallengeContent(
-            programme_year_id=self.programme_year.data, title=self.title.data, summary=self.summary.data,
-            description=self.description.data, area_id=self.area.data, theme_ids=list(self.themes.data),
-            must_demonstrate=self.must_demonstrate.data, max_funding_ore=int(self.max_funding.data or 0),
-            awards_planned=self.awards_planned.data, deadline=self.deadline, agreement=self.agreement.data,
-            contact_name=self.contact_name.data, contact_email=self.contact_email.data,
+            programme_year_id=self.programme_year.data,
+            title=self.title.data,
+            summary=self.summary.data,
+            description=self.description.data,
+            area_id=self.area.data,
+            theme_ids=list(self.themes.data),
+            must_demonstrate=self.must_demonstrate.data,
+            max_funding_ore=int(self.max_funding.data or 0),
+            awards_planned=self.awards_planned.data,
+            deadline=self.deadline,
+            agreement=self.agreement.data,
+            contact_name=self.contact_name.data,
+            contact_email=self.contact_email.data,
             criteria=[(r.form.name.data, r.form.weight.data) for r in self.criteria if r.form.name.data],
-            offers=list(self.offers.data or []), offers_details=self.offers_details.data or "",
+            offers=list(self.offers.data or []),
+            offers_details=self.offers_details.data or "",
         )
 
     def load(self, challenge: Challenge) -> None:
@@ -157,14 +238,21 @@ class ChallengeForm(Form):
 
 
 class ClarificationForm(Form):
-    text = _text(_l("Clarification"), _l("Write the clarification."), 10000,
-                 _l("Appended to the challenge with today's date. The published text does not change."))
+    text = _text(
+        _l("Clarification"),
+        _l("Write the clarification."),
+        10000,
+        _l("Appended to the challenge with today's date. The published text does not change."),
+    )
 
 
 class ExtendDeadlineForm(Form):
     deadline_date, deadline_time = _deadline_fields(_l("New deadline"))
-    reason = TextAreaField(_l("Reason (optional)"), filters=[strip], validators=[
-        Length(max=2000, message=_l("Use at most %(max)d characters."))])
+    reason = TextAreaField(
+        _l("Reason (optional)"),
+        filters=[strip],
+        validators=[Length(max=2000, message=_l("Use at most %(max)d characters."))],
+    )
 
     deadline: datetime | None = None
 
@@ -175,8 +263,13 @@ class ExtendDeadlineForm(Form):
 
 
 class QuestionForm(Form):
-    text = _text(_l("Your question"), _l("Write your question."), 2000,
-                 _l("The answer is published on this page. Your name and company are not shown."), markdown=False)
+    text = _text(
+        _l("Your question"),
+        _l("Write your question."),
+        2000,
+        _l("The answer is published on this page. Your name and company are not shown."),
+        markdown=False,
+    )
 
 
 class AnswerForm(Form):
@@ -184,8 +277,9 @@ class AnswerForm(Form):
 
 
 class ReturnForm(Form):
-    comment = _text(_l("What should the owner change?"), _l("Say what the owner should change."), 5000,
-                    markdown=False)
+    comment = _text(
+        _l("What should the owner change?"), _l("Say what the owner should change."), 5000, markdown=False
+    )
 
 
 class FollowTopicsForm(Form):
@@ -193,11 +287,22 @@ class FollowTopicsForm(Form):
 
 
 class TopicForm(Form):
-    kind = RadioField(_l("Kind"), choices=[(TopicKind.area.value, _l("Priority area")),
-                                           (TopicKind.theme.value, _l("Technology theme"))],
-                      default=TopicKind.theme.value)
-    name_en = StringField(_l("Name in English"), filters=[strip], validators=[
-        DataRequired(_l("Enter the name in English.")), Length(max=120), single_line])
-    name_sv = StringField(_l("Name in Swedish"), filters=[strip], validators=[
-        DataRequired(_l("Enter the name in Swedish.")), Length(max=120), single_line])
+    kind = RadioField(
+        _l("Kind"),
+        choices=[
+            (TopicKind.area.value, _l("Priority area")),
+            (TopicKind.theme.value, _l("Technology theme")),
+        ],
+        default=TopicKind.theme.value,
+    )
+    name_en = StringField(
+        _l("Name in English"),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the name in English.")), Length(max=120), single_line],
+    )
+    name_sv = StringField(
+        _l("Name in Swedish"),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the name in Swedish.")), Length(max=120), single_line],
+    )
     active = BooleanField(_l("Offered for new challenges and follows"), default=True)

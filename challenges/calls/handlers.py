@@ -26,26 +26,41 @@ log = logging.getLogger(__name__)
 
 
 def send_submitted(e: events.ChallengeSubmitted, record: Event) -> None:
-    notify(record, "challenge_submitted", recipients_for(people_with_role(Role.programme_manager)),
-           challenge=must_get(Challenge, e.challenge_id))
+    notify(
+        record,
+        "challenge_submitted",
+        recipients_for(people_with_role(Role.programme_manager)),
+        challenge=must_get(Challenge, e.challenge_id),
+    )
 
 
 def send_returned(e: events.ChallengeReturned, record: Event) -> None:
     challenge = must_get(Challenge, e.challenge_id)
-    notify(record, "challenge_returned", recipients_for(services.owner_members(challenge)), challenge=challenge,
-           comment=e.comment)
+    notify(
+        record,
+        "challenge_returned",
+        recipients_for(services.owner_members(challenge)),
+        challenge=challenge,
+        comment=e.comment,
+    )
 
 
 def send_published(e: events.ChallengePublished, record: Event) -> None:
     challenge = must_get(Challenge, e.challenge_id)
-    notify(record, "challenge_published", recipients_for(services.owner_members(challenge)), challenge=challenge)
+    notify(
+        record, "challenge_published", recipients_for(services.owner_members(challenge)), challenge=challenge
+    )
 
 
 def send_match(e: events.ChallengePublished, record: Event) -> None:
     """Members of SMEs that follow the challenge's area or one of its themes."""
     challenge = must_get(Challenge, e.challenge_id)
-    notify(record, "challenge_match", recipients_of(services.followers(challenge, of_challenge=False)),
-           challenge=challenge)
+    notify(
+        record,
+        "challenge_match",
+        recipients_of(services.followers(challenge, of_challenge=False)),
+        challenge=challenge,
+    )
 
 
 def send_change(e: events.ChallengeClarified | events.DeadlineExtended, record: Event) -> None:
@@ -54,10 +69,23 @@ def send_change(e: events.ChallengeClarified | events.DeadlineExtended, record: 
     challenge = must_get(Challenge, e.challenge_id)
     key = "deadline_extended" if isinstance(e, events.DeadlineExtended) else "challenge_clarified"
     note = must_get(ChangeNote, e.note_id)
-    notify(record, key, recipients_for(working_teams(challenge, unsubmitted_only=False)),
-           sealed_challenge_id=challenge.id, challenge=challenge, note=note, applicant=True)
-    notify(record, key, recipients_of(services.followers(challenge)), challenge=challenge, note=note,
-           applicant=False)
+    notify(
+        record,
+        key,
+        recipients_for(working_teams(challenge, unsubmitted_only=False)),
+        sealed_challenge_id=challenge.id,
+        challenge=challenge,
+        note=note,
+        applicant=True,
+    )
+    notify(
+        record,
+        key,
+        recipients_of(services.followers(challenge)),
+        challenge=challenge,
+        note=note,
+        applicant=False,
+    )
 
 
 def send_closing_soon(e: events.ChallengeClosingSoon, record: Event) -> None:
@@ -65,15 +93,24 @@ def send_closing_soon(e: events.ChallengeClosingSoon, record: Event) -> None:
     challenge = must_get(Challenge, e.challenge_id)
     if challenge.deadline.isoformat() != e.deadline or not challenge.is_open():
         return  # the deadline has moved (its own reminders follow) or the challenge is closed
-    notify(record, "closing_in_three_days" if e.days == 3 else "closing_tomorrow",
-           recipients_for(working_teams(challenge, unsubmitted_only=True)), sealed_challenge_id=challenge.id,
-           challenge=challenge)
+    notify(
+        record,
+        "closing_in_three_days" if e.days == 3 else "closing_tomorrow",
+        recipients_for(working_teams(challenge, unsubmitted_only=True)),
+        sealed_challenge_id=challenge.id,
+        challenge=challenge,
+    )
 
 
 def send_question(e: events.QuestionAsked, record: Event) -> None:
     challenge = must_get(Challenge, e.challenge_id)
-    notify(record, "question_asked", recipients_for(services.owner_members(challenge)), challenge=challenge,
-           question=must_get(Question, e.question_id))
+    notify(
+        record,
+        "question_asked",
+        recipients_for(services.owner_members(challenge)),
+        challenge=challenge,
+        question=must_get(Question, e.question_id),
+    )
 
 
 def send_answer(e: events.QuestionAnswered, record: Event) -> None:
@@ -82,10 +119,22 @@ def send_answer(e: events.QuestionAnswered, record: Event) -> None:
     question = must_get(Question, e.question_id)
     asker = db.session.get(User, question.asked_by_id) if question.asked_by_id else None
     if asker is not None and asker.active:
-        notify(record, "question_answered", [recipient_for(asker)], challenge=challenge, question=question,
-               asker=True)
-    notify(record, "question_answered", recipients_of(services.followers(challenge)),
-           challenge=challenge, question=question, asker=False)
+        notify(
+            record,
+            "question_answered",
+            [recipient_for(asker)],
+            challenge=challenge,
+            question=question,
+            asker=True,
+        )
+    notify(
+        record,
+        "question_answered",
+        recipients_of(services.followers(challenge)),
+        challenge=challenge,
+        question=question,
+        asker=False,
+    )
 
 
 def schedule_close(e: events.ChallengePublished | events.DeadlineExtended, record: Event) -> None:
@@ -94,27 +143,49 @@ def schedule_close(e: events.ChallengePublished | events.DeadlineExtended, recor
     This is the fast path only: the periodic sweep closes every due row from the
     database, so nothing is lost if Redis forgets this job.
     """
-    deadline = datetime.fromisoformat(e.new_deadline if isinstance(e, events.DeadlineExtended) else e.deadline)
+    deadline = datetime.fromisoformat(
+        e.new_deadline if isinstance(e, events.DeadlineExtended) else e.deadline
+    )
     try:
         Queue(WORKFLOW_QUEUE, connection=get_redis()).enqueue_at(
-            deadline, services.close_if_due, e.challenge_id,
-            job_id=f"close-{e.challenge_id}-{int(deadline.timestamp())}", job_timeout=120)
+            deadline,
+            services.close_if_due,
+            e.challenge_id,
+            job_id=f"close-{e.challenge_id}-{int(deadline.timestamp())}",
+            job_timeout=120,
+        )
     except RedisError as exc:  # the sweep closes it from the database
-        log.warning("challenge %s: closing job not scheduled (%s); the periodic sweep will close it",
-                    e.challenge_id, exc)
+        log.warning(
+            "challenge %s: closing job not scheduled (%s); the periodic sweep will close it",
+            e.challenge_id,
+            exc,
+        )
 
 
 def register(bus: EventBus) -> None:
     """Subscribe the challenge handlers."""
     bus.declare(*events.ALL)
-    bus.subscribe(events.ChallengeSubmitted, send_submitted, name="calls_send_submitted", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.ChallengeReturned, send_returned, name="calls_send_returned", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.ChallengePublished, send_published, name="calls_send_published", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(
+        events.ChallengeSubmitted, send_submitted, name="calls_send_submitted", queue=NOTIFICATIONS_QUEUE
+    )
+    bus.subscribe(
+        events.ChallengeReturned, send_returned, name="calls_send_returned", queue=NOTIFICATIONS_QUEUE
+    )
+    bus.subscribe(
+        events.ChallengePublished, send_published, name="calls_send_published", queue=NOTIFICATIONS_QUEUE
+    )
     bus.subscribe(events.ChallengePublished, send_match, name="calls_send_match", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.ChallengePublished, schedule_close, name="calls_schedule_close", queue=WORKFLOW_QUEUE)
+    bus.subscribe(
+        events.ChallengePublished, schedule_close, name="calls_schedule_close", queue=WORKFLOW_QUEUE
+    )
     bus.subscribe(events.ChallengeClarified, send_change, name="calls_send_change", queue=NOTIFICATIONS_QUEUE)
     bus.subscribe(events.DeadlineExtended, send_change, name="calls_send_change", queue=NOTIFICATIONS_QUEUE)
     bus.subscribe(events.DeadlineExtended, schedule_close, name="calls_schedule_close", queue=WORKFLOW_QUEUE)
     bus.subscribe(events.QuestionAsked, send_question, name="calls_send_question", queue=NOTIFICATIONS_QUEUE)
     bus.subscribe(events.QuestionAnswered, send_answer, name="calls_send_answer", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.ChallengeClosingSoon, send_closing_soon, name="calls_send_closing_soon", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(
+        events.ChallengeClosingSoon,
+        send_closing_soon,
+        name="calls_send_closing_soon",
+        queue=NOTIFICATIONS_QUEUE,
+    )

@@ -67,8 +67,15 @@ STATUS_LABELS = {
     ChallengeStatus.archived: _l("Archived"),
 }
 
-PUBLIC_STATUSES = frozenset({ChallengeStatus.published, ChallengeStatus.closed, ChallengeStatus.in_review,
-                             ChallengeStatus.decided, ChallengeStatus.archived})
+PUBLIC_STATUSES = frozenset(
+    {
+        ChallengeStatus.published,
+        ChallengeStatus.closed,
+        ChallengeStatus.in_review,
+        ChallengeStatus.decided,
+        ChallengeStatus.archived,
+    }
+)
 
 
 class Actor(enum.Enum):
@@ -132,8 +139,9 @@ class Challenge(Model):
     __table_args__ = (
         sa.CheckConstraint("max_funding_ore > 0", name="funding_positive"),
         sa.CheckConstraint("awards_planned >= 1", name="at_least_one_award"),
-        sa.CheckConstraint("status IN ('draft', 'submitted') OR published_at IS NOT NULL",
-                           name="public_has_published_at"),
+        sa.CheckConstraint(
+            "status IN ('draft', 'submitted') OR published_at IS NOT NULL", name="public_has_published_at"
+        ),
         sa.Index("ix_challenge_status_deadline", "status", "deadline"),
         sa.Index("ix_challenge_status_published", "status", "published_at"),
         # The catalogue lists several statuses at once in either order; these let it read the first
@@ -207,7 +215,9 @@ class Challenge(Model):
         return org is not None and org.id == self.organisation_id
 
     def can_view(self, user: User) -> bool:
-        return self.is_public or self.is_owned_by(user) or (user.is_authenticated and user.is_programme_manager)
+        return (
+            self.is_public or self.is_owned_by(user) or (user.is_authenticated and user.is_programme_manager)
+        )
 
     def can_see_history(self, user: User) -> bool:
         """Returns, comments and drafts are for the owner and the programme."""

@@ -67,13 +67,21 @@ class ChallengeContent:
     @classmethod
     def of(cls, challenge: Challenge) -> ChallengeContent:
         return cls(
-            programme_year_id=challenge.programme_year_id, title=challenge.title,
-            summary=challenge.summary, description=challenge.description, area_id=challenge.area_id,
-            theme_ids=[t.id for t in challenge.themes], must_demonstrate=challenge.must_demonstrate,
-            max_funding_ore=challenge.max_funding_ore, awards_planned=challenge.awards_planned,
-            deadline=challenge.deadline, agreement=challenge.agreement,
-            contact_name=challenge.contact_name, contact_email=challenge.contact_email,
-            criteria=[(c.name, c.weight) for c in challenge.criteria], offers=list(challenge.offers),
+            programme_year_id=challenge.programme_year_id,
+            title=challenge.title,
+            summary=challenge.summary,
+            description=challenge.description,
+            area_id=challenge.area_id,
+            theme_ids=[t.id for t in challenge.themes],
+            must_demonstrate=challenge.must_demonstrate,
+            max_funding_ore=challenge.max_funding_ore,
+            awards_planned=challenge.awards_planned,
+            deadline=challenge.deadline,
+            agreement=challenge.agreement,
+            contact_name=challenge.contact_name,
+            contact_email=challenge.contact_email,
+            criteria=[(c.name, c.weight) for c in challenge.criteria],
+            offers=list(challenge.offers),
             offers_details=challenge.offers_details,
         )
 
@@ -106,7 +114,9 @@ def check_content(content: ChallengeContent, current: Challenge | None = None) -
     elif year is not None and content.max_funding_ore > year.allocation_ore:
         errors["max_funding"] = _(
             "The maximum funding cannot be more than the programme's allocation for %(year)s (%(amount)s).",
-            year=year.year, amount=sek(year.allocation_ore))
+            year=year.year,
+            amount=sek(year.allocation_ore),
+        )
     if not 1 <= content.awards_planned <= 100:
         errors["awards_planned"] = _("Enter a number of awards from 1 to 100.")
     area = db.session.get(Topic, content.area_id)
@@ -123,12 +133,14 @@ def check_content(content: ChallengeContent, current: Challenge | None = None) -
         errors["criteria"] = problem
     if not set(content.offers) <= {o.value for o in OfferKind}:
         errors["offers"] = _("Choose what you offer from the list.")
-    for name, message in (("summary", _("Enter a one-line summary.")),
-                          ("description", _("Describe the challenge.")),
-                          ("must_demonstrate", _("Say what a solution must demonstrate.")),
-                          ("agreement", _("Enter the challenge agreement that applicants accept.")),
-                          ("contact_name", _("Enter the contact person's name.")),
-                          ("contact_email", _("Enter the contact person's email address."))):
+    for name, message in (
+        ("summary", _("Enter a one-line summary.")),
+        ("description", _("Describe the challenge.")),
+        ("must_demonstrate", _("Say what a solution must demonstrate.")),
+        ("agreement", _("Enter the challenge agreement that applicants accept.")),
+        ("contact_name", _("Enter the contact person's name.")),
+        ("contact_email", _("Enter the contact person's email address.")),
+    ):
         if not str(getattr(content, name)).strip():
             errors[name] = message
     if errors:
@@ -176,8 +188,10 @@ def _apply(challenge: Challenge, content: ChallengeContent) -> None:
         # Replaced as a whole: flush the removals before their positions are reused.
         challenge.criteria.clear()
         db.session.flush()
-    challenge.criteria.extend(Criterion(position=i, name=name.strip(), weight=weight)
-                              for i, (name, weight) in enumerate(content.criteria))
+    challenge.criteria.extend(
+        Criterion(position=i, name=name.strip(), weight=weight)
+        for i, (name, weight) in enumerate(content.criteria)
+    )
 
 
 # --- drafting ------------------------------------------------------------------------------
@@ -195,8 +209,15 @@ def create_challenge(content: ChallengeContent, *, by: User) -> Challenge:
     db.session.add(challenge)
     db.session.flush()
     row = record(events.ChallengeDrafted(challenge_id=challenge.id), by=by)
-    challenge.transitions.append(ChallengeTransition(
-        action="create", from_status=None, to_status=ChallengeStatus.draft, actor_id=by.id, event_id=row.id))
+    challenge.transitions.append(
+        ChallengeTransition(
+            action="create",
+            from_status=None,
+            to_status=ChallengeStatus.draft,
+            actor_id=by.id,
+            event_id=row.id,
+        )
+    )
     db.session.flush()
     return challenge
 
@@ -215,13 +236,15 @@ def update_challenge(challenge: Challenge, content: ChallengeContent, *, by: Use
 # --- the lifecycle -------------------------------------------------------------------------
 
 
-def _transition(challenge: Challenge, action: str, *, by: User | None, comment: str | None = None,
-                **facts) -> None:
+def _transition(
+    challenge: Challenge, action: str, *, by: User | None, comment: str | None = None, **facts
+) -> None:
     """Take one step of the lifecycle table, recording the event and the timeline entry."""
     transition = TRANSITION_BY_ACTION.get(action)
     if transition is None or transition.source is not challenge.status:
-        raise ServiceError(_("This challenge cannot go from “%(status)s” that way.",
-                             status=STATUS_LABELS[challenge.status]))
+        raise ServiceError(
+            _("This challenge cannot go from “%(status)s” that way.", status=STATUS_LABELS[challenge.status])
+        )
     if by is not None and not may_take(transition, challenge, by):
         raise PermissionDenied(_("You may not do this to this challenge."))
     challenge.status = transition.target
@@ -236,9 +259,17 @@ def _transition(challenge: Challenge, action: str, *, by: User | None, comment: 
     if comment is not None and "comment" in event_cls.__dataclass_fields__:
         payload["comment"] = comment
     row = record(event_cls(**payload), by=by)
-    challenge.transitions.append(ChallengeTransition(
-        action=action, from_status=transition.source, to_status=transition.target,
-        actor_id=by.id if by is not None else None, comment=comment, event_id=row.id, at=now))
+    challenge.transitions.append(
+        ChallengeTransition(
+            action=action,
+            from_status=transition.source,
+            to_status=transition.target,
+            actor_id=by.id if by is not None else None,
+            comment=comment,
+            event_id=row.id,
+            at=now,
+        )
+    )
     db.session.flush()
 
 
@@ -265,8 +296,12 @@ def approve_challenge(challenge: Challenge, *, by: User) -> None:
     if not by.is_programme_manager:
         raise PermissionDenied(_("Only a programme manager can approve a challenge."))
     if challenge.status is ChallengeStatus.submitted and check_deadline(challenge.deadline) is not None:
-        raise ServiceError(_("The deadline is less than 24 hours away. Return the challenge so that "
-                             "the owner can choose a later deadline."))
+        raise ServiceError(
+            _(
+                "The deadline is less than 24 hours away. Return the challenge so that "
+                "the owner can choose a later deadline."
+            )
+        )
     _transition(challenge, "approve", by=by, deadline=challenge.deadline.isoformat())
 
 
@@ -305,12 +340,14 @@ def close_due_challenges(now: datetime | None = None, limit: int = 200) -> int:
     """RQ job: close every published challenge whose deadline has passed; the due rows are
     in the database, so a Redis restart cannot lose a deadline. Returns how many closed."""
     now = now or utcnow()
-    due = list(db.session.scalars(
-        sa.select(Challenge.id)
-        .where(Challenge.status == ChallengeStatus.published, Challenge.deadline <= now)
-        .order_by(Challenge.deadline)
-        .limit(limit)
-    ))
+    due = list(
+        db.session.scalars(
+            sa.select(Challenge.id)
+            .where(Challenge.status == ChallengeStatus.published, Challenge.deadline <= now)
+            .order_by(Challenge.deadline)
+            .limit(limit)
+        )
+    )
     db.session.rollback()
     closed = 0
     for challenge_id in due:
@@ -330,21 +367,32 @@ def send_closing_reminders(now: datetime | None = None) -> int:
     than three days left gets only the reminders still ahead of it. Returns how many were recorded."""
     now = now or utcnow()
     horizon = now + timedelta(days=max(CLOSING_REMINDER_DAYS))
-    open_challenges = list(db.session.execute(
-        sa.select(Challenge.id, Challenge.deadline)
-        .where(Challenge.status == ChallengeStatus.published, Challenge.deadline > now,
-               Challenge.deadline <= horizon)).all())
+    open_challenges = list(
+        db.session.execute(
+            sa.select(Challenge.id, Challenge.deadline).where(
+                Challenge.status == ChallengeStatus.published,
+                Challenge.deadline > now,
+                Challenge.deadline <= horizon,
+            )
+        ).all()
+    )
     recorded = 0
     for challenge_id, deadline in open_challenges:
         # the shortest lead time that has been reached: one reminder per round, never a late "three days"
         days = min(d for d in CLOSING_REMINDER_DAYS if deadline - timedelta(days=d) <= now)
-        exists = db.session.scalar(sa.select(ClosingReminder.id).where(
-            ClosingReminder.challenge_id == challenge_id, ClosingReminder.days == days,
-            ClosingReminder.deadline == deadline))
+        exists = db.session.scalar(
+            sa.select(ClosingReminder.id).where(
+                ClosingReminder.challenge_id == challenge_id,
+                ClosingReminder.days == days,
+                ClosingReminder.deadline == deadline,
+            )
+        )
         if exists:
             continue
         db.session.add(ClosingReminder(challenge_id=challenge_id, days=days, deadline=deadline))
-        record(events.ChallengeClosingSoon(challenge_id=challenge_id, days=days, deadline=deadline.isoformat()))
+        record(
+            events.ChallengeClosingSoon(challenge_id=challenge_id, days=days, deadline=deadline.isoformat())
+        )
         if commit_first():
             recorded += 1
     db.session.rollback()
@@ -385,17 +433,34 @@ def extend_deadline(challenge: Challenge, new_deadline: datetime, reason: str, *
     """Move the deadline later (never earlier); followers are told."""
     _require_amendable(challenge, by)
     if new_deadline <= challenge.deadline:
-        raise ServiceError(_("The new deadline must be later than the current one (%(when)s). "
-                             "A deadline can be extended but never shortened.",
-                             when=local_datetime(challenge.deadline)), "deadline_date")
+        raise ServiceError(
+            _(
+                "The new deadline must be later than the current one (%(when)s). "
+                "A deadline can be extended but never shortened.",
+                when=local_datetime(challenge.deadline),
+            ),
+            "deadline_date",
+        )
     old = challenge.deadline
     challenge.deadline = new_deadline
-    note = ChangeNote(kind=NoteKind.deadline_extended, text=reason.strip(), author_id=by.id,
-                      old_deadline=old, new_deadline=new_deadline)
+    note = ChangeNote(
+        kind=NoteKind.deadline_extended,
+        text=reason.strip(),
+        author_id=by.id,
+        old_deadline=old,
+        new_deadline=new_deadline,
+    )
     challenge.notes.append(note)
     db.session.flush()
-    record(events.DeadlineExtended(challenge_id=challenge.id, note_id=note.id, old_deadline=old.isoformat(),
-                                   new_deadline=new_deadline.isoformat()), by=by)
+    record(
+        events.DeadlineExtended(
+            challenge_id=challenge.id,
+            note_id=note.id,
+            old_deadline=old.isoformat(),
+            new_deadline=new_deadline.isoformat(),
+        ),
+        by=by,
+    )
     return note
 
 
@@ -437,7 +502,9 @@ def answer_question(question: Question, text: str, *, by: User) -> None:
 # --- following -----------------------------------------------------------------------------
 
 
-def _follow(org: Organisation | None, *, topic_id: int | None = None, challenge_id: int | None = None) -> None:
+def _follow(
+    org: Organisation | None, *, topic_id: int | None = None, challenge_id: int | None = None
+) -> None:
     assert org is not None
     target = Follow.topic_id == topic_id if topic_id else Follow.challenge_id == challenge_id
     if db.session.scalar(sa.select(Follow.id).where(Follow.organisation_id == org.id, target)) is None:
@@ -460,37 +527,53 @@ def follow_challenge(challenge: Challenge, *, by: User) -> None:
 
 def unfollow_challenge(challenge: Challenge, *, by: User) -> None:
     org = _require_sme(by)
-    db.session.execute(sa.delete(Follow).where(Follow.organisation_id == org.id,
-                                               Follow.challenge_id == challenge.id))
+    db.session.execute(
+        sa.delete(Follow).where(Follow.organisation_id == org.id, Follow.challenge_id == challenge.id)
+    )
 
 
 def next_deadline(now: datetime) -> datetime | None:
     """When the next published challenge closes: what the catalogue shows changes then."""
-    return db.session.scalar(sa.select(sa.func.min(Challenge.deadline)).where(
-        Challenge.status == ChallengeStatus.published, Challenge.deadline > now))
+    return db.session.scalar(
+        sa.select(sa.func.min(Challenge.deadline)).where(
+            Challenge.status == ChallengeStatus.published, Challenge.deadline > now
+        )
+    )
 
 
 def is_following(org: Organisation | None, challenge: Challenge) -> bool:
     if org is None:
         return False
-    return db.session.scalar(sa.select(Follow.id).where(
-        Follow.organisation_id == org.id, Follow.challenge_id == challenge.id)) is not None
+    return (
+        db.session.scalar(
+            sa.select(Follow.id).where(Follow.organisation_id == org.id, Follow.challenge_id == challenge.id)
+        )
+        is not None
+    )
 
 
 def followed_topic_ids(org: Organisation) -> set[int]:
-    return set(db.session.scalars(sa.select(Follow.topic_id).where(
-        Follow.organisation_id == org.id, Follow.topic_id.is_not(None))))
+    return set(
+        db.session.scalars(
+            sa.select(Follow.topic_id).where(Follow.organisation_id == org.id, Follow.topic_id.is_not(None))
+        )
+    )
 
 
 def set_followed_topics(topic_ids: Iterable[int], *, by: User) -> None:
     """Replace the areas and themes the organisation of *by* follows."""
     org = _require_sme(by)
-    wanted = {t.id for t in db.session.scalars(sa.select(Topic).where(Topic.id.in_(set(topic_ids)),
-                                                                      Topic.active.is_(True)))}
+    wanted = {
+        t.id
+        for t in db.session.scalars(
+            sa.select(Topic).where(Topic.id.in_(set(topic_ids)), Topic.active.is_(True))
+        )
+    }
     current = followed_topic_ids(org)
     if current - wanted:
-        db.session.execute(sa.delete(Follow).where(Follow.organisation_id == org.id,
-                                                   Follow.topic_id.in_(current - wanted)))
+        db.session.execute(
+            sa.delete(Follow).where(Follow.organisation_id == org.id, Follow.topic_id.in_(current - wanted))
+        )
     for topic_id in sorted(wanted - current):
         db.session.add(Follow(organisation_id=org.id, topic_id=topic_id))
     db.session.flush()
@@ -501,13 +584,20 @@ def followers(challenge: Challenge, *, of_challenge: bool = True) -> sa.Select[i
     (with *of_challenge*) of those that follow the challenge itself: a statement, so that a notice to
     thousands reads only the columns it needs (:func:`~challenges.notifications.services.recipients_of`)."""
     conditions: list[sa.ColumnElement[bool]] = [
-        Follow.topic_id.in_([challenge.area_id, *(t.id for t in challenge.themes)])]
+        Follow.topic_id.in_([challenge.area_id, *(t.id for t in challenge.themes)])
+    ]
     if of_challenge:
         conditions.append(Follow.challenge_id == challenge.id)
     orgs = sa.select(Follow.organisation_id).where(sa.or_(*conditions))
-    return (sa.select(User.id).join(Membership, Membership.user_id == User.id)
-            .where(Membership.organisation_id.in_(orgs), Membership.state == MembershipState.approved,
-                   User.active.is_(True)))
+    return (
+        sa.select(User.id)
+        .join(Membership, Membership.user_id == User.id)
+        .where(
+            Membership.organisation_id.in_(orgs),
+            Membership.state == MembershipState.approved,
+            User.active.is_(True),
+        )
+    )
 
 
 def owner_members(challenge: Challenge) -> list[User]:
@@ -522,16 +612,21 @@ def _require_manager(by: User) -> None:
         raise PermissionDenied(_("Only a programme manager can do this."))
 
 
-def save_topic(topic: Topic | None, *, kind: TopicKind, name_en: str, name_sv: str, active: bool,
-               by: User) -> Topic:
+def save_topic(
+    topic: Topic | None, *, kind: TopicKind, name_en: str, name_sv: str, active: bool, by: User
+) -> Topic:
     """Add a priority area or theme, or rename, retire or restore one."""
     _require_manager(by)
     clash = db.session.scalar(sa.select(Topic).where(Topic.kind == kind, Topic.name_en == name_en.strip()))
     if clash is not None and clash is not topic:
         raise ServiceError(_("There is already one with this name."), "name_en")
     if topic is None:
-        position = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(Topic.position), 0))
-                                     .where(Topic.kind == kind)) or 0
+        position = (
+            db.session.scalar(
+                sa.select(sa.func.coalesce(sa.func.max(Topic.position), 0)).where(Topic.kind == kind)
+            )
+            or 0
+        )
         topic = Topic(kind=kind, position=position + 1)
         db.session.add(topic)
     topic.name_en = name_en.strip()

@@ -47,8 +47,17 @@ from challenges.funding.models import Programme, ProgrammeYear
 bp = Blueprint("calls", __name__)
 
 # What the catalogue and a challenge's page show a visitor: a write to any of these renews them.
-PUBLIC_MODELS = (Challenge, Topic, Criterion, ChallengeTransition, ChangeNote, Question, Organisation,
-                 ProgrammeYear, Programme)
+PUBLIC_MODELS = (
+    Challenge,
+    Topic,
+    Criterion,
+    ChallengeTransition,
+    ChangeNote,
+    Question,
+    Organisation,
+    ProgrammeYear,
+    Programme,
+)
 
 PAGE_SIZE = 20
 FEED_SIZE = 50
@@ -57,8 +66,9 @@ FEED_SIZE = 50
 @bp.record_once
 def _template_globals(state) -> None:
     """Labels the templates and their imported macros need (macros do not see context processors)."""
-    state.app.jinja_env.globals.update(STATUS_LABELS=STATUS_LABELS, OFFER_LABELS=OFFER_LABELS,
-                                       OfferKind=OfferKind, TopicKind=TopicKind)
+    state.app.jinja_env.globals.update(
+        STATUS_LABELS=STATUS_LABELS, OFFER_LABELS=OFFER_LABELS, OfferKind=OfferKind, TopicKind=TopicKind
+    )
 
 
 # --- the public catalogue ------------------------------------------------------------------
@@ -90,15 +100,20 @@ def _catalogue_filter() -> CatalogueFilter:
     sort = request.args.get("sort", "deadline")
     areas = _int_list("area")
     return CatalogueFilter(
-        q=(request.args.get("q") or "").strip()[:200], area=areas[0] if areas else None,
-        themes=_int_list("theme"), status=status if status in STATUS_FILTERS else "",
-        deadline_from=_date_arg("from"), deadline_to=_date_arg("to"),
+        q=(request.args.get("q") or "").strip()[:200],
+        area=areas[0] if areas else None,
+        themes=_int_list("theme"),
+        status=status if status in STATUS_FILTERS else "",
+        deadline_from=_date_arg("from"),
+        deadline_to=_date_arg("to"),
         sort=sort if sort in SORTS else "deadline",
     )
 
 
 def _topics_by_kind() -> dict[TopicKind, list[Topic]]:
-    topics = db.session.scalars(sa.select(Topic).where(Topic.active.is_(True)).order_by(Topic.position, Topic.id))
+    topics = db.session.scalars(
+        sa.select(Topic).where(Topic.active.is_(True)).order_by(Topic.position, Topic.id)
+    )
     grouped: dict[TopicKind, list[Topic]] = {TopicKind.area: [], TopicKind.theme: []}
     for t in topics:
         grouped[t.kind].append(t)
@@ -113,9 +128,16 @@ def catalogue():
     found = find(f, now, limit=COUNT_LIMIT)
     page = db.paginate(found.query, page=page_arg(), per_page=PAGE_SIZE, error_out=False, count=False)
     page.total = min(found.count, COUNT_LIMIT)  # the pages go as far as the count
-    return render_template("calls/catalogue.html", page=page, more=found.count > COUNT_LIMIT, f=f,
-                           topics=_topics_by_kind(),
-                           statuses=STATUS_FILTERS, now=now, args=_filter_args())
+    return render_template(
+        "calls/catalogue.html",
+        page=page,
+        more=found.count > COUNT_LIMIT,
+        f=f,
+        topics=_topics_by_kind(),
+        statuses=STATUS_FILTERS,
+        now=now,
+        args=_filter_args(),
+    )
 
 
 @bp.get("/challenges/feed.atom")
@@ -124,8 +146,7 @@ def feed():
     f.sort = "newest"
     challenges = db.session.scalars(catalogue_query(f).limit(FEED_SIZE)).unique().all()
     updated = max((c.updated_at for c in challenges), default=utcnow())
-    body = render_template("calls/feed.xml", challenges=challenges, updated=updated,
-                           self_url=request.url)
+    body = render_template("calls/feed.xml", challenges=challenges, updated=updated, self_url=request.url)
     return body, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}
 
 
@@ -135,10 +156,18 @@ def feed():
 def _load(challenge_id: int) -> Challenge:
     """The challenge if *current_user* may see it; 404 otherwise, so drafts stay unseen."""
     challenge = db.session.scalar(
-        sa.select(Challenge).where(Challenge.id == challenge_id).options(
-            joinedload(Challenge.organisation), joinedload(Challenge.area), selectinload(Challenge.themes),
-            joinedload(Challenge.programme_year), selectinload(Challenge.criteria), selectinload(Challenge.notes),
-            selectinload(Challenge.transitions).joinedload(ChallengeTransition.actor).lazyload(User.roles)))
+        sa.select(Challenge)
+        .where(Challenge.id == challenge_id)
+        .options(
+            joinedload(Challenge.organisation),
+            joinedload(Challenge.area),
+            selectinload(Challenge.themes),
+            joinedload(Challenge.programme_year),
+            selectinload(Challenge.criteria),
+            selectinload(Challenge.notes),
+            selectinload(Challenge.transitions).joinedload(ChallengeTransition.actor).lazyload(User.roles),
+        )
+    )
     if challenge is None or not challenge.can_view(current_user):
         abort(404)
     return challenge
@@ -147,7 +176,9 @@ def _load(challenge_id: int) -> Challenge:
 def _detail(challenge: Challenge, **form_overrides):
     """The challenge page, with each form either fresh or the one that failed; a visitor, who can use none
     of them, gets none (a form puts a token in their session, and their page would be theirs alone)."""
-    page_forms: dict = dict.fromkeys(("return_form", "clarify_form", "extend_form", "question_form", "answer_form"))
+    page_forms: dict = dict.fromkeys(
+        ("return_form", "clarify_form", "extend_form", "question_form", "answer_form")
+    )
     if current_user.is_authenticated:
         page_forms = {
             "return_form": forms.ReturnForm(formdata=None),
@@ -159,15 +190,24 @@ def _detail(challenge: Challenge, **form_overrides):
     page_forms.update(form_overrides)
     owner_view = challenge.can_see_history(current_user)
     questions = db.session.scalars(
-        sa.select(Question).where(Question.challenge_id == challenge.id)
+        sa.select(Question)
+        .where(Question.challenge_id == challenge.id)
         .where(sa.true() if owner_view else Question.answered_at.is_not(None))
-        .order_by(Question.asked_at)).all()
+        .order_by(Question.asked_at)
+    ).all()
     timeline = [t for t in challenge.transitions if owner_view or t.is_public]
     org = current_user.organisation if current_user.is_authenticated else None
     return render_template(
-        "calls/detail.html", challenge=challenge, questions=questions, timeline=timeline,
-        owner_view=owner_view, actions=challenge.allowed_actions(current_user),
-        following=services.is_following(org, challenge), now=utcnow(), **page_forms)
+        "calls/detail.html",
+        challenge=challenge,
+        questions=questions,
+        timeline=timeline,
+        owner_view=owner_view,
+        actions=challenge.allowed_actions(current_user),
+        following=services.is_following(org, challenge),
+        now=utcnow(),
+        **page_forms,
+    )
 
 
 @bp.get("/challenges/<int:challenge_id>")
@@ -183,8 +223,9 @@ def detail(challenge_id: int):
 
 def _challenge_form(challenge: Challenge | None = None) -> forms.ChallengeForm:
     form = forms.ChallengeForm()
-    years = db.session.scalars(sa.select(ProgrammeYear).options(joinedload(ProgrammeYear.programme))
-                               .order_by(ProgrammeYear.year)).all()
+    years = db.session.scalars(
+        sa.select(ProgrammeYear).options(joinedload(ProgrammeYear.programme)).order_by(ProgrammeYear.year)
+    ).all()
     grouped = _topics_by_kind()
     areas, themes = grouped[TopicKind.area], grouped[TopicKind.theme]
     if challenge is not None:  # a retired topic stays selectable on the challenge that has it
@@ -251,8 +292,11 @@ DONE = {
 @login_required
 def take_action(challenge_id: int, action: str):
     challenge = _load(challenge_id)
-    return change_and_return(lambda: services.ACTIONS[action](challenge, by=current_user), str(DONE[action]),
-                             url_for("calls.detail", challenge_id=challenge_id))
+    return change_and_return(
+        lambda: services.ACTIONS[action](challenge, by=current_user),
+        str(DONE[action]),
+        url_for("calls.detail", challenge_id=challenge_id),
+    )
 
 
 def _page_form(challenge: Challenge, form, name: str, change, done: str):
@@ -269,9 +313,13 @@ def _page_form(challenge: Challenge, form, name: str, change, done: str):
 def return_challenge(challenge_id: int):
     challenge = _load(challenge_id)
     form = forms.ReturnForm()
-    return _page_form(challenge, form, "return_form",
-                      lambda: services.return_challenge(challenge, form.comment.data, by=current_user),
-                      _("The challenge has been returned to its owner with your comment."))
+    return _page_form(
+        challenge,
+        form,
+        "return_form",
+        lambda: services.return_challenge(challenge, form.comment.data, by=current_user),
+        _("The challenge has been returned to its owner with your comment."),
+    )
 
 
 # --- amendments, questions, follows ----------------------------------------------------------
@@ -282,9 +330,13 @@ def return_challenge(challenge_id: int):
 def clarify(challenge_id: int):
     challenge = _load(challenge_id)
     form = forms.ClarificationForm()
-    return _page_form(challenge, form, "clarify_form",
-                      lambda: services.add_clarification(challenge, form.text.data, by=current_user),
-                      _("The clarification has been added and followers are being told."))
+    return _page_form(
+        challenge,
+        form,
+        "clarify_form",
+        lambda: services.add_clarification(challenge, form.text.data, by=current_user),
+        _("The clarification has been added and followers are being told."),
+    )
 
 
 @bp.post("/challenges/<int:challenge_id>/deadline")
@@ -292,10 +344,15 @@ def clarify(challenge_id: int):
 def extend(challenge_id: int):
     challenge = _load(challenge_id)
     form = forms.ExtendDeadlineForm()
-    return _page_form(challenge, form, "extend_form",
-                      lambda: services.extend_deadline(challenge, cast(datetime, form.deadline), form.reason.data or "",
-                                                       by=current_user),
-                      _("The deadline has been extended and followers are being told."))
+    return _page_form(
+        challenge,
+        form,
+        "extend_form",
+        lambda: services.extend_deadline(
+            challenge, cast(datetime, form.deadline), form.reason.data or "", by=current_user
+        ),
+        _("The deadline has been extended and followers are being told."),
+    )
 
 
 @bp.post("/challenges/<int:challenge_id>/questions")
@@ -303,9 +360,13 @@ def extend(challenge_id: int):
 def ask(challenge_id: int):
     challenge = _load(challenge_id)
     form = forms.QuestionForm()
-    return _page_form(challenge, form, "question_form",
-                      lambda: services.ask_question(challenge, form.text.data, by=current_user),
-                      _("Your question has been sent. The answer will be published on this page."))
+    return _page_form(
+        challenge,
+        form,
+        "question_form",
+        lambda: services.ask_question(challenge, form.text.data, by=current_user),
+        _("Your question has been sent. The answer will be published on this page."),
+    )
 
 
 @bp.post("/challenges/<int:challenge_id>/questions/<int:question_id>/answer")
@@ -316,9 +377,13 @@ def answer(challenge_id: int, question_id: int):
     if question.challenge_id != challenge.id:
         abort(404)
     form = forms.AnswerForm(prefix=f"q{question.id}")
-    return _page_form(challenge, form, "answer_form",
-                      lambda: services.answer_question(question, form.text.data, by=current_user),
-                      _("The answer is published."))
+    return _page_form(
+        challenge,
+        form,
+        "answer_form",
+        lambda: services.answer_question(question, form.text.data, by=current_user),
+        _("The answer is published."),
+    )
 
 
 @bp.post("/challenges/<int:challenge_id>/<any(follow,unfollow):action>")
@@ -327,11 +392,16 @@ def follow(challenge_id: int, action: str):
     challenge = _load(challenge_id)
     target = url_for("calls.detail", challenge_id=challenge_id)
     if action == "follow":
-        return change_and_return(lambda: services.follow_challenge(challenge, by=current_user),
-                                 _("Your organisation follows this challenge: you will hear of answers and changes."),
-                                 target)
-    return change_and_return(lambda: services.unfollow_challenge(challenge, by=current_user),
-                             _("Your organisation no longer follows this challenge."), target)
+        return change_and_return(
+            lambda: services.follow_challenge(challenge, by=current_user),
+            _("Your organisation follows this challenge: you will hear of answers and changes."),
+            target,
+        )
+    return change_and_return(
+        lambda: services.unfollow_challenge(challenge, by=current_user),
+        _("Your organisation no longer follows this challenge."),
+        target,
+    )
 
 
 @bp.route("/following", methods=["GET", "POST"])
@@ -345,8 +415,12 @@ def following():
     if form.validate_on_submit():
         services.set_followed_topics(form.topics.data or [], by=current_user)
         db.session.commit()
-        flash(_("Your organisation's choices have been saved. Its members get an email when a matching "
-                "challenge is published."))
+        flash(
+            _(
+                "Your organisation's choices have been saved. Its members get an email when a matching "
+                "challenge is published."
+            )
+        )
         return redirect(url_for("calls.following"), 303)
     if request.method == "GET":
         form.topics.data = sorted(services.followed_topic_ids(current_user.organisation))
@@ -366,8 +440,11 @@ def _challenge_list(query: sa.Select):
 def mine():
     if not current_user.is_challenge_owner:
         abort(403)
-    page = _challenge_list(sa.select(Challenge).where(
-        Challenge.organisation_id == current_user.organisation.id).order_by(Challenge.updated_at.desc()))
+    page = _challenge_list(
+        sa.select(Challenge)
+        .where(Challenge.organisation_id == current_user.organisation.id)
+        .order_by(Challenge.updated_at.desc())
+    )
     return render_template("calls/mine.html", page=page, now=utcnow())
 
 
@@ -380,8 +457,13 @@ def admin_challenges():
         query = query.where(Challenge.status == ChallengeStatus(status))
     else:
         status = ""
-    return render_template("calls/admin_challenges.html", page=_challenge_list(query), status=status,
-                           statuses=list(ChallengeStatus), now=utcnow())
+    return render_template(
+        "calls/admin_challenges.html",
+        page=_challenge_list(query),
+        status=status,
+        statuses=list(ChallengeStatus),
+        now=utcnow(),
+    )
 
 
 @bp.route("/admin/topics", methods=["GET", "POST"])
@@ -401,9 +483,17 @@ def _topic_page(topic: Topic | None):
     if topic is not None:
         del form.kind  # a topic keeps its kind
     kind = topic.kind if topic is not None else TopicKind(form.kind.data or TopicKind.theme.value)
-    if form.validate_on_submit() and commit_change(form, lambda: services.save_topic(
-            topic, kind=kind, name_en=form.name_en.data, name_sv=form.name_sv.data, active=form.active.data,
-            by=current_user)):
+    if form.validate_on_submit() and commit_change(
+        form,
+        lambda: services.save_topic(
+            topic,
+            kind=kind,
+            name_en=form.name_en.data,
+            name_sv=form.name_sv.data,
+            active=form.active.data,
+            by=current_user,
+        ),
+    ):
         flash(_("Saved."))
         return redirect(url_for("calls.admin_topics"), 303)
     topics = db.session.scalars(sa.select(Topic).order_by(Topic.kind, Topic.position, Topic.id)).all()

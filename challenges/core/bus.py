@@ -96,8 +96,16 @@ class EventBus:
                     raise ValueError(f"two event types are called {name!r}")
             self.handlers.setdefault(cls.type_name, [])
 
-    def subscribe(self, event_type: type[DomainEvent], func: HandlerFunc, *, name: str, queue: str,
-                  batch: BatchFunc | None = None, aliases: tuple[str, ...] = ()) -> None:
+    def subscribe(
+        self,
+        event_type: type[DomainEvent],
+        func: HandlerFunc,
+        *,
+        name: str,
+        queue: str,
+        batch: BatchFunc | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> None:
         """Run *func* for each *event_type* on *queue*. *name* is stored with every event the handler
         is to handle, so that a job finds it after a restart: it never changes (a name given up stays
         in *aliases*, for the events still waiting under it). A function subscribed to several
@@ -116,10 +124,12 @@ class EventBus:
     def upcaster(self, event_type: type[DomainEvent], from_version: int) -> Callable[[Upcaster], Upcaster]:
         """Register the function that turns a payload of *event_type* stored at *from_version* into
         the next version's (a decorator)."""
+
         def register(func: Upcaster) -> Upcaster:
             if self._upcasters.setdefault((event_type.type_name, from_version), func) is not func:
                 raise ValueError(f"two upcasters from version {from_version} of {event_type.type_name}")
             return func
+
         return register
 
     def check(self) -> None:
@@ -127,7 +137,9 @@ class EventBus:
         for cls in set(self.event_types.values()):
             missing = [v for v in range(1, cls.version) if (cls.type_name, v) not in self._upcasters]
             if missing:
-                raise LookupError(f"{cls.type_name} is at version {cls.version} with no upcaster from {missing}")
+                raise LookupError(
+                    f"{cls.type_name} is at version {cls.version} with no upcaster from {missing}"
+                )
 
     def handler(self, name: str) -> Handler:
         return self._by_name[name]
@@ -147,8 +159,13 @@ class EventBus:
         return payload
 
     def fact(self, record: Event) -> Fact:
-        return Fact(record.id, self.event_types[record.type].type_name, self.payload(record), record.occurred_at,
-                    record.actor_id)
+        return Fact(
+            record.id,
+            self.event_types[record.type].type_name,
+            self.payload(record),
+            record.occurred_at,
+            record.actor_id,
+        )
 
     def stored_names(self, *event_types: type[DomainEvent]) -> list[str]:
         """Every name events of *event_types* may be stored under (their aliases too): what a query of

@@ -46,8 +46,10 @@ def init_app(app: Flask) -> None:
         return _page(
             400,
             _("The form could not be accepted"),
-            _("The form was missing its security token or it had expired. "
-              "Go back, reload the page and try again."),
+            _(
+                "The form was missing its security token or it had expired. "
+                "Go back, reload the page and try again."
+            ),
         )
 
     @app.errorhandler(PermissionDenied)
@@ -85,5 +87,8 @@ def init_app(app: Flask) -> None:
     def unexpected(exc: Exception):
         db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _page(500, _("Something went wrong"), _(
-            "The error has been logged. Nothing was saved from this request."))
+        return _page(
+            500,
+            _("Something went wrong"),
+            _("The error has been logged. Nothing was saved from this request."),
+        )

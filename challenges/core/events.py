@@ -66,16 +66,24 @@ def record(domain_event: DomainEvent, *, by: Any = None, flush: bool = True) -> 
 
 def _job_options(event_id: str, handler: str, intervals: list[int]) -> dict[str, Any]:
     """RQ's options for the job of one (event, handler): its id, retries with backoff, timeout."""
-    return dict(job_id=job_id_for(event_id, handler),
-                retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-                result_ttl=3600, failure_ttl=30 * 24 * 3600, description=f"{handler} for event {event_id}")
+    return dict(
+        job_id=job_id_for(event_id, handler),
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        result_ttl=3600,
+        failure_ttl=30 * 24 * 3600,
+        description=f"{handler} for event {event_id}",
+    )
 
 
 def _job_data(event_id: str, handler: str):
     """RQ's description of the job for one (event, handler), with retries and backoff."""
     intervals = list(current_app.config["EVENT_RETRY_INTERVALS"])
-    return Queue.prepare_data("challenges.core.events.run_handler", (event_id, handler), timeout=300,
-                              **_job_options(event_id, handler, intervals))
+    return Queue.prepare_data(
+        "challenges.core.events.run_handler",
+        (event_id, handler),
+        timeout=300,
+        **_job_options(event_id, handler, intervals),
+    )
 
 
 def enqueue_handlings(pending: list[tuple[str, str, str]]) -> None:
@@ -172,9 +180,14 @@ def enqueue_drain(handler_name: str, job_id: str | None = None) -> None:
     """Put a drain job for batch handler *handler_name* on its queue (a second one is harmless: the two
     share the waiting events)."""
     Queue(get_bus().handler(handler_name).queue, connection=get_redis()).enqueue(
-        "challenges.core.events.run_batches", handler_name,
-        job_id=job_id or f"drain-{handler_name}-{uuid.uuid4().hex}", job_timeout=300, result_ttl=600,
-        failure_ttl=30 * 24 * 3600, description=f"{handler_name}: every waiting event")
+        "challenges.core.events.run_batches",
+        handler_name,
+        job_id=job_id or f"drain-{handler_name}-{uuid.uuid4().hex}",
+        job_timeout=300,
+        result_ttl=600,
+        failure_ttl=30 * 24 * 3600,
+        description=f"{handler_name}: every waiting event",
+    )
 
 
 def run_batches(handler_name: str) -> str:
@@ -208,8 +221,9 @@ def run_batches(handler_name: str) -> str:
                 db.session.commit()
                 done += len(batch)
             except Exception:
-                log.exception("a batch of %d %s event(s) failed: running them one at a time", len(batch),
-                              handler_name)
+                log.exception(
+                    "a batch of %d %s event(s) failed: running them one at a time", len(batch), handler_name
+                )
                 db.session.rollback()
                 done += _one_at_a_time(keys)
             if time.monotonic() - started > DRAIN_SECONDS:
@@ -270,15 +284,21 @@ def _one_drain(handler_name: str) -> Iterator[bool]:
 
 def _next_batch(handler_name: str) -> list[EventHandling]:
     """The oldest pending events of the handler that no drain holds, locked, with their event rows."""
-    return list(db.session.scalars(
-        sa.select(EventHandling)
-        .where(EventHandling.state == HandlingState.pending, EventHandling.handler == handler_name,
-               EventHandling.attempts == 0)
-        .order_by(EventHandling.created_at, EventHandling.event_id)
-        .limit(BATCH_EVENTS)
-        .with_for_update(skip_locked=True)
-        .options(selectinload(EventHandling.event).lazyload(Event.handlings))
-        .execution_options(populate_existing=True)))
+    return list(
+        db.session.scalars(
+            sa.select(EventHandling)
+            .where(
+                EventHandling.state == HandlingState.pending,
+                EventHandling.handler == handler_name,
+                EventHandling.attempts == 0,
+            )
+            .order_by(EventHandling.created_at, EventHandling.event_id)
+            .limit(BATCH_EVENTS)
+            .with_for_update(skip_locked=True)
+            .options(selectinload(EventHandling.event).lazyload(Event.handlings))
+            .execution_options(populate_existing=True)
+        )
+    )
 
 
 def _one_at_a_time(handlings: list[tuple[str, str, str]]) -> int:
@@ -294,11 +314,19 @@ def _one_at_a_time(handlings: list[tuple[str, str, str]]) -> int:
             if intervals:
                 try:
                     Queue(queue, connection=get_redis()).enqueue_in(
-                        timedelta(seconds=intervals[0]), "challenges.core.events.run_handler", event_id, handler,
-                        job_timeout=300, **_job_options(event_id, handler, intervals[1:]))
+                        timedelta(seconds=intervals[0]),
+                        "challenges.core.events.run_handler",
+                        event_id,
+                        handler,
+                        job_timeout=300,
+                        **_job_options(event_id, handler, intervals[1:]),
+                    )
                 except RedisError:
-                    log.warning("Redis unavailable: the retry of %s for event %s is left to the sweeper",
-                                handler, event_id)
+                    log.warning(
+                        "Redis unavailable: the retry of %s for event %s is left to the sweeper",
+                        handler,
+                        event_id,
+                    )
     return done
 
 
@@ -423,8 +451,13 @@ def sweep_events(limit: int = 500) -> int:
     # A batch handler's events wait for a drain, until one fails and goes on as its own job.
     batch_handlers = sorted({h.name for handlers in bus.handlers.values() for h in handlers if h.batch})
     for_drain = sa.and_(EventHandling.handler.in_(batch_handlers), EventHandling.attempts == 0)
-    drains = [name for name in batch_handlers if db.session.scalar(sa.select(sa.exists().where(
-        waiting, EventHandling.handler == name, EventHandling.attempts == 0)))]
+    drains = [
+        name
+        for name in batch_handlers
+        if db.session.scalar(
+            sa.select(sa.exists().where(waiting, EventHandling.handler == name, EventHandling.attempts == 0))
+        )
+    ]
     rows = db.session.execute(
         sa.select(EventHandling.event_id, EventHandling.handler, EventHandling.queue)
         .where(waiting, sa.not_(for_drain))
@@ -451,5 +484,6 @@ def retry_dead_handling(handling: EventHandling, *, by: Any) -> None:
     handling.attempts = 0
     db.session.flush()
     db.session.info.setdefault(OUTBOX_KEY, []).append((handling.event_id, handling.handler, handling.queue))
-    log.info("user %s re-ran handler %s for event %s", getattr(by, "id", None), handling.handler,
-             handling.event_id)
+    log.info(
+        "user %s re-ran handler %s for event %s", getattr(by, "id", None), handling.handler, handling.event_id
+    )

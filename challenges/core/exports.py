@@ -26,5 +26,10 @@ def csv_download(header: Sequence[str], rows: Iterable[Sequence[object]], filena
     writer = csv.writer(out)
     writer.writerow(header)
     writer.writerows([csv_cell(v) for v in row] for row in rows)
-    return send_file(io.BytesIO(out.getvalue().encode("utf-8-sig")), mimetype="text/csv", as_attachment=True,
-                     download_name=filename, max_age=0)
+    return send_file(
+        io.BytesIO(out.getvalue().encode("utf-8-sig")),
+        mimetype="text/csv",
+        as_attachment=True,
+        download_name=filename,
+        max_age=0,
+    )

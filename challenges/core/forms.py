@@ -52,8 +52,26 @@ def org_number(form, field: Field) -> None:
 
 # What a guesser tries first here, besides the person's own name and address: Swedish seasons and
 # words, the platform's own, and the demo password printed in the README.
-PLATFORM_WORDS = ("sommar", "vinter", "höst", "hösten", "vår", "våren", "lösenord", "losenord", "innovation",
-                  "öppen", "oppen", "industri", "utmaning", "challenge", "programme", "demo", "sverige", "stockholm")
+PLATFORM_WORDS = (
+    "sommar",
+    "vinter",
+    "höst",
+    "hösten",
+    "vår",
+    "våren",
+    "lösenord",
+    "losenord",
+    "innovation",
+    "öppen",
+    "oppen",
+    "industri",
+    "utmaning",
+    "challenge",
+    "programme",
+    "demo",
+    "sverige",
+    "stockholm",
+)
 KNOWN_PASSWORDS = frozenset({"demo-innovation-2016"})
 GENERIC_DOMAINS = frozenset({"mail", "gmail", "hotmail", "outlook", "yahoo", "icloud", "live", "example"})
 # zxcvbn's estimate of the guesses needed (its frequency lists of breached passwords, words and names,
@@ -87,11 +105,18 @@ def good_password(form, field: Field) -> None:
     lowered = value.lower()
     if any(word in lowered for word in personal if len(word) >= 4) or lowered in personal:
         raise ValidationError(_l("The password must not contain your name or email address."))
-    if (lowered in KNOWN_PASSWORDS or len(set(value)) < 4
-            or zxcvbn(value[:ZXCVBN_LENGTH], user_inputs=[*PLATFORM_WORDS, *personal])["guesses_log10"]
-            < MIN_GUESSES_LOG10):
-        raise ValidationError(_l("This password is too easy to guess: it is a common one, or a word with digits or "
-                                 "a year. A few words that do not belong together make a strong one."))
+    if (
+        lowered in KNOWN_PASSWORDS
+        or len(set(value)) < 4
+        or zxcvbn(value[:ZXCVBN_LENGTH], user_inputs=[*PLATFORM_WORDS, *personal])["guesses_log10"]
+        < MIN_GUESSES_LOG10
+    ):
+        raise ValidationError(
+            _l(
+                "This password is too easy to guess: it is a common one, or a word with digits or "
+                "a year. A few words that do not belong together make a strong one."
+            )
+        )
 
 
 class RequiredWhen:
@@ -133,7 +158,9 @@ class MoneyField(StringField):
         text = str(valuelist[0]).strip().lower().removesuffix("sek").removesuffix("kr").strip()
         negative = text.startswith(("-", "\u2212"))
         match = _AMOUNT.match(text.lstrip("-\u2212").strip())
-        if match is None and re.fullmatch(r"[0-9 \u00a0\u202f]+[,.][0-9]{3,}", text.lstrip("-\u2212").strip()):
+        if match is None and re.fullmatch(
+            r"[0-9 \u00a0\u202f]+[,.][0-9]{3,}", text.lstrip("-\u2212").strip()
+        ):
             raise ValueError(_l("Use at most two decimals: kronor and öre, for example 1 250,50."))
         if match is None:
             raise ValueError(_l("Enter an amount in kronor, for example 250 000."))
@@ -155,8 +182,10 @@ class MoneyField(StringField):
 def date_bounds(years_back: int, years_ahead: int) -> tuple[date, date]:
     """The first and last day from *years_back* years before Stockholm's today to *years_ahead* after it."""
     today = local_day(utcnow())
-    return (today.replace(year=today.year - years_back, day=min(today.day, 28)),
-            today.replace(year=today.year + years_ahead, day=min(today.day, 28)))
+    return (
+        today.replace(year=today.year - years_back, day=min(today.day, 28)),
+        today.replace(year=today.year + years_ahead, day=min(today.day, 28)),
+    )
 
 
 class IntegerField(WTFormsIntegerField):
@@ -197,8 +226,9 @@ class LocalDateField(DateField):
         first, last = self.bounds()
         if day is not None and not first <= day <= last:
             self.data = None
-            raise ValueError(_l("Enter a date from %(first)s to %(last)s.", first=first.isoformat(),
-                                last=last.isoformat()))
+            raise ValueError(
+                _l("Enter a date from %(first)s to %(last)s.", first=first.isoformat(), last=last.isoformat())
+            )
 
 
 class LocalTimeField(TimeField):
@@ -221,8 +251,12 @@ def local_instant(date_field: Field, time_field: Field) -> datetime | None:
     try:
         return from_local(date_field.data, time_field.data)
     except NonexistentLocalTime:
-        time_field.errors = [*time_field.errors, _l(
-            "This time does not exist in Sweden: the clocks go forward an hour that night. Choose another time.")]
+        time_field.errors = [
+            *time_field.errors,
+            _l(
+                "This time does not exist in Sweden: the clocks go forward an hour that night. Choose another time."
+            ),
+        ]
         return None
 
 
@@ -279,11 +313,19 @@ def markdown_text(form, field: Field) -> None:
     """Refuse a text that would not be shown as Markdown (lists nested too deep, too many brackets)."""
     reason = markdown.problem(field.data)
     if reason == "nesting":
-        raise ValidationError(_l("Lists and quotes are nested more than %(max)d levels deep here. Use fewer levels.",
-                                 max=markdown.MAX_NESTING))
+        raise ValidationError(
+            _l(
+                "Lists and quotes are nested more than %(max)d levels deep here. Use fewer levels.",
+                max=markdown.MAX_NESTING,
+            )
+        )
     if reason == "brackets":
-        raise ValidationError(_l("A paragraph here has too many square brackets to be shown. Split it into "
-                                 "shorter paragraphs, or leave out brackets that are not part of a link."))
+        raise ValidationError(
+            _l(
+                "A paragraph here has too many square brackets to be shown. Split it into "
+                "shorter paragraphs, or leave out brackets that are not part of a link."
+            )
+        )
 
 
 class TextAreaField(WTFormsTextAreaField):

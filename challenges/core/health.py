@@ -42,14 +42,18 @@ SCHEDULER_NAME = "challenges-periodic"
 # What a report can find, in words for the operator (the command line reads them in English).
 FINDINGS = {
     "database": _l("The database does not answer (%(error)s)."),
-    "migrations": _l("The database's migrations are at %(found)s, not at the newest: run flask --app wsgi db upgrade."),
+    "migrations": _l(
+        "The database's migrations are at %(found)s, not at the newest: run flask --app wsgi db upgrade."
+    ),
     "redis": _l("Redis does not answer (%(error)s)."),
     "no_worker": _l("No worker takes jobs from the %(queue)s queue."),
     "stalled": _l("Job %(job)s on the %(queue)s queue has stalled: its worker stopped beating."),
     "no_scheduler": _l("The scheduler is not running: no deadline, reminder or sweep is started."),
     "worker_gone": _l("Worker %(worker)s (%(host)s, process %(pid)s) is gone."),
     "worker_silent": _l("Worker %(worker)s (%(host)s, process %(pid)s) has stopped beating."),
-    "failed_handlers": _l("Event handlers that failed every retry, waiting for a programme manager: %(count)d."),
+    "failed_handlers": _l(
+        "Event handlers that failed every retry, waiting for a programme manager: %(count)d."
+    ),
 }
 
 
@@ -126,8 +130,10 @@ class Report:
 
         out = dataclasses.asdict(self, dict_factory=lambda items: {k: plain(v) for k, v in items})
         for kind in ("problems", "notes"):
-            out[kind] = [{**found, "text": str(finding)} for found, finding in zip(out[kind], getattr(self, kind),
-                                                                                 strict=True)]
+            out[kind] = [
+                {**found, "text": str(finding)}
+                for found, finding in zip(out[kind], getattr(self, kind), strict=True)
+            ]
         return {"healthy": self.healthy, **out}
 
 
@@ -200,27 +206,44 @@ def _alive(hostname: str, pid: int | None, beat: float | None) -> bool:
 def _worker_state(worker: BaseWorker, now: datetime) -> WorkerState:
     beat = _seconds(worker.last_heartbeat, now)
     state = worker.get_state()
-    return WorkerState(name=worker.name, hostname=worker.hostname or "", pid=worker.pid,
-                       state=getattr(state, "value", str(state)), queues=tuple(worker.queue_names()),
-                       current_job=worker.get_current_job_id(), beat_seconds=beat,
-                       alive=_alive(worker.hostname or "", worker.pid, beat))
+    return WorkerState(
+        name=worker.name,
+        hostname=worker.hostname or "",
+        pid=worker.pid,
+        state=getattr(state, "value", str(state)),
+        queues=tuple(worker.queue_names()),
+        current_job=worker.get_current_job_id(),
+        beat_seconds=beat,
+        alive=_alive(worker.hostname or "", worker.pid, beat),
+    )
 
 
 def _queue_state(queue: Queue, listeners: int, now: datetime) -> QueueState:
     first = queue.get_job_ids(0, 0)
     job = Job.fetch(first[0], connection=queue.connection) if first else None
-    return QueueState(name=queue.name, depth=queue.count, oldest_seconds=_seconds(job.enqueued_at if job else None, now),
-                      started=StartedJobRegistry(queue=queue).get_job_count(cleanup=False), listeners=listeners)
+    return QueueState(
+        name=queue.name,
+        depth=queue.count,
+        oldest_seconds=_seconds(job.enqueued_at if job else None, now),
+        started=StartedJobRegistry(queue=queue).get_job_count(cleanup=False),
+        listeners=listeners,
+    )
 
 
 def _check_background(report: Report, now: datetime) -> None:
     redis = get_redis()
-    report.workers = sorted((_worker_state(w, now) for w in Worker.all(connection=redis)), key=lambda w: w.name)
+    report.workers = sorted(
+        (_worker_state(w, now) for w in Worker.all(connection=redis)), key=lambda w: w.name
+    )
     for worker in report.workers:
         if not worker.alive:
             gone = process_alive(worker.hostname, worker.pid) is False
-            report.notes.append(Finding("worker_gone" if gone else "worker_silent",
-                                        {"worker": worker.name, "host": worker.hostname, "pid": worker.pid}))
+            report.notes.append(
+                Finding(
+                    "worker_gone" if gone else "worker_silent",
+                    {"worker": worker.name, "host": worker.hostname, "pid": worker.pid},
+                )
+            )
     stall_before = now - timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
     for name in WORKER_QUEUES:
         queue = Queue(name, connection=redis)
@@ -235,14 +258,23 @@ def _check_background(report: Report, now: datetime) -> None:
                 report.problems.append(Finding("stalled", {"job": job_id, "queue": name}))
     for scheduler in CronScheduler.all(connection=redis, cleanup=False):
         beat = _seconds(scheduler.last_heartbeat, now)
-        report.schedulers.append(SchedulerState(name=scheduler.name, hostname=scheduler.hostname, pid=scheduler.pid,
-                                                beat_seconds=beat, alive=_alive(scheduler.hostname, scheduler.pid, beat)))
+        report.schedulers.append(
+            SchedulerState(
+                name=scheduler.name,
+                hostname=scheduler.hostname,
+                pid=scheduler.pid,
+                beat_seconds=beat,
+                alive=_alive(scheduler.hostname, scheduler.pid, beat),
+            )
+        )
     if not any(s.alive for s in report.schedulers):
         report.problems.append(Finding("no_scheduler"))
 
 
 def _count_handlers(report: Report, now: datetime) -> None:
-    retried = (EventHandling.attempts > sa.literal_column("0")).label("retried")  # one expression, no parameter
+    retried = (EventHandling.attempts > sa.literal_column("0")).label(
+        "retried"
+    )  # one expression, no parameter
     rows = db.session.execute(
         sa.select(EventHandling.state, retried, sa.func.count(), sa.func.min(EventHandling.created_at))
         .where(EventHandling.state.in_([HandlingState.pending, HandlingState.dead]))

@@ -26,8 +26,29 @@ from markdown.util import AtomicString
 from markupsafe import Markup
 
 ALLOWED_TAGS = {
-    "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
-    "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td",
+    "p",
+    "br",
+    "hr",
+    "em",
+    "strong",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 URL_SCHEMES = {"http", "https", "mailto"}
@@ -53,7 +74,9 @@ def _only_absolute_links(element: str, attribute: str, value: str) -> str | None
     if attribute != "href":
         return value
     cleaned = "".join(value.split()).lower()
-    return value if cleaned.startswith(("http://", "https://", "mailto:")) and value == value.strip() else None
+    return (
+        value if cleaned.startswith(("http://", "https://", "mailto:")) and value == value.strip() else None
+    )
 
 
 def _parser() -> md.Markdown:
@@ -136,7 +159,11 @@ def render(source: str | None) -> Markup:
 def _plain(source: str) -> str:
     """*source* as escaped paragraphs, line breaks kept: what a text too complex to parse shows."""
     paragraphs = (p.strip("\n") for p in re.split(r"\n[ \t]*\n", source))
-    return "".join(f"<p>{html_module.escape(p).replace(chr(10), '<br>' + chr(10))}</p>\n" for p in paragraphs if p.strip())
+    return "".join(
+        f"<p>{html_module.escape(p).replace(chr(10), '<br>' + chr(10))}</p>\n"
+        for p in paragraphs
+        if p.strip()
+    )
 
 
 def _html(source: str) -> str:

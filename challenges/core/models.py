@@ -154,9 +154,7 @@ class EventHandling(Model):
         sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     )
 
-    event_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("event_log.id", ondelete="CASCADE"), primary_key=True
-    )
+    event_id: Mapped[str] = mapped_column(sa.ForeignKey("event_log.id", ondelete="CASCADE"), primary_key=True)
     handler: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
     queue: Mapped[str] = mapped_column(sa.String(20))
     state: Mapped[HandlingState] = mapped_column(

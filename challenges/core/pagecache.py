@@ -47,15 +47,20 @@ def watch(*models: Any) -> None:
 
 @sa_event.listens_for(Session, "before_flush")
 def _note_flush(session: Session, _context, _instances) -> None:
-    if any(getattr(getattr(o, "__table__", None), "name", None) in _watched
-           for o in chain(session.new, session.dirty, session.deleted)):
+    if any(
+        getattr(getattr(o, "__table__", None), "name", None) in _watched
+        for o in chain(session.new, session.dirty, session.deleted)
+    ):
         session.info[_CHANGED] = [True]
 
 
 @sa_event.listens_for(Session, "do_orm_execute")
 def _note_bulk(state: ORMExecuteState) -> None:
-    if (state.is_insert or state.is_update or state.is_delete) and state.bind_mapper is not None \
-            and state.bind_mapper.local_table.name in _watched:  # type: ignore[attr-defined]
+    if (
+        (state.is_insert or state.is_update or state.is_delete)
+        and state.bind_mapper is not None
+        and state.bind_mapper.local_table.name in _watched
+    ):  # type: ignore[attr-defined]
         state.session.info[_CHANGED] = [True]
 
 
@@ -116,7 +121,9 @@ def visitor_page(*args: str) -> Callable[[Callable], Callable]:
 
 def _kept_or_rendered(key: str, render: Callable[[], Any]) -> Response:
     try:
-        version, kept = (v.encode() if isinstance(v, str) else v for v in get_redis().mget([VERSION_KEY, key]))
+        version, kept = (
+            v.encode() if isinstance(v, str) else v for v in get_redis().mget([VERSION_KEY, key])
+        )
     except RedisError:
         return make_response(render())
     version = version or b"0"
@@ -126,8 +133,12 @@ def _kept_or_rendered(key: str, render: Callable[[], Any]) -> Response:
             return Response(page, mimetype="text/html")
     response = make_response(render())
     # A page that put something of this visitor's in the session (a form's token) is theirs alone.
-    if response.status_code == 200 and _for_anyone() and not session.modified \
-            and (seconds := _seconds_left()) >= 1:
+    if (
+        response.status_code == 200
+        and _for_anyone()
+        and not session.modified
+        and (seconds := _seconds_left()) >= 1
+    ):
         try:
             get_redis().set(key, version + b"\n" + response.get_data(), ex=seconds)
         except RedisError as exc:

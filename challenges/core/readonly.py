@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 _WROTE = "challenges_wrote"
 _CONNECTION = "challenges_connection"
 _PLAIN_SELECT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
-_WRITING_SELECT = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE)\b|\bINTO\b", re.IGNORECASE)
+_WRITING_SELECT = re.compile(
+    r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE)\b|\bINTO\b", re.IGNORECASE
+)
 
 
 def _note(conn: sa.Connection, _cursor: Any, statement: str, *_args: Any) -> None:

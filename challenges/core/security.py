@@ -115,8 +115,15 @@ def local_target(target: str | None) -> str:
     folds it to "//elsewhere", which a browser reads as another site).
     """
     parts = urlsplit(target or "")
-    if (target and target.isprintable() and "\\" not in target and not target.startswith("//")
-            and not parts.scheme and not parts.netloc and parts.path.startswith("/")):
+    if (
+        target
+        and target.isprintable()
+        and "\\" not in target
+        and not target.startswith("//")
+        and not parts.scheme
+        and not parts.netloc
+        and parts.path.startswith("/")
+    ):
         return target
     return url_for("core.home")
 
@@ -173,4 +180,3 @@ def set_security_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.after_request(set_security_headers)
-

@@ -62,5 +62,9 @@ def healthz():
 def readyz():
     """Readiness: the database answers at the newest migration and Redis answers; 503 when not."""
     found = health.readiness()
-    return jsonify(status="ready" if found.healthy else "unavailable", database=found.database,
-                   redis=found.redis, migrations=found.migrations), 200 if found.healthy else 503
+    return jsonify(
+        status="ready" if found.healthy else "unavailable",
+        database=found.database,
+        redis=found.redis,
+        migrations=found.migrations,
+    ), 200 if found.healthy else 503

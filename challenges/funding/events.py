@@ -127,8 +127,20 @@ class AwardChangeBooked(DomainEvent, type_name="AwardChangeBooked"):
 
 
 LEDGER_EVENTS: tuple[type[DomainEvent], ...] = (
-    YearOpened, FundingAwarded, PaymentApproved, AwardReduced, AwardCancelled, AdminCostBooked, YearClosed,
+    YearOpened,
+    FundingAwarded,
+    PaymentApproved,
+    AwardReduced,
+    AwardCancelled,
+    AdminCostBooked,
+    YearClosed,
 )
 ALL: tuple[type[DomainEvent], ...] = (
-    ExchangeRateSet, AwardRefused, PostingRefused, AwardBooked, PaymentMade, AwardChangeBooked, *LEDGER_EVENTS,
+    ExchangeRateSet,
+    AwardRefused,
+    PostingRefused,
+    AwardBooked,
+    PaymentMade,
+    AwardChangeBooked,
+    *LEDGER_EVENTS,
 )

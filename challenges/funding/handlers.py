@@ -39,8 +39,14 @@ def send_booked(e: events.AwardBooked, record: Event) -> None:
     award = must_get(Award, e.award_id)
     challenge = award.proposal.challenge
     notify(record, "award_booked", _applicants(award), award=award, applicant=True, plan=award.instalments)
-    notify(record, "award_booked", recipients_for(owner_members(challenge)), award=award, applicant=False,
-           plan=award.instalments)
+    notify(
+        record,
+        "award_booked",
+        recipients_for(owner_members(challenge)),
+        award=award,
+        applicant=False,
+        plan=award.instalments,
+    )
 
 
 def send_refused(e: events.AwardRefused, record: Event) -> None:
@@ -48,27 +54,61 @@ def send_refused(e: events.AwardRefused, record: Event) -> None:
 
 
 def send_change_booked(e: events.AwardChangeBooked, record: Event) -> None:
-    notify(record, "award_changed", _applicants(must_get(Award, e.award_id)), award=must_get(Award, e.award_id), kind=e.kind,
-           amount_ore=e.amount_ore)
+    notify(
+        record,
+        "award_changed",
+        _applicants(must_get(Award, e.award_id)),
+        award=must_get(Award, e.award_id),
+        kind=e.kind,
+        amount_ore=e.amount_ore,
+    )
 
 
 def send_payment(e: events.PaymentMade, record: Event) -> None:
     award = must_get(Award, e.award_id)
-    notify(record, "payment_made", _applicants(award), award=award,
-           instalment=db.session.get(Instalment, e.instalment_id), amount_ore=e.amount_ore)
+    notify(
+        record,
+        "payment_made",
+        _applicants(award),
+        award=award,
+        instalment=db.session.get(Instalment, e.instalment_id),
+        amount_ore=e.amount_ore,
+    )
 
 
 def send_posting_refused(e: events.PostingRefused, record: Event) -> None:
-    notify(record, "posting_refused", _managers(), kind=e.kind, reason=e.reason,
-           refused=db.session.get(Event, e.refused_event_id))
+    notify(
+        record,
+        "posting_refused",
+        _managers(),
+        kind=e.kind,
+        reason=e.reason,
+        refused=db.session.get(Event, e.refused_event_id),
+    )
 
 
 def register(bus: EventBus) -> None:
     bus.declare(*events.ALL)
     for event_type in events.LEDGER_EVENTS:
-        bus.subscribe(event_type, post_to_ledger, name="funding_post_to_ledger", queue=LEDGER_QUEUE, batch=post_many_to_ledger)
+        bus.subscribe(
+            event_type,
+            post_to_ledger,
+            name="funding_post_to_ledger",
+            queue=LEDGER_QUEUE,
+            batch=post_many_to_ledger,
+        )
     bus.subscribe(events.AwardBooked, send_booked, name="funding_send_booked", queue=NOTIFICATIONS_QUEUE)
     bus.subscribe(events.AwardRefused, send_refused, name="funding_send_refused", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.AwardChangeBooked, send_change_booked, name="funding_send_change_booked", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(
+        events.AwardChangeBooked,
+        send_change_booked,
+        name="funding_send_change_booked",
+        queue=NOTIFICATIONS_QUEUE,
+    )
     bus.subscribe(events.PaymentMade, send_payment, name="funding_send_payment", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.PostingRefused, send_posting_refused, name="funding_send_posting_refused", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(
+        events.PostingRefused,
+        send_posting_refused,
+        name="funding_send_posting_refused",
+        queue=NOTIFICATIONS_QUEUE,
+    )

@@ -48,7 +48,9 @@ class Outcome:
 
 class Book(Protocol):
     def balance(self, key: AccountKey) -> int: ...
-    def move(self, event_id: str, kind: TransferKind, source: AccountKey, target: AccountKey, amount: int) -> None: ...
+    def move(
+        self, event_id: str, kind: TransferKind, source: AccountKey, target: AccountKey, amount: int
+    ) -> None: ...
     def commitments(self, year_id: int) -> list[AccountKey]: ...
     def is_closed(self, year_id: int) -> bool: ...
     def close(self, year_id: int) -> None: ...
@@ -71,9 +73,17 @@ def apply(book: Book, event: Fact) -> Outcome:
 
     if kind == ev.YearOpened.type_name:
         if amount - p["admin_cap_ore"]:
-            book.move(event.id, TransferKind.opening, key(K.allocation), key(K.available), amount - p["admin_cap_ore"])
+            book.move(
+                event.id,
+                TransferKind.opening,
+                key(K.allocation),
+                key(K.available),
+                amount - p["admin_cap_ore"],
+            )
         if p["admin_cap_ore"]:
-            book.move(event.id, TransferKind.opening, key(K.allocation), key(K.admin_envelope), p["admin_cap_ore"])
+            book.move(
+                event.id, TransferKind.opening, key(K.allocation), key(K.admin_envelope), p["admin_cap_ore"]
+            )
     elif kind == ev.FundingAwarded.type_name:
         if amount > book.balance(key(K.available)):
             return Outcome(False, "insufficient_budget")
@@ -86,7 +96,9 @@ def apply(book: Book, event: Fact) -> Outcome:
         if amount > book.balance(key(K.commitment, p["award_id"])):
             return Outcome(False, "exceeds_commitment")
         if amount:
-            transfer = TransferKind.reduction if kind == ev.AwardReduced.type_name else TransferKind.cancellation
+            transfer = (
+                TransferKind.reduction if kind == ev.AwardReduced.type_name else TransferKind.cancellation
+            )
             book.move(event.id, transfer, key(K.commitment, p["award_id"]), key(K.available), amount)
     elif kind == ev.AdminCostBooked.type_name:
         if amount > book.balance(key(K.admin_envelope)):
@@ -115,10 +127,16 @@ class DatabaseBook:
     def __init__(self, years: list[ProgrammeYear], award_ids: set[int]) -> None:
         self.years = {year.id: year for year in years}
         self._accounts: dict[AccountKey, Account] = {
-            (a.programme_year_id, a.kind, a.award_id): a for a in db.session.scalars(
-                sa.select(Account).where(Account.programme_year_id.in_(self.years), sa.or_(
-                    Account.award_id.is_(None), Account.award_id.in_(award_ids)))
-                .execution_options(populate_existing=True))}
+            (a.programme_year_id, a.kind, a.award_id): a
+            for a in db.session.scalars(
+                sa.select(Account)
+                .where(
+                    Account.programme_year_id.in_(self.years),
+                    sa.or_(Account.award_id.is_(None), Account.award_id.in_(award_ids)),
+                )
+                .execution_options(populate_existing=True)
+            )
+        }
         # every account of these (year, award) pairs is loaded: one that is not there is new
         self._complete = {(y, a) for y in self.years for a in (None, *award_ids)}
 
@@ -127,10 +145,15 @@ class DatabaseBook:
             year, kind, award = key
             found = None
             if (year, award) not in self._complete:
-                found = db.session.scalar(sa.select(Account).where(
-                    Account.programme_year_id == year, Account.kind == kind,
-                    Account.award_id.is_(None) if award is None else Account.award_id == award)
-                    .execution_options(populate_existing=True))
+                found = db.session.scalar(
+                    sa.select(Account)
+                    .where(
+                        Account.programme_year_id == year,
+                        Account.kind == kind,
+                        Account.award_id.is_(None) if award is None else Account.award_id == award,
+                    )
+                    .execution_options(populate_existing=True)
+                )
             if found is None:
                 found = Account(programme_year_id=year, kind=kind, award_id=award, balance_ore=0)
                 db.session.add(found)
@@ -140,16 +163,29 @@ class DatabaseBook:
     def balance(self, key: AccountKey) -> int:
         return self.account(key).balance_ore
 
-    def move(self, event_id: str, kind: TransferKind, source: AccountKey, target: AccountKey, amount: int) -> None:
+    def move(
+        self, event_id: str, kind: TransferKind, source: AccountKey, target: AccountKey, amount: int
+    ) -> None:
         src, dst = self.account(source), self.account(target)
-        db.session.add(Transfer(programme_year_id=source[0], event_id=event_id, kind=kind, source=src, target=dst,
-                                amount_ore=amount))
+        db.session.add(
+            Transfer(
+                programme_year_id=source[0],
+                event_id=event_id,
+                kind=kind,
+                source=src,
+                target=dst,
+                amount_ore=amount,
+            )
+        )
         src.balance_ore -= amount
         dst.balance_ore += amount
 
     def commitments(self, year_id: int) -> list[AccountKey]:
-        rows = db.session.scalars(sa.select(Account.award_id).where(
-            Account.programme_year_id == year_id, Account.kind == K.commitment).order_by(Account.award_id))
+        rows = db.session.scalars(
+            sa.select(Account.award_id)
+            .where(Account.programme_year_id == year_id, Account.kind == K.commitment)
+            .order_by(Account.award_id)
+        )
         return [(year_id, K.commitment, award_id) for award_id in rows]
 
     def is_closed(self, year_id: int) -> bool:
@@ -173,29 +209,48 @@ def post_many(events: list[Fact]) -> list[tuple[Posting, bool]]:
     accounts read in one query each, and everything is written in one flush. Each posting's time is later
     than the one before it, so that a replay takes the events in the order they were posted."""
     year_ids = sorted({event.payload["programme_year_id"] for event in events})
-    years = list(db.session.scalars(sa.select(ProgrammeYear).where(ProgrammeYear.id.in_(year_ids))
-                                    .order_by(ProgrammeYear.id).with_for_update()
-                                    .execution_options(populate_existing=True)))
+    years = list(
+        db.session.scalars(
+            sa.select(ProgrammeYear)
+            .where(ProgrammeYear.id.in_(year_ids))
+            .order_by(ProgrammeYear.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
     if len(years) != len(year_ids):
         raise LookupError(f"programme year(s) {sorted(set(year_ids) - {y.id for y in years})} not found")
-    done = {p.event_id: p for p in db.session.scalars(
-        sa.select(Posting).where(Posting.event_id.in_([event.id for event in events]))
-        .execution_options(populate_existing=True))}
+    done = {
+        p.event_id: p
+        for p in db.session.scalars(
+            sa.select(Posting)
+            .where(Posting.event_id.in_([event.id for event in events]))
+            .execution_options(populate_existing=True)
+        )
+    }
     book = DatabaseBook(years, {event.payload["award_id"] for event in events if "award_id" in event.payload})
     results: list[tuple[Posting, bool]] = []
     last = None
     for event in events:
         if (posting := done.get(event.id)) is not None:
             if posting.amount_ore != _amount(event) or not get_bus().same_type(posting.kind, event.type):
-                raise LedgerConflict(f"event {event.id} was posted as {posting.kind} of {posting.amount_ore} öre; "
-                                     f"now it says {event.type} of {_amount(event)} öre")
+                raise LedgerConflict(
+                    f"event {event.id} was posted as {posting.kind} of {posting.amount_ore} öre; "
+                    f"now it says {event.type} of {_amount(event)} öre"
+                )
             results.append((posting, False))
             continue
         outcome = apply(book, event)
         now = utcnow()
         last = now if last is None or now > last else last + timedelta(microseconds=1)
-        posting = Posting(event_id=event.id, kind=event.type, amount_ore=_amount(event), booked=outcome.booked,
-                          reason=outcome.reason, posted_at=last)
+        posting = Posting(
+            event_id=event.id,
+            kind=event.type,
+            amount_ore=_amount(event),
+            booked=outcome.booked,
+            reason=outcome.reason,
+            posted_at=last,
+        )
         db.session.add(posting)
         done[event.id] = posting
         results.append((posting, True))
@@ -216,13 +271,16 @@ class MemoryBook:
     def balance(self, key: AccountKey) -> int:
         return self.balances[key]
 
-    def move(self, event_id: str, kind: TransferKind, source: AccountKey, target: AccountKey, amount: int) -> None:
+    def move(
+        self, event_id: str, kind: TransferKind, source: AccountKey, target: AccountKey, amount: int
+    ) -> None:
         self.balances[source] -= amount
         self.balances[target] += amount
 
     def commitments(self, year_id: int) -> list[AccountKey]:
-        return sorted((k for k in self.balances if k[0] == year_id and k[1] is K.commitment),
-                      key=lambda k: k[2] or 0)
+        return sorted(
+            (k for k in self.balances if k[0] == year_id and k[1] is K.commitment), key=lambda k: k[2] or 0
+        )
 
     def is_closed(self, year_id: int) -> bool:
         return year_id in self.closed
@@ -232,7 +290,10 @@ class MemoryBook:
 
 
 def live_balances() -> dict[AccountKey, int]:
-    return {(a.programme_year_id, a.kind, a.award_id): a.balance_ore for a in db.session.scalars(sa.select(Account))}
+    return {
+        (a.programme_year_id, a.kind, a.award_id): a.balance_ore
+        for a in db.session.scalars(sa.select(Account))
+    }
 
 
 def replay(until: datetime | None = None, year_ids: set[int] | None = None) -> MemoryBook:
@@ -253,8 +314,11 @@ def rebuild() -> tuple[dict[AccountKey, int], list[str]]:
     from the live ledger (empty when they agree to the öre)."""
     rebuilt = dict(replay().balances)
     live = live_balances()
-    differences = [f"{key}: live {live.get(key, 0)} öre, rebuilt {rebuilt.get(key, 0)} öre"
-                   for key in sorted(set(live) | set(rebuilt), key=str) if live.get(key, 0) != rebuilt.get(key, 0)]
+    differences = [
+        f"{key}: live {live.get(key, 0)} öre, rebuilt {rebuilt.get(key, 0)} öre"
+        for key in sorted(set(live) | set(rebuilt), key=str)
+        if live.get(key, 0) != rebuilt.get(key, 0)
+    ]
     return rebuilt, differences
 
 
@@ -268,7 +332,8 @@ def _movements() -> tuple[dict[int, Account], dict[tuple[int, K, TransferKind], 
     by_account = {a.id: a for a in db.session.scalars(sa.select(Account))}
     moved: dict[tuple[int, K, TransferKind], int] = defaultdict(int)  # (account, its kind, transfer kind)
     for source_id, target_id, kind, amount in db.session.execute(
-            sa.select(Transfer.source_id, Transfer.target_id, Transfer.kind, Transfer.amount_ore)):
+        sa.select(Transfer.source_id, Transfer.target_id, Transfer.kind, Transfer.amount_ore)
+    ):
         for account_id in (source_id, target_id):
             moved[account_id, by_account[account_id].kind, kind] += amount
     return by_account, moved
@@ -280,14 +345,17 @@ def verify_accounts() -> list[str]:
     problems = []
     flows: dict[int, int] = defaultdict(int)
     for source_id, target_id, amount in db.session.execute(
-            sa.select(Transfer.source_id, Transfer.target_id, Transfer.amount_ore)):
+        sa.select(Transfer.source_id, Transfer.target_id, Transfer.amount_ore)
+    ):
         flows[source_id] -= amount
         flows[target_id] += amount
     per_year: dict[int, int] = defaultdict(int)
     for account in db.session.scalars(sa.select(Account).order_by(Account.id)):
         name = f"account {account.id} ({account.kind.value}, year {account.programme_year_id})"
         if flows[account.id] != account.balance_ore:
-            problems.append(f"{name}: balance {account.balance_ore} öre, transfers say {flows[account.id]} öre")
+            problems.append(
+                f"{name}: balance {account.balance_ore} öre, transfers say {flows[account.id]} öre"
+            )
         if account.kind in BOUNDED and flows[account.id] < 0:
             problems.append(f"{name} is below zero: {flows[account.id]} öre")
         per_year[account.programme_year_id] += flows[account.id]
@@ -296,16 +364,31 @@ def verify_accounts() -> list[str]:
             problems.append(f"year {year_id}: debits and credits differ by {total} öre")
     by_account, moved = _movements()
     for year in db.session.scalars(sa.select(ProgrammeYear)):
-        spent = sum(a.balance_ore for a in by_account.values()
-                    if a.programme_year_id == year.id and a.kind is K.admin_spent)
-        envelope = [a.id for a in by_account.values() if a.programme_year_id == year.id and a.kind is K.admin_envelope]
-        cap = sum(moved[a, K.admin_envelope, TransferKind.opening] for a in envelope)  # as the year was opened
+        spent = sum(
+            a.balance_ore
+            for a in by_account.values()
+            if a.programme_year_id == year.id and a.kind is K.admin_spent
+        )
+        envelope = [
+            a.id for a in by_account.values() if a.programme_year_id == year.id and a.kind is K.admin_envelope
+        ]
+        cap = sum(
+            moved[a, K.admin_envelope, TransferKind.opening] for a in envelope
+        )  # as the year was opened
         if spent > cap:
-            problems.append(f"year {year.year}: administration {spent} öre is above the cap it opened with, {cap} öre")
+            problems.append(
+                f"year {year.year}: administration {spent} öre is above the cap it opened with, {cap} öre"
+            )
         if year.closed_at is not None:
-            late = db.session.scalar(sa.select(sa.func.count()).select_from(Transfer).where(
-                Transfer.programme_year_id == year.id, Transfer.booked_at > year.closed_at,
-                Transfer.kind != TransferKind.year_close))
+            late = db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Transfer)
+                .where(
+                    Transfer.programme_year_id == year.id,
+                    Transfer.booked_at > year.closed_at,
+                    Transfer.kind != TransferKind.year_close,
+                )
+            )
             if late:
                 problems.append(f"year {year.year}: {late} transfer(s) after the close")
     return problems
@@ -318,8 +401,12 @@ def verify_awards() -> list[str]:
     problems = []
     postings = {p.event_id: p.booked for p in db.session.scalars(sa.select(Posting))}
     bus = get_bus()
-    awarded = {bus.payload(event)["award_id"]: postings.get(event.id) for event in db.session.scalars(
-        sa.select(Event).where(Event.type.in_(bus.stored_names(ev.FundingAwarded))))}  # its own event and posting
+    awarded = {
+        bus.payload(event)["award_id"]: postings.get(event.id)
+        for event in db.session.scalars(
+            sa.select(Event).where(Event.type.in_(bus.stored_names(ev.FundingAwarded)))
+        )
+    }  # its own event and posting
     commitments: dict[int, list[int]] = defaultdict(list)
     for account in by_account.values():
         if account.award_id is not None:
@@ -334,20 +421,29 @@ def verify_awards() -> list[str]:
         if award.status is AwardStatus.pending and (flow[TransferKind.award] or booked is not None):
             problems.append(f"{name}: posted, but still pending")
         if award.status is AwardStatus.refused and (flow[TransferKind.award] or booked or balance):
-            problems.append(f"{name}: refused, but {flow[TransferKind.award]} öre was committed ({balance} öre still)")
+            problems.append(
+                f"{name}: refused, but {flow[TransferKind.award]} öre was committed ({balance} öre still)"
+            )
         if award.status in (AwardStatus.booked, AwardStatus.cancelled):
             if not booked or not flow[TransferKind.award]:
                 problems.append(f"{name}: no booked posting commits its money")
             if award.amount_ore != flow[TransferKind.award] - flow[TransferKind.reduction]:
-                problems.append(f"{name}: amount {award.amount_ore} öre, the ledger committed "
-                                f"{flow[TransferKind.award] - flow[TransferKind.reduction]} öre")
-            expected = (0 if award.status is AwardStatus.cancelled else award.amount_ore
-                        - flow[TransferKind.payment] - flow[TransferKind.year_close])
+                problems.append(
+                    f"{name}: amount {award.amount_ore} öre, the ledger committed "
+                    f"{flow[TransferKind.award] - flow[TransferKind.reduction]} öre"
+                )
+            expected = (
+                0
+                if award.status is AwardStatus.cancelled
+                else award.amount_ore - flow[TransferKind.payment] - flow[TransferKind.year_close]
+            )
             if balance != expected:
                 problems.append(f"{name}: {balance} öre committed, {expected} öre expected")
         paid_by_plan = sum(i.amount_ore for i in award.instalments if i.event_id and postings.get(i.event_id))
         if flow[TransferKind.payment] != paid_by_plan:
-            problems.append(f"{name}: paid {flow[TransferKind.payment]} öre, its booked instalments {paid_by_plan} öre")
+            problems.append(
+                f"{name}: paid {flow[TransferKind.payment]} öre, its booked instalments {paid_by_plan} öre"
+            )
         if flow[TransferKind.payment] > award.amount_ore:
             problems.append(f"{name}: paid {flow[TransferKind.payment]} öre of {award.amount_ore} öre")
     return problems

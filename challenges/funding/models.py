@@ -203,11 +203,14 @@ class Award(Model):
     __table_args__ = (sa.CheckConstraint("amount_ore > 0", name="amount_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    proposal_id: Mapped[int] = mapped_column(sa.ForeignKey("proposal.id"), index=True)  # again after a refusal
+    proposal_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("proposal.id"), index=True
+    )  # again after a refusal
     programme_year_id: Mapped[int] = mapped_column(sa.ForeignKey("programme_year.id"), index=True)
     amount_ore: Mapped[int] = mapped_column(sa.BigInteger)  # as awarded; reductions lower it
-    status: Mapped[AwardStatus] = mapped_column(enum_column(AwardStatus, "award_status"),
-                                                default=AwardStatus.pending)
+    status: Mapped[AwardStatus] = mapped_column(
+        enum_column(AwardStatus, "award_status"), default=AwardStatus.pending
+    )
     refused_reason: Mapped[str | None] = mapped_column(sa.String(40))
     awarded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     awarded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -215,7 +218,9 @@ class Award(Model):
 
     proposal: Mapped[Proposal] = relationship()
     programme_year: Mapped[ProgrammeYear] = relationship()
-    instalments: Mapped[list[Instalment]] = relationship(back_populates="award", order_by="Instalment.position")
+    instalments: Mapped[list[Instalment]] = relationship(
+        back_populates="award", order_by="Instalment.position"
+    )
 
 
 class InstalmentCondition(enum.Enum):
@@ -241,7 +246,9 @@ class Instalment(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     award_id: Mapped[int] = mapped_column(sa.ForeignKey("award.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(sa.Integer)
-    condition: Mapped[InstalmentCondition] = mapped_column(enum_column(InstalmentCondition, "instalment_condition"))
+    condition: Mapped[InstalmentCondition] = mapped_column(
+        enum_column(InstalmentCondition, "instalment_condition")
+    )
     amount_ore: Mapped[int] = mapped_column(sa.BigInteger)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     approved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))

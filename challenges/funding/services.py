@@ -51,8 +51,15 @@ def set_exchange_rate(programme: Programme, eur_rate_ore: int, *, by: User) -> N
     record(events.ExchangeRateSet(programme_id=programme.id, eur_rate_ore=eur_rate_ore), by=by)
 
 
-def update_programme(programme: Programme, *, admin_cap_basis_points: int, eur_rate_ore: int,
-                     return_deadline, report_dates: list, by: User) -> None:
+def update_programme(
+    programme: Programme,
+    *,
+    admin_cap_basis_points: int,
+    eur_rate_ore: int,
+    return_deadline,
+    report_dates: list,
+    by: User,
+) -> None:
     _require_manager(by)
     errors = {}
     if not 0 <= admin_cap_basis_points <= 10000:
@@ -69,15 +76,21 @@ def update_programme(programme: Programme, *, admin_cap_basis_points: int, eur_r
     db.session.flush()
 
 
-def add_year(programme: Programme, year: int, allocation_ore: int, requisition_deadline, *, by: User) -> ProgrammeYear:
+def add_year(
+    programme: Programme, year: int, allocation_ore: int, requisition_deadline, *, by: User
+) -> ProgrammeYear:
     """A new programme year with its allocation; its ledger opens at once."""
     _require_manager(by)
     if any(y.year == year for y in programme.years):
         raise ServiceError(_("The programme already has the year %(year)s.", year=year), "year")
     if allocation_ore <= 0:
         raise ServiceError(_("Enter an amount greater than zero."), "allocation")
-    row = ProgrammeYear(programme=programme, year=year, allocation_ore=allocation_ore,
-                        requisition_deadline=requisition_deadline)
+    row = ProgrammeYear(
+        programme=programme,
+        year=year,
+        allocation_ore=allocation_ore,
+        requisition_deadline=requisition_deadline,
+    )
     db.session.add(row)
     db.session.flush()
     open_year(row, by=by)
@@ -92,15 +105,25 @@ def open_year(year: ProgrammeYear, *, by: User | None = None) -> None:
     administration envelope. Posted at once (the same transaction); idempotent."""
     if db.session.scalar(sa.select(Account.id).where(Account.programme_year_id == year.id).limit(1)):
         return
-    row = record(events.YearOpened(programme_year_id=year.id, amount_ore=year.allocation_ore,
-                                   admin_cap_ore=year.admin_cap_ore), by=by)
+    row = record(
+        events.YearOpened(
+            programme_year_id=year.id, amount_ore=year.allocation_ore, admin_cap_ore=year.admin_cap_ore
+        ),
+        by=by,
+    )
     db.session.flush()
     ledger.post(get_bus().fact(row))
 
 
 def balance(year: ProgrammeYear, kind: AccountKind) -> int:
-    return db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Account.balance_ore), 0)).where(
-        Account.programme_year_id == year.id, Account.kind == kind)) or 0
+    return (
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(Account.balance_ore), 0)).where(
+                Account.programme_year_id == year.id, Account.kind == kind
+            )
+        )
+        or 0
+    )
 
 
 def _require_open(year: ProgrammeYear) -> None:
@@ -116,11 +139,22 @@ def _require_open(year: ProgrammeYear) -> None:
 
 def unposted(year: ProgrammeYear) -> int:
     """How many ledger events on *year* the ledger has not yet posted (or has failed to)."""
-    handlers = {h.name for h in get_bus().handlers[events.FundingAwarded.type_name] if h.queue == LEDGER_QUEUE}
-    return db.session.scalar(
-        sa.select(sa.func.count()).select_from(EventHandling).join(Event, Event.id == EventHandling.event_id)
-        .where(EventHandling.handler.in_(handlers), EventHandling.state != HandlingState.done,
-               Event.payload["programme_year_id"].as_integer() == year.id)) or 0
+    handlers = {
+        h.name for h in get_bus().handlers[events.FundingAwarded.type_name] if h.queue == LEDGER_QUEUE
+    }
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(EventHandling)
+            .join(Event, Event.id == EventHandling.event_id)
+            .where(
+                EventHandling.handler.in_(handlers),
+                EventHandling.state != HandlingState.done,
+                Event.payload["programme_year_id"].as_integer() == year.id,
+            )
+        )
+        or 0
+    )
 
 
 # --- awards ---------------------------------------------------------------------------------------------
@@ -133,8 +167,11 @@ def plan_for(amount_ore: int) -> list[tuple[InstalmentCondition, int]]:
 
 
 def current_award(proposal: Proposal) -> Award | None:
-    return db.session.scalar(sa.select(Award).where(
-        Award.proposal_id == proposal.id, Award.status.in_([AwardStatus.pending, AwardStatus.booked])))
+    return db.session.scalar(
+        sa.select(Award).where(
+            Award.proposal_id == proposal.id, Award.status.in_([AwardStatus.pending, AwardStatus.booked])
+        )
+    )
 
 
 def check_awardable(proposal: Proposal, *, by: User) -> None:
@@ -165,21 +202,42 @@ def award_funding(proposal: Proposal, year: ProgrammeYear, amount_ore: int, *, b
     if amount_ore <= 0:
         raise ServiceError(_("Enter an amount greater than zero."), "amount")
     if amount_ore > requested:
-        raise ServiceError(_("The award cannot be more than the %(amount)s requested.", amount=sek(requested)), "amount")
+        raise ServiceError(
+            _("The award cannot be more than the %(amount)s requested.", amount=sek(requested)), "amount"
+        )
     if amount_ore > maximum:
-        raise ServiceError(_("The award cannot be more than the challenge's maximum, %(amount)s.",
-                             amount=sek(maximum)), "amount")
+        raise ServiceError(
+            _("The award cannot be more than the challenge's maximum, %(amount)s.", amount=sek(maximum)),
+            "amount",
+        )
     available = balance(year, AccountKind.available)
     if amount_ore > available:
-        raise ServiceError(_("The year %(year)s has %(available)s available; this award needs %(amount)s.",
-                             year=year.year, available=sek(available), amount=sek(amount_ore)), "amount")
-    award = Award(proposal=proposal, programme_year=year, amount_ore=amount_ore, status=AwardStatus.pending,
-                  awarded_by_id=by.id)
-    award.instalments = [Instalment(position=i, condition=c, amount_ore=a)
-                         for i, (c, a) in enumerate(plan_for(amount_ore)) if a > 0]
+        raise ServiceError(
+            _(
+                "The year %(year)s has %(available)s available; this award needs %(amount)s.",
+                year=year.year,
+                available=sek(available),
+                amount=sek(amount_ore),
+            ),
+            "amount",
+        )
+    award = Award(
+        proposal=proposal,
+        programme_year=year,
+        amount_ore=amount_ore,
+        status=AwardStatus.pending,
+        awarded_by_id=by.id,
+    )
+    award.instalments = [
+        Instalment(position=i, condition=c, amount_ore=a)
+        for i, (c, a) in enumerate(plan_for(amount_ore))
+        if a > 0
+    ]
     db.session.add(award)
     db.session.flush()
-    row = record(events.FundingAwarded(award_id=award.id, programme_year_id=year.id, amount_ore=amount_ore), by=by)
+    row = record(
+        events.FundingAwarded(award_id=award.id, programme_year_id=year.id, amount_ore=amount_ore), by=by
+    )
     award.event_id = row.id
     db.session.flush()
     return award
@@ -195,8 +253,12 @@ def _lock(award: Award) -> None:
 def _require_booked(award: Award) -> None:
     _lock(award)
     if award.status is not AwardStatus.booked:
-        raise ServiceError(_("The award is not booked in the ledger (it is %(status)s).",
-                             status=str(AWARD_STATUS_LABELS[award.status]).lower()))
+        raise ServiceError(
+            _(
+                "The award is not booked in the ledger (it is %(status)s).",
+                status=str(AWARD_STATUS_LABELS[award.status]).lower(),
+            )
+        )
     _require_open(award.programme_year)
 
 
@@ -216,14 +278,25 @@ def approve_payment(instalment: Instalment, *, condition_met: bool, by: User) ->
         raise ServiceError(_("This instalment is paid when the project's final report is approved."))
     remaining = award.amount_ore - paid(award)
     if instalment.amount_ore > remaining:
-        raise ServiceError(_("The payment of %(amount)s is more than the %(remaining)s that remains of the award.",
-                             amount=sek(instalment.amount_ore), remaining=sek(remaining)))
+        raise ServiceError(
+            _(
+                "The payment of %(amount)s is more than the %(remaining)s that remains of the award.",
+                amount=sek(instalment.amount_ore),
+                remaining=sek(remaining),
+            )
+        )
     instalment.approved_at = utcnow()
     instalment.approved_by_id = by.id
     db.session.flush()
-    row = record(events.PaymentApproved(award_id=award.id, instalment_id=instalment.id,
-                                        programme_year_id=award.programme_year_id, amount_ore=instalment.amount_ore),
-                 by=by)
+    row = record(
+        events.PaymentApproved(
+            award_id=award.id,
+            instalment_id=instalment.id,
+            programme_year_id=award.programme_year_id,
+            amount_ore=instalment.amount_ore,
+        ),
+        by=by,
+    )
     instalment.event_id = row.id
     db.session.flush()
 
@@ -234,8 +307,14 @@ def reduce_award(award: Award, new_amount_ore: int, *, by: User) -> None:
     _require_booked(award)
     already = paid(award)
     if not already < new_amount_ore < award.amount_ore:
-        raise ServiceError(_("Enter an amount below the award (%(award)s) and above what is paid (%(paid)s).",
-                             award=sek(award.amount_ore), paid=sek(already)), "amount")
+        raise ServiceError(
+            _(
+                "Enter an amount below the award (%(award)s) and above what is paid (%(paid)s).",
+                award=sek(award.amount_ore),
+                paid=sek(already),
+            ),
+            "amount",
+        )
     cut = award.amount_ore - new_amount_ore
     for instalment in reversed(award.instalments):
         if instalment.approved_at is None and cut:
@@ -247,8 +326,12 @@ def reduce_award(award: Award, new_amount_ore: int, *, by: User) -> None:
     difference = award.amount_ore - new_amount_ore
     award.amount_ore = new_amount_ore
     db.session.flush()
-    record(events.AwardReduced(award_id=award.id, programme_year_id=award.programme_year_id, amount_ore=difference),
-           by=by)
+    record(
+        events.AwardReduced(
+            award_id=award.id, programme_year_id=award.programme_year_id, amount_ore=difference
+        ),
+        by=by,
+    )
 
 
 def cancel_award(award: Award, *, by: User) -> None:
@@ -258,8 +341,12 @@ def cancel_award(award: Award, *, by: User) -> None:
     remaining = award.amount_ore - paid(award)
     award.status = AwardStatus.cancelled
     db.session.flush()
-    record(events.AwardCancelled(award_id=award.id, programme_year_id=award.programme_year_id,
-                                 amount_ore=remaining), by=by)
+    record(
+        events.AwardCancelled(
+            award_id=award.id, programme_year_id=award.programme_year_id, amount_ore=remaining
+        ),
+        by=by,
+    )
 
 
 def book_admin_cost(year: ProgrammeYear, amount_ore: int, memo: str, *, by: User) -> None:
@@ -269,8 +356,10 @@ def book_admin_cost(year: ProgrammeYear, amount_ore: int, memo: str, *, by: User
     if amount_ore <= 0:
         errors["amount"] = _("Enter an amount greater than zero.")
     elif amount_ore > balance(year, AccountKind.admin_envelope):
-        errors["amount"] = _("The administration envelope has %(left)s left.",
-                             left=sek(balance(year, AccountKind.admin_envelope)))
+        errors["amount"] = _(
+            "The administration envelope has %(left)s left.",
+            left=sek(balance(year, AccountKind.admin_envelope)),
+        )
     if not memo.strip():
         errors["memo"] = _("Say what the cost is for.")
     if errors:
@@ -285,11 +374,15 @@ def close_year(year: ProgrammeYear, *, by: User) -> None:
     _require_manager(by)
     _require_open(year)
     if waiting := unposted(year):
-        raise ServiceError(ngettext(
-            "%(num)d posting on the year waits for the ledger (an award, a payment, a change or a cost). "
-            "Close the year once it is booked or refused.",
-            "%(num)d postings on the year wait for the ledger (awards, payments, changes or costs). "
-            "Close the year once they are booked or refused.", waiting))
+        raise ServiceError(
+            ngettext(
+                "%(num)d posting on the year waits for the ledger (an award, a payment, a change or a cost). "
+                "Close the year once it is booked or refused.",
+                "%(num)d postings on the year wait for the ledger (awards, payments, changes or costs). "
+                "Close the year once they are booked or refused.",
+                waiting,
+            )
+        )
     year.closing_requested_at = utcnow()
     db.session.flush()
     record(events.YearClosed(programme_year_id=year.id), by=by)
@@ -309,7 +402,9 @@ def book_many(events: list[Fact]) -> None:
     for them all (the ledger worker books a batch of waiting events in one transaction)."""
     postings = ledger.post_many(events)
     award_ids = {event.payload["award_id"] for event in events if "award_id" in event.payload}
-    awards = {award.id: award for award in db.session.scalars(sa.select(Award).where(Award.id.in_(award_ids)))}
+    awards = {
+        award.id: award for award in db.session.scalars(sa.select(Award).where(Award.id.in_(award_ids)))
+    }
     for event, (posting, fresh) in zip(events, postings, strict=True):
         if fresh:  # a re-delivery: everything was done the first time
             _settle(event, posting, awards.get(event.payload.get("award_id", -1)))
@@ -333,21 +428,39 @@ def _settle(event: Fact, posting: Posting, award: Award | None) -> None:
         unpaid = [i for i in award.instalments if i.approved_at is None]
         if unpaid:
             unpaid[-1].amount_ore += payload["amount_ore"]
-    elif event.type == events.AwardCancelled.type_name and award is not None and award.status is AwardStatus.cancelled:
+    elif (
+        event.type == events.AwardCancelled.type_name
+        and award is not None
+        and award.status is AwardStatus.cancelled
+    ):
         award.status = AwardStatus.booked
-    record(events.PostingRefused(refused_event_id=event.id, kind=event.type, reason=posting.reason or ""),
-           flush=False)
+    record(
+        events.PostingRefused(refused_event_id=event.id, kind=event.type, reason=posting.reason or ""),
+        flush=False,
+    )
 
 
 def _tell_booked(event: Fact) -> None:
     """What the applicant hears once the ledger has booked it: a payment, a reduction, a cancellation."""
     payload = event.payload
     if event.type == events.PaymentApproved.type_name:
-        record(events.PaymentMade(award_id=payload["award_id"], instalment_id=payload["instalment_id"],
-                                  amount_ore=payload["amount_ore"]), flush=False)
+        record(
+            events.PaymentMade(
+                award_id=payload["award_id"],
+                instalment_id=payload["instalment_id"],
+                amount_ore=payload["amount_ore"],
+            ),
+            flush=False,
+        )
     elif event.type in (events.AwardReduced.type_name, events.AwardCancelled.type_name):
-        record(events.AwardChangeBooked(award_id=payload["award_id"], amount_ore=payload["amount_ore"],
-                                        kind="reduced" if event.type == events.AwardReduced.type_name else "cancelled"), flush=False)
+        record(
+            events.AwardChangeBooked(
+                award_id=payload["award_id"],
+                amount_ore=payload["amount_ore"],
+                kind="reduced" if event.type == events.AwardReduced.type_name else "cancelled",
+            ),
+            flush=False,
+        )
 
 
 def _settle_award(award: Award | None, *, booked: bool, reason: str | None) -> None:

@@ -17,9 +17,13 @@ def send_digest(e: events.DigestCompiled, record: Event) -> None:
     user = db.session.get(User, e.user_id)
     if user is None:
         return  # the account is gone; its messages went with it
-    messages = list(db.session.scalars(
-        sa.select(MailMessage).where(MailMessage.id.in_(e.message_ids))
-        .order_by(MailMessage.created_at, MailMessage.id)))
+    messages = list(
+        db.session.scalars(
+            sa.select(MailMessage)
+            .where(MailMessage.id.in_(e.message_ids))
+            .order_by(MailMessage.created_at, MailMessage.id)
+        )
+    )
     if not messages:
         return  # nothing to send: an empty digest is never sent
     [digest_id] = notify(record, "digest", [recipient_for(user)], messages=messages, user=user)  # essential
@@ -29,4 +33,6 @@ def send_digest(e: events.DigestCompiled, record: Event) -> None:
 
 def register(bus: EventBus) -> None:
     bus.declare(*events.ALL)
-    bus.subscribe(events.DigestCompiled, send_digest, name="notifications_send_digest", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(
+        events.DigestCompiled, send_digest, name="notifications_send_digest", queue=NOTIFICATIONS_QUEUE
+    )

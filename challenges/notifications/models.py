@@ -69,7 +69,9 @@ class MailMessage(Model):
     notice: Mapped[str] = mapped_column(sa.String(60))  # a key of the catalogue
     # A message about a proposal is sealed like the proposal: while this challenge is open the
     # outbox shows that it exists, not to whom or what it says.
-    sealed_challenge_id: Mapped[int | None] = mapped_column(sa.ForeignKey("challenge.id", ondelete="SET NULL"))
+    sealed_challenge_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("challenge.id", ondelete="SET NULL")
+    )
     sealed_challenge: Mapped[Challenge | None] = relationship()
     event: Mapped[Event] = relationship()
     language: Mapped[str] = mapped_column(sa.String(2))
@@ -114,6 +116,8 @@ class MailDigest(Model):
 
     __tablename__ = "mail_digest"
 
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
     day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     event_id: Mapped[str] = mapped_column(sa.ForeignKey("event_log.id", ondelete="CASCADE"))

@@ -85,8 +85,9 @@ class Recipient:
 
 
 def recipient_for(user: User) -> Recipient:
-    return Recipient(email=user.email, language=user.language, user_id=user.id,
-                     mode=user.mail_mode or MailMode.immediate)
+    return Recipient(
+        email=user.email, language=user.language, user_id=user.id, mode=user.mail_mode or MailMode.immediate
+    )
 
 
 def recipients_for(users: Iterable[User]) -> list[Recipient]:
@@ -96,10 +97,15 @@ def recipients_for(users: Iterable[User]) -> list[Recipient]:
 def recipients_of(user_ids: sa.Select[int]) -> list[Recipient]:
     """The users *user_ids* selects, in the order of their ids, read as the four columns a notice
     needs (not as whole users with what they load along: a published challenge has thousands)."""
-    rows = db.session.execute(sa.select(User.email, User.language, User.id, User.mail_mode)
-                              .where(User.id.in_(user_ids)).order_by(User.id))
-    return [Recipient(email=email, language=language, user_id=id_, mode=mode or MailMode.immediate)
-            for email, language, id_, mode in rows]
+    rows = db.session.execute(
+        sa.select(User.email, User.language, User.id, User.mail_mode)
+        .where(User.id.in_(user_ids))
+        .order_by(User.id)
+    )
+    return [
+        Recipient(email=email, language=language, user_id=id_, mode=mode or MailMode.immediate)
+        for email, language, id_, mode in rows
+    ]
 
 
 def message_id_for(event_id: str, notice: str, recipient: str) -> str:
@@ -129,8 +135,9 @@ def _language(language: str) -> str:
     return "en"
 
 
-def render_message(notice: Notice, language: str, context: dict,
-                   subject_args: dict | None = None) -> tuple[str, str, str]:
+def render_message(
+    notice: Notice, language: str, context: dict, subject_args: dict | None = None
+) -> tuple[str, str, str]:
     """(subject, text, html) of *notice* in *language*; subjects never hold user text."""
     with _rendering_context(), force_locale(language):
         subject = str(notice.subject) % subject_args if subject_args else str(notice.subject)
@@ -157,7 +164,9 @@ def _names_recipient(template: str) -> bool:
         assert env.loader is not None
         tree = env.parse(env.loader.get_source(env, name)[0])
         referenced = list(meta.find_referenced_templates(tree))
-        if "recipient" in meta.find_undeclared_variables(tree) or None in referenced:  # None: a name made at run time
+        if (
+            "recipient" in meta.find_undeclared_variables(tree) or None in referenced
+        ):  # None: a name made at run time
             return True
         todo.extend(t for t in referenced if t is not None)
     return False
@@ -178,9 +187,16 @@ def _link_left_out(language: str) -> str:
         return str(LINK_LEFT_OUT)
 
 
-def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_challenge_id: int | None = None,
-           subject_args: dict | None = None, link_token: ActionToken | None = None,
-           **context: Any) -> list[int]:
+def notify(
+    record_: Event,
+    key: str,
+    recipients: Iterable[Recipient],
+    *,
+    sealed_challenge_id: int | None = None,
+    subject_args: dict | None = None,
+    link_token: ActionToken | None = None,
+    **context: Any,
+) -> list[int]:
     """Write notice *key* of *record_* for each recipient who does not have it yet; flush, never commit;
     return the messages' ids, in the order of *recipients*.
 
@@ -195,11 +211,14 @@ def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_
     if not get_bus().same_type(record_.type, notice.event):
         raise ValueError(f"notice {key!r} is sent for {notice.event}, not {record_.type}")
     wanted = {r.email.lower(): r for r in recipients}
-    written = sa.select(MailMessage.recipient, MailMessage.id).where(MailMessage.event_id == record_.id,
-                                                                     MailMessage.notice == key)
+    written = sa.select(MailMessage.recipient, MailMessage.id).where(
+        MailMessage.event_id == record_.id, MailMessage.notice == key
+    )
     existing = set(db.session.scalars(written.with_only_columns(MailMessage.recipient)))
     rows: list[dict[str, Any]] = []
-    rendered: dict[str, tuple[str, str, str]] = {}  # by language, when the templates do not name the recipient
+    rendered: dict[
+        str, tuple[str, str, str]
+    ] = {}  # by language, when the templates do not name the recipient
     personal = any(_names_recipient(f"email/{notice.template}.{kind}") for kind in ("txt", "html"))
     with _rendering_context():  # one request context for all the messages, not one each
         for address, recipient in wanted.items():
@@ -209,21 +228,32 @@ def notify(record_: Event, key: str, recipients: Iterable[Recipient], *, sealed_
             if personal or language not in rendered:
                 if link_token is not None:
                     context["link"] = link_token.link() if shows_link else _link_left_out(language)
-                rendered[language] = render_message(notice, language, dict(context, recipient=recipient),
-                                                    subject_args)
+                rendered[language] = render_message(
+                    notice, language, dict(context, recipient=recipient), subject_args
+                )
             subject, text, html = rendered[language]
-            rows.append(dict(
-                event_id=record_.id, recipient=address, user_id=recipient.user_id, notice=key,
-                sealed_challenge_id=sealed_challenge_id, language=language,
-                message_id=message_id_for(record_.id, key, address),
-                subject=subject, body_text=text, body_html=html, state=_first_state(notice, recipient),
-                link_token_id=link_token.id if link_token is not None and not shows_link else None,
-            ))
+            rows.append(
+                dict(
+                    event_id=record_.id,
+                    recipient=address,
+                    user_id=recipient.user_id,
+                    notice=key,
+                    sealed_challenge_id=sealed_challenge_id,
+                    language=language,
+                    message_id=message_id_for(record_.id, key, address),
+                    subject=subject,
+                    body_text=text,
+                    body_html=html,
+                    state=_first_state(notice, recipient),
+                    link_token_id=link_token.id if link_token is not None and not shows_link else None,
+                )
+            )
     if rows:  # one statement for them all, run row by row by the driver (a published challenge has thousands)
         db.session.execute(sa.insert(MailMessage), rows)
     ids: dict[str, int] = dict(db.session.execute(written).all())
     db.session.info.setdefault(MAIL_KEY, []).extend(
-        ids[row["recipient"]] for row in rows if row["state"] is MessageState.queued)
+        ids[row["recipient"]] for row in rows if row["state"] is MessageState.queued
+    )
     return [ids[a] for a in wanted]
 
 
@@ -231,12 +261,17 @@ def enqueue_send(message_ids: list[int], delay: float = 0) -> None:
     """Put *message_ids* on the notifications queue, in batches; at once, or after *delay* seconds."""
     queue = Queue(NOTIFICATIONS_QUEUE, connection=get_redis())
     for i in range(0, len(message_ids), BATCH):
-        batch = message_ids[i:i + BATCH]
-        options = dict(job_timeout=JOB_TIMEOUT, result_ttl=600, failure_ttl=7 * 24 * 3600,
-                       description=f"send {len(batch)} message(s)")
+        batch = message_ids[i : i + BATCH]
+        options = dict(
+            job_timeout=JOB_TIMEOUT,
+            result_ttl=600,
+            failure_ttl=7 * 24 * 3600,
+            description=f"send {len(batch)} message(s)",
+        )
         if delay > 0:
-            queue.enqueue_in(timedelta(seconds=delay), "challenges.notifications.services.send_mail", batch,
-                             **options)
+            queue.enqueue_in(
+                timedelta(seconds=delay), "challenges.notifications.services.send_mail", batch, **options
+            )
         else:
             queue.enqueue("challenges.notifications.services.send_mail", batch, **options)
 
@@ -261,8 +296,10 @@ def _own_headers(message: MailMessage) -> list[tuple[str, str]]:
         raise ValueError("refusing a header with a line break or an encoded word")
     headers = [("To", message.recipient), ("Date", format_datetime(message.created_at))]
     if message.resent_count:  # a new copy: some servers drop a Message-ID they have seen
-        headers += [("Message-ID", message.message_id.replace("@", f".resent{message.resent_count}@", 1)),
-                    ("References", message.message_id)]
+        headers += [
+            ("Message-ID", message.message_id.replace("@", f".resent{message.resent_count}@", 1)),
+            ("References", message.message_id),
+        ]
     else:
         headers.append(("Message-ID", message.message_id))
     return headers
@@ -273,8 +310,10 @@ def _bodies(message: MailMessage) -> tuple[str, str]:
     if message.link_token is None:
         return message.body_text, message.body_html
     left_out, link = _link_left_out(message.language), message.link_token.link()
-    return (message.body_text.replace(left_out, link),
-            message.body_html.replace(str(escape(left_out)), str(escape(link))))
+    return (
+        message.body_text.replace(left_out, link),
+        message.body_html.replace(str(escape(left_out)), str(escape(link))),
+    )
 
 
 def _content(message: MailMessage) -> EmailMessage:
@@ -319,28 +358,44 @@ def _claim(message_ids: list[int]) -> list[MailMessage]:
         sa.and_(MailMessage.state == MessageState.sending, MailMessage.claimed_at < now - CLAIM_LEASE),
     )
     claimed = db.session.scalars(
-        sa.update(MailMessage).where(MailMessage.id.in_(message_ids), due)
-        .values(state=MessageState.sending, claimed_at=now, claimed_by=job.id if job else None,
-                attempts=MailMessage.attempts + 1)
-        .returning(MailMessage.id).execution_options(synchronize_session=False)
+        sa.update(MailMessage)
+        .where(MailMessage.id.in_(message_ids), due)
+        .values(
+            state=MessageState.sending,
+            claimed_at=now,
+            claimed_by=job.id if job else None,
+            attempts=MailMessage.attempts + 1,
+        )
+        .returning(MailMessage.id)
+        .execution_options(synchronize_session=False)
     ).all()
     db.session.commit()
     if not claimed:
         return []
-    messages = list(db.session.scalars(
-        sa.select(MailMessage).where(MailMessage.id.in_(claimed)).order_by(MailMessage.id)
-        .options(joinedload(MailMessage.link_token))
-        .execution_options(populate_existing=True)))
+    messages = list(
+        db.session.scalars(
+            sa.select(MailMessage)
+            .where(MailMessage.id.in_(claimed))
+            .order_by(MailMessage.id)
+            .options(joinedload(MailMessage.link_token))
+            .execution_options(populate_existing=True)
+        )
+    )
     for message in messages:  # read as they were claimed: the job's commits must not reload each one
         db.session.expunge(message)
     db.session.rollback()
     return messages
 
 
-_DELIVERED = (sa.update(MailMessage).where(MailMessage.id == sa.bindparam("row"),
-                                           MailMessage.state == MessageState.sending,
-                                           MailMessage.claimed_at == sa.bindparam("claimed"))
-              .values(state=MessageState.sent, last_reply="250", sent_at=sa.bindparam("now")))
+_DELIVERED = (
+    sa.update(MailMessage)
+    .where(
+        MailMessage.id == sa.bindparam("row"),
+        MailMessage.state == MessageState.sending,
+        MailMessage.claimed_at == sa.bindparam("claimed"),
+    )
+    .values(state=MessageState.sent, last_reply="250", sent_at=sa.bindparam("now"))
+)
 
 
 class _Deliveries:
@@ -428,13 +483,19 @@ class _Outcomes:
     @staticmethod
     def _held(message: MailMessage) -> sa.ColumnElement[bool]:
         """The message is still this job's: claimed, and by this very claim."""
-        return sa.and_(MailMessage.id == message.id, MailMessage.state == MessageState.sending,
-                       MailMessage.claimed_at == message.claimed_at)
+        return sa.and_(
+            MailMessage.id == message.id,
+            MailMessage.state == MessageState.sending,
+            MailMessage.claimed_at == message.claimed_at,
+        )
 
     def _record(self, message: MailMessage, **values: Any) -> None:
         result = db.session.execute(
-            sa.update(MailMessage).where(self._held(message))
-            .values(**values).execution_options(synchronize_session=False))
+            sa.update(MailMessage)
+            .where(self._held(message))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
         db.session.commit()
         if result.rowcount != 1:  # type: ignore[attr-defined]
             log.warning("message %s was claimed again before its outcome was recorded", message.id)
@@ -456,10 +517,15 @@ class _Outcomes:
         now = utcnow()
         for claimed_at, ids in by_claim.items():
             db.session.execute(
-                sa.update(MailMessage).where(MailMessage.id.in_(ids), MailMessage.state == MessageState.sending,
-                                             MailMessage.claimed_at == claimed_at)
+                sa.update(MailMessage)
+                .where(
+                    MailMessage.id.in_(ids),
+                    MailMessage.state == MessageState.sending,
+                    MailMessage.claimed_at == claimed_at,
+                )
                 .values(state=MessageState.stored, last_reply=None, sent_at=now)
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)
+            )
         db.session.commit()
 
     def retry(self, message: MailMessage, reply: str) -> None:
@@ -479,7 +545,9 @@ class _Outcomes:
         held = db.session.scalar(sa.select(MailMessage.id).where(cls._held(message)))
         db.session.rollback()
         if held is None:
-            log.warning("message %s was freed for another job before it was sent; left to that job", message.id)
+            log.warning(
+                "message %s was freed for another job before it was sent; left to that job", message.id
+            )
         return held is not None
 
     def release(self, message: MailMessage, reason: str, *, at_once: bool = False) -> None:
@@ -492,8 +560,14 @@ class _Outcomes:
 
     def _again(self, message: MailMessage, delay: float, reply: str, *, attempts: int) -> None:
         at = utcnow() + timedelta(seconds=delay)
-        self._record(message, state=MessageState.failed, last_reply=reply[:2000], attempts=attempts,
-                     next_attempt_at=at, enqueued_at=at)
+        self._record(
+            message,
+            state=MessageState.failed,
+            last_reply=reply[:2000],
+            attempts=attempts,
+            next_attempt_at=at,
+            enqueued_at=at,
+        )
         self.retries.setdefault(delay, []).append(message.id)
 
     def schedule_retries(self) -> None:
@@ -524,8 +598,9 @@ class _Connection(smtplib.SMTP):
 
 def _connect(before_data: Callable[[], None]) -> smtplib.SMTP:
     config = current_app.config
-    smtp = _Connection(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"],
-                       before_data=before_data)
+    smtp = _Connection(
+        config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"], before_data=before_data
+    )
     try:
         if config["SMTP_STARTTLS"]:
             smtp.starttls()
@@ -581,8 +656,11 @@ def send_mail(message_ids: list[int]) -> str:
                 outcomes.release(message, server_trouble, at_once=handed_on)
                 continue
             if message.attempts > max_tries:  # reclaimed from workers that kept stopping mid-send
-                outcomes.finish(message, MessageState.dead, f"gave up after {message.attempts - 1} tries: "
-                                                              "the worker stopped while sending it")
+                outcomes.finish(
+                    message,
+                    MessageState.dead,
+                    f"gave up after {message.attempts - 1} tries: the worker stopped while sending it",
+                )
                 continue
             try:
                 data = composer.bytes_of(message)
@@ -608,7 +686,9 @@ def send_mail(message_ids: list[int]) -> str:
                 if sender.isascii() and message.recipient.isascii():
                     refused = smtp.sendmail(sender, [message.recipient], data)
                 else:  # an international address: smtplib asks the server for SMTPUTF8
-                    refused = smtp.send_message(build_email(message), from_addr=sender, to_addrs=[message.recipient])
+                    refused = smtp.send_message(
+                        build_email(message), from_addr=sender, to_addrs=[message.recipient]
+                    )
             except smtplib.SMTPSenderRefused as exc:
                 if exc.smtp_code in MESSAGE_SIZE_CODES:  # about this message (its size), not about us
                     refused = {message.recipient: (exc.smtp_code, exc.smtp_error)}
@@ -660,10 +740,19 @@ def _release_abandoned(now: datetime) -> list[int]:
     """Free the claims of send jobs that will not finish (their worker was killed, or Redis lost
     them): those messages are due again at once, each having used the try it was on."""
     stall = timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
-    holders = [job_id for job_id in db.session.scalars(
-        sa.select(MailMessage.claimed_by).where(MailMessage.state == MessageState.sending,
-                                                MailMessage.claimed_by.is_not(None),
-                                                MailMessage.claimed_at < now - stall).distinct()) if job_id]
+    holders = [
+        job_id
+        for job_id in db.session.scalars(
+            sa.select(MailMessage.claimed_by)
+            .where(
+                MailMessage.state == MessageState.sending,
+                MailMessage.claimed_by.is_not(None),
+                MailMessage.claimed_at < now - stall,
+            )
+            .distinct()
+        )
+        if job_id
+    ]
     db.session.rollback()
     if not holders:
         return []
@@ -674,12 +763,20 @@ def _release_abandoned(now: datetime) -> list[int]:
         return []
     if not abandoned:
         return []
-    released = list(db.session.scalars(
-        sa.update(MailMessage).where(MailMessage.state == MessageState.sending,
-                                     MailMessage.claimed_by.in_(abandoned))
-        .values(state=MessageState.failed, next_attempt_at=now, claimed_by=None,
-                last_reply="the worker sending it stopped")
-        .returning(MailMessage.id).execution_options(synchronize_session=False)))
+    released = list(
+        db.session.scalars(
+            sa.update(MailMessage)
+            .where(MailMessage.state == MessageState.sending, MailMessage.claimed_by.in_(abandoned))
+            .values(
+                state=MessageState.failed,
+                next_attempt_at=now,
+                claimed_by=None,
+                last_reply="the worker sending it stopped",
+            )
+            .returning(MailMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
     db.session.commit()
     if released:
         log.warning("mail sweeper freed %d message(s) held by stopped send jobs", len(released))
@@ -692,17 +789,31 @@ def sweep_mail(limit: int = 1000) -> int:
     now = utcnow()
     released = _release_abandoned(now)
     lease = timedelta(seconds=current_app.config["EVENT_LEASE_SECONDS"])
-    ids = list(db.session.scalars(
-        sa.select(MailMessage.id).where(
-            sa.or_(MailMessage.id.in_(released), MailMessage.enqueued_at <= now - lease),
-            sa.or_(sa.and_(MailMessage.state.in_(SENDABLE), MailMessage.next_attempt_at <= now),
-                   sa.and_(MailMessage.state == MessageState.sending, MailMessage.claimed_at < now - CLAIM_LEASE)),
-        ).order_by(MailMessage.id).limit(limit)))
+    ids = list(
+        db.session.scalars(
+            sa.select(MailMessage.id)
+            .where(
+                sa.or_(MailMessage.id.in_(released), MailMessage.enqueued_at <= now - lease),
+                sa.or_(
+                    sa.and_(MailMessage.state.in_(SENDABLE), MailMessage.next_attempt_at <= now),
+                    sa.and_(
+                        MailMessage.state == MessageState.sending, MailMessage.claimed_at < now - CLAIM_LEASE
+                    ),
+                ),
+            )
+            .order_by(MailMessage.id)
+            .limit(limit)
+        )
+    )
     if not ids:
         db.session.rollback()
         return 0
-    db.session.execute(sa.update(MailMessage).where(MailMessage.id.in_(ids)).values(enqueued_at=now)
-                       .execution_options(synchronize_session=False))
+    db.session.execute(
+        sa.update(MailMessage)
+        .where(MailMessage.id.in_(ids))
+        .values(enqueued_at=now)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     enqueue_send(ids)
     log.info("mail sweeper enqueued %d message(s)", len(ids))
@@ -715,10 +826,19 @@ def resend(message: MailMessage, *, by: User) -> None:
     The state is checked in the same statement that changes it, so two clicks resend once."""
     now = utcnow()
     result = db.session.execute(
-        sa.update(MailMessage).where(MailMessage.id == message.id, MailMessage.state.in_(RESENDABLE))
-        .values(state=MessageState.queued, attempts=0, next_attempt_at=now, enqueued_at=now,
-                resent_count=MailMessage.resent_count + 1, resent_at=now, resent_by_id=by.id)
-        .execution_options(synchronize_session=False))
+        sa.update(MailMessage)
+        .where(MailMessage.id == message.id, MailMessage.state.in_(RESENDABLE))
+        .values(
+            state=MessageState.queued,
+            attempts=0,
+            next_attempt_at=now,
+            enqueued_at=now,
+            resent_count=MailMessage.resent_count + 1,
+            resent_at=now,
+            resent_by_id=by.id,
+        )
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ValueError("only delivered or undelivered messages can be resent")
     db.session.refresh(message)
@@ -737,21 +857,37 @@ def compile_digests(now: datetime | None = None) -> int:
     if local.hour < current_app.config["DIGEST_HOUR"]:
         return 0
     day = local.date()
-    user_ids = list(db.session.scalars(
-        sa.select(MailMessage.user_id).join(User, User.id == MailMessage.user_id)
-        .where(User.active.is_(True), MailMessage.state == MessageState.held,
-                                             MailMessage.user_id.is_not(None),
-                                             MailMessage.created_at <= now).distinct()))
+    user_ids = list(
+        db.session.scalars(
+            sa.select(MailMessage.user_id)
+            .join(User, User.id == MailMessage.user_id)
+            .where(
+                User.active.is_(True),
+                MailMessage.state == MessageState.held,
+                MailMessage.user_id.is_not(None),
+                MailMessage.created_at <= now,
+            )
+            .distinct()
+        )
+    )
     db.session.rollback()
     compiled = 0
     for user_id in user_ids:
         if db.session.get(MailDigest, (user_id, day)) is not None:
             db.session.rollback()
             continue
-        held = list(db.session.scalars(
-            sa.select(MailMessage).where(MailMessage.user_id == user_id, MailMessage.state == MessageState.held,
-                                         MailMessage.created_at <= now)
-            .order_by(MailMessage.created_at, MailMessage.id).with_for_update()))
+        held = list(
+            db.session.scalars(
+                sa.select(MailMessage)
+                .where(
+                    MailMessage.user_id == user_id,
+                    MailMessage.state == MessageState.held,
+                    MailMessage.created_at <= now,
+                )
+                .order_by(MailMessage.created_at, MailMessage.id)
+                .with_for_update()
+            )
+        )
         if not held:
             db.session.rollback()
             continue
@@ -781,30 +917,43 @@ def mail_backlog() -> MailBacklog:
     waiting = (MessageState.queued, MessageState.sending, MessageState.failed)
     rows = db.session.execute(
         sa.select(MailMessage.state, sa.func.count(), sa.func.min(MailMessage.created_at))
-        .where(MailMessage.state.in_([*waiting, MessageState.dead])).group_by(MailMessage.state)).all()
+        .where(MailMessage.state.in_([*waiting, MessageState.dead]))
+        .group_by(MailMessage.state)
+    ).all()
     db.session.rollback()
-    return MailBacklog(waiting=sum(n for state, n, _o in rows if state in waiting),
-                       dead=sum(n for state, n, _o in rows if state is MessageState.dead),
-                       oldest_waiting=min((o for state, _n, o in rows if state in waiting), default=None))
+    return MailBacklog(
+        waiting=sum(n for state, n, _o in rows if state in waiting),
+        dead=sum(n for state, n, _o in rows if state is MessageState.dead),
+        oldest_waiting=min((o for state, _n, o in rows if state in waiting), default=None),
+    )
 
 
 def my_messages_query(user: User):
-    return (sa.select(MailMessage).where(MailMessage.user_id == user.id, MailMessage.notice != "digest")
-            .order_by(MailMessage.created_at.desc(), MailMessage.id.desc()))
+    return (
+        sa.select(MailMessage)
+        .where(MailMessage.user_id == user.id, MailMessage.notice != "digest")
+        .order_by(MailMessage.created_at.desc(), MailMessage.id.desc())
+    )
 
 
 def unread_of(user_id) -> sa.ScalarSelect:
     """How many of a person's messages on the site are unread, as a scalar subquery on *user_id*
     (a value or a column): one COUNT on an index."""
-    return (sa.select(sa.func.count()).select_from(MailMessage)
-            .where(MailMessage.user_id == user_id, MailMessage.read_at.is_(None), MailMessage.notice != "digest")
-            .scalar_subquery())
+    return (
+        sa.select(sa.func.count())
+        .select_from(MailMessage)
+        .where(MailMessage.user_id == user_id, MailMessage.read_at.is_(None), MailMessage.notice != "digest")
+        .scalar_subquery()
+    )
 
 
 def unread_count(user: User) -> int:
     """The header's unread count: read with the login session when it was, asked for otherwise."""
     if "unread_messages" not in user.counts:
-        user.counts = {**user.counts, "unread_messages": db.session.scalar(sa.select(unread_of(user.id))) or 0}
+        user.counts = {
+            **user.counts,
+            "unread_messages": db.session.scalar(sa.select(unread_of(user.id))) or 0,
+        }
     return user.counts["unread_messages"]
 
 
@@ -814,6 +963,7 @@ def mark_read(user: User, message: MailMessage | None = None) -> int:
     if message is not None:
         query = query.where(MailMessage.id == message.id)
     result = db.session.execute(query.values(read_at=utcnow()).execution_options(synchronize_session="fetch"))
-    user.counts = {name: n for name, n in user.counts.items() if name != "unread_messages"}  # read again if asked
+    user.counts = {
+        name: n for name, n in user.counts.items() if name != "unread_messages"
+    }  # read again if asked
     return result.rowcount  # type: ignore[attr-defined]
-

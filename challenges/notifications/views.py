@@ -28,19 +28,32 @@ inbox = Blueprint("inbox", __name__)
 
 
 def _outbox_query(q: str, event_type: str, state: MessageState | None):
-    query = (sa.select(MailMessage).options(joinedload(MailMessage.sealed_challenge))
-             .order_by(MailMessage.created_at.desc(), MailMessage.id.desc()))
+    query = (
+        sa.select(MailMessage)
+        .options(joinedload(MailMessage.sealed_challenge))
+        .order_by(MailMessage.created_at.desc(), MailMessage.id.desc())
+    )
     if state is not None:
         query = query.where(MailMessage.state == state)
     if event_type:
         query = query.where(MailMessage.event.has(Event.type == event_type))
     if q:
-        query = query.where(sa.or_(MailMessage.recipient.contains(q, autoescape=True),
-                                   MailMessage.notice.contains(q, autoescape=True)))
+        query = query.where(
+            sa.or_(
+                MailMessage.recipient.contains(q, autoescape=True),
+                MailMessage.notice.contains(q, autoescape=True),
+            )
+        )
     if q or event_type:  # a match on a sealed message would tell who applied, or how many did
-        sealed = (sa.select(Challenge.id).where(Challenge.id == MailMessage.sealed_challenge_id,
-                                                 Challenge.status == ChallengeStatus.published,
-                                                 Challenge.deadline > utcnow()).exists())
+        sealed = (
+            sa.select(Challenge.id)
+            .where(
+                Challenge.id == MailMessage.sealed_challenge_id,
+                Challenge.status == ChallengeStatus.published,
+                Challenge.deadline > utcnow(),
+            )
+            .exists()
+        )
         query = query.where(~sealed)
     return query
 
@@ -60,11 +73,22 @@ def outbox():
     except ValueError:
         state = None
     messages = db.paginate(_outbox_query(q, event_type, state), page=page_arg(), per_page=50, error_out=False)
-    dead = db.session.scalar(sa.select(sa.func.count()).select_from(MailMessage)
-                             .where(MailMessage.state == MessageState.dead))
-    return render_template("notifications/outbox.html", messages=messages, q=q, now=utcnow(), event=event_type,
-                           event_types=event_types, state=state, states=list(MessageState), dead=dead,
-                           labels=STATE_LABELS, form=ConfirmForm())
+    dead = db.session.scalar(
+        sa.select(sa.func.count()).select_from(MailMessage).where(MailMessage.state == MessageState.dead)
+    )
+    return render_template(
+        "notifications/outbox.html",
+        messages=messages,
+        q=q,
+        now=utcnow(),
+        event=event_type,
+        event_types=event_types,
+        state=state,
+        states=list(MessageState),
+        dead=dead,
+        labels=STATE_LABELS,
+        form=ConfirmForm(),
+    )
 
 
 @bp.post("/outbox/<int:message_id>/resend")
@@ -76,7 +100,9 @@ def resend(message_id: int):
     try:
         services.resend(message, by=current_user)
     except ValueError:
-        flash(_("Only a delivered or undelivered message can be resent; this one is still on its way."), "error")
+        flash(
+            _("Only a delivered or undelivered message can be resent; this one is still on its way."), "error"
+        )
         return redirect(url_for("notifications.message", message_id=message.id), 303)
     db.session.commit()
     flash(_("The message will be sent again to %(address)s.", address=message.recipient))
@@ -88,16 +114,25 @@ def resend(message_id: int):
 def _readable(message_id: int) -> MailMessage:
     message = db.get_or_404(MailMessage, message_id)
     if message.is_sealed():
-        raise PermissionDenied(_("This message is about a proposal that is sealed until the challenge's deadline. "
-                                 "It can be read after the deadline."))
+        raise PermissionDenied(
+            _(
+                "This message is about a proposal that is sealed until the challenge's deadline. "
+                "It can be read after the deadline."
+            )
+        )
     return message
 
 
 @bp.get("/outbox/<int:message_id>")
 @manager_required
 def message(message_id: int):
-    return render_template("notifications/message.html", message=_readable(message_id), form=ConfirmForm(),
-                           catalogue=CATALOGUE, resendable=RESENDABLE)
+    return render_template(
+        "notifications/message.html",
+        message=_readable(message_id),
+        form=ConfirmForm(),
+        catalogue=CATALOGUE,
+        resendable=RESENDABLE,
+    )
 
 
 @bp.get("/outbox/<int:message_id>/body")
@@ -112,9 +147,11 @@ def message_body(message_id: int):
 
 def _dead_handlings(limit: int):
     return db.session.execute(
-        sa.select(EventHandling, Event).join(Event)
+        sa.select(EventHandling, Event)
+        .join(Event)
         .where(EventHandling.state == HandlingState.dead)
-        .order_by(Event.occurred_at.desc()).limit(limit)
+        .order_by(Event.occurred_at.desc())
+        .limit(limit)
     ).all()
 
 
@@ -129,8 +166,13 @@ def failed_handlers():
 def health_page():
     """What ``python -m worker health`` says, with the dead letters and the mail not yet delivered."""
     found = health.report()
-    return render_template("notifications/health.html", report=found, mail=services.mail_backlog(),
-                           rows=_dead_handlings(20), form=ConfirmForm())
+    return render_template(
+        "notifications/health.html",
+        report=found,
+        mail=services.mail_backlog(),
+        rows=_dead_handlings(20),
+        form=ConfirmForm(),
+    )
 
 
 @bp.post("/events/<event_id>/<handler>/rerun")
@@ -145,7 +187,11 @@ def rerun_handler(event_id: str, handler: str):
         abort(409)
     db.session.commit()
     flash(_("The handler will run again."))
-    back = "notifications.health_page" if request.form.get("back") == "health" else "notifications.failed_handlers"
+    back = (
+        "notifications.health_page"
+        if request.form.get("back") == "health"
+        else "notifications.failed_handlers"
+    )
     return redirect(url_for(back), 303)
 
 
@@ -156,9 +202,13 @@ def rerun_handler(event_id: str, handler: str):
 @login_required
 def messages():
     """This person's notifications: every message written for them, emailed or not."""
-    return render_template("notifications/messages.html", form=ConfirmForm(),
-                           messages=db.paginate(services.my_messages_query(current_user), page=page_arg(),
-                                                per_page=50, error_out=False))
+    return render_template(
+        "notifications/messages.html",
+        form=ConfirmForm(),
+        messages=db.paginate(
+            services.my_messages_query(current_user), page=page_arg(), per_page=50, error_out=False
+        ),
+    )
 
 
 @inbox.get("/messages/<int:message_id>")

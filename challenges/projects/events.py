@@ -47,5 +47,10 @@ class ReportDue(DomainEvent, type_name="ReportDue"):
     due_on: str
 
 
-ALL: tuple[type[DomainEvent], ...] = (ProjectStarted, ReportSubmitted, ReportChangesRequested, ReportApproved,
-                                      ReportDue)
+ALL: tuple[type[DomainEvent], ...] = (
+    ProjectStarted,
+    ReportSubmitted,
+    ReportChangesRequested,
+    ReportApproved,
+    ReportDue,
+)

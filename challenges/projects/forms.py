@@ -23,22 +23,38 @@ def _yes_no(value) -> str | None:
 
 
 class ReportForm(Form):
-    text = TextAreaField(_l("What was done"), filters=[strip], markdown=True,
-                         description=_l("Markdown. The work, what it showed, and what comes next."))
+    text = TextAreaField(
+        _l("What was done"),
+        filters=[strip],
+        markdown=True,
+        description=_l("Markdown. The work, what it showed, and what comes next."),
+    )
     milestones_reached = MultiCheckboxField(_l("Milestones reached"), coerce=int, validate_choice=False)
-    trl = SelectField(_l("Technology readiness level reached"),
-                      choices=[("", _l("Choose…"))] + [(str(n), f"TRL {n}") for n in TRL_RANGE],
-                      validate_choice=False)
-    pilot_with_owner = RadioField(_l("A prototype or pilot with the challenge owner"), choices=YES_NO,
-                                  coerce=_yes_no, validate_choice=False)
-    follow_on_with_owner = RadioField(_l("A follow-on agreement or sale with the challenge owner"), choices=YES_NO,
-                                      coerce=_yes_no, validate_choice=False)
+    trl = SelectField(
+        _l("Technology readiness level reached"),
+        choices=[("", _l("Choose…"))] + [(str(n), f"TRL {n}") for n in TRL_RANGE],
+        validate_choice=False,
+    )
+    pilot_with_owner = RadioField(
+        _l("A prototype or pilot with the challenge owner"),
+        choices=YES_NO,
+        coerce=_yes_no,
+        validate_choice=False,
+    )
+    follow_on_with_owner = RadioField(
+        _l("A follow-on agreement or sale with the challenge owner"),
+        choices=YES_NO,
+        coerce=_yes_no,
+        validate_choice=False,
+    )
     other_customers = IntegerField(_l("Other customers for the solution"), validators=[Optional()])
     private_cofunding = MoneyField(_l("Private co-funding (SEK)"), validators=[Optional()])
     jobs_created = IntegerField(_l("Jobs created"), validators=[Optional()])
 
     def set_milestones(self, project: Project) -> None:
-        self.milestones_reached.choices = [(i, f"{m['due']} · {m['title']}") for i, m in enumerate(project.milestones)]
+        self.milestones_reached.choices = [
+            (i, f"{m['due']} · {m['title']}") for i, m in enumerate(project.milestones)
+        ]
 
     def fill_from(self, report: ProjectReport) -> None:
         self.text.data = report.text
@@ -53,13 +69,18 @@ class ReportForm(Form):
     def content(self) -> ReportContent:
         trl = self.trl.data
         return ReportContent(
-            text=self.text.data or "", milestones_reached=list(self.milestones_reached.data or []),
+            text=self.text.data or "",
+            milestones_reached=list(self.milestones_reached.data or []),
             trl=int(trl) if trl and str(trl).isdigit() else None,
             pilot_with_owner={"yes": True, "no": False}.get(self.pilot_with_owner.data or ""),
             follow_on_with_owner={"yes": True, "no": False}.get(self.follow_on_with_owner.data or ""),
-            other_customers=self.other_customers.data, private_cofunding_ore=self.private_cofunding.data,
-            jobs_created=self.jobs_created.data)
+            other_customers=self.other_customers.data,
+            private_cofunding_ore=self.private_cofunding.data,
+            jobs_created=self.jobs_created.data,
+        )
 
 
 class ChangesForm(Form):
-    comment = TextAreaField(_l("What should be changed"), filters=[strip], markdown=True, validators=[InputRequired()])
+    comment = TextAreaField(
+        _l("What should be changed"), filters=[strip], markdown=True, validators=[InputRequired()]
+    )

@@ -25,8 +25,13 @@ def _company(report: ProjectReport) -> list:
 
 def send_submitted(e: events.ReportSubmitted, record: Event) -> None:
     report = must_get(ProjectReport, e.report_id)
-    notify(record, "report_submitted", recipients_for(people_with_role(Role.programme_manager)), report=report,
-           project=report.project)
+    notify(
+        record,
+        "report_submitted",
+        recipients_for(people_with_role(Role.programme_manager)),
+        report=report,
+        project=report.project,
+    )
 
 
 def send_decided(e: events.ReportChangesRequested | events.ReportApproved, record: Event) -> None:
@@ -37,17 +42,32 @@ def send_decided(e: events.ReportChangesRequested | events.ReportApproved, recor
 
 def send_due(e: events.ReportDue, record: Event) -> None:
     report = must_get(ProjectReport, e.report_id)
-    if report.due_on.isoformat() != e.due_on or report.status not in (ReportStatus.due,
-                                                                        ReportStatus.changes_requested):
+    if report.due_on.isoformat() != e.due_on or report.status not in (
+        ReportStatus.due,
+        ReportStatus.changes_requested,
+    ):
         return  # filed meanwhile, or moved
-    notify(record, "report_due_in_a_week" if e.days else "report_due_today", _company(report), report=report,
-           project=report.project)
+    notify(
+        record,
+        "report_due_in_a_week" if e.days else "report_due_today",
+        _company(report),
+        report=report,
+        project=report.project,
+    )
 
 
 def register(bus: EventBus) -> None:
     bus.declare(*events.ALL)
-    bus.subscribe(funding_events.AwardBooked, start_project, name="projects_start_project", queue=WORKFLOW_QUEUE)
-    bus.subscribe(events.ReportSubmitted, send_submitted, name="projects_send_submitted", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.ReportChangesRequested, send_decided, name="projects_send_decided", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.ReportApproved, send_decided, name="projects_send_decided", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(
+        funding_events.AwardBooked, start_project, name="projects_start_project", queue=WORKFLOW_QUEUE
+    )
+    bus.subscribe(
+        events.ReportSubmitted, send_submitted, name="projects_send_submitted", queue=NOTIFICATIONS_QUEUE
+    )
+    bus.subscribe(
+        events.ReportChangesRequested, send_decided, name="projects_send_decided", queue=NOTIFICATIONS_QUEUE
+    )
+    bus.subscribe(
+        events.ReportApproved, send_decided, name="projects_send_decided", queue=NOTIFICATIONS_QUEUE
+    )
     bus.subscribe(events.ReportDue, send_due, name="projects_send_due", queue=NOTIFICATIONS_QUEUE)

@@ -53,7 +53,9 @@ class Project(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     award: Mapped[Award] = relationship()
-    reports: Mapped[list[ProjectReport]] = relationship(back_populates="project", order_by="ProjectReport.due_on")
+    reports: Mapped[list[ProjectReport]] = relationship(
+        back_populates="project", order_by="ProjectReport.due_on"
+    )
 
     @property
     def title(self) -> str:
@@ -69,7 +71,9 @@ class ProjectReport(Model):
         sa.UniqueConstraint("project_id", "kind", name="one_report_per_kind"),
         sa.CheckConstraint("trl IS NULL OR trl BETWEEN 1 AND 9", name="trl_in_range"),
         sa.CheckConstraint("other_customers IS NULL OR other_customers >= 0", name="customers_not_negative"),
-        sa.CheckConstraint("private_cofunding_ore IS NULL OR private_cofunding_ore >= 0", name="cofunding_not_negative"),
+        sa.CheckConstraint(
+            "private_cofunding_ore IS NULL OR private_cofunding_ore >= 0", name="cofunding_not_negative"
+        ),
         sa.CheckConstraint("jobs_created IS NULL OR jobs_created >= 0", name="jobs_not_negative"),
     )
 
@@ -77,9 +81,13 @@ class ProjectReport(Model):
     project_id: Mapped[int] = mapped_column(sa.ForeignKey("project.id", ondelete="CASCADE"), index=True)
     kind: Mapped[ReportKind] = mapped_column(enum_column(ReportKind, "report_kind"))
     due_on: Mapped[date] = mapped_column(sa.Date)
-    status: Mapped[ReportStatus] = mapped_column(enum_column(ReportStatus, "report_status"), default=ReportStatus.due)
+    status: Mapped[ReportStatus] = mapped_column(
+        enum_column(ReportStatus, "report_status"), default=ReportStatus.due
+    )
     text: Mapped[str] = mapped_column(sa.Text, default="")
-    milestones_reached: Mapped[list[int]] = mapped_column(sa.JSON, default=list)  # positions in project.milestones
+    milestones_reached: Mapped[list[int]] = mapped_column(
+        sa.JSON, default=list
+    )  # positions in project.milestones
     trl: Mapped[int | None] = mapped_column(sa.Integer)
     pilot_with_owner: Mapped[bool | None] = mapped_column(sa.Boolean)
     follow_on_with_owner: Mapped[bool | None] = mapped_column(sa.Boolean)

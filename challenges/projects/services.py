@@ -46,8 +46,9 @@ def start_project(award: Award) -> Project | None:
     if existing is not None or award.status is not AwardStatus.booked:
         return existing
     latest = award.proposal.latest_version
-    milestones = sorted((dict(m) for m in (latest.content.get("milestones", []) if latest else [])),
-                        key=lambda m: m["due"])
+    milestones = sorted(
+        (dict(m) for m in (latest.content.get("milestones", []) if latest else [])), key=lambda m: m["due"]
+    )
     started = _today()
     last = date.fromisoformat(milestones[-1]["due"]) if milestones else started + DEFAULT_LENGTH
     ends = max(last, started + timedelta(days=30))
@@ -76,11 +77,18 @@ def can_view(project: Project, user: User) -> bool:
 
 def projects_for(user: User) -> list[Project]:
     """A manager's every project, or those of the person's company; loaded for the list in one go."""
-    query = (sa.select(Project).join(Award).join(Proposal, Proposal.id == Award.proposal_id)
-             .options(joinedload(Project.award).joinedload(Award.proposal).options(
-                 joinedload(Proposal.organisation), selectinload(Proposal.versions)),
-                 selectinload(Project.reports))
-             .order_by(Project.started_on.desc(), Project.id.desc()))
+    query = (
+        sa.select(Project)
+        .join(Award)
+        .join(Proposal, Proposal.id == Award.proposal_id)
+        .options(
+            joinedload(Project.award)
+            .joinedload(Award.proposal)
+            .options(joinedload(Proposal.organisation), selectinload(Proposal.versions)),
+            selectinload(Project.reports),
+        )
+        .order_by(Project.started_on.desc(), Project.id.desc())
+    )
     if not user.is_programme_manager:
         org = user.organisation
         if org is None:
@@ -142,8 +150,14 @@ def submit_report(report: ProjectReport, content: ReportContent, *, by: User) ->
         raise InvalidInput(errors)
     report.text = content.text.strip()
     report.milestones_reached = sorted(set(content.milestones_reached))
-    for name in ("trl", "pilot_with_owner", "follow_on_with_owner", "other_customers", "private_cofunding_ore",
-                 "jobs_created"):
+    for name in (
+        "trl",
+        "pilot_with_owner",
+        "follow_on_with_owner",
+        "other_customers",
+        "private_cofunding_ore",
+        "jobs_created",
+    ):
         setattr(report, name, getattr(content, name))
     report.status = ReportStatus.submitted
     report.submitted_at, report.submitted_by_id = utcnow(), by.id
@@ -180,8 +194,11 @@ def approve_report(report: ProjectReport, *, by: User) -> None:
     final = report.kind is ReportKind.final
     award = report.project.award
     if final and award.status is AwardStatus.booked:  # a cancelled award pays nothing more
-        waiting = [i for i in award.instalments
-                   if i.condition is InstalmentCondition.final_report and i.approved_at is None]
+        waiting = [
+            i
+            for i in award.instalments
+            if i.condition is InstalmentCondition.final_report and i.approved_at is None
+        ]
         for instalment in waiting:
             funding.approve_payment(instalment, condition_met=True, by=by)
     db.session.flush()
@@ -192,16 +209,25 @@ def send_report_reminders(now: datetime | None = None) -> int:
     """RQ job: record each report-due reminder that is due (a week before, and on the day), once per
     report, lead time and due date. Returns how many were recorded."""
     today = _today(now)
-    due = list(db.session.execute(
-        sa.select(ProjectReport.id, ProjectReport.due_on)
-        .where(ProjectReport.status.in_([ReportStatus.due, ReportStatus.changes_requested]),
-               ProjectReport.due_on >= today, ProjectReport.due_on <= today + timedelta(days=max(REMINDER_DAYS))))
-        .all())
+    due = list(
+        db.session.execute(
+            sa.select(ProjectReport.id, ProjectReport.due_on).where(
+                ProjectReport.status.in_([ReportStatus.due, ReportStatus.changes_requested]),
+                ProjectReport.due_on >= today,
+                ProjectReport.due_on <= today + timedelta(days=max(REMINDER_DAYS)),
+            )
+        ).all()
+    )
     recorded = 0
     for report_id, due_on in due:
         days = min(d for d in REMINDER_DAYS if due_on - timedelta(days=d) <= today)
-        if db.session.scalar(sa.select(ReportReminder.id).where(
-                ReportReminder.report_id == report_id, ReportReminder.days == days, ReportReminder.due_on == due_on)):
+        if db.session.scalar(
+            sa.select(ReportReminder.id).where(
+                ReportReminder.report_id == report_id,
+                ReportReminder.days == days,
+                ReportReminder.due_on == due_on,
+            )
+        ):
             continue
         db.session.add(ReportReminder(report_id=report_id, days=days, due_on=due_on))
         record(events.ReportDue(report_id=report_id, days=days, due_on=due_on.isoformat()))

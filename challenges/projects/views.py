@@ -40,8 +40,9 @@ def mine():
 def detail(project_id: int):
     project = _project(project_id)
     reached = {i for r in project.reports if r.status is ReportStatus.approved for i in r.milestones_reached}
-    return render_template("projects/detail.html", project=project, CONDITION_LABELS=CONDITION_LABELS,
-                           reached=reached)
+    return render_template(
+        "projects/detail.html", project=project, CONDITION_LABELS=CONDITION_LABELS, reached=reached
+    )
 
 
 @bp.route("/projects/reports/<int:report_id>", methods=["GET", "POST"])
@@ -50,7 +51,9 @@ def report(report_id: int):
     report = db.get_or_404(ProjectReport, report_id)
     project = _project(report.project_id)
     editable = services.is_applicant(project, current_user) and report.status in (
-        ReportStatus.due, ReportStatus.changes_requested)
+        ReportStatus.due,
+        ReportStatus.changes_requested,
+    )
     form = ReportForm()
     form.set_milestones(project)
     if editable and form.validate_on_submit():
@@ -59,8 +62,15 @@ def report(report_id: int):
             return redirect(url_for("projects.report", report_id=report.id), 303)
     elif not form.is_submitted():
         form.fill_from(report)
-    return render_template("projects/report.html", project=project, report=report, form=form, editable=editable,
-                           changes_form=ChangesForm(), confirm=ConfirmForm())
+    return render_template(
+        "projects/report.html",
+        project=project,
+        report=report,
+        form=form,
+        editable=editable,
+        changes_form=ChangesForm(),
+        confirm=ConfirmForm(),
+    )
 
 
 @bp.post("/projects/reports/<int:report_id>/approve")
@@ -68,8 +78,12 @@ def report(report_id: int):
 def approve(report_id: int):
     report = db.get_or_404(ProjectReport, report_id)
     target = url_for("projects.report", report_id=report.id)
-    return change_and_return(lambda: services.approve_report(report, by=current_user),
-                             _("The report is approved."), target, ConfirmForm())
+    return change_and_return(
+        lambda: services.approve_report(report, by=current_user),
+        _("The report is approved."),
+        target,
+        ConfirmForm(),
+    )
 
 
 @bp.post("/projects/reports/<int:report_id>/changes")
@@ -78,5 +92,9 @@ def changes(report_id: int):
     report = db.get_or_404(ProjectReport, report_id)
     form = ChangesForm()
     target = url_for("projects.report", report_id=report.id)
-    return change_and_return(lambda: services.request_changes(report, form.comment.data or "", by=current_user),
-                             _("The report has been sent back to the company with your comment."), target, form)
+    return change_and_return(
+        lambda: services.request_changes(report, form.comment.data or "", by=current_user),
+        _("The report has been sent back to the company with your comment."),
+        target,
+        form,
+    )

@@ -59,5 +59,10 @@ class AttachmentRemoved(DomainEvent, type_name="AttachmentRemoved"):
 
 
 ALL: tuple[type[DomainEvent], ...] = (
-    ProposalStarted, ProposalSubmitted, ProposalWithdrawn, ProposalReopened, AttachmentAdded, AttachmentRemoved,
+    ProposalStarted,
+    ProposalSubmitted,
+    ProposalWithdrawn,
+    ProposalReopened,
+    AttachmentAdded,
+    AttachmentRemoved,
 )

@@ -69,8 +69,9 @@ def send(storage_name: str, download_name: str):
     if not path.is_file():
         log.error("attachment file %s is missing", path)
         abort(404)
-    response = send_file(path, mimetype="application/pdf", as_attachment=True, download_name=download_name,
-                         max_age=0)
+    response = send_file(
+        path, mimetype="application/pdf", as_attachment=True, download_name=download_name, max_age=0
+    )
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

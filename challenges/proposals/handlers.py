@@ -30,28 +30,55 @@ def _version(proposal: Proposal, number: int) -> ProposalVersion:
 def send_receipt(e: events.ProposalSubmitted, record: Event) -> None:
     proposal = must_get(Proposal, e.proposal_id)
     version = _version(proposal, e.number)
-    notify(record, "proposal_receipt", _team(proposal, version), subject_args={"n": e.number},
-           sealed_challenge_id=proposal.challenge_id, proposal=proposal, version=version, challenge=proposal.challenge)
+    notify(
+        record,
+        "proposal_receipt",
+        _team(proposal, version),
+        subject_args={"n": e.number},
+        sealed_challenge_id=proposal.challenge_id,
+        proposal=proposal,
+        version=version,
+        challenge=proposal.challenge,
+    )
 
 
 def send_withdrawn(e: events.ProposalWithdrawn, record: Event) -> None:
     proposal = must_get(Proposal, e.proposal_id)
     version = _version(proposal, e.number)
-    notify(record, "proposal_withdrawn", _team(proposal, version), sealed_challenge_id=proposal.challenge_id,
-           proposal=proposal, version=version, challenge=proposal.challenge,
-           by=db.session.get(User, record.actor_id) if record.actor_id else None, at=record.occurred_at)
+    notify(
+        record,
+        "proposal_withdrawn",
+        _team(proposal, version),
+        sealed_challenge_id=proposal.challenge_id,
+        proposal=proposal,
+        version=version,
+        challenge=proposal.challenge,
+        by=db.session.get(User, record.actor_id) if record.actor_id else None,
+        at=record.occurred_at,
+    )
 
 
 def send_digest(e: call_events.ChallengeClosed, record: Event) -> None:
     """One message to the owner's members when the deadline passes, listing what came in."""
     challenge = must_get(Challenge, e.challenge_id)
-    notify(record, "proposals_digest", recipients_for(owner_members(challenge)), challenge=challenge,
-           proposals=services.submitted_proposals(challenge))
+    notify(
+        record,
+        "proposals_digest",
+        recipients_for(owner_members(challenge)),
+        challenge=challenge,
+        proposals=services.submitted_proposals(challenge),
+    )
 
 
 def register(bus: EventBus) -> None:
     """Subscribe the proposal handlers."""
     bus.declare(*events.ALL)
-    bus.subscribe(events.ProposalSubmitted, send_receipt, name="proposals_send_receipt", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.ProposalWithdrawn, send_withdrawn, name="proposals_send_withdrawn", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(call_events.ChallengeClosed, send_digest, name="proposals_send_digest", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(
+        events.ProposalSubmitted, send_receipt, name="proposals_send_receipt", queue=NOTIFICATIONS_QUEUE
+    )
+    bus.subscribe(
+        events.ProposalWithdrawn, send_withdrawn, name="proposals_send_withdrawn", queue=NOTIFICATIONS_QUEUE
+    )
+    bus.subscribe(
+        call_events.ChallengeClosed, send_digest, name="proposals_send_digest", queue=NOTIFICATIONS_QUEUE
+    )

@@ -81,10 +81,14 @@ class Proposal(Model):
         sa.UniqueConstraint("challenge_id", "organisation_id", name="one_per_organisation"),
         sa.CheckConstraint(
             "budget_personnel_ore >= 0 AND budget_equipment_ore >= 0 AND budget_services_ore >= 0"
-            " AND budget_other_ore >= 0", name="budget_not_negative"),
+            " AND budget_other_ore >= 0",
+            name="budget_not_negative",
+        ),
         sa.CheckConstraint(
             "COALESCE(requested_ore, 0) = budget_personnel_ore + budget_equipment_ore"
-            " + budget_services_ore + budget_other_ore", name="budget_adds_up"),
+            " + budget_services_ore + budget_other_ore",
+            name="budget_adds_up",
+        ),
         sa.CheckConstraint("status = 'draft' OR version >= 1", name="submitted_has_version"),
         sa.Index("ix_proposal_challenge_status", "challenge_id", "status"),
     )
@@ -94,7 +98,8 @@ class Proposal(Model):
     organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisation.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     status: Mapped[ProposalStatus] = mapped_column(
-        enum_column(ProposalStatus, "proposal_status"), default=ProposalStatus.draft)
+        enum_column(ProposalStatus, "proposal_status"), default=ProposalStatus.draft
+    )
     title: Mapped[str] = mapped_column(sa.String(200))
     summary: Mapped[str] = mapped_column(sa.String(500), default="")
     solution: Mapped[str] = mapped_column(sa.Text, default="")
@@ -108,7 +113,8 @@ class Proposal(Model):
     budget_other_ore: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     agreement_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     agreement_accepted_by_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+        sa.ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     version: Mapped[int] = mapped_column(sa.Integer, default=0)  # the latest submitted version, 0 if none
     revision: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")  # +1 on every save
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -120,9 +126,11 @@ class Proposal(Model):
     organisation: Mapped[Organisation] = relationship()
     team: Mapped[list[User]] = relationship(secondary=proposal_member, order_by="User.name")
     attachments: Mapped[list[ProposalAttachment]] = relationship(
-        back_populates="proposal", order_by="ProposalAttachment.id")
+        back_populates="proposal", order_by="ProposalAttachment.id"
+    )
     versions: Mapped[list[ProposalVersion]] = relationship(
-        back_populates="proposal", order_by="ProposalVersion.number")
+        back_populates="proposal", order_by="ProposalVersion.number"
+    )
 
     def budget(self) -> dict[BudgetLine, int]:
         return {line: getattr(self, f"budget_{line.value}_ore") for line in BudgetLine}

@@ -41,8 +41,16 @@ from challenges.proposals.models import (
 )
 
 # The longest text each field takes (forms use the same numbers).
-LIMITS = {"title": 200, "summary": 500, "solution": 20000, "fit": 10000, "milestone": 200,
-          "deliverable": 1000, "partner": 200, "role": 500}
+LIMITS = {
+    "title": 200,
+    "summary": 500,
+    "solution": 20000,
+    "fit": 10000,
+    "milestone": 200,
+    "deliverable": 1000,
+    "partner": 200,
+    "role": 500,
+}
 MAX_MILESTONES = 8
 MAX_PARTNERS = 4
 
@@ -74,10 +82,15 @@ class ProposalContent:
     @classmethod
     def of(cls, proposal: Proposal) -> ProposalContent:
         return cls(
-            title=proposal.title, summary=proposal.summary, solution=proposal.solution, fit=proposal.fit,
-            milestones=[dict(m) for m in proposal.milestones], requested_ore=proposal.requested_ore,
+            title=proposal.title,
+            summary=proposal.summary,
+            solution=proposal.solution,
+            fit=proposal.fit,
+            milestones=[dict(m) for m in proposal.milestones],
+            requested_ore=proposal.requested_ore,
             budget={line.value: ore for line, ore in proposal.budget().items()},
-            team_ids=[u.id for u in proposal.team], partners=[dict(p) for p in proposal.partners],
+            team_ids=[u.id for u in proposal.team],
+            partners=[dict(p) for p in proposal.partners],
             accept_agreement=proposal.agreement_accepted_at is not None,
         )
 
@@ -90,9 +103,11 @@ def working_teams(challenge: Challenge, *, unsubmitted_only: bool) -> list[User]
     *unsubmitted_only*, that are drafts or have changes not yet submitted), less anyone no
     longer an active member of the organisation."""
     proposals = db.session.scalars(
-        sa.select(Proposal).where(Proposal.challenge_id == challenge.id,
-                                  Proposal.status != ProposalStatus.withdrawn).order_by(Proposal.id)
-        .options(joinedload(Proposal.organisation), selectinload(Proposal.team))).all()
+        sa.select(Proposal)
+        .where(Proposal.challenge_id == challenge.id, Proposal.status != ProposalStatus.withdrawn)
+        .order_by(Proposal.id)
+        .options(joinedload(Proposal.organisation), selectinload(Proposal.team))
+    ).all()
     changed = unsubmitted_changes(proposals) if unsubmitted_only else set()
     people: dict[int, User] = {}
     members: dict[int, set[int]] = {}  # per organisation, asked once
@@ -116,14 +131,23 @@ def applicant_team(proposal: Proposal, version: ProposalVersion | None = None) -
 
 def team_candidates(org: Organisation) -> list[User]:
     """The people who can be on a proposal of *org*: its active, approved members."""
-    return list(db.session.scalars(
-        sa.select(User).join(Membership, Membership.user_id == User.id)
-        .where(Membership.organisation_id == org.id, Membership.state == MembershipState.approved,
-               User.active.is_(True)).order_by(User.name)))
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                Membership.organisation_id == org.id,
+                Membership.state == MembershipState.approved,
+                User.active.is_(True),
+            )
+            .order_by(User.name)
+        )
+    )
 
 
-def check_content(content: ProposalContent, challenge: Challenge, org: Organisation, *,
-                  complete: bool = False) -> None:
+def check_content(
+    content: ProposalContent, challenge: Challenge, org: Organisation, *, complete: bool = False
+) -> None:
     """Raise InvalidInput naming every field that breaks a rule.
 
     A draft may be incomplete; *complete* adds what a submission needs.
@@ -136,9 +160,11 @@ def check_content(content: ProposalContent, challenge: Challenge, org: Organisat
         if len(getattr(content, name)) > LIMITS[name]:
             errors[name] = _("Use at most %(n)s characters.", n=LIMITS[name])
     if complete:
-        for name, message in (("summary", _("Write a short summary of the proposal.")),
-                              ("solution", _("Describe your solution.")),
-                              ("fit", _("Say how the solution meets what the challenge asks."))):
+        for name, message in (
+            ("summary", _("Write a short summary of the proposal.")),
+            ("solution", _("Describe your solution.")),
+            ("fit", _("Say how the solution meets what the challenge asks.")),
+        ):
             if name not in errors and not getattr(content, name).strip():
                 errors[name] = message
     if (problem := _money_problem(content, challenge, complete)) is not None:
@@ -154,7 +180,8 @@ def check_content(content: ProposalContent, challenge: Challenge, org: Organisat
         errors["team"] = _("Choose team members from your organisation's members.")
     if complete and not content.accept_agreement:
         errors["accept_agreement"] = _(
-            "Accept the challenge agreement to submit: every applicant to this challenge accepts it.")
+            "Accept the challenge agreement to submit: every applicant to this challenge accepts it."
+        )
     if errors:
         raise InvalidInput(errors)
 
@@ -165,8 +192,10 @@ def _money_problem(content: ProposalContent, challenge: Challenge, complete: boo
     if requested is not None and requested < 0:
         return "requested", _("The requested funding cannot be negative.")
     if requested is not None and requested > challenge.max_funding_ore:
-        return "requested", _("You can request at most %(max)s, the challenge's maximum per proposal.",
-                              max=sek(challenge.max_funding_ore))
+        return "requested", _(
+            "You can request at most %(max)s, the challenge's maximum per proposal.",
+            max=sek(challenge.max_funding_ore),
+        )
     for line, ore in lines.items():
         if ore < 0:
             return f"budget_{line.value}", _("A budget line cannot be negative.")
@@ -176,7 +205,10 @@ def _money_problem(content: ProposalContent, challenge: Challenge, complete: boo
     if (requested or 0) != total:
         return "requested", _(
             "The budget lines add up to %(total)s but you request %(requested)s. Make them add up to the "
-            "request.", total=sek(total), requested=sek(requested or 0))
+            "request.",
+            total=sek(total),
+            requested=sek(requested or 0),
+        )
     return None
 
 
@@ -187,8 +219,12 @@ def _milestones_problem(milestones: list[dict[str, str]], complete: bool) -> str
         if not m.get("title", "").strip() or not m.get("due"):
             return _("Milestone %(row)s: give both a name and a date.", row=row)
         if len(m["title"]) > LIMITS["milestone"] or len(m.get("deliverable", "")) > LIMITS["deliverable"]:
-            return _("Milestone %(row)s: use at most %(n)s characters for the name and %(d)s for the deliverable.",
-                     row=row, n=LIMITS["milestone"], d=LIMITS["deliverable"])
+            return _(
+                "Milestone %(row)s: use at most %(n)s characters for the name and %(d)s for the deliverable.",
+                row=row,
+                n=LIMITS["milestone"],
+                d=LIMITS["deliverable"],
+            )
         try:
             date.fromisoformat(m["due"])
         except ValueError:
@@ -205,24 +241,35 @@ def _partners_problem(partners: list[dict[str, str]]) -> str | None:
         if not p.get("name", "").strip():
             return _("Partner %(row)s: give the organisation's name.", row=row)
         if len(p["name"]) > LIMITS["partner"] or len(p.get("role", "")) > LIMITS["role"]:
-            return _("Partner %(row)s: use at most %(n)s characters for the name and %(r)s for the role.",
-                     row=row, n=LIMITS["partner"], r=LIMITS["role"])
+            return _(
+                "Partner %(row)s: use at most %(n)s characters for the name and %(r)s for the role.",
+                row=row,
+                n=LIMITS["partner"],
+                r=LIMITS["role"],
+            )
         if p.get("kind") not in {k.value for k in PartnerKind}:
             return _("Partner %(row)s: choose what kind of organisation it is.", row=row)
         if p.get("org_number") and not orgnr.is_valid(p["org_number"]):
-            return _("The organisation number of %(name)s is not valid. Check it, or leave it empty.",
-                     name=p["name"])
+            return _(
+                "The organisation number of %(name)s is not valid. Check it, or leave it empty.",
+                name=p["name"],
+            )
     return None
 
 
 def deadline_passed_message(challenge: Challenge) -> str:
     if challenge.status in (ChallengeStatus.draft, ChallengeStatus.submitted):
         return _("This challenge is not open for proposals.")
-    return _("The deadline for this challenge passed at %(deadline)s (Swedish time). Proposals can no "
-             "longer be submitted or changed.", deadline=local_datetime(challenge.deadline))
+    return _(
+        "The deadline for this challenge passed at %(deadline)s (Swedish time). Proposals can no "
+        "longer be submitted or changed.",
+        deadline=local_datetime(challenge.deadline),
+    )
 
 
-def eligibility_problems(org: Organisation, challenge: Challenge, now: datetime | None = None) -> dict[str, str]:
+def eligibility_problems(
+    org: Organisation, challenge: Challenge, now: datetime | None = None
+) -> dict[str, str]:
     """Why *org* may not submit to *challenge* now: each rule that fails, and what to change."""
     problems: dict[str, str] = {}
     if not challenge.is_open(now):
@@ -235,13 +282,17 @@ def eligibility_problems(org: Organisation, challenge: Challenge, now: datetime 
     except NumberError:
         problems["eligibility.org_number"] = _(
             "Your organisation number %(number)s is not a valid Swedish organisation number. Correct it on "
-            "your organisation page.", number=org.org_number)
+            "your organisation page.",
+            number=org.org_number,
+        )
     rate = challenge.programme_year.programme.eur_rate_ore
     staff = org.staff_headcount or 0
     if staff >= SME_MAX_STAFF:
         problems["eligibility.staff"] = _(
             "Under the EU definition an SME has fewer than 250 staff; your organisation reports %(n)s. If that "
-            "figure is out of date, correct it on your organisation page.", n=staff)
+            "figure is out of date, correct it on your organisation page.",
+            n=staff,
+        )
     turnover_cap, balance_cap = SME_MAX_TURNOVER_EUR * rate, SME_MAX_BALANCE_EUR * rate
     if (org.annual_turnover_ore or 0) > turnover_cap and (org.balance_sheet_total_ore or 0) > balance_cap:
         problems["eligibility.finances"] = _(
@@ -249,8 +300,12 @@ def eligibility_problems(org: Organisation, challenge: Challenge, now: datetime 
             "at the programme's rate of %(rate)s per euro) or a balance-sheet total of at most €43 million "
             "(%(balance_cap)s); your organisation reports %(turnover)s and %(balance)s. If these figures are "
             "out of date, correct them on your organisation page.",
-            turnover_cap=sek(turnover_cap), balance_cap=sek(balance_cap), rate=sek(rate),
-            turnover=sek(org.annual_turnover_ore), balance=sek(org.balance_sheet_total_ore))
+            turnover_cap=sek(turnover_cap),
+            balance_cap=sek(balance_cap),
+            rate=sek(rate),
+            turnover=sek(org.annual_turnover_ore),
+            balance=sek(org.balance_sheet_total_ore),
+        )
     return problems
 
 
@@ -280,10 +335,17 @@ def _apply(proposal: Proposal, content: ProposalContent, by: User) -> None:
     proposal.fit = content.fit
     proposal.milestones = [
         {"title": m["title"].strip(), "due": m["due"], "deliverable": m.get("deliverable", "").strip()}
-        for m in content.milestones]
+        for m in content.milestones
+    ]
     proposal.partners = [
-        {"name": p["name"].strip(), "org_number": (orgnr.format(p["org_number"]) if p.get("org_number") else ""),
-         "kind": p["kind"], "role": p.get("role", "").strip()} for p in content.partners]
+        {
+            "name": p["name"].strip(),
+            "org_number": (orgnr.format(p["org_number"]) if p.get("org_number") else ""),
+            "kind": p["kind"],
+            "role": p.get("role", "").strip(),
+        }
+        for p in content.partners
+    ]
     proposal.requested_ore = content.requested_ore
     for line in BudgetLine:
         setattr(proposal, f"budget_{line.value}_ore", content.budget.get(line.value, 0) or 0)
@@ -295,24 +357,31 @@ def _apply(proposal: Proposal, content: ProposalContent, by: User) -> None:
 
 
 def proposal_of(org: Organisation, challenge: Challenge) -> Proposal | None:
-    return db.session.scalar(sa.select(Proposal).where(
-        Proposal.organisation_id == org.id, Proposal.challenge_id == challenge.id))
+    return db.session.scalar(
+        sa.select(Proposal).where(Proposal.organisation_id == org.id, Proposal.challenge_id == challenge.id)
+    )
 
 
-def start_proposal(challenge: Challenge, content: ProposalContent, *, by: User,
-                   now: datetime | None = None) -> Proposal:
+def start_proposal(
+    challenge: Challenge, content: ProposalContent, *, by: User, now: datetime | None = None
+) -> Proposal:
     """A new draft by *by*'s organisation, which must be an SME, to an open challenge."""
     org = by.organisation
     if not (by.active and org is not None and org.kind is OrganisationKind.sme):
         raise PermissionDenied(_("Only members of a small or medium-sized enterprise can write proposals."))
     _require_open(challenge, now)
-    taken = ServiceError(_("Your organisation already has a proposal for this challenge. Continue with it "
-                           "from “Your proposals”."))
+    taken = ServiceError(
+        _(
+            "Your organisation already has a proposal for this challenge. Continue with it "
+            "from “Your proposals”."
+        )
+    )
     if proposal_of(org, challenge) is not None:
         raise taken
     check_content(content, challenge, org)
-    proposal = Proposal(challenge=challenge, organisation_id=org.id, created_by_id=by.id,
-                        status=ProposalStatus.draft)
+    proposal = Proposal(
+        challenge=challenge, organisation_id=org.id, created_by_id=by.id, status=ProposalStatus.draft
+    )
     _apply(proposal, content, by)
     try:
         with db.session.begin_nested():  # a colleague may have started one at the same moment
@@ -324,8 +393,14 @@ def start_proposal(challenge: Challenge, content: ProposalContent, *, by: User,
     return proposal
 
 
-def update_proposal(proposal: Proposal, content: ProposalContent, *, by: User, now: datetime | None = None,
-                    revision: int | None = None) -> None:
+def update_proposal(
+    proposal: Proposal,
+    content: ProposalContent,
+    *,
+    by: User,
+    now: datetime | None = None,
+    revision: int | None = None,
+) -> None:
     """Change the working copy; a submitted proposal keeps its submitted version until resubmitted.
 
     *revision* is the one the person started editing from: if a colleague has saved since,
@@ -334,8 +409,12 @@ def update_proposal(proposal: Proposal, content: ProposalContent, *, by: User, n
     _require_change(proposal, by, now)
     _require_not_withdrawn(proposal)
     if revision is not None and revision != proposal.revision:
-        raise ServiceError(_("Someone in your organisation saved this proposal after you opened it. Nothing has "
-                             "been saved: copy what you wrote, open the proposal again and add your changes."))
+        raise ServiceError(
+            _(
+                "Someone in your organisation saved this proposal after you opened it. Nothing has "
+                "been saved: copy what you wrote, open the proposal again and add your changes."
+            )
+        )
     check_content(content, proposal.challenge, proposal.organisation)
     _apply(proposal, content, by)
     proposal.revision += 1
@@ -364,18 +443,32 @@ def submit_proposal(proposal: Proposal, *, by: User, now: datetime | None = None
     if problems:
         raise InvalidInput(problems)
     if proposal.status is ProposalStatus.submitted and not has_unsubmitted_changes(proposal):
-        raise ServiceError(_("Nothing has changed since version %(n)s, so there is nothing new to submit.",
-                             n=proposal.version))
+        raise ServiceError(
+            _(
+                "Nothing has changed since version %(n)s, so there is nothing new to submit.",
+                n=proposal.version,
+            )
+        )
     at = now or utcnow()
     proposal.version += 1
     proposal.status = ProposalStatus.submitted
     proposal.submitted_at = at
     proposal.withdrawn_at = None
     db.session.flush()
-    row = record(events.ProposalSubmitted(proposal_id=proposal.id, challenge_id=proposal.challenge_id,
-                                          number=proposal.version), by=by)
-    version = ProposalVersion(proposal=proposal, number=proposal.version, content=snapshot(proposal),
-                              submitted_at=at, submitted_by_id=by.id, event_id=row.id)
+    row = record(
+        events.ProposalSubmitted(
+            proposal_id=proposal.id, challenge_id=proposal.challenge_id, number=proposal.version
+        ),
+        by=by,
+    )
+    version = ProposalVersion(
+        proposal=proposal,
+        number=proposal.version,
+        content=snapshot(proposal),
+        submitted_at=at,
+        submitted_by_id=by.id,
+        event_id=row.id,
+    )
     db.session.add(version)
     db.session.flush()
     return version
@@ -389,8 +482,12 @@ def withdraw_proposal(proposal: Proposal, *, by: User, now: datetime | None = No
     proposal.status = ProposalStatus.withdrawn
     proposal.withdrawn_at = now or utcnow()
     db.session.flush()
-    record(events.ProposalWithdrawn(proposal_id=proposal.id, challenge_id=proposal.challenge_id,
-                                    number=proposal.version), by=by)
+    record(
+        events.ProposalWithdrawn(
+            proposal_id=proposal.id, challenge_id=proposal.challenge_id, number=proposal.version
+        ),
+        by=by,
+    )
 
 
 def reopen_proposal(proposal: Proposal, *, by: User, now: datetime | None = None) -> None:
@@ -406,31 +503,51 @@ def reopen_proposal(proposal: Proposal, *, by: User, now: datetime | None = None
 # --- attachments ---------------------------------------------------------------------------------
 
 
-def add_attachment(proposal: Proposal, filename: str, data: bytes, *, by: User,
-                   now: datetime | None = None) -> ProposalAttachment:
+def add_attachment(
+    proposal: Proposal, filename: str, data: bytes, *, by: User, now: datetime | None = None
+) -> ProposalAttachment:
     """Check *data* is a PDF within the limits and keep it. The file is written before the row,
     so the caller discards it (``files.discard``) if the transaction does not commit."""
     _require_change(proposal, by, now)
     _require_not_withdrawn(proposal)
     if len(proposal.current_attachments) >= files.MAX_FILES:
-        raise ServiceError(_("A proposal can have at most %(n)s attachments. Remove one before adding another.",
-                             n=files.MAX_FILES), "file")
+        raise ServiceError(
+            _(
+                "A proposal can have at most %(n)s attachments. Remove one before adding another.",
+                n=files.MAX_FILES,
+            ),
+            "file",
+        )
     if not data:
         raise ServiceError(_("The file is empty. Choose the PDF again."), "file")
     if len(data) > files.MAX_BYTES:
-        raise ServiceError(_("The file is larger than 10 MB. Make it smaller, for example by reducing the "
-                             "resolution of its images, or split it in two."), "file")
+        raise ServiceError(
+            _(
+                "The file is larger than 10 MB. Make it smaller, for example by reducing the "
+                "resolution of its images, or split it in two."
+            ),
+            "file",
+        )
     if not files.looks_like_pdf(data):
-        raise ServiceError(_("This file is not a PDF, whatever its name says. Save or export it as PDF and "
-                             "upload that."), "file")
+        raise ServiceError(
+            _("This file is not a PDF, whatever its name says. Save or export it as PDF and upload that."),
+            "file",
+        )
     storage_name, digest = files.store(data)
     try:
-        attachment = ProposalAttachment(proposal=proposal, storage_name=storage_name,
-                                        filename=files.display_name(filename), size=len(data), sha256=digest,
-                                        uploaded_by_id=by.id)
+        attachment = ProposalAttachment(
+            proposal=proposal,
+            storage_name=storage_name,
+            filename=files.display_name(filename),
+            size=len(data),
+            sha256=digest,
+            uploaded_by_id=by.id,
+        )
         db.session.add(attachment)
         db.session.flush()
-        record(events.AttachmentAdded(proposal_id=proposal.id, attachment_id=attachment.id, sha256=digest), by=by)
+        record(
+            events.AttachmentAdded(proposal_id=proposal.id, attachment_id=attachment.id, sha256=digest), by=by
+        )
     except BaseException:
         files.discard(storage_name)
         raise
@@ -454,8 +571,11 @@ def can_download(attachment: ProposalAttachment, user: User, now: datetime | Non
     if proposal.is_team_side(user):
         return True
     latest = proposal.latest_version
-    return (proposal.can_view(user, now) and latest is not None
-            and attachment.id in {a["id"] for a in latest.content["attachments"]})
+    return (
+        proposal.can_view(user, now)
+        and latest is not None
+        and attachment.id in {a["id"] for a in latest.content["attachments"]}
+    )
 
 
 # --- versions and their differences -----------------------------------------------------------------
@@ -464,7 +584,10 @@ def can_download(attachment: ProposalAttachment, user: User, now: datetime | Non
 def _written(proposal: Proposal) -> dict[str, Any]:
     """What the applicant writes in the proposal's own fields."""
     return {
-        "title": proposal.title, "summary": proposal.summary, "solution": proposal.solution, "fit": proposal.fit,
+        "title": proposal.title,
+        "summary": proposal.summary,
+        "solution": proposal.solution,
+        "fit": proposal.fit,
         "milestones": [dict(m) for m in proposal.milestones],
         "requested_ore": proposal.requested_ore,
         "budget": {line.value: ore for line, ore in proposal.budget().items()},
@@ -488,24 +611,41 @@ def snapshot(proposal: Proposal) -> dict[str, Any]:
         "team": [_person(u.id, u.name, u.email) for u in proposal.team],
         "attachments": [_file(a.id, a.filename, a.size, a.sha256) for a in proposal.current_attachments],
         "agreement_accepted": proposal.agreement_accepted_at is not None,
-        "organisation": {"name": org.name, "org_number": org.org_number, "staff": org.staff_headcount,
-                         "turnover_ore": org.annual_turnover_ore, "balance_ore": org.balance_sheet_total_ore,
-                         "eur_rate_ore": proposal.challenge.programme_year.programme.eur_rate_ore},
+        "organisation": {
+            "name": org.name,
+            "org_number": org.org_number,
+            "staff": org.staff_headcount,
+            "turnover_ore": org.annual_turnover_ore,
+            "balance_ore": org.balance_sheet_total_ore,
+            "eur_rate_ore": proposal.challenge.programme_year.programme.eur_rate_ore,
+        },
     }
 
 
-_COMPARED = ("title", "summary", "solution", "fit", "milestones", "requested_ore", "budget", "team", "partners",
-             "attachments")
+_COMPARED = (
+    "title",
+    "summary",
+    "solution",
+    "fit",
+    "milestones",
+    "requested_ore",
+    "budget",
+    "team",
+    "partners",
+    "attachments",
+)
 
 
 def _differs(now: dict[str, Any], submitted: dict[str, Any]) -> bool:
     """Whether the applicant changed what they send. The team is a set of people: a version keeps it in
     the order the proposal held it then, which a later reading may not repeat."""
+
     def by_id(team: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
         return sorted(team or [], key=lambda person: person["id"])
 
     return by_id(now["team"]) != by_id(submitted.get("team")) or any(
-        now[k] != submitted.get(k) for k in _COMPARED if k != "team")
+        now[k] != submitted.get(k) for k in _COMPARED if k != "team"
+    )
 
 
 def has_unsubmitted_changes(proposal: Proposal) -> bool:
@@ -518,18 +658,49 @@ def _unsubmitted_query() -> sa.Select:
     """(part, proposal, id, two texts, a size, content) for the team members, current files and latest
     versions of the proposals given as ``ids``, in one statement (built once)."""
     ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
-    text, number, data = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Integer), sa.cast(sa.null(), sa.JSON)
-    team = (sa.select(sa.literal(0).label("part"), proposal_member.c.proposal_id.label("proposal_id"),
-                      User.id.label("id"), User.name.label("first"), User.email.label("second"),
-                      number.label("size"), data.label("content"))
-            .join(User, User.id == proposal_member.c.user_id).where(proposal_member.c.proposal_id.in_(ids)))
-    files = sa.select(sa.literal(1), ProposalAttachment.proposal_id, ProposalAttachment.id,
-                      ProposalAttachment.filename, ProposalAttachment.sha256, ProposalAttachment.size, data).where(
-        ProposalAttachment.proposal_id.in_(ids), ProposalAttachment.removed_at.is_(None))
-    latest = sa.select(sa.literal(2), ProposalVersion.proposal_id, ProposalVersion.number, text, text, number,
-                       ProposalVersion.content).join(Proposal, sa.and_(
-                           Proposal.id == ProposalVersion.proposal_id, Proposal.version == ProposalVersion.number)
-                       ).where(Proposal.id.in_(ids))
+    text, number, data = (
+        sa.cast(sa.null(), sa.String),
+        sa.cast(sa.null(), sa.Integer),
+        sa.cast(sa.null(), sa.JSON),
+    )
+    team = (
+        sa.select(
+            sa.literal(0).label("part"),
+            proposal_member.c.proposal_id.label("proposal_id"),
+            User.id.label("id"),
+            User.name.label("first"),
+            User.email.label("second"),
+            number.label("size"),
+            data.label("content"),
+        )
+        .join(User, User.id == proposal_member.c.user_id)
+        .where(proposal_member.c.proposal_id.in_(ids))
+    )
+    files = sa.select(
+        sa.literal(1),
+        ProposalAttachment.proposal_id,
+        ProposalAttachment.id,
+        ProposalAttachment.filename,
+        ProposalAttachment.sha256,
+        ProposalAttachment.size,
+        data,
+    ).where(ProposalAttachment.proposal_id.in_(ids), ProposalAttachment.removed_at.is_(None))
+    latest = (
+        sa.select(
+            sa.literal(2),
+            ProposalVersion.proposal_id,
+            ProposalVersion.number,
+            text,
+            text,
+            number,
+            ProposalVersion.content,
+        )
+        .join(
+            Proposal,
+            sa.and_(Proposal.id == ProposalVersion.proposal_id, Proposal.version == ProposalVersion.number),
+        )
+        .where(Proposal.id.in_(ids))
+    )
     union = sa.union_all(team, files, latest).subquery()
     return sa.select(union).order_by(union.c.part, union.c.proposal_id, union.c.id)
 
@@ -554,8 +725,12 @@ def unsubmitted_changes(proposals: Iterable[Proposal]) -> set[int]:
             kept[proposal_id].append(_file(key, first, size, second))
         else:
             versions[proposal_id] = content
-    return {i for i, p in submitted.items() if i not in versions or _differs(
-        {**_written(p), "team": people[i], "attachments": kept[i]}, versions[i])}
+    return {
+        i
+        for i, p in submitted.items()
+        if i not in versions
+        or _differs({**_written(p), "team": people[i], "attachments": kept[i]}, versions[i])
+    }
 
 
 @dataclass(frozen=True)
@@ -568,8 +743,10 @@ def _lines(content: dict[str, Any], key: str) -> list[str]:
     """A field as lines of text that people can compare."""
     value = content.get(key)
     if key == "milestones":
-        return [f"{m['due']} · {m['title']}" + (f" — {m['deliverable']}" if m.get("deliverable") else "")
-                for m in value or []]
+        return [
+            f"{m['due']} · {m['title']}" + (f" — {m['deliverable']}" if m.get("deliverable") else "")
+            for m in value or []
+        ]
     if key == "requested_ore":
         return [sek(value)] if value is not None else []
     if key == "budget":
@@ -577,9 +754,12 @@ def _lines(content: dict[str, Any], key: str) -> list[str]:
     if key == "team":
         return [f"{p['name']} <{p['email']}>" for p in value or []]
     if key == "partners":
-        return [f"{p['name']} ({PARTNER_LABELS[PartnerKind(p['kind'])]})"
-                + (f" {p['org_number']}" if p.get("org_number") else "")
-                + (f" — {p['role']}" if p.get("role") else "") for p in value or []]
+        return [
+            f"{p['name']} ({PARTNER_LABELS[PartnerKind(p['kind'])]})"
+            + (f" {p['org_number']}" if p.get("org_number") else "")
+            + (f" — {p['role']}" if p.get("role") else "")
+            for p in value or []
+        ]
     if key == "attachments":
         return [f"{a['filename']} ({a['sha256'][:12]})" for a in value or []]
     return str(value or "").splitlines()
@@ -608,8 +788,12 @@ def diff_versions(old: dict[str, Any], new: dict[str, Any], labels: dict[str, st
 
 @functools.cache
 def _organisation_proposals_query() -> sa.Select:
-    return (sa.select(Proposal).where(Proposal.organisation_id == sa.bindparam("org_id"))
-            .options(sa.orm.joinedload(Proposal.challenge)).order_by(Proposal.updated_at.desc()))
+    return (
+        sa.select(Proposal)
+        .where(Proposal.organisation_id == sa.bindparam("org_id"))
+        .options(sa.orm.joinedload(Proposal.challenge))
+        .order_by(Proposal.updated_at.desc())
+    )
 
 
 def organisation_proposals(org: Organisation) -> list[Proposal]:
@@ -618,16 +802,22 @@ def organisation_proposals(org: Organisation) -> list[Proposal]:
 
 def proposal_counts(challenge: Challenge) -> dict[ProposalStatus, int]:
     """How many proposals are in each state: all the programme sees while the challenge is open."""
-    rows = db.session.execute(sa.select(Proposal.status, sa.func.count()).where(
-        Proposal.challenge_id == challenge.id).group_by(Proposal.status))
+    rows = db.session.execute(
+        sa.select(Proposal.status, sa.func.count())
+        .where(Proposal.challenge_id == challenge.id)
+        .group_by(Proposal.status)
+    )
     counts = {status: 0 for status in ProposalStatus}
     counts.update({status: n for status, n in rows})
     return counts
 
 
 def submitted_proposals(challenge: Challenge) -> list[Proposal]:
-    return list(db.session.scalars(
-        sa.select(Proposal).where(Proposal.challenge_id == challenge.id,
-                                  Proposal.status == ProposalStatus.submitted)
-        .options(sa.orm.joinedload(Proposal.organisation), sa.orm.selectinload(Proposal.versions))
-        .order_by(Proposal.submitted_at)))
+    return list(
+        db.session.scalars(
+            sa.select(Proposal)
+            .where(Proposal.challenge_id == challenge.id, Proposal.status == ProposalStatus.submitted)
+            .options(sa.orm.joinedload(Proposal.organisation), sa.orm.selectinload(Proposal.versions))
+            .order_by(Proposal.submitted_at)
+        )
+    )

@@ -36,9 +36,14 @@ log = logging.getLogger(__name__)
 @bp.record_once
 def _template_globals(state) -> None:
     state.app.jinja_env.globals.update(
-        PROPOSAL_STATUS_LABELS=PROPOSAL_STATUS_LABELS, BUDGET_LABELS=BUDGET_LABELS, BudgetLine=BudgetLine,
-        PARTNER_LABELS=PARTNER_LABELS, PartnerKind=PartnerKind, ProposalStatus=ProposalStatus,
-        proposal_box=proposal_box)
+        PROPOSAL_STATUS_LABELS=PROPOSAL_STATUS_LABELS,
+        BUDGET_LABELS=BUDGET_LABELS,
+        BudgetLine=BudgetLine,
+        PARTNER_LABELS=PARTNER_LABELS,
+        PartnerKind=PartnerKind,
+        ProposalStatus=ProposalStatus,
+        proposal_box=proposal_box,
+    )
 
 
 def proposal_box(challenge: Challenge) -> dict:
@@ -57,10 +62,18 @@ def proposal_box(challenge: Challenge) -> dict:
 
 
 def _field_labels() -> dict[str, str]:
-    return {"title": _("Title"), "summary": _("Summary"), "solution": _("Your solution"),
-            "fit": _("How it meets what the challenge asks"), "milestones": _("Work plan"),
-            "requested_ore": _("Funding requested"), "budget": _("Budget"), "team": _("Team"),
-            "partners": _("Partner organisations"), "attachments": _("Attachments")}
+    return {
+        "title": _("Title"),
+        "summary": _("Summary"),
+        "solution": _("Your solution"),
+        "fit": _("How it meets what the challenge asks"),
+        "milestones": _("Work plan"),
+        "requested_ore": _("Funding requested"),
+        "budget": _("Budget"),
+        "team": _("Team"),
+        "partners": _("Partner organisations"),
+        "attachments": _("Attachments"),
+    }
 
 
 def _challenge(challenge_id: int) -> Challenge:
@@ -72,9 +85,17 @@ def _challenge(challenge_id: int) -> Challenge:
 
 def _load(proposal_id: int, *, for_update: bool = False) -> Proposal:
     """The proposal if *current_user* may see it; 404 otherwise, so sealed proposals stay unseen."""
-    query = sa.select(Proposal).where(Proposal.id == proposal_id).options(
-        joinedload(Proposal.challenge), joinedload(Proposal.organisation), selectinload(Proposal.team),
-        selectinload(Proposal.attachments), selectinload(Proposal.versions).joinedload(ProposalVersion.submitted_by))
+    query = (
+        sa.select(Proposal)
+        .where(Proposal.id == proposal_id)
+        .options(
+            joinedload(Proposal.challenge),
+            joinedload(Proposal.organisation),
+            selectinload(Proposal.team),
+            selectinload(Proposal.attachments),
+            selectinload(Proposal.versions).joinedload(ProposalVersion.submitted_by),
+        )
+    )
     if for_update:
         query = query.with_for_update(of=Proposal)
     proposal = db.session.scalar(query)
@@ -95,9 +116,15 @@ def _form(org, proposal: Proposal | None = None, *, saved: bool = False) -> form
 
 
 def _edit_page(form: forms.ProposalForm, challenge: Challenge, proposal: Proposal | None):
-    return render_template("proposals/edit.html", form=form, challenge=challenge, proposal=proposal,
-                           attachment_form=forms.AttachmentForm(formdata=None),
-                           preview="preview" in request.form, now=utcnow())
+    return render_template(
+        "proposals/edit.html",
+        form=form,
+        challenge=challenge,
+        proposal=proposal,
+        attachment_form=forms.AttachmentForm(formdata=None),
+        preview="preview" in request.form,
+        now=utcnow(),
+    )
 
 
 def _save(form: forms.ProposalForm, challenge: Challenge, proposal: Proposal | None):
@@ -109,7 +136,9 @@ def _save(form: forms.ProposalForm, challenge: Challenge, proposal: Proposal | N
         if proposal is None:
             proposal = services.start_proposal(challenge, form.content(), by=current_user)
         else:
-            services.update_proposal(proposal, form.content(), by=current_user, revision=form.loaded_revision())
+            services.update_proposal(
+                proposal, form.content(), by=current_user, revision=form.loaded_revision()
+            )
         version = services.submit_proposal(proposal, by=current_user) if "submit" in request.form else None
         db.session.commit()
     except PermissionDenied:
@@ -117,12 +146,20 @@ def _save(form: forms.ProposalForm, challenge: Challenge, proposal: Proposal | N
     except ServiceError as exc:
         form_error(form, exc)
         if "submit" in request.form:
-            form.form_errors.append(_("Nothing has been saved. To keep your text while you put this right, "
-                                      "choose “Save without submitting”."))
+            form.form_errors.append(
+                _(
+                    "Nothing has been saved. To keep your text while you put this right, "
+                    "choose “Save without submitting”."
+                )
+            )
         return _edit_page(form, challenge, existing)
     if version is not None:
-        flash(_("Version %(n)s of your proposal has been submitted. Your team gets a receipt by email.",
-                n=version.number))
+        flash(
+            _(
+                "Version %(n)s of your proposal has been submitted. Your team gets a receipt by email.",
+                n=version.number,
+            )
+        )
     else:
         flash(_("Your changes have been saved. They count only once you submit them."))
     return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
@@ -179,8 +216,12 @@ def submit(proposal_id: int):
         form = _form(proposal.organisation, proposal, saved=True)
         form_error(form, exc)
         return _edit_page(form, proposal.challenge, proposal)
-    flash(_("Version %(n)s of your proposal has been submitted. Your team gets a receipt by email.",
-            n=version.number))
+    flash(
+        _(
+            "Version %(n)s of your proposal has been submitted. Your team gets a receipt by email.",
+            n=version.number,
+        )
+    )
     return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
 
 
@@ -189,12 +230,16 @@ def submit(proposal_id: int):
 def change_state(proposal_id: int, action: str):
     proposal = _load(proposal_id, for_update=True)
     if action == "withdraw":
-        return change_and_return(lambda: services.withdraw_proposal(proposal, by=current_user),
-                                 _("The proposal has been withdrawn. Your team gets a notice by email."),
-                                 url_for("proposals.detail", proposal_id=proposal.id))
-    return change_and_return(lambda: services.reopen_proposal(proposal, by=current_user),
-                             _("The proposal is a draft again. Submit it before the deadline for it to count."),
-                             url_for("proposals.detail", proposal_id=proposal.id))
+        return change_and_return(
+            lambda: services.withdraw_proposal(proposal, by=current_user),
+            _("The proposal has been withdrawn. Your team gets a notice by email."),
+            url_for("proposals.detail", proposal_id=proposal.id),
+        )
+    return change_and_return(
+        lambda: services.reopen_proposal(proposal, by=current_user),
+        _("The proposal is a draft again. Submit it before the deadline for it to count."),
+        url_for("proposals.detail", proposal_id=proposal.id),
+    )
 
 
 # --- attachments -----------------------------------------------------------------------------------
@@ -223,16 +268,27 @@ def upload(proposal_id: int):
                 db.session.rollback()
                 files.discard(attachment.storage_name)
                 raise
-            flash(_("%(name)s has been attached. Submit the proposal again for it to count.",
-                    name=attachment.filename) if proposal.status is ProposalStatus.submitted
-                  else _("%(name)s has been attached.", name=attachment.filename))
+            flash(
+                _(
+                    "%(name)s has been attached. Submit the proposal again for it to count.",
+                    name=attachment.filename,
+                )
+                if proposal.status is ProposalStatus.submitted
+                else _("%(name)s has been attached.", name=attachment.filename)
+            )
             return redirect(url_for("proposals.edit", proposal_id=proposal.id, _anchor="attachments"), 303)
     if not proposal.can_change(current_user):
         flash(services.deadline_passed_message(proposal.challenge))
         return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
-    return render_template("proposals/edit.html", form=_form(proposal.organisation, proposal, saved=True),
-                           challenge=proposal.challenge, proposal=proposal, attachment_form=attachment_form,
-                           preview=False, now=utcnow())
+    return render_template(
+        "proposals/edit.html",
+        form=_form(proposal.organisation, proposal, saved=True),
+        challenge=proposal.challenge,
+        proposal=proposal,
+        attachment_form=attachment_form,
+        preview=False,
+        now=utcnow(),
+    )
 
 
 @bp.post("/proposals/<int:proposal_id>/attachments/<int:attachment_id>/remove")
@@ -294,11 +350,18 @@ def _show(proposal: Proposal, content: dict, version: ProposalVersion | None):
     """The proposal page: the working copy or latest version (*version* None), or one version."""
     team_side = proposal.is_team_side(current_user) and version is None
     return render_template(
-        "proposals/detail.html", proposal=proposal, content=content, version=version,
-        team_side=proposal.is_team_side(current_user), can_change=team_side and proposal.can_change(current_user),
+        "proposals/detail.html",
+        proposal=proposal,
+        content=content,
+        version=version,
+        team_side=proposal.is_team_side(current_user),
+        can_change=team_side and proposal.can_change(current_user),
         unsubmitted=team_side and services.has_unsubmitted_changes(proposal),
-        eligibility=services.eligibility_problems(proposal.organisation, proposal.challenge) if team_side else {},
-        now=utcnow())
+        eligibility=services.eligibility_problems(proposal.organisation, proposal.challenge)
+        if team_side
+        else {},
+        now=utcnow(),
+    )
 
 
 def _version(proposal: Proposal, number: int) -> ProposalVersion:
@@ -341,8 +404,9 @@ def changes(proposal_id: int):
         old = numbers[-2]
     before, after = _version(proposal, old), _version(proposal, new)
     diff = services.diff_versions(before.content, after.content, _field_labels())
-    return render_template("proposals/changes.html", proposal=proposal, before=before, after=after, diff=diff,
-                           numbers=numbers)
+    return render_template(
+        "proposals/changes.html", proposal=proposal, before=before, after=after, diff=diff, numbers=numbers
+    )
 
 
 @bp.get("/proposals")
@@ -352,8 +416,12 @@ def mine():
     if not current_user.is_sme_member:
         abort(403)
     proposals = services.organisation_proposals(current_user.organisation)
-    return render_template("proposals/mine.html", proposals=proposals, now=utcnow(),
-                           unsubmitted=services.unsubmitted_changes(proposals))
+    return render_template(
+        "proposals/mine.html",
+        proposals=proposals,
+        now=utcnow(),
+        unsubmitted=services.unsubmitted_changes(proposals),
+    )
 
 
 @bp.get("/challenges/<int:challenge_id>/proposals")
@@ -367,5 +435,11 @@ def for_challenge(challenge_id: int):
     sealed = challenge.is_open()
     counts = services.proposal_counts(challenge) if manager else None
     proposals = [] if sealed else services.submitted_proposals(challenge)
-    return render_template("proposals/for_challenge.html", challenge=challenge, sealed=sealed, counts=counts,
-                           proposals=proposals, now=utcnow())
+    return render_template(
+        "proposals/for_challenge.html",
+        challenge=challenge,
+        sealed=sealed,
+        counts=counts,
+        proposals=proposals,
+        now=utcnow(),
+    )

@@ -26,7 +26,9 @@ def bars(rows: list[tuple[str, int]]) -> dict:
     """Horizontal bars, longest to scale."""
     top = max((value for _, value in rows), default=0) or 1
     room = WIDTH - LABEL - 130
-    items = [Bar(label, value, i * ROW, round(room * value / top, 1)) for i, (label, value) in enumerate(rows)]
+    items = [
+        Bar(label, value, i * ROW, round(room * value / top, 1)) for i, (label, value) in enumerate(rows)
+    ]
     return {"items": items, "height": max(len(rows) * ROW, ROW), "width": WIDTH, "left": LABEL}
 
 
@@ -34,8 +36,14 @@ def pairs(rows: list[tuple[str, int, int]]) -> dict:
     """Two thin bars per row (for example proposals and awards per challenge), on one scale."""
     top = max((max(a, b) for _, a, b in rows), default=0) or 1
     room = WIDTH - LABEL - 60
-    items = [(label, Bar(label, a, i * ROW * 2, round(room * a / top, 1)),
-              Bar(label, b, i * ROW * 2 + ROW - 6, round(room * b / top, 1))) for i, (label, a, b) in enumerate(rows)]
+    items = [
+        (
+            label,
+            Bar(label, a, i * ROW * 2, round(room * a / top, 1)),
+            Bar(label, b, i * ROW * 2 + ROW - 6, round(room * b / top, 1)),
+        )
+        for i, (label, a, b) in enumerate(rows)
+    ]
     return {"items": items, "height": max(len(rows) * ROW * 2, ROW), "width": WIDTH, "left": LABEL}
 
 
@@ -52,8 +60,20 @@ def lines(points: list[tuple[date, int, int, int]], ceiling: int) -> dict:
     columns = list(zip(*((p[1], p[2], p[3]) for p in points), strict=True)) if points else [(0,), (0,), (0,)]
     series = [" ".join(xy(i, value) for i, value in enumerate(column)) for column in columns]
     ceiling_y = round(bottom - (bottom - 20) * ceiling / top, 1)
-    ticks = [(left + (right - left) * i / span, p[0]) for i, p in enumerate(points)
-             if i == 0 or i == len(points) - 1 or p[0].month in (1, 7)]
-    return {"series": series, "last": [column[-1] for column in columns], "ceiling": ceiling,
-            "ceiling_y": ceiling_y, "ticks": ticks, "height": height, "width": WIDTH, "bottom": bottom,
-            "left": left, "right": right}
+    ticks = [
+        (left + (right - left) * i / span, p[0])
+        for i, p in enumerate(points)
+        if i == 0 or i == len(points) - 1 or p[0].month in (1, 7)
+    ]
+    return {
+        "series": series,
+        "last": [column[-1] for column in columns],
+        "ceiling": ceiling,
+        "ceiling_y": ceiling_y,
+        "ticks": ticks,
+        "height": height,
+        "width": WIDTH,
+        "bottom": bottom,
+        "left": left,
+        "right": right,
+    }

@@ -55,8 +55,19 @@ from challenges.reviews.models import Assessment, ChallengeReview, Review
 
 K = AccountKind
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
-    ChallengePublished, ProposalSubmitted, ProposalWithdrawn, ReviewOpened, ProposalScreened, ReviewSubmitted,
-    ConflictDeclared, EvaluatorRecused, AwardBooked, AwardChangeBooked, PaymentMade, ReportApproved)
+    ChallengePublished,
+    ProposalSubmitted,
+    ProposalWithdrawn,
+    ReviewOpened,
+    ProposalScreened,
+    ReviewSubmitted,
+    ConflictDeclared,
+    EvaluatorRecused,
+    AwardBooked,
+    AwardChangeBooked,
+    PaymentMade,
+    ReportApproved,
+)
 
 
 def today() -> date:
@@ -117,10 +128,14 @@ def parse_period(programme: Programme, start_text: str | None, end_text: str | N
             errors[name] = _("Enter a date like 2016-10-15.")
             continue
         if days[name] < first:
-            errors[name] = _("The programme starts on %(day)s; choose a date from then on.", day=first.isoformat())
+            errors[name] = _(
+                "The programme starts on %(day)s; choose a date from then on.", day=first.isoformat()
+            )
         elif days[name] > now:
-            errors[name] = _("A report can only be made as of a day that has begun (today is %(day)s).",
-                             day=now.isoformat())
+            errors[name] = _(
+                "A report can only be made as of a day that has begun (today is %(day)s).",
+                day=now.isoformat(),
+            )
     if not errors and days["end"] < days["start"]:
         errors["end"] = _("The period ends before it starts.")
     if errors:
@@ -298,9 +313,12 @@ def _events(until: datetime, types: tuple[type[DomainEvent], ...] = EVENT_TYPES)
     """The events of *types* before *until*, by type, in their order, read in today's shape."""
     bus = get_bus()
     found: Events = defaultdict(list)
-    for event in db.session.scalars(sa.select(Event).where(Event.type.in_(bus.stored_names(*types)),
-                                                           Event.occurred_at < until)
-                                    .options(lazyload(Event.handlings)).order_by(Event.occurred_at, Event.id)):
+    for event in db.session.scalars(
+        sa.select(Event)
+        .where(Event.type.in_(bus.stored_names(*types)), Event.occurred_at < until)
+        .options(lazyload(Event.handlings))
+        .order_by(Event.occurred_at, Event.id)
+    ):
         found[bus.event_types[event.type]].append(bus.fact(event))
     return found
 
@@ -308,8 +326,10 @@ def _events(until: datetime, types: tuple[type[DomainEvent], ...] = EVENT_TYPES)
 def _by_id(model: Any, ids: set[int], *options: Any, where: Any = sa.true()) -> dict[int, Any]:
     if not ids:
         return {}
-    return {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_(ids), where)
-                                                      .options(*options))}
+    return {
+        row.id: row
+        for row in db.session.scalars(sa.select(model).where(model.id.in_(ids), where).options(*options))
+    }
 
 
 def build(programme: Programme, period: Period) -> ProgrammeReport:
@@ -321,11 +341,19 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
     first_published: dict[int, datetime] = {}
     for e in events[ChallengePublished]:
         first_published.setdefault(e.payload["challenge_id"], e.occurred_at)
-    challenges = _by_id(Challenge, set(first_published), selectinload(Challenge.organisation),
-                        selectinload(Challenge.area), selectinload(Challenge.themes), selectinload(Challenge.criteria),
-                        where=Challenge.programme_year_id.in_(year_ids))
-    lines = {cid: ChallengeLine(c, first_published[cid], period.holds(first_published[cid]))
-             for cid, c in challenges.items()}
+    challenges = _by_id(
+        Challenge,
+        set(first_published),
+        selectinload(Challenge.organisation),
+        selectinload(Challenge.area),
+        selectinload(Challenge.themes),
+        selectinload(Challenge.criteria),
+        where=Challenge.programme_year_id.in_(year_ids),
+    )
+    lines = {
+        cid: ChallengeLine(c, first_published[cid], period.holds(first_published[cid]))
+        for cid, c in challenges.items()
+    }
 
     state: dict[int, tuple[str, Fact]] = {}
     for e in sorted(events[ProposalSubmitted] + events[ProposalWithdrawn], key=lambda e: e.occurred_at):
@@ -364,38 +392,80 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
     for (_year, kind, _award), amount in ledger.replay(period.end_at, year_ids).balances.items():
         replayed[kind] += amount
     checks = [
-        Check(_("Funding awarded to the projects, less reductions and cancellations"),
-              sum(f.awarded_ore for f in funded), total.awarded),
+        Check(
+            _("Funding awarded to the projects, less reductions and cancellations"),
+            sum(f.awarded_ore for f in funded),
+            total.awarded,
+        ),
         Check(_("Paid to the projects"), sum(f.paid_ore for f in funded), paid_by_ledger),
-        *(Check(_("%(account)s: the ledger's events replayed, against its transfers", account=ACCOUNT_LABELS[kind]),
-                replayed[kind], by_kind[kind]) for kind in AccountKind),
+        *(
+            Check(
+                _(
+                    "%(account)s: the ledger's events replayed, against its transfers",
+                    account=ACCOUNT_LABELS[kind],
+                ),
+                replayed[kind],
+                by_kind[kind],
+            )
+            for kind in AccountKind
+        ),
     ]
     if period.end >= today():
-        rows = db.session.execute(sa.select(Account.kind, sa.func.sum(Account.balance_ore)).where(
-            Account.programme_year_id.in_(year_ids)).group_by(Account.kind))
+        rows = db.session.execute(
+            sa.select(Account.kind, sa.func.sum(Account.balance_ore))
+            .where(Account.programme_year_id.in_(year_ids))
+            .group_by(Account.kind)
+        )
         live = {kind: int(sum_ or 0) for kind, sum_ in rows}
-        checks += [Check(_("Paid out, in the live ledger's accounts"), total.paid, live.get(K.paid_out, 0)),
-                   Check(_("Committed, in the live ledger's accounts"), total.committed, live.get(K.commitment, 0)),
-                   Check(_("Administration spent, in the live ledger's accounts"), total.admin_spent,
-                         live.get(K.admin_spent, 0))]
-    lessons = db.session.scalar(sa.select(ProgrammeLessons).where(
-        ProgrammeLessons.programme_id == programme.id, ProgrammeLessons.as_of == period.end))
+        checks += [
+            Check(_("Paid out, in the live ledger's accounts"), total.paid, live.get(K.paid_out, 0)),
+            Check(_("Committed, in the live ledger's accounts"), total.committed, live.get(K.commitment, 0)),
+            Check(
+                _("Administration spent, in the live ledger's accounts"),
+                total.admin_spent,
+                live.get(K.admin_spent, 0),
+            ),
+        ]
+    lessons = db.session.scalar(
+        sa.select(ProgrammeLessons).where(
+            ProgrammeLessons.programme_id == programme.id, ProgrammeLessons.as_of == period.end
+        )
+    )
     ordered = sorted(lines.values(), key=lambda line: (line.published_at, line.challenge.id))
     return ProgrammeReport(
-        programme=programme, period=period, made_at=utcnow(), challenges=ordered,
-        owners=sorted({line.challenge.organisation.name for line in ordered}), smes=sorted(smes),
-        smes_in_period=sum(smes.values()), selections=selections, conflicts_declared=len(declared),
-        conflicts_in_period=sum(1 for e in declared if period.holds(e.occurred_at)), funded=funded, results=results,
-        years=years, total=total, checks=checks, timeline=timeline, lessons=lessons,
-        reviews_submitted=reviews_total)
+        programme=programme,
+        period=period,
+        made_at=utcnow(),
+        challenges=ordered,
+        owners=sorted({line.challenge.organisation.name for line in ordered}),
+        smes=sorted(smes),
+        smes_in_period=sum(smes.values()),
+        selections=selections,
+        conflicts_declared=len(declared),
+        conflicts_in_period=sum(1 for e in declared if period.holds(e.occurred_at)),
+        funded=funded,
+        results=results,
+        years=years,
+        total=total,
+        checks=checks,
+        timeline=timeline,
+        lessons=lessons,
+        reviews_submitted=reviews_total,
+    )
 
 
-def _selection(events: Events, lines: dict[int, ChallengeLine], proposals: dict[int, Proposal]
-               ) -> tuple[list[ChallengeSelection], int]:
+def _selection(
+    events: Events, lines: dict[int, ChallengeLine], proposals: dict[int, Proposal]
+) -> tuple[list[ChallengeSelection], int]:
     opened = {e.payload["review_id"] for e in events[ReviewOpened] if e.payload["challenge_id"] in lines}
-    reviews = _by_id(ChallengeReview, opened, selectinload(ChallengeReview.challenge).selectinload(Challenge.criteria),
-                     selectinload(ChallengeReview.assessments).selectinload(Assessment.proposal)
-                     .selectinload(Proposal.organisation))
+    reviews = _by_id(
+        ChallengeReview,
+        opened,
+        selectinload(ChallengeReview.challenge).selectinload(Challenge.criteria),
+        selectinload(ChallengeReview.assessments)
+        .selectinload(Assessment.proposal)
+        .selectinload(Proposal.organisation),
+    )
     assessments = {a.id: a for r in reviews.values() for a in r.assessments}
     screened: dict[int, dict[str, Any]] = {}
     for e in events[ProposalScreened]:
@@ -403,44 +473,85 @@ def _selection(events: Events, lines: dict[int, ChallengeLine], proposals: dict[
             screened[e.payload["assessment_id"]] = e.payload
     review_events = [e for e in events[ReviewSubmitted] if e.payload["assessment_id"] in assessments]
     written = _by_id(Review, {e.payload["review_id"] for e in review_events}, selectinload(Review.assignment))
-    recused = Counter(e.payload["assessment_id"] for e in events[EvaluatorRecused]
-                      if e.payload["assessment_id"] in assessments)
+    recused = Counter(
+        e.payload["assessment_id"]
+        for e in events[EvaluatorRecused]
+        if e.payload["assessment_id"] in assessments
+    )
     selections = []
     for review in sorted(reviews.values(), key=lambda r: (lines[r.challenge_id].published_at, r.id)):
         mine = [a for a in review.assessments if a.proposal_id in proposals]
-        out = [(a.proposal, screened[a.id].get("reason") or a.ineligible_reason or "") for a in mine
-               if a.id in screened and not screened[a.id]["eligible"]]
+        out = [
+            (a.proposal, screened[a.id].get("reason") or a.ineligible_reason or "")
+            for a in mine
+            if a.id in screened and not screened[a.id]["eligible"]
+        ]
         lines[review.challenge_id].screened_out = len(out)
-        mine_reviews = [written[e.payload["review_id"]] for e in review_events
-                        if assessments[e.payload["assessment_id"]].review_id == review.id]
+        mine_reviews = [
+            written[e.payload["review_id"]]
+            for e in review_events
+            if assessments[e.payload["assessment_id"]].review_id == review.id
+        ]
         per_proposal = Counter(r.assignment.assessment_id for r in mine_reviews)
         eligible = [a for a in mine if a.id in screened and screened[a.id]["eligible"]]
         criteria = []
         for criterion in review.challenge.criteria:
             given = [r.scores.get(str(criterion.id)) for r in mine_reviews]
             counts = [sum(1 for s in given if s == score) for score in range(1, 8)]
-            criteria.append(CriterionScores(criterion.name, criterion.weight, counts,
-                                            sum(1 for s in given if s is None)))
-        selections.append(ChallengeSelection(
-            challenge=review.challenge,
-            reviews_per_proposal=[per_proposal[a.id] for a in eligible],
-            recusals=sum(recused[a.id] for a in mine), criteria=criteria, eligible=len(eligible), screened_out=out))
+            criteria.append(
+                CriterionScores(criterion.name, criterion.weight, counts, sum(1 for s in given if s is None))
+            )
+        selections.append(
+            ChallengeSelection(
+                challenge=review.challenge,
+                reviews_per_proposal=[per_proposal[a.id] for a in eligible],
+                recusals=sum(recused[a.id] for a in mine),
+                criteria=criteria,
+                eligible=len(eligible),
+                screened_out=out,
+            )
+        )
     return selections, len(written)
 
 
 def _funded(events: Events, period: Period, year_ids: set[int]) -> list[FundedProject]:
     booked = {e.payload["award_id"]: e for e in events[AwardBooked]}
     proposal = selectinload(Award.proposal)
-    awards = _by_id(Award, set(booked), selectinload(Award.programme_year), proposal.selectinload(Proposal.organisation),
-                    proposal.selectinload(Proposal.versions),  # the project's title is its latest version's
-                    *(proposal.selectinload(Proposal.challenge).selectinload(related)
-                      for related in (Challenge.organisation, Challenge.area, Challenge.themes)),
-                    where=Award.programme_year_id.in_(year_ids))
-    projects = {p.award_id: p for p in db.session.scalars(sa.select(Project).where(Project.award_id.in_(awards))
-                                                          .options(selectinload(Project.reports)))} if awards else {}
+    awards = _by_id(
+        Award,
+        set(booked),
+        selectinload(Award.programme_year),
+        proposal.selectinload(Proposal.organisation),
+        proposal.selectinload(Proposal.versions),  # the project's title is its latest version's
+        *(
+            proposal.selectinload(Proposal.challenge).selectinload(related)
+            for related in (Challenge.organisation, Challenge.area, Challenge.themes)
+        ),
+        where=Award.programme_year_id.in_(year_ids),
+    )
+    projects = (
+        {
+            p.award_id: p
+            for p in db.session.scalars(
+                sa.select(Project).where(Project.award_id.in_(awards)).options(selectinload(Project.reports))
+            )
+        }
+        if awards
+        else {}
+    )
     completed = {e.payload["report_id"] for e in events[ReportApproved] if e.payload.get("final")}
-    funded = {aid: FundedProject(award, projects.get(aid), booked[aid].occurred_at, booked[aid].payload["amount_ore"],
-                                 0, 0, "running") for aid, award in awards.items()}
+    funded = {
+        aid: FundedProject(
+            award,
+            projects.get(aid),
+            booked[aid].occurred_at,
+            booked[aid].payload["amount_ore"],
+            0,
+            0,
+            "running",
+        )
+        for aid, award in awards.items()
+    }
     for e in events[AwardChangeBooked]:
         if (f := funded.get(e.payload["award_id"])) is not None:
             f.awarded_ore -= e.payload["amount_ore"]
@@ -451,7 +562,11 @@ def _funded(events: Events, period: Period, year_ids: set[int]) -> list[FundedPr
             f.paid_ore += e.payload["amount_ore"]
             f.paid_in_period_ore += e.payload["amount_ore"] if period.holds(e.occurred_at) else 0
     for f in funded.values():
-        if f.status == "running" and f.project is not None and any(r.id in completed for r in f.project.reports):
+        if (
+            f.status == "running"
+            and f.project is not None
+            and any(r.id in completed for r in f.project.reports)
+        ):
             f.status = "completed"
     return sorted(funded.values(), key=lambda f: (f.booked_at, f.award.id))
 
@@ -466,17 +581,29 @@ def _results(events: Events, period: Period, funded: list[FundedProject]) -> lis
     return [latest[f.award.id] for f in funded if f.award.id in latest]
 
 
-def _money(programme: Programme, period: Period
-           ) -> tuple[list[YearMoney], YearMoney, list[tuple[date, int, int, int]], dict[tuple[int, AccountKind], int]]:
+def _money(
+    programme: Programme, period: Period
+) -> tuple[list[YearMoney], YearMoney, list[tuple[date, int, int, int]], dict[tuple[int, AccountKind], int]]:
     """Each year's money from the ledger's transfers up to the end, their total, the month-end
     timeline (awarded, paid and administration so far), and the accounts' balances."""
     source, target = sa.orm.aliased(Account), sa.orm.aliased(Account)
     rows = db.session.execute(
-        sa.select(Transfer.programme_year_id, Transfer.kind, Transfer.amount_ore, Transfer.booked_at,
-                  source.kind, target.kind)
-        .join(source, source.id == Transfer.source_id).join(target, target.id == Transfer.target_id)
-        .where(Transfer.programme_year_id.in_([y.id for y in programme.years]), Transfer.booked_at < period.end_at)
-        .order_by(Transfer.booked_at, Transfer.id)).all()
+        sa.select(
+            Transfer.programme_year_id,
+            Transfer.kind,
+            Transfer.amount_ore,
+            Transfer.booked_at,
+            source.kind,
+            target.kind,
+        )
+        .join(source, source.id == Transfer.source_id)
+        .join(target, target.id == Transfer.target_id)
+        .where(
+            Transfer.programme_year_id.in_([y.id for y in programme.years]),
+            Transfer.booked_at < period.end_at,
+        )
+        .order_by(Transfer.booked_at, Transfer.id)
+    ).all()
     numbers = {y.id: y.year for y in programme.years}
     years: dict[int, YearMoney] = {}  # the years whose ledger had opened by the end
     balances: dict[tuple[int, AccountKind], int] = defaultdict(int)
@@ -494,8 +621,11 @@ def _money(programme: Programme, period: Period
         fresh = period.holds(booked_at)
         if kind is TransferKind.opening and dst is K.admin_envelope:  # the cap as the year opened with it
             money.admin_cap += amount
-        signed = {TransferKind.award: amount, TransferKind.reduction: -amount,
-                  TransferKind.cancellation: -amount}.get(kind, 0)
+        signed = {
+            TransferKind.award: amount,
+            TransferKind.reduction: -amount,
+            TransferKind.cancellation: -amount,
+        }.get(kind, 0)
         money.awarded += signed
         money.awarded_in_period += signed if fresh else 0
         if kind is TransferKind.payment:
@@ -549,10 +679,19 @@ def save_lessons(programme: Programme, as_of: date, text: str, *, by: User) -> P
         raise InvalidInput({"text": _("Write the lessons, or leave the page without saving.")})
     report_days = {date.fromisoformat(d) for d in programme.report_dates or []}
     if as_of < programme_start(programme) or (as_of > today() and as_of not in report_days):
-        raise InvalidInput({"as_of": _("Lessons belong to a report: a day from the programme's start to today, "
-                                       "or one of its report dates.")})
-    row = db.session.scalar(sa.select(ProgrammeLessons).where(
-        ProgrammeLessons.programme_id == programme.id, ProgrammeLessons.as_of == as_of).with_for_update())
+        raise InvalidInput(
+            {
+                "as_of": _(
+                    "Lessons belong to a report: a day from the programme's start to today, "
+                    "or one of its report dates."
+                )
+            }
+        )
+    row = db.session.scalar(
+        sa.select(ProgrammeLessons)
+        .where(ProgrammeLessons.programme_id == programme.id, ProgrammeLessons.as_of == as_of)
+        .with_for_update()
+    )
     if row is None:
         row = ProgrammeLessons(programme_id=programme.id, as_of=as_of, text=text.strip(), updated_by_id=by.id)
         db.session.add(row)

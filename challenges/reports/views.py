@@ -21,6 +21,7 @@ from challenges.reports.services import FundedProject, ProgrammeReport
 
 bp = Blueprint("reports", __name__)
 
+
 def _labels() -> dict[str, str]:
     return {"running": _("Running"), "completed": _("Completed"), "cancelled": _("Cancelled")}
 
@@ -39,10 +40,17 @@ def _funded_row(f: FundedProject) -> dict:
 
 def _project_row(f: FundedProject) -> dict:
     challenge = f.award.proposal.challenge
-    return {"title": f.title, "sme": f.award.proposal.organisation.name, "challenge": challenge.title,
-            "challenge_owner": challenge.organisation.name, "programme_year": f.award.programme_year.year,
-            "amount_ore": f.awarded_ore, "paid_ore": f.paid_ore, "status": f.status,
-            "awarded_on": local_day(f.booked_at).isoformat()}
+    return {
+        "title": f.title,
+        "sme": f.award.proposal.organisation.name,
+        "challenge": challenge.title,
+        "challenge_owner": challenge.organisation.name,
+        "programme_year": f.award.programme_year.year,
+        "amount_ore": f.awarded_ore,
+        "paid_ore": f.paid_ore,
+        "status": f.status,
+        "awarded_on": local_day(f.booked_at).isoformat(),
+    }
 
 
 @bp.get("/programmes")
@@ -54,27 +62,46 @@ def public_programmes():
 @bp.get("/programmes/<int:programme_id>")
 def public_programme(programme_id: int):
     programme = _programme(programme_id)
-    return render_template("reports/public.html", programme=programme, funded=services.funded_projects(programme),
-                           status_labels=_labels())
+    return render_template(
+        "reports/public.html",
+        programme=programme,
+        funded=services.funded_projects(programme),
+        status_labels=_labels(),
+    )
 
 
 @bp.get("/programmes/<int:programme_id>/projects.json")
 def public_projects_json(programme_id: int):
     programme = _programme(programme_id)
-    return jsonify(programme=programme.name, as_of=services.today().isoformat(),
-                   projects=[_project_row(f) for f in services.funded_projects(programme)])
+    return jsonify(
+        programme=programme.name,
+        as_of=services.today().isoformat(),
+        projects=[_project_row(f) for f in services.funded_projects(programme)],
+    )
 
 
 @bp.get("/programmes/<int:programme_id>/projects.csv")
 def public_projects_csv(programme_id: int):
     programme = _programme(programme_id)
     rows = [_project_row(f) for f in services.funded_projects(programme)]
-    return csv_download(PROJECT_COLUMNS, ([row[c] for c in PROJECT_COLUMNS] for row in rows),
-                        f"funded-projects-{programme.id}.csv")
+    return csv_download(
+        PROJECT_COLUMNS,
+        ([row[c] for c in PROJECT_COLUMNS] for row in rows),
+        f"funded-projects-{programme.id}.csv",
+    )
 
 
-PROJECT_COLUMNS = ("title", "sme", "challenge", "challenge_owner", "programme_year", "amount_ore", "paid_ore",
-                   "status", "awarded_on")
+PROJECT_COLUMNS = (
+    "title",
+    "sme",
+    "challenge",
+    "challenge_owner",
+    "programme_year",
+    "amount_ore",
+    "paid_ore",
+    "status",
+    "awarded_on",
+)
 
 
 # --- the programme report --------------------------------------------------------------------------------------
@@ -93,8 +120,13 @@ def _report(programme: Programme) -> tuple[ProgrammeReport | None, dict[str, str
 def report(programme_id: int):
     programme = _programme(programme_id)
     found, errors = _report(programme)
-    form = LessonsForm(formdata=None, data={"as_of": found.period.end if found else None,
-                                            "text": found.lessons.text if found and found.lessons else ""})
+    form = LessonsForm(
+        formdata=None,
+        data={
+            "as_of": found.period.end if found else None,
+            "text": found.lessons.text if found and found.lessons else "",
+        },
+    )
     return _render(programme, found, errors, form)
 
 
@@ -104,14 +136,24 @@ def _render(programme: Programme, found: ProgrammeReport | None, errors: dict[st
         figures = {
             "areas": charts.bars(found.funding_by("area")),
             "themes": charts.bars(found.funding_by("theme")),
-            "challenges": charts.pairs([(c.challenge.title, c.proposals, c.awards) for c in found.challenges]),
+            "challenges": charts.pairs(
+                [(c.challenge.title, c.proposals, c.awards) for c in found.challenges]
+            ),
             "budget": charts.lines(found.timeline, found.total.allocation),
         }
     status = 400 if errors or form.errors else 200
-    return render_template("reports/report.html", programme=programme, report=found, errors=errors,
-                           start=request.args.get("start", ""), end=request.args.get("end", ""),
-                           periods=services.report_periods(programme), figures=figures, form=form,
-                           status_labels=_labels()), status
+    return render_template(
+        "reports/report.html",
+        programme=programme,
+        report=found,
+        errors=errors,
+        start=request.args.get("start", ""),
+        end=request.args.get("end", ""),
+        periods=services.report_periods(programme),
+        figures=figures,
+        form=form,
+        status_labels=_labels(),
+    ), status
 
 
 @bp.post("/admin/programmes/<int:programme_id>/report/lessons")
@@ -121,11 +163,13 @@ def lessons(programme_id: int):
     form = LessonsForm()
     if form.validate_on_submit():
         as_of = cast(date, form.as_of.data)
-        if commit_change(form, lambda: services.save_lessons(programme, as_of, form.text.data or "",
-                                                             by=current_user)):
+        if commit_change(
+            form, lambda: services.save_lessons(programme, as_of, form.text.data or "", by=current_user)
+        ):
             flash(_("The lessons are saved with the report as of %(day)s.", day=as_of.isoformat()))
-            return redirect(url_for("reports.report", programme_id=programme.id, end=as_of.isoformat()) + "#lessons",
-                            303)
+            return redirect(
+                url_for("reports.report", programme_id=programme.id, end=as_of.isoformat()) + "#lessons", 303
+            )
     return _render(programme, None, {}, form)
 
 
@@ -157,87 +201,199 @@ def report_csv(programme_id: int, name: str):
 
 
 def _money_row(m) -> dict:
-    return {"year": m.year, "allocation_ore": m.allocation, "awarded_ore": m.awarded, "paid_ore": m.paid,
-            "committed_ore": m.committed, "admin_spent_ore": m.admin_spent, "admin_cap_ore": m.admin_cap,
-            "admin_share": round(m.admin_share, 6) if m.admin_share is not None else None,
-            "returned_ore": m.returned, "available_ore": m.available, "admin_left_ore": m.admin_left,
-            "awarded_in_period_ore": m.awarded_in_period, "paid_in_period_ore": m.paid_in_period,
-            "admin_in_period_ore": m.admin_in_period, "returned_in_period_ore": m.returned_in_period}
+    return {
+        "year": m.year,
+        "allocation_ore": m.allocation,
+        "awarded_ore": m.awarded,
+        "paid_ore": m.paid,
+        "committed_ore": m.committed,
+        "admin_spent_ore": m.admin_spent,
+        "admin_cap_ore": m.admin_cap,
+        "admin_share": round(m.admin_share, 6) if m.admin_share is not None else None,
+        "returned_ore": m.returned,
+        "available_ore": m.available,
+        "admin_left_ore": m.admin_left,
+        "awarded_in_period_ore": m.awarded_in_period,
+        "paid_in_period_ore": m.paid_in_period,
+        "admin_in_period_ore": m.admin_in_period,
+        "returned_in_period_ore": m.returned_in_period,
+    }
 
 
 def _challenge_row(c) -> dict:
-    return {"challenge": c.challenge.title, "owner": c.challenge.organisation.name,
-            "area": c.challenge.area.label, "themes": [t.label for t in c.challenge.themes],
-            "published_on": local_day(c.published_at).isoformat(), "published_in_period": c.in_period,
-            "proposals": c.proposals, "proposals_in_period": c.proposals_in_period, "screened_out": c.screened_out,
-            "awards": c.awards, "awarded_ore": c.awarded_ore}
+    return {
+        "challenge": c.challenge.title,
+        "owner": c.challenge.organisation.name,
+        "area": c.challenge.area.label,
+        "themes": [t.label for t in c.challenge.themes],
+        "published_on": local_day(c.published_at).isoformat(),
+        "published_in_period": c.in_period,
+        "proposals": c.proposals,
+        "proposals_in_period": c.proposals_in_period,
+        "screened_out": c.screened_out,
+        "awards": c.awards,
+        "awarded_ore": c.awarded_ore,
+    }
 
 
 def _result_row(r) -> dict:
     report = r.report
-    return {"project": r.funded.title, "sme": r.funded.award.proposal.organisation.name, "report": report.kind.value,
-            "approved_in_period": r.in_period, "trl": report.trl, "pilot_with_owner": report.pilot_with_owner,
-            "follow_on_with_owner": report.follow_on_with_owner, "other_customers": report.other_customers,
-            "private_cofunding_ore": report.private_cofunding_ore, "jobs_created": report.jobs_created,
-            "milestones_reached": len(report.milestones_reached or [])}
+    return {
+        "project": r.funded.title,
+        "sme": r.funded.award.proposal.organisation.name,
+        "report": report.kind.value,
+        "approved_in_period": r.in_period,
+        "trl": report.trl,
+        "pilot_with_owner": report.pilot_with_owner,
+        "follow_on_with_owner": report.follow_on_with_owner,
+        "other_customers": report.other_customers,
+        "private_cofunding_ore": report.private_cofunding_ore,
+        "jobs_created": report.jobs_created,
+        "milestones_reached": len(report.milestones_reached or []),
+    }
 
 
 def _selection_rows(found: ProgrammeReport) -> list[dict]:
-    return [{"challenge": s.challenge.title, "criterion": c.name, "weight": c.weight,
-             **{f"score_{n}": count for n, count in enumerate(c.counts, 1)}, "not_applicable": c.not_applicable,
-             "mean": round(c.mean, 4) if c.mean is not None else None}
-            for s in found.selections for c in s.criteria]
+    return [
+        {
+            "challenge": s.challenge.title,
+            "criterion": c.name,
+            "weight": c.weight,
+            **{f"score_{n}": count for n, count in enumerate(c.counts, 1)},
+            "not_applicable": c.not_applicable,
+            "mean": round(c.mean, 4) if c.mean is not None else None,
+        }
+        for s in found.selections
+        for c in s.criteria
+    ]
 
 
 def report_data(found: ProgrammeReport) -> dict:
     """The whole report as JSON-ready data: amounts in öre (integers), dates as ISO text."""
     period = found.period
     return {
-        "programme": found.programme.name, "start": period.start.isoformat(), "as_of": period.end.isoformat(),
+        "programme": found.programme.name,
+        "start": period.start.isoformat(),
+        "as_of": period.end.isoformat(),
         "made_at": found.made_at.isoformat(),
-        "challenges": {"published": len(found.challenges),
-                       "published_in_period": sum(1 for c in found.challenges if c.in_period),
-                       "owners": found.owners, "applicant_smes": found.smes,
-                       "applicant_smes_in_period": found.smes_in_period, "proposals": found.proposals,
-                       "proposals_in_period": found.proposals_in_period,
-                       "per_challenge": [_challenge_row(c) for c in found.challenges]},
+        "challenges": {
+            "published": len(found.challenges),
+            "published_in_period": sum(1 for c in found.challenges if c.in_period),
+            "owners": found.owners,
+            "applicant_smes": found.smes,
+            "applicant_smes_in_period": found.smes_in_period,
+            "proposals": found.proposals,
+            "proposals_in_period": found.proposals_in_period,
+            "per_challenge": [_challenge_row(c) for c in found.challenges],
+        },
         "selection": {
-            "reviews_submitted": found.reviews_submitted, "conflicts_declared": found.conflicts_declared,
-            "conflicts_declared_in_period": found.conflicts_in_period, "screened_out": found.screened_out_total,
-            "per_challenge": [{
-                "challenge": s.challenge.title,
-                "reviews_per_proposal": s.reviews_per_proposal, "recusals": s.recusals, "eligible": s.eligible,
-                "screened_out": [{"proposal": p.title, "sme": p.organisation.name, "reason": reason}
-                                 for p, reason in s.screened_out],
-                "criteria": [{"name": c.name, "weight": c.weight, "scores": dict(enumerate(c.counts, 1)),
-                              "not_applicable": c.not_applicable} for c in s.criteria]}
-                for s in found.selections]},
+            "reviews_submitted": found.reviews_submitted,
+            "conflicts_declared": found.conflicts_declared,
+            "conflicts_declared_in_period": found.conflicts_in_period,
+            "screened_out": found.screened_out_total,
+            "per_challenge": [
+                {
+                    "challenge": s.challenge.title,
+                    "reviews_per_proposal": s.reviews_per_proposal,
+                    "recusals": s.recusals,
+                    "eligible": s.eligible,
+                    "screened_out": [
+                        {"proposal": p.title, "sme": p.organisation.name, "reason": reason}
+                        for p, reason in s.screened_out
+                    ],
+                    "criteria": [
+                        {
+                            "name": c.name,
+                            "weight": c.weight,
+                            "scores": dict(enumerate(c.counts, 1)),
+                            "not_applicable": c.not_applicable,
+                        }
+                        for c in s.criteria
+                    ],
+                }
+                for s in found.selections
+            ],
+        },
         "funded_projects": [_funded_row(f) for f in found.funded],
         "results": {"totals": found.result_totals, "per_project": [_result_row(r) for r in found.results]},
         "money": {"total": _money_row(found.total), "years": [_money_row(m) for m in found.years]},
-        "reconciliation": [{"check": c.label, "from_events_ore": c.from_events, "from_ledger_ore": c.from_ledger,
-                            "agrees": c.agrees} for c in found.checks],
+        "reconciliation": [
+            {
+                "check": c.label,
+                "from_events_ore": c.from_events,
+                "from_ledger_ore": c.from_ledger,
+                "agrees": c.agrees,
+            }
+            for c in found.checks
+        ],
         "lessons": found.lessons.text if found.lessons else None,
     }
 
 
 def _table(columns: tuple[str, ...], rows: list[dict]) -> tuple[tuple[str, ...], list[list]]:
-    return columns, [[", ".join(v) if isinstance(v, list) else v for v in (row[c] for c in columns)] for row in rows]
+    return columns, [
+        [", ".join(v) if isinstance(v, list) else v for v in (row[c] for c in columns)] for row in rows
+    ]
 
 
-CHALLENGE_COLUMNS = ("challenge", "owner", "area", "themes", "published_on", "published_in_period", "proposals",
-                     "proposals_in_period", "screened_out", "awards", "awarded_ore")
-SCORE_COLUMNS = ("challenge", "criterion", "weight", *(f"score_{n}" for n in range(1, 8)), "not_applicable", "mean")
-RESULT_COLUMNS = ("project", "sme", "report", "approved_in_period", "trl", "pilot_with_owner", "follow_on_with_owner",
-                  "other_customers", "private_cofunding_ore", "jobs_created", "milestones_reached")
-MONEY_COLUMNS = ("year", "allocation_ore", "awarded_ore", "paid_ore", "committed_ore", "admin_spent_ore",
-                 "admin_cap_ore", "admin_share", "returned_ore", "available_ore", "admin_left_ore",
-                 "awarded_in_period_ore", "paid_in_period_ore", "admin_in_period_ore", "returned_in_period_ore")
+CHALLENGE_COLUMNS = (
+    "challenge",
+    "owner",
+    "area",
+    "themes",
+    "published_on",
+    "published_in_period",
+    "proposals",
+    "proposals_in_period",
+    "screened_out",
+    "awards",
+    "awarded_ore",
+)
+SCORE_COLUMNS = (
+    "challenge",
+    "criterion",
+    "weight",
+    *(f"score_{n}" for n in range(1, 8)),
+    "not_applicable",
+    "mean",
+)
+RESULT_COLUMNS = (
+    "project",
+    "sme",
+    "report",
+    "approved_in_period",
+    "trl",
+    "pilot_with_owner",
+    "follow_on_with_owner",
+    "other_customers",
+    "private_cofunding_ore",
+    "jobs_created",
+    "milestones_reached",
+)
+MONEY_COLUMNS = (
+    "year",
+    "allocation_ore",
+    "awarded_ore",
+    "paid_ore",
+    "committed_ore",
+    "admin_spent_ore",
+    "admin_cap_ore",
+    "admin_share",
+    "returned_ore",
+    "available_ore",
+    "admin_left_ore",
+    "awarded_in_period_ore",
+    "paid_in_period_ore",
+    "admin_in_period_ore",
+    "returned_in_period_ore",
+)
 
 TABLES = {
     "challenges": lambda r: _table(CHALLENGE_COLUMNS, [_challenge_row(c) for c in r.challenges]),
     "scores": lambda r: _table(SCORE_COLUMNS, _selection_rows(r)),
-    "projects": lambda r: _table((*PROJECT_COLUMNS, "paid_in_period_ore"), [_funded_row(f) for f in r.funded]),
+    "projects": lambda r: _table(
+        (*PROJECT_COLUMNS, "paid_in_period_ore"), [_funded_row(f) for f in r.funded]
+    ),
     "results": lambda r: _table(RESULT_COLUMNS, [_result_row(x) for x in r.results]),
     "money": lambda r: _table(MONEY_COLUMNS, [_money_row(m) for m in [*r.years, r.total]]),
 }

@@ -50,14 +50,22 @@ def plan(problem: Problem) -> dict[Any, list[Any]]:
     floor = -(-(sum(min(n, problem.cap) for n in load.values()) + total) // max(1, len(load)))
     best: dict[Any, list[Any]] | None = None
     for ceiling in range(max(1, min(floor, problem.cap)), problem.cap + 1):
-        flowed, result = _max_flow(demand, problem.evaluators, problem.allowed,
-                                   {e: max(0, ceiling - load[e]) for e in problem.evaluators})
+        flowed, result = _max_flow(
+            demand,
+            problem.evaluators,
+            problem.allowed,
+            {e: max(0, ceiling - load[e]) for e in problem.evaluators},
+        )
         if flowed == total:
             best = result
             break
     if best is None:
-        flowed, _result = _max_flow(demand, problem.evaluators, problem.allowed,
-                                    {e: max(0, problem.cap - load[e]) for e in problem.evaluators})
+        flowed, _result = _max_flow(
+            demand,
+            problem.evaluators,
+            problem.allowed,
+            {e: max(0, problem.cap - load[e]) for e in problem.evaluators},
+        )
         raise Infeasible([("capacity", {"needed": total, "possible": flowed, "cap": problem.cap})])
     _even_out(best, problem, load)
     return {p: sorted(es, key=str) for p, es in best.items()}
@@ -127,7 +135,9 @@ def _even_out(result: dict, problem: Problem, load: dict) -> None:
             for idle in sorted(problem.evaluators, key=lambda e: final[e]):
                 if final[busy] - final[idle] < 2 or final[idle] >= problem.cap:
                     continue
-                p = next((p for p in holding[busy] if (p, idle) in problem.allowed and idle not in result[p]), None)
+                p = next(
+                    (p for p in holding[busy] if (p, idle) in problem.allowed and idle not in result[p]), None
+                )
                 if p is None:
                     continue
                 result[p].remove(busy)

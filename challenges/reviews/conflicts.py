@@ -21,8 +21,21 @@ from challenges.proposals.models import Proposal
 from challenges.reviews.models import ConflictDeclaration
 
 # Addresses at these domains say nothing about who someone works for.
-PUBLIC_MAIL_DOMAINS = frozenset({"gmail.com", "hotmail.com", "outlook.com", "live.com", "yahoo.com", "icloud.com",
-                                 "me.com", "proton.me", "protonmail.com", "telia.com", "bredband.net"})
+PUBLIC_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "hotmail.com",
+        "outlook.com",
+        "live.com",
+        "yahoo.com",
+        "icloud.com",
+        "me.com",
+        "proton.me",
+        "protonmail.com",
+        "telia.com",
+        "bredband.net",
+    }
+)
 
 
 def _domain(email: str) -> str:
@@ -34,14 +47,20 @@ def conflict_rows(evaluators: Any = None, organisations: Any = None) -> sa.Compo
     organisation) in one statement; narrowed when given to the declarations of the *evaluators* and
     the memberships of those evaluators and of the *organisations* (each anything ``in_`` takes:
     values, a bound list, or columns of an enclosing statement)."""
-    declarations = (sa.select(ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number,
-                              sa.cast(sa.null(), sa.Integer)).correlate_except(ConflictDeclaration))
-    members = (sa.select(User.id, User.email, Membership.organisation_id)
-               .join(Membership, Membership.user_id == User.id).where(Membership.state == MembershipState.approved)
-               .correlate_except(User, Membership))
+    declarations = sa.select(
+        ConflictDeclaration.evaluator_id, ConflictDeclaration.org_number, sa.cast(sa.null(), sa.Integer)
+    ).correlate_except(ConflictDeclaration)
+    members = (
+        sa.select(User.id, User.email, Membership.organisation_id)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.state == MembershipState.approved)
+        .correlate_except(User, Membership)
+    )
     if evaluators is not None:
         declarations = declarations.where(ConflictDeclaration.evaluator_id.in_(evaluators))
-        members = members.where(sa.or_(User.id.in_(evaluators), Membership.organisation_id.in_(organisations)))
+        members = members.where(
+            sa.or_(User.id.in_(evaluators), Membership.organisation_id.in_(organisations))
+        )
     return sa.union_all(declarations, members)
 
 
@@ -50,7 +69,9 @@ def _conflict_query(narrowed: bool) -> sa.CompoundSelect:
     """Built once; *narrowed* to the ``evaluators`` and ``organisations`` given as parameters."""
     if not narrowed:
         return conflict_rows()
-    return conflict_rows(sa.bindparam("evaluators", expanding=True), sa.bindparam("organisations", expanding=True))
+    return conflict_rows(
+        sa.bindparam("evaluators", expanding=True), sa.bindparam("organisations", expanding=True)
+    )
 
 
 class ConflictIndex:
@@ -58,10 +79,17 @@ class ConflictIndex:
     the given evaluators and organisations only, or for everyone when not narrowed; or from the
     *rows* of ``conflict_rows`` that a page's own statement read."""
 
-    def __init__(self, evaluator_ids: Iterable[int] | None = None, organisation_ids: Iterable[int] | None = None,
-                 *, rows: Iterable[Sequence[Any]] | None = None) -> None:
+    def __init__(
+        self,
+        evaluator_ids: Iterable[int] | None = None,
+        organisation_ids: Iterable[int] | None = None,
+        *,
+        rows: Iterable[Sequence[Any]] | None = None,
+    ) -> None:
         if evaluator_ids is not None and organisation_ids is None:
-            raise ValueError("narrow to evaluators and organisations together")  # it must know whose conflicts
+            raise ValueError(
+                "narrow to evaluators and organisations together"
+            )  # it must know whose conflicts
         if rows is None:
             narrowed = evaluator_ids is not None
             params = {"evaluators": list(evaluator_ids or ()), "organisations": list(organisation_ids or ())}
@@ -79,8 +107,10 @@ class ConflictIndex:
     @classmethod
     def of(cls, evaluator: User, proposals: Iterable[Proposal]) -> ConflictIndex:
         """Narrowed to one evaluator and the applicants and owners of *proposals*."""
-        return cls([evaluator.id], {org_id for p in proposals for org_id in (p.organisation_id,
-                                                                             p.challenge.organisation_id)})
+        return cls(
+            [evaluator.id],
+            {org_id for p in proposals for org_id in (p.organisation_id, p.challenge.organisation_id)},
+        )
 
     def reasons(self, evaluator: User, proposal: Proposal) -> list[str]:
         return self.reasons_about(evaluator, parties(proposal))

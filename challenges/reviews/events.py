@@ -115,8 +115,17 @@ class ReviewRemindersDue(DomainEvent, type_name="ReviewRemindersDue"):
 
 
 ALL: tuple[type[DomainEvent], ...] = (
-    ReviewOpened, ProposalScreened, ConflictDeclared, EvaluatorsAssigned, AssignmentRemoved, EvaluatorRecused,
+    ReviewOpened,
+    ProposalScreened,
+    ConflictDeclared,
+    EvaluatorsAssigned,
+    AssignmentRemoved,
+    EvaluatorRecused,
     RecusalSettled,
-    ReviewSubmitted, ProposalReviewCompleted, ChallengeReviewCompleted, ProposalDecided, DecisionsPublished,
+    ReviewSubmitted,
+    ProposalReviewCompleted,
+    ChallengeReviewCompleted,
+    ProposalDecided,
+    DecisionsPublished,
     ReviewRemindersDue,
 )

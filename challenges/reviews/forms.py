@@ -34,25 +34,45 @@ _TOO_LONG = _l("Use at most %(max)d characters.")
 
 def _text(label, message, max_length=5000, description=None, required=True):
     validators = [DataRequired(message)] if required else []
-    return TextAreaField(label, description=description, filters=[strip],
-                         validators=[*validators, Length(max=max_length, message=_TOO_LONG)])
+    return TextAreaField(
+        label,
+        description=description,
+        filters=[strip],
+        validators=[*validators, Length(max=max_length, message=_TOO_LONG)],
+    )
 
 
 class ConflictForm(Form):
-    org_number = StringField(_l("Organisation number"), filters=[strip], description=_l("Ten digits, NNNNNN-NNNN."),
-                             validators=[DataRequired(_l("Enter the organisation number.")),
-                                         Length(max=13, message=_l("Enter ten digits in the form NNNNNN-NNNN.")),
-                                         org_number])
-    organisation_name = StringField(_l("Organisation name"), filters=[strip],
-                                    description=_l("Needed only if the organisation is not registered here."),
-                                    validators=[Length(max=200, message=_TOO_LONG), single_line])
-    relation = RadioField(_l("Your relation to it"), choices=[(k.value, v) for k, v in RELATION_LABELS.items()],
-                          validators=[InputRequired(_l("Choose your relation to the organisation."))])
+    org_number = StringField(
+        _l("Organisation number"),
+        filters=[strip],
+        description=_l("Ten digits, NNNNNN-NNNN."),
+        validators=[
+            DataRequired(_l("Enter the organisation number.")),
+            Length(max=13, message=_l("Enter ten digits in the form NNNNNN-NNNN.")),
+            org_number,
+        ],
+    )
+    organisation_name = StringField(
+        _l("Organisation name"),
+        filters=[strip],
+        description=_l("Needed only if the organisation is not registered here."),
+        validators=[Length(max=200, message=_TOO_LONG), single_line],
+    )
+    relation = RadioField(
+        _l("Your relation to it"),
+        choices=[(k.value, v) for k, v in RELATION_LABELS.items()],
+        validators=[InputRequired(_l("Choose your relation to the organisation."))],
+    )
 
 
 class RecuseForm(Form):
-    reason = _text(_l("Why you recuse"), _l("Give the reason for your recusal."), 2000,
-                   _l("The programme manager reads it; the applicant does not."))
+    reason = _text(
+        _l("Why you recuse"),
+        _l("Give the reason for your recusal."),
+        2000,
+        _l("The programme manager reads it; the applicant does not."),
+    )
 
 
 def score_form(criteria, formdata=None) -> Form:
@@ -68,15 +88,26 @@ def _score_form_class(criteria: tuple[tuple[int, str], ...]) -> type[Form]:
 
     class ScoreForm(Form):
         # Required, but checked by the service so that every missing part is named at once.
-        comment_to_applicant = _text(_l("Comment to the applicant"), "", 5000,
-                                     _l("The applicant reads it with the decision, without your name."),
-                                     required=False)
-        comment_to_programme = _text(_l("Private comment to the programme manager"), "", 5000,
-                                     _l("Only programme managers read it."), required=False)
+        comment_to_applicant = _text(
+            _l("Comment to the applicant"),
+            "",
+            5000,
+            _l("The applicant reads it with the decision, without your name."),
+            required=False,
+        )
+        comment_to_programme = _text(
+            _l("Private comment to the programme manager"),
+            "",
+            5000,
+            _l("Only programme managers read it."),
+            required=False,
+        )
 
     choices = [(str(n), SCALE_LABELS[n]) for n in SCALE] + [("na", _l("N/A – cannot be judged"))]
     for criterion_id, name in criteria:
-        setattr(ScoreForm, f"criterion_{criterion_id}", RadioField(name, choices=choices, validate_choice=False))
+        setattr(
+            ScoreForm, f"criterion_{criterion_id}", RadioField(name, choices=choices, validate_choice=False)
+        )
     return ScoreForm
 
 
@@ -87,7 +118,9 @@ def scores_from(form, criteria) -> dict[int, int | None]:
         value = getattr(form, f"criterion_{c.id}").data
         if value in (None, "", "None"):
             continue
-        scores[c.id] = None if value == "na" else (int(value) if re.fullmatch(r"[0-9]{1,3}", str(value)) else -1)
+        scores[c.id] = (
+            None if value == "na" else (int(value) if re.fullmatch(r"[0-9]{1,3}", str(value)) else -1)
+        )
     return scores
 
 
@@ -103,17 +136,35 @@ class PointsField(DecimalField):
 
 
 class SettingsForm(Form):
-    deadline_date = LocalDateField(_l("Review deadline"), years_back=30, years_ahead=5, validators=[InputRequired(_l("Enter the review deadline."))])
+    deadline_date = LocalDateField(
+        _l("Review deadline"),
+        years_back=30,
+        years_ahead=5,
+        validators=[InputRequired(_l("Enter the review deadline."))],
+    )
     deadline_time = LocalTimeField(_l("Time of day"), validators=[InputRequired(_l("Enter the time."))])
-    evaluators_per_proposal = IntegerField(_l("Evaluators per proposal"), validators=[
-        InputRequired(_l("Enter a number of evaluators from 1 to 10.")),
-        NumberRange(min=1, max=10, message=_l("Enter a number of evaluators from 1 to 10."))])
-    max_per_evaluator = IntegerField(_l("Most proposals per evaluator"), validators=[
-        InputRequired(_l("Enter a maximum from 1 to 200.")),
-        NumberRange(min=1, max=200, message=_l("Enter a maximum from 1 to 200."))])
-    disagreement = PointsField(_l("Flag disagreement above (points)"), places=1, validators=[
-        InputRequired(_l("Enter a threshold from 0.1 to 6 points.")),
-        NumberRange(min=0.1, max=6, message=_l("Enter a threshold from 0.1 to 6 points."))])
+    evaluators_per_proposal = IntegerField(
+        _l("Evaluators per proposal"),
+        validators=[
+            InputRequired(_l("Enter a number of evaluators from 1 to 10.")),
+            NumberRange(min=1, max=10, message=_l("Enter a number of evaluators from 1 to 10.")),
+        ],
+    )
+    max_per_evaluator = IntegerField(
+        _l("Most proposals per evaluator"),
+        validators=[
+            InputRequired(_l("Enter a maximum from 1 to 200.")),
+            NumberRange(min=1, max=200, message=_l("Enter a maximum from 1 to 200.")),
+        ],
+    )
+    disagreement = PointsField(
+        _l("Flag disagreement above (points)"),
+        places=1,
+        validators=[
+            InputRequired(_l("Enter a threshold from 0.1 to 6 points.")),
+            NumberRange(min=0.1, max=6, message=_l("Enter a threshold from 0.1 to 6 points.")),
+        ],
+    )
     blind = BooleanField(_l("Blind review: hide the applicant's identity from evaluators"))
     calibration = BooleanField(_l("Show calibrated scores (z-scores per evaluator)"))
 
@@ -126,20 +177,33 @@ class SettingsForm(Form):
 
 
 class ScreenForm(Form):
-    eligible = RadioField(_l("Screening"), choices=[("yes", _l("Eligible")), ("no", _l("Not eligible"))],
-                          validators=[InputRequired(_l("Choose eligible or not eligible."))])
+    eligible = RadioField(
+        _l("Screening"),
+        choices=[("yes", _l("Eligible")), ("no", _l("Not eligible"))],
+        validators=[InputRequired(_l("Choose eligible or not eligible."))],
+    )
     reason = _text(_l("Reason the applicant will read (if not eligible)"), "", 2000, required=False)
 
 
 class AssignForm(Form):
-    evaluator = SelectField(_l("Evaluator"), coerce=int, validators=[InputRequired(_l("Choose an evaluator."))])
-    justification = _text(_l("Justification (needed if there is a conflict of interest)"), "", 2000,
-                          required=False)
+    evaluator = SelectField(
+        _l("Evaluator"), coerce=int, validators=[InputRequired(_l("Choose an evaluator."))]
+    )
+    justification = _text(
+        _l("Justification (needed if there is a conflict of interest)"), "", 2000, required=False
+    )
 
 
 class DecisionForm(Form):
-    decision = RadioField(_l("Decision"), choices=[(k.value, v) for k, v in DECISION_LABELS.items()],
-                          validators=[InputRequired(_l("Choose a decision."))])
-    reason = _text(_l("Reason"), _l("Give the reason for the decision."), 5000,
-                   _l("The applicant reads it when the decisions are published."))
+    decision = RadioField(
+        _l("Decision"),
+        choices=[(k.value, v) for k, v in DECISION_LABELS.items()],
+        validators=[InputRequired(_l("Choose a decision."))],
+    )
+    reason = _text(
+        _l("Reason"),
+        _l("Give the reason for the decision."),
+        5000,
+        _l("The applicant reads it when the decisions are published."),
+    )
     override = _text(_l("Why decide before every review is in"), "", 2000, required=False)

@@ -32,14 +32,17 @@ def open_review(e: call_events.ChallengeClosed, record: Event) -> None:
     services.open_review(must_get(Challenge, e.challenge_id))
 
 
-def check_completion(e: events.ReviewSubmitted | events.AssignmentRemoved | events.ProposalScreened,
-                     record: Event) -> None:
+def check_completion(
+    e: events.ReviewSubmitted | events.AssignmentRemoved | events.ProposalScreened, record: Event
+) -> None:
     services.check_completion(must_get(Assessment, e.assessment_id))
 
 
 def recheck_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
     """A new evaluator makes a complete proposal incomplete again."""
-    assessments = {a.assessment_id for i in e.assignment_ids if (a := db.session.get(Assignment, i)) is not None}
+    assessments = {
+        a.assessment_id for i in e.assignment_ids if (a := db.session.get(Assignment, i)) is not None
+    }
     for assessment_id in sorted(assessments):
         services.check_completion(must_get(Assessment, assessment_id))
 
@@ -72,14 +75,24 @@ def send_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
     for assignment in (must_get(Assignment, i) for i in e.assignment_ids if db.session.get(Assignment, i)):
         by_evaluator.setdefault(assignment.evaluator, []).append(assignment)
     for evaluator, assignments in by_evaluator.items():
-        notify(record, "review_assigned", [recipient_for(evaluator)], review=review, challenge=review.challenge,
-               assignments=assignments)
+        notify(
+            record,
+            "review_assigned",
+            [recipient_for(evaluator)],
+            review=review,
+            challenge=review.challenge,
+            assignments=assignments,
+        )
 
 
 def send_unassigned(e: events.AssignmentRemoved, record: Event) -> None:
     assessment = must_get(Assessment, e.assessment_id)
-    notify(record, "review_unassigned", [recipient_for(must_get(User, e.evaluator_id))],
-           challenge=assessment.review.challenge)
+    notify(
+        record,
+        "review_unassigned",
+        [recipient_for(must_get(User, e.evaluator_id))],
+        challenge=assessment.review.challenge,
+    )
 
 
 def send_recused(e: events.RecusalSettled, record: Event) -> None:
@@ -88,10 +101,22 @@ def send_recused(e: events.RecusalSettled, record: Event) -> None:
     assignment = must_get(Assignment, e.assignment_id)
     assessment = assignment.assessment
     replaced = e.replacement_id is not None
-    notify(record, "review_recused", [recipient_for(assignment.evaluator)], assignment=assignment,
-           replaced=replaced, challenge=assessment.review.challenge)
+    notify(
+        record,
+        "review_recused",
+        [recipient_for(assignment.evaluator)],
+        assignment=assignment,
+        replaced=replaced,
+        challenge=assessment.review.challenge,
+    )
     if not replaced:
-        notify(record, "review_unfilled", _managers(), assessment=assessment, challenge=assessment.review.challenge)
+        notify(
+            record,
+            "review_unfilled",
+            _managers(),
+            assessment=assessment,
+            challenge=assessment.review.challenge,
+        )
 
 
 def send_completed(e: events.ChallengeReviewCompleted, record: Event) -> None:
@@ -105,19 +130,40 @@ def send_decisions(e: events.DecisionsPublished, record: Event) -> None:
     review = must_get(ChallengeReview, e.review_id)
     for assessment in review.assessments:
         proposal = assessment.proposal
-        comments = [a.review.comment_to_applicant for a in assessment.active_assignments if a.review is not None]
-        notify(record, "decision_applicant", recipients_for(applicant_team(proposal)), assessment=assessment,
-               proposal=proposal, challenge=review.challenge, comments=comments if assessment.eligible else [])
-    notify(record, "decision_owner", recipients_for(owner_members(review.challenge)), review=review,
-           challenge=review.challenge, results=services.results(review))
+        comments = [
+            a.review.comment_to_applicant for a in assessment.active_assignments if a.review is not None
+        ]
+        notify(
+            record,
+            "decision_applicant",
+            recipients_for(applicant_team(proposal)),
+            assessment=assessment,
+            proposal=proposal,
+            challenge=review.challenge,
+            comments=comments if assessment.eligible else [],
+        )
+    notify(
+        record,
+        "decision_owner",
+        recipients_for(owner_members(review.challenge)),
+        review=review,
+        challenge=review.challenge,
+        results=services.results(review),
+    )
 
 
 def send_reminders(e: events.ReviewRemindersDue, record: Event) -> None:
     review = must_get(ChallengeReview, e.review_id)
     key = "review_reminder" if e.kind == "three_days" else "review_due_today"
     for evaluator, assignments in services.unfinished_by_evaluator(review).items():
-        notify(record, key, [recipient_for(evaluator)], review=review, challenge=review.challenge,
-               assignments=assignments)
+        notify(
+            record,
+            key,
+            [recipient_for(evaluator)],
+            review=review,
+            challenge=review.challenge,
+            assignments=assignments,
+        )
 
 
 def send_ineligible(e: events.ProposalScreened, record: Event) -> None:
@@ -126,26 +172,61 @@ def send_ineligible(e: events.ProposalScreened, record: Event) -> None:
     assessment = must_get(Assessment, e.assessment_id)
     if e.eligible or assessment.eligible is not False:
         return
-    notify(record, "proposal_ineligible", recipients_for(applicant_team(assessment.proposal)),
-           assessment=assessment, proposal=assessment.proposal, challenge=assessment.review.challenge)
+    notify(
+        record,
+        "proposal_ineligible",
+        recipients_for(applicant_team(assessment.proposal)),
+        assessment=assessment,
+        proposal=assessment.proposal,
+        challenge=assessment.review.challenge,
+    )
 
 
 def register(bus: EventBus) -> None:
     """Subscribe the review handlers."""
     bus.declare(*events.ALL)
     bus.subscribe(call_events.ChallengeClosed, open_review, name="reviews_open_review", queue=WORKFLOW_QUEUE)
-    bus.subscribe(events.ReviewSubmitted, check_completion, name="reviews_check_completion", queue=WORKFLOW_QUEUE)
-    bus.subscribe(events.AssignmentRemoved, check_completion, name="reviews_check_completion", queue=WORKFLOW_QUEUE)
-    bus.subscribe(events.ProposalScreened, check_completion, name="reviews_check_completion", queue=WORKFLOW_QUEUE)
-    bus.subscribe(events.EvaluatorsAssigned, recheck_assigned, name="reviews_recheck_assigned", queue=WORKFLOW_QUEUE)
-    bus.subscribe(events.RecusalSettled, recheck_recused, name="reviews_recheck_recused", queue=WORKFLOW_QUEUE)
-    bus.subscribe(events.ConflictDeclared, recuse_conflicted, name="reviews_recuse_conflicted", queue=WORKFLOW_QUEUE)
-    bus.subscribe(events.EvaluatorRecused, replace_recused, name="reviews_replace_recused", queue=WORKFLOW_QUEUE)
+    bus.subscribe(
+        events.ReviewSubmitted, check_completion, name="reviews_check_completion", queue=WORKFLOW_QUEUE
+    )
+    bus.subscribe(
+        events.AssignmentRemoved, check_completion, name="reviews_check_completion", queue=WORKFLOW_QUEUE
+    )
+    bus.subscribe(
+        events.ProposalScreened, check_completion, name="reviews_check_completion", queue=WORKFLOW_QUEUE
+    )
+    bus.subscribe(
+        events.EvaluatorsAssigned, recheck_assigned, name="reviews_recheck_assigned", queue=WORKFLOW_QUEUE
+    )
+    bus.subscribe(
+        events.RecusalSettled, recheck_recused, name="reviews_recheck_recused", queue=WORKFLOW_QUEUE
+    )
+    bus.subscribe(
+        events.ConflictDeclared, recuse_conflicted, name="reviews_recuse_conflicted", queue=WORKFLOW_QUEUE
+    )
+    bus.subscribe(
+        events.EvaluatorRecused, replace_recused, name="reviews_replace_recused", queue=WORKFLOW_QUEUE
+    )
     bus.subscribe(events.ReviewOpened, send_opened, name="reviews_send_opened", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.EvaluatorsAssigned, send_assigned, name="reviews_send_assigned", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(
+        events.EvaluatorsAssigned, send_assigned, name="reviews_send_assigned", queue=NOTIFICATIONS_QUEUE
+    )
     bus.subscribe(events.RecusalSettled, send_recused, name="reviews_send_recused", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.ChallengeReviewCompleted, send_completed, name="reviews_send_completed", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.DecisionsPublished, send_decisions, name="reviews_send_decisions", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.ReviewRemindersDue, send_reminders, name="reviews_send_reminders", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.ProposalScreened, send_ineligible, name="reviews_send_ineligible", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.AssignmentRemoved, send_unassigned, name="reviews_send_unassigned", queue=NOTIFICATIONS_QUEUE)
+    bus.subscribe(
+        events.ChallengeReviewCompleted,
+        send_completed,
+        name="reviews_send_completed",
+        queue=NOTIFICATIONS_QUEUE,
+    )
+    bus.subscribe(
+        events.DecisionsPublished, send_decisions, name="reviews_send_decisions", queue=NOTIFICATIONS_QUEUE
+    )
+    bus.subscribe(
+        events.ReviewRemindersDue, send_reminders, name="reviews_send_reminders", queue=NOTIFICATIONS_QUEUE
+    )
+    bus.subscribe(
+        events.ProposalScreened, send_ineligible, name="reviews_send_ineligible", queue=NOTIFICATIONS_QUEUE
+    )
+    bus.subscribe(
+        events.AssignmentRemoved, send_unassigned, name="reviews_send_unassigned", queue=NOTIFICATIONS_QUEUE
+    )

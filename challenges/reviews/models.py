@@ -20,8 +20,13 @@ if TYPE_CHECKING:
 
 SCALE = range(1, 8)
 SCALE_LABELS = {
-    1: _l("1 – Very poor"), 2: _l("2 – Poor"), 3: _l("3 – Fair"), 4: _l("4 – Average"),
-    5: _l("5 – Good"), 6: _l("6 – Very good"), 7: _l("7 – Excellent"),
+    1: _l("1 – Very poor"),
+    2: _l("2 – Poor"),
+    3: _l("3 – Fair"),
+    4: _l("4 – Average"),
+    5: _l("5 – Good"),
+    6: _l("6 – Very good"),
+    7: _l("7 – Excellent"),
 }
 
 
@@ -80,12 +85,16 @@ class Assessment(Model):
 
     __tablename__ = "assessment"
     __table_args__ = (
-        sa.CheckConstraint("eligible IS NOT FALSE OR ineligible_reason IS NOT NULL", name="ineligible_has_reason"),
+        sa.CheckConstraint(
+            "eligible IS NOT FALSE OR ineligible_reason IS NOT NULL", name="ineligible_has_reason"
+        ),
         sa.CheckConstraint("decision IS NULL OR decision_reason IS NOT NULL", name="decision_has_reason"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    review_id: Mapped[int] = mapped_column(sa.ForeignKey("challenge_review.id", ondelete="CASCADE"), index=True)
+    review_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("challenge_review.id", ondelete="CASCADE"), index=True
+    )
     proposal_id: Mapped[int] = mapped_column(sa.ForeignKey("proposal.id"), unique=True)
     version: Mapped[int] = mapped_column(sa.Integer)  # the submitted version under review
     eligible: Mapped[bool | None] = mapped_column(sa.Boolean)
@@ -104,8 +113,12 @@ class Assessment(Model):
     # bring every version along.
     assessed_version: Mapped[ProposalVersion] = relationship(
         primaryjoin="and_(remote(ProposalVersion.proposal_id) == foreign(Assessment.proposal_id), "
-                    "remote(ProposalVersion.number) == foreign(Assessment.version))", viewonly=True)
-    assignments: Mapped[list[Assignment]] = relationship(back_populates="assessment", order_by="Assignment.id")
+        "remote(ProposalVersion.number) == foreign(Assessment.version))",
+        viewonly=True,
+    )
+    assignments: Mapped[list[Assignment]] = relationship(
+        back_populates="assessment", order_by="Assignment.id"
+    )
 
     @property
     def active_assignments(self) -> list[Assignment]:
@@ -119,7 +132,9 @@ class ConflictDeclaration(Model):
     __table_args__ = (sa.UniqueConstraint("evaluator_id", "org_number", name="once_per_organisation"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    evaluator_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    evaluator_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
     org_number: Mapped[str] = mapped_column(sa.String(11))
     organisation_name: Mapped[str] = mapped_column(sa.String(200))
     relation: Mapped[Relation] = mapped_column(enum_column(Relation, "relation"))
@@ -140,7 +155,9 @@ class Assignment(Model):
     evaluator_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     assigned_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
-    override_justification: Mapped[str | None] = mapped_column(sa.Text)  # a manager assigned despite a conflict
+    override_justification: Mapped[str | None] = mapped_column(
+        sa.Text
+    )  # a manager assigned despite a conflict
     recused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recusal_reason: Mapped[str | None] = mapped_column(sa.Text)
 
@@ -155,8 +172,9 @@ class Review(Model):
     __tablename__ = "review"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    assignment_id: Mapped[int] = mapped_column(sa.ForeignKey("review_assignment.id", ondelete="CASCADE"),
-                                               unique=True)
+    assignment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("review_assignment.id", ondelete="CASCADE"), unique=True
+    )
     scores: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # criterion id (str) -> 1..7 or None
     comment_to_applicant: Mapped[str] = mapped_column(sa.Text)
     comment_to_programme: Mapped[str] = mapped_column(sa.Text, default="")

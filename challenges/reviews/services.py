@@ -37,6 +37,8 @@ from challenges.reviews.models import (
 )
 
 REVIEW_PERIOD = timedelta(days=21)
+
+
 def _require_manager(by: User) -> None:
     if not by.is_programme_manager:
         raise PermissionDenied(_("Only a programme manager can do this."))
@@ -54,12 +56,16 @@ def open_review(challenge: Challenge) -> ChallengeReview:
     existing = review_of(challenge)
     if existing is not None:
         return existing
-    review = ChallengeReview(challenge_id=challenge.id,
-                             review_deadline=(challenge.closed_at or utcnow()) + REVIEW_PERIOD)
+    review = ChallengeReview(
+        challenge_id=challenge.id, review_deadline=(challenge.closed_at or utcnow()) + REVIEW_PERIOD
+    )
     db.session.add(review)
     db.session.flush()
-    for proposal in db.session.scalars(sa.select(Proposal).where(
-            Proposal.challenge_id == challenge.id, Proposal.status == ProposalStatus.submitted).order_by(Proposal.id)):
+    for proposal in db.session.scalars(
+        sa.select(Proposal)
+        .where(Proposal.challenge_id == challenge.id, Proposal.status == ProposalStatus.submitted)
+        .order_by(Proposal.id)
+    ):
         db.session.add(Assessment(review_id=review.id, proposal_id=proposal.id, version=proposal.version))
     if challenge.status is ChallengeStatus.closed:
         calls.start_review(challenge, by=None)
@@ -112,8 +118,12 @@ def screen_proposal(assessment: Assessment, *, eligible: bool, reason: str, by: 
     assessment.ineligible_reason = None if eligible else reason.strip()
     assessment.screened_by_id = by.id
     db.session.flush()
-    record(events.ProposalScreened(assessment_id=assessment.id, eligible=eligible,
-                                   reason=assessment.ineligible_reason or ""), by=by)
+    record(
+        events.ProposalScreened(
+            assessment_id=assessment.id, eligible=eligible, reason=assessment.ineligible_reason or ""
+        ),
+        by=by,
+    )
 
 
 # --- conflicts of interest ---------------------------------------------------------------------------
@@ -122,24 +132,37 @@ def screen_proposal(assessment: Assessment, *, eligible: bool, reason: str, by: 
 def declare_conflict(evaluator: User, org_number: str, organisation_name: str, relation: Relation) -> None:
     if not evaluator.has_role(Role.evaluator):
         raise PermissionDenied(_("Only evaluators declare conflicts of interest."))
-    if db.session.scalar(sa.select(ConflictDeclaration).where(
-            ConflictDeclaration.evaluator_id == evaluator.id, ConflictDeclaration.org_number == org_number)):
+    if db.session.scalar(
+        sa.select(ConflictDeclaration).where(
+            ConflictDeclaration.evaluator_id == evaluator.id, ConflictDeclaration.org_number == org_number
+        )
+    ):
         raise ServiceError(_("You have already declared this organisation."), "org_number")
     known = db.session.scalar(sa.select(Organisation).where(Organisation.org_number == org_number))
     name = organisation_name.strip() or (known.name if known else "")
     if not name:
         raise ServiceError(_("Give the organisation's name: it is not registered here."), "organisation_name")
-    db.session.add(ConflictDeclaration(evaluator_id=evaluator.id, org_number=org_number, organisation_name=name,
-                                       relation=relation))
+    db.session.add(
+        ConflictDeclaration(
+            evaluator_id=evaluator.id, org_number=org_number, organisation_name=name, relation=relation
+        )
+    )
     db.session.flush()
-    record(events.ConflictDeclared(evaluator_id=evaluator.id, org_number=org_number, relation=relation.value),
-           by=evaluator)
+    record(
+        events.ConflictDeclared(evaluator_id=evaluator.id, org_number=org_number, relation=relation.value),
+        by=evaluator,
+    )
 
 
 def evaluators() -> list[User]:
-    return list(db.session.scalars(
-        sa.select(User).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == Role.evaluator, User.active.is_(True)).order_by(User.name, User.id)))
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == Role.evaluator, User.active.is_(True))
+            .order_by(User.name, User.id)
+        )
+    )
 
 
 # --- assignment ------------------------------------------------------------------------------------------
@@ -161,8 +184,11 @@ def _require_assignable(review: ChallengeReview) -> None:
 
 def loads(review: ChallengeReview) -> dict[int, int]:
     rows = db.session.execute(
-        sa.select(Assignment.evaluator_id, sa.func.count()).join(Assessment)
-        .where(Assessment.review_id == review.id, Assignment.recused_at.is_(None)).group_by(Assignment.evaluator_id))
+        sa.select(Assignment.evaluator_id, sa.func.count())
+        .join(Assessment)
+        .where(Assessment.review_id == review.id, Assignment.recused_at.is_(None))
+        .group_by(Assignment.evaluator_id)
+    )
     return {evaluator_id: n for evaluator_id, n in rows}
 
 
@@ -186,8 +212,11 @@ def assign_automatically(review: ChallengeReview, *, by: User | None) -> list[As
                 allowed.add((a.id, e.id))
     problem = assign.Problem(
         demand={a.id: review.evaluators_per_proposal - len(a.active_assignments) for a in eligible},
-        evaluators=[e.id for e in pool], allowed=frozenset(allowed), load=dict(loads(review)),
-        cap=review.max_per_evaluator)
+        evaluators=[e.id for e in pool],
+        allowed=frozenset(allowed),
+        load=dict(loads(review)),
+        cap=review.max_per_evaluator,
+    )
     try:
         result = assign.plan(problem)
     except assign.Infeasible as exc:
@@ -196,8 +225,13 @@ def assign_automatically(review: ChallengeReview, *, by: User | None) -> list[As
     created = []
     for assessment_id, evaluator_ids in result.items():
         for evaluator_id in evaluator_ids:
-            created.append(Assignment(assessment=by_id[assessment_id], evaluator_id=evaluator_id,
-                                      assigned_by_id=by.id if by else None))
+            created.append(
+                Assignment(
+                    assessment=by_id[assessment_id],
+                    evaluator_id=evaluator_id,
+                    assigned_by_id=by.id if by else None,
+                )
+            )
     db.session.add_all(created)
     db.session.flush()
     if created:
@@ -209,12 +243,23 @@ def _explain(exc: assign.Infeasible, assessments: dict[int, Assessment]) -> str:
     parts = []
     for kind, facts in exc.reasons:
         if kind == "too_few":
-            parts.append(_("Too few evaluators without conflicts for “%(title)s”: %(needed)s more needed, "
-                           "%(available)s available.", title=assessments[facts["proposal"]].proposal.title,
-                           needed=facts["needed"], available=facts["available"]))
+            parts.append(
+                _(
+                    "Too few evaluators without conflicts for “%(title)s”: %(needed)s more needed, "
+                    "%(available)s available.",
+                    title=assessments[facts["proposal"]].proposal.title,
+                    needed=facts["needed"],
+                    available=facts["available"],
+                )
+            )
         else:
-            parts.append(_("The evaluators cannot take %(needed)s reviews with at most %(cap)s each (%(possible)s "
-                           "possible). Raise the maximum per evaluator or invite more evaluators.", **facts))
+            parts.append(
+                _(
+                    "The evaluators cannot take %(needed)s reviews with at most %(cap)s each (%(possible)s "
+                    "possible). Raise the maximum per evaluator or invite more evaluators.",
+                    **facts,
+                )
+            )
     return " ".join(parts) + " " + _("Nothing has been assigned.")
 
 
@@ -228,15 +273,27 @@ def assign_by_hand(assessment: Assessment, evaluator: User, *, justification: st
     if not assessment.eligible:
         raise ServiceError(_("Only a proposal screened as eligible can be assigned."))
     if any(a.evaluator_id == evaluator.id for a in assessment.assignments):
-        raise ServiceError(_("%(name)s is already assigned to this proposal, or has recused from it.",
-                             name=evaluator.name), "evaluator")
+        raise ServiceError(
+            _("%(name)s is already assigned to this proposal, or has recused from it.", name=evaluator.name),
+            "evaluator",
+        )
     reasons = conflict_reasons(evaluator, assessment.proposal)
     if reasons and not justification.strip():
-        raise ServiceError(_("%(name)s has a conflict of interest (%(reasons)s). Write why the assignment is "
-                             "justified all the same, or choose someone else.", name=evaluator.name,
-                             reasons="; ".join(reasons)), "justification")
-    assignment = Assignment(assessment=assessment, evaluator_id=evaluator.id, assigned_by_id=by.id,
-                            override_justification=justification.strip() if reasons else None)
+        raise ServiceError(
+            _(
+                "%(name)s has a conflict of interest (%(reasons)s). Write why the assignment is "
+                "justified all the same, or choose someone else.",
+                name=evaluator.name,
+                reasons="; ".join(reasons),
+            ),
+            "justification",
+        )
+    assignment = Assignment(
+        assessment=assessment,
+        evaluator_id=evaluator.id,
+        assigned_by_id=by.id,
+        override_justification=justification.strip() if reasons else None,
+    )
     db.session.add(assignment)
     db.session.flush()
     record(events.EvaluatorsAssigned(review_id=assessment.review_id, assignment_ids=[assignment.id]), by=by)
@@ -273,20 +330,30 @@ def recuse(assignment: Assignment, reason: str, *, by: User) -> None:
     assignment.recused_at = utcnow()
     assignment.recusal_reason = reason.strip()
     db.session.flush()
-    record(events.EvaluatorRecused(assignment_id=assignment.id, assessment_id=assignment.assessment_id), by=by)
+    record(
+        events.EvaluatorRecused(assignment_id=assignment.id, assessment_id=assignment.assessment_id), by=by
+    )
 
 
 def assign_replacement(assessment: Assessment) -> Assignment | None:
     """The worker, after a recusal: the least-loaded evaluator who is allowed; None if there is none."""
     review = assessment.review
     _lock(review)
-    if review.published_at is not None or len(assessment.active_assignments) >= review.evaluators_per_proposal:
+    if (
+        review.published_at is not None
+        or len(assessment.active_assignments) >= review.evaluators_per_proposal
+    ):
         return None
     current = loads(review)
     taken = {a.evaluator_id for a in assessment.assignments}
     index = ConflictIndex()
-    candidates = [e for e in evaluators() if e.id not in taken and current.get(e.id, 0) < review.max_per_evaluator
-                  and not index.reasons(e, assessment.proposal)]
+    candidates = [
+        e
+        for e in evaluators()
+        if e.id not in taken
+        and current.get(e.id, 0) < review.max_per_evaluator
+        and not index.reasons(e, assessment.proposal)
+    ]
     if not candidates:
         return None
     chosen = min(candidates, key=lambda e: (current.get(e.id, 0), e.id))
@@ -300,8 +367,11 @@ def assign_replacement(assessment: Assessment) -> Assignment | None:
 def settle_recusal(assignment: Assignment) -> Assignment | None:
     """The worker, after a recusal: a replacement if one is allowed, and an event saying so."""
     replacement = assign_replacement(assignment.assessment)
-    record(events.RecusalSettled(assignment_id=assignment.id,
-                                 replacement_id=replacement.id if replacement else None))
+    record(
+        events.RecusalSettled(
+            assignment_id=assignment.id, replacement_id=replacement.id if replacement else None
+        )
+    )
     return replacement
 
 
@@ -357,40 +427,102 @@ class ReviewSheet:
 def _sheet_query() -> sa.Select:
     """Built once."""
     applicant, owner = aliased(Organisation), aliased(Organisation)
-    criteria = (sa.select(json_rows(Criterion.position, Criterion.id, Criterion.name, Criterion.weight))
-                .where(Criterion.challenge_id == Challenge.id).scalar_subquery())
-    rows = conflict_rows([Assignment.evaluator_id], [Proposal.organisation_id, Challenge.organisation_id]).subquery()
+    criteria = (
+        sa.select(json_rows(Criterion.position, Criterion.id, Criterion.name, Criterion.weight))
+        .where(Criterion.challenge_id == Challenge.id)
+        .scalar_subquery()
+    )
+    rows = conflict_rows(
+        [Assignment.evaluator_id], [Proposal.organisation_id, Challenge.organisation_id]
+    ).subquery()
     conflicts = sa.select(json_rows(*rows.c)).scalar_subquery()
-    return (sa.select(
-        Assignment.id, Assignment.assessment_id, Assignment.evaluator_id, Assignment.recused_at,
-        Assignment.override_justification, Assessment.version, ProposalVersion.content, Challenge.title,
-        ChallengeReview.blind, ChallengeReview.review_deadline, ChallengeReview.published_at, criteria, conflicts,
-        applicant.id, applicant.org_number, applicant.name, owner.id, owner.org_number, owner.name,
-        Review.id, Review.scores, Review.comment_to_applicant, Review.comment_to_programme, Review.submitted_at)
+    return (
+        sa.select(
+            Assignment.id,
+            Assignment.assessment_id,
+            Assignment.evaluator_id,
+            Assignment.recused_at,
+            Assignment.override_justification,
+            Assessment.version,
+            ProposalVersion.content,
+            Challenge.title,
+            ChallengeReview.blind,
+            ChallengeReview.review_deadline,
+            ChallengeReview.published_at,
+            criteria,
+            conflicts,
+            applicant.id,
+            applicant.org_number,
+            applicant.name,
+            owner.id,
+            owner.org_number,
+            owner.name,
+            Review.id,
+            Review.scores,
+            Review.comment_to_applicant,
+            Review.comment_to_programme,
+            Review.submitted_at,
+        )
         .join(Assessment, Assessment.id == Assignment.assessment_id)
         .join(Proposal, Proposal.id == Assessment.proposal_id)
-        .join(ProposalVersion, sa.and_(ProposalVersion.proposal_id == Assessment.proposal_id,
-                                       ProposalVersion.number == Assessment.version))
+        .join(
+            ProposalVersion,
+            sa.and_(
+                ProposalVersion.proposal_id == Assessment.proposal_id,
+                ProposalVersion.number == Assessment.version,
+            ),
+        )
         .join(applicant, applicant.id == Proposal.organisation_id)
         .join(ChallengeReview, ChallengeReview.id == Assessment.review_id)
         .join(Challenge, Challenge.id == ChallengeReview.challenge_id)
         .join(owner, owner.id == Challenge.organisation_id)
         .outerjoin(Review, Review.assignment_id == Assignment.id)
-        .where(Assignment.id == sa.bindparam("assignment_id")))
+        .where(Assignment.id == sa.bindparam("assignment_id"))
+    )
 
 
 def review_sheet(assignment_id: int) -> ReviewSheet | None:
     row = db.session.execute(_sheet_query(), {"assignment_id": assignment_id}).one_or_none()
     if row is None:
         return None
-    (assignment_id, assessment_id, evaluator_id, recused_at, override, version, content, title, blind, deadline,
-     published_at, criteria, conflicts, *organisations, review_id, scores, to_applicant, to_programme,
-     submitted_at) = row
+    (
+        assignment_id,
+        assessment_id,
+        evaluator_id,
+        recused_at,
+        override,
+        version,
+        content,
+        title,
+        blind,
+        deadline,
+        published_at,
+        criteria,
+        conflicts,
+        *organisations,
+        review_id,
+        scores,
+        to_applicant,
+        to_programme,
+        submitted_at,
+    ) = row
     return ReviewSheet(
-        assignment_id, assessment_id, evaluator_id, recused_at, override, version, content, title, blind, deadline,
-        published_at, (SheetOrganisation(*organisations[:3]), SheetOrganisation(*organisations[3:])), conflicts or [],
+        assignment_id,
+        assessment_id,
+        evaluator_id,
+        recused_at,
+        override,
+        version,
+        content,
+        title,
+        blind,
+        deadline,
+        published_at,
+        (SheetOrganisation(*organisations[:3]), SheetOrganisation(*organisations[3:])),
+        conflicts or [],
         SheetReview(scores, to_applicant, to_programme, submitted_at) if review_id is not None else None,
-        [SheetCriterion(*c[1:]) for c in sorted(criteria or [], key=lambda c: c[0])])
+        [SheetCriterion(*c[1:]) for c in sorted(criteria or [], key=lambda c: c[0])],
+    )
 
 
 def can_review(assignment: Assignment | ReviewSheet, user: User, index: ConflictIndex | None = None) -> bool:
@@ -410,8 +542,14 @@ def can_review(assignment: Assignment | ReviewSheet, user: User, index: Conflict
     return not index.reasons_about(user, between)
 
 
-def submit_review(assignment: Assignment, scores: dict[int, int | None], comment_to_applicant: str,
-                  comment_to_programme: str, *, by: User) -> Review:
+def submit_review(
+    assignment: Assignment,
+    scores: dict[int, int | None],
+    comment_to_applicant: str,
+    comment_to_programme: str,
+    *,
+    by: User,
+) -> Review:
     """Every criterion scored 1–7 or marked N/A; a comment the applicant will read."""
     if not can_review(assignment, by):
         raise PermissionDenied(_("This proposal is not assigned to you."))
@@ -434,8 +572,12 @@ def submit_review(assignment: Assignment, scores: dict[int, int | None], comment
         errors["comment_to_applicant"] = _("Write a comment for the applicant.")
     if errors:
         raise InvalidInput(errors)
-    row = Review(assignment=assignment, scores={str(k): v for k, v in scores.items()},
-                 comment_to_applicant=comment_to_applicant.strip(), comment_to_programme=comment_to_programme.strip())
+    row = Review(
+        assignment=assignment,
+        scores={str(k): v for k, v in scores.items()},
+        comment_to_applicant=comment_to_applicant.strip(),
+        comment_to_programme=comment_to_programme.strip(),
+    )
     db.session.add(row)
     db.session.flush()
     record(events.ReviewSubmitted(review_id=row.id, assessment_id=assignment.assessment_id), by=by)
@@ -477,15 +619,24 @@ def recuse_conflicted(evaluator: User) -> int:
     now conflicts (unless a manager assigned it knowingly). Returns how many."""
     index = ConflictIndex()
     stepped = 0
-    for assignment in db.session.scalars(sa.select(Assignment).where(
-            Assignment.evaluator_id == evaluator.id, Assignment.recused_at.is_(None),
-            Assignment.override_justification.is_(None))).all():
-        if assignment.review is None and assignment.assessment.review.published_at is None \
-                and index.reasons(evaluator, assignment.assessment.proposal):
+    for assignment in db.session.scalars(
+        sa.select(Assignment).where(
+            Assignment.evaluator_id == evaluator.id,
+            Assignment.recused_at.is_(None),
+            Assignment.override_justification.is_(None),
+        )
+    ).all():
+        if (
+            assignment.review is None
+            and assignment.assessment.review.published_at is None
+            and index.reasons(evaluator, assignment.assessment.proposal)
+        ):
             assignment.recused_at = utcnow()
             assignment.recusal_reason = _("Conflict of interest declared")
             db.session.flush()
-            record(events.EvaluatorRecused(assignment_id=assignment.id, assessment_id=assignment.assessment_id))
+            record(
+                events.EvaluatorRecused(assignment_id=assignment.id, assessment_id=assignment.assessment_id)
+            )
             stepped += 1
     return stepped
 
@@ -528,15 +679,24 @@ def results(review: ChallengeReview) -> list[Result]:
     for a in assessments:
         done = [x for x in a.active_assignments if x.id in per_review]
         scores = [per_review[x.id] for x in done]
-        zs = [(per_review[x.id] - norms[x.evaluator_id][0]) / norms[x.evaluator_id][1]
-              for x in done if norms[x.evaluator_id][1] > 0]
+        zs = [
+            (per_review[x.id] - norms[x.evaluator_id][0]) / norms[x.evaluator_id][1]
+            for x in done
+            if norms[x.evaluator_id][1] > 0
+        ]
         spread = max(scores) - min(scores) if scores else None
-        out.append(Result(
-            assessment=a, scores=scores, mean=statistics.mean(scores) if scores else None,
-            median=statistics.median(scores) if scores else None, spread=spread,
-            disagreement=spread is not None and round(spread * 10, 6) > review.disagreement_tenths,
-            calibrated=statistics.mean(zs) if zs and review.calibration else None,
-            complete=is_complete(a)))
+        out.append(
+            Result(
+                assessment=a,
+                scores=scores,
+                mean=statistics.mean(scores) if scores else None,
+                median=statistics.median(scores) if scores else None,
+                spread=spread,
+                disagreement=spread is not None and round(spread * 10, 6) > review.disagreement_tenths,
+                calibrated=statistics.mean(zs) if zs and review.calibration else None,
+                complete=is_complete(a),
+            )
+        )
     out.sort(key=lambda r: (r.mean is None, -(r.mean or 0), r.assessment.id))
     return out
 
@@ -544,14 +704,17 @@ def results(review: ChallengeReview) -> list[Result]:
 # --- decisions --------------------------------------------------------------------------------------------
 
 
-def decide_proposal(assessment: Assessment, decision: Decision, reason: str, *, override: str = "",
-                    by: User) -> None:
+def decide_proposal(
+    assessment: Assessment, decision: Decision, reason: str, *, override: str = "", by: User
+) -> None:
     """Recommend or reject with a reason; before every review is in only with an override and its reason."""
     _require_manager(by)
     if assessment.review.published_at is not None:
         raise ServiceError(_("The decisions are published and can no longer change."))
     if not assessment.eligible:
-        raise ServiceError(_("Only an eligible proposal gets a decision; the others have their screening reason."))
+        raise ServiceError(
+            _("Only an eligible proposal gets a decision; the others have their screening reason.")
+        )
     errors = {}
     if not reason.strip():
         errors["reason"] = _("Give the reason for the decision.")
@@ -577,8 +740,14 @@ def publish_decisions(review: ChallengeReview, *, by: User) -> None:
     undecided = [a for a in review.assessments if a.eligible and a.decision is None]
     unscreened = [a for a in review.assessments if a.eligible is None]
     if unscreened or undecided:
-        raise ServiceError(_("Every proposal needs a screening and every eligible one a decision first: "
-                             "%(s)s not screened, %(d)s not decided.", s=len(unscreened), d=len(undecided)))
+        raise ServiceError(
+            _(
+                "Every proposal needs a screening and every eligible one a decision first: "
+                "%(s)s not screened, %(d)s not decided.",
+                s=len(unscreened),
+                d=len(undecided),
+            )
+        )
     review.published_at = utcnow()
     challenge = review.challenge
     if challenge.status is ChallengeStatus.in_review:
@@ -591,24 +760,44 @@ def publish_decisions(review: ChallengeReview, *, by: User) -> None:
 
 
 def my_assignments(user: User) -> list[Assignment]:
-    return list(db.session.scalars(
-        sa.select(Assignment).where(Assignment.evaluator_id == user.id)
-        .options(joinedload(Assignment.assessment).joinedload(Assessment.review).joinedload(ChallengeReview.challenge),
-                 joinedload(Assignment.assessment).joinedload(Assessment.proposal).options(
-                     selectinload(Proposal.versions), joinedload(Proposal.organisation),
-                     joinedload(Proposal.challenge).joinedload(Challenge.organisation)),
-                 selectinload(Assignment.review))
-        .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())))
+    return list(
+        db.session.scalars(
+            sa.select(Assignment)
+            .where(Assignment.evaluator_id == user.id)
+            .options(
+                joinedload(Assignment.assessment)
+                .joinedload(Assessment.review)
+                .joinedload(ChallengeReview.challenge),
+                joinedload(Assignment.assessment)
+                .joinedload(Assessment.proposal)
+                .options(
+                    selectinload(Proposal.versions),
+                    joinedload(Proposal.organisation),
+                    joinedload(Proposal.challenge).joinedload(Challenge.organisation),
+                ),
+                selectinload(Assignment.review),
+            )
+            .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
+        )
+    )
 
 
 def others_reviews(sheet: ReviewSheet) -> list[Review]:
     """The other evaluators' reviews, once this one's is in (never before); not a recused one's."""
     if sheet.mine is None:
         return []
-    return list(db.session.scalars(
-        sa.select(Review).join(Assignment, Assignment.id == Review.assignment_id)
-        .where(Assignment.assessment_id == sheet.assessment_id, Assignment.id != sheet.assignment_id,
-               Assignment.recused_at.is_(None)).order_by(Assignment.id)))
+    return list(
+        db.session.scalars(
+            sa.select(Review)
+            .join(Assignment, Assignment.id == Review.assignment_id)
+            .where(
+                Assignment.assessment_id == sheet.assessment_id,
+                Assignment.id != sheet.assignment_id,
+                Assignment.recused_at.is_(None),
+            )
+            .order_by(Assignment.id)
+        )
+    )
 
 
 def assessment_of(proposal: Proposal) -> Assessment | None:
@@ -627,7 +816,9 @@ def send_due_reminders(now: datetime | None = None) -> int:
     restart loses nothing. Returns how many rounds were recorded."""
     now = now or utcnow()
     today = now.astimezone(STOCKHOLM).date()
-    open_reviews = db.session.scalars(sa.select(ChallengeReview).where(ChallengeReview.published_at.is_(None))).all()
+    open_reviews = db.session.scalars(
+        sa.select(ChallengeReview).where(ChallengeReview.published_at.is_(None))
+    ).all()
     recorded = 0
     for review in open_reviews:
         deadline_day = review.review_deadline.astimezone(STOCKHOLM).date()
@@ -635,8 +826,9 @@ def send_due_reminders(now: datetime | None = None) -> int:
             if today != deadline_day - timedelta(days=days) or now > review.review_deadline:
                 continue
             key = f"{kind}:{deadline_day.isoformat()}"  # a moved deadline gets its own reminders
-            if db.session.scalar(sa.select(ReminderSent).where(ReminderSent.review_id == review.id,
-                                                               ReminderSent.kind == key)):
+            if db.session.scalar(
+                sa.select(ReminderSent).where(ReminderSent.review_id == review.id, ReminderSent.kind == key)
+            ):
                 continue
             db.session.add(ReminderSent(review_id=review.id, kind=key))
             record(events.ReviewRemindersDue(review_id=review.id, kind=kind))

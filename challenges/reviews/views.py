@@ -40,9 +40,14 @@ bp = Blueprint("reviews", __name__)
 
 @bp.record_once
 def _template_globals(state) -> None:
-    state.app.jinja_env.globals.update(DECISION_LABELS=DECISION_LABELS, RELATION_LABELS=RELATION_LABELS,
-                                       SCALE_LABELS=SCALE_LABELS, Role=Role, review_outcome=review_outcome,
-                                       review_open_for=review_open_for)
+    state.app.jinja_env.globals.update(
+        DECISION_LABELS=DECISION_LABELS,
+        RELATION_LABELS=RELATION_LABELS,
+        SCALE_LABELS=SCALE_LABELS,
+        Role=Role,
+        review_outcome=review_outcome,
+        review_open_for=review_open_for,
+    )
 
 
 def review_open_for(challenge: Challenge) -> bool:
@@ -59,8 +64,11 @@ def review_outcome(proposal: Proposal) -> dict:
         "ineligible_reason": assessment.ineligible_reason if assessment.eligible is False else None,
         "decision": assessment.decision if published else None,
         "reason": assessment.decision_reason if published else None,
-        "comments": [a.review.comment_to_applicant for a in assessment.active_assignments
-                     if a.review is not None] if published else [],
+        "comments": [
+            a.review.comment_to_applicant for a in assessment.active_assignments if a.review is not None
+        ]
+        if published
+        else [],
     }
 
 
@@ -91,12 +99,22 @@ def mine():
 @evaluator_required
 def conflicts():
     form = forms.ConflictForm()
-    if form.validate_on_submit() and commit_change(form, lambda: services.declare_conflict(
-            current_user, form.org_number.data, form.organisation_name.data or "", Relation(form.relation.data))):
+    if form.validate_on_submit() and commit_change(
+        form,
+        lambda: services.declare_conflict(
+            current_user,
+            form.org_number.data,
+            form.organisation_name.data or "",
+            Relation(form.relation.data),
+        ),
+    ):
         flash(_("Declared. You will not be assigned proposals from or to this organisation."))
         return redirect(url_for("reviews.conflicts"), 303)
-    declared = db.session.scalars(sa.select(ConflictDeclaration).where(
-        ConflictDeclaration.evaluator_id == current_user.id).order_by(ConflictDeclaration.declared_at)).all()
+    declared = db.session.scalars(
+        sa.select(ConflictDeclaration)
+        .where(ConflictDeclaration.evaluator_id == current_user.id)
+        .order_by(ConflictDeclaration.declared_at)
+    ).all()
     return render_template("reviews/conflicts.html", form=form, declared=declared)
 
 
@@ -107,20 +125,32 @@ def _assignment_query() -> sa.Select:
     challenge's title and criteria. Neither the proposal's draft nor the challenge's texts. The page
     itself is read as plain values (``services.review_sheet``)."""
     assessment = joinedload(Assignment.assessment)
-    return sa.select(Assignment).where(Assignment.id == sa.bindparam("assignment_id")).options(
-        assessment.joinedload(Assessment.proposal).options(
-            load_only(Proposal.challenge_id, Proposal.organisation_id, Proposal.status, Proposal.version),
-            joinedload(Proposal.organisation)),
-        assessment.joinedload(Assessment.assessed_version),
-        assessment.joinedload(Assessment.review).joinedload(ChallengeReview.challenge).options(
-            load_only(Challenge.organisation_id, Challenge.title, Challenge.status, Challenge.deadline),
-            joinedload(Challenge.organisation), joinedload(Challenge.criteria)),
-        joinedload(Assignment.review))
+    return (
+        sa.select(Assignment)
+        .where(Assignment.id == sa.bindparam("assignment_id"))
+        .options(
+            assessment.joinedload(Assessment.proposal).options(
+                load_only(Proposal.challenge_id, Proposal.organisation_id, Proposal.status, Proposal.version),
+                joinedload(Proposal.organisation),
+            ),
+            assessment.joinedload(Assessment.assessed_version),
+            assessment.joinedload(Assessment.review)
+            .joinedload(ChallengeReview.challenge)
+            .options(
+                load_only(Challenge.organisation_id, Challenge.title, Challenge.status, Challenge.deadline),
+                joinedload(Challenge.organisation),
+                joinedload(Challenge.criteria),
+            ),
+            joinedload(Assignment.review),
+        )
+    )
 
 
 def _assignment(assignment_id: int) -> Assignment:
     """The evaluator's own assignment, readable only while allowed: never with an unjustified conflict."""
-    assignment = db.session.scalars(_assignment_query(), {"assignment_id": assignment_id}).unique().one_or_none()
+    assignment = (
+        db.session.scalars(_assignment_query(), {"assignment_id": assignment_id}).unique().one_or_none()
+    )
     if assignment is None or not services.can_review(assignment, current_user):
         abort(404)
     return assignment
@@ -133,9 +163,14 @@ def _review_page(assignment_id: int, score_form=None, recuse_form=None):
     if sheet is None or not services.can_review(sheet, current_user):
         abort(404)
     return render_template(
-        "reviews/review.html", sheet=sheet, content=sheet.content, criteria=sheet.criteria,
+        "reviews/review.html",
+        sheet=sheet,
+        content=sheet.content,
+        criteria=sheet.criteria,
         form=score_form or forms.score_form(sheet.criteria, formdata={}),
-        recuse_form=recuse_form or forms.RecuseForm(formdata=None), others=services.others_reviews(sheet))
+        recuse_form=recuse_form or forms.RecuseForm(formdata=None),
+        others=services.others_reviews(sheet),
+    )
 
 
 @bp.route("/reviews/<int:assignment_id>", methods=["GET", "POST"])
@@ -146,9 +181,16 @@ def review(assignment_id: int):
     assignment = _assignment(assignment_id)
     criteria = assignment.assessment.review.challenge.criteria
     form = forms.score_form(criteria)
-    if form.validate_on_submit() and commit_change(form, lambda: services.submit_review(
-            assignment, forms.scores_from(form, criteria), form.comment_to_applicant.data or "",
-            form.comment_to_programme.data or "", by=current_user)):
+    if form.validate_on_submit() and commit_change(
+        form,
+        lambda: services.submit_review(
+            assignment,
+            forms.scores_from(form, criteria),
+            form.comment_to_applicant.data or "",
+            form.comment_to_programme.data or "",
+            by=current_user,
+        ),
+    ):
         flash(_("Your review is submitted. You can now read the other evaluators' reviews."))
         return redirect(url_for("reviews.review", assignment_id=assignment.id), 303)
     return _review_page(assignment_id, score_form=form)
@@ -160,7 +202,8 @@ def recuse(assignment_id: int):
     assignment = _assignment(assignment_id)
     form = forms.RecuseForm()
     if form.validate_on_submit() and commit_change(
-            form, lambda: services.recuse(assignment, form.reason.data or "", by=current_user)):
+        form, lambda: services.recuse(assignment, form.reason.data or "", by=current_user)
+    ):
         flash(_("You have recused from this proposal. Another evaluator will take it over."))
         return redirect(url_for("reviews.mine"), 303)
     return _review_page(assignment_id, recuse_form=form)
@@ -185,42 +228,81 @@ def attachment(assignment_id: int, attachment_id: int):
 
 def _desk(challenge_id: int) -> tuple[Challenge, ChallengeReview]:
     challenge = db.get_or_404(Challenge, challenge_id)
-    review = db.session.scalar(sa.select(ChallengeReview).where(ChallengeReview.challenge_id == challenge.id).options(
-        selectinload(ChallengeReview.assessments).selectinload(Assessment.assignments).selectinload(Assignment.review),
-        selectinload(ChallengeReview.assessments).selectinload(Assessment.assignments).joinedload(Assignment.evaluator),
-        selectinload(ChallengeReview.assessments).joinedload(Assessment.proposal).options(
-            selectinload(Proposal.versions), joinedload(Proposal.organisation),
-            joinedload(Proposal.challenge).joinedload(Challenge.organisation))))
+    review = db.session.scalar(
+        sa.select(ChallengeReview)
+        .where(ChallengeReview.challenge_id == challenge.id)
+        .options(
+            selectinload(ChallengeReview.assessments)
+            .selectinload(Assessment.assignments)
+            .selectinload(Assignment.review),
+            selectinload(ChallengeReview.assessments)
+            .selectinload(Assessment.assignments)
+            .joinedload(Assignment.evaluator),
+            selectinload(ChallengeReview.assessments)
+            .joinedload(Assessment.proposal)
+            .options(
+                selectinload(Proposal.versions),
+                joinedload(Proposal.organisation),
+                joinedload(Proposal.challenge).joinedload(Challenge.organisation),
+            ),
+        )
+    )
     if review is None:
         abort(404)
     return challenge, review
 
 
 def _desk_page(challenge: Challenge, review: ChallengeReview, **overrides):
-    settings = forms.SettingsForm(formdata=None, data={
-        "deadline_date": to_local(review.review_deadline).date(), "deadline_time": to_local(review.review_deadline).time(),
-        "evaluators_per_proposal": review.evaluators_per_proposal, "max_per_evaluator": review.max_per_evaluator,
-        "disagreement": Decimal(review.disagreement_tenths) / 10, "blind": review.blind,
-        "calibration": review.calibration})
+    settings = forms.SettingsForm(
+        formdata=None,
+        data={
+            "deadline_date": to_local(review.review_deadline).date(),
+            "deadline_time": to_local(review.review_deadline).time(),
+            "evaluators_per_proposal": review.evaluators_per_proposal,
+            "max_per_evaluator": review.max_per_evaluator,
+            "disagreement": Decimal(review.disagreement_tenths) / 10,
+            "blind": review.blind,
+            "calibration": review.calibration,
+        },
+    )
     pool = services.evaluators()
     index = ConflictIndex()
     conflicts = {a.id: {e.id: index.reasons(e, a.proposal) for e in pool} for a in review.assessments}
     per_assessment = {}
     for a in review.assessments:
-        row = {"screen": forms.ScreenForm(formdata=None, prefix=f"a{a.id}-screen"),
-               "assign": forms.AssignForm(formdata=None, prefix=f"a{a.id}-assign"),
-               "decide": forms.DecisionForm(formdata=None, prefix=f"a{a.id}-decide")}
+        row = {
+            "screen": forms.ScreenForm(formdata=None, prefix=f"a{a.id}-screen"),
+            "assign": forms.AssignForm(formdata=None, prefix=f"a{a.id}-assign"),
+            "decide": forms.DecisionForm(formdata=None, prefix=f"a{a.id}-decide"),
+        }
         if overrides.get("failed_id") == a.id:
             row[overrides["failed_action"]] = overrides["failed_form"]
         row["assign"].evaluator.choices = [
-            (e.id, e.name + (" – " + _("conflict: %(why)s", why="; ".join(conflicts[a.id][e.id]))
-                             if conflicts[a.id][e.id] else "")) for e in pool]
+            (
+                e.id,
+                e.name
+                + (
+                    " – " + _("conflict: %(why)s", why="; ".join(conflicts[a.id][e.id]))
+                    if conflicts[a.id][e.id]
+                    else ""
+                ),
+            )
+            for e in pool
+        ]
         per_assessment[a.id] = row
     return render_template(
-        "reviews/desk.html", challenge=challenge, review=review, results=services.results(review),
-        evaluators=pool, conflicts=conflicts, loads=services.loads(review), now=utcnow(),
-        forms_for=per_assessment, settings_form=overrides.get("settings_form", settings),
-        all_forms=[overrides["failed_form"]] if overrides.get("failed_form") else [])
+        "reviews/desk.html",
+        challenge=challenge,
+        review=review,
+        results=services.results(review),
+        evaluators=pool,
+        conflicts=conflicts,
+        loads=services.loads(review),
+        now=utcnow(),
+        forms_for=per_assessment,
+        settings_form=overrides.get("settings_form", settings),
+        all_forms=[overrides["failed_form"]] if overrides.get("failed_form") else [],
+    )
 
 
 @bp.get("/challenges/<int:challenge_id>/review")
@@ -234,12 +316,25 @@ def desk(challenge_id: int):
 def settings(challenge_id: int):
     challenge, review = _desk(challenge_id)
     form = forms.SettingsForm()
-    if form.validate_on_submit() and form.deadline is not None and commit_change(form, lambda: services.update_settings(
-            review, services.ReviewSettings(
-                review_deadline=form.deadline, evaluators_per_proposal=form.evaluators_per_proposal.data,
-                max_per_evaluator=form.max_per_evaluator.data, blind=bool(form.blind.data),
-                calibration=bool(form.calibration.data),
-                disagreement_tenths=int((form.disagreement.data or 0) * 10)), by=current_user)):
+    if (
+        form.validate_on_submit()
+        and form.deadline is not None
+        and commit_change(
+            form,
+            lambda: services.update_settings(
+                review,
+                services.ReviewSettings(
+                    review_deadline=form.deadline,
+                    evaluators_per_proposal=form.evaluators_per_proposal.data,
+                    max_per_evaluator=form.max_per_evaluator.data,
+                    blind=bool(form.blind.data),
+                    calibration=bool(form.calibration.data),
+                    disagreement_tenths=int((form.disagreement.data or 0) * 10),
+                ),
+                by=current_user,
+            ),
+        )
+    ):
         flash(_("The review settings are saved."))
         return redirect(url_for("reviews.desk", challenge_id=challenge.id), 303)
     return _desk_page(challenge, review, settings_form=form)
@@ -251,11 +346,16 @@ def desk_action(challenge_id: int, action: str):
     challenge, review = _desk(challenge_id)
     target = url_for("reviews.desk", challenge_id=challenge.id)
     if action == "assign":
-        return change_and_return(lambda: services.assign_automatically(review, by=current_user),
-                                 _("The evaluators are assigned; they are being told by email."), target)
-    return change_and_return(lambda: services.publish_decisions(review, by=current_user),
-                             _("The decisions are published; applicants and the challenge owner are being told."),
-                             target)
+        return change_and_return(
+            lambda: services.assign_automatically(review, by=current_user),
+            _("The evaluators are assigned; they are being told by email."),
+            target,
+        )
+    return change_and_return(
+        lambda: services.publish_decisions(review, by=current_user),
+        _("The decisions are published; applicants and the challenge owner are being told."),
+        target,
+    )
 
 
 def _assessment(assessment_id: int) -> Assessment:
@@ -270,22 +370,42 @@ def assessment_action(assessment_id: int, action: str):
     form: forms.Form
     if action == "screen":
         form = forms.ScreenForm(prefix=f"a{assessment.id}-screen")
-        ok = form.validate_on_submit() and commit_change(form, lambda: services.screen_proposal(
-            assessment, eligible=form.eligible.data == "yes", reason=form.reason.data or "", by=current_user))
+        ok = form.validate_on_submit() and commit_change(
+            form,
+            lambda: services.screen_proposal(
+                assessment,
+                eligible=form.eligible.data == "yes",
+                reason=form.reason.data or "",
+                by=current_user,
+            ),
+        )
     elif action == "assign":
         form = forms.AssignForm(prefix=f"a{assessment.id}-assign")
         form.evaluator.choices = [(e.id, e.name) for e in services.evaluators()]
         chosen = db.session.get(User, form.evaluator.data) if form.validate_on_submit() else None
-        ok = chosen is not None and commit_change(form, lambda: services.assign_by_hand(
-            assessment, chosen, justification=form.justification.data or "", by=current_user))
+        ok = chosen is not None and commit_change(
+            form,
+            lambda: services.assign_by_hand(
+                assessment, chosen, justification=form.justification.data or "", by=current_user
+            ),
+        )
     else:
         form = forms.DecisionForm(prefix=f"a{assessment.id}-decide")
-        ok = form.validate_on_submit() and commit_change(form, lambda: services.decide_proposal(
-            assessment, Decision(form.decision.data), form.reason.data or "", override=form.override.data or "",
-            by=current_user))
+        ok = form.validate_on_submit() and commit_change(
+            form,
+            lambda: services.decide_proposal(
+                assessment,
+                Decision(form.decision.data),
+                form.reason.data or "",
+                override=form.override.data or "",
+                by=current_user,
+            ),
+        )
     if ok:
         flash(_("Saved."))
-        return redirect(url_for("reviews.desk", challenge_id=challenge.id, _anchor=f"assessment-{assessment.id}"), 303)
+        return redirect(
+            url_for("reviews.desk", challenge_id=challenge.id, _anchor=f"assessment-{assessment.id}"), 303
+        )
     challenge, review = _desk(assessment.review.challenge_id)
     return _desk_page(challenge, review, failed_id=assessment.id, failed_form=form, failed_action=action)
 
@@ -294,21 +414,36 @@ def assessment_action(assessment_id: int, action: str):
 @manager_required
 def unassign(assignment_id: int):
     assignment = db.get_or_404(Assignment, assignment_id)
-    return change_and_return(lambda: services.unassign(assignment, by=current_user),
-                             _("The evaluator has been taken off the proposal."),
-                             url_for("reviews.desk", challenge_id=assignment.assessment.review.challenge_id))
+    return change_and_return(
+        lambda: services.unassign(assignment, by=current_user),
+        _("The evaluator has been taken off the proposal."),
+        url_for("reviews.desk", challenge_id=assignment.assessment.review.challenge_id),
+    )
 
 
 @bp.get("/challenges/<int:challenge_id>/review/ranking.csv")
 @manager_required
 def ranking_csv(challenge_id: int):
     challenge, review = _desk(challenge_id)
-    rows = ((rank, r.assessment.proposal.title, r.assessment.proposal.organisation.name, _round(r.mean),
-             _round(r.median), _round(r.spread), len(r.scores), "yes" if r.complete else "no",
-             r.assessment.decision.value if r.assessment.decision else "")
-            for rank, r in enumerate(services.results(review), start=1))
-    return csv_download(["rank", "proposal", "applicant", "mean", "median", "spread", "reviews", "complete",
-                         "decision"], rows, f"ranking-challenge-{challenge.id}.csv")
+    rows = (
+        (
+            rank,
+            r.assessment.proposal.title,
+            r.assessment.proposal.organisation.name,
+            _round(r.mean),
+            _round(r.median),
+            _round(r.spread),
+            len(r.scores),
+            "yes" if r.complete else "no",
+            r.assessment.decision.value if r.assessment.decision else "",
+        )
+        for rank, r in enumerate(services.results(review), start=1)
+    )
+    return csv_download(
+        ["rank", "proposal", "applicant", "mean", "median", "spread", "reviews", "complete", "decision"],
+        rows,
+        f"ranking-challenge-{challenge.id}.csv",
+    )
 
 
 def _round(value: float | None) -> str:

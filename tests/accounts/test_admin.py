@@ -33,7 +33,9 @@ def _invite(pm, smtp, drain, email="karin@evaluators.example.com", language="en"
 def test_invited_evaluator_creates_an_account_with_the_role(app, ctx, make_browser, smtp, drain):
     link = _invite(_pm(make_browser), smtp, drain)
     guest = make_browser()
-    response = guest.submit(link, {"name": "Karin Holm", "password": TEST_PASSWORD, "password_confirm": TEST_PASSWORD})
+    response = guest.submit(
+        link, {"name": "Karin Holm", "password": TEST_PASSWORD, "password_confirm": TEST_PASSWORD}
+    )
     assert response.status_code == 303
     karin = db.session.scalar(sa.select(User).where(User.email == "karin@evaluators.example.com"))
     assert karin.has_role(Role.evaluator)
@@ -48,7 +50,9 @@ def test_invitation_to_an_existing_account_asks_for_its_password(app, ctx, make_
     html = guest.submit(link, {"password": "wrong password here"}).get_data(as_text=True)
     assert "password is not correct" in html
     assert guest.submit(link, {"password": TEST_PASSWORD}).status_code == 303
-    assert db.session.scalar(sa.select(User).where(User.email == "karin@evaluators.example.com")).has_role(Role.evaluator)
+    assert db.session.scalar(sa.select(User).where(User.email == "karin@evaluators.example.com")).has_role(
+        Role.evaluator
+    )
 
 
 def test_expired_invitation_is_refused(app, ctx, make_browser, smtp, drain):
@@ -71,7 +75,9 @@ def test_inviting_an_existing_evaluator_is_refused(app, ctx, make_browser):
     pm = _pm(make_browser)
     make_user("karin@example.com", roles=(Role.evaluator,))
     db.session.commit()
-    html = pm.submit("/admin/invitations", {"email": "karin@example.com", "language": "en"}).get_data(as_text=True)
+    html = pm.submit("/admin/invitations", {"email": "karin@example.com", "language": "en"}).get_data(
+        as_text=True
+    )
     assert "already an evaluator" in html
     assert db.session.scalar(sa.select(sa.func.count(ActionToken.id))) == 0
 

@@ -40,15 +40,28 @@ def test_wrong_password_gets_a_clear_message(app, ctx, browser):
     assert not _logged_in(browser)
 
 
-@pytest.mark.parametrize("target", ["//evil.example.com/x", "////127.0.0.1:5999/phish", "///evil.example.com",
-                                    "/\\evil.example.com", "https://evil.example.com/", "/\t/evil.example.com"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example.com/x",
+        "////127.0.0.1:5999/phish",
+        "///evil.example.com",
+        "/\\evil.example.com",
+        "https://evil.example.com/",
+        "/\t/evil.example.com",
+    ],
+)
 def test_login_redirects_only_within_the_site(app, ctx, make_browser, target):
     make_user("sara@example.com")
     db.session.commit()
     browser = make_browser()
     token = browser.csrf("/login")
-    response = browser.client.post("/login", query_string={"next": target}, headers={"Referer": "https://localhost/login"},
-                                   data={"email": "sara@example.com", "password": TEST_PASSWORD, "csrf_token": token})
+    response = browser.client.post(
+        "/login",
+        query_string={"next": target},
+        headers={"Referer": "https://localhost/login"},
+        data={"email": "sara@example.com", "password": TEST_PASSWORD, "csrf_token": token},
+    )
     assert response.status_code == 303 and response.headers["Location"] == "/"
 
 
@@ -56,8 +69,12 @@ def test_login_returns_to_the_page_on_this_site_it_came_from(app, ctx, browser):
     make_user("sara@example.com")
     db.session.commit()
     token = browser.csrf("/login")
-    response = browser.client.post("/login", query_string={"next": "/proposals?page=2"},
-                                   headers={"Referer": "https://localhost/login"}, data={"email": "sara@example.com", "password": TEST_PASSWORD, "csrf_token": token})
+    response = browser.client.post(
+        "/login",
+        query_string={"next": "/proposals?page=2"},
+        headers={"Referer": "https://localhost/login"},
+        data={"email": "sara@example.com", "password": TEST_PASSWORD, "csrf_token": token},
+    )
     assert response.headers["Location"] == "/proposals?page=2"
 
 
@@ -80,8 +97,11 @@ def test_password_change_ends_other_sessions_but_keeps_this_one(app, ctx, make_b
     laptop.login("sara@example.com")
     phone.login("sara@example.com")
     new = "a completely new passphrase"
-    response = laptop.submit("/account/password", {"pw-current_password": TEST_PASSWORD, "pw-password": new,
-                                                    "pw-password_confirm": new}, page_url="/account")
+    response = laptop.submit(
+        "/account/password",
+        {"pw-current_password": TEST_PASSWORD, "pw-password": new, "pw-password_confirm": new},
+        page_url="/account",
+    )
     assert response.status_code == 303
     assert _logged_in(laptop)
     assert not _logged_in(phone)
@@ -92,8 +112,15 @@ def test_wrong_current_password_changes_nothing(app, ctx, browser):
     db.session.commit()
     old_hash = user.password_hash
     browser.login("sara@example.com")
-    html = browser.submit("/account/password", {"pw-current_password": "wrong wrong wrong", "pw-password": "another passphrase",
-                                                 "pw-password_confirm": "another passphrase"}, page_url="/account").get_data(as_text=True)
+    html = browser.submit(
+        "/account/password",
+        {
+            "pw-current_password": "wrong wrong wrong",
+            "pw-password": "another passphrase",
+            "pw-password_confirm": "another passphrase",
+        },
+        page_url="/account",
+    ).get_data(as_text=True)
     assert "current password is not correct" in html
     db.session.refresh(user)
     assert user.password_hash == old_hash
@@ -111,7 +138,10 @@ def test_disabling_an_account_logs_it_out_everywhere_at_once(app, ctx, make_brow
     assert response.status_code == 303
     assert not _logged_in(sara_browser)
     assert sara_browser.login("sara@example.com").status_code == 200  # cannot log in again
-    assert db.session.scalar(sa.select(sa.func.count(LoginSession.id)).where(LoginSession.user_id == sara.id)) == 0
+    assert (
+        db.session.scalar(sa.select(sa.func.count(LoginSession.id)).where(LoginSession.user_id == sara.id))
+        == 0
+    )
     drain()
     assert smtp.to("sara@example.com")[0]["Subject"] == "Your account has been disabled"
 
@@ -137,7 +167,9 @@ def test_sixth_failure_for_one_account_from_one_address_is_throttled(app, ctx, m
     make_user("sara@example.com")
     db.session.commit()
     for attempt in range(5):
-        assert _from(make_browser, "10.0.0.1").login("sara@example.com", f"wrong {attempt}!").status_code == 200
+        assert (
+            _from(make_browser, "10.0.0.1").login("sara@example.com", f"wrong {attempt}!").status_code == 200
+        )
     blocked = _from(make_browser, "10.0.0.1").login("sara@example.com")  # even the right password waits
     assert blocked.status_code == 429
     assert "Too many failed attempts" in blocked.get_data(as_text=True)
@@ -181,17 +213,29 @@ def test_a_reset_by_email_lets_the_browser_in_while_guesses_are_slowed(app, ctx,
     fresh.submit("/password/forgot", {"email": "sara@example.com"})
     drain()
     [mail] = smtp.to("sara@example.com")
-    link = re.search(r"http://localhost(/password/reset/\S+)", mail.get_body(("plain",)).get_content()).group(1)
-    assert fresh.submit(link, {"password": "a brand new passphrase",
-                               "password_confirm": "a brand new passphrase"}).status_code == 303
+    link = re.search(r"http://localhost(/password/reset/\S+)", mail.get_body(("plain",)).get_content()).group(
+        1
+    )
+    assert (
+        fresh.submit(
+            link, {"password": "a brand new passphrase", "password_confirm": "a brand new passphrase"}
+        ).status_code
+        == 303
+    )
     assert fresh.login("sara@example.com", "a brand new passphrase").status_code == 303
 
 
 def test_sixth_failure_from_one_address_is_throttled_across_accounts(app, ctx, make_browser, monkeypatch):
     monkeypatch.setitem(app.config, "LOGIN_ADDRESS_LIMIT", "5 per minute")
     for n in range(5):
-        assert _from(make_browser, "10.0.0.7").login(f"unknown{n}@example.com", "whatever password").status_code == 200
-    assert _from(make_browser, "10.0.0.7").login("someone-else@example.com", "whatever password").status_code == 429
+        assert (
+            _from(make_browser, "10.0.0.7").login(f"unknown{n}@example.com", "whatever password").status_code
+            == 200
+        )
+    assert (
+        _from(make_browser, "10.0.0.7").login("someone-else@example.com", "whatever password").status_code
+        == 429
+    )
 
 
 def test_throttle_lifts_after_the_window(app, ctx, make_browser, monkeypatch):

@@ -31,7 +31,9 @@ def test_reset_link_sets_a_new_password_once(app, ctx, browser, smtp, drain):
     drain()
     link = _reset_link(smtp, "sara@example.com")
 
-    response = browser.submit(link, {"password": "a brand new passphrase", "password_confirm": "a brand new passphrase"})
+    response = browser.submit(
+        link, {"password": "a brand new passphrase", "password_confirm": "a brand new passphrase"}
+    )
     assert response.status_code == 303
     assert browser.login("sara@example.com", "a brand new passphrase").status_code == 303
     assert browser.login("sara@example.com").status_code == 200  # the old one no longer works
@@ -74,10 +76,15 @@ def test_setting_a_password_ends_every_link_still_outstanding(app, ctx, browser,
     for _ in range(2):
         browser.submit("/password/forgot", {"email": "sara@example.com"})
     drain()
-    first, second = (LINK_RE.search(m.get_body(("plain",)).get_content()).group(1)
-                     for m in smtp.to("sara@example.com"))
-    assert browser.submit(second, {"password": "a brand new passphrase",
-                                   "password_confirm": "a brand new passphrase"}).status_code == 303
+    first, second = (
+        LINK_RE.search(m.get_body(("plain",)).get_content()).group(1) for m in smtp.to("sara@example.com")
+    )
+    assert (
+        browser.submit(
+            second, {"password": "a brand new passphrase", "password_confirm": "a brand new passphrase"}
+        ).status_code
+        == 303
+    )
     refused = browser.get(first)
     assert refused.status_code == 410 and "already been used" in refused.get_data(as_text=True)
 
@@ -89,9 +96,15 @@ def test_setting_a_password_ends_every_link_still_outstanding(app, ctx, browser,
     link = _reset_link(smtp, "sara@example.com")
     sara = make_browser()
     sara.login("sara@example.com", "a brand new passphrase")
-    changed = sara.submit("/account/password", {"pw-current_password": "a brand new passphrase",
-                                                "pw-password": "another new passphrase",
-                                                "pw-password_confirm": "another new passphrase"}, page_url="/account")
+    changed = sara.submit(
+        "/account/password",
+        {
+            "pw-current_password": "a brand new passphrase",
+            "pw-password": "another new passphrase",
+            "pw-password_confirm": "another new passphrase",
+        },
+        page_url="/account",
+    )
     assert changed.status_code == 303
     assert browser.get(link).status_code == 410
 
@@ -103,13 +116,18 @@ def _manager_reads_the_outbox(make_browser, address: str) -> tuple[str, str]:
     db.session.commit()
     pm = make_browser()
     pm.login("pm@example.com")
-    message = db.session.scalar(sa.select(MailMessage).where(MailMessage.recipient == address,
-                                                             MailMessage.notice == "password_reset"))
-    return (pm.get(f"/admin/outbox/{message.id}").get_data(as_text=True),
-            pm.get(f"/admin/outbox/{message.id}/body").get_data(as_text=True))
+    message = db.session.scalar(
+        sa.select(MailMessage).where(MailMessage.recipient == address, MailMessage.notice == "password_reset")
+    )
+    return (
+        pm.get(f"/admin/outbox/{message.id}").get_data(as_text=True),
+        pm.get(f"/admin/outbox/{message.id}/body").get_data(as_text=True),
+    )
 
 
-def test_a_reset_link_reaches_only_its_recipient_never_the_outbox(app, ctx, browser, make_browser, smtp, drain):
+def test_a_reset_link_reaches_only_its_recipient_never_the_outbox(
+    app, ctx, browser, make_browser, smtp, drain
+):
     """A programme manager reading the outbox could otherwise open the link and take the account over."""
     make_user("sara@example.com")
     db.session.commit()
@@ -122,13 +140,18 @@ def test_a_reset_link_reaches_only_its_recipient_never_the_outbox(app, ctx, brow
     for shown in (page, body):
         assert "/password/reset/" not in shown
         assert "[link left out: sent only to the recipient]" in shown
-    assert browser.submit(link, {"password": "a brand new passphrase",
-                                 "password_confirm": "a brand new passphrase"}).status_code == 303
+    assert (
+        browser.submit(
+            link, {"password": "a brand new passphrase", "password_confirm": "a brand new passphrase"}
+        ).status_code
+        == 303
+    )
 
 
 @pytest.mark.parametrize("shows_links", [False, True])
 def test_the_local_outbox_shows_the_link_only_when_a_development_setting_says_so(
-        app, ctx, browser, make_browser, smtp, drain, monkeypatch, shows_links):
+    app, ctx, browser, make_browser, smtp, drain, monkeypatch, shows_links
+):
     monkeypatch.setitem(app.config, "SMTP_HOST", "")
     monkeypatch.setitem(app.config, "OUTBOX_SHOWS_LINKS", shows_links)
     make_user("sara@example.com")
@@ -141,8 +164,9 @@ def test_the_local_outbox_shows_the_link_only_when_a_development_setting_says_so
 
 
 @pytest.mark.parametrize("password", ["Sara Nilsson rides again", "Sommar2016!", "sara.nilsson@example.com"])
-def test_a_new_password_is_checked_against_the_persons_name_and_common_patterns(app, ctx, browser, make_browser,
-                                                                                smtp, drain, password):
+def test_a_new_password_is_checked_against_the_persons_name_and_common_patterns(
+    app, ctx, browser, make_browser, smtp, drain, password
+):
     make_user("sara.nilsson@example.com", name="Sara Nilsson")
     db.session.commit()
     browser.submit("/password/forgot", {"email": "sara.nilsson@example.com"})
@@ -151,9 +175,15 @@ def test_a_new_password_is_checked_against_the_persons_name_and_common_patterns(
     link = LINK_RE.search(message.get_body(("plain",)).get_content()).group(1)
     page = browser.submit(link, {"password": password, "password_confirm": password})
     assert page.status_code == 200
-    assert ("must not contain your name" in page.get_data(as_text=True)
-            or "too easy to guess" in page.get_data(as_text=True))
+    assert "must not contain your name" in page.get_data(
+        as_text=True
+    ) or "too easy to guess" in page.get_data(as_text=True)
     sara = make_browser("sara.nilsson@example.com")
-    changed = sara.submit("/account/password", {"pw-current_password": TEST_PASSWORD, "pw-password": password,
-                                                "pw-password_confirm": password}, page_url="/account")
-    assert changed.status_code == 200 and "Your password has been changed" not in changed.get_data(as_text=True)
+    changed = sara.submit(
+        "/account/password",
+        {"pw-current_password": TEST_PASSWORD, "pw-password": password, "pw-password_confirm": password},
+        page_url="/account",
+    )
+    assert changed.status_code == 200 and "Your password has been changed" not in changed.get_data(
+        as_text=True
+    )

@@ -21,10 +21,17 @@ from challenges.extensions import db
 from tests.factories import TEST_PASSWORD, make_org, make_user, valid_org_number
 
 SME = {
-    "name": "Sara Nilsson", "email": "sara@sensorik.example.com", "password": TEST_PASSWORD,
-    "password_confirm": TEST_PASSWORD, "organisation_choice": "new", "org_number": "556016-0680",
-    "org_name": "Sensorik Labb AB", "kind": "sme", "staff_headcount": "12",
-    "annual_turnover": "9500000", "balance_sheet_total": "4200000",
+    "name": "Sara Nilsson",
+    "email": "sara@sensorik.example.com",
+    "password": TEST_PASSWORD,
+    "password_confirm": TEST_PASSWORD,
+    "organisation_choice": "new",
+    "org_number": "556016-0680",
+    "org_name": "Sensorik Labb AB",
+    "kind": "sme",
+    "staff_headcount": "12",
+    "annual_turnover": "9500000",
+    "balance_sheet_total": "4200000",
 }
 
 
@@ -55,7 +62,9 @@ def test_sme_registers_a_new_organisation_and_is_logged_in(app, ctx, browser, sm
     assert _count(User) == 0 and _count(Organisation) == 0  # nothing exists before the address is confirmed
     drain()
     [mail] = smtp.to("sara@sensorik.example.com")
-    assert mail["Subject"] == "Confirm your email address" and "Check your email" in sent.get_data(as_text=True)
+    assert mail["Subject"] == "Confirm your email address" and "Check your email" in sent.get_data(
+        as_text=True
+    )
     link = CONFIRM_RE.search(mail.get_body(("plain",)).get_content()).group(1)
     page = browser.get(link)  # a mail scanner opening the link creates nothing: a person presses the button
     assert page.status_code == 200 and "sara@sensorik.example.com" in page.get_data(as_text=True)
@@ -71,15 +80,24 @@ def test_sme_registers_a_new_organisation_and_is_logged_in(app, ctx, browser, sm
     user = db.session.scalar(sa.select(User))
     assert user.is_sme_member and user.password_hash.startswith("$argon2id$")
     assert sorted(db.session.scalars(sa.select(Event.type))) == [
-        "OrganisationRegistered", "RegistrationRequested", "UserRegistered"]
+        "OrganisationRegistered",
+        "RegistrationRequested",
+        "UserRegistered",
+    ]
     drain()
     [welcome] = smtp.to("sara@sensorik.example.com")
     assert welcome["Subject"] == "Welcome to the open innovation platform"
 
 
 def test_industrial_company_needs_no_size_figures(app, ctx, browser, smtp, drain):
-    data = {**SME, "kind": "industrial", "staff_headcount": "", "annual_turnover": "",
-            "balance_sheet_total": "", "org_name": "Nordisk Stål AB"}
+    data = {
+        **SME,
+        "kind": "industrial",
+        "staff_headcount": "",
+        "annual_turnover": "",
+        "balance_sheet_total": "",
+        "org_name": "Nordisk Stål AB",
+    }
     assert register(browser, data, smtp, drain).status_code == 303
     org = db.session.scalar(sa.select(Organisation))
     assert org.kind is OrganisationKind.industrial and org.staff_headcount is None
@@ -90,10 +108,18 @@ def test_joining_an_existing_organisation_needs_a_members_approval(app, ctx, mak
     make_user("jonas@robotlogik.example.com", org=org)
     db.session.commit()
     newcomer = make_browser()
-    data = {**SME, "email": "new@robotlogik.example.com", "organisation_choice": "existing",
-            "org_number": org.org_number.replace("-", ""), "org_name": "", "kind": ""}
+    data = {
+        **SME,
+        "email": "new@robotlogik.example.com",
+        "organisation_choice": "existing",
+        "org_number": org.org_number.replace("-", ""),
+        "org_name": "",
+        "kind": "",
+    }
     assert register(newcomer, data, smtp, drain).status_code == 303
-    membership = db.session.scalar(sa.select(Membership).join(Membership.user).where(User.email == "new@robotlogik.example.com"))
+    membership = db.session.scalar(
+        sa.select(Membership).join(Membership.user).where(User.email == "new@robotlogik.example.com")
+    )
     assert membership.state is MembershipState.pending
     assert "waiting for a member" in newcomer.get("/organisation").get_data(as_text=True)
     drain()
@@ -121,8 +147,9 @@ def test_only_members_decide_on_requests_to_join(app, ctx, make_browser):
     db.session.commit()
     outsider = make_browser()
     outsider.login("outsider@example.com")
-    response = outsider.submit(f"/organisation/requests/{pending.membership.id}/approve", {},
-                               page_url="/organisation")
+    response = outsider.submit(
+        f"/organisation/requests/{pending.membership.id}/approve", {}, page_url="/organisation"
+    )
     assert response.status_code == 403
     db.session.refresh(pending.membership)
     assert pending.membership.state is MembershipState.pending
@@ -163,7 +190,9 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("field", "value", "message"), BAD_INPUT)
-def test_bad_input_is_explained_beside_the_field_and_nothing_is_saved(app, ctx, browser, field, value, message):
+def test_bad_input_is_explained_beside_the_field_and_nothing_is_saved(
+    app, ctx, browser, field, value, message
+):
     data = {**SME, field: value}
     if field == "password":
         data["password_confirm"] = value
@@ -179,7 +208,9 @@ def test_bad_input_is_explained_beside_the_field_and_nothing_is_saved(app, ctx, 
 
 
 def test_passwords_must_match(app, ctx, browser):
-    html = browser.submit("/register", {**SME, "password_confirm": "something else entirely"}).get_data(as_text=True)
+    html = browser.submit("/register", {**SME, "password_confirm": "something else entirely"}).get_data(
+        as_text=True
+    )
     assert "The two passwords are not the same." in _field_error(html, "password_confirm")
     assert _count(User) == 0
 
@@ -187,9 +218,13 @@ def test_passwords_must_match(app, ctx, browser):
 def test_a_registered_address_gets_the_same_answer_and_its_owner_is_told(app, ctx, browser, smtp, drain):
     make_user("sara@sensorik.example.com")
     db.session.commit()
-    new = browser.submit("/register", {**SME, "email": "someone.new@sensorik.example.com"}).get_data(as_text=True)
+    new = browser.submit("/register", {**SME, "email": "someone.new@sensorik.example.com"}).get_data(
+        as_text=True
+    )
     known = browser.submit("/register", {**SME, "email": "Sara@Sensorik.example.com"}).get_data(as_text=True)
-    assert known.replace("sara@sensorik", "someone.new@sensorik") == new  # the form says nothing about who has an account
+    assert (
+        known.replace("sara@sensorik", "someone.new@sensorik") == new
+    )  # the form says nothing about who has an account
     assert "already exists" not in known
     drain()
     [told] = smtp.to("sara@sensorik.example.com")
@@ -201,7 +236,9 @@ def test_a_registered_address_gets_the_same_answer_and_its_owner_is_told(app, ct
 def test_a_confirmation_link_works_once_and_expires(app, ctx, make_browser, smtp, drain):
     first = make_browser()
     assert register(first, SME, smtp, drain).status_code == 303
-    link = CONFIRM_RE.search(smtp.to("sara@sensorik.example.com")[0].get_body(("plain",)).get_content()).group(1)
+    link = CONFIRM_RE.search(
+        smtp.to("sara@sensorik.example.com")[0].get_body(("plain",)).get_content()
+    ).group(1)
     again = make_browser().get(link)
     assert again.status_code == 410 and "already been used" in again.get_data(as_text=True)
     assert _count(User) == 1
@@ -214,16 +251,25 @@ def test_a_confirmation_link_works_once_and_expires(app, ctx, make_browser, smtp
     token.expires_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
     link = CONFIRM_RE.search(smtp.to("late@example.com")[0].get_body(("plain",)).get_content()).group(1)
-    assert other.get(link).status_code == 410 and other.submit(link, {}, page_url="/register").status_code == 410
+    assert (
+        other.get(link).status_code == 410 and other.submit(link, {}, page_url="/register").status_code == 410
+    )
     assert _count(User) == 1
 
 
-def test_an_organisation_registered_before_the_confirmation_is_told_not_duplicated(app, ctx, make_browser, smtp, drain):
+def test_an_organisation_registered_before_the_confirmation_is_told_not_duplicated(
+    app, ctx, make_browser, smtp, drain
+):
     first = make_browser()
     first.submit("/register", SME)
     drain()
-    link = CONFIRM_RE.search(smtp.to("sara@sensorik.example.com")[0].get_body(("plain",)).get_content()).group(1)
-    assert register(make_browser(), {**SME, "email": "quicker@sensorik.example.com"}, smtp, drain).status_code == 303
+    link = CONFIRM_RE.search(
+        smtp.to("sara@sensorik.example.com")[0].get_body(("plain",)).get_content()
+    ).group(1)
+    assert (
+        register(make_browser(), {**SME, "email": "quicker@sensorik.example.com"}, smtp, drain).status_code
+        == 303
+    )
     refused = first.submit(link, {})
     assert refused.status_code == 409 and "already registered" in refused.get_data(as_text=True)
     assert _count(User) == 1 and _count(Organisation) == 1
@@ -259,7 +305,9 @@ def test_rejected_request_to_join_is_told_and_grants_nothing(app, ctx, make_brow
     db.session.commit()
     member = make_browser()
     member.login("jonas@robotlogik.example.com")
-    response = member.submit(f"/organisation/requests/{pending.membership.id}/reject", {}, page_url="/organisation")
+    response = member.submit(
+        f"/organisation/requests/{pending.membership.id}/reject", {}, page_url="/organisation"
+    )
     assert response.status_code == 303
     db.session.refresh(pending.membership)
     assert pending.membership.state is MembershipState.rejected
@@ -267,5 +315,7 @@ def test_rejected_request_to_join_is_told_and_grants_nothing(app, ctx, make_brow
     drain()
     [message] = smtp.to("new@robotlogik.example.com")
     assert message["Subject"] == "Your request to join was not approved"
-    again = member.submit(f"/organisation/requests/{pending.membership.id}/approve", {}, page_url="/organisation")
+    again = member.submit(
+        f"/organisation/requests/{pending.membership.id}/approve", {}, page_url="/organisation"
+    )
     assert again.status_code == 403  # decided once; a second decision is refused

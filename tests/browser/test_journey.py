@@ -78,9 +78,7 @@ def chromium() -> Iterator[Browser]:
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package for the browser tests")
     p = sync_playwright().start()
     try:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
@@ -156,9 +154,7 @@ def check_page(page: Page, problems: PageProblems, name: str) -> None:
     console_errors = [m for m in console_errors if "Content Security Policy" not in m]
     failures = []
     if blocking:
-        failures.append(
-            f"axe found serious or critical accessibility violations:\n{_describe(blocking)}"
-        )
+        failures.append(f"axe found serious or critical accessibility violations:\n{_describe(blocking)}")
     if csp:
         failures.append("Content Security Policy violations:\n" + "\n".join(f"- {c}" for c in csp))
     if console_errors:
@@ -166,8 +162,7 @@ def check_page(page: Page, problems: PageProblems, name: str) -> None:
     if page_errors:
         failures.append("uncaught script errors:\n" + "\n".join(f"- {m}" for m in page_errors))
     if failures:
-        pytest.fail(f"the {name} page ({page.url}) has problems:\n\n" + "\n\n".join(failures),
-                    pytrace=False)
+        pytest.fail(f"the {name} page ({page.url}) has problems:\n\n" + "\n\n".join(failures), pytrace=False)
 
 
 def expect_logged_in(page: Page, name: str) -> None:
@@ -235,7 +230,9 @@ def test_register_log_in_and_reset_a_forgotten_password(browser_page, live_serve
     check_page(page, problems, "confirm the address")
     page.get_by_role("button", name="Confirm the address and create the account").click()
     expect(page).to_have_url(f"{live_server}/")
-    expect(page.get_by_role("status")).to_contain_text("Welcome! Your address is confirmed and your account is ready.")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Welcome! Your address is confirmed and your account is ready."
+    )
     expect_logged_in(page, "Sara Svensson")
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert "__Host-session" in cookies, f"no session cookie kept by the browser: {list(cookies)}"
@@ -322,12 +319,20 @@ def test_a_challenge_from_draft_to_an_sme_that_follows_its_theme(browser_page, l
     from challenges.extensions import db
     from tests.factories import challenge_content, make_manager, make_org, make_user, make_year, topics
 
-    owner = make_user("olle@steel.example.com", name="Olle Owner", password=OLD_PASSWORD,
-                      org=make_org(OrganisationKind.industrial, name="Steel Works AB"))
+    owner = make_user(
+        "olle@steel.example.com",
+        name="Olle Owner",
+        password=OLD_PASSWORD,
+        org=make_org(OrganisationKind.industrial, name="Steel Works AB"),
+    )
     manager = make_manager()
     manager.password_hash = owner.password_hash
-    make_user("sara@sensors.example.com", name="Sara SME", password=OLD_PASSWORD,
-              org=make_org(OrganisationKind.sme, name="Sensors AB"))
+    make_user(
+        "sara@sensors.example.com",
+        name="Sara SME",
+        password=OLD_PASSWORD,
+        org=make_org(OrganisationKind.sme, name="Sensors AB"),
+    )
     year = make_year(2026)
     by_name = topics()
     db.session.commit()
@@ -358,7 +363,9 @@ def test_a_challenge_from_draft_to_an_sme_that_follows_its_theme(browser_page, l
     page.get_by_role("button", name="Save the draft").click()
     expect(page.get_by_role("status")).to_contain_text("The draft has been saved.")
     expect(page.get_by_role("heading", level=1)).to_have_text("Detect hairline cracks in castings")
-    expect(page.get_by_text(f"{deadline.day} {deadline.strftime('%b')} {deadline.year} 15:00")).to_be_visible()
+    expect(
+        page.get_by_text(f"{deadline.day} {deadline.strftime('%b')} {deadline.year} 15:00")
+    ).to_be_visible()
     check_page(page, problems, "challenge (draft)")
     page.get_by_role("button", name="Submit for approval").click()
     expect(page.get_by_role("status")).to_contain_text("submitted for approval")
@@ -401,8 +408,12 @@ def test_a_challenge_from_draft_to_an_sme_that_follows_its_theme(browser_page, l
     smtp.reset()
     # The next challenge with that theme is published: Sara hears of it from the worker.
     owner, manager = db.session.merge(owner), db.session.merge(manager)
-    second = services.create_challenge(challenge_content(
-        year, title="Simulate the cooling of large castings", theme_ids=[by_name["Simulation"].id]), by=owner)
+    second = services.create_challenge(
+        challenge_content(
+            year, title="Simulate the cooling of large castings", theme_ids=[by_name["Simulation"].id]
+        ),
+        by=owner,
+    )
     services.submit_challenge(second, by=owner)
     services.approve_challenge(second, by=manager)
     db.session.commit()
@@ -414,7 +425,9 @@ def test_a_challenge_from_draft_to_an_sme_that_follows_its_theme(browser_page, l
     assert f"{live_server}/challenges/{second.id}" in body
 
 
-def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page, live_server, ctx, smtp, drain):
+def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(
+    browser_page, live_server, ctx, smtp, drain
+):
     """An SME finds an open challenge, drafts a proposal, attaches a PDF (a fake one is refused),
     submits version 1, and the receipt the worker wrote is in the mail outbox."""
     from challenges.accounts.models import OrganisationKind
@@ -423,12 +436,19 @@ def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page
     from tests.factories import make_challenge, make_manager, make_org, make_user, make_year, topics
     from tests.proposals.conftest import pdf
 
-    owner = make_user("olle@steel.example.com", password=OLD_PASSWORD,
-                      org=make_org(OrganisationKind.industrial, name="Steel Works AB"))
+    owner = make_user(
+        "olle@steel.example.com",
+        password=OLD_PASSWORD,
+        org=make_org(OrganisationKind.industrial, name="Steel Works AB"),
+    )
     manager = make_manager()
     manager.password_hash = owner.password_hash
-    make_user("sara@sensors.example.com", name="Sara SME", password=OLD_PASSWORD,
-              org=make_org(OrganisationKind.sme, name="Sensors AB"))
+    make_user(
+        "sara@sensors.example.com",
+        name="Sara SME",
+        password=OLD_PASSWORD,
+        org=make_org(OrganisationKind.sme, name="Sensors AB"),
+    )
     make_year(2026)
     topics()
     challenge_id = make_challenge(owner, ChallengeStatus.published, title="Detect cracks in cast parts").id
@@ -453,7 +473,9 @@ def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page
     page.get_by_label("Equipment").fill("40 000")
     page.get_by_role("button", name="Save without submitting").click()
     # The budget does not add up: the page says so, and keeps what was typed.
-    expect(page.get_by_role("alert")).to_contain_text("The budget lines add up to 390,000 kr but you request 400,000 kr")
+    expect(page.get_by_role("alert")).to_contain_text(
+        "The budget lines add up to 390,000 kr but you request 400,000 kr"
+    )
     expect(page.get_by_label("Title")).to_have_value("Acoustic crack detection")
     check_page(page, problems, "new proposal (refused)")
     page.get_by_label("Other costs").fill("10 000")
@@ -464,13 +486,15 @@ def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page
 
     page.get_by_role("link", name="Edit").click()
     file_input = page.get_by_label("PDF file")
-    file_input.set_input_files({"name": "plan.pdf", "mimeType": "application/pdf",
-                                "buffer": b"<html><body>not a pdf</body></html>"})
+    file_input.set_input_files(
+        {"name": "plan.pdf", "mimeType": "application/pdf", "buffer": b"<html><body>not a pdf</body></html>"}
+    )
     page.get_by_role("button", name="Attach the file").click()
     expect(page.get_by_role("alert")).to_contain_text("This file is not a PDF, whatever its name says.")
     check_page(page, problems, "edit proposal (refused file)")
-    page.get_by_label("PDF file").set_input_files({"name": "plan.pdf", "mimeType": "application/pdf",
-                                                  "buffer": pdf(4000)})
+    page.get_by_label("PDF file").set_input_files(
+        {"name": "plan.pdf", "mimeType": "application/pdf", "buffer": pdf(4000)}
+    )
     page.get_by_role("button", name="Attach the file").click()
     expect(page.get_by_role("status")).to_contain_text("plan.pdf has been attached.")
     page.get_by_label("We accept the challenge agreement").check()
@@ -479,7 +503,9 @@ def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page
     expect(page.get_by_role("link", name="plan.pdf")).to_be_visible()
     check_page(page, problems, "proposal (submitted)")
     nav_link(page, "Your proposals").click()
-    expect(page.get_by_role("row", name=re.compile("Acoustic crack detection"))).to_contain_text("Submitted · version 1")
+    expect(page.get_by_role("row", name=re.compile("Acoustic crack detection"))).to_contain_text(
+        "Submitted · version 1"
+    )
     check_page(page, problems, "your proposals")
 
     drain()
@@ -491,7 +517,9 @@ def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page
     nav_link(page, "Messages (1 unread)").click()
     check_page(page, problems, "your messages (one unread)")
     page.get_by_role("link", name="Receipt: your proposal has been submitted (version 1)").click()
-    expect(page.get_by_role("main")).to_contain_text("We have received version 1 of your organisation's proposal")
+    expect(page.get_by_role("main")).to_contain_text(
+        "We have received version 1 of your organisation's proposal"
+    )
     expect(page.get_by_role("main")).to_contain_text("Acoustic crack detection")
     check_page(page, problems, "your message (receipt)")
     expect(nav_link(page, "Messages")).to_have_text("Messages")  # read: the count is gone
@@ -502,16 +530,21 @@ def test_an_sme_drafts_attaches_a_pdf_submits_and_reads_its_receipt(browser_page
     log_in(page, "manager@agency.example.com", OLD_PASSWORD)
     page.goto(f"/challenges/{challenge_id}")
     expect(page.get_by_text("Proposals are sealed until the deadline.")).to_be_visible()
-    expect(page.locator("#proposals-title + p + dl")).to_have_text(re.compile(r"\s*Submitted\s*1\s*Drafts\s*0\s*Withdrawn\s*0\s*"))
+    expect(page.locator("#proposals-title + p + dl")).to_have_text(
+        re.compile(r"\s*Submitted\s*1\s*Drafts\s*0\s*Withdrawn\s*0\s*")
+    )
     nav_link(page, "Outbox").click()
-    expect(page.get_by_role("main")).to_contain_text("Sealed: about a proposal to a challenge that is open until")
+    expect(page.get_by_role("main")).to_contain_text(
+        "Sealed: about a proposal to a challenge that is open until"
+    )
     expect(page.get_by_role("main")).not_to_contain_text("Acoustic crack detection")
     expect(page.get_by_role("main")).not_to_contain_text("sara@sensors.example.com")
     check_page(page, problems, "outbox (sealed)")
 
 
 def test_an_evaluator_declares_a_conflict_scores_two_proposals_and_then_reads_the_others(
-        browser_page, live_server, ctx, drain):
+    browser_page, live_server, ctx, drain
+):
     """The evaluator declares a conflict with one applicant, is given the other two, scores them
     (one criterion N/A), and sees another evaluator's review only once their own is in."""
     from datetime import timedelta
@@ -528,20 +561,31 @@ def test_an_evaluator_declares_a_conflict_scores_two_proposals_and_then_reads_th
 
     make_year(2026)
     topics()
-    owner = make_user("olle@steel.example.com", org=make_org(OrganisationKind.industrial, name="Steel Works AB"))
-    challenge = make_challenge(owner, ChallengeStatus.published, criteria=[
-        ("Potential", 40), ("Team and capacity", 30), ("Feasibility of implementation", 30)])
-    smes = [make_user(f"lead@sme{i}.example.com", org=make_org(OrganisationKind.sme, name=f"SME {i} AB"))
-            for i in range(3)]
+    owner = make_user(
+        "olle@steel.example.com", org=make_org(OrganisationKind.industrial, name="Steel Works AB")
+    )
+    challenge = make_challenge(
+        owner,
+        ChallengeStatus.published,
+        criteria=[("Potential", 40), ("Team and capacity", 30), ("Feasibility of implementation", 30)],
+    )
+    smes = [
+        make_user(f"lead@sme{i}.example.com", org=make_org(OrganisationKind.sme, name=f"SME {i} AB"))
+        for i in range(3)
+    ]
     for i, sme in enumerate(smes):
         make_proposal(sme, challenge, title=f"Proposal from SME {i}")
     challenge.deadline = utcnow() - timedelta(seconds=1)
     calls.close_challenge(challenge)
     review = reviews.open_review(challenge)
     review.evaluators_per_proposal = 2
-    eva = make_user("eva@evaluators.example.com", name="Eva Evaluator", password=OLD_PASSWORD, roles=(Role.evaluator,))
-    others = [make_user(f"expert{i}@independent.example.org", name=f"Expert {i}", roles=(Role.evaluator,))
-              for i in (2, 3)]
+    eva = make_user(
+        "eva@evaluators.example.com", name="Eva Evaluator", password=OLD_PASSWORD, roles=(Role.evaluator,)
+    )
+    others = [
+        make_user(f"expert{i}@independent.example.org", name=f"Expert {i}", roles=(Role.evaluator,))
+        for i in (2, 3)
+    ]
     manager = make_manager()
     conflicted_number = smes[2].organisation.org_number
     db.session.commit()
@@ -567,7 +611,9 @@ def test_an_evaluator_declares_a_conflict_scores_two_proposals_and_then_reads_th
     reviews.assign_automatically(review, by=manager)
     mine = {a.assessment.proposal.title: a for a in reviews.my_assignments(eva)}
     assert sorted(mine) == ["Proposal from SME 0", "Proposal from SME 1"]
-    first_other = next(a for a in mine["Proposal from SME 0"].assessment.assignments if a.evaluator_id != eva.id)
+    first_other = next(
+        a for a in mine["Proposal from SME 0"].assessment.assignments if a.evaluator_id != eva.id
+    )
     _score(first_other, comment="An expert view on the first proposal.")
     db.session.commit()
     assert others  # both experts exist; one of them has scored
@@ -576,7 +622,9 @@ def test_an_evaluator_declares_a_conflict_scores_two_proposals_and_then_reads_th
     expect(page.get_by_role("row", name=re.compile("To do"))).to_have_count(2)
     expect(page.get_by_text("Proposal from SME 2")).to_have_count(0)
     page.get_by_role("link", name="Proposal from SME 0").click()
-    expect(page.get_by_text("You can read the other reviews after you have submitted your own.")).to_be_visible()
+    expect(
+        page.get_by_text("You can read the other reviews after you have submitted your own.")
+    ).to_be_visible()
     expect(page.get_by_text("An expert view on the first proposal.")).to_have_count(0)
     check_page(page, problems, "review (before scoring)")
     page.get_by_role("group", name=re.compile("^Potential")).get_by_label("6 – Very good").check()
@@ -584,7 +632,9 @@ def test_an_evaluator_declares_a_conflict_scores_two_proposals_and_then_reads_th
     page.get_by_role("button", name="Submit the review").click()
     # One criterion left out: the page says which, and keeps the choices made.
     expect(page.get_by_role("alert")).to_contain_text("Score “Feasibility of implementation” from 1 to 7")
-    expect(page.get_by_role("group", name=re.compile("^Potential")).get_by_label("6 – Very good")).to_be_checked()
+    expect(
+        page.get_by_role("group", name=re.compile("^Potential")).get_by_label("6 – Very good")
+    ).to_be_checked()
     check_page(page, problems, "review (refused)")
     page.get_by_role("group", name=re.compile("^Feasibility")).get_by_label("N/A – cannot be judged").check()
     page.get_by_label("Comment to the applicant").fill("A credible plan; the pilot needs a date.")
@@ -595,8 +645,11 @@ def test_an_evaluator_declares_a_conflict_scores_two_proposals_and_then_reads_th
 
     nav_link(page, "Your reviews").click()
     page.get_by_role("link", name="Proposal from SME 1").click()
-    for group, label in (("^Potential", "4 – Average"), ("^Team and capacity", "5 – Good"),
-                         ("^Feasibility", "3 – Fair")):
+    for group, label in (
+        ("^Potential", "4 – Average"),
+        ("^Team and capacity", "5 – Good"),
+        ("^Feasibility", "3 – Fair"),
+    ):
         page.get_by_role("group", name=re.compile(group)).get_by_label(label).check()
     page.get_by_label("Comment to the applicant").fill("Good team, unproven method.")
     page.get_by_role("button", name="Submit the review").click()

@@ -36,8 +36,9 @@ SEK = 100
 
 def test_a_final_report_filed_approved_paid_and_reported(browser_page, live_server, people, decided, drain):  # noqa: F811
     manager = people["manager"]
-    award = funding.award_funding(decided.proposals["sme"], decided.challenge.programme_year, 400_000 * SEK,
-                                  by=manager)
+    award = funding.award_funding(
+        decided.proposals["sme"], decided.challenge.programme_year, 400_000 * SEK, by=manager
+    )
     award_id = award.id
     db.session.commit()
     drain()  # the ledger books the award; the project starts
@@ -59,8 +60,12 @@ def test_a_final_report_filed_approved_paid_and_reported(browser_page, live_serv
     page.get_by_role("link", name="Final report").click()
     page.get_by_label("What was done").fill("The sensor rig ran **ten weeks** on the line.")
     page.get_by_label("Technology readiness level reached").select_option("7")
-    page.get_by_role("group", name="A prototype or pilot with the challenge owner").get_by_label("Yes").check()
-    page.get_by_role("group", name="A follow-on agreement or sale with the challenge owner").get_by_label("No").check()
+    page.get_by_role("group", name="A prototype or pilot with the challenge owner").get_by_label(
+        "Yes"
+    ).check()
+    page.get_by_role("group", name="A follow-on agreement or sale with the challenge owner").get_by_label(
+        "No"
+    ).check()
     page.get_by_label("Other customers for the solution").fill("2")
     page.get_by_label("Private co-funding (SEK)").fill("-5")
     page.get_by_label("Jobs created").fill("3")
@@ -84,7 +89,9 @@ def test_a_final_report_filed_approved_paid_and_reported(browser_page, live_serv
     expect(page.get_by_role("status")).to_contain_text("approved")
     drain()
     page.goto(f"/awards/{award_id}")
-    expect(page.get_by_role("row", name=re.compile("After the approved final report"))).to_contain_text("approved")
+    expect(page.get_by_role("row", name=re.compile("After the approved final report"))).to_contain_text(
+        "approved"
+    )
     expect(page.get_by_role("button", name="Approve the payment")).to_have_count(0)
     check_page(page, problems, "award (paid)")
 

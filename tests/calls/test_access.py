@@ -20,12 +20,24 @@ from challenges.extensions import db
 from tests.factories import make_challenge
 
 ROLES = ["anon", "sme", "owner", "other", "evaluator", "manager"]
-EMAIL = {"sme": "sara@sensors.example.com", "owner": "owner@steel.example.com", "other": "owner@cars.example.com",
-         "evaluator": "eva@evaluators.example.com", "manager": "manager@agency.example.com"}
+EMAIL = {
+    "sme": "sara@sensors.example.com",
+    "owner": "owner@steel.example.com",
+    "other": "owner@cars.example.com",
+    "evaluator": "eva@evaluators.example.com",
+    "manager": "manager@agency.example.com",
+}
 
 
 def expect(anon=302, sme=403, owner=403, other=403, evaluator=403, manager=403) -> dict[str, int]:
-    return {"anon": anon, "sme": sme, "owner": owner, "other": other, "evaluator": evaluator, "manager": manager}
+    return {
+        "anon": anon,
+        "sme": sme,
+        "owner": owner,
+        "other": other,
+        "evaluator": evaluator,
+        "manager": manager,
+    }
 
 
 PUBLIC = expect(200, 200, 200, 200, 200, 200)
@@ -54,32 +66,82 @@ def _deadline_later(ids) -> dict:
 
 POST_ROUTES = [
     # (name, url, form data, expected, what must have happened when allowed)
-    ("submit", "/challenges/{draft}/submit", {}, expect(302, UNSEEN, 303, UNSEEN, UNSEEN, 403), "ChallengeSubmitted"),
-    ("withdraw", "/challenges/{submitted}/withdraw", {}, expect(302, UNSEEN, 303, UNSEEN, UNSEEN, 403),
-     "ChallengeWithdrawn"),
-    ("approve", "/challenges/{submitted}/approve", {}, expect(302, UNSEEN, 403, UNSEEN, UNSEEN, 303),
-     "ChallengePublished"),
-    ("return", "/challenges/{submitted}/return", {"comment": "More detail."}, expect(manager=303), "ChallengeReturned"),
+    (
+        "submit",
+        "/challenges/{draft}/submit",
+        {},
+        expect(302, UNSEEN, 303, UNSEEN, UNSEEN, 403),
+        "ChallengeSubmitted",
+    ),
+    (
+        "withdraw",
+        "/challenges/{submitted}/withdraw",
+        {},
+        expect(302, UNSEEN, 303, UNSEEN, UNSEEN, 403),
+        "ChallengeWithdrawn",
+    ),
+    (
+        "approve",
+        "/challenges/{submitted}/approve",
+        {},
+        expect(302, UNSEEN, 403, UNSEEN, UNSEEN, 303),
+        "ChallengePublished",
+    ),
+    (
+        "return",
+        "/challenges/{submitted}/return",
+        {"comment": "More detail."},
+        expect(manager=303),
+        "ChallengeReturned",
+    ),
     ("start review", "/challenges/{closed}/start_review", {}, expect(manager=303), "ChallengeReviewStarted"),
-    ("clarify", "/challenges/{published}/clarifications", {"text": "Note."}, expect(owner=303), "ChallengeClarified"),
+    (
+        "clarify",
+        "/challenges/{published}/clarifications",
+        {"text": "Note."},
+        expect(owner=303),
+        "ChallengeClarified",
+    ),
     ("extend", "/challenges/{published}/deadline", _deadline_later, expect(owner=303), "DeadlineExtended"),
     ("ask", "/challenges/{published}/questions", {"text": "Why?"}, expect(sme=303), "QuestionAsked"),
-    ("answer", "/challenges/{published}/questions/{question}/answer", lambda ids: {f"q{ids['question']}-text": "So."},
-     expect(owner=303), "QuestionAnswered"),
-    ("edit draft", "/challenges/{draft}/edit", {"title": "x"}, expect(302, UNSEEN, 200, UNSEEN, UNSEEN, 403), None),
+    (
+        "answer",
+        "/challenges/{published}/questions/{question}/answer",
+        lambda ids: {f"q{ids['question']}-text": "So."},
+        expect(owner=303),
+        "QuestionAnswered",
+    ),
+    (
+        "edit draft",
+        "/challenges/{draft}/edit",
+        {"title": "x"},
+        expect(302, UNSEEN, 200, UNSEEN, UNSEEN, 403),
+        None,
+    ),
     ("follow", "/challenges/{published}/follow", {}, expect(sme=303), "follow"),
     ("follow topics", "/following", lambda ids: {"topics": [str(ids["topic"])]}, expect(sme=303), "follow"),
-    ("new topic", "/admin/topics", {"kind": "theme", "name_en": "Lasers", "name_sv": "Laser"}, expect(manager=303),
-     None),
+    (
+        "new topic",
+        "/admin/topics",
+        {"kind": "theme", "name_en": "Lasers", "name_sv": "Laser"},
+        expect(manager=303),
+        None,
+    ),
 ]
 
 
 @pytest.fixture
 def ids(people):
     owner = people["owner"]
-    made = {status.value: make_challenge(owner, status, title=f"A {status.value} one").id
-            for status in (ChallengeStatus.draft, ChallengeStatus.submitted, ChallengeStatus.published,
-                           ChallengeStatus.closed)}
+    made = {
+        status.value: make_challenge(owner, status, title=f"A {status.value} one").id
+        for status in (
+            ChallengeStatus.draft,
+            ChallengeStatus.submitted,
+            ChallengeStatus.published,
+            ChallengeStatus.closed,
+        )
+    }
     published = db.session.get(Challenge, made["published"])
     made["question"] = services.ask_question(published, "What size?", by=people["other_sme"]).id
     made["topic"] = db.session.scalar(sa.select(Topic.id).order_by(Topic.id))
@@ -103,14 +165,18 @@ def test_get_routes(ids, make_browser, role):
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize(("name", "url", "data", "expected", "effect"), POST_ROUTES, ids=[r[0] for r in POST_ROUTES])
+@pytest.mark.parametrize(
+    ("name", "url", "data", "expected", "effect"), POST_ROUTES, ids=[r[0] for r in POST_ROUTES]
+)
 def test_post_routes(ids, make_browser, role, name, url, data, expected, effect):
     b = _browser(make_browser, role)
     url = url.format(**ids)
     data = data(ids) if callable(data) else data
     token = b.csrf("/challenges") if role != "anon" else b.csrf("/login")
     events_before = db.session.scalar(sa.select(sa.func.count()).select_from(Event))
-    response = b.client.post(url, data={**data, "csrf_token": token}, headers={"Referer": "https://localhost/"})
+    response = b.client.post(
+        url, data={**data, "csrf_token": token}, headers={"Referer": "https://localhost/"}
+    )
     assert response.status_code == expected[role], (name, role, response.get_data(as_text=True)[:3000])
     db.session.rollback()
     events_after = db.session.scalar(sa.select(sa.func.count()).select_from(Event))

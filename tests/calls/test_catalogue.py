@@ -25,16 +25,35 @@ def add_published(n: int, owner, *, title: str = "Generic challenge", days: int 
     """*n* published challenges written in bulk (the factory goes through every service)."""
     now = utcnow()
     year_id = db.session.scalar(sa.select(ProgrammeYear.id))
-    rows = [dict(organisation_id=owner.organisation.id, programme_year_id=year_id, created_by_id=owner.id,
-                 status=ChallengeStatus.published, title=f"{title} {i}", summary="A summary.",
-                 description="A description of the work.", area_id=topic("Data").id, must_demonstrate="x",
-                 max_funding_ore=100_000_00, awards_planned=1, deadline=now + timedelta(days=days, minutes=i),
-                 agreement="x", offers=[], offers_details="", contact_name="x", contact_email="x@example.com",
-                 created_at=now, updated_at=now, published_at=now - timedelta(minutes=i))
-            for i in range(n)]
+    rows = [
+        dict(
+            organisation_id=owner.organisation.id,
+            programme_year_id=year_id,
+            created_by_id=owner.id,
+            status=ChallengeStatus.published,
+            title=f"{title} {i}",
+            summary="A summary.",
+            description="A description of the work.",
+            area_id=topic("Data").id,
+            must_demonstrate="x",
+            max_funding_ore=100_000_00,
+            awards_planned=1,
+            deadline=now + timedelta(days=days, minutes=i),
+            agreement="x",
+            offers=[],
+            offers_details="",
+            contact_name="x",
+            contact_email="x@example.com",
+            created_at=now,
+            updated_at=now,
+            published_at=now - timedelta(minutes=i),
+        )
+        for i in range(n)
+    ]
     ids = db.session.scalars(sa.insert(Challenge).returning(Challenge.id), rows).all()
-    db.session.execute(sa.insert(challenge_theme), [{"challenge_id": i, "topic_id": topic("Sensors").id}
-                                                    for i in ids])
+    db.session.execute(
+        sa.insert(challenge_theme), [{"challenge_id": i, "topic_id": topic("Sensors").id} for i in ids]
+    )
     db.session.commit()
 
 
@@ -52,8 +71,15 @@ def counting_queries():
         sa.event.remove(db.engine, "before_cursor_execute", count)
 
 
-@pytest.mark.parametrize("url", ["/challenges", "/challenges?q=generic+descr&sort=newest",
-                                 "/challenges?status=open&theme={sensors}&area={data}", "/challenges/feed.atom"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/challenges",
+        "/challenges?q=generic+descr&sort=newest",
+        "/challenges?status=open&theme={sensors}&area={data}",
+        "/challenges/feed.atom",
+    ],
+)
 def test_catalogue_queries_do_not_grow_with_the_rows(people, client, url):
     url = url.format(sensors=topic("Sensors").id, data=topic("Data").id)
     add_published(10, people["owner"])
@@ -68,10 +94,18 @@ def test_catalogue_queries_do_not_grow_with_the_rows(people, client, url):
 
 
 def test_search_finds_words_and_prefixes_in_title_summary_and_description(people, client):
-    make_challenge(people["owner"], title="Predict roll wear", summary="Forecast wear of work rolls.",
-                   description="We log **vibration** every second.")
-    make_challenge(people["owner"], title="Inspect painted panels", summary="Find paint defects.",
-                   description="Cameras on a moving line.")
+    make_challenge(
+        people["owner"],
+        title="Predict roll wear",
+        summary="Forecast wear of work rolls.",
+        description="We log **vibration** every second.",
+    )
+    make_challenge(
+        people["owner"],
+        title="Inspect painted panels",
+        summary="Find paint defects.",
+        description="Cameras on a moving line.",
+    )
     db.session.commit()
 
     def titles(query: str) -> list[str]:
@@ -99,8 +133,13 @@ def test_search_sees_edits_and_drops_deleted_rows(people, client):
 
 def test_filters_by_area_theme_status_and_deadline_window(people, client):
     soon = make_challenge(people["owner"], title="Soon", deadline=utcnow() + timedelta(days=3))
-    later = make_challenge(people["owner"], title="Later", deadline=utcnow() + timedelta(days=60),
-                           area_id=topic("Knowledge and leadership").id, theme_ids=[topic("Simulation").id])
+    later = make_challenge(
+        people["owner"],
+        title="Later",
+        deadline=utcnow() + timedelta(days=60),
+        area_id=topic("Knowledge and leadership").id,
+        theme_ids=[topic("Simulation").id],
+    )
     make_challenge(people["owner"], ChallengeStatus.closed, title="Finished")
     make_challenge(people["owner"], ChallengeStatus.draft, title="Secret draft")
     make_challenge(people["owner"], ChallengeStatus.submitted, title="Awaiting")
@@ -190,11 +229,25 @@ def test_atom_feed_is_valid_xml_with_the_public_challenges(people, client):
     assert link.startswith("https://localhost/challenges/")
 
 
-@pytest.mark.parametrize("query", [
-    "area=%C2%B2", "theme=99999999999999999999999", "to=9999-12-31", "from=0001-01-01", "page=99999999999999999999",
-    "page=-3", "endpoint=x&page=2", "q=%00%22*", "sort=drop+table", "status=%F0%9F%92%A5", "theme=1&theme=2&theme=x",
-])
-@pytest.mark.parametrize("path", ["/challenges", "/challenges/feed.atom", "/challenges/mine", "/admin/challenges"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "area=%C2%B2",
+        "theme=99999999999999999999999",
+        "to=9999-12-31",
+        "from=0001-01-01",
+        "page=99999999999999999999",
+        "page=-3",
+        "endpoint=x&page=2",
+        "q=%00%22*",
+        "sort=drop+table",
+        "status=%F0%9F%92%A5",
+        "theme=1&theme=2&theme=x",
+    ],
+)
+@pytest.mark.parametrize(
+    "path", ["/challenges", "/challenges/feed.atom", "/challenges/mine", "/admin/challenges"]
+)
 def test_odd_query_strings_are_ignored_never_an_error(people, make_browser, query, path):
     b = make_browser()
     b.login("manager@agency.example.com" if path.startswith("/admin") else "owner@steel.example.com")
@@ -216,17 +269,36 @@ def test_the_window_and_the_full_text_index_give_the_same_pages_and_counts(peopl
     year_id = db.session.scalar(sa.select(ProgrammeYear.id))
     areas, themes = topic("Data"), (topic("Sensors"), topic("Simulation"))
     words = ["hydrogen turbine", "timber", "hydrogen", "glacier melt"]
-    rows = [dict(organisation_id=owner.organisation.id, programme_year_id=year_id, created_by_id=owner.id,
-                 status=ChallengeStatus.published, title=f"{words[i % 4] if i % 9 else 'rare glacier'} {i}",
-                 summary="A summary.", description="A description.", must_demonstrate="x",
-                 area_id=areas.id if i % 2 else topic("Policy and regulatory development").id,
-                 max_funding_ore=100_000_00, awards_planned=1, deadline=now + timedelta(days=1 + (i * 7) % 40),
-                 agreement="x", offers=[], offers_details="", contact_name="x", contact_email="x@example.com",
-                 created_at=now, updated_at=now, published_at=now - timedelta(hours=(i * 11) % 37))
-            for i in range(40)]
+    rows = [
+        dict(
+            organisation_id=owner.organisation.id,
+            programme_year_id=year_id,
+            created_by_id=owner.id,
+            status=ChallengeStatus.published,
+            title=f"{words[i % 4] if i % 9 else 'rare glacier'} {i}",
+            summary="A summary.",
+            description="A description.",
+            must_demonstrate="x",
+            area_id=areas.id if i % 2 else topic("Policy and regulatory development").id,
+            max_funding_ore=100_000_00,
+            awards_planned=1,
+            deadline=now + timedelta(days=1 + (i * 7) % 40),
+            agreement="x",
+            offers=[],
+            offers_details="",
+            contact_name="x",
+            contact_email="x@example.com",
+            created_at=now,
+            updated_at=now,
+            published_at=now - timedelta(hours=(i * 11) % 37),
+        )
+        for i in range(40)
+    ]
     ids = db.session.scalars(sa.insert(Challenge).returning(Challenge.id), rows).all()
-    db.session.execute(sa.insert(challenge_theme), [{"challenge_id": c, "topic_id": themes[i % 3 == 0].id}
-                                                    for i, c in enumerate(ids)])
+    db.session.execute(
+        sa.insert(challenge_theme),
+        [{"challenge_id": c, "topic_id": themes[i % 3 == 0].id} for i, c in enumerate(ids)],
+    )
     db.session.commit()
     monkeypatch.setattr(catalogue, "WINDOW", 12)
     limit, per_page = 8, 4  # as in the catalogue, the count limit is a whole number of pages
@@ -238,16 +310,24 @@ def test_the_window_and_the_full_text_index_give_the_same_pages_and_counts(peopl
         return by_index(*args, **kwargs)
 
     monkeypatch.setattr(catalogue, "count_matching", counted)
-    filters = [CatalogueFilter(), CatalogueFilter(q="hydrogen"), CatalogueFilter(q="glacier"),
-               CatalogueFilter(q="rare"), CatalogueFilter(q="hydro turb"), CatalogueFilter(themes=[themes[0].id]),
-               CatalogueFilter(area=areas.id, sort="newest"), CatalogueFilter(q="hydrogen", themes=[themes[1].id]),
-               CatalogueFilter(q="nothing"), CatalogueFilter(deadline_to=to_local(now + timedelta(days=8)).date()),
-               CatalogueFilter(q="timber", sort="newest")]
+    filters = [
+        CatalogueFilter(),
+        CatalogueFilter(q="hydrogen"),
+        CatalogueFilter(q="glacier"),
+        CatalogueFilter(q="rare"),
+        CatalogueFilter(q="hydro turb"),
+        CatalogueFilter(themes=[themes[0].id]),
+        CatalogueFilter(area=areas.id, sort="newest"),
+        CatalogueFilter(q="hydrogen", themes=[themes[1].id]),
+        CatalogueFilter(q="nothing"),
+        CatalogueFilter(deadline_to=to_local(now + timedelta(days=8)).date()),
+        CatalogueFilter(q="timber", sort="newest"),
+    ]
     for f in filters:
         expected = [c.id for c in db.session.scalars(catalogue_query(f, now)).unique()]
         found = find(f, now, limit)
         assert found.count == min(len(expected), limit + 1), f
         for offset in range(0, min(len(expected), limit), per_page):
             page = db.session.scalars(found.query.limit(per_page).offset(offset)).unique().all()
-            assert [c.id for c in page] == expected[offset:offset + per_page], (f, offset)
+            assert [c.id for c in page] == expected[offset : offset + per_page], (f, offset)
     assert 0 < paths.count("index") < len(filters)  # both ways were taken

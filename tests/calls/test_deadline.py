@@ -96,7 +96,9 @@ def test_a_closing_job_that_redis_cannot_take_is_left_to_the_sweep(people, monke
 
     from challenges.calls import events, handlers
 
-    monkeypatch.setattr(handlers, "get_redis", lambda: Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    monkeypatch.setattr(
+        handlers, "get_redis", lambda: Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    )
     deadline = utcnow() + timedelta(days=3)
     handlers.schedule_close(events.ChallengePublished(challenge_id=1, deadline=deadline.isoformat()), None)
     assert "the periodic sweep will close it" in caplog.text

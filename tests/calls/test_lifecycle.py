@@ -68,14 +68,16 @@ def test_every_step_in_the_table_is_allowed_and_every_other_refused(people, stat
     assert event.actor_id == (actor.id if actor else None) == step.actor_id
 
 
-@pytest.mark.parametrize("transition", [t for t in TRANSITIONS if t.actor is not Actor.system],
-                         ids=lambda t: t.action)
+@pytest.mark.parametrize(
+    "transition", [t for t in TRANSITIONS if t.actor is not Actor.system], ids=lambda t: t.action
+)
 @pytest.mark.parametrize("who", ["colleague", "other_owner", "sme", "evaluator", "manager", "owner"])
 def test_only_the_owner_or_a_manager_may_take_their_steps(people, transition, who):
     challenge = make_challenge(people["owner"], transition.source)
     db.session.commit()
     allowed = who == ("manager" if transition.actor is Actor.manager else "owner") or (
-        who == "colleague" and transition.actor is Actor.owner)
+        who == "colleague" and transition.actor is Actor.owner
+    )
     if allowed:
         take(challenge, transition.action, people[who])
         assert challenge.status is transition.target

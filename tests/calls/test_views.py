@@ -23,15 +23,25 @@ def form_data(**changes) -> dict:
     local = to_local(utcnow() + timedelta(days=20))
     data = {
         "programme_year": str(db.session.scalar(sa.select(ProgrammeYear.id))),
-        "title": "Detect cracks in cast parts", "summary": "Find cracks before machining.",
-        "description": "We cast **engine blocks**.", "area": str(by_name["Data"].id),
+        "title": "Detect cracks in cast parts",
+        "summary": "Find cracks before machining.",
+        "description": "We cast **engine blocks**.",
+        "area": str(by_name["Data"].id),
         "themes": [str(by_name["Sensors"].id), str(by_name["Simulation"].id)],
-        "must_demonstrate": "A prototype.", "max_funding": "500 000", "awards_planned": "2",
-        "deadline_date": local.date().isoformat(), "deadline_time": "12:00",
-        "criteria-0-name": "Relevance", "criteria-0-weight": "60",
-        "criteria-1-name": "Feasibility", "criteria-1-weight": "40",
-        "agreement": "Results belong to the applicant.", "offers": ["data_sets", "mentoring"],
-        "offers_details": "", "contact_name": "Olle Owner", "contact_email": "olle@steel.example.com",
+        "must_demonstrate": "A prototype.",
+        "max_funding": "500 000",
+        "awards_planned": "2",
+        "deadline_date": local.date().isoformat(),
+        "deadline_time": "12:00",
+        "criteria-0-name": "Relevance",
+        "criteria-0-weight": "60",
+        "criteria-1-name": "Feasibility",
+        "criteria-1-weight": "40",
+        "agreement": "Results belong to the applicant.",
+        "offers": ["data_sets", "mentoring"],
+        "offers_details": "",
+        "contact_name": "Olle Owner",
+        "contact_email": "olle@steel.example.com",
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
@@ -66,7 +76,9 @@ def test_new_challenge_form_has_default_criteria(people, browser):
 
 def test_preview_renders_markdown_and_saves_nothing(people, browser):
     browser.login("owner@steel.example.com")
-    response = browser.submit("/challenges/new", form_data(preview="1", description="# Big\n\n*soft* <script>x()</script>"))
+    response = browser.submit(
+        "/challenges/new", form_data(preview="1", description="# Big\n\n*soft* <script>x()</script>")
+    )
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "Preview" in page
     assert "<h2>Big</h2>" in page and "<em>soft</em>" in page and "<script>x()" not in page
@@ -82,7 +94,10 @@ def _in_two_hours() -> dict:
 def _skipped_by_summer_time() -> dict:
     """02:30 on next year's last Sunday of March, when Stockholm's clocks jump from 02:00 to 03:00."""
     last = date(to_local(utcnow()).year + 1, 3, 31)
-    return {"deadline_date": (last - timedelta(days=(last.weekday() + 1) % 7)).isoformat(), "deadline_time": "02:30"}
+    return {
+        "deadline_date": (last - timedelta(days=(last.weekday() + 1) % 7)).isoformat(),
+        "deadline_time": "02:30",
+    }
 
 
 BAD_INPUT = [  # the changes to a good form, or what gives them when the test runs
@@ -108,7 +123,9 @@ BAD_INPUT = [  # the changes to a good form, or what gives them when the test ru
 
 
 @pytest.mark.parametrize(("case", "changes", "message"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
-def test_bad_input_is_refused_with_a_message_and_keeps_what_was_typed(people, browser, case, changes, message):
+def test_bad_input_is_refused_with_a_message_and_keeps_what_was_typed(
+    people, browser, case, changes, message
+):
     browser.login("owner@steel.example.com")
     response = browser.submit("/challenges/new", form_data(**(changes() if callable(changes) else changes)))
     page = response.get_data(as_text=True)
@@ -122,7 +139,8 @@ def test_bad_input_is_refused_with_a_message_and_keeps_what_was_typed(people, br
 def test_every_refused_field_is_shown_at_once(people, browser):
     browser.login("owner@steel.example.com")
     page = browser.submit("/challenges/new", form_data(deadline_date="2020-01-01", max_funding="0")).get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "already passed" in page and "greater than zero" in page
     assert count() == 0
 
@@ -154,8 +172,9 @@ def test_editing_a_draft_keeps_the_rules(people, browser):
     browser.login("colleague@steel.example.com")
     form = browser.get(f"/challenges/{challenge.id}/edit").get_data(as_text=True)
     assert 'value="Detect cracks in cast parts"' in form and 'value="500000"' in form
-    response = browser.submit(f"/challenges/{challenge.id}/edit", form_data(title="Cracks, revised",
-                                                                          max_funding="0"))
+    response = browser.submit(
+        f"/challenges/{challenge.id}/edit", form_data(title="Cracks, revised", max_funding="0")
+    )
     assert "greater than zero" in response.get_data(as_text=True)
     db.session.rollback()
     assert db.session.get(Challenge, challenge.id).title == "Detect cracks in cast parts"
@@ -173,7 +192,9 @@ def test_submit_approve_and_the_timeline(people, make_browser, drain, smtp):
     page = f"/challenges/{challenge.id}"
     assert owner.submit(f"{page}/submit", {}, page_url=page).status_code == 303
     drain()
-    assert [m["Subject"] for m in smtp.to("manager@agency.example.com")] == ["A challenge is waiting for your approval"]
+    assert [m["Subject"] for m in smtp.to("manager@agency.example.com")] == [
+        "A challenge is waiting for your approval"
+    ]
 
     manager.login("manager@agency.example.com")
     response = manager.submit(f"{page}/approve", {}, page_url=page, follow_redirects=True)
@@ -206,8 +227,9 @@ def test_approval_by_anyone_but_a_manager_is_forbidden(people, make_browser):
         b = make_browser()
         b.login(who)
         token = b.csrf("/challenges")
-        response = b.client.post(f"{page}/approve", data={"csrf_token": token},
-                                 headers={"Referer": "https://localhost/challenges"})
+        response = b.client.post(
+            f"{page}/approve", data={"csrf_token": token}, headers={"Referer": "https://localhost/challenges"}
+        )
         assert response.status_code in (403, 404), who
     db.session.rollback()
     assert db.session.get(Challenge, challenge.id).status is ChallengeStatus.submitted
@@ -220,7 +242,10 @@ def test_return_with_comment_reaches_the_owner(people, browser, drain, smtp):
     page = f"/challenges/{challenge.id}"
     empty = browser.submit(f"{page}/return", {"comment": " "}, page_url=page)
     assert "Say what the owner should change." in empty.get_data(as_text=True)
-    assert browser.submit(f"{page}/return", {"comment": "Name the data format."}, page_url=page).status_code == 303
+    assert (
+        browser.submit(f"{page}/return", {"comment": "Name the data format."}, page_url=page).status_code
+        == 303
+    )
     drain()
     mail = next(m for m in smtp.to("owner@steel.example.com") if "returned" in m["Subject"])
     assert "Name the data format." in mail.get_body(("plain",)).get_content()
@@ -238,12 +263,18 @@ def test_extension_moves_later_only_and_tells_followers(people, make_browser, dr
     owner = make_browser()
     owner.login("owner@steel.example.com")
     current = to_local(challenge.deadline)
-    earlier = owner.submit(f"{page}/deadline", {"deadline_date": (current - timedelta(days=1)).date().isoformat(),
-                                                "deadline_time": "12:00"}, page_url=page)
+    earlier = owner.submit(
+        f"{page}/deadline",
+        {"deadline_date": (current - timedelta(days=1)).date().isoformat(), "deadline_time": "12:00"},
+        page_url=page,
+    )
     assert "never shortened" in earlier.get_data(as_text=True)
     later = (current + timedelta(days=7)).date().isoformat()
-    response = owner.submit(f"{page}/deadline", {"deadline_date": later, "deadline_time": "15:00",
-                                                 "reason": "More time for tests."}, page_url=page)
+    response = owner.submit(
+        f"{page}/deadline",
+        {"deadline_date": later, "deadline_time": "15:00", "reason": "More time for tests."},
+        page_url=page,
+    )
     assert response.status_code == 303
     db.session.rollback()
     challenge = db.session.get(Challenge, challenge.id)
@@ -261,8 +292,12 @@ def test_clarification_is_appended_with_its_date(people, browser, drain, smtp):
     db.session.commit()
     browser.login("owner@steel.example.com")
     page = f"/challenges/{challenge.id}"
-    assert browser.submit(f"{page}/clarifications", {"text": "Parts weigh up to **40 kg**."},
-                          page_url=page).status_code == 303
+    assert (
+        browser.submit(
+            f"{page}/clarifications", {"text": "Parts weigh up to **40 kg**."}, page_url=page
+        ).status_code
+        == 303
+    )
     public = browser.get(page).get_data(as_text=True)
     assert "Changes since publication" in public and "<strong>40 kg</strong>" in public
     assert "We cast" in public  # the published text itself is unchanged
@@ -275,8 +310,10 @@ def test_questions_are_answered_in_public_without_the_asker(people, make_browser
     sme = make_browser()
     sme.login("sara@sensors.example.com")
     assert sme.submit(f"{page}/questions", {"text": ""}, page_url=page).status_code == 200
-    assert sme.submit(f"{page}/questions", {"text": "May we bring our own camera?"},
-                      page_url=page).status_code == 303
+    assert (
+        sme.submit(f"{page}/questions", {"text": "May we bring our own camera?"}, page_url=page).status_code
+        == 303
+    )
     anonymous = make_browser()
     assert "May we bring our own camera?" not in anonymous.get(page).get_data(as_text=True)
     drain()
@@ -285,8 +322,9 @@ def test_questions_are_answered_in_public_without_the_asker(people, make_browser
     question = db.session.scalar(sa.select(Question))
     owner = make_browser()
     owner.login("owner@steel.example.com")
-    response = owner.submit(f"{page}/questions/{question.id}/answer", {f"q{question.id}-text": "Yes."},
-                            page_url=page)
+    response = owner.submit(
+        f"{page}/questions/{question.id}/answer", {f"q{question.id}-text": "Yes."}, page_url=page
+    )
     assert response.status_code == 303
     public = anonymous.get(page).get_data(as_text=True)
     assert "May we bring our own camera?" in public and "Yes." in public
@@ -294,7 +332,8 @@ def test_questions_are_answered_in_public_without_the_asker(people, make_browser
     drain()
     # The asker's organisation follows the challenge from the moment it asked.
     assert [m["Subject"] for m in smtp.to("sara@sensors.example.com")] == [
-        "A question about a challenge has been answered"]
+        "A question about a challenge has been answered"
+    ]
 
 
 def test_owners_see_their_own_drafts_only(people, make_browser):
@@ -316,11 +355,15 @@ def test_owners_see_their_own_drafts_only(people, make_browser):
 
 def test_manager_configures_topics(people, browser):
     browser.login("manager@agency.example.com")
-    response = browser.submit("/admin/topics", {"kind": "theme", "name_en": "Quantum sensing",
-                                                "name_sv": "Kvantsensorer", "active": "y"})
+    response = browser.submit(
+        "/admin/topics",
+        {"kind": "theme", "name_en": "Quantum sensing", "name_sv": "Kvantsensorer", "active": "y"},
+    )
     assert response.status_code == 303
     topic = db.session.scalar(sa.select(Topic).where(Topic.name_en == "Quantum sensing"))
-    duplicate = browser.submit("/admin/topics", {"kind": "theme", "name_en": "Quantum sensing", "name_sv": "X"})
+    duplicate = browser.submit(
+        "/admin/topics", {"kind": "theme", "name_en": "Quantum sensing", "name_sv": "X"}
+    )
     assert "already one with this name" in duplicate.get_data(as_text=True)
     url = f"/admin/topics/{topic.id}"
     assert browser.submit(url, {"name_en": "Quantum sensing", "name_sv": "Kvantsensorer"}).status_code == 303
@@ -332,23 +375,31 @@ def test_the_xss_corpus_is_harmless_on_the_challenge_page(people, client):
     from tests.core.test_markdown import CORPUS, Collector
 
     text = "\n\n".join(c for c in CORPUS if "\x00" not in c)  # forms drop NUL before services see it
-    challenge = make_challenge(people["owner"], description=text, must_demonstrate=text, agreement=text,
-                               offers_details=text)
+    challenge = make_challenge(
+        people["owner"], description=text, must_demonstrate=text, agreement=text, offers_details=text
+    )
     db.session.commit()
     parsed = Collector()
     parsed.feed(client.get(f"/challenges/{challenge.id}").get_data(as_text=True))
     for tag, attrs in parsed.tags:
         assert tag not in {"script", "img", "iframe", "svg", "object", "style", "base", "meta"} or (
-            tag == "meta" and {"charset", "name"} & {a for a, _v in attrs}), tag
+            tag == "meta" and {"charset", "name"} & {a for a, _v in attrs}
+        ), tag
         for name, value in attrs:
             assert not name.startswith("on"), (tag, name)
             if name in ("href", "src", "action"):
-                assert not "".join((value or "").split()).lower().startswith(("javascript:", "vbscript:", "data:"))
+                assert (
+                    not "".join((value or "").split())
+                    .lower()
+                    .startswith(("javascript:", "vbscript:", "data:"))
+                )
 
 
 def test_a_text_stored_before_the_bounds_is_shown_as_written(people, client):
     """The forms refuse such texts now; one saved before still shows, as plain text, and fast."""
-    challenge = make_challenge(people["owner"], description="- " * 3000 + "deep", must_demonstrate="[" * 20_000)
+    challenge = make_challenge(
+        people["owner"], description="- " * 3000 + "deep", must_demonstrate="[" * 20_000
+    )
     db.session.commit()
     response = client.get(f"/challenges/{challenge.id}")
     page = response.get_data(as_text=True)
@@ -369,9 +420,12 @@ def test_a_retired_area_stays_on_its_challenge_but_is_refused_for_new_ones(peopl
 
     challenge = make_challenge(people["owner"], ChallengeStatus.draft)
     area = challenge.area
-    services.save_topic(area, kind=area.kind, name_en=area.name_en, name_sv=area.name_sv, active=False,
-                        by=people["manager"])
-    services.update_challenge(challenge, challenge_content(title="Still in the retired area"), by=people["owner"])
+    services.save_topic(
+        area, kind=area.kind, name_en=area.name_en, name_sv=area.name_sv, active=False, by=people["manager"]
+    )
+    services.update_challenge(
+        challenge, challenge_content(title="Still in the retired area"), by=people["owner"]
+    )
     assert challenge.area_id == area.id
     with pytest.raises(InvalidInput) as refused:
         services.create_challenge(challenge_content(), by=people["owner"])

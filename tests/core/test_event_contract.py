@@ -77,9 +77,11 @@ def test_a_renamed_event_type_or_handler_breaks_the_contract_unless_the_old_name
     snapshot = ["event Sent 1", "handler old_handler"]
     assert contract_breaks(_bus(Sent, "old_handler"), snapshot) == []
     assert contract_breaks(_bus(Renamed, "old_handler"), snapshot) == [
-        "event type Sent is gone: give its new class aliases=('Sent',)"]
+        "event type Sent is gone: give its new class aliases=('Sent',)"
+    ]
     assert contract_breaks(_bus(Sent, "new_handler"), snapshot) == [
-        "handler old_handler is gone: give its new name aliases=('old_handler',)"]
+        "handler old_handler is gone: give its new name aliases=('old_handler',)"
+    ]
     kept = _bus(RenamedKeepingTheOld, "new_handler", aliases=("old_handler",))
     assert contract_breaks(kept, snapshot) == []
     # an event stored under the old name is read as the new class, and its job finds the new handler
@@ -116,7 +118,9 @@ def test_a_payload_stored_at_an_old_version_is_read_in_todays_shape():
     bus.check()
     assert bus.load(Event(type="Measured", version=1, payload={"m": 2})) == Measured(mm=2000, unit="mm")
     assert bus.payload(Event(type="Measured", version=2, payload={"mm": 5})) == {"mm": 5, "unit": "mm"}
-    assert bus.load(Event(type="Measured", version=3, payload={"mm": 7, "unit": "in"})) == Measured(mm=7, unit="in")
+    assert bus.load(Event(type="Measured", version=3, payload={"mm": 7, "unit": "in"})) == Measured(
+        mm=7, unit="in"
+    )
 
 
 def test_two_event_types_or_handlers_cannot_share_a_name():

@@ -48,7 +48,8 @@ def test_handler_delivered_twice_has_one_effect(app, ctx, smtp, drain):
     # RQ delivers at least once: put the same (event, handler) job on the queue again.
     enqueue_handlings([(handling.event_id, handling.handler, handling.queue)])
     Queue("notifications", connection=get_redis()).enqueue(
-        "challenges.core.events.run_handler", handling.event_id, handling.handler)
+        "challenges.core.events.run_handler", handling.event_id, handling.handler
+    )
     drain()
     assert len(smtp.to("sara@example.com")) == 1
     assert db.session.scalar(sa.select(sa.func.count(MailMessage.id))) == 1
@@ -149,8 +150,9 @@ def test_failing_handler_retries_then_lands_in_the_failed_list(app, ctx, drain, 
     assert response.status_code == 200, page
     assert "accounts_send_welcome" in page
     monkeypatch.setattr(mail, "render_message", render)
-    response = pm.submit(f"/admin/events/{handling.event_id}/{handling.handler}/rerun", {},
-                         page_url="/admin/events/failed")
+    response = pm.submit(
+        f"/admin/events/{handling.event_id}/{handling.handler}/rerun", {}, page_url="/admin/events/failed"
+    )
     assert response.status_code == 303
     db.session.refresh(handling)
     assert (handling.state, handling.attempts) == (HandlingState.pending, 0)
@@ -163,8 +165,9 @@ def test_rerun_of_a_healthy_handler_is_refused(app, ctx, make_browser):
     handling = db.session.scalar(sa.select(EventHandling))
     pm = make_browser()
     pm.login("pm@example.com")
-    response = pm.submit(f"/admin/events/{handling.event_id}/{handling.handler}/rerun", {},
-                         page_url="/admin/events/failed")
+    response = pm.submit(
+        f"/admin/events/{handling.event_id}/{handling.handler}/rerun", {}, page_url="/admin/events/failed"
+    )
     assert response.status_code == 409
 
 
@@ -208,7 +211,9 @@ def test_handle_pending_runs_the_handlers_here_at_the_clocks_time_and_queues_non
     handling = db.session.scalar(sa.select(EventHandling))
     assert handling.state is HandlingState.done and handling.completed_at == then
     assert db.session.scalar(sa.select(MailMessage.created_at)) == then
-    assert not [j for q in ("ledger", "workflow", "notifications") for j in _queued_ids(q) if j.startswith("ev-")]
+    assert not [
+        j for q in ("ledger", "workflow", "notifications") for j in _queued_ids(q) if j.startswith("ev-")
+    ]
     assert handle_pending() == 0
 
 

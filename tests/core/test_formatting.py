@@ -33,5 +33,7 @@ def test_a_kept_amount_or_instant_is_kept_for_its_own_language(app):
         for language in ("sv", "en", "sv", "en"):
             with force_locale(language):
                 seen.setdefault(language, set()).add((sek(123_456_78), local_datetime(instant)))
-    assert seen == {"sv": {("123\xa0456,78 kr", "1 mars 2027 12:30")},
-                    "en": {("123,456.78 kr", "1 Mar 2027 12:30")}}
+    assert seen == {
+        "sv": {("123\xa0456,78 kr", "1 mars 2027 12:30")},
+        "en": {("123,456.78 kr", "1 Mar 2027 12:30")},
+    }

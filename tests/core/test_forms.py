@@ -28,8 +28,15 @@ ODD = ['a "quoted" <b>word</b> & more', Markup('<i class="x">already safe</i>'),
 
 @pytest.mark.parametrize("value", ODD)
 def test_attributes_are_written_as_wtforms_writes_them(value):
-    attributes = {"value": value, "class_": "wide", "data_role": value, "aria_describedby": "x-hint",
-                  "required": True, "disabled": False, "rows": 5}
+    attributes = {
+        "value": value,
+        "class_": "wide",
+        "data_role": value,
+        "aria_describedby": "x-hint",
+        "required": True,
+        "disabled": False,
+        "rows": 5,
+    }
     assert html_attributes(**attributes) == html_params(**attributes)
 
 
@@ -92,10 +99,20 @@ def _typed(app, **values) -> _Typed:
         return form
 
 
-@pytest.mark.parametrize(("field", "typed"), [
-    ("amount", "1٠0"), ("amount", "１００"), ("amount", "4٠٠ ٠٠٠"), ("amount", "100,٥0"),
-    ("count", "١٢"), ("count", "１２"), ("day", "２０２７-03-01"), ("day", "2027-٠3-01"), ("clock", "１２:００"),
-])
+@pytest.mark.parametrize(
+    ("field", "typed"),
+    [
+        ("amount", "1٠0"),
+        ("amount", "１００"),
+        ("amount", "4٠٠ ٠٠٠"),
+        ("amount", "100,٥0"),
+        ("count", "١٢"),
+        ("count", "１２"),
+        ("day", "２０２７-03-01"),
+        ("day", "2027-٠3-01"),
+        ("clock", "１２:００"),
+    ],
+)
 def test_digits_other_than_0_to_9_are_refused(app, field, typed):
     """Python's \\d, int() and strptime take Arabic-Indic and full-width digits, which read as something else."""
     form = _typed(app, **{field: typed})
@@ -105,15 +122,22 @@ def test_digits_other_than_0_to_9_are_refused(app, field, typed):
 def test_the_digits_0_to_9_and_the_usual_separators_are_taken(app):
     form = _typed(app, amount="1\u00a0250,50", count=" 12 ", day="2027-03-01", clock="09:30")
     assert (form.amount.data, form.count.data, str(form.day.data), str(form.clock.data)) == (
-        125_050, 12, "2027-03-01", "09:30:00")
+        125_050,
+        12,
+        "2027-03-01",
+        "09:30:00",
+    )
 
 
-@pytest.mark.parametrize(("typed", "kept"), [
-    ("Sara\u200b Nilsson", "Sara Nilsson"),  # a zero-width space
-    ("Invoice \u202egnp.exe", "Invoice gnp.exe"),  # a right-to-left override
-    ("Soft\u00adhyphen and \u2066isolate\u2069", "Softhyphen and isolate"),
-    ("Bell\x07 and escape\x1b[31m", "Bell and escape[31m"),
-])
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("Sara\u200b Nilsson", "Sara Nilsson"),  # a zero-width space
+        ("Invoice \u202egnp.exe", "Invoice gnp.exe"),  # a right-to-left override
+        ("Soft\u00adhyphen and \u2066isolate\u2069", "Softhyphen and isolate"),
+        ("Bell\x07 and escape\x1b[31m", "Bell and escape[31m"),
+    ],
+)
 def test_single_lines_lose_what_shows_nothing(app, typed, kept):
     form = _typed(app, name=typed, text=typed + "\nsecond line\ttab")
     assert form.name.data == kept and not form.name.errors

@@ -15,12 +15,22 @@ from challenges.extensions import db
 
 def _event_with(*handlings: tuple[HandlingState, int]) -> Event:
     """A ChallengePublished event whose handlers (in the bus's order) are in these states."""
-    event = Event(id=str(uuid.uuid4()), type="ChallengePublished", version=1, payload={}, occurred_at=utcnow())
+    event = Event(
+        id=str(uuid.uuid4()), type="ChallengePublished", version=1, payload={}, occurred_at=utcnow()
+    )
     db.session.add(event)
     handlers = current_app.extensions["event_bus"].handlers["ChallengePublished"]
     for handler, (state, attempts) in zip(handlers, handlings, strict=False):
-        db.session.add(EventHandling(event_id=event.id, handler=handler.name, queue=handler.queue, state=state,
-                                     attempts=attempts, last_error="Boom" if attempts else None))
+        db.session.add(
+            EventHandling(
+                event_id=event.id,
+                handler=handler.name,
+                queue=handler.queue,
+                state=state,
+                attempts=attempts,
+                last_error="Boom" if attempts else None,
+            )
+        )
     db.session.commit()
     return event
 
@@ -29,22 +39,36 @@ def test_with_no_worker_and_no_scheduler_the_report_says_so(app, ctx):
     found = health.report()
     assert not found.healthy
     assert {str(p) for p in found.problems} == {
-        *(f"No worker takes jobs from the {q} queue." for q in ("ledger", "periodic", "workflow", "notifications")),
-        "The scheduler is not running: no deadline, reminder or sweep is started."}
+        *(
+            f"No worker takes jobs from the {q} queue."
+            for q in ("ledger", "periodic", "workflow", "notifications")
+        ),
+        "The scheduler is not running: no deadline, reminder or sweep is started.",
+    }
     assert [q.name for q in found.queues] == ["ledger", "periodic", "workflow", "notifications"]
     assert found.database == found.redis == found.migrations == "ok"
 
 
 def test_handlers_that_failed_or_wait_for_a_retry_are_counted(app, ctx):
-    _event_with((HandlingState.dead, 6), (HandlingState.pending, 2), (HandlingState.pending, 0), (HandlingState.done, 1))
+    _event_with(
+        (HandlingState.dead, 6),
+        (HandlingState.pending, 2),
+        (HandlingState.pending, 0),
+        (HandlingState.done, 1),
+    )
     found = health.report()
-    assert found.handlers == health.HandlerCounts(failed=1, retrying=1, pending=2,
-                                                  oldest_pending_seconds=found.handlers.oldest_pending_seconds)
+    assert found.handlers == health.HandlerCounts(
+        failed=1, retrying=1, pending=2, oldest_pending_seconds=found.handlers.oldest_pending_seconds
+    )
     assert found.handlers.oldest_pending_seconds is not None
-    assert "Event handlers that failed every retry, waiting for a programme manager: 1." in map(str, found.notes)
+    assert "Event handlers that failed every retry, waiting for a programme manager: 1." in map(
+        str, found.notes
+    )
     as_json = found.as_dict()
     assert as_json["healthy"] is False and as_json["handlers"]["failed"] == 1
-    assert {"key": "no_scheduler", "values": {}, "text": str(health.Finding("no_scheduler"))} in as_json["problems"]
+    assert {"key": "no_scheduler", "values": {}, "text": str(health.Finding("no_scheduler"))} in as_json[
+        "problems"
+    ]
 
 
 def test_a_database_behind_the_migrations_is_not_ready(app, ctx, client, owner):
@@ -71,11 +95,14 @@ def test_the_manager_sees_the_health_page_in_swedish_and_english(people, make_br
     lena.login("manager@agency.example.com")
     page = lena.get("/admin/health").get_data(as_text=True)
     assert "No worker takes jobs from the ledger queue." in page and "Boom" in page
-    assert "does not answer" not in page  # read on the request's own connection, which holds the login's write
+    assert (
+        "does not answer" not in page
+    )  # read on the request's own connection, which holds the login's write
     assert 'href="/admin/health"' in page  # in the navigation
     assert f'action="/admin/events/{event.id}/{handler}/rerun"' in page
-    response = lena.submit(f"/admin/events/{event.id}/{handler}/rerun", {"back": "health"},
-                           page_url="/admin/health")
+    response = lena.submit(
+        f"/admin/events/{event.id}/{handler}/rerun", {"back": "health"}, page_url="/admin/health"
+    )
     assert response.status_code == 303 and response.headers["Location"].endswith("/admin/health")
     db.session.rollback()
     assert db.session.get(EventHandling, (event.id, handler)).state is HandlingState.pending

@@ -31,14 +31,25 @@ def test_every_message_has_a_swedish_translation():
 
     with open(PROJECT_ROOT / "challenges/translations/sv/LC_MESSAGES/messages.po", "rb") as fh:
         catalog = read_po(fh)
-    missing = [m.id for m in catalog if m.id and not (all(m.string) if isinstance(m.string, tuple) else m.string)]
+    missing = [
+        m.id for m in catalog if m.id and not (all(m.string) if isinstance(m.string, tuple) else m.string)
+    ]
     assert missing == []  # a plural has a text for each form
     # Every text the code and the templates mark, found the way pybabel extract finds them.
-    method_map = [("challenges/**.py", "python"), ("templates/**.html", "jinja2"), ("templates/**.txt", "jinja2")]
+    method_map = [
+        ("challenges/**.py", "python"),
+        ("templates/**.html", "jinja2"),
+        ("templates/**.txt", "jinja2"),
+    ]
     keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2)}
-    marked = {message for *_, message, _, _ in extract_from_dir(str(PROJECT_ROOT), method_map, keywords=keywords)}
+    marked = {
+        message for *_, message, _, _ in extract_from_dir(str(PROJECT_ROOT), method_map, keywords=keywords)
+    }
+
     def translated(found) -> bool:
-        return found is not None and (all(found.string) if isinstance(found.string, tuple) else bool(found.string))
+        return found is not None and (
+            all(found.string) if isinstance(found.string, tuple) else bool(found.string)
+        )
 
     untranslated = sorted(str(m) for m in marked if not translated(catalog.get(m)))
     assert untranslated == []
@@ -62,7 +73,11 @@ def test_no_text_is_marked_inside_an_f_string():
     for path in (PROJECT_ROOT / "challenges").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.JoinedStr):
-                marked_in_fstring += [f"{path.name}:{call.lineno}" for call in ast.walk(node)
-                                      if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                                      and call.func.id in {"_", "_l", "gettext", "lazy_gettext", "ngettext"}]
+                marked_in_fstring += [
+                    f"{path.name}:{call.lineno}"
+                    for call in ast.walk(node)
+                    if isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Name)
+                    and call.func.id in {"_", "_l", "gettext", "lazy_gettext", "ngettext"}
+                ]
     assert marked_in_fstring == []

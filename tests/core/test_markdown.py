@@ -16,16 +16,16 @@ CORPUS = [
     "<svg onload=alert(1)>",
     "<svg><script>alert(1)</script></svg>",
     "<iframe src=javascript:alert(1)></iframe>",
-    "<a href=\"javascript:alert(1)\">x</a>",
-    "<a href=\"jav&#x09;ascript:alert(1)\">x</a>",
+    '<a href="javascript:alert(1)">x</a>',
+    '<a href="jav&#x09;ascript:alert(1)">x</a>',
     "<body onload=alert(1)>",
-    "<div style=\"background:url(javascript:alert(1))\">x</div>",
+    '<div style="background:url(javascript:alert(1))">x</div>',
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
-    "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\">",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
     "<details open ontoggle=alert(1)>",
     "<form action=javascript:alert(1)><button>x</button></form>",
     "<input autofocus onfocus=alert(1)>",
-    "<object data=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\"></object>",
+    '<object data="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="></object>',
     "<!--<img src=x onerror=alert(1)>-->",
     "[click](javascript:alert(1))",
     "[click](JaVaScRiPt:alert(1))",
@@ -37,8 +37,8 @@ CORPUS = [
     "[click][ref]\n\n[ref]: javascript:alert(1)",
     "<javascript:alert(1)>",
     "![x](javascript:alert(1))",
-    "![x\" onerror=\"alert(1)](http://example.com/x.png)",
-    "[x](http://example.com/\" onmouseover=\"alert(1))",
+    '![x" onerror="alert(1)](http://example.com/x.png)',
+    '[x](http://example.com/" onmouseover="alert(1))',
     "`<script>alert(1)</script>`",
     "```\n<script>alert(1)</script>\n```",
     "> <script>alert(1)</script>",
@@ -47,9 +47,9 @@ CORPUS = [
     "<scr<script>ipt>alert(1)</script>",
     "&lt;script&gt;alert(1)&lt;/script&gt;",
     "\x00<script>alert(1)</script>",
-    "<a href=\"http://example.com\" onclick=\"alert(1)\">ok</a>",
-    "<base href=\"javascript:alert(1)//\">",
-    "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
+    '<a href="http://example.com" onclick="alert(1)">ok</a>',
+    '<base href="javascript:alert(1)//">',
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
     "<link rel=stylesheet href=//evil.example/x.css>",
     "<style>body{background:red}</style>",
 ]
@@ -87,7 +87,11 @@ def test_raw_html_is_shown_as_text_not_dropped():
 
 
 def test_ordinary_markdown_still_works():
-    html = str(render("# Title\n\n**bold**, *em*, [site](https://example.com) and\n\n- a\n- b\n\n| x | y |\n|---|---|\n| 1 | 2 |"))
+    html = str(
+        render(
+            "# Title\n\n**bold**, *em*, [site](https://example.com) and\n\n- a\n- b\n\n| x | y |\n|---|---|\n| 1 | 2 |"
+        )
+    )
     assert "<h2>Title</h2>" in html and "<strong>bold</strong>" in html and "<em>em</em>" in html
     assert '<a href="https://example.com" rel="nofollow noopener noreferrer">site</a>' in html
     assert "<ul>" in html and "<table>" in html and "<td>1</td>" in html
@@ -109,15 +113,19 @@ def test_a_pathological_text_is_shown_as_written_and_the_next_ones_are_right(sou
     brackets): it is shown as escaped text, and the thread's parser is right for the next one."""
     assert markdown.problem(source) == reason
     html = str(render(source))
-    assert html == markdown._plain(source[:markdown.MAX_SOURCE])
+    assert html == markdown._plain(source[: markdown.MAX_SOURCE])
     assert "<li>" not in html and "<a " not in html and "<blockquote>" not in html
     assert str(render("[x]: https://example.com\n\n[a link][x]")) == (
-        '<p><a href="https://example.com" rel="nofollow noopener noreferrer">a link</a></p>')
+        '<p><a href="https://example.com" rel="nofollow noopener noreferrer">a link</a></p>'
+    )
     assert str(render("> quote\n\npara")) == "<blockquote>\n<p>quote</p>\n</blockquote>\n<p>para</p>"
 
 
 def test_plain_text_keeps_paragraphs_and_line_breaks_and_escapes_everything():
-    assert markdown._plain("<b>a</b>\nb\n\n \n\nc & d\n") == "<p>&lt;b&gt;a&lt;/b&gt;<br>\nb</p>\n<p>c &amp; d</p>\n"
+    assert (
+        markdown._plain("<b>a</b>\nb\n\n \n\nc & d\n")
+        == "<p>&lt;b&gt;a&lt;/b&gt;<br>\nb</p>\n<p>c &amp; d</p>\n"
+    )
 
 
 def test_what_people_write_is_within_the_bounds():
@@ -125,8 +133,10 @@ def test_what_people_write_is_within_the_bounds():
     assert markdown.problem(nested) is None and str(render(nested)).count("<ul>") == markdown.MAX_NESTING
     too_deep = nested + "    " * markdown.MAX_NESTING + "- one more\n"
     assert markdown.problem(too_deep) == "nesting"
-    links = "\n\n".join(f"See [the report {i}](https://example.com/{i}) and [its data](https://example.com/d{i})."
-                         for i in range(500))  # a thousand links, a paragraph each
+    links = "\n\n".join(
+        f"See [the report {i}](https://example.com/{i}) and [its data](https://example.com/d{i})."
+        for i in range(500)
+    )  # a thousand links, a paragraph each
     assert markdown.problem(links) is None and str(render(links)).count("<a href") == 1000
     table = "| a | b |\n|---|---|\n" + "| [x](https://example.com) | y |\n" * 1000  # each cell read alone
     assert markdown.problem(table) is None and str(render(table)).count("<a href") == 1000

@@ -39,7 +39,9 @@ def test_a_visitor_gets_the_kept_page_until_a_change_is_committed(people, client
         renewed = client.get(url).get_data(as_text=True)
     assert statements and "The line runs at 40 m/min." in renewed
     catalogue = client.get("/challenges").get_data(as_text=True)
-    db.session.execute(sa.update(Challenge).where(Challenge.id == challenge.id).values(title="Renamed in bulk"))
+    db.session.execute(
+        sa.update(Challenge).where(Challenge.id == challenge.id).values(title="Renamed in bulk")
+    )
     db.session.commit()  # a bulk update of a table the pages show renews them too
     assert "Renamed in bulk" in client.get("/challenges").get_data(as_text=True) != catalogue
 
@@ -152,11 +154,14 @@ def test_a_visitor_switches_language_without_a_token_and_a_member_needs_one(peop
     assert people["sme"].language == "sv"
 
 
-@pytest.mark.parametrize("headers", [
-    {"Sec-Fetch-Site": "cross-site"},
-    {"Sec-Fetch-Site": "same-site"},
-    {"Origin": "https://elsewhere.example"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://elsewhere.example"},
+    ],
+)
 def test_another_sites_post_cannot_switch_the_language_or_touch_the_cookie(client, headers):
     # Another site's form arrives without the Lax session cookie: answering it with a new
     # session would log out whoever is logged in on this browser.
@@ -164,17 +169,31 @@ def test_another_sites_post_cannot_switch_the_language_or_touch_the_cookie(clien
     assert response.status_code == 403
     assert "can only be changed from this site" in response.get_data(as_text=True)
     assert "Set-Cookie" not in response.headers
-    assert '<html lang="en">' in client.get("/challenges", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="en">' in client.get("/challenges", headers={"Accept-Language": "en"}).get_data(
+        as_text=True
+    )
 
 
 def test_a_post_from_this_sites_page_switches_the_language(client):
-    response = client.post("/language", data={"language": "sv", "next": "/challenges"},
-                           headers={"Sec-Fetch-Site": "same-origin", "Origin": "https://localhost"})
+    response = client.post(
+        "/language",
+        data={"language": "sv", "next": "/challenges"},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "https://localhost"},
+    )
     assert response.status_code == 303
 
 
-@pytest.mark.parametrize("target", ["//elsewhere.example/x", "/\t/elsewhere.example", "/\\elsewhere.example",
-                                    "https://elsewhere.example/", "/\n/elsewhere.example", "challenges"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//elsewhere.example/x",
+        "/\t/elsewhere.example",
+        "/\\elsewhere.example",
+        "https://elsewhere.example/",
+        "/\n/elsewhere.example",
+        "challenges",
+    ],
+)
 def test_the_language_switch_sends_the_browser_nowhere_else(client, target):
     response = client.post("/language", data={"language": "sv", "next": target})
     assert response.status_code == 303 and response.headers["Location"] == "/"

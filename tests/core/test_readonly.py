@@ -23,8 +23,9 @@ def _end_request(exc: BaseException | None = None) -> None:
 
 
 def _names() -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)
-                             .where(Organisation.name.like("Readonly %")))
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Organisation).where(Organisation.name.like("Readonly %"))
+    )
 
 
 def test_a_page_that_only_read_keeps_its_statements_prepared():
@@ -37,7 +38,9 @@ def test_a_page_that_only_read_keeps_its_statements_prepared():
 
 
 def test_what_was_flushed_but_not_committed_is_rolled_back():
-    db.session.add(Organisation(name="Readonly flushed", org_number=valid_org_number(), kind=OrganisationKind.industrial))
+    db.session.add(
+        Organisation(name="Readonly flushed", org_number=valid_org_number(), kind=OrganisationKind.industrial)
+    )
     db.session.flush()
     assert not readonly.only_read()
     _end_request()
@@ -46,15 +49,22 @@ def test_what_was_flushed_but_not_committed_is_rolled_back():
 
 def test_what_is_pending_is_never_committed():
     db.session.execute(sa.select(1)).all()
-    db.session.add(Organisation(name="Readonly pending", org_number=valid_org_number(), kind=OrganisationKind.industrial))
+    db.session.add(
+        Organisation(name="Readonly pending", org_number=valid_org_number(), kind=OrganisationKind.industrial)
+    )
     assert not readonly.only_read()
     _end_request()
     assert _names() == 0
 
 
 def test_a_write_in_plain_sql_is_rolled_back():
-    db.session.execute(sa.text("INSERT INTO organisation (name, org_number, kind, created_at) "
-                               "VALUES ('Readonly text', :n, 'industrial', now())"), {"n": valid_org_number()})
+    db.session.execute(
+        sa.text(
+            "INSERT INTO organisation (name, org_number, kind, created_at) "
+            "VALUES ('Readonly text', :n, 'industrial', now())"
+        ),
+        {"n": valid_org_number()},
+    )
     assert not readonly.only_read()
     _end_request()
     assert _names() == 0
@@ -71,8 +81,11 @@ def test_locking_rows_counts_as_writing():
 def test_a_request_that_failed_commits_nothing_even_what_went_unseen():
     db.session.execute(sa.select(Organisation.id)).all()
     cursor = db.session.connection().connection.dbapi_connection.cursor()  # behind SQLAlchemy's back
-    cursor.execute("INSERT INTO organisation (name, org_number, kind, created_at) "
-                   "VALUES ('Readonly failed', %s, 'industrial', now())", (valid_org_number(),))
+    cursor.execute(
+        "INSERT INTO organisation (name, org_number, kind, created_at) "
+        "VALUES ('Readonly failed', %s, 'industrial', now())",
+        (valid_org_number(),),
+    )
     assert readonly.only_read()  # not seen
     _end_request(RuntimeError("the view failed"))
     assert _names() == 0

@@ -64,8 +64,12 @@ def faulty_app(app, tmp_path) -> Iterator:
     server.start()
     config = base_config(tmp_path, server.url, app.config["SMTP_PORT"])
     # the same database; the rate limiter (one object for every app) keeps the session's Redis
-    config.update(SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], SMTP_HOST="",
-                  EVENT_STALL_SECONDS=3, RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"])
+    config.update(
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        SMTP_HOST="",
+        EVENT_STALL_SECONDS=3,
+        RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
+    )
     faulty = create_app(config)
     faulty.redis_server = server  # type: ignore[attr-defined]
     try:
@@ -94,9 +98,16 @@ def test_the_ledger_survives_killed_workers_a_lost_redis_and_double_delivery(peo
             commit_award(proposal_id, year_id, amount)
         db.session.commit()
         try:
-            supervisor = start_supervisor(faulty_app, SMTP_HOST="", EVENT_LEASE_SECONDS="0", EVENT_STALL_SECONDS="3",
-                                          SWEEP_INTERVAL_SECONDS="2")
-            booked = sa.select(sa.func.count()).select_from(Transfer).where(Transfer.kind == TransferKind.award)
+            supervisor = start_supervisor(
+                faulty_app,
+                SMTP_HOST="",
+                EVENT_LEASE_SECONDS="0",
+                EVENT_STALL_SECONDS="3",
+                SWEEP_INTERVAL_SECONDS="2",
+            )
+            booked = (
+                sa.select(sa.func.count()).select_from(Transfer).where(Transfer.kind == TransferKind.award)
+            )
             assert wait(lambda: count(booked) >= 10, 60, sweep=False), "the workers never started"
 
             # Redis restarted with nothing kept: every queued job is gone; awards keep coming meanwhile
@@ -120,12 +131,18 @@ def test_the_ledger_survives_killed_workers_a_lost_redis_and_double_delivery(peo
             # payments for the awards booked by now, and an administration cost
             db.session.expire_all()
             paid = []
-            for award in db.session.scalars(sa.select(Award).where(Award.status == AwardStatus.booked)).all()[:40]:
+            for award in db.session.scalars(sa.select(Award).where(Award.status == AwardStatus.booked)).all()[
+                :40
+            ]:
                 start = next(i for i in award.instalments if i.condition is InstalmentCondition.start)
                 funding.approve_payment(start, condition_met=False, by=db.session.get(User, manager_id))
                 paid.append(start.amount_ore)
-            funding.book_admin_cost(db.session.get(ProgrammeYear, year_id), 10_000 * SEK, "Evaluators",
-                                    by=db.session.get(User, manager_id))
+            funding.book_admin_cost(
+                db.session.get(ProgrammeYear, year_id),
+                10_000 * SEK,
+                "Evaluators",
+                by=db.session.get(User, manager_id),
+            )
             db.session.commit()
 
             assert wait(lambda: count(PENDING) == 0, 120), f"{count(PENDING)} handlings still pending"
@@ -147,12 +164,20 @@ def test_the_ledger_survives_killed_workers_a_lost_redis_and_double_delivery(peo
         assert balances[AccountKind.paid_out] == spent
         assert balances[AccountKind.admin_spent] == 10_000 * SEK
         assert balances[AccountKind.available] == allocation - cap - awarded
-        per_award = db.session.execute(sa.select(Transfer.event_id, sa.func.count()).where(
-            Transfer.kind == TransferKind.award).group_by(Transfer.event_id)).all()
+        per_award = db.session.execute(
+            sa.select(Transfer.event_id, sa.func.count())
+            .where(Transfer.kind == TransferKind.award)
+            .group_by(Transfer.event_id)
+        ).all()
         assert len(per_award) == len(amounts) and {n for _, n in per_award} == {1}  # each booked once
-        assert count(sa.select(sa.func.count()).select_from(Transfer).where(
-            Transfer.kind == TransferKind.payment)) == len(paid)
-        assert count(sa.select(sa.func.count()).select_from(Event).where(Event.type == "AwardBooked")) == len(amounts)
+        assert count(
+            sa.select(sa.func.count()).select_from(Transfer).where(Transfer.kind == TransferKind.payment)
+        ) == len(paid)
+        assert count(sa.select(sa.func.count()).select_from(Event).where(Event.type == "AwardBooked")) == len(
+            amounts
+        )
         assert count(sa.select(sa.func.count()).select_from(Project)) == len(amounts)  # one project per award
-        print(f"faults: {'; '.join(faults)}. Held: {len(amounts)} awards booked once, {len(paid)} payments, "
-              "ledger equal to the model to the öre, debits = credits, nothing pending or dead")
+        print(
+            f"faults: {'; '.join(faults)}. Held: {len(amounts)} awards booked once, {len(paid)} payments, "
+            "ledger equal to the model to the öre, debits = credits, nothing pending or dead"
+        )

@@ -28,14 +28,21 @@ CHANGES = [
 @pytest.fixture
 def booked(year, award_row):
     """A year opened and an award booked: rows in every guarded table."""
-    _book(events.FundingAwarded, award_id=award_row.id, programme_year_id=year.id, amount_ore=award_row.amount_ore)
+    _book(
+        events.FundingAwarded,
+        award_id=award_row.id,
+        programme_year_id=year.id,
+        amount_ore=award_row.amount_ore,
+    )
     db.session.commit()
     return year
 
 
 def _counts(connection) -> dict[str, int]:
-    return {t: connection.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608 - our tables
-            for t in (*APPEND_ONLY, *NEVER_REMOVED)}
+    return {
+        t: connection.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608 - our tables
+        for t in (*APPEND_ONLY, *NEVER_REMOVED)
+    }
 
 
 @pytest.mark.parametrize(("statement", "table"), CHANGES, ids=[c[0] for c in CHANGES])
@@ -70,9 +77,18 @@ def test_the_platforms_role_owns_nothing_and_may_only_read_and_write_rows(app, b
         "UPDATE event_log SET type = 'Forged'",
     ]
     for statement in refused:
-        with pytest.raises(sa.exc.ProgrammingError, match="permission denied|must be owner"), db.engine.connect() as c:
+        with (
+            pytest.raises(sa.exc.ProgrammingError, match="permission denied|must be owner"),
+            db.engine.connect() as c,
+        ):
             c.execute(sa.text(statement))
     with db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT current_user")).scalar_one() != owner.url.username
-        assert conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
-                                    "AND tableowner = current_user")).scalar_one() == 0
+        assert (
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user"
+                )
+            ).scalar_one()
+            == 0
+        )

@@ -29,8 +29,12 @@ def decided(people, assigned, drain):
         for assignment in assigned.assessments[key].assignments:
             _score(assignment)
     services.open_year(assigned.challenge.programme_year)
-    reviews.decide_proposal(assigned.assessments["sme"], Decision.recommend, "Best fit.", override="-", by=manager)
-    reviews.decide_proposal(assigned.assessments["other_sme"], Decision.reject, "Weaker.", override="-", by=manager)
+    reviews.decide_proposal(
+        assigned.assessments["sme"], Decision.recommend, "Best fit.", override="-", by=manager
+    )
+    reviews.decide_proposal(
+        assigned.assessments["other_sme"], Decision.reject, "Weaker.", override="-", by=manager
+    )
     reviews.publish_decisions(assigned.review, by=manager)
     db.session.commit()
     drain()
@@ -42,17 +46,22 @@ def _awards() -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Award))
 
 
-@pytest.mark.parametrize(("amount", "message"), [
-    ("400 000,001", "Use at most two decimals"),
-    ("0", "greater than zero"),
-    ("-1", "greater than zero"),
-    ("400 000,01", "more than the 400,000 kr requested"),
-])
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("400 000,001", "Use at most two decimals"),
+        ("0", "greater than zero"),
+        ("-1", "greater than zero"),
+        ("400 000,01", "more than the 400,000 kr requested"),
+    ],
+)
 def test_bad_amounts_are_refused_and_change_nothing(people, decided, make_browser, amount, message):
     manager = make_browser("manager@agency.example.com")
     proposal = decided.proposals["sme"]
     year = decided.challenge.programme_year
-    page = manager.submit(f"/proposals/{proposal.id}/award", {"programme_year": str(year.id), "amount": amount})
+    page = manager.submit(
+        f"/proposals/{proposal.id}/award", {"programme_year": str(year.id), "amount": amount}
+    )
     assert page.status_code == 200 and message in page.get_data(as_text=True)
     assert _awards() == 0
 
@@ -76,7 +85,9 @@ def test_a_recommended_proposal_waits_for_the_decisions_to_be_published(people, 
     for assignment in assigned.assessments["sme"].assignments:
         _score(assignment)
     services.open_year(assigned.challenge.programme_year)
-    reviews.decide_proposal(assigned.assessments["sme"], Decision.recommend, "Best fit.", override="-", by=manager)
+    reviews.decide_proposal(
+        assigned.assessments["sme"], Decision.recommend, "Best fit.", override="-", by=manager
+    )
     db.session.commit()
     with pytest.raises(ServiceError, match="Publish the challenge's decisions"):
         services.award_funding(proposal, assigned.challenge.programme_year, 100_000 * SEK, by=manager)
@@ -89,7 +100,9 @@ def test_an_award_is_pending_then_booked_and_paid_by_plan(people, decided, make_
     manager = make_browser("manager@agency.example.com")
     proposal = decided.proposals["sme"]
     year = decided.challenge.programme_year
-    response = manager.submit(f"/proposals/{proposal.id}/award", {"programme_year": str(year.id), "amount": "400 000"})
+    response = manager.submit(
+        f"/proposals/{proposal.id}/award", {"programme_year": str(year.id), "amount": "400 000"}
+    )
     assert response.status_code == 303
     award = db.session.scalar(sa.select(Award))
     assert award.status is AwardStatus.pending
@@ -98,7 +111,9 @@ def test_an_award_is_pending_then_booked_and_paid_by_plan(people, decided, make_
     db.session.expire_all()
     assert award.status is AwardStatus.booked
     assert [(i.condition.value, i.amount_ore) for i in award.instalments] == [
-        ("start", 240_000 * SEK), ("final_report", 160_000 * SEK)]
+        ("start", 240_000 * SEK),
+        ("final_report", 160_000 * SEK),
+    ]
     first, last = award.instalments
     url = f"/awards/{award.id}/instalments"
     page_url = f"/awards/{award.id}"
@@ -106,7 +121,9 @@ def test_an_award_is_pending_then_booked_and_paid_by_plan(people, decided, make_
     db.session.expire_all()
     assert last.approved_at is None  # the final report is not approved
     assert manager.submit(f"{url}/{first.id}/approve", {}, page_url=page_url).status_code == 303
-    assert manager.submit(f"{url}/{first.id}/approve", {}, page_url=page_url).status_code == 303  # twice: refused
+    assert (
+        manager.submit(f"{url}/{first.id}/approve", {}, page_url=page_url).status_code == 303
+    )  # twice: refused
     drain()
     db.session.expire_all()
     assert services.paid(award) == 240_000 * SEK
@@ -125,14 +142,23 @@ def test_an_award_is_pending_then_booked_and_paid_by_plan(people, decided, make_
     drain()
     # the last instalment is released by the approved final report, never by hand
     refused = manager.submit(f"{url}/{last.id}/approve", {"condition_met": "y"}, page_url=page_url)
-    assert "is paid when the project" in manager.get(refused.headers["Location"]).get_data(
-        as_text=True)
+    assert "is paid when the project" in manager.get(refused.headers["Location"]).get_data(as_text=True)
     db.session.expire_all()
     assert last.approved_at is None
     final = next(r for r in db.session.scalar(sa.select(Project)).reports if r.kind is ReportKind.final)
-    projects.submit_report(final, ReportContent(text="Done.", trl=6, pilot_with_owner=True, follow_on_with_owner=False,
-                                                other_customers=0, private_cofunding_ore=0, jobs_created=1),
-                           by=people["sme"])
+    projects.submit_report(
+        final,
+        ReportContent(
+            text="Done.",
+            trl=6,
+            pilot_with_owner=True,
+            follow_on_with_owner=False,
+            other_customers=0,
+            private_cofunding_ore=0,
+            jobs_created=1,
+        ),
+        by=people["sme"],
+    )
     projects.approve_report(final, by=people["manager"])
     db.session.commit()
     drain()
@@ -144,7 +170,9 @@ def test_an_award_is_pending_then_booked_and_paid_by_plan(people, decided, make_
 def test_the_ledger_refuses_what_the_year_cannot_hold_and_tells_the_manager(people, decided, drain, smtp):
     year = decided.challenge.programme_year
     # Another award takes most of the year first (the ledger takes events in order).
-    other = Award(proposal_id=decided.proposals["other_sme"].id, programme_year_id=year.id, amount_ore=7_400_000 * SEK)
+    other = Award(
+        proposal_id=decided.proposals["other_sme"].id, programme_year_id=year.id, amount_ore=7_400_000 * SEK
+    )
     db.session.add(other)
     db.session.flush()
     record(events.FundingAwarded(award_id=other.id, programme_year_id=year.id, amount_ore=other.amount_ore))
@@ -156,7 +184,9 @@ def test_the_ledger_refuses_what_the_year_cannot_hold_and_tells_the_manager(peop
     assert other.status is AwardStatus.booked
     assert award.status is AwardStatus.refused and award.refused_reason == "insufficient_budget"
     assert sorted(m["To"] for m in smtp.messages if m["Subject"] == "An award could not be booked") == [
-        "factory-manager@agency.example.com", "manager@agency.example.com"]
+        "factory-manager@agency.example.com",
+        "manager@agency.example.com",
+    ]
     with pytest.raises(ServiceError, match="has 200,000 kr available"):  # a new try is refused at once
         services.award_funding(decided.proposals["sme"], year, 400_000 * SEK, by=people["manager"])
     assert ledger.verify() == []
@@ -176,8 +206,13 @@ def test_a_closed_year_takes_no_award(people, decided, drain):
 
 def test_the_ledger_pages_are_for_programme_managers(people, decided, make_browser):
     year = decided.challenge.programme_year
-    urls = ["/admin/ledger", f"/admin/ledger/{year.id}", f"/admin/ledger/{year.id}/transfers.csv",
-            f"/admin/ledger/{year.id}?kind=opening", "/admin/programmes"]
+    urls = [
+        "/admin/ledger",
+        f"/admin/ledger/{year.id}",
+        f"/admin/ledger/{year.id}/transfers.csv",
+        f"/admin/ledger/{year.id}?kind=opening",
+        "/admin/programmes",
+    ]
     manager = make_browser("manager@agency.example.com")
     for url in urls:
         assert manager.get(url).status_code == 200, url
@@ -190,19 +225,27 @@ def test_the_ledger_pages_are_for_programme_managers(people, decided, make_brows
     assert "<svg" in page and "Available budget: 7,600,000 kr" in page
 
 
-@pytest.mark.parametrize("who", ["sara@sensors.example.com", "owner@steel.example.com", "eva@evaluators.example.com"])
+@pytest.mark.parametrize(
+    "who", ["sara@sensors.example.com", "owner@steel.example.com", "eva@evaluators.example.com"]
+)
 def test_only_a_programme_manager_awards_and_pays(people, decided, make_browser, who, drain):
     proposal = decided.proposals["sme"]
-    award = services.award_funding(proposal, decided.challenge.programme_year, 400_000 * SEK, by=people["manager"])
+    award = services.award_funding(
+        proposal, decided.challenge.programme_year, 400_000 * SEK, by=people["manager"]
+    )
     db.session.commit()
     drain()
     b = make_browser(who)
     year = decided.challenge.programme_year
     assert b.get(f"/proposals/{proposal.id}/award").status_code == 403
-    posts = [(f"/proposals/{proposal.id}/award", {"programme_year": str(year.id), "amount": "1"}),
-             (f"/awards/{award.id}/instalments/{award.instalments[0].id}/approve", {}),
-             (f"/awards/{award.id}/reduce", {"amount": "1"}), (f"/awards/{award.id}/cancel", {}),
-             (f"/admin/ledger/{year.id}/admin-cost", {"amount": "1", "memo": "x"}), (f"/admin/ledger/{year.id}/close", {})]
+    posts = [
+        (f"/proposals/{proposal.id}/award", {"programme_year": str(year.id), "amount": "1"}),
+        (f"/awards/{award.id}/instalments/{award.instalments[0].id}/approve", {}),
+        (f"/awards/{award.id}/reduce", {"amount": "1"}),
+        (f"/awards/{award.id}/cancel", {}),
+        (f"/admin/ledger/{year.id}/admin-cost", {"amount": "1", "memo": "x"}),
+        (f"/admin/ledger/{year.id}/close", {}),
+    ]
     for url, data in posts:
         assert b.submit(url, data, page_url="/account").status_code == 403, url
     db.session.expire_all()
@@ -217,8 +260,12 @@ def test_a_refused_payment_is_put_back_and_the_managers_are_told(people, decided
     first = award.instalments[0]
     # A payment the ledger cannot cover (as if another had already taken the commitment).
     first.approved_at, first.approved_by_id = services.utcnow(), people["manager"].id
-    row = record(events.PaymentApproved(award_id=award.id, instalment_id=first.id, programme_year_id=year.id,
-                                        amount_ore=500_000 * SEK), by=people["manager"])
+    row = record(
+        events.PaymentApproved(
+            award_id=award.id, instalment_id=first.id, programme_year_id=year.id, amount_ore=500_000 * SEK
+        ),
+        by=people["manager"],
+    )
     first.event_id = row.id
     db.session.commit()
     smtp.reset()
@@ -226,7 +273,8 @@ def test_a_refused_payment_is_put_back_and_the_managers_are_told(people, decided
     db.session.expire_all()
     assert first.approved_at is None and services.paid(award) == 0  # put back: it can be approved again
     assert [m["Subject"] for m in smtp.messages if m["Subject"] == "The ledger refused a posting"] == [
-        "The ledger refused a posting"] * 2
+        "The ledger refused a posting"
+    ] * 2
     assert ledger.verify() == []
 
 
@@ -280,32 +328,44 @@ def test_programme_set_up_refuses_bad_input_and_changes_nothing(people, make_bro
     manager = make_browser("manager@agency.example.com")
     url = f"/admin/programmes/{programme.id}"
     page = manager.submit(url, {"admin_cap": "101", "eur_rate": "11", "report_dates": "2016-10-15"}).get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "Enter a percentage from 0 to 100." in page
     page = manager.submit(url, {"admin_cap": "5", "eur_rate": "11", "report_dates": "15 October"}).get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "Enter dates like 2016-10-15" in page
-    page = manager.submit(url, {"admin_cap": "5", "eur_rate": "11", "report_dates": "2016-10-15, 9000-01-01"}
-                          ).get_data(as_text=True)
+    page = manager.submit(
+        url, {"admin_cap": "5", "eur_rate": "11", "report_dates": "2016-10-15, 9000-01-01"}
+    ).get_data(as_text=True)
     assert "Enter dates like 2016-10-15" in page  # a date out of any programme's span
     page = manager.submit(f"{url}/years", {"year": "2026", "allocation": "8 000 000"}, page_url=url).get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "already has the year 2026" in page
     for day, message in (("0001-01-01", "Enter a date from"), ("2030-03-31", "from 2026 to 2028")):
-        page = manager.submit(f"{url}/years", {"year": "2027", "allocation": "8 000 000", "requisition_deadline": day},
-                              page_url=url).get_data(as_text=True)
+        page = manager.submit(
+            f"{url}/years",
+            {"year": "2027", "allocation": "8 000 000", "requisition_deadline": day},
+            page_url=url,
+        ).get_data(as_text=True)
         assert message in page, day
     db.session.expire_all()
     assert (programme.admin_cap_basis_points, programme.report_dates, len(programme.years)) == (500, [], 1)
-    assert manager.submit(url, {"admin_cap": "5,5", "eur_rate": "11", "report_dates": "2017-03-31, 2016-10-15"}
-                          ).status_code == 303
+    assert (
+        manager.submit(
+            url, {"admin_cap": "5,5", "eur_rate": "11", "report_dates": "2017-03-31, 2016-10-15"}
+        ).status_code
+        == 303
+    )
     db.session.expire_all()
     assert programme.admin_cap_basis_points == 550 and programme.report_dates == ["2016-10-15", "2017-03-31"]
 
 
 def _booked_award(people, decided, drain) -> Award:
-    award = services.award_funding(decided.proposals["sme"], decided.challenge.programme_year, 400_000 * SEK,
-                                   by=people["manager"])
+    award = services.award_funding(
+        decided.proposals["sme"], decided.challenge.programme_year, 400_000 * SEK, by=people["manager"]
+    )
     db.session.commit()
     drain()
     db.session.expire_all()
@@ -313,11 +373,14 @@ def _booked_award(people, decided, drain) -> Award:
     return award
 
 
-@pytest.mark.parametrize(("change", "found"), [
-    ({"amount_ore": 800_000 * SEK}, "amount 80000000 öre, the ledger committed 40000000 öre"),
-    ({"status": AwardStatus.refused}, "refused, but 40000000 öre was committed"),
-    ({"status": AwardStatus.pending}, "posted, but still pending"),
-])
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        ({"amount_ore": 800_000 * SEK}, "amount 80000000 öre, the ledger committed 40000000 öre"),
+        ({"status": AwardStatus.refused}, "refused, but 40000000 öre was committed"),
+        ({"status": AwardStatus.pending}, "posted, but still pending"),
+    ],
+)
 def test_verify_finds_an_award_that_disagrees_with_its_commitment(people, decided, drain, change, found):
     award = _booked_award(people, decided, drain)
     db.session.execute(sa.update(Award).where(Award.id == award.id).values(**change))
@@ -349,11 +412,13 @@ def test_verify_names_each_disagreement_of_a_reduced_and_partly_paid_award(peopl
 
     assert tampered(amount_ore=350_000 * SEK) == [
         f"{name}: amount 35000000 öre, the ledger committed 30000000 öre",
-        f"{name}: 6000000 öre committed, 11000000 öre expected"]
+        f"{name}: 6000000 öre committed, 11000000 öre expected",
+    ]
     assert tampered(amount_ore=200_000 * SEK) == [
         f"{name}: amount 20000000 öre, the ledger committed 30000000 öre",
         f"{name}: 6000000 öre committed, -4000000 öre expected",
-        f"{name}: paid 24000000 öre of 20000000 öre"]
+        f"{name}: paid 24000000 öre of 20000000 öre",
+    ]
     first.amount_ore = 200_000 * SEK
     db.session.commit()
     assert ledger.verify() == [f"{name}: paid 24000000 öre, its booked instalments 20000000 öre"]
@@ -415,20 +480,30 @@ def test_a_redelivered_ledger_event_tells_nobody_twice_and_gives_nothing_back_tw
     db.session.commit()
     drain()
     before = (_event_types(), services.balance(award.programme_year, AccountKind.available), award.amount_ore)
-    for row in db.session.scalars(sa.select(Event).where(Event.type.in_(["PaymentApproved", "AwardReduced"]))):
+    for row in db.session.scalars(
+        sa.select(Event).where(Event.type.in_(["PaymentApproved", "AwardReduced"]))
+    ):
         services.book(row)
     db.session.commit()
-    assert (_event_types(), services.balance(award.programme_year, AccountKind.available), award.amount_ore) == before
+    assert (
+        _event_types(),
+        services.balance(award.programme_year, AccountKind.available),
+        award.amount_ore,
+    ) == before
 
     # A reduction the ledger refuses (the year closed meanwhile) is put back once, however often delivered.
-    record(events.AwardReduced(award_id=award.id, programme_year_id=award.programme_year_id,
-                               amount_ore=10_000 * SEK))
+    record(
+        events.AwardReduced(
+            award_id=award.id, programme_year_id=award.programme_year_id, amount_ore=10_000 * SEK
+        )
+    )
     db.session.commit()
     ledger_year = award.programme_year
     ledger_year.closed_at = utcnow()  # the ledger's own mark of a closed year
     db.session.commit()
-    [refused] = db.session.scalars(sa.select(Event).where(Event.type == "AwardReduced").order_by(
-        Event.occurred_at.desc(), Event.id)).all()[:1]
+    [refused] = db.session.scalars(
+        sa.select(Event).where(Event.type == "AwardReduced").order_by(Event.occurred_at.desc(), Event.id)
+    ).all()[:1]
     amount = award.amount_ore
     for _ in range(2):
         services.book(refused)

@@ -51,8 +51,10 @@ def _book(event_type, **payload):
 
 
 def _balances(year: ProgrammeYear) -> dict[tuple[AccountKind, int | None], int]:
-    return {(a.kind, a.award_id): a.balance_ore for a in db.session.scalars(
-        sa.select(Account).where(Account.programme_year_id == year.id))}
+    return {
+        (a.kind, a.award_id): a.balance_ore
+        for a in db.session.scalars(sa.select(Account).where(Account.programme_year_id == year.id))
+    }
 
 
 @dataclass
@@ -81,7 +83,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.awards: list[int] = []
 
     def _award_row(self, amount: int) -> Award:
-        award = Award(proposal_id=LedgerMachine.proposal_id, programme_year_id=self.year.id, amount_ore=amount)
+        award = Award(
+            proposal_id=LedgerMachine.proposal_id, programme_year_id=self.year.id, amount_ore=amount
+        )
         db.session.add(award)
         db.session.flush()
         return award
@@ -104,8 +108,11 @@ class LedgerMachine(RuleBasedStateMachine):
         award_id = data.draw(st.sampled_from(self.awards))
         held = self.model.commitments.get(award_id, 0)
         amount = held if kind == "cancel" else data.draw(st.integers(1, max(1, held + 50_000 * SEK)))
-        event_type = {"pay": events.PaymentApproved, "reduce": events.AwardReduced,
-                      "cancel": events.AwardCancelled}[kind]
+        event_type = {
+            "pay": events.PaymentApproved,
+            "reduce": events.AwardReduced,
+            "cancel": events.AwardCancelled,
+        }[kind]
         extra = {"instalment_id": 0} if kind == "pay" else {}
         row = _book(event_type, award_id=award_id, programme_year_id=self.year.id, amount_ore=amount, **extra)
         ok = not self.model.closed and amount <= held
@@ -126,16 +133,27 @@ class LedgerMachine(RuleBasedStateMachine):
             self.model.envelope -= amount
             self.model.admin_spent += amount
 
-    @rule(amounts=st.lists(st.integers(1, 400_000 * SEK), min_size=2, max_size=5),
-          payment=st.integers(1, 150_000 * SEK))
+    @rule(
+        amounts=st.lists(st.integers(1, 400_000 * SEK), min_size=2, max_size=5),
+        payment=st.integers(1, 150_000 * SEK),
+    )
     def awards_and_a_payment_in_one_batch(self, amounts, payment):
         """What the ledger worker does with events that wait: several posted in one transaction, in
         order, an award's payment right after the award (its commitment account not yet written)."""
         awards = [self._award_row(amount) for amount in amounts]
-        rows = [record(events.FundingAwarded(award_id=a.id, programme_year_id=self.year.id, amount_ore=a.amount_ore))
-                for a in awards]
-        rows.append(record(events.PaymentApproved(award_id=awards[0].id, programme_year_id=self.year.id,
-                                                  amount_ore=payment, instalment_id=0)))
+        rows = [
+            record(
+                events.FundingAwarded(award_id=a.id, programme_year_id=self.year.id, amount_ore=a.amount_ore)
+            )
+            for a in awards
+        ]
+        rows.append(
+            record(
+                events.PaymentApproved(
+                    award_id=awards[0].id, programme_year_id=self.year.id, amount_ore=payment, instalment_id=0
+                )
+            )
+        )
         db.session.flush()
         services.book_many(rows)
         services.book_many(rows)  # delivered twice: nothing more
@@ -190,9 +208,15 @@ class LedgerMachine(RuleBasedStateMachine):
 def test_random_sequences_against_the_model(people):
     LedgerMachine.proposal_id = make_proposal(people["sme"], make_challenge(people["owner"])).id
     db.session.flush()
-    run_state_machine_as_test(LedgerMachine, settings=settings(
-        max_examples=25, stateful_step_count=12, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+    run_state_machine_as_test(
+        LedgerMachine,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=12,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
     db.session.commit()
     _rebuilt, differences = ledger.rebuild()
     assert differences == []  # replaying the event log gives every balance to the öre
@@ -209,7 +233,12 @@ def test_the_year_opens_with_the_capped_envelope(year):
 
 
 def test_a_redelivery_changes_nothing_and_another_amount_is_an_error(year, award_row):
-    row = _book(events.FundingAwarded, award_id=award_row.id, programme_year_id=year.id, amount_ore=award_row.amount_ore)
+    row = _book(
+        events.FundingAwarded,
+        award_id=award_row.id,
+        programme_year_id=year.id,
+        amount_ore=award_row.amount_ore,
+    )
     before = _balances(year)
     posting, fresh = ledger.post(row)
     assert posting.booked and not fresh
@@ -240,7 +269,9 @@ def test_a_closed_year_takes_nothing(year, award_row):
 
 
 def test_a_crash_in_the_middle_of_a_posting_books_it_once_on_retry(app, year, award_row, monkeypatch):
-    row = record(events.FundingAwarded(award_id=award_row.id, programme_year_id=year.id, amount_ore=200_000 * SEK))
+    row = record(
+        events.FundingAwarded(award_id=award_row.id, programme_year_id=year.id, amount_ore=200_000 * SEK)
+    )
     db.session.commit()
     real_move = ledger.DatabaseBook.move
     crashes = iter([True])
@@ -254,33 +285,59 @@ def test_a_crash_in_the_middle_of_a_posting_books_it_once_on_retry(app, year, aw
     handler = "funding_post_to_ledger"
     with pytest.raises(SystemError):
         run_handler(row.id, handler)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Transfer).where(Transfer.event_id == row.id)) == 0
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).select_from(Transfer).where(Transfer.event_id == row.id))
+        == 0
+    )
     assert run_handler(row.id, handler) == "handled"
     assert run_handler(row.id, handler) == "already handled"
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Transfer).where(Transfer.event_id == row.id)) == 1
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).select_from(Transfer).where(Transfer.event_id == row.id))
+        == 1
+    )
     assert db.session.get(Award, award_row.id).status is AwardStatus.booked
     assert ledger.verify() == []
 
 
 @pytest.mark.processes
-def test_two_workers_fifty_awards_exactly_thirty_eight_booked(app, people, year, redis_server, smtp, tmp_path):
+def test_two_workers_fifty_awards_exactly_thirty_eight_booked(
+    app, people, year, redis_server, smtp, tmp_path
+):
     proposal = make_proposal(people["sme"], make_challenge(people["owner"]))
     for _ in range(50):
         award = Award(proposal_id=proposal.id, programme_year_id=year.id, amount_ore=200_000 * SEK)
         db.session.add(award)
         db.session.flush()
-        record(events.FundingAwarded(award_id=award.id, programme_year_id=year.id, amount_ore=award.amount_ore))
+        record(
+            events.FundingAwarded(award_id=award.id, programme_year_id=year.id, amount_ore=award.amount_ore)
+        )
     db.session.commit()  # 50 ledger jobs now wait in Redis
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": redis_server.url,
-           "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "test", "SMTP_HOST": "127.0.0.1",
-           "SMTP_PORT": str(app.config["SMTP_PORT"]), "EVENT_LEASE_SECONDS": "3600"}
-    workers = [subprocess.Popen([sys.executable, "-m", "worker", "work", "--burst"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": redis_server.url,
+        "INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": "test",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(app.config["SMTP_PORT"]),
+        "EVENT_LEASE_SECONDS": "3600",
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "worker", "work", "--burst"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     for w in workers:
         _out, err = w.communicate(timeout=120)
         assert w.returncode == 0, err.decode()[-2000:]
     db.session.expire_all()
-    statuses = [a.status for a in db.session.scalars(sa.select(Award).where(Award.programme_year_id == year.id))]
+    statuses = [
+        a.status for a in db.session.scalars(sa.select(Award).where(Award.programme_year_id == year.id))
+    ]
     assert statuses.count(AwardStatus.booked) == 38 and statuses.count(AwardStatus.refused) == 12
     got = _balances(year)
     assert got[(AccountKind.available, None)] == 0
@@ -306,8 +363,9 @@ def _pending_awards(proposal_id: int, year: ProgrammeYear, n: int, amount: int =
         award = Award(proposal_id=proposal_id, programme_year_id=year.id, amount_ore=amount)
         db.session.add(award)
         db.session.flush()
-        award.event_id = record(events.FundingAwarded(award_id=award.id, programme_year_id=year.id,
-                                                      amount_ore=amount)).id
+        award.event_id = record(
+            events.FundingAwarded(award_id=award.id, programme_year_id=year.id, amount_ore=amount)
+        ).id
         awards.append(award)
     return awards
 
@@ -324,15 +382,22 @@ def test_commits_of_ledger_events_wake_one_drain_that_books_them_all(people, yea
     db.session.expire_all()
     statuses = db.session.scalars(sa.select(Award.status).where(Award.event_id.is_not(None))).all()
     assert statuses == [AwardStatus.booked] * 10
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(EventHandling).where(
-        EventHandling.state != HandlingState.done)) == 0
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(EventHandling)
+            .where(EventHandling.state != HandlingState.done)
+        )
+        == 0
+    )
     _pending_awards(award_row.proposal_id, year, 1)
     db.session.commit()  # the drain has run: a new commit wakes a new one
     assert len(_ledger_jobs()) == 1 and _ledger_jobs() != [job_id]
 
 
-def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(app, people, year, award_row,
-                                                                              monkeypatch):
+def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(
+    app, people, year, award_row, monkeypatch
+):
     from rq import Queue
     from rq.registry import ScheduledJobRegistry
 
@@ -354,7 +419,11 @@ def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(app
     run_batches("funding_post_to_ledger")
     db.session.expire_all()
     assert [db.session.get(Award, a.id).status for a in awards] == [
-        AwardStatus.booked, AwardStatus.booked, AwardStatus.pending, AwardStatus.booked]
+        AwardStatus.booked,
+        AwardStatus.booked,
+        AwardStatus.pending,
+        AwardStatus.booked,
+    ]
     handling = db.session.get(EventHandling, (awards[2].event_id, "funding_post_to_ledger"))
     assert (handling.state, handling.attempts) == (HandlingState.pending, 1)
     assert "this award breaks the batch" in handling.last_error
@@ -385,15 +454,21 @@ def test_the_sweeper_wakes_a_drain_when_redis_lost_it(people, year, award_row, r
     assert db.session.get(Award, award.id).status is AwardStatus.booked
 
 
-def test_the_sweeper_wakes_a_drain_behind_a_long_line_of_single_retries(people, year, award_row, redis_server,
-                                                                         drain, smtp):
+def test_the_sweeper_wakes_a_drain_behind_a_long_line_of_single_retries(
+    people, year, award_row, redis_server, drain, smtp
+):
     from challenges.core.events import handle_pending, sweep_events
 
     handle_pending()  # nothing older waits
-    retried = _pending_awards(award_row.proposal_id, year, 3)  # failed in a batch: each goes on as its own job
+    retried = _pending_awards(
+        award_row.proposal_id, year, 3
+    )  # failed in a batch: each goes on as its own job
     db.session.flush()
-    db.session.execute(sa.update(EventHandling).where(EventHandling.event_id.in_([a.event_id for a in retried]))
-                       .values(attempts=1))
+    db.session.execute(
+        sa.update(EventHandling)
+        .where(EventHandling.event_id.in_([a.event_id for a in retried]))
+        .values(attempts=1)
+    )
     db.session.commit()
     redis_server.stop()
     [award] = _pending_awards(award_row.proposal_id, year, 1)
@@ -422,8 +497,13 @@ def test_one_drain_at_a_time_books_in_commit_order(app, people, year, award_row,
         book_many(rows, **kwargs)
 
     monkeypatch.setattr(services, "book_many", book_while_looking)
-    waiting = db.session.scalar(sa.select(sa.func.count()).select_from(EventHandling).where(
-        EventHandling.handler == "funding_post_to_ledger", EventHandling.state == HandlingState.pending))
+    waiting = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(EventHandling)
+        .where(
+            EventHandling.handler == "funding_post_to_ledger", EventHandling.state == HandlingState.pending
+        )
+    )
     assert run_batches("funding_post_to_ledger") == f"{waiting} handled"
     assert seen == [False]
     with db.engine.connect() as other:  # and the lock is free once the drain is over
@@ -434,8 +514,9 @@ def test_one_drain_at_a_time_books_in_commit_order(app, people, year, award_row,
 
 
 @pytest.mark.timeout(60)  # a drain that waited for the lock would wait on itself here
-def test_a_drain_that_finds_another_running_ends_at_once_and_the_other_drains_again(app, people, year, award_row,
-                                                                                    monkeypatch):
+def test_a_drain_that_finds_another_running_ends_at_once_and_the_other_drains_again(
+    app, people, year, award_row, monkeypatch
+):
     from rq import Queue
 
     from challenges.core.events import run_batches
@@ -454,8 +535,13 @@ def test_a_drain_that_finds_another_running_ends_at_once_and_the_other_drains_ag
         book_many(rows, **kwargs)
 
     monkeypatch.setattr(services, "book_many", book_while_another_drain_starts)
-    waiting = db.session.scalar(sa.select(sa.func.count()).select_from(EventHandling).where(
-        EventHandling.handler == "funding_post_to_ledger", EventHandling.state == HandlingState.pending))
+    waiting = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(EventHandling)
+        .where(
+            EventHandling.handler == "funding_post_to_ledger", EventHandling.state == HandlingState.pending
+        )
+    )
     assert run_batches("funding_post_to_ledger") == f"{waiting} handled"
     assert second == ["another drain is running: it drains again when it is done"]  # it did not wait
     assert [job_id.startswith("drain-funding_post_to_ledger-") for job_id in _ledger_jobs()] == [True]
@@ -475,15 +561,23 @@ def test_a_batch_runs_as_many_statements_for_twenty_events_as_for_one(people, ye
         with counting_queries() as statements:
             services.book_many(rows)
         if db.engine.dialect.name == "sqlite":  # SQLite hands back generated keys one row at a time
-            statements = [s for s in statements if not s.startswith(("INSERT INTO ledger_account",
-                                                                     "INSERT INTO ledger_transfer"))]
+            statements = [
+                s
+                for s in statements
+                if not s.startswith(("INSERT INTO ledger_account", "INSERT INTO ledger_transfer"))
+            ]
         counts.append(len(statements))
         assert {a.status for a in awards} == {AwardStatus.booked}
     assert counts[0] == counts[1], counts
 
 
 def test_the_cli_verifies_and_rebuilds(app, year, award_row):
-    _book(events.FundingAwarded, award_id=award_row.id, programme_year_id=year.id, amount_ore=award_row.amount_ore)
+    _book(
+        events.FundingAwarded,
+        award_id=award_row.id,
+        programme_year_id=year.id,
+        amount_ore=award_row.amount_ore,
+    )
     db.session.commit()
     runner = app.test_cli_runner()
     result = runner.invoke(args=["ledger", "verify"])
@@ -520,14 +614,24 @@ with create_app().app_context():
 """
 
 
-def test_a_worker_killed_mid_posting_is_booked_once_by_the_retry(app, year, award_row, redis_server, tmp_path):
-    event_id = record(events.FundingAwarded(award_id=award_row.id, programme_year_id=year.id,
-                                            amount_ore=200_000 * SEK)).id
+def test_a_worker_killed_mid_posting_is_booked_once_by_the_retry(
+    app, year, award_row, redis_server, tmp_path
+):
+    event_id = record(
+        events.FundingAwarded(award_id=award_row.id, programme_year_id=year.id, amount_ore=200_000 * SEK)
+    ).id
     award_id = award_row.id
     db.session.commit()  # and no reads until the worker is gone: SQLite would hold its write lock
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": redis_server.url,
-           "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "test"}
-    killed = subprocess.run([sys.executable, "-c", KILLED_WORKER, event_id], env=env, capture_output=True, timeout=60)
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": redis_server.url,
+        "INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": "test",
+    }
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WORKER, event_id], env=env, capture_output=True, timeout=60
+    )
     assert killed.returncode == -9, killed.stderr.decode()[-2000:]
     db.session.expire_all()
     transfers = sa.select(sa.func.count()).select_from(Transfer).where(Transfer.event_id == event_id)
@@ -550,7 +654,12 @@ def test_the_ledger_page_and_its_csv_cost_the_same_with_more_awards(app, people,
             award = Award(proposal_id=proposal.id, programme_year_id=year.id, amount_ore=1_000 * SEK)
             db.session.add(award)
             db.session.flush()
-            _book(events.FundingAwarded, award_id=award.id, programme_year_id=year.id, amount_ore=award.amount_ore)
+            _book(
+                events.FundingAwarded,
+                award_id=award.id,
+                programme_year_id=year.id,
+                amount_ore=award.amount_ore,
+            )
         db.session.commit()
         with counting_queries() as page_sql:
             assert manager.get(f"/admin/ledger/{year.id}").status_code == 200
@@ -561,8 +670,9 @@ def test_the_ledger_page_and_its_csv_cost_the_same_with_more_awards(app, people,
     assert body.count("Commitment: =cmd") == 4  # each award's account is named by its proposal
 
 
-def test_a_drain_that_loses_redis_right_after_taking_the_lock_lets_it_go(app, people, year, award_row,
-                                                                         monkeypatch):
+def test_a_drain_that_loses_redis_right_after_taking_the_lock_lets_it_go(
+    app, people, year, award_row, monkeypatch
+):
     """Redis fails between the lock and the drain's work: the drain goes on, and the lock is freed
     after it (held for ever, every other worker's drain would end at once)."""
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -603,7 +713,9 @@ def test_an_admin_cost_of_exactly_what_is_left_is_booked_and_one_ore_more_is_not
     assert _balances(year)[(AccountKind.admin_envelope, None)] == 0
 
 
-def test_the_ledger_posts_and_replays_an_event_stored_in_an_older_shape_under_a_name_given_up(app, ctx, monkeypatch):
+def test_the_ledger_posts_and_replays_an_event_stored_in_an_older_shape_under_a_name_given_up(
+    app, ctx, monkeypatch
+):
     """Say an administration cost was once stored as "AdministrationCost", version 1, in whole kronor: the
     ledger reads it through the contract's alias and upcaster, posts öre, and its rebuild agrees."""
     bus = app.extensions["event_bus"]
@@ -614,14 +726,22 @@ def test_the_ledger_posts_and_replays_an_event_stored_in_an_older_shape_under_a_
 
     @bus.upcaster(events.AdminCostBooked, 1)
     def _kronor(payload: dict) -> dict:
-        return {"programme_year_id": payload["programme_year_id"], "amount_ore": payload["kronor"] * 100,
-                "memo": payload.get("memo", "")}
+        return {
+            "programme_year_id": payload["programme_year_id"],
+            "amount_ore": payload["kronor"] * 100,
+            "memo": payload.get("memo", ""),
+        }
 
     bus.check()
     year = make_year(next(_years))
     services.open_year(year)
-    old = Event(id="00000000-0000-4000-8000-000000000001", type="AdministrationCost", version=1,
-                payload={"programme_year_id": year.id, "kronor": 1234}, occurred_at=utcnow())
+    old = Event(
+        id="00000000-0000-4000-8000-000000000001",
+        type="AdministrationCost",
+        version=1,
+        payload={"programme_year_id": year.id, "kronor": 1234},
+        occurred_at=utcnow(),
+    )
     db.session.add(old)
     db.session.flush()
     services.book(bus.fact(old))

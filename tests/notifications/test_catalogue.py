@@ -64,7 +64,9 @@ def test_every_event_type_has_a_catalogue_entry(app):
 
     for notice in NOTICES:
         queues = [h.queue for h in bus.handlers[notice.event]]
-        assert "notifications" in queues, f"nothing on the notifications queue sends {notice.key} ({notice.event})"
+        assert "notifications" in queues, (
+            f"nothing on the notifications queue sends {notice.key} ({notice.event})"
+        )
     for type_name in silent:
         mailers = [h.name for h in bus.handlers[type_name] if h.queue == "notifications"]
         assert mailers == [], f"{type_name} is silent but {mailers} mail about it"
@@ -72,11 +74,15 @@ def test_every_event_type_has_a_catalogue_entry(app):
     templates = Path(app.template_folder, "email")
     for notice in NOTICES:
         for suffix in (".txt", ".html"):
-            assert (templates / f"{notice.template}{suffix}").is_file(), \
+            assert (templates / f"{notice.template}{suffix}").is_file(), (
                 f"{notice.key}: templates/email/{notice.template}{suffix} is missing"
+            )
     used = {n.template for n in NOTICES}
-    unused = sorted(p.name for p in templates.iterdir()
-                    if p.is_file() and not p.name.startswith("_") and p.name.rsplit(".", 1)[0] not in used)
+    unused = sorted(
+        p.name
+        for p in templates.iterdir()
+        if p.is_file() and not p.name.startswith("_") and p.name.rsplit(".", 1)[0] not in used
+    )
     assert unused == [], f"email templates no notice uses: {unused}"
 
 
@@ -107,12 +113,18 @@ class RenderSpy:
             for marker in ("{{", "{%", "}}", "%}"):
                 if marker in part:
                     self.problems.append(f"{where}: {marker!r} left in the {name}")
-        links = [("html href", u) for u in HREF_RE.findall(html)] + [("html", u) for u in URL_RE.findall(html)]
+        links = [("html href", u) for u in HREF_RE.findall(html)] + [
+            ("html", u) for u in URL_RE.findall(html)
+        ]
         links += [("text", u) for u in URL_RE.findall(text)]
-        left_out = {notifications._link_left_out(lang) for lang in ("en", "sv")}  # a one-time link, sent alone
+        left_out = {
+            notifications._link_left_out(lang) for lang in ("en", "sv")
+        }  # a one-time link, sent alone
         for place, url in links:
             if not (url == self.base_url or url.startswith(self.base_url + "/") or url in left_out):
-                self.problems.append(f"{where}: {place} link {url!r} is not an absolute link to {self.base_url}")
+                self.problems.append(
+                    f"{where}: {place} link {url!r} is not an absolute link to {self.base_url}"
+                )
 
     def __call__(self, notice: Notice, language: str, context: dict, subject_args: dict | None = None):
         rendered = {}
@@ -165,15 +177,34 @@ def _accounts(manager: User, drain) -> dict[str, int]:
     """Registration, joining, approval and rejection, passwords, an invitation, roles, disabling.
     Returns the ids of the people the rest of the scenario needs."""
     sven = accounts.register_user(
-        name="Sven Svensson", email="sven@sensorer.example.se", password=TEST_PASSWORD, language="sv",
+        name="Sven Svensson",
+        email="sven@sensorer.example.se",
+        password=TEST_PASSWORD,
+        language="sv",
         new_organisation=accounts.NewOrganisation(
-            name="Sensorer i Norr AB", org_number=valid_org_number(), kind=OrganisationKind.sme, staff_headcount=12,
-            annual_turnover_ore=9_000_000_00, balance_sheet_total_ore=4_000_000_00))
+            name="Sensorer i Norr AB",
+            org_number=valid_org_number(),
+            kind=OrganisationKind.sme,
+            staff_headcount=12,
+            annual_turnover_ore=9_000_000_00,
+            balance_sheet_total_ore=4_000_000_00,
+        ),
+    )
     org_number = sven.organisation.org_number
-    anna = accounts.register_user(name="Anna Andersson", email="anna@sensorer.example.se", password=TEST_PASSWORD,
-                                  language="en", join_org_number=org_number)
-    kalle = accounts.register_user(name="Kalle Karlsson", email="kalle@sensorer.example.se",
-                                   password=TEST_PASSWORD, language="sv", join_org_number=org_number)
+    anna = accounts.register_user(
+        name="Anna Andersson",
+        email="anna@sensorer.example.se",
+        password=TEST_PASSWORD,
+        language="en",
+        join_org_number=org_number,
+    )
+    kalle = accounts.register_user(
+        name="Kalle Karlsson",
+        email="kalle@sensorer.example.se",
+        password=TEST_PASSWORD,
+        language="sv",
+        join_org_number=org_number,
+    )
     ids = {"sven": sven.id, "anna": anna.id, "kalle": kalle.id}
     db.session.commit()
     drain()
@@ -184,12 +215,26 @@ def _accounts(manager: User, drain) -> dict[str, int]:
     accounts.decide_membership(membership[ids["kalle"]], approve=False, by=sven)
     accounts.request_password_reset("sven@sensorer.example.se")
     accounts.change_password(sven, TEST_PASSWORD, "an even longer passphrase for Sven")
-    accounts.request_registration(accounts.Registration(  # a new address: the link to confirm it
-        name="Nils Ny", email="nils@nya.example.se", password=TEST_PASSWORD, language="sv",
-        new_organisation=accounts.NewOrganisation(name="Nya AB", org_number=valid_org_number(),
-                                                  kind=OrganisationKind.industrial)))
-    accounts.request_registration(accounts.Registration(  # a known one: its owner is told
-        name="Sven", email="sven@sensorer.example.se", password=TEST_PASSWORD, language="sv", join_org_number=org_number))
+    accounts.request_registration(
+        accounts.Registration(  # a new address: the link to confirm it
+            name="Nils Ny",
+            email="nils@nya.example.se",
+            password=TEST_PASSWORD,
+            language="sv",
+            new_organisation=accounts.NewOrganisation(
+                name="Nya AB", org_number=valid_org_number(), kind=OrganisationKind.industrial
+            ),
+        )
+    )
+    accounts.request_registration(
+        accounts.Registration(  # a known one: its owner is told
+            name="Sven",
+            email="sven@sensorer.example.se",
+            password=TEST_PASSWORD,
+            language="sv",
+            join_org_number=org_number,
+        )
+    )
     accounts.invite_evaluator("new.evaluator@granskning.example.se", "sv", by=manager)
     anna = db.session.get(User, ids["anna"])
     accounts.grant_role(anna, Role.evaluator, by=manager)
@@ -230,21 +275,43 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     owner = make_user("olle@stal.example.com", name="Olle Ägare", org=owner_org, language="sv")
     make_user("colleague@stal.example.com", name="Colin Colleague", org=owner_org, language="en")
     people = {
-        "sara": make_user("sara@sensors.example.com", name="Sara Sensor", language="sv",
-                          org=make_org(OrganisationKind.sme, name="Sensors AB")),
-        "jonas": make_user("jonas@robots.example.com", name="Jonas Robot",
-                           org=make_org(OrganisationKind.sme, name="Robots AB")),
-        "dora": make_user("dora@drafts.example.com", name="Dora Draft", language="sv",
-                          org=make_org(OrganisationKind.sme, name="Drafts AB")),
-        "wilma": make_user("wilma@withdraw.example.com", name="Wilma Withdraw",
-                           org=make_org(OrganisationKind.sme, name="Withdrawn AB")),
-        "ines": make_user("ines@ineligible.example.com", name="Ines Ineligible", language="sv",
-                          org=make_org(OrganisationKind.sme, name="Offside AB")),
+        "sara": make_user(
+            "sara@sensors.example.com",
+            name="Sara Sensor",
+            language="sv",
+            org=make_org(OrganisationKind.sme, name="Sensors AB"),
+        ),
+        "jonas": make_user(
+            "jonas@robots.example.com",
+            name="Jonas Robot",
+            org=make_org(OrganisationKind.sme, name="Robots AB"),
+        ),
+        "dora": make_user(
+            "dora@drafts.example.com",
+            name="Dora Draft",
+            language="sv",
+            org=make_org(OrganisationKind.sme, name="Drafts AB"),
+        ),
+        "wilma": make_user(
+            "wilma@withdraw.example.com",
+            name="Wilma Withdraw",
+            org=make_org(OrganisationKind.sme, name="Withdrawn AB"),
+        ),
+        "ines": make_user(
+            "ines@ineligible.example.com",
+            name="Ines Ineligible",
+            language="sv",
+            org=make_org(OrganisationKind.sme, name="Offside AB"),
+        ),
     }
-    evaluator_ids = [make_user(email, name=name, roles=(Role.evaluator,), language=language).id
-                     for email, name, language in (("eva@evaluators.example.com", "Eva Evaluator", "en"),
-                                                   ("erik@granskare.example.se", "Erik Granskare", "sv"),
-                                                   ("emma@reviewers.example.org", "Emma Reviewer", "en"))]
+    evaluator_ids = [
+        make_user(email, name=name, roles=(Role.evaluator,), language=language).id
+        for email, name, language in (
+            ("eva@evaluators.example.com", "Eva Evaluator", "en"),
+            ("erik@granskare.example.se", "Erik Granskare", "sv"),
+            ("emma@reviewers.example.org", "Emma Reviewer", "en"),
+        )
+    ]
     challenge = calls.create_challenge(challenge_content(year, criteria=CRITERIA), by=owner)
     calls.submit_challenge(challenge, by=owner)
     db.session.flush()
@@ -257,15 +324,19 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     db.session.commit()
     drain()
     assert _recipients("challenge_match") == {"sven@sensorer.example.se", "anna@sensorer.example.se"}
-    assert {m.state for m in _sent("challenge_match") if m.recipient.startswith("sven")} == {MessageState.held}
+    assert {m.state for m in _sent("challenge_match") if m.recipient.startswith("sven")} == {
+        MessageState.held
+    }
 
     # --- proposals, a clarification, an extension, questions and answers ---
     def person(key: str) -> User:
         return db.session.get(User, person_ids[key])
 
     challenge = db.session.get(Challenge, challenge_id)
-    proposal_ids = {key: make_proposal(person(key), challenge, title=f"Proposal by {key}").id
-                    for key in ("sara", "jonas", "wilma", "ines")}
+    proposal_ids = {
+        key: make_proposal(person(key), challenge, title=f"Proposal by {key}").id
+        for key in ("sara", "jonas", "wilma", "ines")
+    }
     make_proposal(person("dora"), challenge, submit=False, title="Never submitted")
     proposals.withdraw_proposal(db.session.get(Proposal, proposal_ids["wilma"]), by=person("wilma"))
     owner = db.session.get(User, owner_id)
@@ -287,7 +358,9 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     drain()
     assert calls.send_closing_reminders(now=deadline - timedelta(hours=12)) == 1
     drain()
-    assert _recipients("closing_in_three_days") == _recipients("closing_tomorrow") == {"dora@drafts.example.com"}
+    assert (
+        _recipients("closing_in_three_days") == _recipients("closing_tomorrow") == {"dora@drafts.example.com"}
+    )
 
     # --- the close: the owner's digest of proposals, and the review opens ---
     assert calls.close_due_challenges(now=deadline + timedelta(seconds=1)) == 1
@@ -302,20 +375,28 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     manager = db.session.get(User, manager_id)
     reviews.screen_proposal(assessments[proposal_ids["sara"]], eligible=True, reason="", by=manager)
     reviews.screen_proposal(assessments[proposal_ids["jonas"]], eligible=True, reason="", by=manager)
-    reviews.screen_proposal(assessments[proposal_ids["ines"]], eligible=False,
-                            reason="The company is not registered in Sweden.", by=manager)
+    reviews.screen_proposal(
+        assessments[proposal_ids["ines"]],
+        eligible=False,
+        reason="The company is not registered in Sweden.",
+        by=manager,
+    )
     created = reviews.assign_automatically(db.session.get(ChallengeReview, review_id), by=manager)
     assert len(created) == 6
     db.session.commit()
     drain()
-    sara_assessment = db.session.scalar(sa.select(Assessment).where(Assessment.proposal_id == proposal_ids["sara"]))
+    sara_assessment = db.session.scalar(
+        sa.select(Assessment).where(Assessment.proposal_id == proposal_ids["sara"])
+    )
     stepping_back = next(a for a in sara_assessment.assignments if a.evaluator_id == evaluator_ids[0])
     reviews.recuse(stepping_back, "I advised Sensors AB last year.", by=stepping_back.evaluator)
     db.session.commit()
     drain()
     assert _recipients("review_unfilled") == {"manager@agency.example.com", "chef@agency.example.com"}
     # the manager takes one of Jonas's proposal's evaluators off it (she still has Sara's)
-    jonas_assessment = db.session.scalar(sa.select(Assessment).where(Assessment.proposal_id == proposal_ids["jonas"]))
+    jonas_assessment = db.session.scalar(
+        sa.select(Assessment).where(Assessment.proposal_id == proposal_ids["jonas"])
+    )
     taken = next(a for a in jonas_assessment.assignments if a.evaluator_id == evaluator_ids[1])
     taken_email = taken.evaluator.email
     reviews.unassign(taken, by=db.session.get(User, manager_id))
@@ -336,18 +417,28 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     # --- every review in, the decisions published ---
     review = db.session.get(ChallengeReview, review_id)
     criteria = [c.id for c in review.challenge.criteria]
-    for assignment in db.session.scalars(sa.select(Assignment).where(Assignment.recused_at.is_(None))
-                                         .order_by(Assignment.id)).all():
-        reviews.submit_review(assignment, dict(zip(criteria, (6, 5, 4), strict=True)), "Solid work.", "",
-                              by=assignment.evaluator)
+    for assignment in db.session.scalars(
+        sa.select(Assignment).where(Assignment.recused_at.is_(None)).order_by(Assignment.id)
+    ).all():
+        reviews.submit_review(
+            assignment,
+            dict(zip(criteria, (6, 5, 4), strict=True)),
+            "Solid work.",
+            "",
+            by=assignment.evaluator,
+        )
     db.session.commit()
     drain()
     review = db.session.get(ChallengeReview, review_id)
     assert review.completed_at is not None
     manager = db.session.get(User, manager_id)
     for key in ("sara", "jonas"):
-        reviews.decide_proposal(db.session.scalar(sa.select(Assessment).where(
-            Assessment.proposal_id == proposal_ids[key])), Decision.recommend, "A strong fit.", by=manager)
+        reviews.decide_proposal(
+            db.session.scalar(sa.select(Assessment).where(Assessment.proposal_id == proposal_ids[key])),
+            Decision.recommend,
+            "A strong fit.",
+            by=manager,
+        )
     reviews.publish_decisions(review, by=manager)
     db.session.commit()
     drain()
@@ -358,9 +449,12 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     programme = db.session.get(Programme, programme_id)
     small = funding.add_year(programme, 2027, 500_000 * SEK, None, by=manager)  # 475 000 kr available
     small_id = small.id
-    first = funding.award_funding(db.session.get(Proposal, proposal_ids["sara"]), small, 400_000 * SEK, by=manager)
-    second = funding.award_funding(db.session.get(Proposal, proposal_ids["jonas"]), small, 400_000 * SEK,
-                                   by=manager)
+    first = funding.award_funding(
+        db.session.get(Proposal, proposal_ids["sara"]), small, 400_000 * SEK, by=manager
+    )
+    second = funding.award_funding(
+        db.session.get(Proposal, proposal_ids["jonas"]), small, 400_000 * SEK, by=manager
+    )
     first_id, second_id = first.id, second.id
     db.session.commit()
     drain()
@@ -386,9 +480,15 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     drain()
     progress = db.session.get(ProjectReport, progress.id)
     sara = db.session.scalar(sa.select(User).where(User.email == "sara@sensors.example.com"))
-    content = projects.ReportContent(text="Half-way: the rig works.", trl=5, pilot_with_owner=True,
-                                     follow_on_with_owner=False, other_customers=1, private_cofunding_ore=0,
-                                     jobs_created=2)
+    content = projects.ReportContent(
+        text="Half-way: the rig works.",
+        trl=5,
+        pilot_with_owner=True,
+        follow_on_with_owner=False,
+        other_customers=1,
+        private_cofunding_ore=0,
+        jobs_created=2,
+    )
     projects.submit_report(progress, content, by=sara)
     projects.request_changes(progress, "Add the measurements.", by=db.session.get(User, manager_id))
     projects.submit_report(progress, content, by=sara)
@@ -398,7 +498,9 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
 
     # --- the daily digest: after 07:00 Stockholm time ---
     tomorrow = (utcnow().astimezone(STOCKHOLM) + timedelta(days=1)).date()
-    assert notifications.compile_digests(now=datetime.combine(tomorrow, time(8), STOCKHOLM).astimezone(UTC)) == 1
+    assert (
+        notifications.compile_digests(now=datetime.combine(tomorrow, time(8), STOCKHOLM).astimezone(UTC)) == 1
+    )
     drain()
     [digest] = _sent("digest")
     assert digest.recipient == "sven@sensorer.example.se" and digest.language == "sv"
@@ -413,6 +515,9 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     assert written == set(CATALOGUE), f"no message row for: {sorted(set(CATALOGUE) - written)}"
     languages = set(db.session.scalars(sa.select(MailMessage.language).distinct()))
     assert languages == {"en", "sv"}
-    unfinished = db.session.execute(sa.select(EventHandling.handler, EventHandling.state, EventHandling.last_error)
-                                    .where(EventHandling.state != HandlingState.done)).all()
+    unfinished = db.session.execute(
+        sa.select(EventHandling.handler, EventHandling.state, EventHandling.last_error).where(
+            EventHandling.state != HandlingState.done
+        )
+    ).all()
     assert unfinished == []

@@ -28,7 +28,9 @@ def test_message_has_a_message_id_from_event_and_recipient(app, ctx, smtp, drain
     drain()
     [message] = smtp.to("sara@example.com")
     row = db.session.scalar(sa.select(MailMessage))
-    assert message["Message-ID"] == row.message_id == message_id_for(row.event_id, "welcome", "sara@example.com")
+    assert (
+        message["Message-ID"] == row.message_id == message_id_for(row.event_id, "welcome", "sara@example.com")
+    )
     assert row.state is MessageState.sent
     assert message.get_body(("html",)) is not None
     assert "http://localhost/login" in message.get_body(("plain",)).get_content()
@@ -78,8 +80,14 @@ def test_mail_is_written_in_the_recipients_language(app, ctx, smtp, drain):
     assert message["Subject"] == "Välkommen till plattformen för öppen innovation"
 
 
-INJECTIONS = ["x\r\nBcc: evil@example.com", "x\nBcc: evil@example.com", "x\rBcc: evil@example.com",
-              "=?UTF-8?Q?=0A?=Bcc: evil@example.com", "x\x00y", "x\u2028Bcc: evil@example.com"]
+INJECTIONS = [
+    "x\r\nBcc: evil@example.com",
+    "x\nBcc: evil@example.com",
+    "x\rBcc: evil@example.com",
+    "=?UTF-8?Q?=0A?=Bcc: evil@example.com",
+    "x\x00y",
+    "x\u2028Bcc: evil@example.com",
+]
 
 
 @pytest.mark.parametrize("value", INJECTIONS)
@@ -89,21 +97,41 @@ def test_header_unsafe_text_is_detected(value):
 
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_mail_builder_refuses_unsafe_headers(app, ctx, value):
-    message = MailMessage(recipient="sara@example.com", subject=value, message_id="<a@b>", language="en",
-                          body_text="t", body_html="<p>t</p>", created_at=__import__("datetime").datetime.now(__import__("datetime").UTC))
+    message = MailMessage(
+        recipient="sara@example.com",
+        subject=value,
+        message_id="<a@b>",
+        language="en",
+        body_text="t",
+        body_html="<p>t</p>",
+        created_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
+    )
     with pytest.raises(ValueError):
         build_email(message)
 
 
 def test_user_text_never_reaches_a_header(app, ctx, smtp, drain):
-    user = make_user("sara@example.com", name="Sara =?UTF-8?Q?=0A?=")  # a name saved before validation existed
+    user = make_user(
+        "sara@example.com", name="Sara =?UTF-8?Q?=0A?="
+    )  # a name saved before validation existed
     db.session.commit()
     accounts.request_password_reset(user.email)
     db.session.commit()
     drain()
     [message] = smtp.to("sara@example.com")
-    assert sorted(message.keys()) == sorted(["From", "To", "Subject", "Date", "Message-ID", "Content-Language",
-                                             "Auto-Submitted", "Content-Type", "MIME-Version"])
+    assert sorted(message.keys()) == sorted(
+        [
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "Content-Language",
+            "Auto-Submitted",
+            "Content-Type",
+            "MIME-Version",
+        ]
+    )
     assert smtp.envelopes[-1][1] == ["sara@example.com"]
     assert re.fullmatch(r"Reset your password", message["Subject"])
 
@@ -113,7 +141,8 @@ def _loaded(ids: list[int]) -> list[MailMessage]:
 
 
 def test_a_notice_to_many_is_rendered_once_per_language_unless_its_template_names_the_recipient(
-        app, ctx, monkeypatch):
+    app, ctx, monkeypatch
+):
     from jinja2 import ChoiceLoader, DictLoader
 
     from challenges.core.models import Event
@@ -136,9 +165,18 @@ def test_a_notice_to_many_is_rendered_once_per_language_unless_its_template_name
     assert len({(m.subject, m.body_text, m.body_html) for m in swedish}) == 1 and len(swedish) == 3
     assert messages[0].body_text != messages[1].body_text  # the languages differ
 
-    monkeypatch.setattr(app.jinja_env, "loader", ChoiceLoader([
-        DictLoader({"email/welcome.txt": "Hello {{ recipient.email }}\n{% include 'email/_footer.txt' %}"}),
-        app.jinja_env.loader]))
+    monkeypatch.setattr(
+        app.jinja_env,
+        "loader",
+        ChoiceLoader(
+            [
+                DictLoader(
+                    {"email/welcome.txt": "Hello {{ recipient.email }}\n{% include 'email/_footer.txt' %}"}
+                ),
+                app.jinja_env.loader,
+            ]
+        ),
+    )
     mail._names_recipient.cache_clear()
     rendered.clear()
     try:
@@ -159,17 +197,26 @@ def test_a_batch_composes_each_content_once_and_each_message_reads_as_built_alon
     from challenges.notifications.services import _Composer
 
     when = __import__("datetime").datetime(2026, 12, 3, 9, 30, tzinfo=__import__("datetime").UTC)
-    messages = [MailMessage(recipient=f"p{i}@example.com", subject=("Välkommen", "Welcome")[i % 2],
-                            message_id=f"<m{i}@challenges.localhost>", language=("sv", "en")[i % 2],
-                            body_text=("Hej och välkommen!", "Hello!")[i % 2] + "\n" + "x" * 200,
-                            body_html=("<p>Hej och välkommen!</p>", "<p>Hello!</p>")[i % 2], created_at=when,
-                            resent_count=1 if i == 3 else 0) for i in range(4)]
+    messages = [
+        MailMessage(
+            recipient=f"p{i}@example.com",
+            subject=("Välkommen", "Welcome")[i % 2],
+            message_id=f"<m{i}@challenges.localhost>",
+            language=("sv", "en")[i % 2],
+            body_text=("Hej och välkommen!", "Hello!")[i % 2] + "\n" + "x" * 200,
+            body_html=("<p>Hej och välkommen!</p>", "<p>Hello!</p>")[i % 2],
+            created_at=when,
+            resent_count=1 if i == 3 else 0,
+        )
+        for i in range(4)
+    ]
     composer = _Composer()
     for message in messages:
         got = message_from_bytes(composer.bytes_of(message), policy=default)
         want = message_from_bytes(build_email(message).as_bytes(), policy=default)  # what send_message sends
         assert sorted((k, str(v)) for k, v in got.items() if k != "Content-Type") == sorted(
-            (k, str(v)) for k, v in want.items() if k != "Content-Type")  # the boundary is random
+            (k, str(v)) for k, v in want.items() if k != "Content-Type"
+        )  # the boundary is random
         for kind in ("plain", "html"):
             assert got.get_body((kind,)).get_content() == want.get_body((kind,)).get_content()
         assert got["To"] == message.recipient

@@ -44,7 +44,10 @@ def _send(addresses: list[str], user=None) -> str:
 
 def _states(event_id: str) -> dict[str, MailMessage]:
     db.session.rollback()
-    return {m.recipient: m for m in db.session.scalars(sa.select(MailMessage).where(MailMessage.event_id == event_id))}
+    return {
+        m.recipient: m
+        for m in db.session.scalars(sa.select(MailMessage).where(MailMessage.event_id == event_id))
+    }
 
 
 def test_every_deliverable_message_arrives_exactly_once_through_faults(app, ctx, smtp, drain, monkeypatch):
@@ -96,7 +99,9 @@ def test_a_dead_letter_is_listed_for_the_manager_and_a_resend_delivers(app, ctx,
     assert len(smtp.to("gone@example.com")) == 0
 
     del smtp.refuse_recipients["gone@example.com"]  # the address works again
-    response = pm.submit(f"/admin/outbox/{dead_id}/resend", {"back": "dead"}, page_url="/admin/outbox?state=dead")
+    response = pm.submit(
+        f"/admin/outbox/{dead_id}/resend", {"back": "dead"}, page_url="/admin/outbox?state=dead"
+    )
     assert response.status_code == 303 and response.headers["Location"].endswith("/admin/outbox?state=dead")
     drain()
     assert len(smtp.to("gone@example.com")) == 1
@@ -111,7 +116,9 @@ def test_a_dead_letter_is_listed_for_the_manager_and_a_resend_delivers(app, ctx,
     drain()
     assert len(smtp.to("gone@example.com")) == 2
     # a message still on its way cannot be resent
-    db.session.execute(sa.update(MailMessage).where(MailMessage.id == dead_id).values(state=MessageState.queued))
+    db.session.execute(
+        sa.update(MailMessage).where(MailMessage.id == dead_id).values(state=MessageState.queued)
+    )
     db.session.commit()
     page = pm.submit(f"/admin/outbox/{dead_id}/resend", {}, page_url=f"/admin/outbox/{dead_id}")
     assert page.status_code == 303
@@ -177,8 +184,9 @@ def test_a_temporary_failure_is_scheduled_after_the_first_delay(app, ctx, smtp, 
         assert sweep_mail() == 1
 
 
-def test_the_sweeper_sends_what_redis_lost_and_what_a_dead_worker_held(app, ctx, smtp, drain, monkeypatch,
-                                                                        redis_server):
+def test_the_sweeper_sends_what_redis_lost_and_what_a_dead_worker_held(
+    app, ctx, smtp, drain, monkeypatch, redis_server
+):
     monkeypatch.setitem(app.config, "EVENT_LEASE_SECONDS", 120)
     redis_server.stop()  # the commit cannot enqueue: only the database knows
     event_id = _send(["lost@example.com", "held@example.com"])
@@ -186,11 +194,17 @@ def test_the_sweeper_sends_what_redis_lost_and_what_a_dead_worker_held(app, ctx,
     assert sweep_mail() == 0  # within the lease nothing is taken from its first job
     long_ago = utcnow() - timedelta(hours=1)
     rows = _states(event_id)
-    db.session.execute(sa.update(MailMessage).where(MailMessage.id == rows["lost@example.com"].id)
-                       .values(enqueued_at=long_ago))
+    db.session.execute(
+        sa.update(MailMessage)
+        .where(MailMessage.id == rows["lost@example.com"].id)
+        .values(enqueued_at=long_ago)
+    )
     # a worker claimed this one an hour ago and died before recording the outcome
-    db.session.execute(sa.update(MailMessage).where(MailMessage.id == rows["held@example.com"].id)
-                       .values(state=MessageState.sending, claimed_at=long_ago, enqueued_at=long_ago, attempts=1))
+    db.session.execute(
+        sa.update(MailMessage)
+        .where(MailMessage.id == rows["held@example.com"].id)
+        .values(state=MessageState.sending, claimed_at=long_ago, enqueued_at=long_ago, attempts=1)
+    )
     db.session.commit()
     assert sweep_mail() == 2
     assert sweep_mail() == 0  # enqueued once, not on every sweep
@@ -201,8 +215,9 @@ def test_the_sweeper_sends_what_redis_lost_and_what_a_dead_worker_held(app, ctx,
 
 
 @pytest.mark.parametrize(("holder", "freed"), [("gone", True), ("stalled", True), ("beating", False)])
-def test_a_killed_send_jobs_messages_are_freed_within_the_stall_time(app, ctx, smtp, drain, monkeypatch, holder,
-                                                                      freed):
+def test_a_killed_send_jobs_messages_are_freed_within_the_stall_time(
+    app, ctx, smtp, drain, monkeypatch, holder, freed
+):
     """A worker killed mid-batch leaves its messages "sending": the sweeper frees them once the job
     holding them is gone from Redis or has stopped beating, long before the claim's lease ends; a job
     still beating keeps them."""
@@ -222,14 +237,21 @@ def test_a_killed_send_jobs_messages_are_freed_within_the_stall_time(app, ctx, s
         job.set_status(JobStatus.STARTED)
         job.heartbeat(utcnow() - timedelta(seconds=120 if holder == "stalled" else 5), 600)
     claimed = utcnow() - timedelta(minutes=2)  # well within the claim's lease of 15 minutes
-    db.session.execute(sa.update(MailMessage).where(MailMessage.id == message.id).values(
-        state=MessageState.sending, claimed_at=claimed, claimed_by=job.id, attempts=1, enqueued_at=claimed))
+    db.session.execute(
+        sa.update(MailMessage)
+        .where(MailMessage.id == message.id)
+        .values(
+            state=MessageState.sending, claimed_at=claimed, claimed_by=job.id, attempts=1, enqueued_at=claimed
+        )
+    )
     db.session.commit()
     assert sweep_mail() == (1 if freed else 0)
     drain()
     row = _states(event_id)["killed@example.com"]
     if freed:
-        assert len(smtp.to("killed@example.com")) == 1 and row.state is MessageState.sent and row.attempts == 2
+        assert (
+            len(smtp.to("killed@example.com")) == 1 and row.state is MessageState.sent and row.attempts == 2
+        )
         assert row.claimed_by != job.id  # the job that sent it holds it now
     else:
         assert smtp.to("killed@example.com") == [] and row.state is MessageState.sending
@@ -249,8 +271,11 @@ def test_a_job_that_lost_its_claim_while_running_does_not_send(app, ctx, smtp, d
     def build_and_free(composer, message):
         if message.recipient == "first@example.com":  # the stall time passes, the sweeper frees the second
             now[0] += app.config["EVENT_STALL_SECONDS"] + 1
-            db.session.execute(sa.update(MailMessage).where(MailMessage.id == second).values(
-                state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None))
+            db.session.execute(
+                sa.update(MailMessage)
+                .where(MailMessage.id == second)
+                .values(state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None)
+            )
             db.session.commit()
         return build(composer, message)
 
@@ -259,7 +284,10 @@ def test_a_job_that_lost_its_claim_while_running_does_not_send(app, ctx, smtp, d
     assert smtp.to("second@example.com") == [] and len(smtp.to("first@example.com")) == 1
     monkeypatch.setattr(services._Composer, "bytes_of", build)
     services.send_mail([second])  # the job the sweeper enqueued
-    assert len(smtp.to("second@example.com")) == 1 and _states(event_id)["second@example.com"].state is MessageState.sent
+    assert (
+        len(smtp.to("second@example.com")) == 1
+        and _states(event_id)["second@example.com"].state is MessageState.sent
+    )
 
 
 class Killed(BaseException):
@@ -268,7 +296,8 @@ class Killed(BaseException):
 
 @pytest.mark.parametrize("killed_at", [1, 3, 7])
 def test_a_worker_killed_mid_batch_sends_again_at_most_the_message_it_was_handing_over(
-        app, ctx, smtp, monkeypatch, killed_at):
+    app, ctx, smtp, monkeypatch, killed_at
+):
     """Each delivery is recorded before the next message is sent; killed between the server's acceptance
     of message *killed_at* and its record, the job sends that one again (and no other) once freed."""
     addresses = [f"batch{i}@example.com" for i in range(1, 11)]
@@ -288,9 +317,12 @@ def test_a_worker_killed_mid_batch_sends_again_at_most_the_message_it_was_handin
     monkeypatch.setattr(services._Outcomes, "_delivered", record)
     db.session.rollback()
     states = {m.recipient: m.state for m in _states(event_id).values()}
-    assert [a for a in addresses if states[a] is MessageState.sent] == addresses[:killed_at - 1]
-    db.session.execute(sa.update(MailMessage).where(MailMessage.state == MessageState.sending)  # the sweeper
-                       .values(state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None))
+    assert [a for a in addresses if states[a] is MessageState.sent] == addresses[: killed_at - 1]
+    db.session.execute(
+        sa.update(MailMessage)
+        .where(MailMessage.state == MessageState.sending)  # the sweeper
+        .values(state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None)
+    )
     db.session.commit()
     services.send_mail(ids)
     received = [m["To"] for m in smtp.messages]
@@ -310,12 +342,16 @@ def test_a_message_is_handed_over_only_once_the_one_before_it_is_recorded(app, c
         def slow_write(deliveries, *args):
             time.sleep(0.05)
             write(deliveries, *args)
+
         monkeypatch.setattr(services._Deliveries, "_write", slow_write)
 
     def checked(connection, msg):
         with db.engine.connect() as other:  # what another worker, or the sweeper, would read
-            recorded = other.scalar(sa.select(sa.func.count()).where(MailMessage.id.in_(ids),
-                                                                     MailMessage.state == MessageState.sent))
+            recorded = other.scalar(
+                sa.select(sa.func.count()).where(
+                    MailMessage.id.in_(ids), MailMessage.state == MessageState.sent
+                )
+            )
         unrecorded.append(len(smtp.messages) - recorded)
         return data(connection, msg)
 
@@ -325,7 +361,9 @@ def test_a_message_is_handed_over_only_once_the_one_before_it_is_recorded(app, c
     assert {m.state for m in _states(event_id).values()} == {MessageState.sent}
 
 
-def test_a_delivery_that_cannot_be_recorded_stops_the_batch_before_the_next_message(app, ctx, smtp, monkeypatch):
+def test_a_delivery_that_cannot_be_recorded_stops_the_batch_before_the_next_message(
+    app, ctx, smtp, monkeypatch
+):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("SQLite records each delivery in the job's own session, before going on")
     addresses = [f"stop{i}@example.com" for i in range(1, 5)]
@@ -335,7 +373,9 @@ def test_a_delivery_that_cannot_be_recorded_stops_the_batch_before_the_next_mess
 
     def database_gone_at_the_second(deliveries, row, *args):
         if row == ids[1]:
-            raise sa.exc.OperationalError("UPDATE mail_message", {}, Exception("server closed the connection"))
+            raise sa.exc.OperationalError(
+                "UPDATE mail_message", {}, Exception("server closed the connection")
+            )
         write(deliveries, row, *args)
 
     monkeypatch.setattr(services._Deliveries, "_write", database_gone_at_the_second)
@@ -343,8 +383,12 @@ def test_a_delivery_that_cannot_be_recorded_stops_the_batch_before_the_next_mess
         services.send_mail(ids)
     assert [m["To"] for m in smtp.messages] == addresses[:2]
     states = _states(event_id)
-    assert [states[a].state for a in addresses] == [MessageState.sent, MessageState.sending,
-                                                     MessageState.sending, MessageState.sending]
+    assert [states[a].state for a in addresses] == [
+        MessageState.sent,
+        MessageState.sending,
+        MessageState.sending,
+        MessageState.sending,
+    ]
 
 
 def test_a_message_is_sent_once_when_two_workers_get_its_job(app, ctx, smtp, drain):
@@ -355,7 +399,9 @@ def test_a_message_is_sent_once_when_two_workers_get_its_job(app, ctx, smtp, dra
     assert len(smtp.to("once@example.com")) == 1
 
 
-@pytest.mark.parametrize("address", ["x@example.com\r\nBcc: evil@example.com", "x@example.com\nBcc: evil@example.com"])
+@pytest.mark.parametrize(
+    "address", ["x@example.com\r\nBcc: evil@example.com", "x@example.com\nBcc: evil@example.com"]
+)
 def test_an_address_with_a_line_break_is_never_sent(app, ctx, smtp, drain, address):
     event_id = _send([address, "fine@example.com"])
     drain()
@@ -366,8 +412,9 @@ def test_an_address_with_a_line_break_is_never_sent(app, ctx, smtp, drain, addre
     assert all("evil" not in str(rcpts) for _, rcpts in smtp.envelopes)
 
 
-def test_without_a_smtp_server_the_outbox_keeps_it_and_a_server_down_is_retried(app, ctx, smtp, drain,
-                                                                                 monkeypatch):
+def test_without_a_smtp_server_the_outbox_keeps_it_and_a_server_down_is_retried(
+    app, ctx, smtp, drain, monkeypatch
+):
     monkeypatch.setitem(app.config, "MAIL_RETRY_DELAYS", [3600])
     monkeypatch.setitem(app.config, "SMTP_PORT", 1)  # nothing listens there
     event_id = _send(["a@example.com", "b@example.com", "c@example.com"])
@@ -416,7 +463,9 @@ def test_a_refused_sender_hands_the_messages_back_and_a_too_big_message_is_dead(
 
 
 def test_a_long_batch_hands_the_rest_to_a_new_job_without_using_tries(app, ctx, smtp, drain, monkeypatch):
-    clock = iter(range(0, 10**6, 100))  # every look at the clock is 100 s later: 120 s pass by the 2nd message
+    clock = iter(
+        range(0, 10**6, 100)
+    )  # every look at the clock is 100 s later: 120 s pass by the 2nd message
     monkeypatch.setattr(services, "_clock", lambda: next(clock))
     addresses = [f"slow{i}@example.com" for i in range(5)]
     event_id = _send(addresses)

@@ -37,8 +37,11 @@ def _set_mode(user_id: int, mode: MailMode) -> None:
 
 def _messages(email: str) -> list[MailMessage]:
     db.session.rollback()
-    return list(db.session.scalars(sa.select(MailMessage).where(MailMessage.recipient == email)
-                                   .order_by(MailMessage.id)))
+    return list(
+        db.session.scalars(
+            sa.select(MailMessage).where(MailMessage.recipient == email).order_by(MailMessage.id)
+        )
+    )
 
 
 def _ask_and_answer(people, challenge_id: int, n: int = 2) -> None:
@@ -62,8 +65,9 @@ def open_challenge(people, drain, smtp) -> int:
     return challenge_id
 
 
-def test_a_daily_digest_gathers_the_days_messages_into_one_email(people, open_challenge, smtp, drain,
-                                                                make_browser):
+def test_a_daily_digest_gathers_the_days_messages_into_one_email(
+    people, open_challenge, smtp, drain, make_browser
+):
     owner_id, sme_email = people["owner"].id, people["sme"].email
     _set_mode(owner_id, MailMode.daily)
     _ask_and_answer(people, open_challenge)
@@ -107,14 +111,19 @@ def test_an_empty_digest_is_never_sent(people, open_challenge, smtp, drain):
     assert compile_digests(now=_tomorrow_at(8)) == 0
     drain()
     assert smtp.messages == []
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.type == "DigestCompiled")) == 0
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.type == "DigestCompiled"))
+        == 0
+    )
 
 
 def test_essential_messages_go_at_once_whatever_the_choice(people, open_challenge, smtp, drain):
     _set_mode(people["owner"].id, MailMode.off)
     _ask_and_answer(people, open_challenge, n=1)
     challenge = db.session.get(Challenge, open_challenge)
-    calls.extend_deadline(challenge, challenge.deadline + timedelta(days=3), "More time.", by=people["colleague"])
+    calls.extend_deadline(
+        challenge, challenge.deadline + timedelta(days=3), "More time.", by=people["colleague"]
+    )
     db.session.commit()
     drain()
     rows = {m.notice: m.state for m in _messages("owner@steel.example.com")}
@@ -123,7 +132,9 @@ def test_essential_messages_go_at_once_whatever_the_choice(people, open_challeng
     # Sara follows it (she asked) and hears of the deadline at once, whatever she chose for questions
     _set_mode(people["sme"].id, MailMode.off)
     challenge = db.session.get(Challenge, open_challenge)
-    calls.extend_deadline(challenge, challenge.deadline + timedelta(days=3), "Even more time.", by=people["owner"])
+    calls.extend_deadline(
+        challenge, challenge.deadline + timedelta(days=3), "Even more time.", by=people["owner"]
+    )
     db.session.commit()
     drain()
     assert [m["Subject"] for m in smtp.to("sara@sensors.example.com")][-1] == "A challenge has a new deadline"
@@ -133,11 +144,15 @@ def test_the_choice_is_made_on_the_account_page(people, make_browser):
     sara = make_browser("sara@sensors.example.com")
     page = sara.get("/account").get_data(as_text=True)
     assert "One summary a day" in page and "always emailed at once" in page
-    response = sara.submit("/account", {"name": "Sara", "language": "en", "mail_mode": "daily"}, page_url="/account")
+    response = sara.submit(
+        "/account", {"name": "Sara", "language": "en", "mail_mode": "daily"}, page_url="/account"
+    )
     assert response.status_code == 303
     db.session.rollback()
     assert db.session.get(User, people["sme"].id).mail_mode is MailMode.daily
-    bad = sara.submit("/account", {"name": "Sara", "language": "en", "mail_mode": "hourly"}, page_url="/account")
+    bad = sara.submit(
+        "/account", {"name": "Sara", "language": "en", "mail_mode": "hourly"}, page_url="/account"
+    )
     assert bad.status_code == 200 and "Not a valid choice" in bad.get_data(as_text=True)
     db.session.rollback()
     assert db.session.get(User, people["sme"].id).mail_mode is MailMode.daily
@@ -179,8 +194,8 @@ def test_the_outbox_searches_by_recipient_event_and_state(people, open_challenge
     assert pm.get("/admin/outbox?state=bogus&event=Nope").status_code == 200
     message = _messages("owner@steel.example.com")[0]
     page = pm.get(f"/admin/outbox/{message.id}").get_data(as_text=True)
-    assert "QuestionAsked" in page, page[page.find("<main"):][:3000]
-    assert "Question number 0?" in page, page[page.find("<main"):][:3000]
+    assert "QuestionAsked" in page, page[page.find("<main") :][:3000]
+    assert "Question number 0?" in page, page[page.find("<main") :][:3000]
     assert "QuestionAsked · the owner's members" in page
 
 
@@ -199,12 +214,18 @@ def test_closing_reminders_go_to_unsubmitted_proposals_three_days_and_one_day_be
     assert calls.send_closing_reminders(now=deadline - timedelta(days=2, hours=12)) == 1
     assert calls.send_closing_reminders(now=deadline - timedelta(days=2)) == 0  # once
     drain()
-    assert [m["Subject"] for m in smtp.to("sara@sensors.example.com")] == ["Reminder: a challenge closes in three days"]
-    assert [m["Subject"] for m in smtp.to("ada@edits.example.com")] == ["Reminder: a challenge closes in three days"]
+    assert [m["Subject"] for m in smtp.to("sara@sensors.example.com")] == [
+        "Reminder: a challenge closes in three days"
+    ]
+    assert [m["Subject"] for m in smtp.to("ada@edits.example.com")] == [
+        "Reminder: a challenge closes in three days"
+    ]
     assert smtp.to("jonas@robots.example.com") == []
     assert calls.send_closing_reminders(now=deadline - timedelta(hours=12)) == 1
     drain()
-    assert [m["Subject"] for m in smtp.to("sara@sensors.example.com")][-1] == "Reminder: a challenge closes tomorrow"
+    assert [m["Subject"] for m in smtp.to("sara@sensors.example.com")][
+        -1
+    ] == "Reminder: a challenge closes tomorrow"
     # a later deadline gets its own reminders
     challenge = db.session.get(Challenge, challenge_id)
     calls.extend_deadline(challenge, deadline + timedelta(days=7), "More time.", by=people["owner"])
@@ -236,8 +257,12 @@ def test_a_language_without_templates_falls_back_to_english(app, ctx, smtp, drai
     event = Event(id=str(uuid.uuid4()), type="UserRegistered", version=1, payload={}, occurred_at=utcnow())
     db.session.add(event)
     with caplog.at_level(logging.WARNING):
-        [message_id] = notify(event, "welcome", [Recipient(email="kurt@example.com", language="de")],
-                              user=User(name="Kurt", email="kurt@example.com"))
+        [message_id] = notify(
+            event,
+            "welcome",
+            [Recipient(email="kurt@example.com", language="de")],
+            user=User(name="Kurt", email="kurt@example.com"),
+        )
     message = db.session.get(MailMessage, message_id)
     assert message.language == "en" and message.subject == "Welcome to the open innovation platform"
     assert "Hello Kurt" in message.body_text

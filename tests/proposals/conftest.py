@@ -23,14 +23,25 @@ def pdf(size: int = 2000, body: bytes = b"") -> bytes:
 def content(user: User, **changes) -> ProposalContent:
     """A complete proposal that adds up: 400 000 kr of a 500 000 kr maximum."""
     values = dict(
-        title="Acoustic crack detection", summary="We listen for cracks with contact microphones.",
-        solution="## Approach\n\nA sensor array on the **fixture**.", fit="Finds cracks before machining.",
-        milestones=[{"title": "Prototype", "due": "2027-03-01", "deliverable": "A rig"},
-                    {"title": "Pilot at the foundry", "due": "2027-09-01", "deliverable": ""}],
+        title="Acoustic crack detection",
+        summary="We listen for cracks with contact microphones.",
+        solution="## Approach\n\nA sensor array on the **fixture**.",
+        fit="Finds cracks before machining.",
+        milestones=[
+            {"title": "Prototype", "due": "2027-03-01", "deliverable": "A rig"},
+            {"title": "Pilot at the foundry", "due": "2027-09-01", "deliverable": ""},
+        ],
         requested_ore=400_000_00,
         budget={"personnel": 300_000_00, "equipment": 50_000_00, "services": 40_000_00, "other": 10_000_00},
-        team_ids=[user.id], partners=[{"name": "Luleå University of Technology", "org_number": "202100-2841",
-                                       "kind": "university", "role": "Signal processing"}],
+        team_ids=[user.id],
+        partners=[
+            {
+                "name": "Luleå University of Technology",
+                "org_number": "202100-2841",
+                "kind": "university",
+                "role": "Signal processing",
+            }
+        ],
         accept_agreement=True,
     )
     values.update(changes)

@@ -20,7 +20,9 @@ from tests.proposals.conftest import content, make_proposal, pdf
 def test_mail_about_a_sealed_proposal_is_sealed_in_the_outbox(people, challenge, make_browser, drain):
     make_proposal(people["sme"], challenge, title="Secret sealed title")
     drain()
-    [receipt] = db.session.scalars(sa.select(MailMessage).where(MailMessage.notice == "proposal_receipt")).all()
+    [receipt] = db.session.scalars(
+        sa.select(MailMessage).where(MailMessage.notice == "proposal_receipt")
+    ).all()
     manager = make_browser("manager@agency.example.com")
     page = manager.get("/admin/outbox").get_data(as_text=True)
     assert "Sealed: about a proposal" in page
@@ -44,7 +46,9 @@ def test_mail_about_a_sealed_proposal_is_sealed_in_the_outbox(people, challenge,
     db.session.commit()
     assert "Secret sealed title" in manager.get(f"/admin/outbox/{receipt.id}").get_data(as_text=True)
     assert "sara@sensors.example.com" in manager.get("/admin/outbox?q=sara").get_data(as_text=True)
-    assert "sara@sensors.example.com" in manager.get("/admin/outbox?event=ProposalSubmitted").get_data(as_text=True)
+    assert "sara@sensors.example.com" in manager.get("/admin/outbox?event=ProposalSubmitted").get_data(
+        as_text=True
+    )
 
 
 def test_receipts_go_to_the_team_of_the_version_still_in_the_organisation(people, challenge, drain, smtp):
@@ -146,20 +150,34 @@ def test_others_read_only_the_version_that_counts(people, challenge, make_browse
     assert proposal.versions[-1].content["organisation"]["eur_rate_ore"] == 1100  # the rate the test used
 
 
-@pytest.mark.parametrize("url", ["/proposals/9999999999999999999999", "/challenges/9999999999999999999999",
-                                 "/challenges/9999999999999999999999/proposals/new"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/proposals/9999999999999999999999",
+        "/challenges/9999999999999999999999",
+        "/challenges/9999999999999999999999/proposals/new",
+    ],
+)
 def test_huge_ids_are_not_found(people, make_browser, url):
     assert make_browser("sara@sensors.example.com").get(url).status_code == 404
 
 
 def test_huge_amounts_get_a_message(people, challenge, make_browser):
     sara = make_browser("sara@sensors.example.com")
-    page = sara.submit("/organisation", {"org_number": people["sme"].organisation.org_number,
-                                         "staff_headcount": "3", "annual_turnover": "9" * 25,
-                                         "balance_sheet_total": "1"}).get_data(as_text=True)
+    page = sara.submit(
+        "/organisation",
+        {
+            "org_number": people["sme"].organisation.org_number,
+            "staff_headcount": "3",
+            "annual_turnover": "9" * 25,
+            "balance_sheet_total": "1",
+        },
+    ).get_data(as_text=True)
     assert "This amount is too large" in page
-    page = sara.submit(f"/challenges/{challenge.id}/proposals/new",
-                       {"title": "Big", "requested": "9" * 25, "team": str(people["sme"].id)}).get_data(as_text=True)
+    page = sara.submit(
+        f"/challenges/{challenge.id}/proposals/new",
+        {"title": "Big", "requested": "9" * 25, "team": str(people["sme"].id)},
+    ).get_data(as_text=True)
     assert "This amount is too large" in page
 
 
@@ -180,12 +198,15 @@ def test_the_list_reads_changes_as_the_proposal_page_does(people, make_browser):
     whatever changed: a field, the team, a file; not the order in which the team was read (å after z)."""
     sme = people["sme"]
     org = sme.organisation
-    ake, zoe = make_user("ake@sensors.example.com", org=org, name="Åke Ödman"), make_user(
-        "zoe@sensors.example.com", org=org, name="Zoe Zetterberg")
+    ake, zoe = (
+        make_user("ake@sensors.example.com", org=org, name="Åke Ödman"),
+        make_user("zoe@sensors.example.com", org=org, name="Zoe Zetterberg"),
+    )
     team = [sme.id, ake.id, zoe.id]
     calls = [make_challenge(people["owner"]) for _ in range(7)]
     unchanged, edited, reverted, new_member, new_file, file_removed, draft = [
-        make_proposal(sme, c, team_ids=team) for c in calls[:6]] + [make_proposal(sme, calls[6], submit=False)]
+        make_proposal(sme, c, team_ids=team) for c in calls[:6]
+    ] + [make_proposal(sme, calls[6], submit=False)]
     for proposal in (new_file, file_removed):
         services.add_attachment(proposal, "plan.pdf", pdf(), by=sme)
     services.submit_proposal(file_removed, by=sme)
@@ -198,7 +219,10 @@ def test_the_list_reads_changes_as_the_proposal_page_does(people, make_browser):
     everything = [unchanged, edited, reverted, new_member, new_file, file_removed, draft]
     changed = {edited.id, new_member.id, new_file.id, file_removed.id}
     assert services.unsubmitted_changes(everything) == changed
-    assert {p.id for p in everything if p.status is ProposalStatus.submitted
-            and services.has_unsubmitted_changes(p)} == changed
+    assert {
+        p.id
+        for p in everything
+        if p.status is ProposalStatus.submitted and services.has_unsubmitted_changes(p)
+    } == changed
     page = make_browser("sara@sensors.example.com").get("/proposals").get_data(as_text=True)
     assert page.count("changes not submitted") == 4

@@ -27,9 +27,18 @@ DRAFT_OPEN = "Drafttitle Lidar Kestrel"
 DRAFT_CLOSED = "Drafttitle Closed Heron"
 # What each argument of a route names, so that every id in the database is tried.
 ARGUMENTS = {
-    "proposal_id": Proposal, "challenge_id": Challenge, "attachment_id": ProposalAttachment, "award_id": Award,
-    "message_id": MailMessage, "user_id": User, "programme_id": Programme, "year_id": ProgrammeYear,
-    "topic_id": Topic, "project_id": Project, "report_id": ProjectReport, "assignment_id": Assignment,
+    "proposal_id": Proposal,
+    "challenge_id": Challenge,
+    "attachment_id": ProposalAttachment,
+    "award_id": Award,
+    "message_id": MailMessage,
+    "user_id": User,
+    "programme_id": Programme,
+    "year_id": ProgrammeYear,
+    "topic_id": Topic,
+    "project_id": Project,
+    "report_id": ProjectReport,
+    "assignment_id": Assignment,
 }
 OTHER_VALUES = {"number": [1, 2], "name": ["challenges", "scores", "projects", "results", "money"]}
 SECRET_ARGUMENTS = {"token"}  # emailed links: nothing to walk
@@ -82,7 +91,9 @@ def _urls(app) -> list[str]:
 
 
 @pytest.mark.parametrize("email", ROLES, ids=[e or "visitor" for e in ROLES])
-def test_no_page_shows_a_sealed_or_draft_title_to_anyone_but_its_applicant(app, sealed_world, make_browser, email):
+def test_no_page_shows_a_sealed_or_draft_title_to_anyone_but_its_applicant(
+    app, sealed_world, make_browser, email
+):
     urls = _urls(app)
     assert len(urls) > 100
     browser = make_browser(email)

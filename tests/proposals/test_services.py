@@ -35,42 +35,73 @@ def _proposals() -> int:
 
 def test_a_draft_may_be_incomplete_but_needs_a_title(people, challenge):
     sme = people["sme"]
-    proposal = services.start_proposal(challenge, services.ProposalContent(title="Idea", team_ids=[sme.id]), by=sme)
+    proposal = services.start_proposal(
+        challenge, services.ProposalContent(title="Idea", team_ids=[sme.id]), by=sme
+    )
     assert proposal.status is ProposalStatus.draft and proposal.version == 0
     db.session.commit()
-    errors = _refused(services.update_proposal, proposal, services.ProposalContent(title="  ", team_ids=[sme.id]),
-                      by=sme)
+    errors = _refused(
+        services.update_proposal, proposal, services.ProposalContent(title="  ", team_ids=[sme.id]), by=sme
+    )
     assert errors == {"title": "Enter a title."}
     assert db.session.get(Proposal, proposal.id).title == "Idea"
 
 
-@pytest.mark.parametrize(("changes", "field", "words"), [
-    ({"requested_ore": 500_000_01, "budget": {"personnel": 500_000_01}}, "requested", "at most 500,000 kr"),
-    ({"requested_ore": -1}, "requested", "cannot be negative"),
-    ({"requested_ore": 400_000_00, "budget": {"personnel": 399_999_99}}, "requested", "add up to 399,999.99 kr"),
-    ({"budget": {"personnel": -5, "equipment": 400_000_05}}, "budget_personnel", "cannot be negative"),
-    ({"title": "x" * 201}, "title", "at most 200"),
-    ({"solution": "x" * 20001}, "solution", "at most 20000"),
-    ({"milestones": [{"title": "Prototype", "due": ""}]}, "milestones", "both a name and a date"),
-    ({"milestones": [{"title": "x", "due": "2027-02-30"}]}, "milestones", "real date"),
-    ({"partners": [{"name": "", "kind": "university", "org_number": "", "role": "x"}]}, "partners", "organisation's name"),
-    ({"partners": [{"name": "Uni", "kind": "university", "org_number": "202100-2842", "role": ""}]}, "partners",
-     "not valid"),
-    ({"partners": [{"name": "Uni", "kind": "castle", "org_number": "", "role": ""}]}, "partners", "what kind"),
-    ({"team_ids": []}, "team", "at least one person"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        (
+            {"requested_ore": 500_000_01, "budget": {"personnel": 500_000_01}},
+            "requested",
+            "at most 500,000 kr",
+        ),
+        ({"requested_ore": -1}, "requested", "cannot be negative"),
+        (
+            {"requested_ore": 400_000_00, "budget": {"personnel": 399_999_99}},
+            "requested",
+            "add up to 399,999.99 kr",
+        ),
+        ({"budget": {"personnel": -5, "equipment": 400_000_05}}, "budget_personnel", "cannot be negative"),
+        ({"title": "x" * 201}, "title", "at most 200"),
+        ({"solution": "x" * 20001}, "solution", "at most 20000"),
+        ({"milestones": [{"title": "Prototype", "due": ""}]}, "milestones", "both a name and a date"),
+        ({"milestones": [{"title": "x", "due": "2027-02-30"}]}, "milestones", "real date"),
+        (
+            {"partners": [{"name": "", "kind": "university", "org_number": "", "role": "x"}]},
+            "partners",
+            "organisation's name",
+        ),
+        (
+            {"partners": [{"name": "Uni", "kind": "university", "org_number": "202100-2842", "role": ""}]},
+            "partners",
+            "not valid",
+        ),
+        (
+            {"partners": [{"name": "Uni", "kind": "castle", "org_number": "", "role": ""}]},
+            "partners",
+            "what kind",
+        ),
+        ({"team_ids": []}, "team", "at least one person"),
+    ],
+)
 def test_bad_input_is_refused_by_name_and_changes_nothing(people, challenge, changes, field, words):
     sme = people["sme"]
     errors = _refused(services.start_proposal, challenge, content(sme, **changes), by=sme)
     assert words in errors[field], errors
     assert _proposals() == 0
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(
-        Event.type == "ProposalStarted")) == 0
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(Event).where(Event.type == "ProposalStarted")
+        )
+        == 0
+    )
 
 
 def test_team_members_come_from_the_applicant_organisation(people, challenge):
     sme, outsider = people["sme"], people["other_sme"]
-    errors = _refused(services.start_proposal, challenge, content(sme, team_ids=[sme.id, outsider.id]), by=sme)
+    errors = _refused(
+        services.start_proposal, challenge, content(sme, team_ids=[sme.id, outsider.id]), by=sme
+    )
     assert errors == {"team": "Choose team members from your organisation's members."}
 
 
@@ -101,10 +132,12 @@ def test_another_organisation_cannot_edit_submit_or_withdraw(people, challenge):
     proposal = make_proposal(people["sme"], challenge)
     db.session.commit()
     intruder = people["other_sme"]
-    for call in (lambda: services.update_proposal(proposal, content(intruder, team_ids=[intruder.id]), by=intruder),
-                 lambda: services.submit_proposal(proposal, by=intruder),
-                 lambda: services.withdraw_proposal(proposal, by=intruder),
-                 lambda: services.add_attachment(proposal, "x.pdf", pdf(), by=intruder)):
+    for call in (
+        lambda: services.update_proposal(proposal, content(intruder, team_ids=[intruder.id]), by=intruder),
+        lambda: services.submit_proposal(proposal, by=intruder),
+        lambda: services.withdraw_proposal(proposal, by=intruder),
+        lambda: services.add_attachment(proposal, "x.pdf", pdf(), by=intruder),
+    ):
         with pytest.raises(PermissionDenied):
             call()
         db.session.rollback()
@@ -117,7 +150,9 @@ def test_another_organisation_cannot_edit_submit_or_withdraw(people, challenge):
 
 def test_submission_needs_every_part_and_names_each_missing_one(people, challenge):
     sme = people["sme"]
-    proposal = services.start_proposal(challenge, services.ProposalContent(title="Idea", team_ids=[sme.id]), by=sme)
+    proposal = services.start_proposal(
+        challenge, services.ProposalContent(title="Idea", team_ids=[sme.id]), by=sme
+    )
     db.session.commit()
     errors = _refused(services.submit_proposal, proposal, by=sme)
     assert set(errors) == {"summary", "solution", "fit", "requested", "milestones", "accept_agreement"}
@@ -150,19 +185,47 @@ def test_each_submission_is_a_numbered_frozen_version(people, challenge):
 def test_a_readable_diff_between_versions(people, challenge):
     sme = people["sme"]
     proposal = make_proposal(sme, challenge)
-    services.update_proposal(proposal, content(
-        sme, solution="## Approach\n\nA sensor array on the **fixture**.\n\nAnd a thermal camera.",
-        requested_ore=450_000_00,
-        budget={"personnel": 350_000_00, "equipment": 50_000_00, "services": 40_000_00, "other": 10_000_00}), by=sme)
+    services.update_proposal(
+        proposal,
+        content(
+            sme,
+            solution="## Approach\n\nA sensor array on the **fixture**.\n\nAnd a thermal camera.",
+            requested_ore=450_000_00,
+            budget={
+                "personnel": 350_000_00,
+                "equipment": 50_000_00,
+                "services": 40_000_00,
+                "other": 10_000_00,
+            },
+        ),
+        by=sme,
+    )
     services.submit_proposal(proposal, by=sme)
-    labels = {k: k for k in ("title", "summary", "solution", "fit", "milestones", "requested_ore", "budget",
-                             "team", "partners", "attachments")}
-    diff = {d.label: d.lines for d in services.diff_versions(proposal.versions[0].content,
-                                                             proposal.versions[1].content, labels)}
+    labels = {
+        k: k
+        for k in (
+            "title",
+            "summary",
+            "solution",
+            "fit",
+            "milestones",
+            "requested_ore",
+            "budget",
+            "team",
+            "partners",
+            "attachments",
+        )
+    }
+    diff = {
+        d.label: d.lines
+        for d in services.diff_versions(proposal.versions[0].content, proposal.versions[1].content, labels)
+    }
     assert set(diff) == {"solution", "requested_ore", "budget"}
     assert ("+", "And a thermal camera.") in diff["solution"]
     assert ("-", "400,000 kr") in diff["requested_ore"] and ("+", "450,000 kr") in diff["requested_ore"]
-    assert ("-", "Personnel: 300,000 kr") in diff["budget"] and ("+", "Personnel: 350,000 kr") in diff["budget"]
+    assert ("-", "Personnel: 300,000 kr") in diff["budget"] and ("+", "Personnel: 350,000 kr") in diff[
+        "budget"
+    ]
     assert (" ", "Equipment: 50,000 kr") in diff["budget"]  # context around the change
 
 
@@ -184,7 +247,11 @@ def test_withdraw_and_reopen_before_the_deadline(people, challenge):
 
 
 def _figures(org, staff=10, turnover_sek=5_000_000, balance_sek=2_000_000):
-    org.staff_headcount, org.annual_turnover_ore, org.balance_sheet_total_ore = staff, turnover_sek * 100, balance_sek * 100
+    org.staff_headcount, org.annual_turnover_ore, org.balance_sheet_total_ore = (
+        staff,
+        turnover_sek * 100,
+        balance_sek * 100,
+    )
 
 
 def test_eu_sme_definition_at_the_programme_rate(people, challenge):
@@ -198,7 +265,10 @@ def test_eu_sme_definition_at_the_programme_rate(people, challenge):
     _figures(org, staff=249, turnover_sek=500_000_001, balance_sek=430_000_001)
     problems = services.eligibility_problems(org, challenge)
     assert set(problems) == {"eligibility.finances"}
-    assert "500,000,000 kr" in problems["eligibility.finances"] and "organisation page" in problems["eligibility.finances"]
+    assert (
+        "500,000,000 kr" in problems["eligibility.finances"]
+        and "organisation page" in problems["eligibility.finances"]
+    )
     programme.eur_rate_ore = 1100  # at 11 SEK the same company is an SME again
     assert services.eligibility_problems(org, challenge) == {}
     _figures(org, staff=250)
@@ -229,12 +299,24 @@ def test_members_correct_their_figures_and_then_submit(people, challenge):
     db.session.rollback()
     from challenges.accounts.services import update_organisation_figures
 
-    update_organisation_figures(org, org_number=org.org_number, staff_headcount=42,
-                                annual_turnover_ore=9_000_000_00, balance_sheet_total_ore=1_000_000_00, by=sme)
+    update_organisation_figures(
+        org,
+        org_number=org.org_number,
+        staff_headcount=42,
+        annual_turnover_ore=9_000_000_00,
+        balance_sheet_total_ore=1_000_000_00,
+        by=sme,
+    )
     assert services.submit_proposal(proposal, by=sme).content["organisation"]["staff"] == 42
     with pytest.raises(PermissionDenied):
-        update_organisation_figures(org, org_number=org.org_number, staff_headcount=1, annual_turnover_ore=0,
-                                    balance_sheet_total_ore=0, by=people["other_sme"])
+        update_organisation_figures(
+            org,
+            org_number=org.org_number,
+            staff_headcount=1,
+            annual_turnover_ore=0,
+            balance_sheet_total_ore=0,
+            by=people["other_sme"],
+        )
 
 
 # --- the deadline -------------------------------------------------------------------------------------------
@@ -250,10 +332,12 @@ def test_the_deadline_freezes_everything_to_the_second(people, challenge):
     version = services.submit_proposal(proposal, by=sme, now=just_before)
     assert version.number == 1
     db.session.commit()
-    for call in (lambda: services.update_proposal(proposal, content(sme, title="Too late"), by=sme, now=at),
-                 lambda: services.submit_proposal(proposal, by=sme, now=at),
-                 lambda: services.withdraw_proposal(proposal, by=sme, now=at),
-                 lambda: services.add_attachment(proposal, "late.pdf", pdf(), by=sme, now=at)):
+    for call in (
+        lambda: services.update_proposal(proposal, content(sme, title="Too late"), by=sme, now=at),
+        lambda: services.submit_proposal(proposal, by=sme, now=at),
+        lambda: services.withdraw_proposal(proposal, by=sme, now=at),
+        lambda: services.add_attachment(proposal, "late.pdf", pdf(), by=sme, now=at),
+    ):
         with pytest.raises(ServiceError) as caught:
             call()
         assert "deadline for this challenge passed" in caught.value.message
@@ -294,7 +378,10 @@ def test_a_version_keeps_the_instant_it_was_submitted(people, challenge):
     at = started + timedelta(days=3, hours=2, seconds=7)
     version = services.submit_proposal(proposal, by=people["sme"], now=at)
     assert version.submitted_at == at and proposal.submitted_at == at
-    assert db.session.scalar(sa.select(ProposalVersion.submitted_at).where(ProposalVersion.id == version.id)) == at
+    assert (
+        db.session.scalar(sa.select(ProposalVersion.submitted_at).where(ProposalVersion.id == version.id))
+        == at
+    )
 
 
 def test_drafts_and_withdrawn_proposals_stay_with_the_applicant(people, challenge):
@@ -315,12 +402,18 @@ def test_attachments_are_checked_by_content_and_counted(people, challenge, app):
     sme = people["sme"]
     proposal = make_proposal(sme, challenge, submit=False)
     html = b"<html><script>alert(1)</script></html>"
-    for data, words in ((html, "not a PDF"), (b"%PDF-1.4 truncated", "not a PDF"), (b"", "empty"),
-                        (pdf(10 * 1024 * 1024 + 1), "larger than 10 MB")):
+    for data, words in (
+        (html, "not a PDF"),
+        (b"%PDF-1.4 truncated", "not a PDF"),
+        (b"", "empty"),
+        (pdf(10 * 1024 * 1024 + 1), "larger than 10 MB"),
+    ):
         with pytest.raises(ServiceError) as caught:
             services.add_attachment(proposal, "report.pdf", data, by=sme)
         assert words in caught.value.message and caught.value.field == "file"
-    exactly_ten = services.add_attachment(proposal, "../../etc/Rapport åäö.pdf", pdf(10 * 1024 * 1024), by=sme)
+    exactly_ten = services.add_attachment(
+        proposal, "../../etc/Rapport åäö.pdf", pdf(10 * 1024 * 1024), by=sme
+    )
     assert exactly_ten.filename == "Rapport åäö.pdf" and exactly_ten.size == 10 * 1024 * 1024
     for n in range(4):
         services.add_attachment(proposal, f"annex-{n}.pdf", pdf(), by=sme)
@@ -365,7 +458,9 @@ def test_receipt_to_the_whole_team_with_the_version(people, challenge, drain, sm
     sme = people["sme"]
     colleague = make_user("nils@sensors.example.com", org=sme.organisation, name="Nils")
     proposal = make_proposal(sme, challenge, team_ids=[sme.id, colleague.id])
-    services.update_proposal(proposal, content(sme, team_ids=[sme.id, colleague.id], title="Sharper title"), by=sme)
+    services.update_proposal(
+        proposal, content(sme, team_ids=[sme.id, colleague.id], title="Sharper title"), by=sme
+    )
     services.submit_proposal(proposal, by=sme)
     drain()
     receipts = [m for m in smtp.messages if "Receipt" in m["Subject"]]
@@ -375,7 +470,9 @@ def test_receipt_to_the_whole_team_with_the_version(people, challenge, drain, sm
         ("sara@sensors.example.com", "Receipt: your proposal has been submitted (version 1)"),
         ("sara@sensors.example.com", "Receipt: your proposal has been submitted (version 2)"),
     ]
-    body = next(m for m in receipts if m["Subject"].endswith("(version 2)")).get_body(("plain",)).get_content()
+    body = (
+        next(m for m in receipts if m["Subject"].endswith("(version 2)")).get_body(("plain",)).get_content()
+    )
     assert "version 2" in body and "Sharper title" in body and "400,000 kr" in body
 
 
@@ -398,7 +495,9 @@ def test_one_digest_to_the_owner_when_the_challenge_closes(people, challenge, dr
     assert calls.close_due_challenges() == 1
     drain()
     drain()  # a second run changes nothing: one digest per person
-    digests = [m for m in smtp.messages if m["Subject"] == "Your challenge has closed: the proposals that came in"]
+    digests = [
+        m for m in smtp.messages if m["Subject"] == "Your challenge has closed: the proposals that came in"
+    ]
     assert sorted(m["To"] for m in digests) == ["colleague@steel.example.com", "owner@steel.example.com"]
     body = digests[0].get_body(("plain",)).get_content()
     assert "1 proposal came in" in body and "Acoustic crack detection" in body and "Sensors AB" in body
@@ -407,7 +506,9 @@ def test_one_digest_to_the_owner_when_the_challenge_closes(people, challenge, dr
 
 def test_the_demo_organisations_are_smes_by_the_rule(app, ctx):
     org = make_org(OrganisationKind.sme)
-    challenge = make_challenge(make_user(org=make_org(OrganisationKind.industrial)), ChallengeStatus.published)
+    challenge = make_challenge(
+        make_user(org=make_org(OrganisationKind.industrial)), ChallengeStatus.published
+    )
     assert services.eligibility_problems(org, challenge) == {}
 
 
@@ -419,8 +520,10 @@ def test_after_the_deadline_a_withdrawn_proposal_cannot_be_reopened_nor_a_file_r
     db.session.commit()
     attachment = withdrawn.attachments[0]
     at = challenge.deadline
-    for call in (lambda: services.reopen_proposal(withdrawn, by=sme, now=at),
-                 lambda: services.remove_attachment(attachment, by=sme, now=at)):
+    for call in (
+        lambda: services.reopen_proposal(withdrawn, by=sme, now=at),
+        lambda: services.remove_attachment(attachment, by=sme, now=at),
+    ):
         with pytest.raises(ServiceError, match="deadline for this challenge passed"):
             call()
         db.session.rollback()

@@ -20,13 +20,25 @@ from tests.proposals.conftest import content, make_proposal, pdf
 def _form(sme, **changes) -> dict:
     """The proposal form as a browser posts it: money in kronor as people type it."""
     data = {
-        "title": "Acoustic crack detection", "summary": "We listen for cracks.", "solution": "A *sensor* array.",
-        "fit": "Finds cracks before machining.", "milestones-0-title": "Prototype",
-        "milestones-0-due": "2027-03-01", "milestones-0-deliverable": "A rig", "requested": "400 000",
-        "budget_personnel": "300 000", "budget_equipment": "50 000", "budget_services": "40 000,00",
-        "budget_other": "10000", "team": str(sme.id), "partners-0-name": "Luleå University of Technology",
-        "partners-0-kind": "university", "partners-0-org_number": "202100-2841", "partners-0-role": "Signals",
-        "accept_agreement": "y", "save": "1",
+        "title": "Acoustic crack detection",
+        "summary": "We listen for cracks.",
+        "solution": "A *sensor* array.",
+        "fit": "Finds cracks before machining.",
+        "milestones-0-title": "Prototype",
+        "milestones-0-due": "2027-03-01",
+        "milestones-0-deliverable": "A rig",
+        "requested": "400 000",
+        "budget_personnel": "300 000",
+        "budget_equipment": "50 000",
+        "budget_services": "40 000,00",
+        "budget_other": "10000",
+        "team": str(sme.id),
+        "partners-0-name": "Luleå University of Technology",
+        "partners-0-kind": "university",
+        "partners-0-org_number": "202100-2841",
+        "partners-0-role": "Signals",
+        "accept_agreement": "y",
+        "save": "1",
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
@@ -72,22 +84,33 @@ def test_save_a_draft_then_submit_it(people, challenge, sara):
     assert sara.get("/proposals").get_data(as_text=True).count(f'href="/proposals/{proposal.id}"') == 1
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"requested": "400 000,005"}, "Use at most two decimals"),
-    ({"requested": "-400 000", "budget_personnel": "-400 000", "budget_equipment": "", "budget_services": "",
-      "budget_other": ""}, "cannot be negative"),
-    ({"requested": "500 000,01", "budget_personnel": "400 000,01"}, "You can request at most 500,000 kr"),
-    ({"budget_other": "9 999"}, "The budget lines add up to 399,999 kr but you request 400,000 kr"),
-    ({"requested": "lots"}, "Enter an amount in kronor"),
-    ({"title": ""}, "Enter a title."),
-    ({"title": "x" * 201}, "Use at most 200 characters."),
-    ({"milestones-0-due": "2027-02-30"}, "Enter a real date"),
-    ({"milestones-0-due": ""}, "both a name and a date"),
-    ({"partners-0-org_number": "202100-2842"}, "is not valid"),
-    ({"team": None}, "Choose at least one person"),
-    ({"solution": "- " * 30 + "deep"}, "Lists and quotes are nested more than 20 levels deep here."),
-    ({"fit": "[" * 3000}, "A paragraph here has too many square brackets to be shown."),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"requested": "400 000,005"}, "Use at most two decimals"),
+        (
+            {
+                "requested": "-400 000",
+                "budget_personnel": "-400 000",
+                "budget_equipment": "",
+                "budget_services": "",
+                "budget_other": "",
+            },
+            "cannot be negative",
+        ),
+        ({"requested": "500 000,01", "budget_personnel": "400 000,01"}, "You can request at most 500,000 kr"),
+        ({"budget_other": "9 999"}, "The budget lines add up to 399,999 kr but you request 400,000 kr"),
+        ({"requested": "lots"}, "Enter an amount in kronor"),
+        ({"title": ""}, "Enter a title."),
+        ({"title": "x" * 201}, "Use at most 200 characters."),
+        ({"milestones-0-due": "2027-02-30"}, "Enter a real date"),
+        ({"milestones-0-due": ""}, "both a name and a date"),
+        ({"partners-0-org_number": "202100-2842"}, "is not valid"),
+        ({"team": None}, "Choose at least one person"),
+        ({"solution": "- " * 30 + "deep"}, "Lists and quotes are nested more than 20 levels deep here."),
+        ({"fit": "[" * 3000}, "A paragraph here has too many square brackets to be shown."),
+    ],
+)
 def test_bad_input_keeps_what_was_typed_and_saves_nothing(people, challenge, sara, changes, message):
     response = sara.submit(f"/challenges/{challenge.id}/proposals/new", _form(people["sme"], **changes))
     page = response.get_data(as_text=True)
@@ -102,8 +125,9 @@ def test_editing_another_organisations_proposal_is_refused(people, challenge, ma
     db.session.commit()
     jonas = make_browser()
     jonas.login("jonas@robots.example.com")
-    response = jonas.submit(f"/proposals/{proposal.id}/edit", _form(people["other_sme"], title="Mine now"),
-                            page_url="/proposals")
+    response = jonas.submit(
+        f"/proposals/{proposal.id}/edit", _form(people["other_sme"], title="Mine now"), page_url="/proposals"
+    )
     assert response.status_code == 404
     db.session.rollback()
     assert db.session.get(Proposal, proposal.id).title == "Acoustic crack detection"
@@ -118,8 +142,15 @@ def test_a_company_that_is_not_an_sme_is_told_which_rule_failed(people, challeng
     assert "fewer than 250 staff; your organisation reports 400" in page
     response = sara.submit(f"/proposals/{proposal.id}/submit", {}, page_url=f"/proposals/{proposal.id}")
     assert "fewer than 250 staff" in response.get_data(as_text=True)
-    response = sara.submit("/organisation", {"org_number": org.org_number, "staff_headcount": "45",
-                                             "annual_turnover": "9 500 000", "balance_sheet_total": "4 200 000"})
+    response = sara.submit(
+        "/organisation",
+        {
+            "org_number": org.org_number,
+            "staff_headcount": "45",
+            "annual_turnover": "9 500 000",
+            "balance_sheet_total": "4 200 000",
+        },
+    )
     assert response.status_code == 303
     response = sara.submit(f"/proposals/{proposal.id}/submit", {}, page_url=f"/proposals/{proposal.id}")
     assert response.status_code == 303
@@ -129,12 +160,23 @@ def test_a_company_that_is_not_an_sme_is_told_which_rule_failed(people, challeng
 
 def test_organisation_figures_refuse_bad_input(people, sara):
     org = people["sme"].organisation
-    response = sara.submit("/organisation", {"org_number": "556016-0681", "staff_headcount": "-1",
-                                             "annual_turnover": "1,234", "balance_sheet_total": ""})
+    response = sara.submit(
+        "/organisation",
+        {
+            "org_number": "556016-0681",
+            "staff_headcount": "-1",
+            "annual_turnover": "1,234",
+            "balance_sheet_total": "",
+        },
+    )
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    for message in ("check digit does not match", "Enter a whole number of 0 or more",
-                    "Use at most two decimals", "Enter the balance-sheet total"):
+    for message in (
+        "check digit does not match",
+        "Enter a whole number of 0 or more",
+        "Use at most two decimals",
+        "Enter the balance-sheet total",
+    ):
         assert message in page
     db.session.rollback()
     assert db.session.get(type(org), org.id).staff_headcount == 10
@@ -144,8 +186,12 @@ def test_organisation_figures_refuse_bad_input(people, sara):
 
 
 def _upload(browser, proposal, data: bytes, name: str = "plan.pdf"):
-    return browser.submit(f"/proposals/{proposal.id}/attachments", {"file": (io.BytesIO(data), name)},
-                          page_url=f"/proposals/{proposal.id}/edit", content_type="multipart/form-data")
+    return browser.submit(
+        f"/proposals/{proposal.id}/attachments",
+        {"file": (io.BytesIO(data), name)},
+        page_url=f"/proposals/{proposal.id}/edit",
+        content_type="multipart/form-data",
+    )
 
 
 def _attachments() -> int:
@@ -156,12 +202,16 @@ def _attachments() -> int:
 def test_uploads_are_checked_by_content_size_and_number(people, challenge, sara):
     proposal = make_proposal(people["sme"], challenge, submit=False)
     db.session.commit()
-    for data, message in ((b"<html><body>Not a PDF</body></html>", "This file is not a PDF"),
-                          (pdf(10 * 1024 * 1024 + 1), "larger than 10 MB")):
+    for data, message in (
+        (b"<html><body>Not a PDF</body></html>", "This file is not a PDF"),
+        (pdf(10 * 1024 * 1024 + 1), "larger than 10 MB"),
+    ):
         response = _upload(sara, proposal, data)
         assert response.status_code == 200 and message in response.get_data(as_text=True)
         assert _attachments() == 0
-    response = sara.submit(f"/proposals/{proposal.id}/attachments", {}, page_url=f"/proposals/{proposal.id}/edit")
+    response = sara.submit(
+        f"/proposals/{proposal.id}/attachments", {}, page_url=f"/proposals/{proposal.id}/edit"
+    )
     assert "Choose a PDF file to upload." in response.get_data(as_text=True)
     assert _upload(sara, proposal, b"%PDF-" + b"x" * (13 * 1024 * 1024)).status_code == 413
     for n in range(5):
@@ -196,24 +246,34 @@ def test_downloads_are_attachments_for_allowed_people_only(people, challenge, sa
 
 # --- the access matrix ------------------------------------------------------------------------------------
 
-WHO = {"sme": "sara@sensors.example.com", "other_sme": "jonas@robots.example.com",
-       "owner": "owner@steel.example.com", "other_owner": "owner@cars.example.com",
-       "evaluator": "eva@evaluators.example.com", "manager": "manager@agency.example.com", "anonymous": None}
+WHO = {
+    "sme": "sara@sensors.example.com",
+    "other_sme": "jonas@robots.example.com",
+    "owner": "owner@steel.example.com",
+    "other_owner": "owner@cars.example.com",
+    "evaluator": "eva@evaluators.example.com",
+    "manager": "manager@agency.example.com",
+    "anonymous": None,
+}
 
 # What each person gets, before and after the deadline: ok (2xx or a redirect back to the
 # proposal), login, or refused (403, or 404 where even the proposal's existence is sealed).
 BEFORE = {
     "sme": {"view": 200, "edit": 200, "submit": 303, "withdraw": 303, "download": 200},
-    **{who: {"view": 404, "edit": 404, "submit": 404, "withdraw": 404, "download": 404}
-       for who in ("other_sme", "owner", "other_owner", "evaluator", "manager")},
+    **{
+        who: {"view": 404, "edit": 404, "submit": 404, "withdraw": 404, "download": 404}
+        for who in ("other_sme", "owner", "other_owner", "evaluator", "manager")
+    },
     "anonymous": {"view": 302, "edit": 302, "submit": 302, "withdraw": 302, "download": 302},
 }
 AFTER = {
     "sme": {"view": 200, "edit": 303, "submit": 303, "withdraw": 303, "download": 200},
     "owner": {"view": 200, "edit": 403, "submit": 403, "withdraw": 403, "download": 200},
     "manager": {"view": 200, "edit": 403, "submit": 403, "withdraw": 403, "download": 200},
-    **{who: {"view": 404, "edit": 404, "submit": 404, "withdraw": 404, "download": 404}
-       for who in ("other_sme", "other_owner", "evaluator")},
+    **{
+        who: {"view": 404, "edit": 404, "submit": 404, "withdraw": 404, "download": 404}
+        for who in ("other_sme", "other_owner", "evaluator")
+    },
     "anonymous": {"view": 302, "edit": 302, "submit": 302, "withdraw": 302, "download": 302},
 }
 
@@ -266,7 +326,11 @@ def test_the_challenge_proposal_list_is_sealed_until_the_deadline(people, challe
     page = owner.get(url).get_data(as_text=True)
     assert "sealed until the deadline" in page and "Acoustic" not in page and "Submitted" not in page
     page = manager.get(url).get_data(as_text=True)
-    assert "Acoustic" not in page and "<dt>Submitted</dt><dd>1</dd>" in page and "<dt>Drafts</dt><dd>1</dd>" in page
+    assert (
+        "Acoustic" not in page
+        and "<dt>Submitted</dt><dd>1</dd>" in page
+        and "<dt>Drafts</dt><dd>1</dd>" in page
+    )
     assert sme.get(url).status_code == 403
     challenge.deadline = utcnow() - timedelta(seconds=1)
     db.session.commit()
@@ -290,13 +354,17 @@ def test_the_challenge_page_offers_a_proposal_to_smes_only(people, challenge, ma
     assert f'href="/proposals/{proposal.id}"' in sara.get(url).get_data(as_text=True)
     # A second start goes to the proposal the organisation already has.
     response = sara.get(f"/challenges/{challenge.id}/proposals/new")
-    assert response.status_code == 303 and response.headers["Location"].endswith(f"/proposals/{proposal.id}/edit")
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        f"/proposals/{proposal.id}/edit"
+    )
 
 
 def test_versions_and_what_changed(people, challenge, sara):
     sme = people["sme"]
     proposal = make_proposal(sme, challenge)
-    services.update_proposal(proposal, content(sme, fit="Finds cracks before machining.\n\nAnd porosity."), by=sme)
+    services.update_proposal(
+        proposal, content(sme, fit="Finds cracks before machining.\n\nAnd porosity."), by=sme
+    )
     services.submit_proposal(proposal, by=sme)
     db.session.commit()
     page = sara.get(f"/proposals/{proposal.id}/changes").get_data(as_text=True)
@@ -341,7 +409,9 @@ def test_the_lists_cost_the_same_statements_with_more_proposals(people, make_bro
     with counting_queries() as one_mine:
         assert sara.get("/proposals").status_code == 200
     with counting_queries() as one_list:
-        assert "Acoustic crack detection" in manager.get(f"/challenges/{first.id}/proposals").get_data(as_text=True)
+        assert "Acoustic crack detection" in manager.get(f"/challenges/{first.id}/proposals").get_data(
+            as_text=True
+        )
     first.deadline = deadline
     for n in range(4):
         make_proposal(sme, make_challenge(owner))
@@ -362,7 +432,9 @@ def test_the_lists_cost_the_same_statements_with_more_proposals(people, make_bro
 def test_a_refused_save_and_submit_says_that_nothing_was_saved(people, challenge, sara):
     people["sme"].organisation.staff_headcount = 400
     db.session.commit()
-    response = sara.submit(f"/challenges/{challenge.id}/proposals/new", _form(people["sme"], save=None, submit="1"))
+    response = sara.submit(
+        f"/challenges/{challenge.id}/proposals/new", _form(people["sme"], save=None, submit="1")
+    )
     page = response.get_data(as_text=True)
     assert "fewer than 250 staff" in page and "Nothing has been saved." in page
     assert "We listen for cracks." in page

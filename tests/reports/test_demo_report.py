@@ -18,7 +18,11 @@ from challenges.reports.services import Period
 
 
 def _start_share(kronor: int) -> int:
-    return next(amount for condition, amount in funding.plan_for(kronor * SEK) if condition is InstalmentCondition.start)
+    return next(
+        amount
+        for condition, amount in funding.plan_for(kronor * SEK)
+        if condition is InstalmentCondition.start
+    )
 
 
 def test_the_demo_programme_reports_reconcile_with_the_ledger(app, ctx):
@@ -26,9 +30,11 @@ def test_the_demo_programme_reports_reconcile_with_the_ledger(app, ctx):
     handle_pending()  # today's part, as the workers would
     programme = db.session.scalar(sa.select(Programme))
     periods = services.report_periods(programme)
-    assert [(p.start, p.end) for p in periods] == [(date(2016, 1, 1), date(2016, 10, 15)),
-                                                   (date(2016, 10, 16), date(2017, 3, 31)),
-                                                   (date(2017, 4, 1), date(2018, 3, 31))]
+    assert [(p.start, p.end) for p in periods] == [
+        (date(2016, 1, 1), date(2016, 10, 15)),
+        (date(2016, 10, 16), date(2017, 3, 31)),
+        (date(2017, 4, 1), date(2018, 3, 31)),
+    ]
     first, second, final = (services.build(programme, p) for p in periods)
 
     # 15 October 2016: both projects running, the start instalments paid, the progress reports in

@@ -28,8 +28,15 @@ from challenges.reports.services import Period
 from challenges.reports.views import report_data
 
 SEK = 100
-FINAL = ReportContent(text="Tested on the line.", trl=7, pilot_with_owner=True, follow_on_with_owner=True,
-                      other_customers=2, private_cofunding_ore=150_000 * SEK, jobs_created=3)
+FINAL = ReportContent(
+    text="Tested on the line.",
+    trl=7,
+    pilot_with_owner=True,
+    follow_on_with_owner=True,
+    other_customers=2,
+    private_cofunding_ore=150_000 * SEK,
+    jobs_created=3,
+)
 
 
 def _programme(decided) -> Programme:
@@ -37,8 +44,9 @@ def _programme(decided) -> Programme:
 
 
 def _book_award(people, decided, amount_sek: int) -> Award:
-    award = funding.award_funding(decided.proposals["sme"], decided.challenge.programme_year, amount_sek * SEK,
-                                  by=people["manager"])
+    award = funding.award_funding(
+        decided.proposals["sme"], decided.challenge.programme_year, amount_sek * SEK, by=people["manager"]
+    )
     handle_pending()  # the ledger books it; the project starts
     return award
 
@@ -75,9 +83,12 @@ def test_the_report_reconciles_with_the_ledger_to_the_ore(people, decided, drain
     programme = _programme(decided)
     report = services.build(programme, Period(services.programme_start(programme), services.today()))
     assert report.reconciled and len(report.checks) == 2 + 7 + 3, [
-        (c.label, c.from_events, c.from_ledger) for c in report.checks]
+        (c.label, c.from_events, c.from_ledger) for c in report.checks
+    ]
     live = live_balances()
-    ledger = {kind: sum(v for (y, k, _), v in live.items() if k is kind and y == year.id) for kind in AccountKind}
+    ledger = {
+        kind: sum(v for (y, k, _), v in live.items() if k is kind and y == year.id) for kind in AccountKind
+    }
     money = report.total
     assert money.allocation == -ledger[AccountKind.allocation] == year.allocation_ore
     assert money.paid == ledger[AccountKind.paid_out] == 400_000 * SEK  # both instalments
@@ -91,13 +102,18 @@ def test_the_report_reconciles_with_the_ledger_to_the_ore(people, decided, drain
     [line] = report.challenges
     assert (line.proposals, line.screened_out, line.awards, line.awarded_ore) == (2, 0, 1, 400_000 * SEK)
     assert report.owners == ["Steel Works AB"]
-    assert report.smes == sorted([people["sme"].membership.organisation.name,
-                                  people["other_sme"].membership.organisation.name])
+    assert report.smes == sorted(
+        [people["sme"].membership.organisation.name, people["other_sme"].membership.organisation.name]
+    )
     [selection] = report.selections
     assert [c.name for c in selection.criteria] == [c.name for c in decided.challenge.criteria]
-    assert sum(sum(c.counts) + c.not_applicable for c in selection.criteria) == report.reviews_submitted * len(
-        selection.criteria)
-    assert report.result_totals["jobs_created"] == 3 and report.result_totals["private_cofunding_ore"] == 150_000 * SEK
+    assert sum(
+        sum(c.counts) + c.not_applicable for c in selection.criteria
+    ) == report.reviews_submitted * len(selection.criteria)
+    assert (
+        report.result_totals["jobs_created"] == 3
+        and report.result_totals["private_cofunding_ore"] == 150_000 * SEK
+    )
     assert report.funding_by("area") == [(decided.challenge.area.label, 400_000 * SEK)]
 
 
@@ -111,16 +127,25 @@ def test_a_report_as_of_a_past_day_is_unchanged_by_later_events(people, decided,
     programme = _programme(decided)
     period = Period(services.programme_start(programme), services.local_day(past))
     before = _comparable(services.build(programme, period))
-    start_amount = next(amount for condition, amount in funding.plan_for(300_000 * SEK)
-                        if condition is InstalmentCondition.start)
+    start_amount = next(
+        amount
+        for condition, amount in funding.plan_for(300_000 * SEK)
+        if condition is InstalmentCondition.start
+    )
     assert before["money"]["total"]["paid_ore"] == start_amount < 300_000 * SEK
     assert before["funded_projects"][0]["status"] == "running" and not before["results"]["per_project"]
 
     # later: a new year opened, the administration cap changed, the final report approved (the rest
     # paid), more administration
     funding.add_year(programme, 2041, 1_000_000 * SEK, None, by=people["manager"])
-    funding.update_programme(programme, admin_cap_basis_points=300, eur_rate_ore=programme.eur_rate_ore,
-                             return_deadline=programme.return_deadline, report_dates=[], by=people["manager"])
+    funding.update_programme(
+        programme,
+        admin_cap_basis_points=300,
+        eur_rate_ore=programme.eur_rate_ore,
+        return_deadline=programme.return_deadline,
+        report_dates=[],
+        by=people["manager"],
+    )
     final = _final_report(award)
     projects.submit_report(final, FINAL, by=people["sme"])
     projects.approve_report(final, by=people["manager"])
@@ -139,18 +164,24 @@ def _manager_report(make_browser, programme_id: int, **args):
     return manager, manager.get(f"/admin/programmes/{programme_id}/report", query_string=args)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ({"start": "2026-03-01", "end": "2026-02-01"}, "The period ends before it starts."),
-    ({"end": "1999-12-31"}, "The programme starts on"),
-    ({"start": "1999-12-31"}, "The programme starts on"),
-    ({"end": "2999-01-01"}, "a day that has begun"),
-    ({"end": "31/03/2017"}, "Enter a date like 2016-10-15."),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"start": "2026-03-01", "end": "2026-02-01"}, "The period ends before it starts."),
+        ({"end": "1999-12-31"}, "The programme starts on"),
+        ({"start": "1999-12-31"}, "The programme starts on"),
+        ({"end": "2999-01-01"}, "a day that has begun"),
+        ({"end": "31/03/2017"}, "Enter a date like 2016-10-15."),
+    ],
+)
 def test_a_bad_period_is_refused_with_a_message(people, decided, make_browser, args, message):
     programme = _programme(decided)
     if "2026" in args.get("start", ""):  # a period inside the programme, the wrong way round
         first = services.programme_start(programme)
-        args = {"start": (first + timedelta(days=40)).isoformat(), "end": (first + timedelta(days=10)).isoformat()}
+        args = {
+            "start": (first + timedelta(days=40)).isoformat(),
+            "end": (first + timedelta(days=10)).isoformat(),
+        }
     manager, page = _manager_report(make_browser, programme.id, **args)
     assert page.status_code == 400
     assert message in page.get_data(as_text=True)
@@ -174,11 +205,15 @@ def test_the_lessons_are_kept_with_the_report_of_their_day(people, decided, make
         refused = manager.submit(url, {"as_of": far, "text": "x"}, page_url=page_url)
         assert refused.status_code == 400 and message in refused.get_data(as_text=True), far
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ProgrammeLessons)) == 0
-    saved = manager.submit(url, {"as_of": day, "text": "Short deadlines **hurt** small firms."}, page_url=page_url)
+    saved = manager.submit(
+        url, {"as_of": day, "text": "Short deadlines **hurt** small firms."}, page_url=page_url
+    )
     assert saved.status_code == 303
     page = manager.get(saved.headers["Location"]).get_data(as_text=True)
     assert "<strong>hurt</strong>" in page
-    report = manager.get(f"/admin/programmes/{programme.id}/report.json", query_string={"end": day}).get_json()
+    report = manager.get(
+        f"/admin/programmes/{programme.id}/report.json", query_string={"end": day}
+    ).get_json()
     assert report["lessons"].startswith("Short")
     yesterday = (services.today() - timedelta(days=1)).isoformat()
     other = manager.get(f"/admin/programmes/{programme.id}/report", query_string={"end": yesterday})
@@ -192,8 +227,11 @@ def test_the_lessons_are_kept_with_the_report_of_their_day(people, decided, make
 def test_only_a_programme_manager_writes_the_lessons(people, decided, make_browser):
     programme = _programme(decided)
     sara = make_browser("sara@sensors.example.com")
-    refused = sara.submit(f"/admin/programmes/{programme.id}/report/lessons",
-                          {"as_of": services.today().isoformat(), "text": "Ours."}, page_url="/projects")
+    refused = sara.submit(
+        f"/admin/programmes/{programme.id}/report/lessons",
+        {"as_of": services.today().isoformat(), "text": "Ours."},
+        page_url="/projects",
+    )
     assert refused.status_code == 403
     with pytest.raises(PermissionDenied):
         services.save_lessons(programme, services.today(), "Ours.", by=people["sme"])
@@ -203,14 +241,21 @@ def test_only_a_programme_manager_writes_the_lessons(people, decided, make_brows
 
 def test_the_report_exports_and_its_csv_cannot_carry_a_formula(people, decided, make_browser):
     _book_award(people, decided, 400_000)
-    decided.challenge.title = "=HYPERLINK(\"http://evil.example\")"
+    decided.challenge.title = '=HYPERLINK("http://evil.example")'
     db.session.commit()
     programme = _programme(decided)
     manager, page = _manager_report(make_browser, programme.id)
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    for heading in ("Challenges and proposals", "How the projects were selected", "Funded projects",
-                    "Results reported", "The money", "Reconciliation with the ledger", "Lessons"):
+    for heading in (
+        "Challenges and proposals",
+        "How the projects were selected",
+        "Funded projects",
+        "Results reported",
+        "The money",
+        "Reconciliation with the ledger",
+        "Lessons",
+    ):
         assert heading in html
     assert html.count("<svg viewBox") >= 4  # areas, themes, proposals per challenge, budget over time
     for name in ("challenges", "scores", "projects", "results", "money"):
@@ -219,8 +264,15 @@ def test_the_report_exports_and_its_csv_cannot_carry_a_formula(people, decided, 
         rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
         assert rows[0], name
         assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row), name
-    challenges = list(csv.DictReader(io.StringIO(
-        manager.get(f"/admin/programmes/{programme.id}/report/challenges.csv").get_data(as_text=True).lstrip("\ufeff"))))
+    challenges = list(
+        csv.DictReader(
+            io.StringIO(
+                manager.get(f"/admin/programmes/{programme.id}/report/challenges.csv")
+                .get_data(as_text=True)
+                .lstrip("\ufeff")
+            )
+        )
+    )
     assert challenges[0]["challenge"].startswith("'=HYPERLINK")
     data = manager.get(f"/admin/programmes/{programme.id}/report.json").get_json()
     assert data["funded_projects"][0]["amount_ore"] == 400_000 * SEK
@@ -232,10 +284,17 @@ def test_who_sees_what(people, decided, make_browser, client):
     _book_award(people, decided, 400_000)
     db.session.commit()
     programme_id = _programme(decided).id
-    public = [f"/programmes/{programme_id}", f"/programmes/{programme_id}/projects.csv",
-              f"/programmes/{programme_id}/projects.json", "/programmes"]
-    managers_only = [f"/admin/programmes/{programme_id}/report", f"/admin/programmes/{programme_id}/report.json",
-                     f"/admin/programmes/{programme_id}/report/money.csv"]
+    public = [
+        f"/programmes/{programme_id}",
+        f"/programmes/{programme_id}/projects.csv",
+        f"/programmes/{programme_id}/projects.json",
+        "/programmes",
+    ]
+    managers_only = [
+        f"/admin/programmes/{programme_id}/report",
+        f"/admin/programmes/{programme_id}/report.json",
+        f"/admin/programmes/{programme_id}/report/money.csv",
+    ]
     for url in public:
         assert client.get(url).status_code == 200, url
     for url in managers_only:
@@ -258,10 +317,19 @@ def test_the_public_list_shows_the_funded_projects_as_open_data(people, decided,
     title = award.proposal.title
     assert title in page and "Sensors AB" in page and "400,000" in page and "Running" in page
     [row] = client.get(f"/programmes/{programme_id}/projects.json").get_json()["projects"]
-    assert (row["title"], row["sme"], row["amount_ore"], row["status"]) == (title, "Sensors AB", 400_000 * SEK,
-                                                                              "running")
-    rows = list(csv.DictReader(io.StringIO(
-        client.get(f"/programmes/{programme_id}/projects.csv").get_data(as_text=True).lstrip("\ufeff"))))
+    assert (row["title"], row["sme"], row["amount_ore"], row["status"]) == (
+        title,
+        "Sensors AB",
+        400_000 * SEK,
+        "running",
+    )
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get(f"/programmes/{programme_id}/projects.csv").get_data(as_text=True).lstrip("\ufeff")
+            )
+        )
+    )
     assert [(r["title"], r["amount_ore"]) for r in rows] == [(title, str(400_000 * SEK))]
     # the rejected proposal is nowhere
     assert decided.proposals["other_sme"].title not in page

@@ -38,24 +38,37 @@ CRITERIA = [("Potential", 40), ("Team and capacity", 30), ("Feasibility of imple
 @pytest.fixture
 def desk(people) -> Desk:
     challenge = make_challenge(people["owner"], ChallengeStatus.published, criteria=CRITERIA)
-    proposals = {"sme": make_proposal(people["sme"], challenge),
-                 "other_sme": make_proposal(people["other_sme"], challenge, title="Robotic crack finder")}
+    proposals = {
+        "sme": make_proposal(people["sme"], challenge),
+        "other_sme": make_proposal(people["other_sme"], challenge, title="Robotic crack finder"),
+    }
     proposal_services.add_attachment(proposals["sme"], "plan.pdf", pdf(), by=people["sme"])
-    proposal_services.update_proposal(proposals["sme"], content(people["sme"], title="Acoustic crack detection 2"),
-                                      by=people["sme"])
+    proposal_services.update_proposal(
+        proposals["sme"], content(people["sme"], title="Acoustic crack detection 2"), by=people["sme"]
+    )
     proposal_services.submit_proposal(proposals["sme"], by=people["sme"])  # version 2, with the PDF
-    make_proposal(make_user("draft@drafts.example.com", org=make_org()), challenge, submit=False,
-                  title="Never submitted")
+    make_proposal(
+        make_user("draft@drafts.example.com", org=make_org()),
+        challenge,
+        submit=False,
+        title="Never submitted",
+    )
     challenge.deadline = utcnow() - timedelta(seconds=1)
     calls.close_challenge(challenge)
     review = services.open_review(challenge)
     evaluators = [people["evaluator"]] + [
         make_user(f"evaluator{i}@independent.example.org", name=f"Evaluator {i}", roles=(Role.evaluator,))
-        for i in range(2, 5)]
+        for i in range(2, 5)
+    ]
     db.session.commit()
     by_proposal = {a.proposal_id: a for a in review.assessments}
-    return Desk(challenge=challenge, review=review, proposals=proposals,
-                assessments={k: by_proposal[p.id] for k, p in proposals.items()}, evaluators=evaluators)
+    return Desk(
+        challenge=challenge,
+        review=review,
+        proposals=proposals,
+        assessments={k: by_proposal[p.id] for k, p in proposals.items()},
+        evaluators=evaluators,
+    )
 
 
 @pytest.fixture

@@ -20,8 +20,13 @@ def problems(draw, conflicts: bool = True):
     pairs = [(p, e) for p in proposals for e in evaluators]
     blocked = set(draw(st.sets(st.sampled_from(pairs)))) if conflicts and pairs else set()
     load = {e: draw(st.integers(0, 2)) for e in evaluators} if conflicts else {}
-    return Problem(demand={p: n for p in proposals}, evaluators=evaluators,
-                   allowed=frozenset(set(pairs) - blocked), load=load, cap=max(cap, max(load.values(), default=0)))
+    return Problem(
+        demand={p: n for p in proposals},
+        evaluators=evaluators,
+        allowed=frozenset(set(pairs) - blocked),
+        load=load,
+        cap=max(cap, max(load.values(), default=0)),
+    )
 
 
 def _check(problem: Problem, result: dict) -> dict:
@@ -48,7 +53,11 @@ def test_every_plan_is_valid_and_every_refusal_is_real(problem):
         kind, facts = exc.reasons[0]
         if kind == "too_few":
             p = facts["proposal"]
-            room = [e for e in problem.evaluators if (p, e) in problem.allowed and problem.load.get(e, 0) < problem.cap]
+            room = [
+                e
+                for e in problem.evaluators
+                if (p, e) in problem.allowed and problem.load.get(e, 0) < problem.cap
+            ]
             assert len(room) == facts["available"] < problem.demand[p]
         else:
             assert facts["possible"] < facts["needed"]
@@ -64,8 +73,9 @@ def test_without_conflicts_loads_are_within_one(problem):
     try:
         result = plan(problem)
     except Infeasible:
-        assert len(problem.evaluators) < max(problem.demand.values()) or \
-            sum(problem.demand.values()) > problem.cap * len(problem.evaluators)
+        assert len(problem.evaluators) < max(problem.demand.values()) or sum(
+            problem.demand.values()
+        ) > problem.cap * len(problem.evaluators)
         return
     final = _check(problem, result)
     assert max(final.values()) - min(final.values()) <= 1
@@ -87,16 +97,26 @@ def _brute_force_feasible(problem: Problem) -> bool:
 
 
 def test_a_clear_reason_when_too_few_evaluators_are_free_of_conflicts():
-    problem = Problem(demand={"A": 3, "B": 3}, evaluators=["x", "y", "z"],
-                      allowed=frozenset({("A", "x"), ("A", "y"), ("A", "z"), ("B", "x")}), load={}, cap=5)
+    problem = Problem(
+        demand={"A": 3, "B": 3},
+        evaluators=["x", "y", "z"],
+        allowed=frozenset({("A", "x"), ("A", "y"), ("A", "z"), ("B", "x")}),
+        load={},
+        cap=5,
+    )
     with pytest.raises(Infeasible) as caught:
         plan(problem)
     assert caught.value.reasons == [("too_few", {"proposal": "B", "needed": 3, "available": 1})]
 
 
 def test_the_maximum_per_evaluator_can_make_it_infeasible():
-    problem = Problem(demand={p: 2 for p in "ABCD"}, evaluators=["x", "y", "z"],
-                      allowed=frozenset((p, e) for p in "ABCD" for e in "xyz"), load={}, cap=2)
+    problem = Problem(
+        demand={p: 2 for p in "ABCD"},
+        evaluators=["x", "y", "z"],
+        allowed=frozenset((p, e) for p in "ABCD" for e in "xyz"),
+        load={},
+        cap=2,
+    )
     with pytest.raises(Infeasible) as caught:
         plan(problem)
     assert caught.value.reasons[0][0] == "capacity" and caught.value.reasons[0][1]["needed"] == 8

@@ -33,8 +33,13 @@ def _screen_all(desk, manager) -> None:
 
 def _score(assignment: Assignment, values=(6, 5, 4), comment="Solid work.", private=""):
     criteria = assignment.assessment.review.challenge.criteria
-    return services.submit_review(assignment, dict(zip([c.id for c in criteria], values, strict=True)), comment,
-                                  private, by=assignment.evaluator)
+    return services.submit_review(
+        assignment,
+        dict(zip([c.id for c in criteria], values, strict=True)),
+        comment,
+        private,
+        by=assignment.evaluator,
+    )
 
 
 def test_the_worker_opens_the_review_when_the_challenge_closes(people, drain, smtp):
@@ -49,11 +54,16 @@ def test_the_worker_opens_the_review_when_the_challenge_closes(people, drain, sm
     drain()
     db.session.expire_all()
     review = services.review_of(challenge)
-    assert review is not None and [a.proposal.title for a in review.assessments] == ["Acoustic crack detection"]
+    assert review is not None and [a.proposal.title for a in review.assessments] == [
+        "Acoustic crack detection"
+    ]
     assert challenge.status is ChallengeStatus.in_review
     assert review.review_deadline == challenge.closed_at + services.REVIEW_PERIOD
     opened = [m for m in smtp.messages if m["Subject"] == "A challenge has closed: its review is open"]
-    assert sorted(m["To"] for m in opened) == ["factory-manager@agency.example.com", "manager@agency.example.com"]
+    assert sorted(m["To"] for m in opened) == [
+        "factory-manager@agency.example.com",
+        "manager@agency.example.com",
+    ]
     services.open_review(challenge)  # a re-delivery changes nothing
     assert len(_events("ReviewOpened")) == 1
 
@@ -70,7 +80,9 @@ def test_conflicts_are_declared_or_derived(people, desk):
         services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.owns)
     # The same email domain as the challenge owner's people: a conflict with both proposals.
     insider = make_user("insider@steel.example.com", name="Insider", roles=(Role.evaluator,))
-    assert any("steel.example.com" in r for r in conflicts.conflict_reasons(insider, desk.proposals["other_sme"]))
+    assert any(
+        "steel.example.com" in r for r in conflicts.conflict_reasons(insider, desk.proposals["other_sme"])
+    )
     # A member of the SME itself.
     member = make_user("member@elsewhere.example.net", org=people["sme"].organisation)
     assert "member of Sensors AB" in conflicts.conflict_reasons(member, sme_proposal)
@@ -109,8 +121,10 @@ def test_an_infeasible_assignment_says_why_and_assigns_nothing(people, desk):
     db.session.commit()
     with pytest.raises(ServiceError) as caught:
         services.assign_automatically(desk.review, by=manager)
-    assert "Too few evaluators without conflicts for “Robotic crack finder”: 3 more needed, 1 available" in \
-        caught.value.message
+    assert (
+        "Too few evaluators without conflicts for “Robotic crack finder”: 3 more needed, 1 available"
+        in caught.value.message
+    )
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Assignment)) == 0
 
@@ -121,8 +135,9 @@ def test_by_hand_a_conflict_needs_a_justification(people, desk):
     services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.owns)
     with pytest.raises(ServiceError, match="conflict of interest .declared relation with Sensors AB."):
         services.assign_by_hand(desk.assessments["sme"], eva, justification="", by=manager)
-    assignment = services.assign_by_hand(desk.assessments["sme"], eva, justification="The only expert in acoustics",
-                                         by=manager)
+    assignment = services.assign_by_hand(
+        desk.assessments["sme"], eva, justification="The only expert in acoustics", by=manager
+    )
     assert assignment.override_justification == "The only expert in acoustics"
     assert services.can_review(assignment, eva)  # the override is what lets them read it
     with pytest.raises(ServiceError, match="already assigned"):
@@ -133,7 +148,9 @@ def test_screened_out_proposals_get_no_evaluators_and_the_reason_is_kept(people,
     manager = people["manager"]
     with pytest.raises(ServiceError, match="reason the applicant will read"):
         services.screen_proposal(desk.assessments["other_sme"], eligible=False, reason=" ", by=manager)
-    services.screen_proposal(desk.assessments["other_sme"], eligible=False, reason="Not a Swedish SME.", by=manager)
+    services.screen_proposal(
+        desk.assessments["other_sme"], eligible=False, reason="Not a Swedish SME.", by=manager
+    )
     services.screen_proposal(desk.assessments["sme"], eligible=True, reason="", by=manager)
     services.assign_automatically(desk.review, by=manager)
     assert desk.assessments["other_sme"].assignments == []
@@ -146,8 +163,11 @@ def test_screened_out_proposals_get_no_evaluators_and_the_reason_is_kept(people,
 def test_bad_scores_are_refused_and_change_nothing(people, assigned):
     assignment = assigned.assessments["sme"].assignments[0]
     c1, c2, c3 = (c.id for c in assigned.challenge.criteria)
-    for scores, field in (({c1: 8, c2: 5, c3: 5}, f"criterion_{c1}"), ({c1: 0, c2: 5, c3: 5}, f"criterion_{c1}"),
-                          ({c1: 5, c2: 5}, f"criterion_{c3}")):
+    for scores, field in (
+        ({c1: 8, c2: 5, c3: 5}, f"criterion_{c1}"),
+        ({c1: 0, c2: 5, c3: 5}, f"criterion_{c1}"),
+        ({c1: 5, c2: 5}, f"criterion_{c3}"),
+    ):
         with pytest.raises(InvalidInput) as caught:
             services.submit_review(assignment, scores, "Fine", "", by=assignment.evaluator)
         assert field in caught.value.errors
@@ -156,8 +176,11 @@ def test_bad_scores_are_refused_and_change_nothing(people, assigned):
         services.submit_review(assignment, {c1: 5, c2: None, c3: 5}, " ", "", by=assignment.evaluator)
     assert set(caught.value.errors) == {"comment_to_applicant"}
     db.session.rollback()
-    outsider = next(e for e in assigned.evaluators if e.id not in {a.evaluator_id for a in
-                                                                   assigned.assessments["sme"].assignments})
+    outsider = next(
+        e
+        for e in assigned.evaluators
+        if e.id not in {a.evaluator_id for a in assigned.assessments["sme"].assignments}
+    )
     with pytest.raises(PermissionDenied):
         services.submit_review(assignment, {c1: 5, c2: 5, c3: 5}, "Fine", "", by=outsider)
     db.session.rollback()
@@ -206,7 +229,9 @@ def test_the_event_chain_runs_to_the_end_on_the_worker(people, assigned, drain, 
         drain()
     db.session.expire_all()
     assert [e.payload["assessment_id"] for e in _events("ProposalReviewCompleted")] == [
-        assigned.assessments["sme"].id, assigned.assessments["other_sme"].id]
+        assigned.assessments["sme"].id,
+        assigned.assessments["other_sme"].id,
+    ]
     assert len(_events("ChallengeReviewCompleted")) == 1
     assert assigned.review.completed_at is not None
     told = [m["To"] for m in smtp.messages if m["Subject"] == "Every review of a challenge is in"]
@@ -219,8 +244,9 @@ def test_the_event_chain_runs_to_the_end_on_the_worker(people, assigned, drain, 
 def test_weights_and_n_a(people, assigned):
     c1, c2, c3 = assigned.challenge.criteria  # weights 40, 30, 30
     weights = {c.id: c.weight for c in (c1, c2, c3)}
-    assert services.weighted_score({str(c1.id): 7, str(c2.id): None, str(c3.id): 4}, weights) == \
-        pytest.approx((40 * 7 + 30 * 4) / 70)  # N/A is left out, not a zero
+    assert services.weighted_score(
+        {str(c1.id): 7, str(c2.id): None, str(c3.id): 4}, weights
+    ) == pytest.approx((40 * 7 + 30 * 4) / 70)  # N/A is left out, not a zero
     assert services.weighted_score({str(c1.id): None, str(c2.id): None, str(c3.id): None}, weights) is None
     a, b, c = assigned.assessments["sme"].assignments
     _score(a, (7, 7, 7))
@@ -236,7 +262,9 @@ def test_weights_and_n_a(people, assigned):
     other = results[assigned.proposals["other_sme"].id]
     assert other.mean == 5 and other.spread == 0 and not other.disagreement
     assert [r.assessment.proposal.id for r in services.results(assigned.review)] == [
-        assigned.proposals["sme"].id, assigned.proposals["other_sme"].id]  # the ranking, best first
+        assigned.proposals["sme"].id,
+        assigned.proposals["other_sme"].id,
+    ]  # the ranking, best first
     assert sme.calibrated is None  # calibration is off
     assigned.review.calibration = True
     calibrated = {r.assessment.proposal.id: r.calibrated for r in services.results(assigned.review)}
@@ -252,7 +280,11 @@ def test_decide_before_every_review_needs_an_override_then_publish(people, assig
     manager = people["manager"]
     sme_a, other_a = assigned.assessments["sme"], assigned.assessments["other_sme"]
     for assignment in sme_a.assignments:
-        _score(assignment, comment=f"Comment by {assignment.evaluator.name}", private="Keep an eye on the budget.")
+        _score(
+            assignment,
+            comment=f"Comment by {assignment.evaluator.name}",
+            private="Keep an eye on the budget.",
+        )
     db.session.commit()
     drain()
     db.session.expire_all()
@@ -263,8 +295,9 @@ def test_decide_before_every_review_needs_an_override_then_publish(people, assig
     with pytest.raises(ServiceError, match="not decided"):
         services.publish_decisions(assigned.review, by=manager)
     services.decide_proposal(sme_a, Decision.recommend, "Best fit to the challenge.", by=manager)
-    services.decide_proposal(other_a, Decision.reject, "Weaker plan.", override="The evaluators are away.",
-                             by=manager)
+    services.decide_proposal(
+        other_a, Decision.reject, "Weaker plan.", override="The evaluators are away.", by=manager
+    )
     assert other_a.decision_override == "The evaluators are away."
     with pytest.raises(PermissionDenied):
         services.publish_decisions(assigned.review, by=people["owner"])
@@ -278,8 +311,12 @@ def test_decide_before_every_review_needs_an_override_then_publish(people, assig
     smtp.reset()
     drain()
     assert smtp.messages == []  # once only
-    bodies = {m.recipient: m.body_text for m in db.session.scalars(sa.select(MailMessage).where(
-        MailMessage.notice.in_(["decision_applicant", "decision_owner"])))}
+    bodies = {
+        m.recipient: m.body_text
+        for m in db.session.scalars(
+            sa.select(MailMessage).where(MailMessage.notice.in_(["decision_applicant", "decision_owner"]))
+        )
+    }
     sara = bodies["sara@sensors.example.com"]
     assert "Recommended for funding" in sara and "Best fit to the challenge." in sara
     assert "Comment by" in sara and "Keep an eye on the budget." not in sara  # private comments stay private
@@ -294,13 +331,18 @@ def test_decide_before_every_review_needs_an_override_then_publish(people, assig
 
 
 @pytest.mark.parametrize("clock", [time(0, 2), time(12, 0), time(23, 58)])  # the rounds go by Stockholm days
-def test_reminders_three_days_before_and_on_the_day_once_each(app, people, assigned, drain, smtp, redis_server,
-                                                             monkeypatch, clock):
+def test_reminders_three_days_before_and_on_the_day_once_each(
+    app, people, assigned, drain, smtp, redis_server, monkeypatch, clock
+):
     review = assigned.review
     review.review_deadline = from_local(to_local(utcnow()).date() + timedelta(days=10), clock)
     loads = services.loads(review)
-    done = next(a for key in ("sme", "other_sme") for a in assigned.assessments[key].assignments
-                if loads[a.evaluator_id] == 1)
+    done = next(
+        a
+        for key in ("sme", "other_sme")
+        for a in assigned.assessments[key].assignments
+        if loads[a.evaluator_id] == 1
+    )
     _score(done)
     db.session.commit()
     drain()
@@ -316,7 +358,9 @@ def test_reminders_three_days_before_and_on_the_day_once_each(app, people, assig
     monkeypatch.setitem(app.config, "EVENT_LEASE_SECONDS", 0)
     assert sweep_events() >= 1
     drain()
-    reminded = sorted(m["To"] for m in smtp.messages if m["Subject"] == "Reminder: your reviews are due in three days")
+    reminded = sorted(
+        m["To"] for m in smtp.messages if m["Subject"] == "Reminder: your reviews are due in three days"
+    )
     assert reminded == sorted(e.email for e in services.unfinished_by_evaluator(review))
     assert done.evaluator.email not in reminded and len(reminded) == 3
     on_the_day = max(deadline - timedelta(minutes=5), from_local(deadline_day, time(0)))

@@ -46,7 +46,6 @@ def test_periodic_jobs_have_a_queue_the_workers_take_right_after_the_ledger(app)
     assert names[:2] == ["ledger", PERIODIC_QUEUE] and set(names) >= {"workflow", "notifications"}
 
 
-
 def lost_job() -> None:
     """Redis loses this job while it runs (as after a restart); the job sleeps through a few beats and
     notes whether its hash came back meanwhile."""

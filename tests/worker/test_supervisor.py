@@ -15,8 +15,14 @@ from tests.worker.test_entrypoint import _env
 
 
 def _run(env: dict[str, str], *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "worker", "health", *options], env=env, cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "worker", "health", *options],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _health(env: dict[str, str]) -> tuple[int, dict, str]:
@@ -39,8 +45,9 @@ def _until_healthy(env: dict[str, str], seconds: float = 60) -> dict:
 def test_health_fails_while_a_worker_or_the_scheduler_is_down_and_recovers_when_restarted(app, tmp_path):
     env = _env(app)
     with open(tmp_path / "supervisor.log", "w") as log:
-        supervisor = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=PROJECT_ROOT, stdout=log,
-                                      stderr=subprocess.STDOUT)
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "worker"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         report = _until_healthy(env)
         (worker,) = [w for w in report["workers"] if w["alive"]]
