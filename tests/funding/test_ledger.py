@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -399,6 +400,7 @@ def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(
     app, people, year, award_row, monkeypatch
 ):
     from rq import Queue
+    from rq.job import Job
     from rq.registry import ScheduledJobRegistry
 
     from challenges.core.events import run_batches
@@ -416,7 +418,8 @@ def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(
 
     monkeypatch.setattr(services, "_settle_award", broken)
     monkeypatch.setitem(app.config, "EVENT_RETRY_INTERVALS", [30, 120])
-    run_batches("funding_post_to_ledger")
+    before = datetime.now(UTC)
+    assert run_batches("funding_post_to_ledger") == "4 handled"  # the year's opening and three awards
     db.session.expire_all()
     assert [db.session.get(Award, a.id).status for a in awards] == [
         AwardStatus.booked,
@@ -428,12 +431,60 @@ def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(
     assert (handling.state, handling.attempts) == (HandlingState.pending, 1)
     assert "this award breaks the batch" in handling.last_error
     retry = f"ev-{awards[2].event_id}-funding_post_to_ledger"
-    assert retry in ScheduledJobRegistry(queue=Queue("ledger", connection=get_redis())).get_job_ids()
+    scheduled = ScheduledJobRegistry(queue=Queue("ledger", connection=get_redis()))
+    assert retry in scheduled.get_job_ids()
+    # the retry is the event's own job: after the first interval, with the other intervals still to come
+    job = Job.fetch(retry, connection=get_redis())
+    assert (job.func_name, job.args, job.origin) == (
+        "challenges.core.events.run_handler",
+        (awards[2].event_id, "funding_post_to_ledger"),
+        "ledger",
+    )
+    assert (job.timeout, job.retries_left, job.retry_intervals) == (300, 1, [120])
+    assert (job.result_ttl, job.failure_ttl) == (3600, 30 * 24 * 3600)
+    assert job.description == f"funding_post_to_ledger for event {awards[2].event_id}"
+    at = scheduled.get_scheduled_time(retry)
+    assert before + timedelta(seconds=29) <= at <= datetime.now(UTC) + timedelta(seconds=31)
     assert run_batches("funding_post_to_ledger") == "0 handled"  # a drain leaves it to its own job
     monkeypatch.setattr(services, "_settle_award", settle)
     assert run_handler(awards[2].event_id, "funding_post_to_ledger") == "handled"  # that job, when it runs
     assert db.session.get(Award, bad).status is AwardStatus.booked
     assert ledger.verify() == [] and ledger.rebuild()[1] == []
+
+
+@pytest.mark.parametrize("intervals", [[30], []])
+def test_a_failed_event_whose_retry_cannot_be_scheduled_is_left_to_the_sweeper(
+    app, people, year, award_row, monkeypatch, caplog, intervals
+):
+    """Redis away (or no retries configured): the failure is recorded, nothing raises, nothing is queued."""
+    import logging
+
+    from redis import Redis
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    from challenges.core import events as core_events
+    from challenges.extensions import get_redis
+
+    [award] = _pending_awards(award_row.proposal_id, year, 1)
+    db.session.commit()
+
+    def broken(award, **kwargs):
+        raise RuntimeError("this award breaks")
+
+    monkeypatch.setattr(services, "_settle_award", broken)
+    monkeypatch.setitem(app.config, "EVENT_RETRY_INTERVALS", intervals)
+    live = get_redis()
+    monkeypatch.setattr(
+        core_events, "get_redis", lambda: Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    )
+    with caplog.at_level(logging.WARNING, logger="challenges.core.events"):
+        assert core_events._one_at_a_time([(award.event_id, "funding_post_to_ledger", "ledger")]) == 0
+    left = f"the retry of funding_post_to_ledger for event {award.event_id} is left to the sweeper"
+    assert (left in caplog.text) is bool(intervals)
+    handling = db.session.get(EventHandling, (award.event_id, "funding_post_to_ledger"))
+    assert (handling.state, handling.attempts) == (HandlingState.pending, 1)
+    assert ScheduledJobRegistry(queue=Queue("ledger", connection=live)).get_job_ids() == []
 
 
 def test_the_sweeper_wakes_a_drain_when_redis_lost_it(people, year, award_row, redis_server, drain, smtp):
