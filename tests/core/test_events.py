@@ -282,3 +282,12 @@ def test_a_batch_handlers_event_whose_retry_job_redis_lost_is_enqueued_again(app
     db.session.commit()
     assert sweep_events() == 1
     assert _queued_ids("ledger") == [job_id_for(row.id, handling.handler)]
+
+
+def test_a_drains_lock_key_is_the_same_in_every_process_and_release():
+    """Workers of two releases, side by side during an upgrade, must take the same advisory lock: the key is
+    the first eight bytes of the SHA-256 of ``drain:<handler>``, signed, as PostgreSQL's bigint takes it."""
+    from challenges.core.events import drain_lock_key
+
+    assert drain_lock_key("funding_post_to_ledger") == 3554757926269592030
+    assert drain_lock_key("a") == -3401114423167353864  # a first byte of 0x80 or more is negative

@@ -172,3 +172,40 @@ def test_a_year_waiting_for_the_ledger_is_not_closed_and_the_message_counts_what
         services.close_year(year, by=people["manager"])
     assert refused.value.message.startswith("2 postings on the year wait for the ledger")
     assert year.closing_requested_at is None and _events("YearClosed") == []
+
+
+def test_a_year_is_closed_by_a_manager_once_the_ledger_has_taken_everything(people, programme):
+    year = programme.years[0]
+    services.book_admin_cost(year, 1 * SEK, "Fees", by=people["manager"])
+    handle_pending()
+    services.close_year(year, by=people["manager"])
+    assert year.closing_requested_at is not None
+    [closed] = _events("YearClosed")
+    assert (closed.payload, closed.actor_id) == ({"programme_year_id": year.id}, people["manager"].id)
+
+
+def test_what_waits_for_the_ledger_is_counted_per_year_and_only_for_the_ledger(
+    app, people, programme, monkeypatch
+):
+    """A year counts its own ledger events not yet posted: not another year's, and not an event's other
+    handlers (a ledger event that also woke a workflow handler waits for the ledger only until posted)."""
+    from challenges.core.bus import Handler
+    from challenges.core.events import run_batches
+    from challenges.funding import events as funding_events
+
+    bus = app.extensions["event_bus"]
+    other = Handler("test_also_told", "workflow", lambda e, record: None)
+    monkeypatch.setitem(bus.handlers, "AdminCostBooked", [*bus.handlers["AdminCostBooked"], other])
+    monkeypatch.setitem(bus._by_name, other.name, other)
+    first = programme.years[0]
+    second = services.add_year(programme, 2027, 1_000_000 * SEK, None, by=people["manager"])
+    handle_pending()
+    assert (services.unposted(first), services.unposted(second)) == (0, 0)
+    services.book_admin_cost(first, 1 * SEK, "Fees", by=people["manager"])
+    for memo in ("Fees", "More fees"):
+        services.book_admin_cost(second, 1 * SEK, memo, by=people["manager"])
+    db.session.commit()
+    assert (services.unposted(first), services.unposted(second)) == (1, 2)
+    assert len(_events(funding_events.AdminCostBooked.type_name)) == 3
+    run_batches("funding_post_to_ledger")  # the ledger's handler only: the other stays pending
+    assert (services.unposted(first), services.unposted(second)) == (0, 0)
