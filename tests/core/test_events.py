@@ -291,3 +291,40 @@ def test_a_drains_lock_key_is_the_same_in_every_process_and_release():
 
     assert drain_lock_key("funding_post_to_ledger") == 3554757926269592030
     assert drain_lock_key("a") == -3401114423167353864  # a first byte of 0x80 or more is negative
+
+
+def test_handle_pending_runs_every_waiting_handler_in_the_order_they_were_recorded(app, ctx, monkeypatch):
+    """By the handlings' time, then the event's id, then the handler's name; it returns how many ran and puts
+    no job on a queue meanwhile, and after it a commit hands its jobs to the queues again."""
+    import uuid
+    from types import SimpleNamespace
+
+    from challenges.core import events as core_events
+    from challenges.core.bus import Handler
+    from challenges.funding.events import ExchangeRateSet
+
+    bus = app.extensions["event_bus"]
+    ran: list[tuple[int, str]] = []
+
+    def handler(name: str) -> Handler:
+        return Handler(name, "workflow", lambda e, record: ran.append((e.eur_rate_ore, name)))
+
+    second, first = handler("test_b"), handler("test_a")  # subscribed in this order: run by name
+    monkeypatch.setitem(bus.handlers, ExchangeRateSet.type_name, [second, first])
+    monkeypatch.setitem(bus._by_name, "test_a", first)
+    monkeypatch.setitem(bus._by_name, "test_b", second)
+    ids = iter([uuid.UUID(int=n) for n in (9, 8, 7, 3, 2, 1)])  # each event's id sorts before the one before
+    monkeypatch.setattr(core_events, "uuid", SimpleNamespace(uuid4=lambda: next(ids, None) or uuid.uuid4()))
+    for rate, instant in ((1, 10), (2, 11), (3, 12)):  # recorded one after another
+        with clock_at(datetime(2026, 1, 1, 12, 0, instant, tzinfo=UTC)):
+            record(ExchangeRateSet(programme_id=1, eur_rate_ore=rate))
+    with clock_at(datetime(2026, 1, 1, 13, 0, tzinfo=UTC)):  # recorded at one instant: by the event's id
+        for rate in (4, 5, 6):
+            record(ExchangeRateSet(programme_id=1, eur_rate_ore=rate))
+    assert handle_pending() == 12
+    assert ran == [(rate, name) for rate in (1, 2, 3, 6, 5, 4) for name in ("test_a", "test_b")]
+    assert Queue("workflow", connection=get_redis()).count == 0  # nothing was put on a queue
+    assert handle_pending() == 0
+    record(ExchangeRateSet(programme_id=1, eur_rate_ore=7))
+    db.session.commit()
+    assert Queue("workflow", connection=get_redis()).count == 2  # jobs are relayed again

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from challenges.core.errors import PermissionDenied, ServiceError
 from challenges.core.events import record
-from challenges.core.models import utcnow
+from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.funding import events, ledger, services
 from challenges.funding.models import AccountKind, Award, AwardStatus
@@ -467,6 +467,16 @@ def test_cancelling_after_a_payment_returns_only_the_unpaid_part(people, decided
     assert services.balance(year, AccountKind.available) == available + 160_000 * SEK
     assert services.balance(year, AccountKind.paid_out) == 240_000 * SEK
     assert award.status is AwardStatus.cancelled and ledger.verify() == []
+    # each step of the money names the manager who took it
+    steps = db.session.scalars(
+        sa.select(Event)
+        .where(Event.type.in_(["FundingAwarded", "PaymentApproved", "AwardCancelled"]))
+        .order_by(Event.occurred_at)
+    )
+    assert [(e.type, e.payload["award_id"], e.actor_id) for e in steps] == [
+        (kind, award.id, people["manager"].id)
+        for kind in ("FundingAwarded", "PaymentApproved", "AwardCancelled")
+    ]
 
 
 def test_a_redelivered_ledger_event_tells_nobody_twice_and_gives_nothing_back_twice(people, decided, drain):
