@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -120,8 +121,11 @@ def test_sweeper_waits_for_the_lease(app, ctx, redis_server, monkeypatch):
     assert sweep_events() == 0
 
 
-def test_failing_handler_retries_then_lands_in_the_failed_list(app, ctx, drain, monkeypatch, make_browser):
+def test_failing_handler_retries_then_lands_in_the_failed_list(
+    app, ctx, drain, monkeypatch, make_browser, caplog
+):
     monkeypatch.setitem(app.config, "EVENT_MAX_ATTEMPTS", 2)
+    caplog.set_level(logging.INFO, logger="challenges.core.events")
     from challenges.notifications import services as mail
 
     render = mail.render_message
@@ -140,8 +144,11 @@ def test_failing_handler_retries_then_lands_in_the_failed_list(app, ctx, drain, 
     drain()
     db.session.refresh(handling)
     assert (handling.state, handling.attempts) == (HandlingState.dead, 2)
+    assert handling.last_error == "RuntimeError: the template is broken"
+    gave_up = f"handler accounts_send_welcome gave up on event {handling.event_id}: the template is broken"
+    assert gave_up in [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
 
-    make_user("pm@example.com", roles=(accounts.Role.programme_manager,))
+    pm_user = make_user("pm@example.com", roles=(accounts.Role.programme_manager,))
     db.session.commit()
     pm = make_browser()
     assert pm.login("pm@example.com").status_code == 303
@@ -156,6 +163,30 @@ def test_failing_handler_retries_then_lands_in_the_failed_list(app, ctx, drain, 
     assert response.status_code == 303
     db.session.refresh(handling)
     assert (handling.state, handling.attempts) == (HandlingState.pending, 0)
+    # the re-run is the manager's, in the log, and its job is on the queue again
+    rerun = f"user {pm_user.id} re-ran handler accounts_send_welcome for event {handling.event_id}"
+    assert rerun in [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert (
+        job_id_for(handling.event_id, handling.handler)
+        in Queue("notifications", connection=get_redis()).job_ids
+    )
+    drain()
+    db.session.refresh(handling)
+    assert (handling.state, handling.attempts) == (HandlingState.done, 1)
+
+
+def test_only_a_dead_handling_is_re_run_and_a_failure_is_not_recorded_on_one_done(app, ctx):
+    from challenges.core.events import _record_failure, retry_dead_handling
+
+    _register()
+    db.session.commit()
+    handling = db.session.scalar(sa.select(EventHandling))
+    with pytest.raises(ValueError, match="^only failed handlers can be re-run$"):
+        retry_dead_handling(handling, by=None)
+    assert run_handler(handling.event_id, handling.handler) == "handled"
+    _record_failure(handling.event_id, handling.handler, RuntimeError("late"))  # a re-delivery that failed
+    db.session.refresh(handling)
+    assert (handling.state, handling.attempts, handling.last_error) == (HandlingState.done, 1, None)
 
 
 def test_rerun_of_a_healthy_handler_is_refused(app, ctx, make_browser):
@@ -328,3 +359,25 @@ def test_handle_pending_runs_every_waiting_handler_in_the_order_they_were_record
     record(ExchangeRateSet(programme_id=1, eur_rate_ore=7))
     db.session.commit()
     assert Queue("workflow", connection=get_redis()).count == 2  # jobs are relayed again
+
+
+def test_a_started_job_is_stalled_only_when_its_last_beat_is_older_than_the_limit():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from rq.job import JobStatus
+
+    from challenges.core.events import stalled
+
+    limit = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    earlier = limit - timedelta(microseconds=1)
+
+    def job(beat, started=None):
+        return SimpleNamespace(last_heartbeat=beat, started_at=started)
+
+    assert stalled(job(earlier), JobStatus.STARTED, limit)
+    assert not stalled(job(limit), JobStatus.STARTED, limit)  # a beat at the limit is alive
+    assert not stalled(job(earlier), JobStatus.QUEUED, limit)
+    assert stalled(job(None, started=earlier), JobStatus.STARTED, limit)  # no beat yet: since it started
+    assert not stalled(job(None, started=limit), JobStatus.STARTED, limit)
+    assert not stalled(job(None), JobStatus.STARTED, limit)
