@@ -94,6 +94,21 @@ def test_conflicts_are_declared_or_derived(people, desk):
         services.declare_conflict(people["sme"], "556016-0680", "Volvo", Relation.works_for)
 
 
+def test_an_evaluators_conflict_index_reads_only_that_evaluator_and_the_parties(people, desk):
+    """A page for one evaluator reads that evaluator's declarations and the parties' members, no one else's."""
+    eva, sme_proposal = people["evaluator"], desk.proposals["sme"]
+    other = make_user("other@evaluators.example.com", roles=(Role.evaluator,))
+    services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.advises)
+    services.declare_conflict(other, people["other_sme"].organisation.org_number, "", Relation.owns)
+    index = conflicts.ConflictIndex.of(eva, [sme_proposal])
+    assert index.declared == {eva.id: {people["sme"].organisation.org_number}}
+    parties = {sme_proposal.organisation_id, sme_proposal.challenge.organisation_id}
+    assert set(index.domains) == parties
+    assert index.reasons(eva, sme_proposal) == ["declared relation with Sensors AB"]
+    everyone = conflicts.ConflictIndex()
+    assert set(everyone.declared) == {eva.id, other.id} and set(everyone.domains) > parties
+
+
 # --- assignment ---------------------------------------------------------------------------------------------
 
 
