@@ -803,3 +803,32 @@ def test_the_ledger_posts_and_replays_an_event_stored_in_an_older_shape_under_a_
     assert _balances(year)[(AccountKind.admin_spent, None)] == 123_400
     assert ledger.replay(year_ids={year.id}).balances[(year.id, AccountKind.admin_spent, None)] == 123_400
     assert ledger.rebuild()[1] == []
+
+
+@pytest.mark.parametrize(
+    ("status", "problem"),
+    [
+        (AwardStatus.refused, "refused, but 0 öre was committed (0 öre still)"),
+        (AwardStatus.booked, "no booked posting commits its money"),
+        (AwardStatus.pending, "posted, but still pending"),
+    ],
+)
+def test_verify_finds_an_award_whose_booked_posting_moved_no_money(people, year, award_row, status, problem):
+    """A posting that says booked, with no transfer behind it (a bug in the ledger's rules would leave one)."""
+    award_row.status = status
+    row = record(
+        events.FundingAwarded(
+            award_id=award_row.id, programme_year_id=year.id, amount_ore=award_row.amount_ore
+        )
+    )
+    db.session.add(
+        Posting(
+            event_id=row.id,
+            kind="FundingAwarded",
+            amount_ore=award_row.amount_ore,
+            booked=True,
+            posted_at=utcnow(),
+        )
+    )
+    db.session.flush()
+    assert f"award {award_row.id} ({status.value}): {problem}" in ledger.verify_awards()

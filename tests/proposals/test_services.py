@@ -529,3 +529,11 @@ def test_after_the_deadline_a_withdrawn_proposal_cannot_be_reopened_nor_a_file_r
         db.session.rollback()
     proposal = db.session.get(Proposal, withdrawn.id)
     assert proposal.status is ProposalStatus.withdrawn and len(proposal.attachments) == 1
+
+
+def test_a_proposal_can_be_changed_by_its_team_until_the_deadline_at_the_instant_asked(people, challenge):
+    proposal = make_proposal(people["sme"], challenge, submit=False)
+    before, at = challenge.deadline - timedelta(seconds=1), challenge.deadline
+    assert proposal.can_change(people["sme"]) and proposal.can_change(people["sme"], before)
+    assert not proposal.can_change(people["sme"], at)
+    assert not proposal.can_change(people["other_sme"], before)
