@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from challenges.accounts.models import Membership, MembershipState, Organisation, User
+from challenges.accounts.permissions import require_manager
 from challenges.calls import events
 from challenges.calls.models import (
     STATUS_LABELS,
@@ -293,8 +294,7 @@ def return_challenge(challenge: Challenge, comment: str, *, by: User) -> None:
 
 def approve_challenge(challenge: Challenge, *, by: User) -> None:
     """A programme manager publishes the challenge; its deadline must still be 24 hours away."""
-    if not by.is_programme_manager:
-        raise PermissionDenied(_("Only a programme manager can approve a challenge."))
+    require_manager(by, _("Only a programme manager can approve a challenge."))
     if challenge.status is ChallengeStatus.submitted and check_deadline(challenge.deadline) is not None:
         raise ServiceError(
             _(
@@ -607,16 +607,11 @@ def owner_members(challenge: Challenge) -> list[User]:
 # --- topics (programme managers) ----------------------------------------------------------
 
 
-def _require_manager(by: User) -> None:
-    if not by.is_programme_manager:
-        raise PermissionDenied(_("Only a programme manager can do this."))
-
-
 def save_topic(
     topic: Topic | None, *, kind: TopicKind, name_en: str, name_sv: str, active: bool, by: User
 ) -> Topic:
     """Add a priority area or theme, or rename, retire or restore one."""
-    _require_manager(by)
+    require_manager(by)
     clash = db.session.scalar(sa.select(Topic).where(Topic.kind == kind, Topic.name_en == name_en.strip()))
     if clash is not None and clash is not topic:
         raise ServiceError(_("There is already one with this name."), "name_en")

@@ -59,8 +59,8 @@ def _note_bulk(state: ORMExecuteState) -> None:
     if (
         (state.is_insert or state.is_update or state.is_delete)
         and state.bind_mapper is not None
-        and state.bind_mapper.local_table.name in _watched
-    ):  # type: ignore[attr-defined]
+        and state.bind_mapper.local_table.name in _watched  # type: ignore[attr-defined]
+    ):
         state.session.info[_CHANGED] = [True]
 
 

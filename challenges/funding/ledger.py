@@ -415,7 +415,9 @@ def verify_awards() -> list[str]:
         flow: dict[TransferKind, int] = defaultdict(int)
         for account_id in commitments[award.id]:
             for kind in TransferKind:
-                flow[kind] += moved[account_id, K.commitment, kind]  # pragma: no mutate (one account an award)
+                flow[kind] += moved[
+                    account_id, K.commitment, kind
+                ]  # pragma: no mutate (one account an award)
         balance = sum(by_account[a].balance_ore for a in commitments[award.id])
         name, booked = f"award {award.id} ({award.status.value})", awarded.get(award.id)
         if award.status is AwardStatus.pending and (flow[TransferKind.award] or booked is not None):

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from challenges.accounts.models import User
+from challenges.accounts.permissions import require_manager
 from challenges.core.bus import LEDGER_QUEUE, Fact, get_bus
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
@@ -35,15 +36,9 @@ MAX_EUR_RATE_ORE = 100_00  # 100 kronor per euro: anything above is a typing err
 DEFAULT_PLAN = ((InstalmentCondition.start, 60), (InstalmentCondition.final_report, 40))
 
 
-def _require_manager(by: User) -> None:
-    if not by.is_programme_manager:
-        raise PermissionDenied(_("Only a programme manager can do this."))
-
-
 def set_exchange_rate(programme: Programme, eur_rate_ore: int, *, by: User) -> None:
     """The price of one euro in öre, used to test applicants against the EU SME thresholds."""
-    if not by.is_programme_manager:
-        raise PermissionDenied(_("Only a programme manager can change the programme's settings."))
+    require_manager(by, _("Only a programme manager can change the programme's settings."))
     if not 0 < eur_rate_ore <= MAX_EUR_RATE_ORE:
         raise ServiceError(_("Enter the price of one euro in kronor, for example 11,25."), "eur_rate")
     programme.eur_rate_ore = eur_rate_ore
@@ -60,7 +55,7 @@ def update_programme(
     report_dates: list,
     by: User,
 ) -> None:
-    _require_manager(by)
+    require_manager(by)
     errors = {}
     if not 0 <= admin_cap_basis_points <= 10000:
         errors["admin_cap"] = _("Enter a percentage from 0 to 100.")
@@ -80,7 +75,7 @@ def add_year(
     programme: Programme, year: int, allocation_ore: int, requisition_deadline, *, by: User
 ) -> ProgrammeYear:
     """A new programme year with its allocation; its ledger opens at once."""
-    _require_manager(by)
+    require_manager(by)
     if any(y.year == year for y in programme.years):
         raise ServiceError(_("The programme already has the year %(year)s.", year=year), "year")
     if allocation_ore <= 0:
@@ -178,7 +173,7 @@ def check_awardable(proposal: Proposal, *, by: User) -> None:
     """Refuse unless *by* may award *proposal* now: a programme manager who may read it, recommended
     for funding, its challenge's decisions published, no award yet. The award form asks this before it
     shows anything, so that walking its ids lists no sealed or draft proposal."""
-    _require_manager(by)
+    require_manager(by)
     if not proposal.can_view(by):
         raise PermissionDenied(_("This proposal cannot be read yet."))
     assessment = assessment_of(proposal)
@@ -192,7 +187,7 @@ def check_awardable(proposal: Proposal, *, by: User) -> None:
 
 def award_funding(proposal: Proposal, year: ProgrammeYear, amount_ore: int, *, by: User) -> Award:
     """Award a recommended proposal from *year*; the ledger worker books it (or refuses it)."""
-    _require_manager(by)
+    require_manager(by)
     # One award at a time per proposal, even from two managers at once.
     db.session.execute(sa.select(Proposal.id).where(Proposal.id == proposal.id).with_for_update())
     check_awardable(proposal, by=by)
@@ -269,7 +264,7 @@ def paid(award: Award) -> int:
 def approve_payment(instalment: Instalment, *, condition_met: bool, by: User) -> None:
     """Pay one instalment when its condition is met. The last one waits for the project's approved final
     report: only approving that report (``projects.approve_report``) says ``condition_met``."""
-    _require_manager(by)
+    require_manager(by)
     award = instalment.award
     _require_booked(award)
     if instalment.approved_at is not None:
@@ -303,7 +298,7 @@ def approve_payment(instalment: Instalment, *, condition_met: bool, by: User) ->
 
 def reduce_award(award: Award, new_amount_ore: int, *, by: User) -> None:
     """Lower an award; the unpaid instalments shrink (the last first) and the difference returns."""
-    _require_manager(by)
+    require_manager(by)
     _require_booked(award)
     already = paid(award)
     if not already < new_amount_ore < award.amount_ore:
@@ -336,7 +331,7 @@ def reduce_award(award: Award, new_amount_ore: int, *, by: User) -> None:
 
 def cancel_award(award: Award, *, by: User) -> None:
     """Cancel an award; what is not paid goes back to the available budget."""
-    _require_manager(by)
+    require_manager(by)
     _require_booked(award)
     remaining = award.amount_ore - paid(award)
     award.status = AwardStatus.cancelled
@@ -350,7 +345,7 @@ def cancel_award(award: Award, *, by: User) -> None:
 
 
 def book_admin_cost(year: ProgrammeYear, amount_ore: int, memo: str, *, by: User) -> None:
-    _require_manager(by)
+    require_manager(by)
     _require_open(year)
     errors = {}
     if amount_ore <= 0:
@@ -371,7 +366,7 @@ def close_year(year: ProgrammeYear, *, by: User) -> None:
     """Return everything left to the treasury; the ledger worker closes the year for good. Refused while
     anything on the year waits for the ledger: an award booked after the close would have its money
     returned already."""
-    _require_manager(by)
+    require_manager(by)
     _require_open(year)
     if waiting := unposted(year):
         raise ServiceError(

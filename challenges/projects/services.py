@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import joinedload, selectinload
 
 from challenges.accounts.models import User
+from challenges.accounts.permissions import require_manager
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.formatting import local_day
@@ -166,8 +167,7 @@ def submit_report(report: ProjectReport, content: ReportContent, *, by: User) ->
 
 
 def _require_submitted(report: ProjectReport, by: User) -> None:
-    if not by.is_programme_manager:
-        raise PermissionDenied(_("Only a programme manager can do this."))
+    require_manager(by)
     _lock(report)
     if report.status is ReportStatus.approved:
         raise ServiceError(_("This report has been approved already."))

@@ -21,10 +21,11 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import lazyload, selectinload
 
 from challenges.accounts.models import User
+from challenges.accounts.permissions import require_manager
 from challenges.calls.events import ChallengePublished
 from challenges.calls.models import Challenge
 from challenges.core.bus import DomainEvent, Fact, get_bus
-from challenges.core.errors import InvalidInput, PermissionDenied
+from challenges.core.errors import InvalidInput
 from challenges.core.formatting import from_local, local_day
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
@@ -673,8 +674,7 @@ def funded_projects(programme: Programme) -> list[FundedProject]:
 
 def save_lessons(programme: Programme, as_of: date, text: str, *, by: User) -> ProgrammeLessons:
     """The programme manager's lessons for the report as of *as_of*; an empty text is refused."""
-    if not by.is_programme_manager:
-        raise PermissionDenied(_("Only programme managers write the programme's lessons."))
+    require_manager(by, _("Only programme managers write the programme's lessons."))
     if not text.strip():
         raise InvalidInput({"text": _("Write the lessons, or leave the page without saving.")})
     report_days = {date.fromisoformat(d) for d in programme.report_dates or []}

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from challenges.accounts.models import Organisation, Role, User, UserRole
+from challenges.accounts.permissions import require_manager
 from challenges.calls import services as calls
 from challenges.calls.models import Challenge, ChallengeStatus, Criterion
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
@@ -37,11 +38,6 @@ from challenges.reviews.models import (
 )
 
 REVIEW_PERIOD = timedelta(days=21)
-
-
-def _require_manager(by: User) -> None:
-    if not by.is_programme_manager:
-        raise PermissionDenied(_("Only a programme manager can do this."))
 
 
 def review_of(challenge: Challenge) -> ChallengeReview | None:
@@ -85,7 +81,7 @@ class ReviewSettings:
 
 
 def update_settings(review: ChallengeReview, settings: ReviewSettings, *, by: User) -> None:
-    _require_manager(by)
+    require_manager(by)
     if review.published_at is not None:
         raise ServiceError(_("The decisions are published; the review can no longer change."))
     errors = {}
@@ -107,7 +103,7 @@ def update_settings(review: ChallengeReview, settings: ReviewSettings, *, by: Us
 
 def screen_proposal(assessment: Assessment, *, eligible: bool, reason: str, by: User) -> None:
     """Eligible, or not with a reason that the applicant reads."""
-    _require_manager(by)
+    require_manager(by)
     if assessment.review.published_at is not None:
         raise ServiceError(_("The decisions are published; the review can no longer change."))
     if not eligible and not reason.strip():
@@ -195,7 +191,7 @@ def loads(review: ChallengeReview) -> dict[int, int]:
 def assign_automatically(review: ChallengeReview, *, by: User | None) -> list[Assignment]:
     """Give every eligible proposal its N evaluators: balanced, within the maximum, no conflicts."""
     if by is not None:
-        _require_manager(by)
+        require_manager(by)
     _lock(review)
     _require_assignable(review)
     unscreened = [a for a in review.assessments if a.eligible is None]
@@ -265,7 +261,7 @@ def _explain(exc: assign.Infeasible, assessments: dict[int, Assessment]) -> str:
 
 def assign_by_hand(assessment: Assessment, evaluator: User, *, justification: str, by: User) -> Assignment:
     """A programme manager adds an evaluator; a conflict needs a written justification."""
-    _require_manager(by)
+    require_manager(by)
     _lock(assessment.review)
     _require_assignable(assessment.review)
     if not evaluator.has_role(Role.evaluator) or not evaluator.active:
@@ -301,7 +297,7 @@ def assign_by_hand(assessment: Assessment, evaluator: User, *, justification: st
 
 
 def unassign(assignment: Assignment, *, by: User) -> None:
-    _require_manager(by)
+    require_manager(by)
     _lock(assignment.assessment.review)
     _require_assignable(assignment.assessment.review)
     if assignment.review is not None:
@@ -708,7 +704,7 @@ def decide_proposal(
     assessment: Assessment, decision: Decision, reason: str, *, override: str = "", by: User
 ) -> None:
     """Recommend or reject with a reason; before every review is in only with an override and its reason."""
-    _require_manager(by)
+    require_manager(by)
     if assessment.review.published_at is not None:
         raise ServiceError(_("The decisions are published and can no longer change."))
     if not assessment.eligible:
@@ -734,7 +730,7 @@ def decide_proposal(
 
 def publish_decisions(review: ChallengeReview, *, by: User) -> None:
     """Make every decision public at once; the worker tells the applicants and the owner."""
-    _require_manager(by)
+    require_manager(by)
     if review.published_at is not None:
         raise ServiceError(_("The decisions are already published."))
     undecided = [a for a in review.assessments if a.eligible and a.decision is None]
