@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -381,3 +381,43 @@ def test_a_started_job_is_stalled_only_when_its_last_beat_is_older_than_the_limi
     assert stalled(job(None, started=earlier), JobStatus.STARTED, limit)  # no beat yet: since it started
     assert not stalled(job(None, started=limit), JobStatus.STARTED, limit)
     assert not stalled(job(None), JobStatus.STARTED, limit)
+
+
+def test_the_sweeper_re_enqueues_the_oldest_lost_jobs_past_the_lease_and_wakes_a_lost_drain(
+    app, ctx, monkeypatch, caplog
+):
+    from challenges.core.bus import Handler
+    from challenges.funding.events import ExchangeRateSet, YearOpened
+
+    caplog.set_level(logging.INFO, logger="challenges.core.events")
+    monkeypatch.setitem(app.config, "EVENT_LEASE_SECONDS", 60)
+    bus = app.extensions["event_bus"]
+    handler = Handler("test_sweep", "workflow", lambda e, record: None)
+    monkeypatch.setitem(bus.handlers, ExchangeRateSet.type_name, [handler])
+    monkeypatch.setitem(bus._by_name, handler.name, handler)
+    t = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    with clock_at(t):
+        younger = record(ExchangeRateSet(programme_id=1, eur_rate_ore=1))
+        record(YearOpened(programme_year_id=1, amount_ore=1, admin_cap_ore=0))  # for the ledger's drain
+    with clock_at(t - timedelta(seconds=5)):
+        older = record(ExchangeRateSet(programme_id=1, eur_rate_ore=2))
+    db.session.commit()
+    get_redis().flushdb()  # Redis lost every job
+    workflow, ledger = Queue("workflow", connection=get_redis()), Queue("ledger", connection=get_redis())
+
+    def swept() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith("sweeper")]
+
+    with clock_at(t + timedelta(seconds=54)):  # none a lease old yet: nothing, not even the drain
+        assert sweep_events() == 0
+    with clock_at(t + timedelta(seconds=60)):  # the lease to the microsecond
+        assert sweep_events(limit=1) == 2  # the oldest job, and the drain
+        assert workflow.job_ids == [job_id_for(older.id, "test_sweep")] and len(ledger.job_ids) == 1
+        assert swept() == ["sweeper re-enqueued 1 handler job(s) and 1 drain(s)"]
+        assert sweep_events() == 1  # the other job; the drain waits on its queue
+        assert set(workflow.job_ids) == {job_id_for(e.id, "test_sweep") for e in (older, younger)}
+        assert swept()[-1] == "sweeper re-enqueued 1 handler job(s) and 0 drain(s)"
+        assert sweep_events() == 0 and len(swept()) == 2  # all waiting: nothing to say
+        ledger.empty()  # the drain is lost while its key says it waits
+        assert sweep_events() == 1 and len(ledger.job_ids) == 1
+        assert swept()[-1] == "sweeper re-enqueued 0 handler job(s) and 1 drain(s)"

@@ -521,3 +521,20 @@ def test_a_redelivered_ledger_event_tells_nobody_twice_and_gives_nothing_back_tw
     db.session.expire_all()
     assert award.amount_ore == amount + 10_000 * SEK
     assert _event_types().count("PostingRefused") == 1
+
+
+def test_a_reduction_lies_strictly_between_what_is_paid_and_the_award(people, decided, drain):
+    award = _booked_award(people, decided, drain)  # 400 000 kr, 60 % paid at the start
+    services.approve_payment(award.instalments[0], condition_met=False, by=people["manager"])
+    db.session.commit()
+    refused = "Enter an amount below the award (400,000 kr) and above what is paid (240,000 kr)."
+    for amount in (240_000 * SEK, 400_000 * SEK):
+        with pytest.raises(ServiceError) as error:
+            services.reduce_award(award, amount, by=people["manager"])
+        assert (error.value.message, error.value.field) == (refused, "amount")
+        db.session.rollback()
+    services.reduce_award(award, 240_000 * SEK + 1, by=people["manager"])  # one öre above what is paid
+    assert award.amount_ore == 240_000 * SEK + 1
+    assert [i.amount_ore for i in award.instalments] == [240_000 * SEK, 1]  # the last keeps its öre
+    [reduced] = db.session.scalars(sa.select(Event).where(Event.type == "AwardReduced"))
+    assert (reduced.payload["amount_ore"], reduced.actor_id) == (160_000 * SEK - 1, people["manager"].id)
