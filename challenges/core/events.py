@@ -432,8 +432,9 @@ def lost_jobs(job_ids: list[str]) -> set[str]:
     by a worker that stopped beating."""
     stalled_before = utcnow() - timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
     lost = set()
-    for job_id, job in zip(job_ids, _fetch(job_ids), strict=True):  # pragma: no mutate (always as long)
-        status = job.get_status(refresh=False) if job is not None else None  # pragma: no mutate (fetched)
+    # (_fetch answers one per id; the status was read with the job: neither argument changes an answer)
+    for job_id, job in zip(job_ids, _fetch(job_ids), strict=True):  # pragma: no mutate
+        status = job.get_status(refresh=False) if job is not None else None  # pragma: no mutate
         if job is None or status not in _LIVE_STATUSES or stalled(job, status, stalled_before):
             lost.add(job_id)
     return lost
