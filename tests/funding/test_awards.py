@@ -555,6 +555,34 @@ def test_an_instalment_is_approved_once_and_the_last_only_with_the_final_report(
         db.session.rollback()
 
 
+def test_a_payment_is_refused_on_an_award_not_booked_or_beyond_what_remains(people, decided, drain):
+    pending = services.award_funding(
+        decided.proposals["sme"], decided.challenge.programme_year, 400_000 * SEK, by=people["manager"]
+    )
+    with pytest.raises(ServiceError) as error:
+        services.approve_payment(pending.instalments[0], condition_met=False, by=people["manager"])
+    assert error.value.message == "The award is not booked in the ledger (it is pending)."
+    db.session.commit()
+    drain()
+    award = db.session.get(Award, pending.id)
+    first, last = award.instalments
+    services.approve_payment(first, condition_met=False, by=people["manager"])
+    assert (first.approved_by_id, first.approved_at is not None) == (people["manager"].id, True)
+    [approved] = db.session.scalars(sa.select(Event).where(Event.type == "PaymentApproved"))
+    assert approved.payload == {
+        "award_id": award.id,
+        "instalment_id": first.id,
+        "programme_year_id": award.programme_year_id,
+        "amount_ore": 240_000 * SEK,
+    }
+    last.amount_ore += 1  # a plan that no longer adds up (nothing the services do makes one)
+    with pytest.raises(ServiceError) as error:
+        services.approve_payment(last, condition_met=True, by=people["manager"])
+    assert error.value.message == (
+        "The payment of 160,000.01 kr is more than the 160,000 kr that remains of the award."
+    )
+
+
 def test_a_reduction_the_unpaid_instalments_cannot_absorb_is_refused(people, decided, drain):
     """Each unpaid instalment keeps at least an öre: with two unpaid, an award cannot go down to one öre."""
     award = _booked_award(people, decided, drain)
