@@ -859,3 +859,35 @@ def test_closing_a_year_returns_its_own_commitments_only(people, award_row):
     assert _balances(first)[(AccountKind.commitment, awards[0].id)] == 0
     assert _balances(second)[(AccountKind.commitment, awards[1].id)] == 1_000 * SEK
     assert ledger.rebuild()[1] == []
+
+
+def test_the_rebuild_names_an_account_found_on_one_side_only(people, year, award_row):
+    """An account the live ledger has and the events never made, and one the events make that the live
+    ledger lacks (a posting recorded as booked that the live ledger never applied): each is named, with
+    0 öre on the side that lacks it."""
+    stray = Account(
+        programme_year_id=year.id, kind=AccountKind.commitment, award_id=award_row.id, balance_ore=500
+    )
+    db.session.add(stray)
+    cost = record(events.AdminCostBooked(programme_year_id=year.id, amount_ore=100, memo="never applied"))
+    db.session.flush()
+    db.session.add(Posting(event_id=cost.id, kind="AdminCostBooked", amount_ore=100, booked=True))
+    db.session.flush()
+    envelope = _balances(year)[(AccountKind.admin_envelope, None)]
+    assert sorted(ledger.rebuild()[1]) == sorted(
+        [
+            f"{(year.id, AccountKind.commitment, award_row.id)}: live 500 öre, rebuilt 0 öre",
+            f"{(year.id, AccountKind.admin_spent, None)}: live 0 öre, rebuilt 100 öre",
+            f"{(year.id, AccountKind.admin_envelope, None)}: live {envelope} öre, rebuilt {envelope - 100} öre",
+        ]
+    )
+
+
+def test_the_default_plan_pays_sixty_percent_at_the_start_in_whole_ore():
+    from challenges.funding.models import InstalmentCondition
+
+    assert services.plan_for(333) == [
+        (InstalmentCondition.start, 199),
+        (InstalmentCondition.final_report, 134),
+    ]
+    assert services.plan_for(1) == [(InstalmentCondition.start, 0), (InstalmentCondition.final_report, 1)]
