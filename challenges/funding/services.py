@@ -111,14 +111,11 @@ def open_year(year: ProgrammeYear, *, by: User | None = None) -> None:
 
 
 def balance(year: ProgrammeYear, kind: AccountKind) -> int:
-    return (
-        db.session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(Account.balance_ore), 0)).where(
-                Account.programme_year_id == year.id, Account.kind == kind
-            )
-        )
-        or 0
+    """What *year*'s accounts of *kind* hold together (0 when it has none yet)."""
+    total = sa.select(sa.func.sum(Account.balance_ore)).where(
+        Account.programme_year_id == year.id, Account.kind == kind
     )
+    return db.session.scalar(total) or 0
 
 
 def _require_open(year: ProgrammeYear) -> None:
@@ -127,7 +124,7 @@ def _require_open(year: ProgrammeYear) -> None:
     committed at once cannot both pass: one of them sees the other."""
     db.session.flush()
     db.session.execute(sa.select(ProgrammeYear.id).where(ProgrammeYear.id == year.id).with_for_update())
-    db.session.refresh(year, ["closed_at", "closing_requested_at"])
+    db.session.refresh(year, ["closed_at", "closing_requested_at"])  # pragma: no mutate (all or these two)
     if year.closed_at is not None or year.closing_requested_at is not None:
         raise ServiceError(_("The year %(year)s is closed: it takes no more postings.", year=year.year))
 

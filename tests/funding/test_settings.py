@@ -135,6 +135,8 @@ def test_a_year_is_added_once_with_an_allocation_and_opened(people, programme):
 
 def test_an_administration_cost_names_each_field_refused(people, programme):
     year = programme.years[0]
+    assert services.balance(year, AccountKind.admin_spent) == 0  # no account yet
+    assert services.balance(year, AccountKind.paid_out) == 0
     envelope = services.balance(year, AccountKind.admin_envelope)
     with pytest.raises(PermissionDenied):
         services.book_admin_cost(year, 1 * SEK, "Fees", by=people["evaluator"])
