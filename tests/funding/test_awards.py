@@ -600,3 +600,41 @@ def test_a_reduction_the_unpaid_instalments_cannot_absorb_is_refused(people, dec
     ]
     services.reduce_award(award, 2, by=people["manager"])  # an öre each
     assert [i.amount_ore for i in award.instalments] == [1, 1]
+
+
+def test_an_awards_amount_is_refused_by_name_and_field_at_the_service(people, decided):
+    """From one öre up to the smallest of what was asked for, the challenge's maximum and what the year has."""
+    manager, year, proposal = people["manager"], decided.challenge.programme_year, decided.proposals["sme"]
+    decided.challenge.max_funding_ore = 300_000 * SEK
+    db.session.commit()
+    available = services.balance(year, AccountKind.available)
+    cases = [
+        (0, "Enter an amount greater than zero."),
+        (-1, "Enter an amount greater than zero."),
+        (300_000 * SEK + 1, "The award cannot be more than the challenge's maximum, 300,000 kr."),
+    ]
+    for amount, message in cases:
+        with pytest.raises(ServiceError) as error:
+            services.award_funding(proposal, year, amount, by=manager)
+        assert (error.value.message, error.value.field) == (message, "amount")
+        db.session.rollback()
+    decided.challenge.max_funding_ore = 500_000 * SEK
+    db.session.commit()
+    with pytest.raises(ServiceError) as error:
+        services.award_funding(proposal, year, 400_000 * SEK + 1, by=manager)
+    assert (error.value.message, error.value.field) == (
+        "The award cannot be more than the 400,000 kr requested.",
+        "amount",
+    )
+    db.session.rollback()
+    version = proposal.versions[-1]
+    version.content = {**version.content, "requested_ore": None}  # asked for nothing
+    db.session.commit()
+    with pytest.raises(ServiceError) as error:
+        services.award_funding(proposal, year, 1, by=manager)
+    assert error.value.message == "The award cannot be more than the 0 kr requested."
+    db.session.rollback()
+    assert _awards() == 0 and services.balance(year, AccountKind.available) == available
+    version.content = {**version.content, "requested_ore": 400_000 * SEK}
+    award = services.award_funding(proposal, year, 1, by=manager)  # one öre will do
+    assert (award.amount_ore, award.status, award.awarded_by_id) == (1, AwardStatus.pending, manager.id)

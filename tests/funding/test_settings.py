@@ -184,7 +184,9 @@ def test_a_year_is_closed_by_a_manager_once_the_ledger_has_taken_everything(peop
     assert year.closing_requested_at is not None
     [closed] = _events("YearClosed")
     assert (closed.payload, closed.actor_id) == ({"programme_year_id": year.id}, people["manager"].id)
-    with pytest.raises(ServiceError) as refused:  # closing: it takes nothing more, before the ledger closes it
+    with pytest.raises(
+        ServiceError
+    ) as refused:  # closing: it takes nothing more, before the ledger closes it
         services.book_admin_cost(year, 1, "Late fees", by=people["manager"])
     assert refused.value.message == "The year 2026 is closed: it takes no more postings."
 
