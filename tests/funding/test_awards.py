@@ -638,3 +638,21 @@ def test_an_awards_amount_is_refused_by_name_and_field_at_the_service(people, de
     version.content = {**version.content, "requested_ore": 400_000 * SEK}
     award = services.award_funding(proposal, year, 1, by=manager)  # one öre will do
     assert (award.amount_ore, award.status, award.awarded_by_id) == (1, AwardStatus.pending, manager.id)
+
+
+def test_an_award_may_take_all_that_its_year_has_available_and_not_an_ore_more(people, decided):
+    from tests.factories import make_year
+
+    year = make_year(2045, allocation_sek=400_000)  # 5 % for administration: 380 000 kr available
+    services.open_year(year)
+    db.session.commit()
+    assert services.balance(year, AccountKind.available) == 380_000 * SEK
+    with pytest.raises(ServiceError) as error:
+        services.award_funding(decided.proposals["sme"], year, 380_000 * SEK + 1, by=people["manager"])
+    assert (error.value.message, error.value.field) == (
+        "The year 2045 has 380,000 kr available; this award needs 380,000.01 kr.",
+        "amount",
+    )
+    db.session.rollback()
+    award = services.award_funding(decided.proposals["sme"], year, 380_000 * SEK, by=people["manager"])
+    assert award.amount_ore == 380_000 * SEK
