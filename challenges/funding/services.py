@@ -213,13 +213,8 @@ def award_funding(proposal: Proposal, year: ProgrammeYear, amount_ore: int, *, b
             ),
             "amount",
         )
-    award = Award(
-        proposal=proposal,
-        programme_year=year,
-        amount_ore=amount_ore,
-        status=AwardStatus.pending,
-        awarded_by_id=by.id,
-    )
+    # pending (the model's default) until the ledger books or refuses it
+    award = Award(proposal=proposal, programme_year=year, amount_ore=amount_ore, awarded_by_id=by.id)
     award.instalments = [
         Instalment(position=i, condition=c, amount_ore=a)
         for i, (c, a) in enumerate(plan_for(amount_ore))

@@ -10,7 +10,7 @@ from challenges.core.events import record
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.funding import events, ledger, services
-from challenges.funding.models import AccountKind, Award, AwardStatus
+from challenges.funding.models import AccountKind, Award, AwardStatus, InstalmentCondition
 from challenges.projects import services as projects
 from challenges.projects.models import Project, ReportKind
 from challenges.projects.services import ReportContent
@@ -638,6 +638,10 @@ def test_an_awards_amount_is_refused_by_name_and_field_at_the_service(people, de
     version.content = {**version.content, "requested_ore": 400_000 * SEK}
     award = services.award_funding(proposal, year, 1, by=manager)  # one öre will do
     assert (award.amount_ore, award.status, award.awarded_by_id) == (1, AwardStatus.pending, manager.id)
+    # 60 % of one öre is nothing: the plan is the one instalment that holds the öre
+    assert [(i.condition, i.amount_ore) for i in award.instalments] == [(InstalmentCondition.final_report, 1)]
+    [awarded] = db.session.scalars(sa.select(Event).where(Event.type == "FundingAwarded"))
+    assert (award.event_id, awarded.actor_id) == (awarded.id, manager.id)
 
 
 def test_an_award_may_take_all_that_its_year_has_available_and_not_an_ore_more(people, decided):
