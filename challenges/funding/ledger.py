@@ -299,7 +299,7 @@ def replay(until: datetime | None = None, year_ids: set[int] | None = None) -> M
     """Every event the ledger posted (before *until*; of *year_ids*), in the order it took them,
     replayed through its rules into an empty ledger."""
     book, bus = MemoryBook(), get_bus()
-    query = sa.select(Event).join(Posting, Posting.event_id == Event.id).options(lazyload(Event.handlings))
+    query = sa.select(Event).join(Posting).options(lazyload(Event.handlings))  # on the posting's one key
     if until is not None:
         query = query.where(Posting.posted_at < until)
     for event in map(bus.fact, db.session.scalars(query.order_by(Posting.posted_at, Posting.event_id))):
