@@ -835,12 +835,47 @@ def test_verify_finds_an_award_whose_booked_posting_moved_no_money(people, year,
 
 
 def test_an_event_after_the_close_is_refused_live_and_again_in_the_rebuild(people, year, award_row):
-    _book(events.YearClosed, programme_year_id=year.id)
+    closed = _book(events.YearClosed, programme_year_id=year.id)
+    assert db.session.get(Posting, closed.id).amount_ore == 0  # a close carries no amount of its own
     late = _book(events.AdminCostBooked, programme_year_id=year.id, amount_ore=100, memo="late")
-    posting = db.session.get(Posting, late.id)
-    assert (posting.booked, posting.reason) == (False, "year_closed")
-    assert ledger.replay(year_ids={year.id}).balances[(year.id, AccountKind.admin_spent, None)] == 0
+    # an opening would move money out of the unbounded allocation: only the close refuses it
+    reopened = _book(events.YearOpened, programme_year_id=year.id, amount_ore=1_000 * SEK, admin_cap_ore=0)
+    for row in (late, reopened):
+        posting = db.session.get(Posting, row.id)
+        assert (posting.booked, posting.reason) == (False, "year_closed")
+    replayed = ledger.replay(year_ids={year.id}).balances
+    assert (
+        replayed[(year.id, AccountKind.admin_spent, None)],
+        replayed[(year.id, AccountKind.available, None)],
+    ) == (
+        0,
+        0,
+    )
     assert ledger.rebuild()[1] == [] and ledger.verify() == []
+
+
+def test_the_rebuild_sees_no_difference_in_an_account_that_holds_nothing_on_one_side(people, year, award_row):
+    """A payment refused for an award with no commitment reads a commitment the live ledger never made; an
+    empty account the events never touched: neither is a difference."""
+    _book(
+        events.PaymentApproved,
+        award_id=award_row.id,
+        instalment_id=1,
+        programme_year_id=year.id,
+        amount_ore=100,
+    )
+    db.session.add(
+        Account(programme_year_id=year.id, kind=AccountKind.paid_out, award_id=None, balance_ore=0)
+    )
+    db.session.flush()
+    assert ledger.rebuild()[1] == []
+
+
+def test_the_ledger_books_an_award_of_exactly_what_is_available(people, year, award_row):
+    available = _balances(year)[(AccountKind.available, None)]
+    row = _book(events.FundingAwarded, award_id=award_row.id, programme_year_id=year.id, amount_ore=available)
+    assert db.session.get(Posting, row.id).booked
+    assert _balances(year)[(AccountKind.available, None)] == 0
 
 
 def test_closing_a_year_returns_its_own_commitments_only(people, award_row):
@@ -954,6 +989,9 @@ def test_verify_names_administration_above_the_cap_and_transfers_after_the_close
     spent.balance_ore += 1  # the live balance follows, as a wrong rule would have it
     year.closed_at = utcnow()
     db.session.flush()
+    _stray_transfer(  # at the close's own instant: not after it
+        year, TransferKind.payment, _account(year, AccountKind.available), spent, 1, booked_at=year.closed_at
+    )
     late = datetime.now(UTC) + timedelta(seconds=1)
     _stray_transfer(
         year, TransferKind.payment, _account(year, AccountKind.available), spent, 1, booked_at=late
