@@ -1025,3 +1025,11 @@ def test_a_replay_until_an_instant_takes_what_was_posted_before_it_only(people, 
         ledger.replay(until=at).balances[spent] == 100
     )  # the second was posted at that instant: not before it
     assert ledger.replay().balances[spent] == 300
+
+
+@pytest.mark.parametrize("event_type", [events.PaymentApproved, events.AwardReduced, events.AwardCancelled])
+def test_more_than_an_award_has_committed_is_refused_as_such(people, year, award_row, event_type):
+    extra = {"instalment_id": 1} if event_type is events.PaymentApproved else {}
+    row = _book(event_type, award_id=award_row.id, programme_year_id=year.id, amount_ore=100, **extra)
+    posting = db.session.get(Posting, row.id)
+    assert (posting.booked, posting.reason) == (False, "exceeds_commitment")
