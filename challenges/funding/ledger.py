@@ -316,10 +316,12 @@ def rebuild() -> tuple[dict[AccountKey, int], list[str]]:
     from the live ledger (empty when they agree to the öre)."""
     rebuilt = dict(replay().balances)
     live = live_balances()
+    # each key's two balances, 0 on the side that lacks it: compared and shown as one
+    both = {key: (live.get(key, 0), rebuilt.get(key, 0)) for key in set(live) | set(rebuilt)}
     differences = [
-        f"{key}: live {live.get(key, 0)} öre, rebuilt {rebuilt.get(key, 0)} öre"
-        for key in sorted(set(live) | set(rebuilt), key=str)
-        if live.get(key, 0) != rebuilt.get(key, 0)
+        f"{key}: live {was} öre, rebuilt {is_now} öre"
+        for key, (was, is_now) in sorted(both.items(), key=lambda item: str(item[0]))
+        if was != is_now
     ]
     return rebuilt, differences
 
