@@ -112,6 +112,8 @@ class EventBus:
         event types keeps one name."""
         if queue not in QUEUES:
             raise ValueError(f"unknown queue {queue!r}")
+        if batch is not None and aliases:  # its drain reads its events by its one name
+            raise ValueError(f"batch handler {name!r} cannot take aliases: drain it under the old name first")
         self.declare(event_type)
         handler = self._by_name.setdefault(name, Handler(name, queue, func, batch))
         if handler.func is not func or handler.batch is not batch or handler.queue != queue:

@@ -83,7 +83,7 @@ def send_posting_refused(e: events.PostingRefused, record: Event) -> None:
         _managers(),
         kind=e.kind,
         reason=e.reason,
-        refused=db.session.get(Event, e.refused_event_id),
+        refused=get_bus().fact(must_get(Event, e.refused_event_id)),  # its payload in today's shape
     )
 
 

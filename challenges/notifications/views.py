@@ -14,6 +14,7 @@ from challenges.accounts.forms import ConfirmForm
 from challenges.accounts.views import manager_required
 from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core import health
+from challenges.core.bus import get_bus
 from challenges.core.errors import PermissionDenied
 from challenges.core.events import retry_dead_handling
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
@@ -36,7 +37,10 @@ def _outbox_query(q: str, event_type: str, state: MessageState | None):
     if state is not None:
         query = query.where(MailMessage.state == state)
     if event_type:
-        query = query.where(MailMessage.event.has(Event.type == event_type))
+        bus = get_bus()  # the names it was ever stored under
+        query = query.where(
+            MailMessage.event.has(Event.type.in_(bus.stored_names(bus.event_types[event_type])))
+        )
     if q:
         query = query.where(
             sa.or_(

@@ -131,6 +131,10 @@ def test_two_event_types_or_handlers_cannot_share_a_name():
         bus.subscribe(Sent, lambda e, record: None, name="a_handler", queue="workflow")
     with pytest.raises(ValueError, match="unknown queue"):
         bus.subscribe(Sent, _handle, name="b_handler", queue="elsewhere")
+    with pytest.raises(ValueError, match="batch handler 'c_handler' cannot take aliases"):
+        bus.subscribe(
+            Sent, _handle, name="c_handler", queue="workflow", batch=lambda batch: None, aliases=("old",)
+        )
 
 
 def test_the_docs_table_of_events_is_the_one_the_bus_holds(app):

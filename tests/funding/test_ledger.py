@@ -22,7 +22,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from challenges.core.events import record, run_handler
+from challenges.core.events import handle_pending, record, run_handler
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
 from challenges.extensions import db
 from challenges.funding import events, ledger, services
@@ -35,6 +35,7 @@ from challenges.funding.models import (
     ProgrammeYear,
     Transfer,
 )
+from challenges.notifications.models import MailMessage
 from tests.factories import make_challenge, make_year
 from tests.proposals.conftest import make_proposal
 
@@ -765,7 +766,7 @@ def test_an_admin_cost_of_exactly_what_is_left_is_booked_and_one_ore_more_is_not
 
 
 def test_the_ledger_posts_and_replays_an_event_stored_in_an_older_shape_under_a_name_given_up(
-    app, ctx, monkeypatch
+    app, ctx, people, monkeypatch
 ):
     """Say an administration cost was once stored as "AdministrationCost", version 1, in whole kronor: the
     ledger reads it through the contract's alias and upcaster, posts öre, and its rebuild agrees."""
@@ -803,6 +804,21 @@ def test_the_ledger_posts_and_replays_an_event_stored_in_an_older_shape_under_a_
     assert _balances(year)[(AccountKind.admin_spent, None)] == 123_400
     assert ledger.replay(year_ids={year.id}).balances[(year.id, AccountKind.admin_spent, None)] == 123_400
     assert ledger.rebuild()[1] == []
+    # one beyond the envelope is refused, and the managers read its amount in today's shape
+    too_much = Event(
+        id="00000000-0000-4000-8000-000000000002",
+        type="AdministrationCost",
+        version=1,
+        payload={"programme_year_id": year.id, "kronor": 9_000_000},
+        occurred_at=utcnow(),
+    )
+    db.session.add(too_much)
+    db.session.flush()
+    services.book(bus.fact(too_much))
+    assert db.session.get(Posting, too_much.id).reason == "admin_cap"
+    handle_pending()
+    [told] = db.session.scalars(sa.select(MailMessage).where(MailMessage.notice == "posting_refused"))
+    assert "An administration cost · 9,000,000 kr" in told.body_text
 
 
 @pytest.mark.parametrize(
