@@ -15,12 +15,11 @@ from rq import Queue
 from challenges.accounts.models import Role, User
 from challenges.accounts.services import people_with_role
 from challenges.calls import events, services
-from challenges.calls.models import Challenge, ChangeNote, Question
+from challenges.calls.models import Challenge, Question
 from challenges.core.bus import NOTIFICATIONS_QUEUE, WORKFLOW_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db, get_redis
 from challenges.notifications.services import notify, recipient_for, recipients_for, recipients_of
-from challenges.proposals.services import working_teams
 
 log = logging.getLogger(__name__)
 
@@ -59,45 +58,6 @@ def send_match(e: events.ChallengePublished, record: Event) -> None:
         record,
         "challenge_match",
         recipients_of(services.followers(challenge, of_challenge=False)),
-        challenge=challenge,
-    )
-
-
-def send_change(e: events.ChallengeClarified | events.DeadlineExtended, record: Event) -> None:
-    """The teams working on a proposal (sealed: the outbox does not tell who applies), then the
-    followers who are not among them."""
-    challenge = must_get(Challenge, e.challenge_id)
-    key = "deadline_extended" if isinstance(e, events.DeadlineExtended) else "challenge_clarified"
-    note = must_get(ChangeNote, e.note_id)
-    notify(
-        record,
-        key,
-        recipients_for(working_teams(challenge, unsubmitted_only=False)),
-        sealed_challenge_id=challenge.id,
-        challenge=challenge,
-        note=note,
-        applicant=True,
-    )
-    notify(
-        record,
-        key,
-        recipients_of(services.followers(challenge)),
-        challenge=challenge,
-        note=note,
-        applicant=False,
-    )
-
-
-def send_closing_soon(e: events.ChallengeClosingSoon, record: Event) -> None:
-    """The teams of drafts and of proposals with changes not yet submitted (sealed)."""
-    challenge = must_get(Challenge, e.challenge_id)
-    if challenge.deadline.isoformat() != e.deadline or not challenge.is_open():
-        return  # the deadline has moved (its own reminders follow) or the challenge is closed
-    notify(
-        record,
-        "closing_in_three_days" if e.days == 3 else "closing_tomorrow",
-        recipients_for(working_teams(challenge, unsubmitted_only=True)),
-        sealed_challenge_id=challenge.id,
         challenge=challenge,
     )
 
@@ -178,14 +138,6 @@ def register(bus: EventBus) -> None:
     bus.subscribe(
         events.ChallengePublished, schedule_close, name="calls_schedule_close", queue=WORKFLOW_QUEUE
     )
-    bus.subscribe(events.ChallengeClarified, send_change, name="calls_send_change", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.DeadlineExtended, send_change, name="calls_send_change", queue=NOTIFICATIONS_QUEUE)
     bus.subscribe(events.DeadlineExtended, schedule_close, name="calls_schedule_close", queue=WORKFLOW_QUEUE)
     bus.subscribe(events.QuestionAsked, send_question, name="calls_send_question", queue=NOTIFICATIONS_QUEUE)
     bus.subscribe(events.QuestionAnswered, send_answer, name="calls_send_answer", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(
-        events.ChallengeClosingSoon,
-        send_closing_soon,
-        name="calls_send_closing_soon",
-        queue=NOTIFICATIONS_QUEUE,
-    )
