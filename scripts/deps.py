@@ -2,9 +2,9 @@
 
     python3 scripts/deps.py install app    # what the platform runs on (scripts/start)
     python3 scripts/deps.py install test   # that, and what the tests need (scripts/test)
-    python3 scripts/deps.py lock [UV-ARGS] # refresh requirements/*.txt (scripts/lock)
+    python3 scripts/deps.py lock [UV-ARGS] # refresh the lock (scripts/lock)
 
-The lock is ``requirements/*.txt``: every package, direct and transitive, pinned to one version
+The lock is ``requirements.txt`` (the application) and ``requirements/*.txt`` (build, test, tools): every package, direct and transitive, pinned to one version
 with the hashes of its files, for every Python the project supports (3.11 to 3.13) in one file.
 Installing it runs pip in hash-checking mode with ``--no-deps``: no resolver picks anything, and a
 file whose hash is not in the lock is refused. Each lock file's first line is a fingerprint of the
@@ -35,6 +35,14 @@ import tomllib  # noqa: E402 - after the version check
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCKS = ROOT / "requirements"
+
+
+def lock_file(name: str) -> Path:
+    """The application's lock is ``requirements.txt`` at the top, where installers look; the others
+    (build, test, tools) are in ``requirements/``."""
+    return ROOT / "requirements.txt" if name == "app" else LOCKS / f"{name}.txt"
+
+
 VENV = ROOT / ".venv"
 TOOLS = ROOT / ".tools"
 STAMP = VENV / ".locked"
@@ -64,7 +72,7 @@ def header(name: str) -> str:
 def check(names: list[str]) -> None:
     """Stop with a clear message when a lock file is missing or was made for another pyproject.toml."""
     for name in names:
-        path = LOCKS / f"{name}.txt"
+        path = lock_file(name)
         if not path.exists():
             sys.exit(f"{path.relative_to(ROOT)} is missing. Make the lock: {REFRESH}")
         if not path.read_text(encoding="utf-8").startswith(f"# pyproject {fingerprint()}:"):
@@ -75,7 +83,7 @@ def check(names: list[str]) -> None:
 
 
 def _digest(names: list[str]) -> str:
-    text = "".join((LOCKS / f"{name}.txt").read_text(encoding="utf-8") for name in names)
+    text = "".join((lock_file(name)).read_text(encoding="utf-8") for name in names)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -132,7 +140,7 @@ def install(kind: str) -> None:
         "--no-deps",
         "--no-build-isolation",
     ]
-    steps = [[*pip, "-r", str(LOCKS / f"{name}.txt")] for name in names]  # build requirements first
+    steps = [[*pip, "-r", str(lock_file(name))] for name in names]  # build requirements first
     steps += [
         [*pip[:-3], "--no-deps", "--no-build-isolation", "-e", str(ROOT)],
         [str(VENV / "bin" / "python"), "-m", "pip", "check"],
@@ -178,7 +186,7 @@ def lock(uv_args: list[str]) -> None:
             ],
             check=True,
         )
-    before = {name: _pins(LOCKS / f"{name}.txt") for name in ("build", "app", "test", "tools")}
+    before = {name: _pins(lock_file(name)) for name in ("build", "app", "test", "tools")}
     uv = [
         str(TOOLS / "bin" / "uv"),
         "pip",
@@ -207,20 +215,22 @@ def lock(uv_args: list[str]) -> None:
     ]
     for name, inputs in steps:  # into .tools first (uv keeps the pins it finds there unless --upgrade)
         out = TOOLS / f"{name}.txt"
-        shutil.copyfile(LOCKS / f"{name}.txt", out)
+        shutil.copyfile(lock_file(name), out)
         subprocess.run([*uv, *inputs, "-o", str(out)], check=True, cwd=ROOT)
     for name, _inputs in steps:  # then all at once: a step that fails leaves the lock as it was
-        (LOCKS / f"{name}.txt").write_text(
+        (lock_file(name)).write_text(
             header(name) + (TOOLS / f"{name}.txt").read_text("utf-8"), encoding="utf-8"
         )
     moved = []
     for name, old in before.items():
-        new = _pins(LOCKS / f"{name}.txt")
+        new = _pins(lock_file(name))
         for package in sorted(old.keys() | new.keys()):
             if old.get(package) != new.get(package):
                 moved.append(f"  {name}: {package} {old.get(package, '-')} -> {new.get(package, '-')}")
     print("What moved:\n" + "\n".join(moved) if moved else "Nothing moved: the lock was already the newest.")
-    print("Now run ./scripts/test on the refreshed lock, and commit requirements/ only when it passes.")
+    print(
+        "Now run ./scripts/test on the refreshed lock, and commit requirements.txt and requirements/ only when it passes."
+    )
 
 
 def main(argv: list[str]) -> int:
