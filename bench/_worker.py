@@ -9,6 +9,7 @@ It says ``bench:ready`` once started; with 0 rounds it serves until stopped. Eac
 
 from __future__ import annotations
 
+import cProfile
 import json
 import os
 import resource
@@ -51,4 +52,12 @@ def noop() -> None:
 
 
 if __name__ == "__main__":
+    # BENCH_PROFILE=DIR: each worker writes its cProfile statistics to DIR/worker-PID.prof when it stops
+    profile_dir = os.environ.get("BENCH_PROFILE")
+    profiler = cProfile.Profile() if profile_dir else None
+    if profiler is not None:
+        profiler.enable()
     main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(os.path.join(profile_dir, f"worker-{os.getpid()}.prof"))

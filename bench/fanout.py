@@ -4,8 +4,8 @@ against a plain smtplib loop sending the same N messages over one connection.
     python -m bench.fanout [--followers 10000] [--workers 2] [--kills 3]
 
 N SMEs follow a theme; a challenge in that theme is published. The time runs from the commit of the
-publication to the last of the N messages arriving at an SMTP server (aiosmtpd, in this process, on
-loopback): the platform's handler writes one message per follower in their language, the workers
+publication to the last of the N messages arriving at an SMTP server (aiosmtpd on loopback, in a process of
+its own as a mail server is): the platform's handler writes one message per follower in their language, the workers
 send them in batches over one connection each. Then the same N messages, byte for byte, go through
 one smtplib connection. Both counts must be exactly N, with no Message-ID twice.
 
@@ -17,6 +17,7 @@ of the N must arrive, and no more messages twice than workers killed.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import signal
 import smtplib
@@ -26,6 +27,8 @@ import threading
 import time
 from datetime import timedelta
 from email import message_from_bytes
+from multiprocessing.connection import Connection
+from typing import Any
 
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
@@ -61,6 +64,10 @@ class Inbox:
         with self.lock:
             return len(self.messages)
 
+    def first(self) -> float | None:
+        with self.lock:
+            return self.first_at
+
     def snapshot(self) -> list[tuple[str, str, bytes]]:
         with self.lock:
             return list(self.messages)
@@ -69,6 +76,53 @@ class Inbox:
         with self.lock:
             taken, self.messages, self.first_at = self.messages, [], None
         return taken
+
+
+def _serve(port: int, control: Connection) -> None:
+    """The SMTP server's process: serves on *port*, answers the harness's questions about its inbox."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, data_size_limit=0)
+    controller.start()
+    control.send("ready")
+    try:
+        while (command := control.recv()) != "stop":
+            control.send(getattr(inbox, command)())
+    finally:
+        controller.stop()
+
+
+class SMTPServer:
+    """aiosmtpd in a process of its own, as a mail server is: neither the workers nor the plain loop
+    share an interpreter with it. The methods ask its :class:`Inbox`. ``perf_counter`` is the
+    system's monotonic clock, the same in every process."""
+
+    def __init__(self, port: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._control, theirs = context.Pipe()
+        self._process = context.Process(target=_serve, args=(port, theirs), daemon=True)
+        self._process.start()
+        if not self._control.poll(60) or self._control.recv() != "ready":
+            raise SystemExit("the SMTP server did not start")
+
+    def _ask(self, command: str) -> Any:
+        self._control.send(command)
+        return self._control.recv()
+
+    def count(self) -> int:
+        return self._ask("count")
+
+    def first(self) -> float | None:
+        return self._ask("first")
+
+    def snapshot(self) -> list[tuple[str, str, bytes]]:
+        return self._ask("snapshot")
+
+    def clear(self) -> list[tuple[str, str, bytes]]:
+        return self._ask("clear")
+
+    def stop(self) -> None:
+        self._control.send("stop")
+        self._process.join(timeout=30)
 
 
 def _followers(app, count: int) -> int:
@@ -160,7 +214,7 @@ def _publish(app, theme_id: int) -> None:
         db.session.remove()
 
 
-def platform(app, r: Redis, inbox: Inbox, followers: int, workers: int) -> tuple[float, float]:
+def platform(app, r: Redis, inbox: SMTPServer, followers: int, workers: int) -> tuple[float, float]:
     """Seconds from the publication's commit to the last message, and to the first."""
     fresh_database(app)
     r.flushdb()
@@ -173,12 +227,12 @@ def platform(app, r: Redis, inbox: Inbox, followers: int, workers: int) -> tuple
         while inbox.count() < followers and time.monotonic() < deadline:
             time.sleep(0.05)
         seconds = time.perf_counter() - started
-        first = (inbox.first_at or started) - started
+        first = (inbox.first() or started) - started
         time.sleep(2)  # anything sent twice would arrive now
     return seconds, first
 
 
-def killed(app, r: Redis, inbox: Inbox, followers: int, workers: int, kills: int) -> int:
+def killed(app, r: Redis, inbox: SMTPServer, followers: int, workers: int, kills: int) -> int:
     """The fan-out with a sending worker SIGKILLed *kills* times; returns how many kills were made."""
     from bench.faults import busy_job
     from challenges.notifications.services import sweep_mail
@@ -212,7 +266,7 @@ def killed(app, r: Redis, inbox: Inbox, followers: int, workers: int, kills: int
     return made
 
 
-def plain(port: int, messages: list[tuple[str, str, bytes]], inbox: Inbox) -> float:
+def plain(port: int, messages: list[tuple[str, str, bytes]], inbox: SMTPServer) -> float:
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as smtp:
         for mail_from, rcpt, content in messages:
@@ -234,10 +288,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--kills", type=int, default=3, help="sending workers SIGKILLed in the second run")
     args = parser.parse_args()
-    inbox = Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, data_size_limit=0)
-    controller.start()
+    inbox = SMTPServer(port)
     try:
         with platform_services(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port)) as bench:
             app, r = bench.app, Redis.from_url(bench.redis_server.url)
@@ -275,7 +327,7 @@ def main() -> None:
                 if distinct != n or twice > made:
                     raise SystemExit("lost or repeated messages beyond one per killed send job")
     finally:
-        controller.stop()
+        inbox.stop()
 
 
 if __name__ == "__main__":

@@ -387,14 +387,12 @@ def _claim(message_ids: list[int]) -> list[MailMessage]:
     return messages
 
 
+# Run by the driver itself, prepared once per connection: a send job records thousands of these, one
+# between each two messages, and SQLAlchemy's own work per run (its cache, parameters and result)
+# cost more than the database's.
 _DELIVERED = (
-    sa.update(MailMessage)
-    .where(
-        MailMessage.id == sa.bindparam("row"),
-        MailMessage.state == MessageState.sending,
-        MailMessage.claimed_at == sa.bindparam("claimed"),
-    )
-    .values(state=MessageState.sent, last_reply="250", sent_at=sa.bindparam("now"))
+    "UPDATE mail_message SET state = 'sent', last_reply = '250', sent_at = %(now)s"
+    " WHERE id = %(row)s AND state = 'sending' AND claimed_at = %(claimed)s"
 )
 
 
@@ -406,16 +404,20 @@ class _Deliveries:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
-        self._connection: sa.Connection | None = None
+        self._connection: Any = None  # the pool's connection; its driver's runs the statements
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliveries")
         self._pending: Future[None] | None = None
 
     def _write(self, row: int, claimed: datetime | None, now: datetime) -> None:
         if self._connection is None:
-            self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            self._connection.exec_driver_sql("SET synchronous_commit TO OFF")  # this connection, while held
-        result = self._connection.execute(_DELIVERED, {"row": row, "claimed": claimed, "now": now})
-        if result.rowcount != 1:
+            self._connection = self._engine.raw_connection()
+            driver = self._connection.driver_connection
+            driver.autocommit = True
+            driver.execute("SET synchronous_commit TO OFF")  # this connection, while held
+        cursor = self._connection.driver_connection.execute(
+            _DELIVERED, {"row": row, "claimed": claimed, "now": now}, prepare=True
+        )
+        if cursor.rowcount != 1:
             log.warning("message %s was claimed again before its delivery was recorded", row)
 
     def record(self, message: MailMessage) -> None:
@@ -430,15 +432,20 @@ class _Deliveries:
 
     def _disconnect(self) -> None:
         if self._connection is not None:
-            with suppress(SQLAlchemyError):
-                self._connection.exec_driver_sql("RESET synchronous_commit")
-            self._connection.close()
+            driver = self._connection.driver_connection
+            with suppress(self._engine.dialect.loaded_dbapi.Error):
+                driver.execute("RESET synchronous_commit")
+                driver.autocommit = False
+            self._connection.close()  # back to the pool, which drops it if it is broken
             self._connection = None
 
     def close(self) -> None:
         try:
             self.settle()
-        except SQLAlchemyError as exc:  # the message stays claimed: the sweeper frees it, it is sent again
+        except (
+            SQLAlchemyError,
+            self._engine.dialect.loaded_dbapi.Error,
+        ) as exc:  # the message stays claimed: the sweeper frees it, it is sent again
             log.warning("a delivery could not be recorded: %s", exc)
         finally:
             if self._connection is not None:  # settled: the thread is idle
