@@ -58,6 +58,6 @@ if __name__ == "__main__":
     if profiler is not None:
         profiler.enable()
     main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
-    if profiler is not None:
+    if profiler is not None and profile_dir:
         profiler.disable()
         profiler.dump_stats(os.path.join(profile_dir, f"worker-{os.getpid()}.prof"))

@@ -235,7 +235,7 @@ def platform(app, r: Redis, inbox: SMTPServer, followers: int, workers: int) -> 
 def killed(app, r: Redis, inbox: SMTPServer, followers: int, workers: int, kills: int) -> int:
     """The fan-out with a sending worker SIGKILLed *kills* times; returns how many kills were made."""
     from bench.faults import busy_job
-    from challenges.notifications.services import sweep_mail
+    from challenges.notifications.jobs import sweep_mail
 
     fresh_database(app)
     r.flushdb()

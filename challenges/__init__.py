@@ -32,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _import_models()
     _init_extensions(app)
     _register_events(app)
+    _import_jobs()
     app.url_map.converters["int"] = DatabaseInt
     _register_blueprints(app)
 
@@ -41,8 +42,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     pagecache.watch(*PUBLIC_MODELS)
 
     from challenges import cli
-    from challenges.core import errors, formatting, readonly, security
+    from challenges.core import errors, formatting, readonly, security, transaction
 
+    transaction.init_app(app)
     readonly.init_app(app)
     errors.init_app(app)
     formatting.init_app(app)
@@ -155,6 +157,16 @@ def _import_models() -> None:
     import challenges.proposals.models
     import challenges.reports.models
     import challenges.reviews.models  # noqa: F401
+
+
+def _import_jobs() -> None:
+    """Every module of jobs (each declares its own, ``core.jobs.job``): the one place they are listed,
+    so the scheduler finds every periodic job and a worker every path a job was stored under."""
+    import challenges.calls.jobs
+    import challenges.core.events
+    import challenges.notifications.jobs
+    import challenges.projects.jobs
+    import challenges.reviews.jobs  # noqa: F401
 
 
 def _register_events(app: Flask) -> None:

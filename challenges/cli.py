@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from challenges.core.transaction import commit
 from challenges.extensions import db
 
 
@@ -15,7 +16,7 @@ def init_app(app: Flask) -> None:
         from challenges.demo import DEMO_PASSWORD, demo_logins, load_demo
 
         created = load_demo()
-        db.session.commit()
+        commit()
         click.echo("Demo data loaded:" if created else "Demo data was already loaded:")
         for role, name, email in demo_logins():
             click.echo(f"  {role:<52} {name:<18} {email}")
@@ -46,7 +47,7 @@ def init_app(app: Flask) -> None:
 
         user = services.register_user(name=name, email=email, password=password, language="sv")
         user.roles.append(UserRole(role=Role.programme_manager))
-        db.session.commit()
+        commit()
         click.echo(f"Programme manager {email} created.")
 
     ledger_group = click.Group("ledger", help="Check the programme ledger.")

@@ -7,8 +7,8 @@ from datetime import time
 import sqlalchemy as sa
 
 from challenges.accounts.models import User
+from challenges.calls.jobs import close_due_challenges, send_closing_reminders
 from challenges.calls.models import Challenge, ChallengeStatus, ClosingReminder
-from challenges.calls.services import close_due_challenges, send_closing_reminders
 from challenges.core.formatting import from_local, to_local
 from challenges.core.models import Event, HandlingState, utcnow
 from challenges.demo import (
@@ -35,13 +35,13 @@ from challenges.funding.models import (
     Transfer,
     TransferKind,
 )
+from challenges.notifications.jobs import compile_digests
 from challenges.notifications.models import MailDigest, MailMessage, MessageState
-from challenges.notifications.services import compile_digests
 from challenges.projects import services as projects
+from challenges.projects.jobs import send_report_reminders
 from challenges.projects.models import Project, ProjectReport, ReportKind, ReportReminder, ReportStatus
-from challenges.projects.services import send_report_reminders
+from challenges.reviews.jobs import send_due_reminders
 from challenges.reviews.models import ReminderSent
-from challenges.reviews.services import send_due_reminders
 
 HISTORY_YEARS = {2016, 2017}
 

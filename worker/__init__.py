@@ -22,6 +22,7 @@ from rq.utils import now
 
 from challenges.core import formatting
 from challenges.core.bus import PERIODIC_QUEUE, WORKER_QUEUES
+from challenges.core.jobs import AppJob
 from challenges.extensions import db, get_redis
 
 log = logging.getLogger("worker")
@@ -133,4 +134,10 @@ def make_worker(app: Flask, queues: tuple[str, ...] = WORKER_QUEUES, **options) 
     formatting.warm(app)
     options.setdefault("maintenance_interval", 60)
     options.setdefault("worker_ttl", 60)
-    return AppWorker([Queue(q, connection=redis) for q in queues], connection=redis, app=app, **options)
+    return AppWorker(
+        [Queue(q, connection=redis, job_class=AppJob) for q in queues],
+        connection=redis,
+        app=app,
+        job_class=AppJob,
+        **options,
+    )

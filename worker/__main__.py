@@ -27,10 +27,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from challenges import create_app
 from challenges.core.health import SCHEDULER_NAME, Report, process_alive, report
+from challenges.core.jobs import periodic
 from challenges.extensions import get_redis
 from challenges.notifications.services import MailBacklog, mail_backlog
 from worker import make_worker
-from worker.schedule import periodic_jobs
 
 log = logging.getLogger("worker")
 
@@ -75,11 +75,13 @@ def cron() -> int:
     with app.app_context():
         redis = get_redis()
         scheduler = CronScheduler(connection=redis, name=SCHEDULER_NAME)
-        jobs = periodic_jobs(app)
-        for func, queue, interval in jobs:
-            scheduler.register(func, queue_name=queue, interval=interval, job_timeout=300)
+        jobs = periodic(app)
+        for each in jobs:
+            scheduler.register(
+                each.func, queue_name=each.queue, interval=each.interval, job_timeout=each.timeout
+            )
         _forget_dead_scheduler(redis)
-    intervals = sorted(interval for _f, _q, interval in jobs)
+    intervals = sorted(each.interval for each in jobs)
     log.info(
         "scheduler (pid %d): %d periodic jobs, every %d s to %d s",
         os.getpid(),

@@ -266,11 +266,8 @@ def load_session(token: str, **counts: Callable[[Any], Any]) -> User | None:
         or now - login.last_seen_at > config["SESSION_IDLE_TIMEOUT"]
     ):
         return None
-    if now - login.last_seen_at > timedelta(minutes=1):
-        # Committed at once: many requests (every GET) never commit, and an active reader
-        # must not idle out. The session is loaded before a view changes anything.
+    if now - login.last_seen_at > timedelta(minutes=1):  # kept when the request ends, as any change
         login.last_seen_at = now
-        db.session.commit()
     login.user.counts = dict(zip(counts, row[1:], strict=True))
     return login.user
 

@@ -65,11 +65,11 @@ def form_error(form, exc: ServiceError) -> None:
 
 
 def commit_change(form, change) -> bool:
-    """Run one service call and commit; on a refusal put its messages on *form*, change
-    nothing and return False. A permission refusal becomes the 403 page."""
+    """Run one service call, kept when the request ends (``core.transaction``); on a refusal put its
+    messages on *form*, change nothing and return False. A permission refusal becomes the 403 page."""
     try:
         change()
-        db.session.commit()
+        db.session.flush()
     except PermissionDenied:
         raise
     except ServiceError as exc:
@@ -79,7 +79,7 @@ def commit_change(form, change) -> bool:
 
 
 def change_and_return(change, done: str, target: str, form=None):
-    """A button (or a small form) that posts one change: run it and commit, flash *done* or every
+    """A button (or a small form) that posts one change: run it, flash *done* or every
     refusal, and go back to *target*. CSRF is checked for every POST by CSRFProtect."""
     form = form or forms.ConfirmForm()
     if form.validate_on_submit() and commit_change(form, change):
@@ -127,7 +127,7 @@ def register():
                     join_org_number=join,
                 )
             )
-            db.session.commit()
+            db.session.flush()
         except ServiceError as exc:
             form_error(form, exc)
         else:
@@ -147,7 +147,7 @@ def confirm_registration(token: str):
         try:
             user = services.confirm_registration(token)
             session_token = services.start_session(user)
-            db.session.commit()
+            db.session.flush()
         except (ServiceError, IntegrityError) as exc:
             db.session.rollback()
             message = (
@@ -242,7 +242,6 @@ def login():
         user = services.authenticate(form.email.data, form.password.data)
         if user is not None:
             token = services.start_session(user)
-            db.session.commit()
             _log_in(user, token)
             return _remember_device(redirect(local_target(request.args.get("next")), 303), user)
         db.session.rollback()
@@ -263,7 +262,6 @@ def _log_in(user: User, token: str) -> None:
 def logout():
     if forms.ConfirmForm().validate_on_submit():
         services.end_session(current_user.session_token)
-        db.session.commit()
     logout_user()
     session.clear()
     flash(_("You have logged out."))
@@ -279,7 +277,6 @@ def forgot_password():
     form = forms.ForgotPasswordForm()
     if form.validate_on_submit():
         services.request_password_reset(form.email.data)
-        db.session.commit()
         return render_template("accounts/reset_sent.html", email=form.email.data)
     return render_template("accounts/forgot_password.html", form=form)
 
@@ -295,7 +292,7 @@ def reset_password(token: str):
     if form.validate_on_submit():
         try:
             user = services.reset_password(token, form.password.data)
-            db.session.commit()
+            db.session.flush()
         except ServiceError as exc:
             form_error(form, exc)
         else:
@@ -322,7 +319,6 @@ def account():
             language=form.language.data,
             mail_mode=MailMode(form.mail_mode.data),
         )
-        db.session.commit()
         session["language"] = form.language.data
         flash(_("Your details have been saved."))
         return redirect(url_for("accounts.account"), 303)
@@ -340,7 +336,7 @@ def change_password():
         try:
             services.change_password(user, password_form.current_password.data, password_form.password.data)
             token = services.start_session(user)
-            db.session.commit()
+            db.session.flush()
         except ServiceError as exc:
             form_error(password_form, exc)
         else:
@@ -404,7 +400,6 @@ def decide_membership(membership_id: int, decision: str):
     if not forms.ConfirmForm().validate_on_submit():
         abort(400)
     services.decide_membership(membership, approve=decision == "approve", by=current_user)
-    db.session.commit()
     flash(
         _("%(name)s has been approved.", name=membership.user.name)
         if decision == "approve"
@@ -431,7 +426,7 @@ def accept_invitation(token: str):
                 token, name=getattr(form, "name", None) and form.name.data, password=form.password.data
             )
             session_token = services.start_session(user)
-            db.session.commit()
+            db.session.flush()
         except ServiceError as exc:
             form_error(form, exc)
         else:
@@ -473,7 +468,7 @@ def admin_user(user_id: int):
     if role_form.validate_on_submit():
         try:
             services.grant_role(user, Role(role_form.role.data), by=current_user)
-            db.session.commit()
+            db.session.flush()
         except ServiceError as exc:
             form_error(role_form, exc)
         else:
@@ -518,7 +513,7 @@ def admin_invite():
     if form.validate_on_submit():
         try:
             services.invite_evaluator(form.email.data, form.language.data, by=current_user)
-            db.session.commit()
+            db.session.flush()
         except ServiceError as exc:
             form_error(form, exc)
         else:

@@ -10,15 +10,15 @@ import logging
 from datetime import datetime
 
 from redis.exceptions import RedisError
-from rq import Queue
 
 from challenges.accounts.models import Role, User
 from challenges.accounts.services import people_with_role
-from challenges.calls import events, services
+from challenges.calls import events, jobs, services
 from challenges.calls.models import Challenge, Question
 from challenges.core.bus import NOTIFICATIONS_QUEUE, WORKFLOW_QUEUE, EventBus
+from challenges.core.jobs import enqueue
 from challenges.core.models import Event, must_get
-from challenges.extensions import db, get_redis
+from challenges.extensions import db
 from challenges.notifications.services import notify, recipient_for, recipients_for, recipients_of
 
 log = logging.getLogger(__name__)
@@ -107,12 +107,11 @@ def schedule_close(e: events.ChallengePublished | events.DeadlineExtended, recor
         e.new_deadline if isinstance(e, events.DeadlineExtended) else e.deadline
     )
     try:
-        Queue(WORKFLOW_QUEUE, connection=get_redis()).enqueue_at(
-            deadline,
-            services.close_if_due,
+        enqueue(
+            jobs.close_if_due,
             e.challenge_id,
+            at=deadline,
             job_id=f"close-{e.challenge_id}-{int(deadline.timestamp())}",
-            job_timeout=120,
         )
     except RedisError as exc:  # the sweep closes it from the database
         log.warning(

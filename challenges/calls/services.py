@@ -23,7 +23,6 @@ from challenges.calls.models import (
     ChallengeStatus,
     ChallengeTransition,
     ChangeNote,
-    ClosingReminder,
     Criterion,
     Follow,
     NoteKind,
@@ -36,7 +35,7 @@ from challenges.calls.models import (
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.formatting import local_datetime, sek
-from challenges.core.models import commit_first, utcnow
+from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.funding.models import ProgrammeYear
 
@@ -334,77 +333,6 @@ ACTIONS = {
     "decide": mark_decided,
     "archive": archive_challenge,
 }
-
-
-def close_due_challenges(now: datetime | None = None, limit: int = 200) -> int:
-    """RQ job: close every published challenge whose deadline has passed; the due rows are
-    in the database, so a Redis restart cannot lose a deadline. Returns how many closed."""
-    now = now or utcnow()
-    due = list(
-        db.session.scalars(
-            sa.select(Challenge.id)
-            .where(Challenge.status == ChallengeStatus.published, Challenge.deadline <= now)
-            .order_by(Challenge.deadline)
-            .limit(limit)
-        )
-    )
-    db.session.rollback()
-    closed = 0
-    for challenge_id in due:
-        challenge = db.session.get(Challenge, challenge_id, with_for_update=True, populate_existing=True)
-        if challenge is not None and close_challenge(challenge, now=now):
-            closed += 1
-        db.session.commit()
-    return closed
-
-
-CLOSING_REMINDER_DAYS = (3, 1)
-
-
-def send_closing_reminders(now: datetime | None = None) -> int:
-    """RQ job: record each closing-soon reminder that is due, once per challenge, lead time and
-    deadline; the event tells the teams of unsubmitted proposals. A challenge that opens with less
-    than three days left gets only the reminders still ahead of it. Returns how many were recorded."""
-    now = now or utcnow()
-    horizon = now + timedelta(days=max(CLOSING_REMINDER_DAYS))
-    open_challenges = list(
-        db.session.execute(
-            sa.select(Challenge.id, Challenge.deadline).where(
-                Challenge.status == ChallengeStatus.published,
-                Challenge.deadline > now,
-                Challenge.deadline <= horizon,
-            )
-        ).all()
-    )
-    recorded = 0
-    for challenge_id, deadline in open_challenges:
-        # the shortest lead time that has been reached: one reminder per round, never a late "three days"
-        days = min(d for d in CLOSING_REMINDER_DAYS if deadline - timedelta(days=d) <= now)
-        exists = db.session.scalar(
-            sa.select(ClosingReminder.id).where(
-                ClosingReminder.challenge_id == challenge_id,
-                ClosingReminder.days == days,
-                ClosingReminder.deadline == deadline,
-            )
-        )
-        if exists:
-            continue
-        db.session.add(ClosingReminder(challenge_id=challenge_id, days=days, deadline=deadline))
-        record(
-            events.ChallengeClosingSoon(challenge_id=challenge_id, days=days, deadline=deadline.isoformat())
-        )
-        if commit_first():
-            recorded += 1
-    db.session.rollback()
-    return recorded
-
-
-def close_if_due(challenge_id: int) -> bool:
-    """RQ job scheduled at a deadline: close that one challenge if it is still due."""
-    challenge = db.session.get(Challenge, challenge_id, with_for_update=True, populate_existing=True)
-    closed = challenge is not None and close_challenge(challenge)
-    db.session.commit()
-    return closed
 
 
 # --- amendments after publication --------------------------------------------------------

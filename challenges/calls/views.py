@@ -244,7 +244,7 @@ def _save_draft(form: forms.ChallengeForm, challenge: Challenge | None):
                 challenge = services.create_challenge(form.content(), by=current_user)
             else:
                 services.update_challenge(challenge, form.content(), by=current_user)
-            db.session.commit()
+            db.session.flush()
         except ServiceError as exc:
             form_error(form, exc)
         else:
@@ -414,7 +414,6 @@ def following():
     form.topics.choices = [(t.id, t.label) for kind in grouped.values() for t in kind]
     if form.validate_on_submit():
         services.set_followed_topics(form.topics.data or [], by=current_user)
-        db.session.commit()
         flash(
             _(
                 "Your organisation's choices have been saved. Its members get an email when a matching "

@@ -30,8 +30,10 @@ from rq.job import Job, JobStatus
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, selectinload
 
-from challenges.core.bus import DomainEvent, get_bus
+from challenges.core.bus import PERIODIC_QUEUE, DomainEvent, get_bus
+from challenges.core.jobs import enqueue, job
 from challenges.core.models import Event, EventHandling, HandlingState, job_id_for, utcnow
+from challenges.core.transaction import commit
 from challenges.extensions import db, get_redis
 
 log = logging.getLogger(__name__)
@@ -78,10 +80,10 @@ def _job_options(event_id: str, handler: str, intervals: list[int]) -> dict[str,
 def _job_data(event_id: str, handler: str):
     """RQ's description of the job for one (event, handler), with retries and backoff."""
     intervals = list(current_app.config["EVENT_RETRY_INTERVALS"])
-    return Queue.prepare_data(
-        "challenges.core.events.run_handler",
+    return Queue.prepare_data(  # put on the queues together, in one pipeline (enqueue_handlings)
+        run_handler.job.path,
         (event_id, handler),
-        timeout=300,
+        timeout=run_handler.job.timeout,
         **_job_options(event_id, handler, intervals),
     )
 
@@ -179,19 +181,20 @@ def wake(handler_name: str, *, unless_live: bool = False) -> bool:
 def enqueue_drain(handler_name: str, job_id: str | None = None) -> None:
     """Put a drain job for batch handler *handler_name* on its queue (a second one is harmless: the two
     share the waiting events)."""
-    Queue(get_bus().handler(handler_name).queue, connection=get_redis()).enqueue(
-        "challenges.core.events.run_batches",
+    enqueue(
+        run_batches,
         handler_name,
+        queue=get_bus().handler(handler_name).queue,
         job_id=job_id or f"drain-{handler_name}-{uuid.uuid4().hex}",
-        job_timeout=300,
         result_ttl=600,
         failure_ttl=30 * 24 * 3600,
         description=f"{handler_name}: every waiting event",
     )
 
 
+@job(None)
 def run_batches(handler_name: str) -> str:
-    """RQ job: run batch handler *handler_name* for every pending event, ``BATCH_EVENTS`` at a time, each
+    """Run batch handler *handler_name* for every pending event, ``BATCH_EVENTS`` at a time, each
     batch in one transaction with its handling rows marked done.
 
     One drain runs at a time for each handler (on PostgreSQL an advisory lock on a connection of its
@@ -218,7 +221,7 @@ def run_batches(handler_name: str) -> str:
                     handling.attempts += 1
                     handling.state = HandlingState.done
                     handling.completed_at = completed
-                db.session.commit()
+                commit()
                 done += len(batch)
             except Exception:
                 log.exception(
@@ -313,12 +316,12 @@ def _one_at_a_time(handlings: list[tuple[str, str, str]]) -> int:
             intervals = list(current_app.config["EVENT_RETRY_INTERVALS"])
             if intervals:
                 try:
-                    Queue(queue, connection=get_redis()).enqueue_in(
-                        timedelta(seconds=intervals[0]),
-                        "challenges.core.events.run_handler",
+                    enqueue(
+                        run_handler,
                         event_id,
                         handler,
-                        job_timeout=300,
+                        queue=queue,
+                        delay=intervals[0],
                         **_job_options(event_id, handler, intervals[1:]),
                     )
                 except RedisError:
@@ -330,8 +333,9 @@ def _one_at_a_time(handlings: list[tuple[str, str, str]]) -> int:
     return done
 
 
+@job(None)
 def run_handler(event_id: str, handler_name: str) -> str:
-    """RQ job: run one handler for one event, at most once in effect.
+    """Run one handler for one event, at most once in effect.
 
     The handling row is locked (``FOR UPDATE`` on PostgreSQL; every SQLite transaction
     begins IMMEDIATE), its state checked, the handler run and the row marked done in the
@@ -352,7 +356,7 @@ def run_handler(event_id: str, handler_name: str) -> str:
         handling.state = HandlingState.done
         handling.completed_at = utcnow()
         handling.last_error = None
-        db.session.commit()
+        commit()
     except Exception as exc:
         db.session.rollback()
         _record_failure(event_id, handler_name, exc)
@@ -372,7 +376,7 @@ def handle_pending() -> int:
     token = _handling_in_process.set(True)
     ran = 0
     try:
-        db.session.commit()
+        commit()
         while pending := db.session.execute(
             sa.select(EventHandling.event_id, EventHandling.handler)
             .where(EventHandling.state == HandlingState.pending)
@@ -396,7 +400,7 @@ def _record_failure(event_id: str, handler_name: str, exc: BaseException) -> Non
     if handling.attempts >= current_app.config["EVENT_MAX_ATTEMPTS"]:
         handling.state = HandlingState.dead
         log.error("handler %s gave up on event %s: %s", handler_name, event_id, exc)
-    db.session.commit()
+    commit()
 
 
 _LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -433,15 +437,16 @@ def lost_jobs(job_ids: list[str]) -> set[str]:
     stalled_before = utcnow() - timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
     lost = set()
     # (_fetch answers one per id; the status was read with the job: neither argument changes an answer)
-    for job_id, job in zip(job_ids, _fetch(job_ids), strict=True):  # pragma: no mutate
-        status = job.get_status(refresh=False) if job is not None else None  # pragma: no mutate
-        if job is None or status not in _LIVE_STATUSES or stalled(job, status, stalled_before):
+    for job_id, found in zip(job_ids, _fetch(job_ids), strict=True):  # pragma: no mutate
+        status = found.get_status(refresh=False) if found is not None else None  # pragma: no mutate
+        if found is None or status not in _LIVE_STATUSES or stalled(found, status, stalled_before):
             lost.add(job_id)
     return lost
 
 
+@job(PERIODIC_QUEUE, every="SWEEP_INTERVAL_SECONDS")
 def sweep_events(limit: int = 500) -> int:
-    """RQ job: re-enqueue pending handler jobs older than the lease that Redis no longer holds, and wake
+    """Re-enqueue pending handler jobs older than the lease that Redis no longer holds, and wake
     the drain of a batch handler whose events wait that long with no live drain.
 
     Returns the number of jobs enqueued.

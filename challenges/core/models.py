@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.functions import FunctionElement
@@ -95,16 +94,6 @@ def must_get(model: type[T], key: Any) -> T:
     if row is None:
         raise LookupError(f"{model.__name__} {key} not found")
     return row
-
-
-def commit_first() -> bool:
-    """Commit; or, when another transaction wrote the same unique row first, roll back and say so."""
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return False
-    return True
 
 
 def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:

@@ -9,7 +9,7 @@ from flask_login import current_user
 from challenges.core import health
 from challenges.core.errors import PermissionDenied
 from challenges.core.security import from_this_site, local_target
-from challenges.extensions import csrf, db
+from challenges.extensions import csrf
 
 bp = Blueprint("core", __name__)
 
@@ -47,7 +47,6 @@ def set_language():
         session["language"] = language
         if current_user.is_authenticated:
             current_user.language = language
-            db.session.commit()
     return redirect(local_target(request.form.get("next")), 303)
 
 

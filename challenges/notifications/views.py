@@ -108,7 +108,6 @@ def resend(message_id: int):
             _("Only a delivered or undelivered message can be resent; this one is still on its way."), "error"
         )
         return redirect(url_for("notifications.message", message_id=message.id), 303)
-    db.session.commit()
     flash(_("The message will be sent again to %(address)s.", address=message.recipient))
     if request.form.get("back") == "dead":  # resent from the dead-letter list: back to the list
         return redirect(url_for("notifications.outbox", state="dead"), 303)
@@ -189,7 +188,6 @@ def rerun_handler(event_id: str, handler: str):
         retry_dead_handling(handling, by=current_user)
     except ValueError:
         abort(409)
-    db.session.commit()
     flash(_("The handler will run again."))
     back = (
         "notifications.health_page"
@@ -223,7 +221,6 @@ def my_message(message_id: int):
         abort(404)
     if message.read_at is None:
         services.mark_read(current_user, message)
-        db.session.commit()
     return render_template("notifications/my_message.html", message=message)
 
 
@@ -233,7 +230,6 @@ def mark_all_read():
     if not ConfirmForm().validate_on_submit():
         abort(400)
     count = services.mark_read(current_user)
-    db.session.commit()
     flash(ngettext("%(num)d message marked as read.", "%(num)d messages marked as read.", count))
     return redirect(url_for("inbox.messages"), 303)
 

@@ -15,7 +15,7 @@ from challenges.accounts.permissions import require_manager
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.formatting import local_day
-from challenges.core.models import commit_first, utcnow
+from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.funding import services as funding
 from challenges.funding.models import Award, AwardStatus, InstalmentCondition
@@ -25,7 +25,6 @@ from challenges.projects.models import (
     Project,
     ProjectReport,
     ReportKind,
-    ReportReminder,
     ReportStatus,
 )
 from challenges.proposals.models import Proposal
@@ -203,35 +202,3 @@ def approve_report(report: ProjectReport, *, by: User) -> None:
             funding.approve_payment(instalment, condition_met=True, by=by)
     db.session.flush()
     record(events.ReportApproved(report_id=report.id, final=final), by=by)
-
-
-def send_report_reminders(now: datetime | None = None) -> int:
-    """RQ job: record each report-due reminder that is due (a week before, and on the day), once per
-    report, lead time and due date. Returns how many were recorded."""
-    today = _today(now)
-    due = list(
-        db.session.execute(
-            sa.select(ProjectReport.id, ProjectReport.due_on).where(
-                ProjectReport.status.in_([ReportStatus.due, ReportStatus.changes_requested]),
-                ProjectReport.due_on >= today,
-                ProjectReport.due_on <= today + timedelta(days=max(REMINDER_DAYS)),
-            )
-        ).all()
-    )
-    recorded = 0
-    for report_id, due_on in due:
-        days = min(d for d in REMINDER_DAYS if due_on - timedelta(days=d) <= today)
-        if db.session.scalar(
-            sa.select(ReportReminder.id).where(
-                ReportReminder.report_id == report_id,
-                ReportReminder.days == days,
-                ReportReminder.due_on == due_on,
-            )
-        ):
-            continue
-        db.session.add(ReportReminder(report_id=report_id, days=days, due_on=due_on))
-        record(events.ReportDue(report_id=report_id, days=days, due_on=due_on.isoformat()))
-        if commit_first():
-            recorded += 1
-    db.session.rollback()
-    return recorded

@@ -26,6 +26,7 @@ from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.formatting import local_datetime, sek
 from challenges.core.models import utcnow
+from challenges.core.transaction import on_rollback
 from challenges.extensions import db
 from challenges.proposals import events, files
 from challenges.proposals.models import (
@@ -506,8 +507,8 @@ def reopen_proposal(proposal: Proposal, *, by: User, now: datetime | None = None
 def add_attachment(
     proposal: Proposal, filename: str, data: bytes, *, by: User, now: datetime | None = None
 ) -> ProposalAttachment:
-    """Check *data* is a PDF within the limits and keep it. The file is written before the row,
-    so the caller discards it (``files.discard``) if the transaction does not commit."""
+    """Check *data* is a PDF within the limits and keep it. The file is written before the row, and
+    discarded if the transaction does not commit."""
     _require_change(proposal, by, now)
     _require_not_withdrawn(proposal)
     if len(proposal.current_attachments) >= files.MAX_FILES:
@@ -534,23 +535,18 @@ def add_attachment(
             "file",
         )
     storage_name, digest = files.store(data)
-    try:
-        attachment = ProposalAttachment(
-            proposal=proposal,
-            storage_name=storage_name,
-            filename=files.display_name(filename),
-            size=len(data),
-            sha256=digest,
-            uploaded_by_id=by.id,
-        )
-        db.session.add(attachment)
-        db.session.flush()
-        record(
-            events.AttachmentAdded(proposal_id=proposal.id, attachment_id=attachment.id, sha256=digest), by=by
-        )
-    except BaseException:
-        files.discard(storage_name)
-        raise
+    on_rollback(lambda: files.discard(storage_name))
+    attachment = ProposalAttachment(
+        proposal=proposal,
+        storage_name=storage_name,
+        filename=files.display_name(filename),
+        size=len(data),
+        sha256=digest,
+        uploaded_by_id=by.id,
+    )
+    db.session.add(attachment)
+    db.session.flush()
+    record(events.AttachmentAdded(proposal_id=proposal.id, attachment_id=attachment.id, sha256=digest), by=by)
     return attachment
 
 

@@ -140,7 +140,7 @@ def _save(form: forms.ProposalForm, challenge: Challenge, proposal: Proposal | N
                 proposal, form.content(), by=current_user, revision=form.loaded_revision()
             )
         version = services.submit_proposal(proposal, by=current_user) if "submit" in request.form else None
-        db.session.commit()
+        db.session.flush()
     except PermissionDenied:
         raise
     except ServiceError as exc:
@@ -205,7 +205,7 @@ def submit(proposal_id: int):
         abort(400)
     try:
         version = services.submit_proposal(proposal, by=current_user)
-        db.session.commit()
+        db.session.flush()
     except PermissionDenied:
         raise
     except ServiceError as exc:
@@ -262,12 +262,6 @@ def upload(proposal_id: int):
         except ServiceError as exc:
             form_error(attachment_form, exc)
         else:
-            try:
-                db.session.commit()
-            except BaseException:
-                db.session.rollback()
-                files.discard(attachment.storage_name)
-                raise
             flash(
                 _(
                     "%(name)s has been attached. Submit the proposal again for it to count.",
@@ -300,7 +294,7 @@ def remove_attachment(proposal_id: int, attachment_id: int):
         abort(400)
     try:
         services.remove_attachment(attachment, by=current_user)
-        db.session.commit()
+        db.session.flush()
     except PermissionDenied:
         raise
     except ServiceError as exc:

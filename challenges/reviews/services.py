@@ -19,8 +19,7 @@ from challenges.calls import services as calls
 from challenges.calls.models import Challenge, ChallengeStatus, Criterion
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
-from challenges.core.formatting import STOCKHOLM
-from challenges.core.models import commit_first, json_rows, utcnow
+from challenges.core.models import json_rows, utcnow
 from challenges.extensions import db
 from challenges.proposals.models import Proposal, ProposalStatus, ProposalVersion
 from challenges.reviews import assign, events
@@ -33,7 +32,6 @@ from challenges.reviews.models import (
     ConflictDeclaration,
     Decision,
     Relation,
-    ReminderSent,
     Review,
 )
 
@@ -801,37 +799,6 @@ def assessment_of(proposal: Proposal) -> Assessment | None:
 
 
 # --- reminders ----------------------------------------------------------------------------------------------------
-
-
-REMINDER_DAYS = {"three_days": 3, "on_the_day": 0}
-
-
-def send_due_reminders(now: datetime | None = None) -> int:
-    """Periodic job: record each reminder round that is due today (Stockholm) once; the event
-    mails every evaluator with unfinished reviews. Driven from the database, so a Redis
-    restart loses nothing. Returns how many rounds were recorded."""
-    now = now or utcnow()
-    today = now.astimezone(STOCKHOLM).date()
-    open_reviews = db.session.scalars(
-        sa.select(ChallengeReview).where(ChallengeReview.published_at.is_(None))
-    ).all()
-    recorded = 0
-    for review in open_reviews:
-        deadline_day = review.review_deadline.astimezone(STOCKHOLM).date()
-        for kind, days in REMINDER_DAYS.items():
-            if today != deadline_day - timedelta(days=days) or now > review.review_deadline:
-                continue
-            key = f"{kind}:{deadline_day.isoformat()}"  # a moved deadline gets its own reminders
-            if db.session.scalar(
-                sa.select(ReminderSent).where(ReminderSent.review_id == review.id, ReminderSent.kind == key)
-            ):
-                continue
-            db.session.add(ReminderSent(review_id=review.id, kind=key))
-            record(events.ReviewRemindersDue(review_id=review.id, kind=kind))
-            if commit_first():  # one round at a time: a racing sweep that recorded it loses nothing else
-                recorded += 1
-    db.session.rollback()
-    return recorded
 
 
 def unfinished_by_evaluator(review: ChallengeReview) -> dict[User, list[Assignment]]:

@@ -7,12 +7,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 from rq import Queue
 
-from challenges.calls import services
+from challenges.calls import jobs, services
 from challenges.calls.models import Challenge, ChallengeStatus
+from challenges.core.jobs import periodic
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db, get_redis
 from tests.factories import make_challenge
-from worker.schedule import periodic_jobs
 
 
 def test_open_until_the_second_of_the_deadline(people):
@@ -22,8 +22,8 @@ def test_open_until_the_second_of_the_deadline(people):
     assert challenge.is_open(deadline - timedelta(microseconds=1))
     assert not challenge.is_open(deadline)
     assert challenge.shown_status(deadline) is ChallengeStatus.closed
-    assert services.close_due_challenges(now=deadline - timedelta(seconds=1)) == 0
-    assert services.close_due_challenges(now=deadline) == 1
+    assert jobs.close_due_challenges(now=deadline - timedelta(seconds=1)) == 0
+    assert jobs.close_due_challenges(now=deadline) == 1
     db.session.rollback()
     assert db.session.get(Challenge, challenge.id).status is ChallengeStatus.closed
 
@@ -42,7 +42,7 @@ def test_questions_are_refused_once_the_deadline_has_passed_even_before_the_swee
 
 
 def test_deadline_sweep_is_a_periodic_job(app):
-    assert services.close_due_challenges in [func for func, _queue, _interval in periodic_jobs(app)]
+    assert jobs.close_due_challenges in [each.func for each in periodic(app)]
 
 
 def test_the_close_survives_a_redis_restart(people, redis_server, drain):
@@ -58,7 +58,7 @@ def test_the_close_survives_a_redis_restart(people, redis_server, drain):
 
     challenge.deadline = utcnow() - timedelta(seconds=1)  # time passes
     db.session.commit()
-    Queue("workflow", connection=get_redis()).enqueue(services.close_due_challenges)  # the scheduler's tick
+    Queue("workflow", connection=get_redis()).enqueue(jobs.close_due_challenges)  # the scheduler's tick
     drain()
     db.session.rollback()
     challenge = db.session.get(Challenge, challenge.id)
@@ -72,12 +72,12 @@ def test_the_close_survives_a_redis_restart(people, redis_server, drain):
 def test_the_scheduled_close_job_closes_only_when_due(people):
     challenge = make_challenge(people["owner"], ChallengeStatus.published)
     db.session.commit()
-    assert services.close_if_due(challenge.id) is False  # an extension moved the deadline: no-op
+    assert jobs.close_if_due(challenge.id) is False  # an extension moved the deadline: no-op
     challenge = db.session.get(Challenge, challenge.id)
     challenge.deadline = utcnow() - timedelta(seconds=1)
     db.session.commit()
-    assert services.close_if_due(challenge.id) is True
-    assert services.close_if_due(challenge.id) is False  # a second delivery changes nothing
+    assert jobs.close_if_due(challenge.id) is True
+    assert jobs.close_if_due(challenge.id) is False  # a second delivery changes nothing
 
 
 def test_extension_after_the_deadline_is_refused(people):
@@ -95,9 +95,10 @@ def test_a_closing_job_that_redis_cannot_take_is_left_to_the_sweep(people, monke
     from redis import Redis
 
     from challenges.calls import events, handlers
+    from challenges.core import jobs as job_registry
 
     monkeypatch.setattr(
-        handlers, "get_redis", lambda: Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+        job_registry, "get_redis", lambda: Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     )
     deadline = utcnow() + timedelta(days=3)
     handlers.schedule_close(events.ChallengePublished(challenge_id=1, deadline=deadline.isoformat()), None)

@@ -465,6 +465,7 @@ def test_a_failed_event_whose_retry_cannot_be_scheduled_is_left_to_the_sweeper(
     from rq.registry import ScheduledJobRegistry
 
     from challenges.core import events as core_events
+    from challenges.core import jobs
     from challenges.extensions import get_redis
 
     [award] = _pending_awards(award_row.proposal_id, year, 1)
@@ -477,7 +478,7 @@ def test_a_failed_event_whose_retry_cannot_be_scheduled_is_left_to_the_sweeper(
     monkeypatch.setitem(app.config, "EVENT_RETRY_INTERVALS", intervals)
     live = get_redis()
     monkeypatch.setattr(
-        core_events, "get_redis", lambda: Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+        jobs, "get_redis", lambda: Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     )
     with caplog.at_level(logging.WARNING, logger="challenges.core.events"):
         assert core_events._one_at_a_time([(award.event_id, "funding_post_to_ledger", "ledger")]) == 0

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from challenges.accounts import services as accounts
 from challenges.accounts.models import MailMode, Membership, OrganisationKind, Role, User
+from challenges.calls import jobs as call_jobs
 from challenges.calls import services as calls
 from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core.formatting import STOCKHOLM
@@ -22,13 +23,16 @@ from challenges.core.translation import MissingTranslationLog
 from challenges.extensions import db
 from challenges.funding import services as funding
 from challenges.funding.models import Award, AwardStatus, Posting, Programme, ProgrammeYear
+from challenges.notifications import jobs as notification_jobs
 from challenges.notifications import services as notifications
 from challenges.notifications.catalogue import CATALOGUE, NOTICES, SILENT, Notice
 from challenges.notifications.models import MailMessage, MessageState
+from challenges.projects import jobs as project_jobs
 from challenges.projects import services as projects
 from challenges.projects.models import Project, ProjectReport
 from challenges.proposals import services as proposals
 from challenges.proposals.models import Proposal
+from challenges.reviews import jobs as review_jobs
 from challenges.reviews import services as reviews
 from challenges.reviews.models import Assessment, Assignment, ChallengeReview, Decision
 from tests.factories import (
@@ -354,16 +358,16 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     # --- the reminders before the deadline, to the team of the draft ---
     deadline = db.session.get(Challenge, challenge_id).deadline
     db.session.commit()
-    assert calls.send_closing_reminders(now=deadline - timedelta(days=2, hours=12)) == 1
+    assert call_jobs.send_closing_reminders(now=deadline - timedelta(days=2, hours=12)) == 1
     drain()
-    assert calls.send_closing_reminders(now=deadline - timedelta(hours=12)) == 1
+    assert call_jobs.send_closing_reminders(now=deadline - timedelta(hours=12)) == 1
     drain()
     assert (
         _recipients("closing_in_three_days") == _recipients("closing_tomorrow") == {"dora@drafts.example.com"}
     )
 
     # --- the close: the owner's digest of proposals, and the review opens ---
-    assert calls.close_due_challenges(now=deadline + timedelta(seconds=1)) == 1
+    assert call_jobs.close_due_challenges(now=deadline + timedelta(seconds=1)) == 1
     drain()
     review = db.session.scalar(sa.select(ChallengeReview).where(ChallengeReview.challenge_id == challenge_id))
     assert review is not None
@@ -408,9 +412,9 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     review_deadline = db.session.get(ChallengeReview, review_id).review_deadline
     deadline_day = review_deadline.astimezone(STOCKHOLM).date()
     three_days = datetime.combine(deadline_day - timedelta(days=3), time(12), STOCKHOLM).astimezone(UTC)
-    assert reviews.send_due_reminders(now=three_days) == 1
+    assert review_jobs.send_due_reminders(now=three_days) == 1
     drain()
-    assert reviews.send_due_reminders(now=review_deadline) == 1
+    assert review_jobs.send_due_reminders(now=review_deadline) == 1
     drain()
     assert len(_sent("review_reminder")) == len(_sent("review_due_today")) == 3
 
@@ -475,8 +479,8 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     project = db.session.scalar(sa.select(Project).where(Project.award_id == first_id))
     progress = project.reports[0]
     due = datetime.combine(progress.due_on, time(9), STOCKHOLM).astimezone(UTC)
-    assert projects.send_report_reminders(now=due - timedelta(days=6)) == 1
-    assert projects.send_report_reminders(now=due) == 1
+    assert project_jobs.send_report_reminders(now=due - timedelta(days=6)) == 1
+    assert project_jobs.send_report_reminders(now=due) == 1
     drain()
     progress = db.session.get(ProjectReport, progress.id)
     sara = db.session.scalar(sa.select(User).where(User.email == "sara@sensors.example.com"))
@@ -499,7 +503,8 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     # --- the daily digest: after 07:00 Stockholm time ---
     tomorrow = (utcnow().astimezone(STOCKHOLM) + timedelta(days=1)).date()
     assert (
-        notifications.compile_digests(now=datetime.combine(tomorrow, time(8), STOCKHOLM).astimezone(UTC)) == 1
+        notification_jobs.compile_digests(now=datetime.combine(tomorrow, time(8), STOCKHOLM).astimezone(UTC))
+        == 1
     )
     drain()
     [digest] = _sent("digest")

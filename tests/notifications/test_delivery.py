@@ -13,7 +13,8 @@ from challenges.core.models import EventHandling, HandlingState
 from challenges.core.security import is_header_safe
 from challenges.extensions import db
 from challenges.notifications.models import MailMessage, MessageState
-from challenges.notifications.services import build_email, message_id_for
+from challenges.notifications.sending import build_email
+from challenges.notifications.services import message_id_for
 from tests.factories import TEST_PASSWORD, make_user
 
 
@@ -194,7 +195,7 @@ def test_a_batch_composes_each_content_once_and_each_message_reads_as_built_alon
     from email import message_from_bytes
     from email.policy import default
 
-    from challenges.notifications.services import _Composer
+    from challenges.notifications.sending import _Composer
 
     when = __import__("datetime").datetime(2026, 12, 3, 9, 30, tzinfo=__import__("datetime").UTC)
     messages = [

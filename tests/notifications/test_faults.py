@@ -17,9 +17,10 @@ from challenges.accounts.models import Role
 from challenges.config import from_environment
 from challenges.core.models import Event, clock_at, utcnow
 from challenges.extensions import db, get_redis
-from challenges.notifications import services
+from challenges.notifications import jobs, sending, services
+from challenges.notifications.jobs import sweep_mail
 from challenges.notifications.models import MailMessage, MessageState
-from challenges.notifications.services import Recipient, notify, sweep_mail
+from challenges.notifications.services import Recipient, notify
 from tests.factories import make_user
 
 FAST = [0, 0, 0, 0, 0]  # retries at once, so that one drain runs every try
@@ -264,9 +265,9 @@ def test_a_job_that_lost_its_claim_while_running_does_not_send(app, ctx, smtp, d
     event_id = _send(["first@example.com", "second@example.com"])
     rows = _states(event_id)
     second = rows["second@example.com"].id
-    build = services._Composer.bytes_of
+    build = sending._Composer.bytes_of
     now = [0.0]
-    monkeypatch.setattr(services, "_clock", lambda: now[0])
+    monkeypatch.setattr(sending, "_clock", lambda: now[0])
 
     def build_and_free(composer, message):
         if message.recipient == "first@example.com":  # the stall time passes, the sweeper frees the second
@@ -279,11 +280,11 @@ def test_a_job_that_lost_its_claim_while_running_does_not_send(app, ctx, smtp, d
             db.session.commit()
         return build(composer, message)
 
-    monkeypatch.setattr(services._Composer, "bytes_of", build_and_free)
-    assert services.send_mail(sorted(m.id for m in rows.values())) == "1 of 2 sent"
+    monkeypatch.setattr(sending._Composer, "bytes_of", build_and_free)
+    assert jobs.send_mail(sorted(m.id for m in rows.values())) == "1 of 2 sent"
     assert smtp.to("second@example.com") == [] and len(smtp.to("first@example.com")) == 1
-    monkeypatch.setattr(services._Composer, "bytes_of", build)
-    services.send_mail([second])  # the job the sweeper enqueued
+    monkeypatch.setattr(sending._Composer, "bytes_of", build)
+    jobs.send_mail([second])  # the job the sweeper enqueued
     assert (
         len(smtp.to("second@example.com")) == 1
         and _states(event_id)["second@example.com"].state is MessageState.sent
@@ -303,7 +304,7 @@ def test_a_worker_killed_mid_batch_sends_again_at_most_the_message_it_was_handin
     addresses = [f"batch{i}@example.com" for i in range(1, 11)]
     event_id = _send(addresses)
     ids = sorted(m.id for m in _states(event_id).values())
-    record, accepted = services._Outcomes._delivered, []
+    record, accepted = sending._Outcomes._delivered, []
 
     def killed_before_the_record(outcomes, message):
         accepted.append(message.recipient)
@@ -311,10 +312,10 @@ def test_a_worker_killed_mid_batch_sends_again_at_most_the_message_it_was_handin
             raise Killed
         record(outcomes, message)
 
-    monkeypatch.setattr(services._Outcomes, "_delivered", killed_before_the_record)
+    monkeypatch.setattr(sending._Outcomes, "_delivered", killed_before_the_record)
     with pytest.raises(Killed):
-        services.send_mail(ids)
-    monkeypatch.setattr(services._Outcomes, "_delivered", record)
+        jobs.send_mail(ids)
+    monkeypatch.setattr(sending._Outcomes, "_delivered", record)
     db.session.rollback()
     states = {m.recipient: m.state for m in _states(event_id).values()}
     assert [a for a in addresses if states[a] is MessageState.sent] == addresses[: killed_at - 1]
@@ -324,7 +325,7 @@ def test_a_worker_killed_mid_batch_sends_again_at_most_the_message_it_was_handin
         .values(state=MessageState.failed, next_attempt_at=utcnow(), claimed_by=None)
     )
     db.session.commit()
-    services.send_mail(ids)
+    jobs.send_mail(ids)
     received = [m["To"] for m in smtp.messages]
     assert sorted(set(received)) == sorted(addresses)
     assert [a for a in addresses if received.count(a) > 1] == [addresses[killed_at - 1]]  # one duplicate
@@ -337,13 +338,13 @@ def test_a_message_is_handed_over_only_once_the_one_before_it_is_recorded(app, c
     ids = sorted(m.id for m in _states(event_id).values())
     data, unrecorded = smtplib.SMTP.data, []
     if db.engine.dialect.name == "postgresql":
-        write = services._Deliveries._write
+        write = sending._Deliveries._write
 
         def slow_write(deliveries, *args):
             time.sleep(0.05)
             write(deliveries, *args)
 
-        monkeypatch.setattr(services._Deliveries, "_write", slow_write)
+        monkeypatch.setattr(sending._Deliveries, "_write", slow_write)
 
     def checked(connection, msg):
         with db.engine.connect() as other:  # what another worker, or the sweeper, would read
@@ -356,7 +357,7 @@ def test_a_message_is_handed_over_only_once_the_one_before_it_is_recorded(app, c
         return data(connection, msg)
 
     monkeypatch.setattr(smtplib.SMTP, "data", checked)  # the moment the data is handed over
-    assert services.send_mail(ids) == "5 of 5 sent"
+    assert jobs.send_mail(ids) == "5 of 5 sent"
     assert unrecorded == [0, 0, 0, 0, 0]
     assert {m.state for m in _states(event_id).values()} == {MessageState.sent}
 
@@ -369,7 +370,7 @@ def test_a_delivery_that_cannot_be_recorded_stops_the_batch_before_the_next_mess
     addresses = [f"stop{i}@example.com" for i in range(1, 5)]
     event_id = _send(addresses)
     ids = sorted(m.id for m in _states(event_id).values())
-    write = services._Deliveries._write
+    write = sending._Deliveries._write
 
     def database_gone_at_the_second(deliveries, row, *args):
         if row == ids[1]:
@@ -378,9 +379,9 @@ def test_a_delivery_that_cannot_be_recorded_stops_the_batch_before_the_next_mess
             )
         write(deliveries, row, *args)
 
-    monkeypatch.setattr(services._Deliveries, "_write", database_gone_at_the_second)
+    monkeypatch.setattr(sending._Deliveries, "_write", database_gone_at_the_second)
     with pytest.raises(sa.exc.OperationalError):
-        services.send_mail(ids)
+        jobs.send_mail(ids)
     assert [m["To"] for m in smtp.messages] == addresses[:2]
     states = _states(event_id)
     assert [states[a].state for a in addresses] == [
@@ -394,7 +395,7 @@ def test_a_delivery_that_cannot_be_recorded_stops_the_batch_before_the_next_mess
 def test_a_message_is_sent_once_when_two_workers_get_its_job(app, ctx, smtp, drain):
     event_id = _send(["once@example.com"])
     message_id = _states(event_id)["once@example.com"].id
-    services.enqueue_send([message_id])  # a duplicate job, e.g. from a sweep racing the first
+    jobs.enqueue_send([message_id])  # a duplicate job, e.g. from a sweep racing the first
     drain()
     assert len(smtp.to("once@example.com")) == 1
 
@@ -466,7 +467,7 @@ def test_a_long_batch_hands_the_rest_to_a_new_job_without_using_tries(app, ctx, 
     clock = iter(
         range(0, 10**6, 100)
     )  # every look at the clock is 100 s later: 120 s pass by the 2nd message
-    monkeypatch.setattr(services, "_clock", lambda: next(clock))
+    monkeypatch.setattr(sending, "_clock", lambda: next(clock))
     addresses = [f"slow{i}@example.com" for i in range(5)]
     event_id = _send(addresses)
     drain()
@@ -485,15 +486,15 @@ def test_a_batch_records_each_delivery_and_asks_nothing_else_while_its_claim_is_
     ids = sorted(m.id for m in _states(event_id).values())
     by_driver: list[int] = []  # PostgreSQL: each delivery recorded by the driver, beside the session
     if db.engine.dialect.name == "postgresql":
-        write = services._Deliveries._write
+        write = sending._Deliveries._write
 
         def counted(deliveries, row, *args):
             by_driver.append(row)
             write(deliveries, row, *args)
 
-        monkeypatch.setattr(services._Deliveries, "_write", counted)
+        monkeypatch.setattr(sending._Deliveries, "_write", counted)
     with counting_queries() as statements:
-        assert services.send_mail(ids) == f"{len(ids)} of {len(ids)} sent"
+        assert jobs.send_mail(ids) == f"{len(ids)} of {len(ids)} sent"
     statements = [s for s in statements if not s.startswith(("BEGIN", "SET synchronous_commit", "RESET"))]
     writes = [s for s in statements if s.startswith("UPDATE mail_message")]
     if db.engine.dialect.name == "postgresql":

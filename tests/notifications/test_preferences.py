@@ -11,14 +11,16 @@ import pytest
 import sqlalchemy as sa
 
 from challenges.accounts.models import MailMode, OrganisationKind, User
+from challenges.calls import jobs as call_jobs
 from challenges.calls import services as calls
 from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core.formatting import from_local, to_local
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.notifications.catalogue import Notice
+from challenges.notifications.jobs import compile_digests
 from challenges.notifications.models import MailMessage, MessageState
-from challenges.notifications.services import compile_digests, render_message
+from challenges.notifications.services import render_message
 from challenges.proposals import services as proposals
 from tests.factories import make_challenge, make_org, make_user
 from tests.proposals.conftest import content, make_proposal
@@ -210,9 +212,9 @@ def test_closing_reminders_go_to_unsubmitted_proposals_three_days_and_one_day_be
     challenge_id, deadline = challenge.id, challenge.deadline
     drain()
     smtp.reset()
-    assert calls.send_closing_reminders(now=deadline - timedelta(days=4)) == 0
-    assert calls.send_closing_reminders(now=deadline - timedelta(days=2, hours=12)) == 1
-    assert calls.send_closing_reminders(now=deadline - timedelta(days=2)) == 0  # once
+    assert call_jobs.send_closing_reminders(now=deadline - timedelta(days=4)) == 0
+    assert call_jobs.send_closing_reminders(now=deadline - timedelta(days=2, hours=12)) == 1
+    assert call_jobs.send_closing_reminders(now=deadline - timedelta(days=2)) == 0  # once
     drain()
     assert [m["Subject"] for m in smtp.to("sara@sensors.example.com")] == [
         "Reminder: a challenge closes in three days"
@@ -221,7 +223,7 @@ def test_closing_reminders_go_to_unsubmitted_proposals_three_days_and_one_day_be
         "Reminder: a challenge closes in three days"
     ]
     assert smtp.to("jonas@robots.example.com") == []
-    assert calls.send_closing_reminders(now=deadline - timedelta(hours=12)) == 1
+    assert call_jobs.send_closing_reminders(now=deadline - timedelta(hours=12)) == 1
     drain()
     assert [m["Subject"] for m in smtp.to("sara@sensors.example.com")][
         -1
@@ -230,8 +232,8 @@ def test_closing_reminders_go_to_unsubmitted_proposals_three_days_and_one_day_be
     challenge = db.session.get(Challenge, challenge_id)
     calls.extend_deadline(challenge, deadline + timedelta(days=7), "More time.", by=people["owner"])
     db.session.commit()
-    assert calls.send_closing_reminders(now=deadline - timedelta(hours=11)) == 0
-    assert calls.send_closing_reminders(now=deadline + timedelta(days=5)) == 1
+    assert call_jobs.send_closing_reminders(now=deadline - timedelta(hours=11)) == 0
+    assert call_jobs.send_closing_reminders(now=deadline + timedelta(days=5)) == 1
     # the reminder is sealed in the outbox like the proposal it is about
     reminder = next(m for m in _messages("sara@sensors.example.com") if m.notice == "closing_in_three_days")
     assert reminder.sealed_challenge_id == challenge_id

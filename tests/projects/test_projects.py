@@ -20,7 +20,7 @@ from challenges.funding.models import (
     Transfer,
     TransferKind,
 )
-from challenges.projects import services
+from challenges.projects import jobs, services
 from challenges.projects.models import Project, ProjectReport, ReportKind, ReportStatus
 from challenges.projects.services import ReportContent
 from tests.calls.test_catalogue import counting_queries
@@ -202,16 +202,16 @@ def test_only_the_company_reports_and_only_a_manager_decides(people, project, ma
 def test_report_reminders_a_week_before_and_on_the_day_once(people, project, drain, smtp):
     report = _report(project, ReportKind.progress)
     due = datetime.combine(report.due_on, time(9), STOCKHOLM).astimezone(UTC)
-    assert services.send_report_reminders(now=due - timedelta(days=8)) == 0
-    assert services.send_report_reminders(now=due - timedelta(days=6)) == 1
-    assert services.send_report_reminders(now=due - timedelta(days=5)) == 0
-    assert services.send_report_reminders(now=due) == 1
-    assert services.send_report_reminders(now=due + timedelta(hours=3)) == 0
+    assert jobs.send_report_reminders(now=due - timedelta(days=8)) == 0
+    assert jobs.send_report_reminders(now=due - timedelta(days=6)) == 1
+    assert jobs.send_report_reminders(now=due - timedelta(days=5)) == 0
+    assert jobs.send_report_reminders(now=due) == 1
+    assert jobs.send_report_reminders(now=due + timedelta(hours=3)) == 0
     drain()
     subjects = [m["Subject"] for m in smtp.to("sara@sensors.example.com")]
     assert subjects.count("Reminder: a project report is due in a week") == 1
     assert subjects.count("Reminder: a project report is due today") == 1
-    assert services.send_report_reminders(now=due + timedelta(days=1)) == 0  # past: no more
+    assert jobs.send_report_reminders(now=due + timedelta(days=1)) == 0  # past: no more
 
 
 def test_an_award_not_booked_starts_no_project(people, decided):
@@ -269,8 +269,8 @@ def test_a_filed_report_is_not_reminded(people, project):
     )
     db.session.commit()
     due = datetime.combine(report.due_on, time(9), STOCKHOLM).astimezone(UTC)
-    assert services.send_report_reminders(now=due - timedelta(days=6)) == 0
-    assert services.send_report_reminders(now=due) == 0
+    assert jobs.send_report_reminders(now=due - timedelta(days=6)) == 0
+    assert jobs.send_report_reminders(now=due) == 0
 
 
 def test_a_cancelled_awards_final_report_is_approved_and_pays_nothing(people, project, drain):

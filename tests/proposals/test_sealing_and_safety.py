@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from challenges.accounts.models import User
 from challenges.core.errors import ServiceError
 from challenges.core.models import utcnow
 from challenges.extensions import db
@@ -122,7 +123,28 @@ def test_a_failed_row_leaves_no_file(people, challenge, app, monkeypatch):
     monkeypatch.setattr(services, "record", broken)
     with pytest.raises(RuntimeError):
         services.add_attachment(proposal, "plan.pdf", pdf(), by=sme)
+    db.session.rollback()  # as the request (or the job) that failed does
     assert set(files.folder().iterdir()) == before
+
+
+def test_a_file_goes_with_a_transaction_that_does_not_commit_and_stays_with_one_that_does(
+    people, challenge, app
+):
+    sme = people["sme"]
+    proposal = make_proposal(sme, challenge, submit=False)
+    db.session.commit()
+    before = set(files.folder().iterdir())
+    services.add_attachment(proposal, "plan.pdf", pdf(), by=sme)
+    assert len(set(files.folder().iterdir()) - before) == 1  # written before its row
+    ids = proposal.id, sme.id
+    db.session.rollback()  # something later in the same request was refused
+    assert set(files.folder().iterdir()) == before
+    db.session.remove()  # the next request
+    proposal, sme = db.session.get(Proposal, ids[0]), db.session.get(User, ids[1])
+    kept = services.add_attachment(proposal, "plan.pdf", pdf(), by=sme)
+    db.session.commit()
+    db.session.rollback()  # nothing left to undo
+    assert files.path_of(kept.storage_name).exists()
 
 
 def test_a_missing_file_is_a_404_not_a_crash(people, challenge, make_browser):

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from challenges.accounts.models import OrganisationKind
-from challenges.calls import services as calls
+from challenges.calls import jobs as call_jobs
 from challenges.calls.models import ChallengeStatus
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.models import Event, utcnow
@@ -492,7 +492,7 @@ def test_one_digest_to_the_owner_when_the_challenge_closes(people, challenge, dr
     db.session.commit()
     drain()
     smtp.reset()
-    assert calls.close_due_challenges() == 1
+    assert call_jobs.close_due_challenges() == 1
     drain()
     drain()  # a second run changes nothing: one digest per person
     digests = [

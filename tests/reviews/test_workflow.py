@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from challenges.accounts.models import Role
+from challenges.calls import jobs as call_jobs
 from challenges.calls import services as calls
 from challenges.calls.models import ChallengeStatus
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
@@ -17,6 +18,7 @@ from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.notifications.models import MailMessage
 from challenges.reviews import conflicts, services
+from challenges.reviews import jobs as review_jobs
 from challenges.reviews.models import Assignment, Decision, Relation, ReminderSent, Review
 from tests.factories import make_challenge, make_user
 from tests.proposals.conftest import make_proposal
@@ -50,7 +52,7 @@ def test_the_worker_opens_the_review_when_the_challenge_closes(people, drain, sm
     db.session.commit()
     drain()
     smtp.reset()
-    assert calls.close_due_challenges() == 1
+    assert call_jobs.close_due_challenges() == 1
     drain()
     db.session.expire_all()
     review = services.review_of(challenge)
@@ -364,10 +366,10 @@ def test_reminders_three_days_before_and_on_the_day_once_each(
     smtp.reset()
     deadline = review.review_deadline
     deadline_day = to_local(deadline).date()
-    assert services.send_due_reminders(now=from_local(deadline_day - timedelta(days=5), time(12))) == 0
+    assert review_jobs.send_due_reminders(now=from_local(deadline_day - timedelta(days=5), time(12))) == 0
     three_days = from_local(deadline_day - timedelta(days=3), time(12))
-    assert services.send_due_reminders(now=three_days) == 1
-    assert services.send_due_reminders(now=three_days + timedelta(hours=1)) == 0  # once
+    assert review_jobs.send_due_reminders(now=three_days) == 1
+    assert review_jobs.send_due_reminders(now=three_days + timedelta(hours=1)) == 0  # once
     redis_server.stop()
     redis_server.start()  # Redis forgets the queued mail job; the database still knows it is pending
     monkeypatch.setitem(app.config, "EVENT_LEASE_SECONDS", 0)
@@ -379,8 +381,8 @@ def test_reminders_three_days_before_and_on_the_day_once_each(
     assert reminded == sorted(e.email for e in services.unfinished_by_evaluator(review))
     assert done.evaluator.email not in reminded and len(reminded) == 3
     on_the_day = max(deadline - timedelta(minutes=5), from_local(deadline_day, time(0)))
-    assert services.send_due_reminders(now=on_the_day) == 1
-    assert services.send_due_reminders(now=deadline + timedelta(minutes=5)) == 0  # too late for anything
+    assert review_jobs.send_due_reminders(now=on_the_day) == 1
+    assert review_jobs.send_due_reminders(now=deadline + timedelta(minutes=5)) == 0  # too late for anything
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ReminderSent)) == 2
 
 
@@ -475,7 +477,7 @@ def _three_days_before(deadline):
 def test_a_moved_deadline_gets_its_own_reminders(people, assigned):
     review = assigned.review
     first = review.review_deadline
-    assert services.send_due_reminders(now=_three_days_before(first)) == 1
+    assert review_jobs.send_due_reminders(now=_three_days_before(first)) == 1
     review.review_deadline = first + timedelta(days=7)
     db.session.commit()
-    assert services.send_due_reminders(now=_three_days_before(review.review_deadline)) == 1
+    assert review_jobs.send_due_reminders(now=_three_days_before(review.review_deadline)) == 1

@@ -38,9 +38,9 @@ def test_a_running_job_keeps_beating(app, ctx, monkeypatch):
 
 def test_periodic_jobs_have_a_queue_the_workers_take_right_after_the_ledger(app):
     from challenges.core.bus import PERIODIC_QUEUE
-    from worker.schedule import periodic_jobs
+    from challenges.core.jobs import periodic
 
-    assert {queue for _func, queue, _interval in periodic_jobs(app)} == {PERIODIC_QUEUE}
+    assert {each.queue for each in periodic(app)} == {PERIODIC_QUEUE}
     with app.app_context():
         names = [q.name for q in make_worker(app).queues]
     assert names[:2] == ["ledger", PERIODIC_QUEUE] and set(names) >= {"workflow", "notifications"}

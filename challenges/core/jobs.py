@@ -1,0 +1,154 @@
+"""Every RQ job is a function in a ``<package>/jobs.py`` (the event runner's in ``core/events.py``),
+declared with :func:`job`: its queue, its time limit, its retries and, for a periodic job, the setting
+that holds its interval. :func:`enqueue` is the one way to put a job on its queue; the worker lists the
+periodic ones (:func:`periodic`) for its scheduler.
+
+RQ stores the dotted path of a job's function in Redis. A job moved or renamed keeps its old path in
+*aliases*, so that the jobs already waiting under it (a challenge's closing, scheduled weeks ahead)
+still run: the worker's job class looks the path up here first (:func:`resolve`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
+
+from flask import Flask
+from rq import Queue, Retry
+from rq.job import Job
+from rq.utils import import_attribute
+
+from challenges.core.transaction import commit, commit_first
+from challenges.extensions import db, get_redis
+
+
+@dataclass(frozen=True)
+class JobKind:
+    path: str  # the dotted path RQ stores and imports
+    queue: str | None  # None: each enqueue names it (an event handler's job runs on the handler's queue)
+    timeout: int  # seconds before RQ stops the job
+    retries: tuple[int, ...] = ()  # seconds before each retry of a job that failed
+    every: str | None = None  # the setting holding a periodic job's interval, in seconds
+    aliases: tuple[str, ...] = ()  # paths it was stored under before
+
+
+class Declared(Protocol):
+    job: JobKind
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+_KINDS: dict[str, JobKind] = {}
+_FUNCS: dict[str, Callable[..., Any]] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def job(
+    queue: str | None,
+    *,
+    timeout: int = 300,
+    retries: tuple[int, ...] = (),
+    every: str | None = None,
+    aliases: tuple[str, ...] = (),
+) -> Callable[[Callable[..., Any]], Declared]:
+    """Declare the decorated function an RQ job on *queue*."""
+
+    def declare(func: Callable[..., Any]) -> Declared:
+        path = f"{func.__module__}.{func.__qualname__}"
+        kind = JobKind(path, queue, timeout, tuple(retries), every, tuple(aliases))
+        for name in (path, *aliases):
+            if _ALIASES.get(name, path) != path:
+                raise ValueError(f"job path {name!r} is already {_ALIASES[name]!r}")
+            _ALIASES[name] = path
+        _KINDS[path], _FUNCS[path] = kind, func
+        declared = cast(Declared, func)
+        declared.job = kind
+        return declared
+
+    return declare
+
+
+def kinds() -> list[JobKind]:
+    return sorted(_KINDS.values(), key=lambda kind: kind.path)
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    """The function a stored path names, through the aliases of moved jobs."""
+    return import_attribute(_ALIASES.get(path, path))
+
+
+def options(func: Declared, **overrides: Any) -> dict[str, Any]:
+    """RQ's options for one job of *func*: its time limit and retries, then *overrides*."""
+    kind = func.job
+    found: dict[str, Any] = {"job_timeout": kind.timeout}
+    if kind.retries:
+        found["retry"] = Retry(max=len(kind.retries), interval=list(kind.retries))
+    return {**found, **overrides}
+
+
+def enqueue(
+    func: Declared,
+    *args: Any,
+    at: datetime | None = None,
+    delay: float = 0,
+    queue: str | None = None,
+    **overrides: Any,
+) -> Job:
+    """Put one job of *func* on its queue (or *queue*): now, after *delay* seconds, or *at* an instant.
+    *overrides* are RQ's options (``job_id``, ``description``, ``result_ttl``…)."""
+    name = queue or func.job.queue
+    if name is None:
+        raise ValueError(f"{func.job.path} runs on the queue each enqueue names")
+    target = Queue(name, connection=get_redis())
+    settings = options(func, **overrides)
+    if at is not None:
+        return target.enqueue_at(at, func.job.path, *args, **settings)
+    if delay > 0:
+        return target.enqueue_in(timedelta(seconds=delay), func.job.path, *args, **settings)
+    return target.enqueue(func.job.path, *args, **settings)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    func: Callable[..., Any]
+    queue: str
+    interval: int  # seconds
+    timeout: int
+
+
+def periodic(app: Flask) -> list[Periodic]:
+    """Every periodic job, with the interval its setting gives it."""
+    return [
+        Periodic(_FUNCS[k.path], k.queue, int(app.config[k.every]), k.timeout)
+        for k in kinds()
+        if k.every is not None and k.queue is not None
+    ]
+
+
+class AppJob(Job):
+    """RQ's job, which finds a moved job's function under the path it was stored with, and keeps what
+    the job did when it returns: the job runner's transaction boundary (a job that must keep each
+    step as it goes commits those steps itself; one that raises keeps nothing it had not)."""
+
+    def _execute(self) -> Any:
+        result = super()._execute()
+        commit()
+        return result
+
+    @property
+    def func(self) -> Any:
+        if self.instance is not None or self.func_name is None:
+            return super().func
+        return resolve(self.func_name)
+
+
+def record_once(marker: Any, event: Any) -> bool:
+    """A reminder's step: record *event* with *marker*, the row (unique per reminder) that says it was
+    recorded, in a transaction of its own. False, and nothing recorded, when a racing job did it first."""
+    from challenges.core.events import record
+
+    db.session.add(marker)
+    record(event)
+    return commit_first()
