@@ -332,7 +332,7 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                     ).all()
                     for award in [a for a in unpaid if not any(i.approved_at for i in a.instalments)][:n]:
                         start = next(i for i in award.instalments if i.condition is InstalmentCondition.start)
-                        funding.approve_payment(start, condition_met=False, by=manager)
+                        funding.approve_payment(start, by=manager)
                         db.session.commit()
                         paid.append(start.amount_ore)
 

@@ -153,6 +153,7 @@ def _import_models() -> None:
     import challenges.core.models
     import challenges.funding.models
     import challenges.notifications.models
+    import challenges.programmes.models
     import challenges.projects.models
     import challenges.proposals.models
     import challenges.reports.models
@@ -171,18 +172,19 @@ def _import_jobs() -> None:
 
 def _register_events(app: Flask) -> None:
     """The one place where modules subscribe their handlers to events."""
-    from challenges.accounts import handlers as account_handlers
     from challenges.calls import handlers as call_handlers
     from challenges.core.bus import EventBus
     from challenges.funding import handlers as funding_handlers
+    from challenges.notifications import about_accounts, about_challenges
     from challenges.notifications import handlers as notification_handlers
     from challenges.projects import handlers as project_handlers
     from challenges.proposals import handlers as proposal_handlers
     from challenges.reviews import handlers as review_handlers
 
     bus = EventBus()
-    account_handlers.register(bus)
     call_handlers.register(bus)
+    about_accounts.register(bus)
+    about_challenges.register(bus)
     proposal_handlers.register(bus)
     review_handlers.register(bus)
     funding_handlers.register(bus)

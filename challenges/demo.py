@@ -815,7 +815,7 @@ def _pay_start(proposal: Proposal, manager: User) -> None:
     assert award is not None
     for instalment in award.instalments:
         if instalment.condition is InstalmentCondition.start:
-            funding.approve_payment(instalment, condition_met=False, by=manager)
+            funding.approve_payment(instalment, by=manager)
 
 
 def _book_admin_cost(year: ProgrammeYear, manager: User) -> None:

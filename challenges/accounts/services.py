@@ -246,6 +246,12 @@ def _session_query(counts: tuple[tuple[str, Callable[[Any], Any]], ...]) -> sa.S
     )
 
 
+# Figures every page shows about the person who is logged in (the unread messages in the header), by
+# name: each a function of the user id column giving a correlated scalar subquery. The packages that
+# own them (above this one) add them when they are imported.
+SESSION_COUNTS: dict[str, Callable[[Any], Any]] = {}
+
+
 def load_session(token: str, **counts: Callable[[Any], Any]) -> User | None:
     """The user of a live session token, or None when it ended, expired or idled out; with the roles,
     membership and organisation that every page asks about, in the same query. *counts* are figures

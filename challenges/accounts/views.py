@@ -26,14 +26,13 @@ from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.security import DEVICE_DAYS, device_user, device_value, local_target
 from challenges.core.views import page_arg
 from challenges.extensions import db, limiter, login_manager
-from challenges.notifications.services import unread_of
 
 bp = Blueprint("accounts", __name__)
 
 
 @login_manager.user_loader
 def load_user(token: str) -> User | None:
-    user = services.load_session(token, unread_messages=unread_of)
+    user = services.load_session(token, **services.SESSION_COUNTS)
     if user is not None:
         user.session_token = token
     return user

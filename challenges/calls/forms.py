@@ -33,7 +33,7 @@ from challenges.core.forms import (
     strip,
 )
 from challenges.core.translation import lazy_gettext as _l
-from challenges.funding.models import ProgrammeYear
+from challenges.programmes.models import ProgrammeYear
 
 DEFAULT_CRITERIA = [  # the programme's three criteria; each scored 1–7
     (_l("Potential"), 40),

@@ -1,8 +1,5 @@
-"""Who hears about challenges, and the job that closes one at its deadline.
-
-Emails go out on the ``notifications`` queue; scheduling the close runs on ``workflow``.
-Subjects come from the catalogue and never carry a challenge's title: user text stays in the body.
-"""
+"""The challenges' own handler: the job that closes one at its deadline, scheduled on ``workflow``.
+Who hears about challenges is in :mod:`challenges.notifications.about_challenges`."""
 
 from __future__ import annotations
 
@@ -11,90 +8,12 @@ from datetime import datetime
 
 from redis.exceptions import RedisError
 
-from challenges.accounts.models import Role, User
-from challenges.accounts.services import people_with_role
-from challenges.calls import events, jobs, services
-from challenges.calls.models import Challenge, Question
-from challenges.core.bus import NOTIFICATIONS_QUEUE, WORKFLOW_QUEUE, EventBus
+from challenges.calls import events, jobs
+from challenges.core.bus import WORKFLOW_QUEUE, EventBus
 from challenges.core.jobs import enqueue
-from challenges.core.models import Event, must_get
-from challenges.extensions import db
-from challenges.notifications.services import notify, recipient_for, recipients_for, recipients_of
+from challenges.core.models import Event
 
 log = logging.getLogger(__name__)
-
-
-def send_submitted(e: events.ChallengeSubmitted, record: Event) -> None:
-    notify(
-        record,
-        "challenge_submitted",
-        recipients_for(people_with_role(Role.programme_manager)),
-        challenge=must_get(Challenge, e.challenge_id),
-    )
-
-
-def send_returned(e: events.ChallengeReturned, record: Event) -> None:
-    challenge = must_get(Challenge, e.challenge_id)
-    notify(
-        record,
-        "challenge_returned",
-        recipients_for(services.owner_members(challenge)),
-        challenge=challenge,
-        comment=e.comment,
-    )
-
-
-def send_published(e: events.ChallengePublished, record: Event) -> None:
-    challenge = must_get(Challenge, e.challenge_id)
-    notify(
-        record, "challenge_published", recipients_for(services.owner_members(challenge)), challenge=challenge
-    )
-
-
-def send_match(e: events.ChallengePublished, record: Event) -> None:
-    """Members of SMEs that follow the challenge's area or one of its themes."""
-    challenge = must_get(Challenge, e.challenge_id)
-    notify(
-        record,
-        "challenge_match",
-        recipients_of(services.followers(challenge, of_challenge=False)),
-        challenge=challenge,
-    )
-
-
-def send_question(e: events.QuestionAsked, record: Event) -> None:
-    challenge = must_get(Challenge, e.challenge_id)
-    notify(
-        record,
-        "question_asked",
-        recipients_for(services.owner_members(challenge)),
-        challenge=challenge,
-        question=must_get(Question, e.question_id),
-    )
-
-
-def send_answer(e: events.QuestionAnswered, record: Event) -> None:
-    """The asker (if still active), then the followers."""
-    challenge = must_get(Challenge, e.challenge_id)
-    question = must_get(Question, e.question_id)
-    asker = db.session.get(User, question.asked_by_id) if question.asked_by_id else None
-    if asker is not None and asker.active:
-        notify(
-            record,
-            "question_answered",
-            [recipient_for(asker)],
-            challenge=challenge,
-            question=question,
-            asker=True,
-        )
-    notify(
-        record,
-        "question_answered",
-        recipients_of(services.followers(challenge)),
-        challenge=challenge,
-        question=question,
-        asker=False,
-    )
 
 
 def schedule_close(e: events.ChallengePublished | events.DeadlineExtended, record: Event) -> None:
@@ -122,21 +41,9 @@ def schedule_close(e: events.ChallengePublished | events.DeadlineExtended, recor
 
 
 def register(bus: EventBus) -> None:
-    """Subscribe the challenge handlers."""
+    """Subscribe the challenge handlers (those that tell people are in notifications)."""
     bus.declare(*events.ALL)
-    bus.subscribe(
-        events.ChallengeSubmitted, send_submitted, name="calls_send_submitted", queue=NOTIFICATIONS_QUEUE
-    )
-    bus.subscribe(
-        events.ChallengeReturned, send_returned, name="calls_send_returned", queue=NOTIFICATIONS_QUEUE
-    )
-    bus.subscribe(
-        events.ChallengePublished, send_published, name="calls_send_published", queue=NOTIFICATIONS_QUEUE
-    )
-    bus.subscribe(events.ChallengePublished, send_match, name="calls_send_match", queue=NOTIFICATIONS_QUEUE)
     bus.subscribe(
         events.ChallengePublished, schedule_close, name="calls_schedule_close", queue=WORKFLOW_QUEUE
     )
     bus.subscribe(events.DeadlineExtended, schedule_close, name="calls_schedule_close", queue=WORKFLOW_QUEUE)
-    bus.subscribe(events.QuestionAsked, send_question, name="calls_send_question", queue=NOTIFICATIONS_QUEUE)
-    bus.subscribe(events.QuestionAnswered, send_answer, name="calls_send_answer", queue=NOTIFICATIONS_QUEUE)

@@ -10,7 +10,8 @@ from challenges.calls import events
 from challenges.calls.models import Challenge, ChallengeStatus, ClosingReminder
 from challenges.calls.services import close_challenge
 from challenges.core.bus import PERIODIC_QUEUE, WORKFLOW_QUEUE
-from challenges.core.jobs import job, record_once
+from challenges.core.events import record_once
+from challenges.core.jobs import job
 from challenges.core.models import utcnow
 from challenges.core.transaction import commit
 from challenges.extensions import db

@@ -17,7 +17,7 @@ from challenges.extensions import Model
 
 if TYPE_CHECKING:
     from challenges.accounts.models import Organisation, User
-    from challenges.funding.models import ProgrammeYear
+    from challenges.programmes.models import ProgrammeYear
 
 
 class TopicKind(enum.Enum):

@@ -37,7 +37,7 @@ from challenges.core.events import record
 from challenges.core.formatting import local_datetime, sek
 from challenges.core.models import utcnow
 from challenges.extensions import db
-from challenges.funding.models import ProgrammeYear
+from challenges.programmes.models import ProgrammeYear
 
 MIN_LEAD_TIME = timedelta(hours=24)
 MAX_TITLE = 200

@@ -42,7 +42,7 @@ from challenges.core.pagecache import holds_until, visitor_page
 from challenges.core.translation import lazy_gettext as _l
 from challenges.core.views import page_arg
 from challenges.extensions import db
-from challenges.funding.models import Programme, ProgrammeYear
+from challenges.programmes.models import Programme, ProgrammeYear
 
 bp = Blueprint("calls", __name__)
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, selectinload
 from challenges.core.bus import PERIODIC_QUEUE, DomainEvent, get_bus
 from challenges.core.jobs import enqueue, job
 from challenges.core.models import Event, EventHandling, HandlingState, job_id_for, utcnow
-from challenges.core.transaction import commit
+from challenges.core.transaction import commit, commit_first
 from challenges.extensions import db, get_redis
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,15 @@ def record(domain_event: DomainEvent, *, by: Any = None, flush: bool = True) -> 
     outbox = db.session.info.setdefault(OUTBOX_KEY, [])
     outbox.extend((row.id, h.handler, h.queue) for h in row.handlings)
     return row
+
+
+def record_once(marker: Any, event: DomainEvent) -> bool:
+    """A reminder's step in a periodic job: record *event* with *marker*, the row (unique per reminder)
+    that says it was recorded, in a transaction of its own. False, and nothing recorded, when a racing
+    job recorded it first."""
+    db.session.add(marker)
+    record(event)
+    return commit_first()
 
 
 def _job_options(event_id: str, handler: str, intervals: list[int]) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.utils import import_attribute
 
-from challenges.core.transaction import commit, commit_first
-from challenges.extensions import db, get_redis
+from challenges.core.transaction import commit
+from challenges.extensions import get_redis
 
 
 @dataclass(frozen=True)
@@ -142,13 +142,3 @@ class AppJob(Job):
         if self.instance is not None or self.func_name is None:
             return super().func
         return resolve(self.func_name)
-
-
-def record_once(marker: Any, event: Any) -> bool:
-    """A reminder's step: record *event* with *marker*, the row (unique per reminder) that says it was
-    recorded, in a transaction of its own. False, and nothing recorded, when a racing job did it first."""
-    from challenges.core.events import record
-
-    db.session.add(marker)
-    record(event)
-    return commit_first()

@@ -3,6 +3,8 @@ closing a year. Services check, record the ledger event and flush; the ledger wo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -253,15 +255,31 @@ def paid(award: Award) -> int:
     return sum(i.amount_ore for i in award.instalments if i.approved_at is not None)
 
 
-def approve_payment(instalment: Instalment, *, condition_met: bool, by: User) -> None:
-    """Pay one instalment when its condition is met. The last one waits for the project's approved final
-    report: only approving that report (``projects.approve_report``) says ``condition_met``."""
+# The last instalment is paid when the project's final report is approved. Whether it is, the projects
+# package knows: it sits above this one, and gives the answer when it is imported.
+_ANSWERS: dict[str, Callable[[Award], bool]] = {}
+
+
+def answer_final_report_approved(answer: Callable[[Award], bool]) -> None:
+    _ANSWERS["final_report_approved"] = answer
+
+
+def final_report_approved(award: Award) -> bool:
+    """Whether *award*'s project has its final report approved (never, without a project)."""
+    answer = _ANSWERS.get("final_report_approved")
+    return answer is not None and answer(award)
+
+
+def approve_payment(instalment: Instalment, *, by: User) -> None:
+    """Pay one instalment when its condition is met: the one rule for every door. The last one waits
+    for the project's approved final report, and approving that report pays it
+    (``projects.approve_report``); a manager pays it by hand only if the ledger refused that payment."""
     require_manager(by)
     award = instalment.award
     _require_booked(award)
     if instalment.approved_at is not None:
         raise ServiceError(_("This instalment has already been approved."))
-    if instalment.condition is InstalmentCondition.final_report and not condition_met:
+    if instalment.condition is InstalmentCondition.final_report and not final_report_approved(award):
         raise ServiceError(_("This instalment is paid when the project's final report is approved."))
     remaining = award.amount_ore - paid(award)
     if instalment.amount_ore > remaining:

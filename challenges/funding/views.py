@@ -33,7 +33,6 @@ from challenges.funding.models import (
     Transfer,
     TransferKind,
 )
-from challenges.projects.models import Project, ProjectReport, ReportKind, ReportStatus
 from challenges.proposals.models import Proposal
 
 bp = Blueprint("funding", __name__)
@@ -247,26 +246,9 @@ def award(award_id: int):
         award=found,
         paid=services.paid(found),
         transfers=transfers,
-        final_report_approved=final_report_approved(found),
+        final_report_approved=services.final_report_approved(found),
         payment_form=forms.PaymentForm(formdata=None),
         reduce_form=forms.ReduceForm(formdata=None),
-    )
-
-
-def final_report_approved(award: Award) -> bool:
-    """Whether the project's final report is approved: only then may the last instalment be paid. Its
-    approval pays it; the button is there again only if the ledger refused that payment."""
-    return bool(
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(ProjectReport)
-            .join(Project)
-            .where(
-                Project.award_id == award.id,
-                ProjectReport.kind == ReportKind.final,
-                ProjectReport.status == ReportStatus.approved,
-            )
-        )
     )
 
 
@@ -284,9 +266,7 @@ def approve(award_id: int, instalment_id: int):
     form = forms.PaymentForm()
     return _award_action(
         found,
-        lambda: services.approve_payment(
-            instalment, condition_met=final_report_approved(found), by=current_user
-        ),
+        lambda: services.approve_payment(instalment, by=current_user),
         _("The payment is approved; the ledger books it."),
         form,
     )

@@ -35,6 +35,7 @@ from flask_babel import force_locale
 from jinja2 import meta
 
 from challenges.accounts.models import ActionToken, MailMode, User
+from challenges.accounts.services import SESSION_COUNTS
 from challenges.core.bus import get_bus
 from challenges.core.models import Event, utcnow
 from challenges.core.security import is_header_safe
@@ -313,6 +314,9 @@ def unread_of(user_id) -> sa.ScalarSelect:
         .where(MailMessage.user_id == user_id, MailMessage.read_at.is_(None), MailMessage.notice != "digest")
         .scalar_subquery()
     )
+
+
+SESSION_COUNTS["unread_messages"] = unread_of  # in the header of every page
 
 
 def unread_count(user: User) -> int:

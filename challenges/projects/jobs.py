@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from challenges.core.bus import PERIODIC_QUEUE
-from challenges.core.jobs import job, record_once
+from challenges.core.events import record_once
+from challenges.core.jobs import job
 from challenges.extensions import db
 from challenges.projects import events
 from challenges.projects.models import ProjectReport, ReportReminder, ReportStatus

@@ -199,6 +199,25 @@ def approve_report(report: ProjectReport, *, by: User) -> None:
             if i.condition is InstalmentCondition.final_report and i.approved_at is None
         ]
         for instalment in waiting:
-            funding.approve_payment(instalment, condition_met=True, by=by)
+            funding.approve_payment(instalment, by=by)
     db.session.flush()
     record(events.ReportApproved(report_id=report.id, final=final), by=by)
+
+
+def final_report_approved(award: Award) -> bool:
+    """Whether the project of *award* has its final report approved: the condition of its last instalment."""
+    return bool(
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ProjectReport)
+            .join(Project)
+            .where(
+                Project.award_id == award.id,
+                ProjectReport.kind == ReportKind.final,
+                ProjectReport.status == ReportStatus.approved,
+            )
+        )
+    )
+
+
+funding.answer_final_report_approved(final_report_approved)

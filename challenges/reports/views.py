@@ -14,7 +14,7 @@ from challenges.core.errors import InvalidInput
 from challenges.core.exports import csv_download
 from challenges.core.formatting import local_day
 from challenges.extensions import db
-from challenges.funding.models import Programme
+from challenges.programmes.models import Programme
 from challenges.reports import charts, services
 from challenges.reports.forms import LessonsForm
 from challenges.reports.services import FundedProject, ProgrammeReport

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from challenges.core.bus import PERIODIC_QUEUE
+from challenges.core.events import record_once
 from challenges.core.formatting import STOCKHOLM
-from challenges.core.jobs import job, record_once
+from challenges.core.jobs import job
 from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.reviews import events

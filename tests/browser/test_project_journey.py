@@ -44,7 +44,7 @@ def test_a_final_report_filed_approved_paid_and_reported(browser_page, live_serv
     drain()  # the ledger books the award; the project starts
     award = db.session.get(Award, award_id)
     start = next(i for i in award.instalments if i.condition is InstalmentCondition.start)
-    funding.approve_payment(start, condition_met=False, by=manager)
+    funding.approve_payment(start, by=manager)
     project_title = db.session.scalar(sa.select(Project).where(Project.award_id == award_id)).title
     programme_id = decided.challenge.programme_year.programme_id
     db.session.commit()

@@ -135,7 +135,7 @@ def test_the_ledger_survives_killed_workers_a_lost_redis_and_double_delivery(peo
                 :40
             ]:
                 start = next(i for i in award.instalments if i.condition is InstalmentCondition.start)
-                funding.approve_payment(start, condition_met=False, by=db.session.get(User, manager_id))
+                funding.approve_payment(start, by=db.session.get(User, manager_id))
                 paid.append(start.amount_ore)
             funding.book_admin_cost(
                 db.session.get(ProgrammeYear, year_id),

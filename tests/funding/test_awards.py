@@ -286,7 +286,7 @@ def test_closing_a_year_stops_new_payments_at_once(people, decided, drain):
     services.close_year(year, by=people["manager"])
     db.session.commit()
     with pytest.raises(ServiceError, match="closed"):  # before the worker has posted the close
-        services.approve_payment(award.instalments[0], condition_met=False, by=people["manager"])
+        services.approve_payment(award.instalments[0], by=people["manager"])
 
 
 def test_a_year_is_not_closed_while_anything_on_it_waits_for_the_ledger(people, decided, drain, smtp):
@@ -392,7 +392,7 @@ def test_verify_names_each_disagreement_of_a_reduced_and_partly_paid_award(peopl
     """400 000 kr awarded, 240 000 paid, reduced to 300 000: each tampering is named with its figures."""
     award = _booked_award(people, decided, drain)
     first = award.instalments[0]
-    services.approve_payment(first, condition_met=True, by=people["manager"])
+    services.approve_payment(first, by=people["manager"])
     db.session.commit()
     assert ledger.verify() == []  # approved, not yet booked: no payment is expected yet
     drain()
@@ -441,22 +441,25 @@ def _event_types() -> list[str]:
     return sorted(db.session.scalars(sa.select(Event.type)))
 
 
-def test_the_last_instalment_approved_twice_is_refused_as_approved_not_as_too_much(people, decided, drain):
+def test_the_last_instalment_approved_twice_is_refused_as_approved_not_as_too_much(
+    people, decided, drain, monkeypatch
+):
     """While the first instalment is unpaid, what remains would cover the last one again: it is the
     instalment's own approval that refuses the second time."""
     award = _booked_award(people, decided, drain)
     first, last = award.instalments
-    services.approve_payment(last, condition_met=True, by=people["manager"])
+    monkeypatch.setattr(services, "final_report_approved", lambda award: True)  # as the projects answer
+    services.approve_payment(last, by=people["manager"])
     db.session.commit()
     assert award.amount_ore - services.paid(award) >= last.amount_ore  # the remaining check would let it pass
     with pytest.raises(ServiceError, match="already been approved"):
-        services.approve_payment(last, condition_met=True, by=people["manager"])
+        services.approve_payment(last, by=people["manager"])
 
 
 def test_cancelling_after_a_payment_returns_only_the_unpaid_part(people, decided, drain):
     award = _booked_award(people, decided, drain)
     year = award.programme_year
-    services.approve_payment(award.instalments[0], condition_met=False, by=people["manager"])  # 60 %
+    services.approve_payment(award.instalments[0], by=people["manager"])  # 60 %
     db.session.commit()
     drain()
     available = services.balance(year, AccountKind.available)
@@ -485,7 +488,7 @@ def test_a_redelivered_ledger_event_tells_nobody_twice_and_gives_nothing_back_tw
     from challenges.core.models import Event
 
     award = _booked_award(people, decided, drain)
-    services.approve_payment(award.instalments[0], condition_met=False, by=people["manager"])
+    services.approve_payment(award.instalments[0], by=people["manager"])
     services.reduce_award(award, 300_000 * SEK, by=people["manager"])
     db.session.commit()
     drain()
@@ -525,7 +528,7 @@ def test_a_redelivered_ledger_event_tells_nobody_twice_and_gives_nothing_back_tw
 
 def test_a_reduction_lies_strictly_between_what_is_paid_and_the_award(people, decided, drain):
     award = _booked_award(people, decided, drain)  # 400 000 kr, 60 % paid at the start
-    services.approve_payment(award.instalments[0], condition_met=False, by=people["manager"])
+    services.approve_payment(award.instalments[0], by=people["manager"])
     db.session.commit()
     refused = "Enter an amount below the award (400,000 kr) and above what is paid (240,000 kr)."
     for amount in (240_000 * SEK, 400_000 * SEK):
@@ -543,30 +546,33 @@ def test_a_reduction_lies_strictly_between_what_is_paid_and_the_award(people, de
 def test_an_instalment_is_approved_once_and_the_last_only_with_the_final_report(people, decided, drain):
     award = _booked_award(people, decided, drain)
     first, last = award.instalments
-    services.approve_payment(first, condition_met=False, by=people["manager"])
+    services.approve_payment(first, by=people["manager"])
     db.session.commit()
-    for instalment, condition_met, message in (
-        (first, False, "This instalment has already been approved."),
-        (last, False, "This instalment is paid when the project's final report is approved."),
+    assert not services.final_report_approved(award)  # the project has no approved final report
+    for instalment, message in (
+        (first, "This instalment has already been approved."),
+        (last, "This instalment is paid when the project's final report is approved."),
     ):
         with pytest.raises(ServiceError) as error:
-            services.approve_payment(instalment, condition_met=condition_met, by=people["manager"])
+            services.approve_payment(instalment, by=people["manager"])
         assert error.value.message == message
         db.session.rollback()
 
 
-def test_a_payment_is_refused_on_an_award_not_booked_or_beyond_what_remains(people, decided, drain):
+def test_a_payment_is_refused_on_an_award_not_booked_or_beyond_what_remains(
+    people, decided, drain, monkeypatch
+):
     pending = services.award_funding(
         decided.proposals["sme"], decided.challenge.programme_year, 400_000 * SEK, by=people["manager"]
     )
     with pytest.raises(ServiceError) as error:
-        services.approve_payment(pending.instalments[0], condition_met=False, by=people["manager"])
+        services.approve_payment(pending.instalments[0], by=people["manager"])
     assert error.value.message == "The award is not booked in the ledger (it is pending)."
     db.session.commit()
     drain()
     award = db.session.get(Award, pending.id)
     first, last = award.instalments
-    services.approve_payment(first, condition_met=False, by=people["manager"])
+    services.approve_payment(first, by=people["manager"])
     assert (first.approved_by_id, first.approved_at is not None) == (people["manager"].id, True)
     [approved] = db.session.scalars(sa.select(Event).where(Event.type == "PaymentApproved"))
     assert approved.payload == {
@@ -576,8 +582,9 @@ def test_a_payment_is_refused_on_an_award_not_booked_or_beyond_what_remains(peop
         "amount_ore": 240_000 * SEK,
     }
     last.amount_ore += 1  # a plan that no longer adds up (nothing the services do makes one)
+    monkeypatch.setattr(services, "final_report_approved", lambda award: True)  # as the projects answer
     with pytest.raises(ServiceError) as error:
-        services.approve_payment(last, condition_met=True, by=people["manager"])
+        services.approve_payment(last, by=people["manager"])
     assert error.value.message == (
         "The payment of 160,000.01 kr is more than the 160,000 kr that remains of the award."
     )

@@ -465,7 +465,7 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     first, second = db.session.get(Award, first_id), db.session.get(Award, second_id)
     assert (first.status, second.status) == (AwardStatus.booked, AwardStatus.refused)
     manager = db.session.get(User, manager_id)
-    funding.approve_payment(first.instalments[0], condition_met=False, by=manager)
+    funding.approve_payment(first.instalments[0], by=manager)
     funding.reduce_award(db.session.get(Award, first_id), 300_000 * SEK, by=manager)
     small = db.session.get(ProgrammeYear, small_id)
     funding.book_admin_cost(small, 20_000 * SEK, "Evaluator fees", by=manager)  # the envelope holds 25 000 kr

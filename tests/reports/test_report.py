@@ -54,7 +54,7 @@ def _book_award(people, decided, amount_sek: int) -> Award:
 def _pay_start(people, award: Award) -> None:
     db.session.refresh(award)
     [start] = [i for i in award.instalments if i.condition is InstalmentCondition.start]
-    funding.approve_payment(start, condition_met=False, by=people["manager"])
+    funding.approve_payment(start, by=people["manager"])
     handle_pending()
 
 

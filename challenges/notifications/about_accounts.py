@@ -1,4 +1,5 @@
-"""Who hears about account events. Each handler runs on the worker, once per event."""
+"""Who hears about account events, and what they are told. Each handler runs on the worker, once per
+event; the names are those the handlers were first stored with, in the accounts package."""
 
 from __future__ import annotations
 
