@@ -22,7 +22,7 @@ from challenges.accounts.models import (
     TokenKind,
     User,
 )
-from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
+from challenges.core.errors import InvalidInput, ServiceError
 from challenges.core.security import DEVICE_DAYS, device_user, device_value, local_target
 from challenges.core.views import page_arg
 from challenges.extensions import db, limiter, login_manager
@@ -69,8 +69,6 @@ def commit_change(form, change) -> bool:
     try:
         change()
         db.session.flush()
-    except PermissionDenied:
-        raise
     except ServiceError as exc:
         form_error(form, exc)
         return False

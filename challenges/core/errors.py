@@ -24,8 +24,13 @@ class ServiceError(Exception):
         self.field = field
 
 
-class PermissionDenied(ServiceError):
-    """The acting person may not do this."""
+class PermissionDenied(Exception):
+    """The acting person may not do this: not a refusal to put beside a form's field, but the 403 page,
+    answered in one place (below), whichever door asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class InvalidInput(ServiceError):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from challenges.accounts.views import change_and_return, commit_change, manager_required
 from challenges.core import formatting
-from challenges.core.errors import ServiceError
+from challenges.core.errors import PermissionDenied, ServiceError
 from challenges.core.exports import csv_download
 from challenges.core.forms import ISO_DATE, date_bounds
 from challenges.extensions import db
@@ -186,7 +186,7 @@ def new_award(proposal_id: int):
     proposal = db.get_or_404(Proposal, proposal_id)
     try:
         services.check_awardable(proposal, by=current_user)
-    except ServiceError:  # PermissionDenied among them
+    except (ServiceError, PermissionDenied):
         abort(404)  # nothing about a proposal that cannot be awarded, nor whether it exists
     form = forms.AwardForm()
     form.programme_year.choices = [

@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from challenges.accounts.forms import ConfirmForm
 from challenges.accounts.views import change_and_return, form_error
 from challenges.calls.models import Challenge
-from challenges.core.errors import PermissionDenied, ServiceError
+from challenges.core.errors import ServiceError
 from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.proposals import files, forms, services
@@ -141,8 +141,6 @@ def _save(form: forms.ProposalForm, challenge: Challenge, proposal: Proposal | N
             )
         version = services.submit_proposal(proposal, by=current_user) if "submit" in request.form else None
         db.session.flush()
-    except PermissionDenied:
-        raise
     except ServiceError as exc:
         form_error(form, exc)
         if "submit" in request.form:
@@ -206,8 +204,6 @@ def submit(proposal_id: int):
     try:
         version = services.submit_proposal(proposal, by=current_user)
         db.session.flush()
-    except PermissionDenied:
-        raise
     except ServiceError as exc:
         db.session.rollback()
         if not proposal.can_change(current_user):
@@ -257,8 +253,6 @@ def upload(proposal_id: int):
         data = upload.stream.read(files.MAX_BYTES + 1)
         try:
             attachment = services.add_attachment(proposal, upload.filename or "", data, by=current_user)
-        except PermissionDenied:
-            raise
         except ServiceError as exc:
             form_error(attachment_form, exc)
         else:
@@ -295,8 +289,6 @@ def remove_attachment(proposal_id: int, attachment_id: int):
     try:
         services.remove_attachment(attachment, by=current_user)
         db.session.flush()
-    except PermissionDenied:
-        raise
     except ServiceError as exc:
         db.session.rollback()
         flash(exc.message)

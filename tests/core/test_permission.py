@@ -1,0 +1,46 @@
+"""A permission refusal is never a form's message: whichever door a service is reached through, it is
+the 403 page, answered in one place, and the request keeps nothing it did."""
+
+from __future__ import annotations
+
+import pytest
+
+from challenges.accounts.forms import ConfirmForm
+from challenges.accounts.views import commit_change
+from challenges.core.errors import PermissionDenied, ServiceError
+
+
+def test_a_refusal_goes_on_the_form_and_a_permission_refusal_does_not(app):
+    with app.test_request_context("/", method="POST"):
+        form = ConfirmForm()
+
+        def refused():
+            raise ServiceError("Not like this.", "csrf_token")
+
+        def denied():
+            raise PermissionDenied("Not you.")
+
+        assert commit_change(form, refused) is False
+        assert form.csrf_token.errors == ["Not like this."]
+        with pytest.raises(PermissionDenied):
+            commit_change(form, denied)
+        assert form.form_errors == []  # nothing of it on the form
+
+
+def test_a_permission_refusal_is_the_403_page_and_keeps_nothing(app, people):
+    from challenges.accounts.models import User
+    from challenges.extensions import db
+
+    user_id = people["sme"].id
+
+    @app.get("/test-denied")
+    def denied_view():
+        db.session.get(User, user_id).name = "Changed before the refusal"
+        db.session.flush()
+        raise PermissionDenied("You may not do this here.")
+
+    response = app.test_client().get("/test-denied")
+    assert response.status_code == 403
+    assert "You may not do this here." in response.get_data(as_text=True)
+    db.session.rollback()
+    assert db.session.get(User, user_id).name != "Changed before the refusal"
