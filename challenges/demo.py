@@ -24,6 +24,7 @@ from challenges.projects import services as projects
 from challenges.projects.models import Project, ProjectReport, ReportKind
 from challenges.proposals import services as proposals
 from challenges.proposals.models import Proposal
+from challenges.proposals.rules import ProposalContent
 from challenges.reports import services as reports
 from challenges.reviews import services as reviews
 from challenges.reviews.models import Assessment, ChallengeReview, Decision, Relation
@@ -222,7 +223,7 @@ def _demo_proposals(challenges: list) -> None:
     sara, jonas = _person("sara.nilsson@sensorik.example.com"), _person("jonas.berg@robotlogik.example.com")
     inspection = proposals.start_proposal(
         challenges[1],
-        proposals.ProposalContent(
+        ProposalContent(
             title="Line-speed paint inspection with polarised light",
             summary="A camera bar with polarised lighting finds paint defects on moving panels.",
             solution="## Approach\n\nFour line-scan cameras and **polarised lighting** in an enclosure; "
@@ -256,7 +257,7 @@ def _demo_proposals(challenges: list) -> None:
     proposals.submit_proposal(inspection, by=sara)
     proposals.start_proposal(
         challenges[0],
-        proposals.ProposalContent(
+        ProposalContent(
             title="Roll wear forecasts from mill data",
             summary="Gradient-boosted models on the mill's process data.",
             team_ids=[jonas.id],
@@ -295,7 +296,7 @@ def _demo_review(programme_year_id: int, manager: User) -> None:
         person = _person(email)
         proposal = proposals.start_proposal(
             challenge,
-            proposals.ProposalContent(
+            ProposalContent(
                 title=title,
                 summary=f"{title}, tested on one furnace.",
                 solution="## Approach\n\nMeasure, model, adjust.",
@@ -727,7 +728,7 @@ def _history_proposal(p: HistoryProposal, challenge: Challenge) -> Proposal:
         partners.append({"name": name, "org_number": number, "kind": "university", "role": role})
     proposal = proposals.start_proposal(
         challenge,
-        proposals.ProposalContent(
+        ProposalContent(
             title=p.title,
             summary=p.summary,
             solution=f"## Approach\n\n{p.summary}\n\n## Work plan\n\n"

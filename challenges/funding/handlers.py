@@ -14,7 +14,7 @@ from challenges.extensions import db
 from challenges.funding import events, services
 from challenges.funding.models import Award, Instalment
 from challenges.notifications.services import notify, recipients_for
-from challenges.proposals.services import applicant_team
+from challenges.proposals.rules import applicant_team
 
 
 def post_to_ledger(e, record: Event) -> None:

@@ -12,7 +12,7 @@ from challenges.funding.models import Award
 from challenges.notifications.services import notify, recipients_for
 from challenges.projects import events, services
 from challenges.projects.models import ProjectReport, ReportStatus
-from challenges.proposals.services import applicant_team
+from challenges.proposals.rules import applicant_team
 
 
 def start_project(e: funding_events.AwardBooked, record: Event) -> None:

@@ -13,7 +13,7 @@ from challenges.calls.forms import MultiCheckboxField
 from challenges.core.forms import Form, LocalDateField, MoneyField, TextAreaField, single_line, strip
 from challenges.core.translation import lazy_gettext as _l
 from challenges.proposals.models import BUDGET_LABELS, PARTNER_LABELS, BudgetLine, PartnerKind, Proposal
-from challenges.proposals.services import LIMITS, MAX_MILESTONES, MAX_PARTNERS, ProposalContent
+from challenges.proposals.rules import LIMITS, MAX_MILESTONES, MAX_PARTNERS, ProposalContent
 
 _TOO_LONG = _l("Use at most %(max)d characters.")
 

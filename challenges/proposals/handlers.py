@@ -15,13 +15,13 @@ from challenges.core.bus import NOTIFICATIONS_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.notifications.services import notify, recipients_for, recipients_of
-from challenges.proposals import events, services
+from challenges.proposals import events, rules, services
 from challenges.proposals.models import Proposal, ProposalVersion
 
 
 def _team(proposal: Proposal, version: ProposalVersion) -> list:
     """The team of *version* (not of later edits), less anyone no longer in the organisation."""
-    return recipients_for(services.applicant_team(proposal, version))
+    return recipients_for(rules.applicant_team(proposal, version))
 
 
 def _version(proposal: Proposal, number: int) -> ProposalVersion:
@@ -80,7 +80,7 @@ def send_change(e: call_events.ChallengeClarified | call_events.DeadlineExtended
     notify(
         record,
         key,
-        recipients_for(services.working_teams(challenge, unsubmitted_only=False)),
+        recipients_for(rules.working_teams(challenge, unsubmitted_only=False)),
         sealed_challenge_id=challenge.id,
         challenge=challenge,
         note=note,
@@ -104,7 +104,7 @@ def send_closing_soon(e: call_events.ChallengeClosingSoon, record: Event) -> Non
     notify(
         record,
         "closing_in_three_days" if e.days == 3 else "closing_tomorrow",
-        recipients_for(services.working_teams(challenge, unsubmitted_only=True)),
+        recipients_for(rules.working_teams(challenge, unsubmitted_only=True)),
         sealed_challenge_id=challenge.id,
         challenge=challenge,
     )

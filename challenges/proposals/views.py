@@ -16,7 +16,7 @@ from challenges.calls.models import Challenge
 from challenges.core.errors import ServiceError
 from challenges.core.models import utcnow
 from challenges.extensions import db
-from challenges.proposals import files, forms, services
+from challenges.proposals import files, forms, rules, services, versions
 from challenges.proposals.models import (
     BUDGET_LABELS,
     PARTNER_LABELS,
@@ -107,7 +107,7 @@ def _load(proposal_id: int, *, for_update: bool = False) -> Proposal:
 def _form(org, proposal: Proposal | None = None, *, saved: bool = False) -> forms.ProposalForm:
     """The proposal form: as posted, or (on GET, or when *saved*) filled from the saved copy."""
     form = forms.ProposalForm(formdata=None) if saved else forms.ProposalForm()
-    form.team.choices = [(u.id, f"{u.name} ({u.email})") for u in services.team_candidates(org)]
+    form.team.choices = [(u.id, f"{u.name} ({u.email})") for u in rules.team_candidates(org)]
     if proposal is not None and (saved or request.method == "GET"):
         form.load(proposal)
     elif proposal is None and request.method == "GET":
@@ -177,7 +177,7 @@ def new(challenge_id: int):
     if existing is not None:
         return redirect(url_for("proposals.edit", proposal_id=existing.id), 303)
     if not challenge.is_open():
-        flash(services.deadline_passed_message(challenge))
+        flash(rules.deadline_passed_message(challenge))
         return redirect(url_for("calls.detail", challenge_id=challenge.id), 303)
     return _save(_form(org), challenge, None)
 
@@ -189,7 +189,7 @@ def edit(proposal_id: int):
     if not proposal.is_team_side(current_user):
         abort(403)
     if not proposal.can_change(current_user):
-        flash(services.deadline_passed_message(proposal.challenge))
+        flash(rules.deadline_passed_message(proposal.challenge))
         return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
     return _save(_form(proposal.organisation, proposal), proposal.challenge, proposal)
 
@@ -266,7 +266,7 @@ def upload(proposal_id: int):
             )
             return redirect(url_for("proposals.edit", proposal_id=proposal.id, _anchor="attachments"), 303)
     if not proposal.can_change(current_user):
-        flash(services.deadline_passed_message(proposal.challenge))
+        flash(rules.deadline_passed_message(proposal.challenge))
         return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
     return render_template(
         "proposals/edit.html",
@@ -325,7 +325,7 @@ def detail(proposal_id: int):
     proposal = _load(proposal_id)
     latest = proposal.latest_version
     if proposal.is_team_side(current_user):
-        content = services.snapshot(proposal)
+        content = versions.snapshot(proposal)
     else:
         assert latest is not None  # only submitted proposals are shown outside the applicant
         content = latest.content
@@ -342,8 +342,8 @@ def _show(proposal: Proposal, content: dict, version: ProposalVersion | None):
         version=version,
         team_side=proposal.is_team_side(current_user),
         can_change=team_side and proposal.can_change(current_user),
-        unsubmitted=team_side and services.has_unsubmitted_changes(proposal),
-        eligibility=services.eligibility_problems(proposal.organisation, proposal.challenge)
+        unsubmitted=team_side and versions.has_unsubmitted_changes(proposal),
+        eligibility=rules.eligibility_problems(proposal.organisation, proposal.challenge)
         if team_side
         else {},
         now=utcnow(),
@@ -389,7 +389,7 @@ def changes(proposal_id: int):
     if old == new:
         old = numbers[-2]
     before, after = _version(proposal, old), _version(proposal, new)
-    diff = services.diff_versions(before.content, after.content, _field_labels())
+    diff = versions.diff_versions(before.content, after.content, _field_labels())
     return render_template(
         "proposals/changes.html", proposal=proposal, before=before, after=after, diff=diff, numbers=numbers
     )
@@ -406,7 +406,7 @@ def mine():
         "proposals/mine.html",
         proposals=proposals,
         now=utcnow(),
-        unsubmitted=services.unsubmitted_changes(proposals),
+        unsubmitted=versions.unsubmitted_changes(proposals),
     )
 
 

@@ -16,7 +16,7 @@ from challenges.core.bus import NOTIFICATIONS_QUEUE, WORKFLOW_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.notifications.services import notify, recipient_for, recipients_for
-from challenges.proposals.services import applicant_team
+from challenges.proposals.rules import applicant_team
 from challenges.reviews import events, services
 from challenges.reviews.models import Assessment, Assignment, ChallengeReview
 

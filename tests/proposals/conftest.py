@@ -9,7 +9,7 @@ from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.extensions import db
 from challenges.proposals import services
 from challenges.proposals.models import Proposal
-from challenges.proposals.services import ProposalContent
+from challenges.proposals.rules import ProposalContent
 from tests.factories import make_challenge
 
 

@@ -12,7 +12,7 @@ from challenges.core.errors import ServiceError
 from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.notifications.models import MailMessage
-from challenges.proposals import files, services
+from challenges.proposals import files, services, versions
 from challenges.proposals.models import Proposal, ProposalStatus
 from tests.factories import make_challenge, make_user
 from tests.proposals.conftest import content, make_proposal, pdf
@@ -240,11 +240,11 @@ def test_the_list_reads_changes_as_the_proposal_page_does(people, make_browser):
     db.session.commit()
     everything = [unchanged, edited, reverted, new_member, new_file, file_removed, draft]
     changed = {edited.id, new_member.id, new_file.id, file_removed.id}
-    assert services.unsubmitted_changes(everything) == changed
+    assert versions.unsubmitted_changes(everything) == changed
     assert {
         p.id
         for p in everything
-        if p.status is ProposalStatus.submitted and services.has_unsubmitted_changes(p)
+        if p.status is ProposalStatus.submitted and versions.has_unsubmitted_changes(p)
     } == changed
     page = make_browser("sara@sensors.example.com").get("/proposals").get_data(as_text=True)
     assert page.count("changes not submitted") == 4

@@ -13,7 +13,7 @@ from challenges.calls.models import ChallengeStatus
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
-from challenges.proposals import services
+from challenges.proposals import rules, services, versions
 from challenges.proposals.models import Proposal, ProposalStatus, ProposalVersion
 from tests.factories import make_challenge, make_org, make_user
 from tests.proposals.conftest import content, make_proposal, pdf
@@ -36,12 +36,12 @@ def _proposals() -> int:
 def test_a_draft_may_be_incomplete_but_needs_a_title(people, challenge):
     sme = people["sme"]
     proposal = services.start_proposal(
-        challenge, services.ProposalContent(title="Idea", team_ids=[sme.id]), by=sme
+        challenge, rules.ProposalContent(title="Idea", team_ids=[sme.id]), by=sme
     )
     assert proposal.status is ProposalStatus.draft and proposal.version == 0
     db.session.commit()
     errors = _refused(
-        services.update_proposal, proposal, services.ProposalContent(title="  ", team_ids=[sme.id]), by=sme
+        services.update_proposal, proposal, rules.ProposalContent(title="  ", team_ids=[sme.id]), by=sme
     )
     assert errors == {"title": "Enter a title."}
     assert db.session.get(Proposal, proposal.id).title == "Idea"
@@ -151,7 +151,7 @@ def test_another_organisation_cannot_edit_submit_or_withdraw(people, challenge):
 def test_submission_needs_every_part_and_names_each_missing_one(people, challenge):
     sme = people["sme"]
     proposal = services.start_proposal(
-        challenge, services.ProposalContent(title="Idea", team_ids=[sme.id]), by=sme
+        challenge, rules.ProposalContent(title="Idea", team_ids=[sme.id]), by=sme
     )
     db.session.commit()
     errors = _refused(services.submit_proposal, proposal, by=sme)
@@ -172,7 +172,7 @@ def test_each_submission_is_a_numbered_frozen_version(people, challenge):
     with pytest.raises(ServiceError, match="Nothing has changed since version 1"):
         services.submit_proposal(proposal, by=sme)
     services.update_proposal(proposal, content(sme, title="Acoustic and thermal crack detection"), by=sme)
-    assert services.has_unsubmitted_changes(proposal)
+    assert versions.has_unsubmitted_changes(proposal)
     assert proposal.latest_version.content["title"] == "Acoustic crack detection"  # still what counts
     second = services.submit_proposal(proposal, by=sme)
     assert second.number == 2 and proposal.version == 2
@@ -218,7 +218,7 @@ def test_a_readable_diff_between_versions(people, challenge):
     }
     diff = {
         d.label: d.lines
-        for d in services.diff_versions(proposal.versions[0].content, proposal.versions[1].content, labels)
+        for d in versions.diff_versions(proposal.versions[0].content, proposal.versions[1].content, labels)
     }
     assert set(diff) == {"solution", "requested_ore", "budget"}
     assert ("+", "And a thermal camera.") in diff["solution"]
@@ -259,20 +259,20 @@ def test_eu_sme_definition_at_the_programme_rate(people, challenge):
     programme = challenge.programme_year.programme
     programme.eur_rate_ore = 1000  # 10,00 SEK per euro: €50 million is 500 million kronor
     _figures(org, staff=249, turnover_sek=500_000_000, balance_sek=999_000_000)
-    assert services.eligibility_problems(org, challenge) == {}  # the turnover is exactly at the ceiling
+    assert rules.eligibility_problems(org, challenge) == {}  # the turnover is exactly at the ceiling
     _figures(org, staff=249, turnover_sek=500_000_001, balance_sek=430_000_000)
-    assert services.eligibility_problems(org, challenge) == {}  # the balance sheet is small enough
+    assert rules.eligibility_problems(org, challenge) == {}  # the balance sheet is small enough
     _figures(org, staff=249, turnover_sek=500_000_001, balance_sek=430_000_001)
-    problems = services.eligibility_problems(org, challenge)
+    problems = rules.eligibility_problems(org, challenge)
     assert set(problems) == {"eligibility.finances"}
     assert (
         "500,000,000 kr" in problems["eligibility.finances"]
         and "organisation page" in problems["eligibility.finances"]
     )
     programme.eur_rate_ore = 1100  # at 11 SEK the same company is an SME again
-    assert services.eligibility_problems(org, challenge) == {}
+    assert rules.eligibility_problems(org, challenge) == {}
     _figures(org, staff=250)
-    assert "fewer than 250 staff" in services.eligibility_problems(org, challenge)["eligibility.staff"]
+    assert "fewer than 250 staff" in rules.eligibility_problems(org, challenge)["eligibility.staff"]
 
 
 def test_a_refused_submission_names_the_rule_and_changes_nothing(people, challenge):
@@ -509,7 +509,7 @@ def test_the_demo_organisations_are_smes_by_the_rule(app, ctx):
     challenge = make_challenge(
         make_user(org=make_org(OrganisationKind.industrial)), ChallengeStatus.published
     )
-    assert services.eligibility_problems(org, challenge) == {}
+    assert rules.eligibility_problems(org, challenge) == {}
 
 
 def test_after_the_deadline_a_withdrawn_proposal_cannot_be_reopened_nor_a_file_removed(people, challenge):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from challenges.accounts.models import OrganisationKind
 from challenges.core.models import utcnow
 from challenges.extensions import db
-from challenges.proposals import services
+from challenges.proposals import rules, services
 from challenges.proposals.models import Proposal, ProposalAttachment, ProposalStatus
 from tests.factories import make_org, make_user
 from tests.proposals.conftest import content, make_proposal, pdf
@@ -390,7 +390,7 @@ def test_the_sme_test_uses_the_rate_the_programme_manager_sets(people, challenge
     org = make_org(OrganisationKind.sme)
     org.annual_turnover_ore, org.balance_sheet_total_ore = 470_000_000_00, 420_000_000_00  # €50.3M and €44.9M
     make_user(org=org)
-    assert "eligibility.finances" in services.eligibility_problems(org, challenge)
+    assert "eligibility.finances" in rules.eligibility_problems(org, challenge)
 
 
 def test_the_lists_cost_the_same_statements_with_more_proposals(people, make_browser):
