@@ -9,11 +9,8 @@ ledger, and the report says whether the two agree to the öre.
 
 from __future__ import annotations
 
-import functools
-import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +23,6 @@ from challenges.calls.events import ChallengePublished
 from challenges.calls.models import Challenge
 from challenges.core.bus import DomainEvent, Fact, get_bus
 from challenges.core.errors import InvalidInput
-from challenges.core.formatting import from_local, local_day
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.funding import ledger
@@ -37,14 +33,23 @@ from challenges.funding.models import (
     AccountKind,
     Award,
     Programme,
-    Transfer,
-    TransferKind,
 )
 from challenges.projects.events import ReportApproved
-from challenges.projects.models import Project, ProjectReport
+from challenges.projects.models import Project
 from challenges.proposals.events import ProposalSubmitted, ProposalWithdrawn
 from challenges.proposals.models import Proposal
+from challenges.reports.contents import (
+    ChallengeLine,
+    ChallengeSelection,
+    Check,
+    CriterionScores,
+    FundedProject,
+    ProgrammeReport,
+    ResultLine,
+)
 from challenges.reports.models import ProgrammeLessons
+from challenges.reports.money import year_money
+from challenges.reports.periods import Period, programme_start, today
 from challenges.reviews.events import (
     ConflictDeclared,
     EvaluatorRecused,
@@ -69,239 +74,6 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     PaymentMade,
     ReportApproved,
 )
-
-
-def today() -> date:
-    return local_day(utcnow())
-
-
-# --- the period ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """From the first day to the last (the date the report is *as of*), both whole days in Stockholm."""
-
-    start: date
-    end: date
-
-    @functools.cached_property
-    def start_at(self) -> datetime:
-        return from_local(self.start, time(0))
-
-    @functools.cached_property
-    def end_at(self) -> datetime:
-        return from_local(self.end + timedelta(days=1), time(0))
-
-    def holds(self, instant: datetime) -> bool:
-        return self.start_at <= instant < self.end_at
-
-
-def programme_start(programme: Programme) -> date:
-    """The programme runs from 1 January of its first year."""
-    first = min((y.year for y in programme.years), default=today().year)
-    return date(first, 1, 1)
-
-
-def report_periods(programme: Programme) -> list[Period]:
-    """The reports the programme owes whose day has come, each from the day after the one before (the
-    first from the start)."""
-    periods, start = [], programme_start(programme)
-    for text in sorted(programme.report_dates or []):
-        end = date.fromisoformat(text)
-        if start <= end <= today():
-            periods.append(Period(start, end))
-            start = end + timedelta(days=1)
-    return periods
-
-
-def parse_period(programme: Programme, start_text: str | None, end_text: str | None) -> Period:
-    """The period asked for, or InvalidInput naming what is wrong; empty fields mean the programme's
-    start and today."""
-    first, now = programme_start(programme), today()
-    errors: dict[str, str] = {}
-    days: dict[str, date] = {}
-    for name, text, default in (("start", start_text, first), ("end", end_text, now)):
-        text = (text or "").strip()
-        try:
-            days[name] = date.fromisoformat(text) if text else default
-        except ValueError:
-            errors[name] = _("Enter a date like 2016-10-15.")
-            continue
-        if days[name] < first:
-            errors[name] = _(
-                "The programme starts on %(day)s; choose a date from then on.", day=first.isoformat()
-            )
-        elif days[name] > now:
-            errors[name] = _(
-                "A report can only be made as of a day that has begun (today is %(day)s).",
-                day=now.isoformat(),
-            )
-    if not errors and days["end"] < days["start"]:
-        errors["end"] = _("The period ends before it starts.")
-    if errors:
-        raise InvalidInput(errors)
-    return Period(days["start"], days["end"])
-
-
-# --- what the report holds -------------------------------------------------------------------------------
-
-
-@dataclass
-class ChallengeLine:
-    challenge: Challenge
-    published_at: datetime
-    in_period: bool
-    proposals: int = 0  # submitted and not withdrawn by the end
-    proposals_in_period: int = 0
-    screened_out: int = 0
-    awards: int = 0
-    awarded_ore: int = 0
-
-
-@dataclass
-class CriterionScores:
-    name: str
-    weight: int
-    counts: list[int]  # how many reviews gave 1, 2, … 7
-    not_applicable: int
-
-    @property
-    def mean(self) -> float | None:
-        total = sum(self.counts)
-        return sum(score * n for score, n in enumerate(self.counts, 1)) / total if total else None
-
-
-@dataclass
-class ChallengeSelection:
-    challenge: Challenge
-    reviews_per_proposal: list[int]  # per eligible proposal: the reviews submitted by the end
-    recusals: int
-    criteria: list[CriterionScores]
-    eligible: int
-    screened_out: list[tuple[Proposal, str]]
-
-
-@dataclass
-class FundedProject:
-    award: Award
-    project: Project | None
-    booked_at: datetime
-    awarded_ore: int  # as booked, less reductions and cancellations by the end
-    paid_ore: int
-    paid_in_period_ore: int
-    status: str  # running, completed, cancelled
-
-    @property
-    def title(self) -> str:
-        return self.project.title if self.project is not None else self.award.proposal.title
-
-
-@dataclass
-class ResultLine:
-    funded: FundedProject
-    report: ProjectReport  # the latest approved report by the end
-    in_period: bool
-
-
-@dataclass
-class YearMoney:
-    year: int | None  # None: the whole programme
-    allocation: int = 0
-    awarded: int = 0  # net of reductions and cancellations
-    paid: int = 0
-    committed: int = 0  # awarded and not yet paid
-    admin_spent: int = 0
-    admin_cap: int = 0
-    returned: int = 0
-    available: int = 0
-    admin_left: int = 0
-    awarded_in_period: int = 0
-    paid_in_period: int = 0
-    admin_in_period: int = 0
-    returned_in_period: int = 0
-
-    @property
-    def admin_share(self) -> float | None:
-        return self.admin_spent / self.allocation if self.allocation else None
-
-    def add(self, other: YearMoney) -> None:
-        for name in self.__dataclass_fields__:
-            if name != "year":
-                setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-@dataclass
-class Check:
-    label: str
-    from_events: int
-    from_ledger: int
-
-    @property
-    def agrees(self) -> bool:
-        return self.from_events == self.from_ledger
-
-
-@dataclass
-class ProgrammeReport:
-    programme: Programme
-    period: Period
-    made_at: datetime
-    challenges: list[ChallengeLine]
-    owners: list[str]
-    smes: list[str]
-    smes_in_period: int
-    selections: list[ChallengeSelection]
-    conflicts_declared: int
-    conflicts_in_period: int
-    funded: list[FundedProject]
-    results: list[ResultLine]
-    years: list[YearMoney]
-    total: YearMoney
-    checks: list[Check]
-    timeline: list[tuple[date, int, int, int]]  # month ends: awarded, paid, administration
-    lessons: ProgrammeLessons | None
-    reviews_submitted: int = 0
-
-    @property
-    def proposals(self) -> int:
-        return sum(c.proposals for c in self.challenges)
-
-    @property
-    def screened_out_total(self) -> int:
-        return sum(len(s.screened_out) for s in self.selections)
-
-    @property
-    def proposals_in_period(self) -> int:
-        return sum(c.proposals_in_period for c in self.challenges)
-
-    @property
-    def reconciled(self) -> bool:
-        return all(check.agrees for check in self.checks)
-
-    def funding_by(self, key: str) -> list[tuple[str, int]]:
-        """Net funding per priority area or per theme (a project counts under each of its themes)."""
-        sums: dict[str, int] = defaultdict(int)
-        for f in self.funded:
-            challenge = f.award.proposal.challenge
-            topics = [challenge.area] if key == "area" else challenge.themes
-            for topic in topics:
-                sums[topic.label] += f.awarded_ore
-        return sorted(sums.items(), key=lambda item: (-item[1], item[0]))
-
-    @property
-    def result_totals(self) -> dict[str, Any]:
-        reports = [r.report for r in self.results]
-        trls = [r.trl for r in reports if r.trl is not None]
-        return {
-            "projects_reporting": len(reports),
-            "trl_median": statistics.median(trls) if trls else None,
-            "pilots_with_owner": sum(1 for r in reports if r.pilot_with_owner),
-            "follow_on_with_owner": sum(1 for r in reports if r.follow_on_with_owner),
-            "other_customers": sum(r.other_customers or 0 for r in reports),
-            "private_cofunding_ore": sum(r.private_cofunding_ore or 0 for r in reports),
-            "jobs_created": sum(r.jobs_created or 0 for r in reports),
-        }
 
 
 # --- building it -----------------------------------------------------------------------------------------
@@ -384,7 +156,7 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
             funded_line.awards += 1
             funded_line.awarded_ore += f.awarded_ore
     results = _results(events, period, funded)
-    years, total, timeline, balances = _money(programme, period)
+    years, total, timeline, balances = year_money(programme, period)
     _day, _awarded, paid_by_ledger, _admin = timeline[-1]  # the payment transfers up to the end
     by_kind: dict[AccountKind, int] = defaultdict(int)
     for (_year, kind), amount in balances.items():
@@ -580,86 +352,6 @@ def _results(events: Events, period: Period, funded: list[FundedProject]) -> lis
             f, report = found
             latest[f.award.id] = ResultLine(f, report, period.holds(e.occurred_at))
     return [latest[f.award.id] for f in funded if f.award.id in latest]
-
-
-def _money(
-    programme: Programme, period: Period
-) -> tuple[list[YearMoney], YearMoney, list[tuple[date, int, int, int]], dict[tuple[int, AccountKind], int]]:
-    """Each year's money from the ledger's transfers up to the end, their total, the month-end
-    timeline (awarded, paid and administration so far), and the accounts' balances."""
-    source, target = sa.orm.aliased(Account), sa.orm.aliased(Account)
-    rows = db.session.execute(
-        sa.select(
-            Transfer.programme_year_id,
-            Transfer.kind,
-            Transfer.amount_ore,
-            Transfer.booked_at,
-            source.kind,
-            target.kind,
-        )
-        .join(source, source.id == Transfer.source_id)
-        .join(target, target.id == Transfer.target_id)
-        .where(
-            Transfer.programme_year_id.in_([y.id for y in programme.years]),
-            Transfer.booked_at < period.end_at,
-        )
-        .order_by(Transfer.booked_at, Transfer.id)
-    ).all()
-    numbers = {y.id: y.year for y in programme.years}
-    years: dict[int, YearMoney] = {}  # the years whose ledger had opened by the end
-    balances: dict[tuple[int, AccountKind], int] = defaultdict(int)
-    timeline: list[tuple[date, int, int, int]] = []
-    month_end = _month_end(programme_start(programme))
-    running = [0, 0, 0]
-    for year_id, kind, amount, booked_at, src, dst in rows:
-        day = local_day(booked_at)
-        while day > month_end:
-            timeline.append((month_end, running[0], running[1], running[2]))
-            month_end = _month_end(month_end + timedelta(days=1))
-        balances[(year_id, src)] -= amount
-        balances[(year_id, dst)] += amount
-        money = years.setdefault(year_id, YearMoney(numbers[year_id]))
-        fresh = period.holds(booked_at)
-        if kind is TransferKind.opening and dst is K.admin_envelope:  # the cap as the year opened with it
-            money.admin_cap += amount
-        signed = {
-            TransferKind.award: amount,
-            TransferKind.reduction: -amount,
-            TransferKind.cancellation: -amount,
-        }.get(kind, 0)
-        money.awarded += signed
-        money.awarded_in_period += signed if fresh else 0
-        if kind is TransferKind.payment:
-            money.paid_in_period += amount if fresh else 0
-            running[1] += amount
-        elif kind is TransferKind.admin_cost:
-            money.admin_in_period += amount if fresh else 0
-            running[2] += amount
-        elif kind is TransferKind.year_close:
-            money.returned_in_period += amount if fresh else 0
-        running[0] += signed
-    while month_end <= period.end:
-        timeline.append((month_end, running[0], running[1], running[2]))
-        month_end = _month_end(month_end + timedelta(days=1))
-    if not timeline or timeline[-1][0] != period.end:
-        timeline.append((period.end, running[0], running[1], running[2]))
-    total = YearMoney(None)
-    for year_id, money in years.items():
-        money.allocation = -balances[(year_id, K.allocation)]
-        money.paid = balances[(year_id, K.paid_out)]
-        money.committed = balances[(year_id, K.commitment)]
-        money.admin_spent = balances[(year_id, K.admin_spent)]
-        money.returned = balances[(year_id, K.returned)]
-        money.available = balances[(year_id, K.available)]
-        money.admin_left = balances[(year_id, K.admin_envelope)]
-        total.add(money)
-    ordered = sorted(years.values(), key=lambda m: m.year or 0)
-    return ordered, total, timeline, balances
-
-
-def _month_end(day: date) -> date:
-    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
-    return following - timedelta(days=1)
 
 
 # --- the public list and the lessons ---------------------------------------------------------------------

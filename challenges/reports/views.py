@@ -15,9 +15,9 @@ from challenges.core.exports import csv_download
 from challenges.core.formatting import local_day
 from challenges.extensions import db
 from challenges.programmes.models import Programme
-from challenges.reports import charts, services
+from challenges.reports import charts, periods, services
+from challenges.reports.contents import FundedProject, ProgrammeReport
 from challenges.reports.forms import LessonsForm
-from challenges.reports.services import FundedProject, ProgrammeReport
 
 bp = Blueprint("reports", __name__)
 
@@ -75,7 +75,7 @@ def public_projects_json(programme_id: int):
     programme = _programme(programme_id)
     return jsonify(
         programme=programme.name,
-        as_of=services.today().isoformat(),
+        as_of=periods.today().isoformat(),
         projects=[_project_row(f) for f in services.funded_projects(programme)],
     )
 
@@ -109,7 +109,7 @@ PROJECT_COLUMNS = (
 
 def _report(programme: Programme) -> tuple[ProgrammeReport | None, dict[str, str]]:
     try:
-        period = services.parse_period(programme, request.args.get("start"), request.args.get("end"))
+        period = periods.parse_period(programme, request.args.get("start"), request.args.get("end"))
     except InvalidInput as exc:
         return None, exc.errors
     return services.build(programme, period), {}
@@ -149,7 +149,7 @@ def _render(programme: Programme, found: ProgrammeReport | None, errors: dict[st
         errors=errors,
         start=request.args.get("start", ""),
         end=request.args.get("end", ""),
-        periods=services.report_periods(programme),
+        periods=periods.report_periods(programme),
         figures=figures,
         form=form,
         status_labels=_labels(),

@@ -13,8 +13,8 @@ from challenges.extensions import db
 from challenges.funding import ledger
 from challenges.funding import services as funding
 from challenges.funding.models import AccountKind, InstalmentCondition, Programme
-from challenges.reports import services
-from challenges.reports.services import Period
+from challenges.reports import periods, services
+from challenges.reports.periods import Period
 
 
 def _start_share(kronor: int) -> int:
@@ -29,13 +29,13 @@ def test_the_demo_programme_reports_reconcile_with_the_ledger(app, ctx):
     assert load_demo() is True
     handle_pending()  # today's part, as the workers would
     programme = db.session.scalar(sa.select(Programme))
-    periods = services.report_periods(programme)
-    assert [(p.start, p.end) for p in periods] == [
+    found = periods.report_periods(programme)
+    assert [(p.start, p.end) for p in found] == [
         (date(2016, 1, 1), date(2016, 10, 15)),
         (date(2016, 10, 16), date(2017, 3, 31)),
         (date(2017, 4, 1), date(2018, 3, 31)),
     ]
-    first, second, final = (services.build(programme, p) for p in periods)
+    first, second, final = (services.build(programme, p) for p in found)
 
     # 15 October 2016: both projects running, the start instalments paid, the progress reports in
     assert len(first.challenges) == 2 and len(first.owners) == 2
@@ -63,7 +63,7 @@ def test_the_demo_programme_reports_reconcile_with_the_ledger(app, ctx):
     assert final.reconciled
 
     # today: the whole programme, also against the live accounts
-    now = services.build(programme, Period(services.programme_start(programme), services.today()))
+    now = services.build(programme, Period(periods.programme_start(programme), periods.today()))
     assert now.reconciled and len(now.checks) == 2 + 7 + 3
     live = ledger.live_balances()
     assert now.total.paid == sum(v for (_, kind, _), v in live.items() if kind is AccountKind.paid_out)

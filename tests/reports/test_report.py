@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from challenges.core.errors import PermissionDenied
 from challenges.core.events import handle_pending
+from challenges.core.formatting import local_day
 from challenges.core.models import clock_at, utcnow
 from challenges.extensions import db
 from challenges.funding import services as funding
@@ -22,9 +23,9 @@ from challenges.funding.models import AccountKind, Award, InstalmentCondition, P
 from challenges.projects import services as projects
 from challenges.projects.models import Project, ProjectReport, ReportKind
 from challenges.projects.services import ReportContent
-from challenges.reports import services
+from challenges.reports import periods, services
 from challenges.reports.models import ProgrammeLessons
-from challenges.reports.services import Period
+from challenges.reports.periods import Period
 from challenges.reports.views import report_data
 
 SEK = 100
@@ -81,7 +82,7 @@ def test_the_report_reconciles_with_the_ledger_to_the_ore(people, decided, drain
     drain()
 
     programme = _programme(decided)
-    report = services.build(programme, Period(services.programme_start(programme), services.today()))
+    report = services.build(programme, Period(periods.programme_start(programme), periods.today()))
     assert report.reconciled and len(report.checks) == 2 + 7 + 3, [
         (c.label, c.from_events, c.from_ledger) for c in report.checks
     ]
@@ -125,7 +126,7 @@ def test_a_report_as_of_a_past_day_is_unchanged_by_later_events(people, decided,
         funding.book_admin_cost(decided.challenge.programme_year, 5_000 * SEK, "Fees", by=people["manager"])
         handle_pending()
     programme = _programme(decided)
-    period = Period(services.programme_start(programme), services.local_day(past))
+    period = Period(periods.programme_start(programme), local_day(past))
     before = _comparable(services.build(programme, period))
     start_amount = next(
         amount
@@ -154,7 +155,7 @@ def test_a_report_as_of_a_past_day_is_unchanged_by_later_events(people, decided,
     drain()
     after = _comparable(services.build(programme, period))
     assert after == before
-    now = services.build(programme, Period(period.start, services.today()))
+    now = services.build(programme, Period(period.start, periods.today()))
     assert now.total.paid == 300_000 * SEK and now.total.admin_spent == 12_000 * SEK and now.results
     assert [m.year for m in now.years] == [m["year"] for m in before["money"]["years"]] + [2041]
 
@@ -177,7 +178,7 @@ def _manager_report(make_browser, programme_id: int, **args):
 def test_a_bad_period_is_refused_with_a_message(people, decided, make_browser, args, message):
     programme = _programme(decided)
     if "2026" in args.get("start", ""):  # a period inside the programme, the wrong way round
-        first = services.programme_start(programme)
+        first = periods.programme_start(programme)
         args = {
             "start": (first + timedelta(days=40)).isoformat(),
             "end": (first + timedelta(days=10)).isoformat(),
@@ -193,7 +194,7 @@ def test_a_bad_period_is_refused_with_a_message(people, decided, make_browser, a
 
 def test_the_lessons_are_kept_with_the_report_of_their_day(people, decided, make_browser):
     programme = _programme(decided)
-    day = services.today().isoformat()
+    day = periods.today().isoformat()
     manager, _ = _manager_report(make_browser, programme.id)
     url = f"/admin/programmes/{programme.id}/report/lessons"
     page_url = f"/admin/programmes/{programme.id}/report"
@@ -215,7 +216,7 @@ def test_the_lessons_are_kept_with_the_report_of_their_day(people, decided, make
         f"/admin/programmes/{programme.id}/report.json", query_string={"end": day}
     ).get_json()
     assert report["lessons"].startswith("Short")
-    yesterday = (services.today() - timedelta(days=1)).isoformat()
+    yesterday = (periods.today() - timedelta(days=1)).isoformat()
     other = manager.get(f"/admin/programmes/{programme.id}/report", query_string={"end": yesterday})
     assert "hurt" not in other.get_data(as_text=True)  # lessons belong to their report's day
     # saving again replaces the text
@@ -229,12 +230,12 @@ def test_only_a_programme_manager_writes_the_lessons(people, decided, make_brows
     sara = make_browser("sara@sensors.example.com")
     refused = sara.submit(
         f"/admin/programmes/{programme.id}/report/lessons",
-        {"as_of": services.today().isoformat(), "text": "Ours."},
+        {"as_of": periods.today().isoformat(), "text": "Ours."},
         page_url="/projects",
     )
     assert refused.status_code == 403
     with pytest.raises(PermissionDenied):
-        services.save_lessons(programme, services.today(), "Ours.", by=people["sme"])
+        services.save_lessons(programme, periods.today(), "Ours.", by=people["sme"])
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ProgrammeLessons)) == 0
 
