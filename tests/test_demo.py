@@ -11,16 +11,8 @@ from challenges.calls.jobs import close_due_challenges, send_closing_reminders
 from challenges.calls.models import Challenge, ChallengeStatus, ClosingReminder
 from challenges.core.formatting import from_local, to_local
 from challenges.core.models import Event, HandlingState, utcnow
-from challenges.demo import (
-    DEMO_PASSWORD,
-    HISTORY_ADMIN_COSTS,
-    HISTORY_AWARDS,
-    HISTORY_PROPOSALS,
-    MANAGER,
-    SEK,
-    demo_logins,
-    load_demo,
-)
+from challenges.demo import DEMO_PASSWORD, MANAGER, SEK, demo_logins, load_demo
+from challenges.demo.records import HISTORY_ADMIN_COSTS, HISTORY_AWARDS, HISTORY_PROPOSALS
 from challenges.extensions import db
 from challenges.funding import ledger
 from challenges.funding import services as funding
