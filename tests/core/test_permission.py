@@ -32,14 +32,12 @@ def test_a_permission_refusal_is_the_403_page_and_keeps_nothing(app, people):
     from challenges.extensions import db
 
     user_id = people["sme"].id
-
-    @app.get("/test-denied")
-    def denied_view():
+    with app.test_request_context("/"):
         db.session.get(User, user_id).name = "Changed before the refusal"
         db.session.flush()
-        raise PermissionDenied("You may not do this here.")
-
-    response = app.test_client().get("/test-denied")
+        # as a view raising it: the error handler answers, then the request ends (core.transaction)
+        answer = app.handle_user_exception(PermissionDenied("You may not do this here."))
+        response = app.process_response(app.make_response(answer))
     assert response.status_code == 403
     assert "You may not do this here." in response.get_data(as_text=True)
     db.session.rollback()
