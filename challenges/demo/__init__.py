@@ -22,6 +22,7 @@ from challenges.extensions import db
 from challenges.funding.models import Programme
 from challenges.proposals import services as proposals
 from challenges.proposals.rules import ProposalContent
+from challenges.reviews import assignments, scoring
 from challenges.reviews import services as reviews
 
 
@@ -234,10 +235,10 @@ def _demo_review(programme_year_id: int, manager: User) -> None:
     review.evaluators_per_proposal = 2
     for assessment in review.assessments:
         reviews.screen_proposal(assessment, eligible=True, reason="", by=manager)
-    reviews.assign_automatically(review, by=manager)
+    assignments.assign_automatically(review, by=manager)
     karin = _person("karin.holm@evaluators.example.com")
     first = next(a for a in review.assessments[0].assignments if a.evaluator_id == karin.id)
-    reviews.submit_review(
+    scoring.submit_review(
         first,
         {c.id: score for c, score in zip(challenge.criteria, (6, 5, 5), strict=False)},
         "Convincing measurements; the trial plan needs a fallback.",

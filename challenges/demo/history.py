@@ -57,6 +57,7 @@ from challenges.proposals import services as proposals
 from challenges.proposals.models import Proposal
 from challenges.proposals.rules import ProposalContent
 from challenges.reports import services as reports
+from challenges.reviews import assignments, scoring
 from challenges.reviews import services as reviews
 from challenges.reviews.models import Assessment, ChallengeReview
 
@@ -257,7 +258,7 @@ def _history_review(challenges: dict[str, Challenge], by_key: dict[str, Proposal
                 reviews.screen_proposal(
                     assessment, eligible=key not in INELIGIBLE, reason=INELIGIBLE.get(key, ""), by=manager
                 )
-            reviews.assign_automatically(review, by=manager)
+            assignments.assign_automatically(review, by=manager)
     evaluator, org_name, relation, when = CONFLICT
     with _step(when):  # the worker steps the evaluator back and finds nobody else free
         org = db.session.scalar(sa.select(Organisation).where(Organisation.name == org_name))
@@ -269,7 +270,7 @@ def _history_review(challenges: dict[str, Challenge], by_key: dict[str, Proposal
             assessment = _assessment(by_key[key])
             assignment = next(a for a in assessment.active_assignments if a.evaluator_id == person.id)
             criteria = assessment.review.challenge.criteria
-            reviews.submit_review(
+            scoring.submit_review(
                 assignment, {c.id: s for c, s in zip(criteria, scores, strict=True)}, comment, "", by=person
             )
     with _step("2016-05-16 15:00"):

@@ -17,7 +17,8 @@ from challenges.core.models import Event, must_get
 from challenges.extensions import db
 from challenges.notifications.services import notify, recipient_for, recipients_for
 from challenges.proposals.rules import applicant_team
-from challenges.reviews import events, services
+from challenges.reviews import events, scoring, services
+from challenges.reviews.assignments import settle_recusal
 from challenges.reviews.models import Assessment, Assignment, ChallengeReview
 
 
@@ -35,7 +36,7 @@ def open_review(e: call_events.ChallengeClosed, record: Event) -> None:
 def check_completion(
     e: events.ReviewSubmitted | events.AssignmentRemoved | events.ProposalScreened, record: Event
 ) -> None:
-    services.check_completion(must_get(Assessment, e.assessment_id))
+    scoring.check_completion(must_get(Assessment, e.assessment_id))
 
 
 def recheck_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
@@ -44,20 +45,20 @@ def recheck_assigned(e: events.EvaluatorsAssigned, record: Event) -> None:
         a.assessment_id for i in e.assignment_ids if (a := db.session.get(Assignment, i)) is not None
     }
     for assessment_id in sorted(assessments):
-        services.check_completion(must_get(Assessment, assessment_id))
+        scoring.check_completion(must_get(Assessment, assessment_id))
 
 
 def recheck_recused(e: events.RecusalSettled, record: Event) -> None:
     """A recusal nobody could fill may leave every remaining review in."""
-    services.check_completion(must_get(Assignment, e.assignment_id).assessment)
+    scoring.check_completion(must_get(Assignment, e.assignment_id).assessment)
 
 
 def recuse_conflicted(e: events.ConflictDeclared, record: Event) -> None:
-    services.recuse_conflicted(must_get(User, e.evaluator_id))
+    scoring.recuse_conflicted(must_get(User, e.evaluator_id))
 
 
 def replace_recused(e: events.EvaluatorRecused, record: Event) -> None:
-    services.settle_recusal(must_get(Assignment, e.assignment_id))
+    settle_recusal(must_get(Assignment, e.assignment_id))
 
 
 # --- mail ------------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def send_decisions(e: events.DecisionsPublished, record: Event) -> None:
         recipients_for(owner_members(review.challenge)),
         review=review,
         challenge=review.challenge,
-        results=services.results(review),
+        results=scoring.results(review),
     )
 
 

@@ -21,7 +21,7 @@ from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.proposals import files
 from challenges.proposals.models import Proposal, ProposalAttachment
-from challenges.reviews import forms, services
+from challenges.reviews import assignments, forms, scoring, services
 from challenges.reviews.conflicts import ConflictIndex
 from challenges.reviews.models import (
     DECISION_LABELS,
@@ -91,7 +91,7 @@ def evaluator_required(view):
 def mine():
     assignments = services.my_assignments(current_user)
     index = ConflictIndex.of(current_user, [a.assessment.proposal for a in assignments])
-    readable = {a.id for a in assignments if services.can_review(a, current_user, index)}
+    readable = {a.id for a in assignments if scoring.can_review(a, current_user, index)}
     return render_template("reviews/mine.html", assignments=assignments, readable=readable)
 
 
@@ -123,7 +123,7 @@ def _assignment_query() -> sa.Select:
     """An assignment with what a change to it reads, in one statement (built once): the version under
     review (not every version), the applicant and the challenge's owner (for the conflict check), the
     challenge's title and criteria. Neither the proposal's draft nor the challenge's texts. The page
-    itself is read as plain values (``services.review_sheet``)."""
+    itself is read as plain values (``scoring.review_sheet``)."""
     assessment = joinedload(Assignment.assessment)
     return (
         sa.select(Assignment)
@@ -151,7 +151,7 @@ def _assignment(assignment_id: int) -> Assignment:
     assignment = (
         db.session.scalars(_assignment_query(), {"assignment_id": assignment_id}).unique().one_or_none()
     )
-    if assignment is None or not services.can_review(assignment, current_user):
+    if assignment is None or not scoring.can_review(assignment, current_user):
         abort(404)
     return assignment
 
@@ -159,8 +159,8 @@ def _assignment(assignment_id: int) -> Assignment:
 def _review_page(assignment_id: int, score_form=None, recuse_form=None):
     """The page of the evaluator's own assignment, read as plain values (see ``ReviewSheet``): never
     with an unjustified conflict."""
-    sheet = services.review_sheet(assignment_id)
-    if sheet is None or not services.can_review(sheet, current_user):
+    sheet = scoring.review_sheet(assignment_id)
+    if sheet is None or not scoring.can_review(sheet, current_user):
         abort(404)
     return render_template(
         "reviews/review.html",
@@ -183,7 +183,7 @@ def review(assignment_id: int):
     form = forms.score_form(criteria)
     if form.validate_on_submit() and commit_change(
         form,
-        lambda: services.submit_review(
+        lambda: scoring.submit_review(
             assignment,
             forms.scores_from(form, criteria),
             form.comment_to_applicant.data or "",
@@ -202,7 +202,7 @@ def recuse(assignment_id: int):
     assignment = _assignment(assignment_id)
     form = forms.RecuseForm()
     if form.validate_on_submit() and commit_change(
-        form, lambda: services.recuse(assignment, form.reason.data or "", by=current_user)
+        form, lambda: assignments.recuse(assignment, form.reason.data or "", by=current_user)
     ):
         flash(_("You have recused from this proposal. Another evaluator will take it over."))
         return redirect(url_for("reviews.mine"), 303)
@@ -265,7 +265,7 @@ def _desk_page(challenge: Challenge, review: ChallengeReview, **overrides):
             "calibration": review.calibration,
         },
     )
-    pool = services.evaluators()
+    pool = assignments.evaluators()
     index = ConflictIndex()
     conflicts = {a.id: {e.id: index.reasons(e, a.proposal) for e in pool} for a in review.assessments}
     per_assessment = {}
@@ -294,10 +294,10 @@ def _desk_page(challenge: Challenge, review: ChallengeReview, **overrides):
         "reviews/desk.html",
         challenge=challenge,
         review=review,
-        results=services.results(review),
+        results=scoring.results(review),
         evaluators=pool,
         conflicts=conflicts,
-        loads=services.loads(review),
+        loads=assignments.loads(review),
         now=utcnow(),
         forms_for=per_assessment,
         settings_form=overrides.get("settings_form", settings),
@@ -347,7 +347,7 @@ def desk_action(challenge_id: int, action: str):
     target = url_for("reviews.desk", challenge_id=challenge.id)
     if action == "assign":
         return change_and_return(
-            lambda: services.assign_automatically(review, by=current_user),
+            lambda: assignments.assign_automatically(review, by=current_user),
             _("The evaluators are assigned; they are being told by email."),
             target,
         )
@@ -381,11 +381,11 @@ def assessment_action(assessment_id: int, action: str):
         )
     elif action == "assign":
         form = forms.AssignForm(prefix=f"a{assessment.id}-assign")
-        form.evaluator.choices = [(e.id, e.name) for e in services.evaluators()]
+        form.evaluator.choices = [(e.id, e.name) for e in assignments.evaluators()]
         chosen = db.session.get(User, form.evaluator.data) if form.validate_on_submit() else None
         ok = chosen is not None and commit_change(
             form,
-            lambda: services.assign_by_hand(
+            lambda: assignments.assign_by_hand(
                 assessment, chosen, justification=form.justification.data or "", by=current_user
             ),
         )
@@ -415,7 +415,7 @@ def assessment_action(assessment_id: int, action: str):
 def unassign(assignment_id: int):
     assignment = db.get_or_404(Assignment, assignment_id)
     return change_and_return(
-        lambda: services.unassign(assignment, by=current_user),
+        lambda: assignments.unassign(assignment, by=current_user),
         _("The evaluator has been taken off the proposal."),
         url_for("reviews.desk", challenge_id=assignment.assessment.review.challenge_id),
     )
@@ -437,7 +437,7 @@ def ranking_csv(challenge_id: int):
             "yes" if r.complete else "no",
             r.assessment.decision.value if r.assessment.decision else "",
         )
-        for rank, r in enumerate(services.results(review), start=1)
+        for rank, r in enumerate(scoring.results(review), start=1)
     )
     return csv_download(
         ["rank", "proposal", "applicant", "mean", "median", "spread", "reviews", "complete", "decision"],

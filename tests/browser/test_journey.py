@@ -17,6 +17,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from challenges.reviews import assignments
+
 pytest.importorskip("playwright.sync_api")
 pytest.importorskip("axe_playwright_python.sync_playwright")
 
@@ -608,7 +610,7 @@ def test_an_evaluator_declares_a_conflict_scores_two_proposals_and_then_reads_th
     db.session.expire_all()
     for assessment in review.assessments:
         reviews.screen_proposal(assessment, eligible=True, reason="", by=manager)
-    reviews.assign_automatically(review, by=manager)
+    assignments.assign_automatically(review, by=manager)
     mine = {a.assessment.proposal.title: a for a in reviews.my_assignments(eva)}
     assert sorted(mine) == ["Proposal from SME 0", "Proposal from SME 1"]
     first_other = next(

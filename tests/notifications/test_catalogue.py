@@ -32,6 +32,7 @@ from challenges.projects import services as projects
 from challenges.projects.models import Project, ProjectReport
 from challenges.proposals import services as proposals
 from challenges.proposals.models import Proposal
+from challenges.reviews import assignments, scoring
 from challenges.reviews import jobs as review_jobs
 from challenges.reviews import services as reviews
 from challenges.reviews.models import Assessment, Assignment, ChallengeReview, Decision
@@ -385,7 +386,7 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
         reason="The company is not registered in Sweden.",
         by=manager,
     )
-    created = reviews.assign_automatically(db.session.get(ChallengeReview, review_id), by=manager)
+    created = assignments.assign_automatically(db.session.get(ChallengeReview, review_id), by=manager)
     assert len(created) == 6
     db.session.commit()
     drain()
@@ -393,7 +394,7 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
         sa.select(Assessment).where(Assessment.proposal_id == proposal_ids["sara"])
     )
     stepping_back = next(a for a in sara_assessment.assignments if a.evaluator_id == evaluator_ids[0])
-    reviews.recuse(stepping_back, "I advised Sensors AB last year.", by=stepping_back.evaluator)
+    assignments.recuse(stepping_back, "I advised Sensors AB last year.", by=stepping_back.evaluator)
     db.session.commit()
     drain()
     assert _recipients("review_unfilled") == {"manager@agency.example.com", "chef@agency.example.com"}
@@ -403,7 +404,7 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     )
     taken = next(a for a in jonas_assessment.assignments if a.evaluator_id == evaluator_ids[1])
     taken_email = taken.evaluator.email
-    reviews.unassign(taken, by=db.session.get(User, manager_id))
+    assignments.unassign(taken, by=db.session.get(User, manager_id))
     db.session.commit()
     drain()
     assert _recipients("review_unassigned") == {taken_email}
@@ -424,7 +425,7 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     for assignment in db.session.scalars(
         sa.select(Assignment).where(Assignment.recused_at.is_(None)).order_by(Assignment.id)
     ).all():
-        reviews.submit_review(
+        scoring.submit_review(
             assignment,
             dict(zip(criteria, (6, 5, 4), strict=True)),
             "Solid work.",

@@ -14,7 +14,7 @@ from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.proposals import services as proposal_services
 from challenges.proposals.models import Proposal
-from challenges.reviews import services
+from challenges.reviews import assignments, services
 from challenges.reviews.models import Assessment, ChallengeReview
 from tests.factories import make_challenge, make_org, make_user
 from tests.proposals.conftest import content, make_proposal, pdf
@@ -76,6 +76,6 @@ def assigned(people, desk) -> Desk:
     """The desk with both proposals screened eligible and three evaluators on each."""
     for assessment in desk.assessments.values():
         services.screen_proposal(assessment, eligible=True, reason="", by=people["manager"])
-    services.assign_automatically(desk.review, by=people["manager"])
+    assignments.assign_automatically(desk.review, by=people["manager"])
     db.session.commit()
     return desk

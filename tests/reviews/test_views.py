@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from challenges.extensions import db
-from challenges.reviews import services
+from challenges.reviews import assignments, services
 from challenges.reviews.models import Decision, Relation, Review
 from tests.reviews.test_workflow import _score
 
@@ -88,7 +88,7 @@ def test_access_matrix(people, assigned, make_browser, who):
     services.declare_conflict(
         conflicted.evaluator, people["sme"].organisation.org_number, "", Relation.works_for
     )
-    services.recuse(recused, "A former colleague is on the team.", by=recused.evaluator)
+    assignments.recuse(recused, "A former colleague is on the team.", by=recused.evaluator)
     attachment_id = assigned.proposals["sme"].versions[-1].content["attachments"][0]["id"]
     db.session.commit()
     email = {
@@ -147,7 +147,7 @@ def test_the_desk_refuses_bad_input_with_messages(people, assigned, make_browser
     services.declare_conflict(conflicted, people["other_sme"].organisation.org_number, "", Relation.owns)
     for x in list(a.assignments):
         if x.evaluator_id == conflicted.id:
-            services.unassign(x, by=people["manager"])
+            assignments.unassign(x, by=people["manager"])
     db.session.commit()
     page = manager.submit(
         f"/review/assessments/{a.id}/assign",
@@ -184,7 +184,7 @@ def test_the_applicant_reads_its_screening_and_then_its_decision(people, desk, m
         desk.assessments["other_sme"], eligible=False, reason="The company has 400 staff.", by=manager
     )
     services.screen_proposal(desk.assessments["sme"], eligible=True, reason="", by=manager)
-    services.assign_automatically(desk.review, by=manager)
+    assignments.assign_automatically(desk.review, by=manager)
     for assignment in desk.assessments["sme"].assignments:
         _score(assignment, comment="Convincing acoustics.")
     db.session.commit()
@@ -309,7 +309,7 @@ def _review_with(people, n: int):
     review.evaluators_per_proposal = 1
     for a in review.assessments:
         services.screen_proposal(a, eligible=True, reason="", by=people["manager"])
-        services.assign_by_hand(a, people["evaluator"], justification="", by=people["manager"])
+        assignments.assign_by_hand(a, people["evaluator"], justification="", by=people["manager"])
     db.session.commit()
     return challenge
 

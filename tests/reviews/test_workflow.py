@@ -17,7 +17,7 @@ from challenges.core.formatting import from_local, to_local
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
 from challenges.notifications.models import MailMessage
-from challenges.reviews import conflicts, services
+from challenges.reviews import assignments, conflicts, scoring, services
 from challenges.reviews import jobs as review_jobs
 from challenges.reviews.models import Assignment, Decision, Relation, ReminderSent, Review
 from tests.factories import make_challenge, make_user
@@ -35,7 +35,7 @@ def _screen_all(desk, manager) -> None:
 
 def _score(assignment: Assignment, values=(6, 5, 4), comment="Solid work.", private=""):
     criteria = assignment.assessment.review.challenge.criteria
-    return services.submit_review(
+    return scoring.submit_review(
         assignment,
         dict(zip([c.id for c in criteria], values, strict=True)),
         comment,
@@ -117,17 +117,17 @@ def test_an_evaluators_conflict_index_reads_only_that_evaluator_and_the_parties(
 def test_assignment_needs_screening_and_never_assigns_a_conflict(people, desk):
     manager = people["manager"]
     with pytest.raises(ServiceError, match="Screen every proposal first: 2 not screened"):
-        services.assign_automatically(desk.review, by=manager)
+        assignments.assign_automatically(desk.review, by=manager)
     _screen_all(desk, manager)
     eva = people["evaluator"]
     services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.works_for)
-    created = services.assign_automatically(desk.review, by=manager)
+    created = assignments.assign_automatically(desk.review, by=manager)
     assert len(created) == 6
     sme_evaluators = {a.evaluator_id for a in desk.assessments["sme"].assignments}
     assert eva.id not in sme_evaluators and len(sme_evaluators) == 3
-    assert sorted(services.loads(desk.review).values()) == [1, 1, 2, 2]
+    assert sorted(assignments.loads(desk.review).values()) == [1, 1, 2, 2]
     assert _events("EvaluatorsAssigned")[0].payload["assignment_ids"] == [a.id for a in created]
-    assert services.assign_automatically(desk.review, by=manager) == []  # everything is covered
+    assert assignments.assign_automatically(desk.review, by=manager) == []  # everything is covered
 
 
 def test_an_infeasible_assignment_says_why_and_assigns_nothing(people, desk):
@@ -137,7 +137,7 @@ def test_an_infeasible_assignment_says_why_and_assigns_nothing(people, desk):
         services.declare_conflict(e, people["other_sme"].organisation.org_number, "", Relation.contracts)
     db.session.commit()
     with pytest.raises(ServiceError) as caught:
-        services.assign_automatically(desk.review, by=manager)
+        assignments.assign_automatically(desk.review, by=manager)
     assert (
         "Too few evaluators without conflicts for “Robotic crack finder”: 3 more needed, 1 available"
         in caught.value.message
@@ -151,14 +151,14 @@ def test_by_hand_a_conflict_needs_a_justification(people, desk):
     _screen_all(desk, manager)
     services.declare_conflict(eva, people["sme"].organisation.org_number, "", Relation.owns)
     with pytest.raises(ServiceError, match="conflict of interest .declared relation with Sensors AB."):
-        services.assign_by_hand(desk.assessments["sme"], eva, justification="", by=manager)
-    assignment = services.assign_by_hand(
+        assignments.assign_by_hand(desk.assessments["sme"], eva, justification="", by=manager)
+    assignment = assignments.assign_by_hand(
         desk.assessments["sme"], eva, justification="The only expert in acoustics", by=manager
     )
     assert assignment.override_justification == "The only expert in acoustics"
-    assert services.can_review(assignment, eva)  # the override is what lets them read it
+    assert scoring.can_review(assignment, eva)  # the override is what lets them read it
     with pytest.raises(ServiceError, match="already assigned"):
-        services.assign_by_hand(desk.assessments["sme"], eva, justification="x", by=manager)
+        assignments.assign_by_hand(desk.assessments["sme"], eva, justification="x", by=manager)
 
 
 def test_screened_out_proposals_get_no_evaluators_and_the_reason_is_kept(people, desk):
@@ -169,7 +169,7 @@ def test_screened_out_proposals_get_no_evaluators_and_the_reason_is_kept(people,
         desk.assessments["other_sme"], eligible=False, reason="Not a Swedish SME.", by=manager
     )
     services.screen_proposal(desk.assessments["sme"], eligible=True, reason="", by=manager)
-    services.assign_automatically(desk.review, by=manager)
+    assignments.assign_automatically(desk.review, by=manager)
     assert desk.assessments["other_sme"].assignments == []
     assert len(desk.assessments["sme"].assignments) == 3
 
@@ -186,11 +186,11 @@ def test_bad_scores_are_refused_and_change_nothing(people, assigned):
         ({c1: 5, c2: 5}, f"criterion_{c3}"),
     ):
         with pytest.raises(InvalidInput) as caught:
-            services.submit_review(assignment, scores, "Fine", "", by=assignment.evaluator)
+            scoring.submit_review(assignment, scores, "Fine", "", by=assignment.evaluator)
         assert field in caught.value.errors
         db.session.rollback()
     with pytest.raises(InvalidInput) as caught:
-        services.submit_review(assignment, {c1: 5, c2: None, c3: 5}, " ", "", by=assignment.evaluator)
+        scoring.submit_review(assignment, {c1: 5, c2: None, c3: 5}, " ", "", by=assignment.evaluator)
     assert set(caught.value.errors) == {"comment_to_applicant"}
     db.session.rollback()
     outsider = next(
@@ -199,7 +199,7 @@ def test_bad_scores_are_refused_and_change_nothing(people, assigned):
         if e.id not in {a.evaluator_id for a in assigned.assessments["sme"].assignments}
     )
     with pytest.raises(PermissionDenied):
-        services.submit_review(assignment, {c1: 5, c2: 5, c3: 5}, "Fine", "", by=outsider)
+        scoring.submit_review(assignment, {c1: 5, c2: 5, c3: 5}, "Fine", "", by=outsider)
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Review)) == 0
 
@@ -209,10 +209,10 @@ def test_no_review_after_a_recusal_and_a_replacement_is_found(people, assigned, 
     assignment = assessment.assignments[0]
     evaluator = assignment.evaluator
     with pytest.raises(ServiceError, match="Give the reason"):
-        services.recuse(assignment, "  ", by=evaluator)
+        assignments.recuse(assignment, "  ", by=evaluator)
     drain()
     smtp.reset()
-    services.recuse(assignment, "I advised the applicant last year.", by=evaluator)
+    assignments.recuse(assignment, "I advised the applicant last year.", by=evaluator)
     db.session.commit()
     with pytest.raises(PermissionDenied):
         _score(assignment)
@@ -230,9 +230,9 @@ def test_no_review_after_a_recusal_and_a_replacement_is_found(people, assigned, 
 def test_others_reviews_only_after_ones_own(people, assigned):
     first, second, _third = assigned.assessments["sme"].assignments
     _score(first, comment="First view.")
-    assert services.others_reviews(services.review_sheet(second.id)) == []
+    assert services.others_reviews(scoring.review_sheet(second.id)) == []
     _score(second, comment="Second view.")
-    others = services.others_reviews(services.review_sheet(second.id))
+    others = services.others_reviews(scoring.review_sheet(second.id))
     assert [r.comment_to_applicant for r in others] == ["First view."]
 
 
@@ -261,10 +261,10 @@ def test_the_event_chain_runs_to_the_end_on_the_worker(people, assigned, drain, 
 def test_weights_and_n_a(people, assigned):
     c1, c2, c3 = assigned.challenge.criteria  # weights 40, 30, 30
     weights = {c.id: c.weight for c in (c1, c2, c3)}
-    assert services.weighted_score(
-        {str(c1.id): 7, str(c2.id): None, str(c3.id): 4}, weights
-    ) == pytest.approx((40 * 7 + 30 * 4) / 70)  # N/A is left out, not a zero
-    assert services.weighted_score({str(c1.id): None, str(c2.id): None, str(c3.id): None}, weights) is None
+    assert scoring.weighted_score({str(c1.id): 7, str(c2.id): None, str(c3.id): 4}, weights) == pytest.approx(
+        (40 * 7 + 30 * 4) / 70
+    )  # N/A is left out, not a zero
+    assert scoring.weighted_score({str(c1.id): None, str(c2.id): None, str(c3.id): None}, weights) is None
     a, b, c = assigned.assessments["sme"].assignments
     _score(a, (7, 7, 7))
     _score(b, (7, None, 7))
@@ -272,19 +272,19 @@ def test_weights_and_n_a(people, assigned):
     for assignment in assigned.assessments["other_sme"].assignments:
         _score(assignment, (5, 5, 5))
     assigned.review.disagreement_tenths = 5  # flag a spread above half a point
-    results = {r.assessment.proposal.id: r for r in services.results(assigned.review)}
+    results = {r.assessment.proposal.id: r for r in scoring.results(assigned.review)}
     sme = results[assigned.proposals["sme"].id]
     assert sme.scores == [7, 7, 6] and sme.mean == pytest.approx(20 / 3) and sme.median == 7
     assert sme.spread == 1 and sme.disagreement and sme.complete
     other = results[assigned.proposals["other_sme"].id]
     assert other.mean == 5 and other.spread == 0 and not other.disagreement
-    assert [r.assessment.proposal.id for r in services.results(assigned.review)] == [
+    assert [r.assessment.proposal.id for r in scoring.results(assigned.review)] == [
         assigned.proposals["sme"].id,
         assigned.proposals["other_sme"].id,
     ]  # the ranking, best first
     assert sme.calibrated is None  # calibration is off
     assigned.review.calibration = True
-    calibrated = {r.assessment.proposal.id: r.calibrated for r in services.results(assigned.review)}
+    calibrated = {r.assessment.proposal.id: r.calibrated for r in scoring.results(assigned.review)}
     # Two evaluators reviewed both: each rated this one above the other, so +1 and -1 standard deviation.
     assert calibrated[assigned.proposals["sme"].id] == pytest.approx(1.0)
     assert calibrated[assigned.proposals["other_sme"].id] == pytest.approx(-1.0)
@@ -353,7 +353,7 @@ def test_reminders_three_days_before_and_on_the_day_once_each(
 ):
     review = assigned.review
     review.review_deadline = from_local(to_local(utcnow()).date() + timedelta(days=10), clock)
-    loads = services.loads(review)
+    loads = assignments.loads(review)
     done = next(
         a
         for key in ("sme", "other_sme")
@@ -397,7 +397,7 @@ def test_evaluators_from_the_owner_side_are_never_assigned(people):
     make_user("expert@steel.example.com", roles=(Role.evaluator,))  # the owner's domain
     make_user("inside@x.example.org", roles=(Role.evaluator,), org=owner_org)  # a member of the owner
     services.screen_proposal(review.assessments[0], eligible=True, reason="", by=people["manager"])
-    created = services.assign_automatically(review, by=people["manager"])
+    created = assignments.assign_automatically(review, by=people["manager"])
     assert [a.evaluator.email for a in created] == ["eva@evaluators.example.com"]
 
 
@@ -413,18 +413,18 @@ def test_completion_follows_recusals_and_new_evaluators(people, assigned, drain)
     for e in assigned.evaluators:  # nobody else may take the third one's place
         if e.id not in {first.evaluator_id, second.evaluator_id, third.evaluator_id}:
             services.declare_conflict(e, people["sme"].organisation.org_number, "", Relation.owns)
-    services.recuse(third, "I know the founder.", by=third.evaluator)
+    assignments.recuse(third, "I know the founder.", by=third.evaluator)
     db.session.commit()
     drain()
     db.session.expire_all()
     assert assessment.completed_at is not None  # every non-recused review is in
-    assert services.is_complete(assessment)
+    assert scoring.is_complete(assessment)
     newcomer = make_user("late@independent.example.org", roles=(Role.evaluator,))
-    services.assign_by_hand(assessment, newcomer, justification="", by=people["manager"])
+    assignments.assign_by_hand(assessment, newcomer, justification="", by=people["manager"])
     db.session.commit()
     drain()
     db.session.expire_all()
-    assert assessment.completed_at is None and not services.is_complete(assessment)
+    assert assessment.completed_at is None and not scoring.is_complete(assessment)
     with pytest.raises(InvalidInput):
         services.decide_proposal(assessment, Decision.recommend, "Good.", by=people["manager"])
 
@@ -446,14 +446,14 @@ def test_a_conflict_declared_after_assignment_steps_the_evaluator_back(people, a
 def test_no_recusal_after_publication_and_recusals_stay_on_record(people, assigned):
     manager = people["manager"]
     first, second, third = assigned.assessments["sme"].assignments
-    services.recuse(third, "Too close to the team.", by=third.evaluator)
+    assignments.recuse(third, "Too close to the team.", by=third.evaluator)
     with pytest.raises(ServiceError, match="recusal stays on record"):
-        services.unassign(third, by=manager)
+        assignments.unassign(third, by=manager)
     for a in assigned.assessments.values():
         services.decide_proposal(a, Decision.reject, "Not this time.", override="Deadline.", by=manager)
     services.publish_decisions(assigned.review, by=manager)
     with pytest.raises(ServiceError, match="published"):
-        services.recuse(first, "Too late.", by=first.evaluator)
+        assignments.recuse(first, "Too late.", by=first.evaluator)
 
 
 def test_hand_assignments_above_the_maximum_do_not_block_the_assigner(people, desk):
@@ -461,10 +461,10 @@ def test_hand_assignments_above_the_maximum_do_not_block_the_assigner(people, de
     _screen_all(desk, manager)
     desk.review.evaluators_per_proposal = 1
     e0, e1 = desk.evaluators[:2]
-    services.assign_by_hand(desk.assessments["sme"], e0, justification="", by=manager)
-    services.assign_by_hand(desk.assessments["sme"], e1, justification="", by=manager)
+    assignments.assign_by_hand(desk.assessments["sme"], e0, justification="", by=manager)
+    assignments.assign_by_hand(desk.assessments["sme"], e1, justification="", by=manager)
     desk.review.max_per_evaluator = 1
-    created = services.assign_automatically(desk.review, by=manager)
+    created = assignments.assign_automatically(desk.review, by=manager)
     assert [a.evaluator_id for a in created] not in ([e0.id], [e1.id]) and len(created) == 1
 
 
