@@ -19,7 +19,8 @@ from challenges.accounts.models import (
 )
 from challenges.calls import services
 from challenges.calls.models import Challenge, ChallengeStatus, Topic
-from challenges.calls.services import ChallengeContent, ensure_default_topics
+from challenges.calls.services import ChallengeContent
+from challenges.calls.topics import ensure_default_topics
 from challenges.core.models import utcnow
 from challenges.core.security import hash_password
 from challenges.extensions import db

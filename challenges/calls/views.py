@@ -14,7 +14,9 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from challenges.accounts.models import Organisation, User
 from challenges.accounts.views import change_and_return, commit_change, form_error, manager_required
-from challenges.calls import forms, services
+from challenges.calls import following as follows
+from challenges.calls import forms, questions, services
+from challenges.calls import topics as topic_services
 from challenges.calls.catalogue import (
     COUNT_LIMIT,
     SORTS,
@@ -124,7 +126,7 @@ def _topics_by_kind() -> dict[TopicKind, list[Topic]]:
 @visitor_page(*FILTER_ARGS, "page")
 def catalogue():
     f, now = _catalogue_filter(), utcnow()
-    holds_until(lambda: services.next_deadline(now))  # any open challenge closing changes a list
+    holds_until(lambda: follows.next_deadline(now))  # any open challenge closing changes a list
     found = find(f, now, limit=COUNT_LIMIT)
     page = db.paginate(found.query, page=page_arg(), per_page=PAGE_SIZE, error_out=False, count=False)
     page.total = min(found.count, COUNT_LIMIT)  # the pages go as far as the count
@@ -204,7 +206,7 @@ def _detail(challenge: Challenge, **form_overrides):
         timeline=timeline,
         owner_view=owner_view,
         actions=challenge.allowed_actions(current_user),
-        following=services.is_following(org, challenge),
+        following=follows.is_following(org, challenge),
         now=utcnow(),
         **page_forms,
     )
@@ -364,7 +366,7 @@ def ask(challenge_id: int):
         challenge,
         form,
         "question_form",
-        lambda: services.ask_question(challenge, form.text.data, by=current_user),
+        lambda: questions.ask_question(challenge, form.text.data, by=current_user),
         _("Your question has been sent. The answer will be published on this page."),
     )
 
@@ -381,7 +383,7 @@ def answer(challenge_id: int, question_id: int):
         challenge,
         form,
         "answer_form",
-        lambda: services.answer_question(question, form.text.data, by=current_user),
+        lambda: questions.answer_question(question, form.text.data, by=current_user),
         _("The answer is published."),
     )
 
@@ -393,12 +395,12 @@ def follow(challenge_id: int, action: str):
     target = url_for("calls.detail", challenge_id=challenge_id)
     if action == "follow":
         return change_and_return(
-            lambda: services.follow_challenge(challenge, by=current_user),
+            lambda: follows.follow_challenge(challenge, by=current_user),
             _("Your organisation follows this challenge: you will hear of answers and changes."),
             target,
         )
     return change_and_return(
-        lambda: services.unfollow_challenge(challenge, by=current_user),
+        lambda: follows.unfollow_challenge(challenge, by=current_user),
         _("Your organisation no longer follows this challenge."),
         target,
     )
@@ -413,7 +415,7 @@ def following():
     form = forms.FollowTopicsForm()
     form.topics.choices = [(t.id, t.label) for kind in grouped.values() for t in kind]
     if form.validate_on_submit():
-        services.set_followed_topics(form.topics.data or [], by=current_user)
+        follows.set_followed_topics(form.topics.data or [], by=current_user)
         flash(
             _(
                 "Your organisation's choices have been saved. Its members get an email when a matching "
@@ -422,7 +424,7 @@ def following():
         )
         return redirect(url_for("calls.following"), 303)
     if request.method == "GET":
-        form.topics.data = sorted(services.followed_topic_ids(current_user.organisation))
+        form.topics.data = sorted(follows.followed_topic_ids(current_user.organisation))
     return render_template("calls/following.html", form=form, grouped=grouped)
 
 
@@ -484,7 +486,7 @@ def _topic_page(topic: Topic | None):
     kind = topic.kind if topic is not None else TopicKind(form.kind.data or TopicKind.theme.value)
     if form.validate_on_submit() and commit_change(
         form,
-        lambda: services.save_topic(
+        lambda: topic_services.save_topic(
             topic,
             kind=kind,
             name_en=form.name_en.data,

@@ -7,6 +7,7 @@ from datetime import time, timedelta
 import sqlalchemy as sa
 
 from challenges.accounts.models import MailMode, User
+from challenges.calls import following, questions, topics
 from challenges.calls import services as calls
 from challenges.calls.models import TopicKind
 from challenges.core.formatting import from_local, to_local
@@ -88,7 +89,7 @@ CHALLENGES = [
 def _demo_challenges(programme_year_id: int, manager: User) -> None:
     """Two open challenges, one awaiting approval, one draft, a follow, an answered question,
     a submitted proposal and a draft one."""
-    calls.ensure_default_topics()
+    topics.ensure_default_topics()
     created = []
     for email, title, summary, area, themes, max_sek, days, state in CHALLENGES:
         owner = _person(email)
@@ -101,8 +102,8 @@ def _demo_challenges(programme_year_id: int, manager: User) -> None:
             "Process data from the last three years, logged every second, and a team of "
             "engineers who know the equipment.\n\n- Data can be shared under the agreement\n"
             "- Site visits can be arranged",
-            area_id=calls.topic_named(TopicKind.area, area).id,
-            theme_ids=[calls.topic_named(TopicKind.theme, t).id for t in themes],
+            area_id=topics.topic_named(TopicKind.area, area).id,
+            theme_ids=[topics.topic_named(TopicKind.theme, t).id for t in themes],
             must_demonstrate="A working prototype tested on our data or in our plant, with measured results.",
             max_funding_ore=max_sek * SEK,
             awards_planned=2,
@@ -122,9 +123,9 @@ def _demo_challenges(programme_year_id: int, manager: User) -> None:
         created.append(challenge)
 
     sara = _person("sara.nilsson@sensorik.example.com")
-    calls.set_followed_topics([calls.topic_named(TopicKind.theme, "Sensors").id], by=sara)
-    question = calls.ask_question(created[1], "Can the inspection station use its own lighting?", by=sara)
-    calls.answer_question(
+    following.set_followed_topics([topics.topic_named(TopicKind.theme, "Sensors").id], by=sara)
+    question = questions.ask_question(created[1], "Can the inspection station use its own lighting?", by=sara)
+    questions.answer_question(
         question,
         "Yes. The station may have its own lighting; the line has room for an enclosure of 2 × 3 metres.",
         by=_person("erik.johansson@fordonsverken.example.com"),
@@ -194,8 +195,8 @@ def _demo_review(programme_year_id: int, manager: User) -> None:
         title="Smarter control of reheating furnaces",
         summary="Cut the gas used to reheat slabs without more scale or uneven temperatures.",
         description="## Background\n\nOur walking-beam furnaces reheat slabs to 1 250 °C.",
-        area_id=calls.topic_named(TopicKind.area, "Data").id,
-        theme_ids=[calls.topic_named(TopicKind.theme, "Machine learning and AI").id],
+        area_id=topics.topic_named(TopicKind.area, "Data").id,
+        theme_ids=[topics.topic_named(TopicKind.theme, "Machine learning and AI").id],
         must_demonstrate="Lower gas use per tonne in a two-week trial.",
         max_funding_ore=500_000 * SEK,
         awards_planned=1,

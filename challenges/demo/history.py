@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from challenges.accounts import services as accounts
 from challenges.accounts.models import Organisation, Role, User, UserRole
 from challenges.calls import services as calls
+from challenges.calls import topics
 from challenges.calls.models import Challenge, TopicKind
 from challenges.core.events import handle_pending
 from challenges.core.formatting import from_local
@@ -83,7 +84,7 @@ def _demo_history() -> tuple[Programme, User]:
         programme, manager = _demo_programme()
     year_2016, year_2017 = programme.years
     with _step("2016-02-01 10:00"):
-        calls.ensure_default_topics()
+        topics.ensure_default_topics()
         challenges = {c.key: _history_challenge(c, year_2016.id) for c in HISTORY_CHALLENGES}
     with _step("2016-02-03 14:00"):
         for challenge in challenges.values():
@@ -181,8 +182,8 @@ def _history_challenge(c: HistoryChallenge, programme_year_id: int) -> Challenge
             description=f"## Background\n\n{c.summary}\n\n## What we have today\n\n"
             "Maintenance and process records from the last five years, and engineers who know the "
             "equipment.\n\n- Data can be shared under the agreement\n- Site visits can be arranged",
-            area_id=calls.topic_named(TopicKind.area, c.area).id,
-            theme_ids=[calls.topic_named(TopicKind.theme, t).id for t in c.themes],
+            area_id=topics.topic_named(TopicKind.area, c.area).id,
+            theme_ids=[topics.topic_named(TopicKind.theme, t).id for t in c.themes],
             must_demonstrate="A working prototype tested in our plant, with measured results.",
             max_funding_ore=c.max_sek * SEK,
             awards_planned=1,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from challenges.accounts.models import Role
 from challenges.accounts.services import people_with_role
-from challenges.calls.services import owner_members
+from challenges.calls.following import owner_members
 from challenges.core.bus import LEDGER_QUEUE, NOTIFICATIONS_QUEUE, EventBus, get_bus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from challenges.accounts.models import Role, User
 from challenges.accounts.services import people_with_role
-from challenges.calls import events, services
+from challenges.calls import events, following
 from challenges.calls.models import Challenge, Question
 from challenges.core.bus import NOTIFICATIONS_QUEUE, EventBus
 from challenges.core.models import Event, must_get
@@ -29,7 +29,7 @@ def send_returned(e: events.ChallengeReturned, record: Event) -> None:
     notify(
         record,
         "challenge_returned",
-        recipients_for(services.owner_members(challenge)),
+        recipients_for(following.owner_members(challenge)),
         challenge=challenge,
         comment=e.comment,
     )
@@ -38,7 +38,7 @@ def send_returned(e: events.ChallengeReturned, record: Event) -> None:
 def send_published(e: events.ChallengePublished, record: Event) -> None:
     challenge = must_get(Challenge, e.challenge_id)
     notify(
-        record, "challenge_published", recipients_for(services.owner_members(challenge)), challenge=challenge
+        record, "challenge_published", recipients_for(following.owner_members(challenge)), challenge=challenge
     )
 
 
@@ -48,7 +48,7 @@ def send_match(e: events.ChallengePublished, record: Event) -> None:
     notify(
         record,
         "challenge_match",
-        recipients_of(services.followers(challenge, of_challenge=False)),
+        recipients_of(following.followers(challenge, of_challenge=False)),
         challenge=challenge,
     )
 
@@ -58,7 +58,7 @@ def send_question(e: events.QuestionAsked, record: Event) -> None:
     notify(
         record,
         "question_asked",
-        recipients_for(services.owner_members(challenge)),
+        recipients_for(following.owner_members(challenge)),
         challenge=challenge,
         question=must_get(Question, e.question_id),
     )
@@ -81,7 +81,7 @@ def send_answer(e: events.QuestionAnswered, record: Event) -> None:
     notify(
         record,
         "question_answered",
-        recipients_of(services.followers(challenge)),
+        recipients_of(following.followers(challenge)),
         challenge=challenge,
         question=question,
         asker=False,

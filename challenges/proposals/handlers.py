@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from challenges.accounts.models import User
 from challenges.calls import events as call_events
-from challenges.calls import services as calls
+from challenges.calls import following
 from challenges.calls.models import Challenge, ChangeNote
 from challenges.core.bus import NOTIFICATIONS_QUEUE, EventBus
 from challenges.core.models import Event, must_get
@@ -65,7 +65,7 @@ def send_digest(e: call_events.ChallengeClosed, record: Event) -> None:
     notify(
         record,
         "proposals_digest",
-        recipients_for(calls.owner_members(challenge)),
+        recipients_for(following.owner_members(challenge)),
         challenge=challenge,
         proposals=services.submitted_proposals(challenge),
     )
@@ -89,7 +89,7 @@ def send_change(e: call_events.ChallengeClarified | call_events.DeadlineExtended
     notify(
         record,
         key,
-        recipients_of(calls.followers(challenge)),
+        recipients_of(following.followers(challenge)),
         challenge=challenge,
         note=note,
         applicant=False,

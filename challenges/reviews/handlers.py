@@ -10,8 +10,8 @@ from __future__ import annotations
 from challenges.accounts.models import Role, User
 from challenges.accounts.services import people_with_role
 from challenges.calls import events as call_events
+from challenges.calls.following import owner_members
 from challenges.calls.models import Challenge
-from challenges.calls.services import owner_members
 from challenges.core.bus import NOTIFICATIONS_QUEUE, WORKFLOW_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db

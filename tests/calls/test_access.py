@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from challenges.calls import services
+from challenges.calls import questions
 from challenges.calls.models import Challenge, ChallengeStatus, Follow, Question, Topic
 from challenges.core.formatting import to_local
 from challenges.core.models import Event, utcnow
@@ -143,7 +143,7 @@ def ids(people):
         )
     }
     published = db.session.get(Challenge, made["published"])
-    made["question"] = services.ask_question(published, "What size?", by=people["other_sme"]).id
+    made["question"] = questions.ask_question(published, "What size?", by=people["other_sme"]).id
     made["topic"] = db.session.scalar(sa.select(Topic.id).order_by(Topic.id))
     db.session.query(Follow).delete()
     db.session.commit()

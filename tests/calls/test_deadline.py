@@ -7,7 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from rq import Queue
 
-from challenges.calls import jobs, services
+from challenges.calls import jobs, questions, services
 from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core.jobs import periodic
 from challenges.core.models import Event, utcnow
@@ -34,7 +34,7 @@ def test_questions_are_refused_once_the_deadline_has_passed_even_before_the_swee
     db.session.commit()
     assert challenge.status is ChallengeStatus.published  # not swept yet
     try:
-        services.ask_question(challenge, "Too late?", by=people["sme"])
+        questions.ask_question(challenge, "Too late?", by=people["sme"])
     except services.ServiceError as exc:
         assert "closed" in exc.message
     else:

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from challenges.calls import services
+from challenges.calls import following, questions, services, topics
 from challenges.calls.models import Challenge, ChallengeStatus, ChangeNote, Question, Topic
 from challenges.core.errors import InvalidInput, ServiceError
 from challenges.core.formatting import to_local
@@ -157,8 +157,8 @@ def test_the_owner_page_has_no_duplicate_ids(people, browser):
     from collections import Counter
 
     challenge = make_challenge(people["owner"], ChallengeStatus.published)
-    services.ask_question(challenge, "One?", by=people["sme"])
-    services.ask_question(challenge, "Two?", by=people["sme"])
+    questions.ask_question(challenge, "One?", by=people["sme"])
+    questions.ask_question(challenge, "Two?", by=people["sme"])
     db.session.commit()
     browser.login("owner@steel.example.com")
     page = browser.get(f"/challenges/{challenge.id}").get_data(as_text=True)
@@ -420,7 +420,7 @@ def test_a_retired_area_stays_on_its_challenge_but_is_refused_for_new_ones(peopl
 
     challenge = make_challenge(people["owner"], ChallengeStatus.draft)
     area = challenge.area
-    services.save_topic(
+    topics.save_topic(
         area, kind=area.kind, name_en=area.name_en, name_sv=area.name_sv, active=False, by=people["manager"]
     )
     services.update_challenge(
@@ -438,8 +438,8 @@ def test_follow_choices_keep_only_offered_topics_and_unfollow_works(people, brow
     retired.active = False
     challenge = make_challenge(people["owner"], ChallengeStatus.published)
     db.session.commit()
-    services.set_followed_topics([by_name["Sensors"].id, retired.id, 99999], by=people["sme"])
-    assert services.followed_topic_ids(people["sme"].organisation) == {by_name["Sensors"].id}
+    following.set_followed_topics([by_name["Sensors"].id, retired.id, 99999], by=people["sme"])
+    assert following.followed_topic_ids(people["sme"].organisation) == {by_name["Sensors"].id}
 
     browser.login("sara@sensors.example.com")
     page = f"/challenges/{challenge.id}"
@@ -447,12 +447,12 @@ def test_follow_choices_keep_only_offered_topics_and_unfollow_works(people, brow
     assert "Stop following this challenge" in browser.get(page).get_data(as_text=True)
     browser.submit(f"{page}/unfollow", {}, page_url=page)
     db.session.rollback()
-    assert not services.is_following(people["sme"].organisation, challenge)
+    assert not following.is_following(people["sme"].organisation, challenge)
 
 
 def test_followers_are_told_of_a_clarification(people, browser, drain, smtp):
     challenge = make_challenge(people["owner"], ChallengeStatus.published)
-    services.follow_challenge(challenge, by=people["sme"])
+    following.follow_challenge(challenge, by=people["sme"])
     db.session.commit()
     drain()
     smtp.reset()
@@ -467,10 +467,10 @@ def test_followers_are_told_of_a_clarification(people, browser, drain, smtp):
 
 def test_a_question_is_answered_once(people):
     challenge = make_challenge(people["owner"], ChallengeStatus.published)
-    question = services.ask_question(challenge, "Which protocol?", by=people["sme"])
-    services.answer_question(question, "OPC UA.", by=people["owner"])
+    question = questions.ask_question(challenge, "Which protocol?", by=people["sme"])
+    questions.answer_question(question, "OPC UA.", by=people["owner"])
     db.session.commit()
     with pytest.raises(ServiceError, match="already been answered"):
-        services.answer_question(question, "Modbus, after all.", by=people["colleague"])
+        questions.answer_question(question, "Modbus, after all.", by=people["colleague"])
     db.session.rollback()
     assert db.session.get(Question, question.id).answer == "OPC UA."

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from challenges.accounts import services as accounts
 from challenges.accounts.models import MailMode, Membership, OrganisationKind, Role, User
+from challenges.calls import following, questions
 from challenges.calls import jobs as call_jobs
 from challenges.calls import services as calls
 from challenges.calls.models import Challenge, ChallengeStatus
@@ -273,7 +274,7 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     # Sensorer i Norr follows the challenge's area; Sven (Swedish) reads such things once a day.
     sven = db.session.get(User, ids["sven"])
     accounts.update_profile(sven, name=sven.name, language="sv", mail_mode=MailMode.daily)
-    calls.set_followed_topics([by_name["Data"].id], by=sven)
+    following.set_followed_topics([by_name["Data"].id], by=sven)
 
     # --- the challenge: drafted, submitted, returned, submitted again, published ---
     owner_org = make_org(OrganisationKind.industrial, name="Stålverket AB")
@@ -348,10 +349,10 @@ def test_every_notice_is_written_in_swedish_and_english(app, ctx, drain, spy, un
     calls.add_clarification(challenge, "The parts are cast in grey iron.", by=owner)
     new_deadline = challenge.deadline + timedelta(days=7)
     calls.extend_deadline(challenge, new_deadline, "More time for the summer.", by=owner)
-    question = calls.ask_question(challenge, "May we visit the foundry?", by=person("sara"))
+    question = questions.ask_question(challenge, "May we visit the foundry?", by=person("sara"))
     db.session.commit()
     drain()
-    calls.answer_question(question, "Yes, on weekdays.", by=db.session.get(User, owner_id))
+    questions.answer_question(question, "Yes, on weekdays.", by=db.session.get(User, owner_id))
     db.session.commit()
     drain()
     assert "dora@drafts.example.com" in _recipients("deadline_extended")

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from challenges.accounts.models import MailMode, OrganisationKind, User
 from challenges.calls import jobs as call_jobs
+from challenges.calls import questions
 from challenges.calls import services as calls
 from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core.formatting import from_local, to_local
@@ -49,9 +50,9 @@ def _messages(email: str) -> list[MailMessage]:
 def _ask_and_answer(people, challenge_id: int, n: int = 2) -> None:
     for i in range(n):
         challenge = db.session.get(Challenge, challenge_id)
-        question = calls.ask_question(challenge, f"Question number {i}?", by=people["sme"])
+        question = questions.ask_question(challenge, f"Question number {i}?", by=people["sme"])
         db.session.flush()
-        calls.answer_question(question, f"Answer number {i}.", by=people["owner"])
+        questions.answer_question(question, f"Answer number {i}.", by=people["owner"])
         db.session.commit()
 
 
