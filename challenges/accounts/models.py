@@ -123,7 +123,7 @@ class User(UserMixin, Model):
     __allow_unmapped__ = True
     session_token: str | None = None
     # Figures about the person that every page shows, read with the login session (see
-    # ``services.load_session``); empty for a user loaded any other way.
+    # ``sessions.load_session``); empty for a user loaded any other way.
     counts: dict[str, int] = {}  # noqa: RUF012 - replaced, never changed in place
 
     def get_id(self) -> str | None:

@@ -1,23 +1,18 @@
-"""Every change to people, organisations, roles and sessions. Services flush, never commit."""
+"""Every change to people, organisations and roles: registration, memberships, invitations, roles,
+disabling, profiles. Services flush, never commit. Sessions, passwords, one-time links and finding
+people have modules of their own."""
 
 from __future__ import annotations
 
-import functools
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy.orm import joinedload
 
 from challenges.accounts import events
+from challenges.accounts.links import consume, find_token, new_token
 from challenges.accounts.models import (
     ActionToken,
-    LoginSession,
     MailMode,
     Membership,
     MembershipState,
@@ -28,15 +23,13 @@ from challenges.accounts.models import (
     User,
     UserRole,
 )
+from challenges.accounts.people import organisation_by_number, user_by_email
+from challenges.accounts.sessions import end_all_sessions
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.models import utcnow
 from challenges.core.security import (
-    burn_verification_time,
     hash_password,
-    new_session_token,
-    token_digest,
-    unsign_token_id,
     verify_password,
 )
 from challenges.extensions import db
@@ -52,14 +45,6 @@ class NewOrganisation:
     staff_headcount: int | None = None
     annual_turnover_ore: int | None = None
     balance_sheet_total_ore: int | None = None
-
-
-def user_by_email(email: str) -> User | None:
-    return db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
-
-
-def organisation_by_number(org_number: str) -> Organisation | None:
-    return db.session.scalar(sa.select(Organisation).where(Organisation.org_number == org_number))
 
 
 @dataclass(frozen=True)
@@ -108,7 +93,7 @@ def request_registration(registration: Registration) -> None:
         "join_org_number": registration.join_org_number,
         "new_organisation": {**org.__dict__, "kind": org.kind.value} if org else None,
     }
-    token = _new_token(
+    token = new_token(
         TokenKind.registration, current_app.config["REGISTRATION_TTL"], email=email, payload=payload
     )
     record(events.RegistrationRequested(token_id=token.id, email=email, language=registration.language))
@@ -118,7 +103,7 @@ def confirm_registration(signed: str) -> User:
     """Create the account a registration link stands for (once)."""
     token = find_token(signed, TokenKind.registration)
     assert token.email is not None and token.payload is not None
-    _consume(token)
+    consume(token)
     if user_by_email(token.email) is not None:
         raise ServiceError(
             _("An account with this address was created meanwhile. Log in, or reset its password.")
@@ -207,172 +192,6 @@ def decide_membership(membership: Membership, *, approve: bool, by: User) -> Non
     )
 
 
-# --- login sessions ----------------------------------------------------------------------
-
-
-def authenticate(email: str, password: str) -> User | None:
-    """The active user with these credentials, or None; upgrades an outdated hash."""
-    user = user_by_email(email)
-    if user is None:
-        burn_verification_time(password)
-        return None
-    ok, new_hash = verify_password(user.password_hash, password)
-    if not ok or not user.active:
-        return None
-    if new_hash:
-        user.password_hash = new_hash
-    return user
-
-
-def start_session(user: User) -> str:
-    """A new server-side session for *user*; returns the token kept in the cookie session."""
-    token, digest = new_session_token()
-    db.session.add(LoginSession(user_id=user.id, token_hash=digest))
-    db.session.flush()
-    return token
-
-
-@functools.cache
-def _session_query(counts: tuple[tuple[str, Callable[[Any], Any]], ...]) -> sa.Select:
-    """Built once: every request of a logged-in person runs it."""
-    columns = [count(LoginSession.user_id).label(name) for name, count in counts]
-    return (
-        sa.select(LoginSession, *columns)
-        .where(LoginSession.token_hash == sa.bindparam("digest"))
-        .options(
-            joinedload(LoginSession.user).joinedload(User.roles),
-            joinedload(LoginSession.user).joinedload(User.membership).joinedload(Membership.organisation),
-        )
-    )
-
-
-# Figures every page shows about the person who is logged in (the unread messages in the header), by
-# name: each a function of the user id column giving a correlated scalar subquery. The packages that
-# own them (above this one) add them when they are imported.
-SESSION_COUNTS: dict[str, Callable[[Any], Any]] = {}
-
-
-def load_session(token: str, **counts: Callable[[Any], Any]) -> User | None:
-    """The user of a live session token, or None when it ended, expired or idled out; with the roles,
-    membership and organisation that every page asks about, in the same query. *counts* are figures
-    every page shows about the person (each a function of the user id column giving a correlated
-    scalar subquery): read in that query too, and kept in ``user.counts`` under their names."""
-    row = (
-        db.session.execute(_session_query(tuple(counts.items())), {"digest": token_digest(token)})
-        .unique()
-        .one_or_none()
-    )
-    if row is None or not row[0].user.active:
-        return None
-    login = row[0]
-    now = utcnow()
-    config = current_app.config
-    if (
-        now - login.created_at > config["PERMANENT_SESSION_LIFETIME"]
-        or now - login.last_seen_at > config["SESSION_IDLE_TIMEOUT"]
-    ):
-        return None
-    if now - login.last_seen_at > timedelta(minutes=1):  # kept when the request ends, as any change
-        login.last_seen_at = now
-    login.user.counts = dict(zip(counts, row[1:], strict=True))
-    return login.user
-
-
-def end_session(token: str) -> None:
-    db.session.execute(sa.delete(LoginSession).where(LoginSession.token_hash == token_digest(token)))
-
-
-def end_all_sessions(user: User) -> None:
-    db.session.execute(sa.delete(LoginSession).where(LoginSession.user_id == user.id))
-
-
-# --- passwords ---------------------------------------------------------------------------
-
-
-def set_password(user: User, password: str, *, via: str, by: User) -> None:
-    """Store a new password, end every session of *user* and every reset link still outstanding."""
-    user.password_hash = hash_password(password)
-    end_all_sessions(user)
-    db.session.execute(
-        sa.update(ActionToken)
-        .where(
-            ActionToken.user_id == user.id,
-            ActionToken.kind == TokenKind.password_reset,
-            ActionToken.used_at.is_(None),
-        )
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    db.session.flush()
-    record(events.PasswordChanged(user_id=user.id, via=via), by=by)
-
-
-def change_password(user: User, current: str, new: str) -> None:
-    ok, _unused = verify_password(user.password_hash, current)
-    if not ok:
-        raise ServiceError(_("The current password is not correct."), "current_password")
-    set_password(user, new, via="change", by=user)
-
-
-TOKEN_TTLS = {
-    TokenKind.password_reset: "PASSWORD_RESET_TTL",
-    TokenKind.invitation: "INVITATION_TTL",
-    TokenKind.registration: "REGISTRATION_TTL",
-}
-
-
-def _new_token(kind: TokenKind, ttl: timedelta, **fields) -> ActionToken:
-    token = ActionToken(id=str(uuid.uuid4()), kind=kind, expires_at=utcnow() + ttl, **fields)
-    db.session.add(token)
-    db.session.flush()
-    return token
-
-
-def request_password_reset(email: str) -> None:
-    """Send a reset link if an active account has this address; say nothing either way."""
-    user = user_by_email(email)
-    if user is None or not user.active:
-        return
-    token = _new_token(TokenKind.password_reset, current_app.config["PASSWORD_RESET_TTL"], user_id=user.id)
-    record(events.PasswordResetRequested(user_id=user.id, token_id=token.id), by=user)
-
-
-def find_token(signed: str, kind: TokenKind) -> ActionToken:
-    """The usable token behind a link, or a ServiceError saying why it cannot be used."""
-    ttl = current_app.config[TOKEN_TTLS[kind]]
-    token_id = unsign_token_id(signed, kind.value, int(ttl.total_seconds()))
-    token = db.session.get(ActionToken, token_id) if token_id else None
-    if token is None or token.kind is not kind:
-        raise ServiceError(_("This link is not valid. Ask for a new one."))
-    if token.used_at is not None:
-        raise ServiceError(_("This link has already been used. Ask for a new one."))
-    if not token.is_usable():
-        raise ServiceError(_("This link has expired. Ask for a new one."))
-    return token
-
-
-def _consume(token: ActionToken) -> None:
-    """Mark *token* used; a concurrent second use finds zero rows and is refused."""
-    result = db.session.execute(
-        sa.update(ActionToken)
-        .where(ActionToken.id == token.id, ActionToken.used_at.is_(None))
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise ServiceError(_("This link has already been used. Ask for a new one."))
-
-
-def reset_password(signed: str, password: str) -> User:
-    token = find_token(signed, TokenKind.password_reset)
-    user = token.user
-    if user is None or not user.active:
-        raise ServiceError(_("This link is not valid. Ask for a new one."))
-    _consume(token)
-    set_password(user, password, via="reset", by=user)
-    return user
-
-
 # --- invitations, roles, disabling -------------------------------------------------------
 
 
@@ -388,7 +207,7 @@ def invite_evaluator(email: str, language: str, *, by: User) -> ActionToken:
     existing = user_by_email(email)
     if existing is not None and existing.has_role(Role.evaluator):
         raise ServiceError(_("This person is already an evaluator."), "email")
-    token = _new_token(
+    token = new_token(
         TokenKind.invitation,
         current_app.config["INVITATION_TTL"],
         email=email,
@@ -419,7 +238,7 @@ def accept_invitation(signed: str, *, name: str | None, password: str) -> User:
             raise ServiceError(_("The password is not correct for this account."), "password")
         if not user.active:
             raise ServiceError(_("This account is disabled."))
-    _consume(token)
+    consume(token)
     if not user.has_role(token.role):
         user.roles.append(UserRole(role=token.role, granted_by_id=token.created_by_id))
     db.session.flush()
@@ -519,16 +338,4 @@ def update_organisation_figures(
             balance_sheet_total_ore=balance_sheet_total_ore,
         ),
         by=by,
-    )
-
-
-def people_with_role(role: Role) -> list[User]:
-    """Active people holding *role*, for example the programme managers to tell of a new draft."""
-    return list(
-        db.session.scalars(
-            sa.select(User)
-            .join(UserRole, UserRole.user_id == User.id)
-            .where(UserRole.role == role, User.active.is_(True))
-            .order_by(User.id)
-        )
     )

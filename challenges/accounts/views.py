@@ -12,7 +12,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from challenges.accounts import forms, services
+from challenges.accounts import forms, links, passwords, people, services, sessions
 from challenges.accounts.models import (
     MailMode,
     Membership,
@@ -32,7 +32,7 @@ bp = Blueprint("accounts", __name__)
 
 @login_manager.user_loader
 def load_user(token: str) -> User | None:
-    user = services.load_session(token, **services.SESSION_COUNTS)
+    user = sessions.load_session(token, **sessions.SESSION_COUNTS)
     if user is not None:
         user.session_token = token
     return user
@@ -136,14 +136,14 @@ def register():
 def confirm_registration(token: str):
     """The emailed link: a page with a button (mail scanners open links; only a person posts the form)."""
     try:
-        found = services.find_token(token, TokenKind.registration)
+        found = links.find_token(token, TokenKind.registration)
     except ServiceError as exc:
         return render_template("accounts/link_invalid.html", message=exc.message, again="register"), 410
     form = forms.ConfirmForm()
     if form.validate_on_submit():
         try:
             user = services.confirm_registration(token)
-            session_token = services.start_session(user)
+            session_token = sessions.start_session(user)
             db.session.flush()
         except (ServiceError, IntegrityError) as exc:
             db.session.rollback()
@@ -191,7 +191,7 @@ def _known_device() -> bool:
     user_id = device_user(request.cookies.get(_device_cookie()))
     if user_id is None:
         return False
-    user = services.user_by_email(_form_email())
+    user = people.user_by_email(_form_email())
     return user is not None and user.id == user_id
 
 
@@ -236,9 +236,9 @@ def _remember_device(response, user: User):
 def login():
     form = forms.LoginForm()
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
+        user = sessions.authenticate(form.email.data, form.password.data)
         if user is not None:
-            token = services.start_session(user)
+            token = sessions.start_session(user)
             _log_in(user, token)
             return _remember_device(redirect(local_target(request.args.get("next")), 303), user)
         db.session.rollback()
@@ -258,7 +258,7 @@ def _log_in(user: User, token: str) -> None:
 @login_required
 def logout():
     if forms.ConfirmForm().validate_on_submit():
-        services.end_session(current_user.session_token)
+        sessions.end_session(current_user.session_token)
     logout_user()
     session.clear()
     flash(_("You have logged out."))
@@ -273,7 +273,7 @@ def logout():
 def forgot_password():
     form = forms.ForgotPasswordForm()
     if form.validate_on_submit():
-        services.request_password_reset(form.email.data)
+        passwords.request_password_reset(form.email.data)
         return render_template("accounts/reset_sent.html", email=form.email.data)
     return render_template("accounts/forgot_password.html", form=form)
 
@@ -281,14 +281,14 @@ def forgot_password():
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
     try:
-        found = services.find_token(token, TokenKind.password_reset)
+        found = links.find_token(token, TokenKind.password_reset)
     except ServiceError as exc:
         return render_template("accounts/link_invalid.html", message=exc.message), 410
     form = forms.ResetPasswordForm()
     form.person = (found.user.name, found.user.email) if found.user else ()  # not in the new password
     if form.validate_on_submit():
         try:
-            user = services.reset_password(token, form.password.data)
+            user = passwords.reset_password(token, form.password.data)
             db.session.flush()
         except ServiceError as exc:
             form_error(form, exc)
@@ -331,8 +331,8 @@ def change_password():
     if password_form.validate_on_submit():
         user = current_user._get_current_object()
         try:
-            services.change_password(user, password_form.current_password.data, password_form.password.data)
-            token = services.start_session(user)
+            passwords.change_password(user, password_form.current_password.data, password_form.password.data)
+            token = sessions.start_session(user)
             db.session.flush()
         except ServiceError as exc:
             form_error(password_form, exc)
@@ -411,10 +411,10 @@ def decide_membership(membership_id: int, decision: str):
 @bp.route("/invitation/<token>", methods=["GET", "POST"])
 def accept_invitation(token: str):
     try:
-        invitation = services.find_token(token, TokenKind.invitation)
+        invitation = links.find_token(token, TokenKind.invitation)
     except ServiceError as exc:
         return render_template("accounts/link_invalid.html", message=exc.message), 410
-    existing = services.user_by_email(invitation.email or "")
+    existing = people.user_by_email(invitation.email or "")
     form = forms.AcceptInvitationExistingForm() if existing else forms.AcceptInvitationNewForm()
     form.person = (invitation.email or "",)  # not in a new password
     if form.validate_on_submit():
@@ -422,7 +422,7 @@ def accept_invitation(token: str):
             user = services.accept_invitation(
                 token, name=getattr(form, "name", None) and form.name.data, password=form.password.data
             )
-            session_token = services.start_session(user)
+            session_token = sessions.start_session(user)
             db.session.flush()
         except ServiceError as exc:
             form_error(form, exc)

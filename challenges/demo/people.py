@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from stdnum import luhn
 
-from challenges.accounts import services as accounts
 from challenges.accounts.models import OrganisationKind, User
+from challenges.accounts.people import user_by_email
 
 DEMO_PASSWORD = "demo-innovation-2016"  # noqa: S105 - printed demo login, local data only
 PROGRAMME_NAME = "Open innovation in industry"
@@ -72,7 +72,7 @@ def demo_logins() -> list[tuple[str, str, str]]:
 
 
 def _person(email: str) -> User:
-    user = accounts.user_by_email(email)
+    user = user_by_email(email)
     assert user is not None
     return user
 

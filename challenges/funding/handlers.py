@@ -6,7 +6,7 @@ applicant, a refusal to the programme managers."""
 from __future__ import annotations
 
 from challenges.accounts.models import Role
-from challenges.accounts.services import people_with_role
+from challenges.accounts.people import people_with_role
 from challenges.calls.following import owner_members
 from challenges.core.bus import LEDGER_QUEUE, NOTIFICATIONS_QUEUE, EventBus, get_bus
 from challenges.core.models import Event, must_get

@@ -6,7 +6,7 @@ Subjects come from the catalogue and never carry a challenge's title: user text 
 from __future__ import annotations
 
 from challenges.accounts.models import Role, User
-from challenges.accounts.services import people_with_role
+from challenges.accounts.people import people_with_role
 from challenges.calls import events, following
 from challenges.calls.models import Challenge, Question
 from challenges.core.bus import NOTIFICATIONS_QUEUE, EventBus

@@ -35,7 +35,7 @@ from flask_babel import force_locale
 from jinja2 import meta
 
 from challenges.accounts.models import ActionToken, MailMode, User
-from challenges.accounts.services import SESSION_COUNTS
+from challenges.accounts.sessions import SESSION_COUNTS
 from challenges.core.bus import get_bus
 from challenges.core.models import Event, utcnow
 from challenges.core.security import is_header_safe

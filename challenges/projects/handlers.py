@@ -4,7 +4,7 @@ programme managers, sent back or approved → the company, due → the company."
 from __future__ import annotations
 
 from challenges.accounts.models import Role
-from challenges.accounts.services import people_with_role
+from challenges.accounts.people import people_with_role
 from challenges.core.bus import NOTIFICATIONS_QUEUE, WORKFLOW_QUEUE, EventBus
 from challenges.core.models import Event, must_get
 from challenges.funding import events as funding_events

@@ -8,7 +8,7 @@ every applicant and the owner told. Subjects never carry user text.
 from __future__ import annotations
 
 from challenges.accounts.models import Role, User
-from challenges.accounts.services import people_with_role
+from challenges.accounts.people import people_with_role
 from challenges.calls import events as call_events
 from challenges.calls.following import owner_members
 from challenges.calls.models import Challenge

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from rq import Queue
 
+from challenges.accounts import people
 from challenges.accounts import services as accounts
 from challenges.core.events import enqueue_handlings, handle_pending, record, run_handler, sweep_events
 from challenges.core.models import Event, EventHandling, HandlingState, clock_at, job_id_for, utcnow
@@ -295,7 +296,7 @@ def test_after_a_rollback_only_the_next_commits_events_reach_redis(app, ctx):
     _register("second@example.com")
     db.session.commit()
     [event] = db.session.scalars(sa.select(Event)).all()
-    assert event.payload["user_id"] == accounts.user_by_email("second@example.com").id
+    assert event.payload["user_id"] == people.user_by_email("second@example.com").id
     assert _queued_ids() == [job_id_for(event.id, h.handler) for h in event.handlings]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from challenges.accounts import passwords
 from challenges.accounts import services as accounts
 from challenges.accounts.models import MailMode, Membership, OrganisationKind, Role, User
 from challenges.calls import following, questions
@@ -219,8 +220,8 @@ def _accounts(manager: User, drain) -> dict[str, int]:
     sven = db.session.get(User, ids["sven"])
     accounts.decide_membership(membership[ids["anna"]], approve=True, by=sven)
     accounts.decide_membership(membership[ids["kalle"]], approve=False, by=sven)
-    accounts.request_password_reset("sven@sensorer.example.se")
-    accounts.change_password(sven, TEST_PASSWORD, "an even longer passphrase for Sven")
+    passwords.request_password_reset("sven@sensorer.example.se")
+    passwords.change_password(sven, TEST_PASSWORD, "an even longer passphrase for Sven")
     accounts.request_registration(
         accounts.Registration(  # a new address: the link to confirm it
             name="Nils Ny",

@@ -7,6 +7,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from challenges.accounts import passwords
 from challenges.accounts import services as accounts
 from challenges.accounts.models import Role
 from challenges.core.models import EventHandling, HandlingState
@@ -116,7 +117,7 @@ def test_user_text_never_reaches_a_header(app, ctx, smtp, drain):
         "sara@example.com", name="Sara =?UTF-8?Q?=0A?="
     )  # a name saved before validation existed
     db.session.commit()
-    accounts.request_password_reset(user.email)
+    passwords.request_password_reset(user.email)
     db.session.commit()
     drain()
     [message] = smtp.to("sara@example.com")
