@@ -667,3 +667,46 @@ def test_an_award_may_take_all_that_its_year_has_available_and_not_an_ore_more(p
     db.session.rollback()
     award = services.award_funding(decided.proposals["sme"], year, 380_000 * SEK, by=people["manager"])
     assert award.amount_ore == 380_000 * SEK
+
+
+def _told(event_type: str) -> list[dict]:
+    return [
+        e.payload
+        for e in db.session.scalars(sa.select(Event).where(Event.type == event_type).order_by(Event.id))
+    ]
+
+
+def test_once_booked_the_applicant_hears_of_each_payment_reduction_and_cancellation_as_what_it_was(
+    people, decided, drain
+):
+    """What the ledger booked is what the company is told: the payment with its instalment and amount,
+    a reduction as a reduction with what it returned, a cancellation as a cancellation."""
+    award = _booked_award(people, decided, drain)
+    first = award.instalments[0]
+    services.approve_payment(first, by=people["manager"])
+    db.session.commit()
+    assert _told("PaymentMade") == []  # approved, not yet booked: nothing said
+    drain()
+    assert _told("PaymentMade") == [
+        {"award_id": award.id, "instalment_id": first.id, "amount_ore": first.amount_ore}
+    ]
+    services.reduce_award(award, 300_000 * SEK, by=people["manager"])
+    db.session.commit()
+    drain()
+    services.cancel_award(db.session.get(Award, award.id), by=people["manager"])
+    db.session.commit()
+    drain()
+    changes = _told("AwardChangeBooked")
+    assert [(c["award_id"], c["kind"]) for c in changes] == [(award.id, "reduced"), (award.id, "cancelled")]
+    assert changes[0]["amount_ore"] == 100_000 * SEK  # what the reduction returned
+
+
+def test_each_refusal_to_award_says_why(people, decided, drain):
+    proposal = decided.proposals["sme"]
+    with pytest.raises(PermissionDenied) as denied:
+        services.check_awardable(proposal, by=people["sme"])  # not a programme manager
+    assert denied.value.message
+    _booked_award(people, decided, drain)
+    with pytest.raises(ServiceError) as refused:
+        services.check_awardable(proposal, by=people["manager"])
+    assert refused.value.message == "This proposal already has an award."

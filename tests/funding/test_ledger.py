@@ -397,6 +397,38 @@ def test_commits_of_ledger_events_wake_one_drain_that_books_them_all(people, yea
     assert len(_ledger_jobs()) == 1 and _ledger_jobs() != [job_id]
 
 
+def test_a_drain_books_its_waiting_events_as_one_batch_and_marks_each_done(
+    app, people, year, award_row, monkeypatch, caplog
+):
+    """The batch handler gets every waiting event with its record, in one call, and each handling is
+    marked done at that moment: not left to the one-at-a-time fallback, which would hide a broken batch."""
+    import logging
+
+    from challenges.core.events import run_batches
+
+    awards = _pending_awards(award_row.proposal_id, year, 3)
+    db.session.commit()
+    calls = []
+    book = services.book_many
+
+    def watched(facts):
+        calls.append([fact.type for fact in facts])
+        return book(facts)
+
+    monkeypatch.setattr(services, "book_many", watched)
+    with caplog.at_level(logging.WARNING, logger="challenges.core.events"):
+        assert run_batches("funding_post_to_ledger") == "4 handled"  # the year's opening and three awards
+    assert "one at a time" not in caplog.text
+    assert calls == [["YearOpened"] + ["FundingAwarded"] * 3]  # one call, in commit order
+    db.session.expire_all()
+    handlings = db.session.scalars(
+        sa.select(EventHandling).where(EventHandling.handler == "funding_post_to_ledger")
+    ).all()
+    assert {(h.state, h.attempts) for h in handlings} == {(HandlingState.done, 1)}
+    assert all(h.completed_at is not None for h in handlings)
+    assert [db.session.get(Award, a.id).status for a in awards] == [AwardStatus.booked] * 3
+
+
 def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(
     app, people, year, award_row, monkeypatch
 ):
