@@ -11,20 +11,20 @@ from challenges.calls.following import owner_members
 from challenges.core.bus import LEDGER_QUEUE, NOTIFICATIONS_QUEUE, EventBus, get_bus
 from challenges.core.models import Event, must_get
 from challenges.extensions import db
-from challenges.funding import events, services
+from challenges.funding import booking, events
 from challenges.funding.models import Award, Instalment
 from challenges.notifications.services import notify, recipients_for
 from challenges.proposals.rules import applicant_team
 
 
 def post_to_ledger(e, record: Event) -> None:
-    services.book(get_bus().fact(record))
+    booking.book(get_bus().fact(record))
 
 
 def post_many_to_ledger(batch: list[tuple[object, Event]]) -> None:
     """The ledger worker's usual path: every waiting ledger event, in batches of one transaction each."""
     bus = get_bus()
-    services.book_many([bus.fact(record) for _e, record in batch])
+    booking.book_many([bus.fact(record) for _e, record in batch])
 
 
 def _managers() -> list:

@@ -9,7 +9,7 @@ from challenges.core.errors import PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
-from challenges.funding import events, ledger, services
+from challenges.funding import booking, events, ledger, services
 from challenges.funding.models import AccountKind, Award, AwardStatus, InstalmentCondition
 from challenges.projects import services as projects
 from challenges.projects.models import Project, ReportKind
@@ -496,7 +496,7 @@ def test_a_redelivered_ledger_event_tells_nobody_twice_and_gives_nothing_back_tw
     for row in db.session.scalars(
         sa.select(Event).where(Event.type.in_(["PaymentApproved", "AwardReduced"]))
     ):
-        services.book(row)
+        booking.book(row)
     db.session.commit()
     assert (
         _event_types(),
@@ -519,7 +519,7 @@ def test_a_redelivered_ledger_event_tells_nobody_twice_and_gives_nothing_back_tw
     ).all()[:1]
     amount = award.amount_ore
     for _ in range(2):
-        services.book(refused)
+        booking.book(refused)
         db.session.commit()
     db.session.expire_all()
     assert award.amount_ore == amount + 10_000 * SEK

@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 from challenges.core.events import handle_pending, record, run_handler
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
 from challenges.extensions import db
-from challenges.funding import events, ledger, services
+from challenges.funding import booking, events, ledger, services
 from challenges.funding.models import (
     Account,
     AccountKind,
@@ -47,8 +47,8 @@ def _book(event_type, **payload):
     """Record a ledger event and post it as the ledger worker would (twice: the second is a no-op)."""
     row = record(event_type(**payload))
     db.session.flush()
-    services.book(row)
-    services.book(row)
+    booking.book(row)
+    booking.book(row)
     return row
 
 
@@ -157,8 +157,8 @@ class LedgerMachine(RuleBasedStateMachine):
             )
         )
         db.session.flush()
-        services.book_many(rows)
-        services.book_many(rows)  # delivered twice: nothing more
+        booking.book_many(rows)
+        booking.book_many(rows)  # delivered twice: nothing more
         for award in awards:
             if not self.model.closed and award.amount_ore <= self.model.available:
                 self.model.available -= award.amount_ore
@@ -409,13 +409,13 @@ def test_a_drain_books_its_waiting_events_as_one_batch_and_marks_each_done(
     awards = _pending_awards(award_row.proposal_id, year, 3)
     db.session.commit()
     calls = []
-    book = services.book_many
+    book = booking.book_many
 
     def watched(facts):
         calls.append([fact.type for fact in facts])
         return book(facts)
 
-    monkeypatch.setattr(services, "book_many", watched)
+    monkeypatch.setattr(booking, "book_many", watched)
     with caplog.at_level(logging.WARNING, logger="challenges.core.events"):
         assert run_batches("funding_post_to_ledger") == "4 handled"  # the year's opening and three awards
     assert "one at a time" not in caplog.text
@@ -442,14 +442,14 @@ def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(
     awards = _pending_awards(award_row.proposal_id, year, 4)
     bad = awards[2].id
     db.session.commit()
-    settle = services._settle_award
+    settle = booking._settle_award
 
     def broken(award, **kwargs):
         if award.id == bad:
             raise RuntimeError("this award breaks the batch")
         settle(award, **kwargs)
 
-    monkeypatch.setattr(services, "_settle_award", broken)
+    monkeypatch.setattr(booking, "_settle_award", broken)
     monkeypatch.setitem(app.config, "EVENT_RETRY_INTERVALS", [30, 120])
     before = datetime.now(UTC)
     assert run_batches("funding_post_to_ledger") == "4 handled"  # the year's opening and three awards
@@ -479,7 +479,7 @@ def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(
     at = scheduled.get_scheduled_time(retry)
     assert before + timedelta(seconds=29) <= at <= datetime.now(UTC) + timedelta(seconds=31)
     assert run_batches("funding_post_to_ledger") == "0 handled"  # a drain leaves it to its own job
-    monkeypatch.setattr(services, "_settle_award", settle)
+    monkeypatch.setattr(booking, "_settle_award", settle)
     assert run_handler(awards[2].event_id, "funding_post_to_ledger") == "handled"  # that job, when it runs
     assert db.session.get(Award, bad).status is AwardStatus.booked
     assert ledger.verify() == [] and ledger.rebuild()[1] == []
@@ -506,7 +506,7 @@ def test_a_failed_event_whose_retry_cannot_be_scheduled_is_left_to_the_sweeper(
     def broken(award, **kwargs):
         raise RuntimeError("this award breaks")
 
-    monkeypatch.setattr(services, "_settle_award", broken)
+    monkeypatch.setattr(booking, "_settle_award", broken)
     monkeypatch.setitem(app.config, "EVENT_RETRY_INTERVALS", intervals)
     live = get_redis()
     monkeypatch.setattr(
@@ -574,14 +574,14 @@ def test_one_drain_at_a_time_books_in_commit_order(app, people, year, award_row,
     key = drain_lock_key("funding_post_to_ledger")
     awards = _pending_awards(award_row.proposal_id, year, 3)
     db.session.commit()
-    book_many, seen = services.book_many, []
+    book_many, seen = booking.book_many, []
 
     def book_while_looking(rows, **kwargs):
         with db.engine.connect() as other:  # another drain would wait for this one
             seen.append(other.scalar(sa.select(sa.func.pg_try_advisory_lock(key))))
         book_many(rows, **kwargs)
 
-    monkeypatch.setattr(services, "book_many", book_while_looking)
+    monkeypatch.setattr(booking, "book_many", book_while_looking)
     waiting = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(EventHandling)
@@ -612,14 +612,14 @@ def test_a_drain_that_finds_another_running_ends_at_once_and_the_other_drains_ag
     _pending_awards(award_row.proposal_id, year, 2)
     db.session.commit()
     Queue("ledger", connection=get_redis()).empty()
-    book_many, second = services.book_many, []
+    book_many, second = booking.book_many, []
 
     def book_while_another_drain_starts(rows, **kwargs):
         if not second:  # a second worker takes the drain woken by a new commit
             second.append(run_batches("funding_post_to_ledger"))
         book_many(rows, **kwargs)
 
-    monkeypatch.setattr(services, "book_many", book_while_another_drain_starts)
+    monkeypatch.setattr(booking, "book_many", book_while_another_drain_starts)
     waiting = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(EventHandling)
@@ -630,7 +630,7 @@ def test_a_drain_that_finds_another_running_ends_at_once_and_the_other_drains_ag
     assert run_batches("funding_post_to_ledger") == f"{waiting} handled"
     assert second == ["another drain is running: it drains again when it is done"]  # it did not wait
     assert [job_id.startswith("drain-funding_post_to_ledger-") for job_id in _ledger_jobs()] == [True]
-    monkeypatch.setattr(services, "book_many", book_many)
+    monkeypatch.setattr(booking, "book_many", book_many)
     assert run_batches("funding_post_to_ledger") == "0 handled"
     assert len(_ledger_jobs()) == 1  # a drain that nobody found busy wakes none
 
@@ -644,7 +644,7 @@ def test_a_batch_runs_as_many_statements_for_twenty_events_as_for_one(people, ye
         db.session.flush()
         rows = [db.session.get(Event, a.event_id) for a in awards]
         with counting_queries() as statements:
-            services.book_many(rows)
+            booking.book_many(rows)
         if db.engine.dialect.name == "sqlite":  # SQLite hands back generated keys one row at a time
             statements = [
                 s
@@ -829,11 +829,11 @@ def test_the_ledger_posts_and_replays_an_event_stored_in_an_older_shape_under_a_
     )
     db.session.add(old)
     db.session.flush()
-    services.book(bus.fact(old))
+    booking.book(bus.fact(old))
     assert _balances(year)[(AccountKind.admin_spent, None)] == 123_400
     posting = db.session.get(Posting, old.id)
     assert (posting.kind, posting.amount_ore, posting.booked) == ("AdminCostBooked", 123_400, True)
-    services.book(bus.fact(old))  # delivered again under its old name: the same posting, nothing more
+    booking.book(bus.fact(old))  # delivered again under its old name: the same posting, nothing more
     assert _balances(year)[(AccountKind.admin_spent, None)] == 123_400
     assert ledger.replay(year_ids={year.id}).balances[(year.id, AccountKind.admin_spent, None)] == 123_400
     assert ledger.rebuild()[1] == []
@@ -847,7 +847,7 @@ def test_the_ledger_posts_and_replays_an_event_stored_in_an_older_shape_under_a_
     )
     db.session.add(too_much)
     db.session.flush()
-    services.book(bus.fact(too_much))
+    booking.book(bus.fact(too_much))
     assert db.session.get(Posting, too_much.id).reason == "admin_cap"
     handle_pending()
     [told] = db.session.scalars(sa.select(MailMessage).where(MailMessage.notice == "posting_refused"))
