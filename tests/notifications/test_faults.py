@@ -17,7 +17,7 @@ from challenges.accounts.models import Role
 from challenges.config import from_environment
 from challenges.core.models import Event, clock_at, utcnow
 from challenges.extensions import db, get_redis
-from challenges.notifications import jobs, sending, services
+from challenges.notifications import jobs, outcomes, sending, services
 from challenges.notifications.jobs import sweep_mail
 from challenges.notifications.models import MailMessage, MessageState
 from challenges.notifications.services import Recipient, notify
@@ -304,7 +304,7 @@ def test_a_worker_killed_mid_batch_sends_again_at_most_the_message_it_was_handin
     addresses = [f"batch{i}@example.com" for i in range(1, 11)]
     event_id = _send(addresses)
     ids = sorted(m.id for m in _states(event_id).values())
-    record, accepted = sending._Outcomes._delivered, []
+    record, accepted = outcomes.Outcomes._delivered, []
 
     def killed_before_the_record(outcomes, message):
         accepted.append(message.recipient)
@@ -312,10 +312,10 @@ def test_a_worker_killed_mid_batch_sends_again_at_most_the_message_it_was_handin
             raise Killed
         record(outcomes, message)
 
-    monkeypatch.setattr(sending._Outcomes, "_delivered", killed_before_the_record)
+    monkeypatch.setattr(outcomes.Outcomes, "_delivered", killed_before_the_record)
     with pytest.raises(Killed):
         jobs.send_mail(ids)
-    monkeypatch.setattr(sending._Outcomes, "_delivered", record)
+    monkeypatch.setattr(outcomes.Outcomes, "_delivered", record)
     db.session.rollback()
     states = {m.recipient: m.state for m in _states(event_id).values()}
     assert [a for a in addresses if states[a] is MessageState.sent] == addresses[: killed_at - 1]
@@ -338,13 +338,13 @@ def test_a_message_is_handed_over_only_once_the_one_before_it_is_recorded(app, c
     ids = sorted(m.id for m in _states(event_id).values())
     data, unrecorded = smtplib.SMTP.data, []
     if db.engine.dialect.name == "postgresql":
-        write = sending._Deliveries._write
+        write = outcomes.Deliveries._write
 
         def slow_write(deliveries, *args):
             time.sleep(0.05)
             write(deliveries, *args)
 
-        monkeypatch.setattr(sending._Deliveries, "_write", slow_write)
+        monkeypatch.setattr(outcomes.Deliveries, "_write", slow_write)
 
     def checked(connection, msg):
         with db.engine.connect() as other:  # what another worker, or the sweeper, would read
@@ -370,7 +370,7 @@ def test_a_delivery_that_cannot_be_recorded_stops_the_batch_before_the_next_mess
     addresses = [f"stop{i}@example.com" for i in range(1, 5)]
     event_id = _send(addresses)
     ids = sorted(m.id for m in _states(event_id).values())
-    write = sending._Deliveries._write
+    write = outcomes.Deliveries._write
 
     def database_gone_at_the_second(deliveries, row, *args):
         if row == ids[1]:
@@ -379,7 +379,7 @@ def test_a_delivery_that_cannot_be_recorded_stops_the_batch_before_the_next_mess
             )
         write(deliveries, row, *args)
 
-    monkeypatch.setattr(sending._Deliveries, "_write", database_gone_at_the_second)
+    monkeypatch.setattr(outcomes.Deliveries, "_write", database_gone_at_the_second)
     with pytest.raises(sa.exc.OperationalError):
         jobs.send_mail(ids)
     assert [m["To"] for m in smtp.messages] == addresses[:2]
@@ -486,13 +486,13 @@ def test_a_batch_records_each_delivery_and_asks_nothing_else_while_its_claim_is_
     ids = sorted(m.id for m in _states(event_id).values())
     by_driver: list[int] = []  # PostgreSQL: each delivery recorded by the driver, beside the session
     if db.engine.dialect.name == "postgresql":
-        write = sending._Deliveries._write
+        write = outcomes.Deliveries._write
 
         def counted(deliveries, row, *args):
             by_driver.append(row)
             write(deliveries, row, *args)
 
-        monkeypatch.setattr(sending._Deliveries, "_write", counted)
+        monkeypatch.setattr(outcomes.Deliveries, "_write", counted)
     with counting_queries() as statements:
         assert jobs.send_mail(ids) == f"{len(ids)} of {len(ids)} sent"
     statements = [s for s in statements if not s.startswith(("BEGIN", "SET synchronous_commit", "RESET"))]
