@@ -4,30 +4,24 @@ from __future__ import annotations
 
 from functools import wraps
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from challenges.accounts import forms, links, passwords, people, services, sessions
+from challenges.accounts import bp, forms, links, passwords, people, services, sessions
 from challenges.accounts.models import (
     MailMode,
-    Membership,
     MembershipState,
     OrganisationKind,
-    Role,
     TokenKind,
     User,
 )
 from challenges.core.errors import InvalidInput, ServiceError
 from challenges.core.security import DEVICE_DAYS, device_user, device_value, local_target
-from challenges.core.views import page_arg
 from challenges.extensions import db, limiter, login_manager
-
-bp = Blueprint("accounts", __name__)
 
 
 @login_manager.user_loader
@@ -155,7 +149,7 @@ def confirm_registration(token: str):
                 )
             )
             return render_template("accounts/link_invalid.html", message=message, again="register"), 409
-        _log_in(user, session_token)
+        log_in(user, session_token)
         if user.membership and user.membership.state is MembershipState.pending:
             flash(
                 _("Your account is ready. A member of the organisation must approve your request to join it.")
@@ -239,7 +233,7 @@ def login():
         user = sessions.authenticate(form.email.data, form.password.data)
         if user is not None:
             token = sessions.start_session(user)
-            _log_in(user, token)
+            log_in(user, token)
             return _remember_device(redirect(local_target(request.args.get("next")), 303), user)
         db.session.rollback()
         form.form_errors.append(
@@ -248,7 +242,7 @@ def login():
     return render_template("accounts/login.html", form=form)
 
 
-def _log_in(user: User, token: str) -> None:
+def log_in(user: User, token: str) -> None:
     session.clear()  # a fresh session on login: nothing survives from before
     user.session_token = token
     login_user(user)
@@ -337,183 +331,7 @@ def change_password():
         except ServiceError as exc:
             form_error(password_form, exc)
         else:
-            _log_in(user, token)
+            log_in(user, token)
             flash(_("Your password has been changed. Your other sessions have been logged out."))
             return redirect(url_for("accounts.account"), 303)
     return render_template("accounts/account.html", form=form, password_form=password_form)
-
-
-# --- organisation membership ----------------------------------------------------------------
-
-
-@bp.route("/organisation", methods=["GET", "POST"])
-@login_required
-def organisation():
-    org = current_user.organisation
-    figures = forms.OrganisationFiguresForm(obj=org) if org and org.kind is OrganisationKind.sme else None
-    if figures is not None and request.method == "GET":
-        figures.annual_turnover.data = org.annual_turnover_ore
-        figures.balance_sheet_total.data = org.balance_sheet_total_ore
-    if request.method == "POST":
-        if figures is None:
-            abort(403)
-        if figures.validate_on_submit() and commit_change(
-            figures,
-            lambda: services.update_organisation_figures(
-                org,
-                org_number=figures.org_number.data,
-                staff_headcount=figures.staff_headcount.data,
-                annual_turnover_ore=int(figures.annual_turnover.data or 0),
-                balance_sheet_total_ore=int(figures.balance_sheet_total.data or 0),
-                by=current_user,
-            ),
-        ):
-            flash(_("The organisation's details have been saved."))
-            return redirect(url_for("accounts.organisation"), 303)
-    pending = current_user.membership if current_user.membership and not org else None
-    requests: list[Membership] = []
-    if org is not None:
-        requests = list(
-            db.session.scalars(
-                sa.select(Membership)
-                .where(Membership.organisation_id == org.id, Membership.state == MembershipState.pending)
-                .options(sa.orm.joinedload(Membership.user))
-            )
-        )
-    return render_template(
-        "accounts/organisation.html",
-        org=org,
-        pending=pending,
-        requests=requests,
-        form=forms.ConfirmForm(),
-        figures=figures,
-    )
-
-
-@bp.post("/organisation/requests/<int:membership_id>/<any(approve,reject):decision>")
-@login_required
-def decide_membership(membership_id: int, decision: str):
-    membership = db.get_or_404(Membership, membership_id)
-    if not forms.ConfirmForm().validate_on_submit():
-        abort(400)
-    services.decide_membership(membership, approve=decision == "approve", by=current_user)
-    flash(
-        _("%(name)s has been approved.", name=membership.user.name)
-        if decision == "approve"
-        else _("The request from %(name)s has been rejected.", name=membership.user.name)
-    )
-    return redirect(url_for("accounts.organisation"), 303)
-
-
-# --- invitations -----------------------------------------------------------------------------
-
-
-@bp.route("/invitation/<token>", methods=["GET", "POST"])
-def accept_invitation(token: str):
-    try:
-        invitation = links.find_token(token, TokenKind.invitation)
-    except ServiceError as exc:
-        return render_template("accounts/link_invalid.html", message=exc.message), 410
-    existing = people.user_by_email(invitation.email or "")
-    form = forms.AcceptInvitationExistingForm() if existing else forms.AcceptInvitationNewForm()
-    form.person = (invitation.email or "",)  # not in a new password
-    if form.validate_on_submit():
-        try:
-            user = services.accept_invitation(
-                token, name=getattr(form, "name", None) and form.name.data, password=form.password.data
-            )
-            session_token = sessions.start_session(user)
-            db.session.flush()
-        except ServiceError as exc:
-            form_error(form, exc)
-        else:
-            _log_in(user, session_token)
-            flash(_("Welcome! You are now an evaluator."))
-            return redirect(url_for("core.home"), 303)
-    return render_template(
-        "accounts/accept_invitation.html", form=form, invitation=invitation, existing=existing
-    )
-
-
-# --- administration (programme managers) --------------------------------------------------------
-
-PAGE_SIZE = 50
-
-
-@bp.get("/admin/users")
-@manager_required
-def admin_users():
-    q = (request.args.get("q") or "").strip()[:100]
-    page = page_arg()
-    query = (
-        sa.select(User)
-        .order_by(User.name, User.id)
-        .options(sa.orm.selectinload(User.membership).joinedload(Membership.organisation))
-    )
-    if q:
-        like = f"%{q.lower()}%"
-        query = query.where(sa.or_(sa.func.lower(User.name).like(like), User.email.like(like)))
-    users = db.paginate(query, page=page, per_page=PAGE_SIZE, error_out=False)
-    return render_template("admin/users.html", users=users, q=q)
-
-
-@bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
-@manager_required
-def admin_user(user_id: int):
-    user = db.get_or_404(User, user_id)
-    role_form = forms.RoleForm()
-    if role_form.validate_on_submit():
-        try:
-            services.grant_role(user, Role(role_form.role.data), by=current_user)
-            db.session.flush()
-        except ServiceError as exc:
-            form_error(role_form, exc)
-        else:
-            flash(_("The role has been granted."))
-            return redirect(url_for("accounts.admin_user", user_id=user.id), 303)
-    return render_template("admin/user.html", user=user, role_form=role_form, form=forms.ConfirmForm())
-
-
-def _admin_change(user: User, change, done: str):
-    """Run one confirmed change to *user* and go back to their page; a refusal is flashed."""
-    return change_and_return(change, done, url_for("accounts.admin_user", user_id=user.id))
-
-
-@bp.post("/admin/users/<int:user_id>/<any(disable,enable):action>")
-@manager_required
-def admin_set_active(user_id: int, action: str):
-    user = db.get_or_404(User, user_id)
-    if action == "disable":
-        return _admin_change(
-            user,
-            lambda: services.disable_account(user, by=current_user),
-            _("The account has been disabled and logged out everywhere."),
-        )
-    return _admin_change(
-        user, lambda: services.enable_account(user, by=current_user), _("The account has been enabled.")
-    )
-
-
-@bp.post("/admin/users/<int:user_id>/roles/<any(programme_manager,evaluator):role>/revoke")
-@manager_required
-def admin_revoke_role(user_id: int, role: str):
-    user = db.get_or_404(User, user_id)
-    return _admin_change(
-        user, lambda: services.revoke_role(user, Role(role), by=current_user), _("The role has been removed.")
-    )
-
-
-@bp.route("/admin/invitations", methods=["GET", "POST"])
-@manager_required
-def admin_invite():
-    form = forms.InviteForm()
-    if form.validate_on_submit():
-        try:
-            services.invite_evaluator(form.email.data, form.language.data, by=current_user)
-            db.session.flush()
-        except ServiceError as exc:
-            form_error(form, exc)
-        else:
-            flash(_("The invitation has been sent to %(email)s.", email=form.email.data))
-            return redirect(url_for("accounts.admin_invite"), 303)
-    return render_template("admin/invite.html", form=form)
