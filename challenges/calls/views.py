@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from typing import cast
+from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from challenges.accounts.models import Organisation, User
 from challenges.accounts.views import change_and_return, commit_change, form_error, manager_required
+from challenges.calls import bp, forms, services
 from challenges.calls import following as follows
-from challenges.calls import forms, questions, services
-from challenges.calls import topics as topic_services
 from challenges.calls.catalogue import (
     COUNT_LIMIT,
     SORTS,
@@ -29,7 +27,6 @@ from challenges.calls.models import (
     OFFER_LABELS,
     STATUS_LABELS,
     Challenge,
-    ChallengeStatus,
     ChallengeTransition,
     ChangeNote,
     Criterion,
@@ -45,8 +42,6 @@ from challenges.core.translation import lazy_gettext as _l
 from challenges.core.views import page_arg
 from challenges.extensions import db
 from challenges.programmes.models import Programme, ProgrammeYear
-
-bp = Blueprint("calls", __name__)
 
 # What the catalogue and a challenge's page show a visitor: a write to any of these renews them.
 PUBLIC_MODELS = (
@@ -112,7 +107,7 @@ def _catalogue_filter() -> CatalogueFilter:
     )
 
 
-def _topics_by_kind() -> dict[TopicKind, list[Topic]]:
+def topics_by_kind() -> dict[TopicKind, list[Topic]]:
     topics = db.session.scalars(
         sa.select(Topic).where(Topic.active.is_(True)).order_by(Topic.position, Topic.id)
     )
@@ -135,7 +130,7 @@ def catalogue():
         page=page,
         more=found.count > COUNT_LIMIT,
         f=f,
-        topics=_topics_by_kind(),
+        topics=topics_by_kind(),
         statuses=STATUS_FILTERS,
         now=now,
         args=_filter_args(),
@@ -155,7 +150,7 @@ def feed():
 # --- one challenge -----------------------------------------------------------------------------
 
 
-def _load(challenge_id: int) -> Challenge:
+def load_challenge(challenge_id: int) -> Challenge:
     """The challenge if *current_user* may see it; 404 otherwise, so drafts stay unseen."""
     challenge = db.session.scalar(
         sa.select(Challenge)
@@ -215,7 +210,7 @@ def _detail(challenge: Challenge, **form_overrides):
 @bp.get("/challenges/<int:challenge_id>")
 @visitor_page()
 def detail(challenge_id: int):
-    challenge = _load(challenge_id)
+    challenge = load_challenge(challenge_id)
     holds_until(challenge.deadline if challenge.deadline > utcnow() else None)
     return _detail(challenge)
 
@@ -228,7 +223,7 @@ def _challenge_form(challenge: Challenge | None = None) -> forms.ChallengeForm:
     years = db.session.scalars(
         sa.select(ProgrammeYear).options(joinedload(ProgrammeYear.programme)).order_by(ProgrammeYear.year)
     ).all()
-    grouped = _topics_by_kind()
+    grouped = topics_by_kind()
     areas, themes = grouped[TopicKind.area], grouped[TopicKind.theme]
     if challenge is not None:  # a retired topic stays selectable on the challenge that has it
         areas = areas + ([challenge.area] if not challenge.area.active else [])
@@ -269,7 +264,7 @@ def new():
 @bp.route("/challenges/<int:challenge_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(challenge_id: int):
-    challenge = _load(challenge_id)
+    challenge = load_challenge(challenge_id)
     if not challenge.can_edit(current_user):
         abort(403)
     form = _challenge_form(challenge)
@@ -293,7 +288,7 @@ DONE = {
 @bp.post("/challenges/<int:challenge_id>/<any(submit,withdraw,approve,start_review,decide,archive):action>")
 @login_required
 def take_action(challenge_id: int, action: str):
-    challenge = _load(challenge_id)
+    challenge = load_challenge(challenge_id)
     return change_and_return(
         lambda: services.ACTIONS[action](challenge, by=current_user),
         str(DONE[action]),
@@ -301,7 +296,7 @@ def take_action(challenge_id: int, action: str):
     )
 
 
-def _page_form(challenge: Challenge, form, name: str, change, done: str):
+def page_form(challenge: Challenge, form, name: str, change, done: str):
     """A form posted from the challenge page: validate, run one service, commit once, and on
     refusal show the page again with that form's messages and what was typed."""
     if form.validate_on_submit() and commit_change(form, change):
@@ -313,189 +308,12 @@ def _page_form(challenge: Challenge, form, name: str, change, done: str):
 @bp.post("/challenges/<int:challenge_id>/return")
 @manager_required
 def return_challenge(challenge_id: int):
-    challenge = _load(challenge_id)
+    challenge = load_challenge(challenge_id)
     form = forms.ReturnForm()
-    return _page_form(
+    return page_form(
         challenge,
         form,
         "return_form",
         lambda: services.return_challenge(challenge, form.comment.data, by=current_user),
         _("The challenge has been returned to its owner with your comment."),
     )
-
-
-# --- amendments, questions, follows ----------------------------------------------------------
-
-
-@bp.post("/challenges/<int:challenge_id>/clarifications")
-@login_required
-def clarify(challenge_id: int):
-    challenge = _load(challenge_id)
-    form = forms.ClarificationForm()
-    return _page_form(
-        challenge,
-        form,
-        "clarify_form",
-        lambda: services.add_clarification(challenge, form.text.data, by=current_user),
-        _("The clarification has been added and followers are being told."),
-    )
-
-
-@bp.post("/challenges/<int:challenge_id>/deadline")
-@login_required
-def extend(challenge_id: int):
-    challenge = _load(challenge_id)
-    form = forms.ExtendDeadlineForm()
-    return _page_form(
-        challenge,
-        form,
-        "extend_form",
-        lambda: services.extend_deadline(
-            challenge, cast(datetime, form.deadline), form.reason.data or "", by=current_user
-        ),
-        _("The deadline has been extended and followers are being told."),
-    )
-
-
-@bp.post("/challenges/<int:challenge_id>/questions")
-@login_required
-def ask(challenge_id: int):
-    challenge = _load(challenge_id)
-    form = forms.QuestionForm()
-    return _page_form(
-        challenge,
-        form,
-        "question_form",
-        lambda: questions.ask_question(challenge, form.text.data, by=current_user),
-        _("Your question has been sent. The answer will be published on this page."),
-    )
-
-
-@bp.post("/challenges/<int:challenge_id>/questions/<int:question_id>/answer")
-@login_required
-def answer(challenge_id: int, question_id: int):
-    challenge = _load(challenge_id)
-    question = db.get_or_404(Question, question_id)
-    if question.challenge_id != challenge.id:
-        abort(404)
-    form = forms.AnswerForm(prefix=f"q{question.id}")
-    return _page_form(
-        challenge,
-        form,
-        "answer_form",
-        lambda: questions.answer_question(question, form.text.data, by=current_user),
-        _("The answer is published."),
-    )
-
-
-@bp.post("/challenges/<int:challenge_id>/<any(follow,unfollow):action>")
-@login_required
-def follow(challenge_id: int, action: str):
-    challenge = _load(challenge_id)
-    target = url_for("calls.detail", challenge_id=challenge_id)
-    if action == "follow":
-        return change_and_return(
-            lambda: follows.follow_challenge(challenge, by=current_user),
-            _("Your organisation follows this challenge: you will hear of answers and changes."),
-            target,
-        )
-    return change_and_return(
-        lambda: follows.unfollow_challenge(challenge, by=current_user),
-        _("Your organisation no longer follows this challenge."),
-        target,
-    )
-
-
-@bp.route("/following", methods=["GET", "POST"])
-@login_required
-def following():
-    if not current_user.is_sme_member:
-        abort(403)
-    grouped = _topics_by_kind()
-    form = forms.FollowTopicsForm()
-    form.topics.choices = [(t.id, t.label) for kind in grouped.values() for t in kind]
-    if form.validate_on_submit():
-        follows.set_followed_topics(form.topics.data or [], by=current_user)
-        flash(
-            _(
-                "Your organisation's choices have been saved. Its members get an email when a matching "
-                "challenge is published."
-            )
-        )
-        return redirect(url_for("calls.following"), 303)
-    if request.method == "GET":
-        form.topics.data = sorted(follows.followed_topic_ids(current_user.organisation))
-    return render_template("calls/following.html", form=form, grouped=grouped)
-
-
-# --- lists for owners and the programme -----------------------------------------------------------
-
-
-def _challenge_list(query: sa.Select):
-    query = query.options(joinedload(Challenge.organisation), joinedload(Challenge.area))
-    return db.paginate(query, page=page_arg(), per_page=PAGE_SIZE, error_out=False)
-
-
-@bp.get("/challenges/mine")
-@login_required
-def mine():
-    if not current_user.is_challenge_owner:
-        abort(403)
-    page = _challenge_list(
-        sa.select(Challenge)
-        .where(Challenge.organisation_id == current_user.organisation.id)
-        .order_by(Challenge.updated_at.desc())
-    )
-    return render_template("calls/mine.html", page=page, now=utcnow())
-
-
-@bp.get("/admin/challenges")
-@manager_required
-def admin_challenges():
-    status = request.args.get("status", ChallengeStatus.submitted.value)
-    query = sa.select(Challenge).order_by(Challenge.updated_at.desc())
-    if status in {s.value for s in ChallengeStatus}:
-        query = query.where(Challenge.status == ChallengeStatus(status))
-    else:
-        status = ""
-    return render_template(
-        "calls/admin_challenges.html",
-        page=_challenge_list(query),
-        status=status,
-        statuses=list(ChallengeStatus),
-        now=utcnow(),
-    )
-
-
-@bp.route("/admin/topics", methods=["GET", "POST"])
-@manager_required
-def admin_topics():
-    return _topic_page(None)
-
-
-@bp.route("/admin/topics/<int:topic_id>", methods=["GET", "POST"])
-@manager_required
-def admin_topic(topic_id: int):
-    return _topic_page(db.get_or_404(Topic, topic_id))
-
-
-def _topic_page(topic: Topic | None):
-    form = forms.TopicForm(obj=topic)
-    if topic is not None:
-        del form.kind  # a topic keeps its kind
-    kind = topic.kind if topic is not None else TopicKind(form.kind.data or TopicKind.theme.value)
-    if form.validate_on_submit() and commit_change(
-        form,
-        lambda: topic_services.save_topic(
-            topic,
-            kind=kind,
-            name_en=form.name_en.data,
-            name_sv=form.name_sv.data,
-            active=form.active.data,
-            by=current_user,
-        ),
-    ):
-        flash(_("Saved."))
-        return redirect(url_for("calls.admin_topics"), 303)
-    topics = db.session.scalars(sa.select(Topic).order_by(Topic.kind, Topic.position, Topic.id)).all()
-    return render_template("calls/admin_topics.html", form=form, topic=topic, topics=topics)
