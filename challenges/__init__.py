@@ -199,6 +199,8 @@ def _register_blueprints(app: Flask) -> None:
     import challenges.accounts.organisation_views  # noqa: F401 - their pages, on the accounts blueprint
     import challenges.calls.exchange_views  # noqa: F401 - its pages, on the blueprint
     import challenges.calls.lists_views  # noqa: F401 - its pages, on the blueprint
+    import challenges.proposals.attachment_views  # noqa: F401 - its pages, on the blueprint
+    import challenges.reviews.desk_views  # noqa: F401 - its pages, on the blueprint
     from challenges.accounts.views import bp as accounts_bp
     from challenges.calls.views import bp as calls_bp
     from challenges.core.views import bp as core_bp

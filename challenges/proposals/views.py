@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
@@ -16,7 +16,7 @@ from challenges.calls.models import Challenge
 from challenges.core.errors import ServiceError
 from challenges.core.models import utcnow
 from challenges.extensions import db
-from challenges.proposals import files, forms, rules, services, versions
+from challenges.proposals import bp, forms, rules, services, versions
 from challenges.proposals.models import (
     BUDGET_LABELS,
     PARTNER_LABELS,
@@ -24,12 +24,10 @@ from challenges.proposals.models import (
     BudgetLine,
     PartnerKind,
     Proposal,
-    ProposalAttachment,
     ProposalStatus,
     ProposalVersion,
 )
 
-bp = Blueprint("proposals", __name__)
 log = logging.getLogger(__name__)
 
 
@@ -83,7 +81,7 @@ def _challenge(challenge_id: int) -> Challenge:
     return challenge
 
 
-def _load(proposal_id: int, *, for_update: bool = False) -> Proposal:
+def load_proposal(proposal_id: int, *, for_update: bool = False) -> Proposal:
     """The proposal if *current_user* may see it; 404 otherwise, so sealed proposals stay unseen."""
     query = (
         sa.select(Proposal)
@@ -104,7 +102,7 @@ def _load(proposal_id: int, *, for_update: bool = False) -> Proposal:
     return proposal
 
 
-def _form(org, proposal: Proposal | None = None, *, saved: bool = False) -> forms.ProposalForm:
+def proposal_form(org, proposal: Proposal | None = None, *, saved: bool = False) -> forms.ProposalForm:
     """The proposal form: as posted, or (on GET, or when *saved*) filled from the saved copy."""
     form = forms.ProposalForm(formdata=None) if saved else forms.ProposalForm()
     form.team.choices = [(u.id, f"{u.name} ({u.email})") for u in rules.team_candidates(org)]
@@ -179,26 +177,26 @@ def new(challenge_id: int):
     if not challenge.is_open():
         flash(rules.deadline_passed_message(challenge))
         return redirect(url_for("calls.detail", challenge_id=challenge.id), 303)
-    return _save(_form(org), challenge, None)
+    return _save(proposal_form(org), challenge, None)
 
 
 @bp.route("/proposals/<int:proposal_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(proposal_id: int):
-    proposal = _load(proposal_id, for_update=request.method == "POST")
+    proposal = load_proposal(proposal_id, for_update=request.method == "POST")
     if not proposal.is_team_side(current_user):
         abort(403)
     if not proposal.can_change(current_user):
         flash(rules.deadline_passed_message(proposal.challenge))
         return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
-    return _save(_form(proposal.organisation, proposal), proposal.challenge, proposal)
+    return _save(proposal_form(proposal.organisation, proposal), proposal.challenge, proposal)
 
 
 @bp.post("/proposals/<int:proposal_id>/submit")
 @login_required
 def submit(proposal_id: int):
     """Submit the saved copy; if it is not ready, the edit page shows every reason."""
-    proposal = _load(proposal_id, for_update=True)
+    proposal = load_proposal(proposal_id, for_update=True)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -209,7 +207,7 @@ def submit(proposal_id: int):
         if not proposal.can_change(current_user):
             flash(exc.message)
             return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
-        form = _form(proposal.organisation, proposal, saved=True)
+        form = proposal_form(proposal.organisation, proposal, saved=True)
         form_error(form, exc)
         return _edit_page(form, proposal.challenge, proposal)
     flash(
@@ -224,7 +222,7 @@ def submit(proposal_id: int):
 @bp.post("/proposals/<int:proposal_id>/<any(withdraw,reopen):action>")
 @login_required
 def change_state(proposal_id: int, action: str):
-    proposal = _load(proposal_id, for_update=True)
+    proposal = load_proposal(proposal_id, for_update=True)
     if action == "withdraw":
         return change_and_return(
             lambda: services.withdraw_proposal(proposal, by=current_user),
@@ -238,83 +236,6 @@ def change_state(proposal_id: int, action: str):
     )
 
 
-# --- attachments -----------------------------------------------------------------------------------
-
-
-@bp.post("/proposals/<int:proposal_id>/attachments")
-@login_required
-def upload(proposal_id: int):
-    proposal = _load(proposal_id, for_update=True)
-    if not proposal.is_team_side(current_user):
-        abort(403)
-    attachment_form = forms.AttachmentForm()
-    if attachment_form.validate_on_submit():
-        upload = attachment_form.file.data
-        data = upload.stream.read(files.MAX_BYTES + 1)
-        try:
-            attachment = services.add_attachment(proposal, upload.filename or "", data, by=current_user)
-        except ServiceError as exc:
-            form_error(attachment_form, exc)
-        else:
-            flash(
-                _(
-                    "%(name)s has been attached. Submit the proposal again for it to count.",
-                    name=attachment.filename,
-                )
-                if proposal.status is ProposalStatus.submitted
-                else _("%(name)s has been attached.", name=attachment.filename)
-            )
-            return redirect(url_for("proposals.edit", proposal_id=proposal.id, _anchor="attachments"), 303)
-    if not proposal.can_change(current_user):
-        flash(rules.deadline_passed_message(proposal.challenge))
-        return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
-    return render_template(
-        "proposals/edit.html",
-        form=_form(proposal.organisation, proposal, saved=True),
-        challenge=proposal.challenge,
-        proposal=proposal,
-        attachment_form=attachment_form,
-        preview=False,
-        now=utcnow(),
-    )
-
-
-@bp.post("/proposals/<int:proposal_id>/attachments/<int:attachment_id>/remove")
-@login_required
-def remove_attachment(proposal_id: int, attachment_id: int):
-    proposal = _load(proposal_id, for_update=True)
-    attachment = _attachment(proposal, attachment_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        services.remove_attachment(attachment, by=current_user)
-        db.session.flush()
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message)
-        return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
-    flash(_("%(name)s has been removed from the proposal.", name=attachment.filename))
-    return redirect(url_for("proposals.edit", proposal_id=proposal.id, _anchor="attachments"), 303)
-
-
-def _attachment(proposal: Proposal, attachment_id: int) -> ProposalAttachment:
-    attachment = db.session.get(ProposalAttachment, attachment_id)
-    if attachment is None or attachment.proposal_id != proposal.id:
-        abort(404)
-    return attachment
-
-
-@bp.get("/proposals/<int:proposal_id>/attachments/<int:attachment_id>")
-@login_required
-def download(proposal_id: int, attachment_id: int):
-    """Always as a download, never shown inline; only to people who may see it."""
-    proposal = _load(proposal_id)
-    attachment = _attachment(proposal, attachment_id)
-    if not services.can_download(attachment, current_user):
-        abort(404)
-    return files.send(attachment.storage_name, attachment.filename)
-
-
 # --- reading ---------------------------------------------------------------------------------------
 
 
@@ -322,7 +243,7 @@ def download(proposal_id: int, attachment_id: int):
 @login_required
 def detail(proposal_id: int):
     """The applicant reads its working copy; everyone else reads the latest submitted version."""
-    proposal = _load(proposal_id)
+    proposal = load_proposal(proposal_id)
     latest = proposal.latest_version
     if proposal.is_team_side(current_user):
         content = versions.snapshot(proposal)
@@ -359,7 +280,7 @@ def _version(proposal: Proposal, number: int) -> ProposalVersion:
 
 def _load_history(proposal_id: int) -> Proposal:
     """Earlier versions are the applicant's: others read only the version that counts."""
-    proposal = _load(proposal_id)
+    proposal = load_proposal(proposal_id)
     if not proposal.is_team_side(current_user):
         abort(404)
     return proposal
