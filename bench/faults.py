@@ -49,6 +49,7 @@ from challenges.core.bus import WORKER_QUEUES, get_bus
 from challenges.core.events import enqueue_drain, enqueue_handlings, record, sweep_events
 from challenges.core.models import EventHandling, HandlingState
 from challenges.extensions import db
+from challenges.funding import checks
 
 SEK = 100
 
@@ -243,7 +244,6 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
     from challenges.core.models import Event, must_get, utcnow
     from challenges.demo import AGREEMENT, DEMO_PASSWORD, MANAGER
     from challenges.devserver import free_port
-    from challenges.funding import ledger
     from challenges.funding import services as funding
     from challenges.funding.models import (
         AccountKind,
@@ -497,7 +497,7 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                     )
                 if count(DEAD):
                     problems.append(f"{count(DEAD)} handlings dead")
-                problems += ledger.verify() + ledger.rebuild()[1]
+                problems += checks.verify() + checks.rebuild()[1]
                 after = balances(year_id)
                 model = {
                     AccountKind.available: -sum(amounts),
@@ -615,10 +615,9 @@ def stop_workers(workers: subprocess.Popen | None) -> None:
 
 def balances(year_id: int) -> Counter:
     """The live balance of each account kind of one programme year."""
-    from challenges.funding import ledger
 
     balances: Counter = Counter()
-    for (year, kind, _award), amount in ledger.live_balances().items():
+    for (year, kind, _award), amount in checks.live_balances().items():
         if year == year_id:
             balances[kind] += amount
     return balances

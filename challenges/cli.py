@@ -7,6 +7,7 @@ from flask import Flask
 
 from challenges.core.transaction import commit
 from challenges.extensions import db
+from challenges.funding import checks
 
 
 def init_app(app: Flask) -> None:
@@ -56,9 +57,8 @@ def init_app(app: Flask) -> None:
     @ledger_group.command("verify")
     def ledger_verify() -> None:
         """Recompute every balance from the transfers and check every invariant (exit 1 on a problem)."""
-        from challenges.funding import ledger
 
-        problems = ledger.verify()
+        problems = checks.verify()
         for problem in problems:
             click.echo(f"PROBLEM {problem}")
         click.echo(f"{len(problems)} problem(s) found." if problems else "The ledger is consistent.")
@@ -68,9 +68,8 @@ def init_app(app: Flask) -> None:
     @ledger_group.command("rebuild")
     def ledger_rebuild() -> None:
         """Replay the event log into an empty ledger and compare every balance (exit 1 on a difference)."""
-        from challenges.funding import ledger
 
-        rebuilt, differences = ledger.rebuild()
+        rebuilt, differences = checks.rebuild()
         for difference in differences:
             click.echo(f"DIFFERENCE {difference}")
         db.session.rollback()

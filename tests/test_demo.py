@@ -14,7 +14,7 @@ from challenges.core.models import Event, HandlingState, utcnow
 from challenges.demo import DEMO_PASSWORD, MANAGER, SEK, demo_logins, load_demo
 from challenges.demo.records import HISTORY_ADMIN_COSTS, HISTORY_AWARDS, HISTORY_PROPOSALS
 from challenges.extensions import db
-from challenges.funding import ledger
+from challenges.funding import checks
 from challenges.funding import services as funding
 from challenges.funding.models import (
     Account,
@@ -116,8 +116,8 @@ def test_the_history_happens_in_2016_and_2017_and_today_stays_today(app, ctx):
 
 def test_the_history_leaves_a_consistent_ledger_with_the_figures_the_demo_set_up(app, ctx):
     programme = _load()
-    assert ledger.verify() == []
-    assert ledger.rebuild()[1] == []
+    assert checks.verify() == []
+    assert checks.rebuild()[1] == []
     year_2016, year_2017 = programme.years
     awarded = sum(HISTORY_AWARDS.values()) * SEK
     approved_final = db.session.scalar(
@@ -194,7 +194,7 @@ def test_one_final_report_is_approved_and_paid_once_and_one_waits_for_the_manage
     assert all(
         i.approved_at >= started for i in other.instalments if i.condition is InstalmentCondition.final_report
     )
-    assert ledger.verify() == [] and ledger.rebuild()[1] == []
+    assert checks.verify() == [] and checks.rebuild()[1] == []
 
 
 def test_the_periodic_jobs_find_nothing_to_do_for_the_history(app, ctx):

@@ -25,7 +25,7 @@ from challenges.core.bus import DomainEvent, Fact, get_bus
 from challenges.core.errors import InvalidInput
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
-from challenges.funding import ledger
+from challenges.funding import checks as ledger_checks
 from challenges.funding.events import AwardBooked, AwardChangeBooked, PaymentMade
 from challenges.funding.models import (
     ACCOUNT_LABELS,
@@ -162,7 +162,7 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
     for (_year, kind), amount in balances.items():
         by_kind[kind] += amount
     replayed: dict[AccountKind, int] = defaultdict(int)
-    for (_year, kind, _award), amount in ledger.replay(period.end_at, year_ids).balances.items():
+    for (_year, kind, _award), amount in ledger_checks.replay(period.end_at, year_ids).balances.items():
         replayed[kind] += amount
     checks = [
         Check(

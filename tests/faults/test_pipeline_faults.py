@@ -35,7 +35,7 @@ from challenges.accounts.models import User
 from challenges.core.events import handle_pending, sweep_events
 from challenges.core.models import Event
 from challenges.extensions import db
-from challenges.funding import ledger
+from challenges.funding import checks
 from challenges.funding import services as funding
 from challenges.funding.models import (
     AccountKind,
@@ -156,8 +156,8 @@ def test_the_ledger_survives_killed_workers_a_lost_redis_and_double_delivery(peo
 
         # the invariants
         assert count(DEAD) == 0
-        assert ledger.verify() == []
-        assert ledger.rebuild()[1] == []
+        assert checks.verify() == []
+        assert checks.rebuild()[1] == []
         balances = year_balances(year_id)
         awarded, spent = sum(amounts), sum(paid)
         assert balances[AccountKind.commitment] == awarded - spent

@@ -9,7 +9,7 @@ from challenges.core.errors import PermissionDenied, ServiceError
 from challenges.core.events import record
 from challenges.core.models import Event, utcnow
 from challenges.extensions import db
-from challenges.funding import booking, events, ledger, services
+from challenges.funding import booking, checks, events, services
 from challenges.funding.models import AccountKind, Award, AwardStatus, InstalmentCondition
 from challenges.projects import services as projects
 from challenges.projects.models import Project, ReportKind
@@ -163,7 +163,7 @@ def test_an_award_is_pending_then_booked_and_paid_by_plan(people, decided, make_
     db.session.commit()
     drain()
     db.session.expire_all()
-    assert services.paid(award) == 300_000 * SEK and ledger.verify() == []
+    assert services.paid(award) == 300_000 * SEK and checks.verify() == []
     assert services.balance(year, AccountKind.available) == 7_600_000 * SEK - 300_000 * SEK
 
 
@@ -189,7 +189,7 @@ def test_the_ledger_refuses_what_the_year_cannot_hold_and_tells_the_manager(peop
     ]
     with pytest.raises(ServiceError, match="has 200,000 kr available"):  # a new try is refused at once
         services.award_funding(decided.proposals["sme"], year, 400_000 * SEK, by=people["manager"])
-    assert ledger.verify() == []
+    assert checks.verify() == []
 
 
 def test_a_closed_year_takes_no_award(people, decided, drain):
@@ -275,7 +275,7 @@ def test_a_refused_payment_is_put_back_and_the_managers_are_told(people, decided
     assert [m["Subject"] for m in smtp.messages if m["Subject"] == "The ledger refused a posting"] == [
         "The ledger refused a posting"
     ] * 2
-    assert ledger.verify() == []
+    assert checks.verify() == []
 
 
 def test_closing_a_year_stops_new_payments_at_once(people, decided, drain):
@@ -305,7 +305,7 @@ def test_a_year_is_not_closed_while_anything_on_it_waits_for_the_ledger(people, 
     db.session.commit()
     drain()
     db.session.expire_all()
-    assert year.closed_at is not None and ledger.verify() == []
+    assert year.closed_at is not None and checks.verify() == []
 
 
 def test_a_programme_may_spend_everything_on_administration(people, make_browser):
@@ -316,7 +316,7 @@ def test_a_programme_may_spend_everything_on_administration(people, make_browser
     db.session.flush()
     services.add_year(year.programme, 2041, 1_000 * SEK, None, by=people["manager"])
     db.session.commit()
-    assert ledger.verify() == []
+    assert checks.verify() == []
 
 
 def test_programme_set_up_refuses_bad_input_and_changes_nothing(people, make_browser):
@@ -369,7 +369,7 @@ def _booked_award(people, decided, drain) -> Award:
     db.session.commit()
     drain()
     db.session.expire_all()
-    assert award.status is AwardStatus.booked and ledger.verify() == []
+    assert award.status is AwardStatus.booked and checks.verify() == []
     return award
 
 
@@ -385,7 +385,7 @@ def test_verify_finds_an_award_that_disagrees_with_its_commitment(people, decide
     award = _booked_award(people, decided, drain)
     db.session.execute(sa.update(Award).where(Award.id == award.id).values(**change))
     db.session.commit()
-    assert any(found in problem for problem in ledger.verify()), ledger.verify()
+    assert any(found in problem for problem in checks.verify()), checks.verify()
 
 
 def test_verify_names_each_disagreement_of_a_reduced_and_partly_paid_award(people, decided, drain):
@@ -394,18 +394,18 @@ def test_verify_names_each_disagreement_of_a_reduced_and_partly_paid_award(peopl
     first = award.instalments[0]
     services.approve_payment(first, by=people["manager"])
     db.session.commit()
-    assert ledger.verify() == []  # approved, not yet booked: no payment is expected yet
+    assert checks.verify() == []  # approved, not yet booked: no payment is expected yet
     drain()
     services.reduce_award(award, 300_000 * SEK, by=people["manager"])
     db.session.commit()
     drain()
-    assert ledger.verify() == []
+    assert checks.verify() == []
     name = f"award {award.id} (booked)"
 
     def tampered(**values) -> list[str]:
         db.session.execute(sa.update(Award).where(Award.id == award.id).values(**values))
         db.session.commit()
-        problems = ledger.verify()
+        problems = checks.verify()
         db.session.execute(sa.update(Award).where(Award.id == award.id).values(amount_ore=300_000 * SEK))
         db.session.commit()
         return problems
@@ -421,7 +421,7 @@ def test_verify_names_each_disagreement_of_a_reduced_and_partly_paid_award(peopl
     ]
     first.amount_ore = 200_000 * SEK
     db.session.commit()
-    assert ledger.verify() == [f"{name}: paid 24000000 öre, its booked instalments 20000000 öre"]
+    assert checks.verify() == [f"{name}: paid 24000000 öre, its booked instalments 20000000 öre"]
 
 
 def test_verify_holds_each_year_to_the_cap_it_was_opened_with(people, decided, drain):
@@ -431,7 +431,7 @@ def test_verify_holds_each_year_to_the_cap_it_was_opened_with(people, decided, d
     drain()
     year.programme.admin_cap_basis_points = 100  # today the cap is 1 %: the past year was opened with 5 %
     db.session.commit()
-    assert ledger.verify() == []
+    assert checks.verify() == []
 
 
 def _event_types() -> list[str]:
@@ -469,7 +469,7 @@ def test_cancelling_after_a_payment_returns_only_the_unpaid_part(people, decided
     db.session.expire_all()
     assert services.balance(year, AccountKind.available) == available + 160_000 * SEK
     assert services.balance(year, AccountKind.paid_out) == 240_000 * SEK
-    assert award.status is AwardStatus.cancelled and ledger.verify() == []
+    assert award.status is AwardStatus.cancelled and checks.verify() == []
     # each step of the money names the manager who took it
     steps = db.session.scalars(
         sa.select(Event)

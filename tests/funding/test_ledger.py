@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 from challenges.core.events import handle_pending, record, run_handler
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
 from challenges.extensions import db
-from challenges.funding import booking, events, ledger, services
+from challenges.funding import booking, checks, events, ledger, services
 from challenges.funding.models import (
     Account,
     AccountKind,
@@ -204,7 +204,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_invariant_is_broken(self):
-        assert ledger.verify_accounts() == []  # the awards' rows are the services' to keep, not these rules'
+        assert checks.verify_accounts() == []  # the awards' rows are the services' to keep, not these rules'
 
 
 def test_random_sequences_against_the_model(people):
@@ -220,7 +220,7 @@ def test_random_sequences_against_the_model(people):
         ),
     )
     db.session.commit()
-    _rebuilt, differences = ledger.rebuild()
+    _rebuilt, differences = checks.rebuild()
     assert differences == []  # replaying the event log gives every balance to the öre
 
 
@@ -298,7 +298,7 @@ def test_a_crash_in_the_middle_of_a_posting_books_it_once_on_retry(app, year, aw
         == 1
     )
     assert db.session.get(Award, award_row.id).status is AwardStatus.booked
-    assert ledger.verify() == []
+    assert checks.verify() == []
 
 
 @pytest.mark.processes
@@ -344,8 +344,8 @@ def test_two_workers_fifty_awards_exactly_thirty_eight_booked(
     got = _balances(year)
     assert got[(AccountKind.available, None)] == 0
     assert sum(v for (kind, _a), v in got.items() if kind is AccountKind.commitment) == 7_600_000 * SEK
-    assert ledger.verify() == []
-    assert ledger.rebuild()[1] == []
+    assert checks.verify() == []
+    assert checks.rebuild()[1] == []
 
 
 # --- the ledger worker: waiting events in batches ---------------------------------------------------------
@@ -482,7 +482,7 @@ def test_a_failing_batch_books_the_good_events_and_retries_the_bad_one_alone(
     monkeypatch.setattr(booking, "_settle_award", settle)
     assert run_handler(awards[2].event_id, "funding_post_to_ledger") == "handled"  # that job, when it runs
     assert db.session.get(Award, bad).status is AwardStatus.booked
-    assert ledger.verify() == [] and ledger.rebuild()[1] == []
+    assert checks.verify() == [] and checks.rebuild()[1] == []
 
 
 @pytest.mark.parametrize("intervals", [[30], []])
@@ -676,7 +676,7 @@ def test_the_cli_verifies_and_rebuilds(app, year, award_row):
     assert result.exit_code == 1 and "transfers say" in result.output
     result = runner.invoke(args=["ledger", "rebuild"])
     assert result.exit_code == 1 and "DIFFERENCE" in result.output
-    rebuilt, differences = ledger.rebuild()
+    rebuilt, differences = checks.rebuild()
     (key,) = [key for key in rebuilt if key[1] is AccountKind.available]
     assert differences == [f"{key}: live {account.balance_ore} öre, rebuilt {account.balance_ore - 1} öre"]
 
@@ -725,7 +725,7 @@ def test_a_worker_killed_mid_posting_is_booked_once_by_the_retry(
     assert run_handler(event_id, "funding_post_to_ledger") == "already handled"
     assert db.session.scalar(transfers) == 1
     assert db.session.get(Award, award_id).status is AwardStatus.booked
-    assert ledger.verify() == [] and ledger.rebuild()[1] == []
+    assert checks.verify() == [] and checks.rebuild()[1] == []
 
 
 def test_the_ledger_page_and_its_csv_cost_the_same_with_more_awards(app, people, year, make_browser):
@@ -835,8 +835,8 @@ def test_the_ledger_posts_and_replays_an_event_stored_in_an_older_shape_under_a_
     assert (posting.kind, posting.amount_ore, posting.booked) == ("AdminCostBooked", 123_400, True)
     booking.book(bus.fact(old))  # delivered again under its old name: the same posting, nothing more
     assert _balances(year)[(AccountKind.admin_spent, None)] == 123_400
-    assert ledger.replay(year_ids={year.id}).balances[(year.id, AccountKind.admin_spent, None)] == 123_400
-    assert ledger.rebuild()[1] == []
+    assert checks.replay(year_ids={year.id}).balances[(year.id, AccountKind.admin_spent, None)] == 123_400
+    assert checks.rebuild()[1] == []
     # one beyond the envelope is refused, and the managers read its amount in today's shape
     too_much = Event(
         id="00000000-0000-4000-8000-000000000002",
@@ -880,7 +880,7 @@ def test_verify_finds_an_award_whose_booked_posting_moved_no_money(people, year,
         )
     )
     db.session.flush()
-    assert f"award {award_row.id} ({status.value}): {problem}" in ledger.verify_awards()
+    assert f"award {award_row.id} ({status.value}): {problem}" in checks.verify_awards()
 
 
 def test_an_event_after_the_close_is_refused_live_and_again_in_the_rebuild(people, year, award_row):
@@ -892,7 +892,7 @@ def test_an_event_after_the_close_is_refused_live_and_again_in_the_rebuild(peopl
     for row in (late, reopened):
         posting = db.session.get(Posting, row.id)
         assert (posting.booked, posting.reason) == (False, "year_closed")
-    replayed = ledger.replay(year_ids={year.id}).balances
+    replayed = checks.replay(year_ids={year.id}).balances
     assert (
         replayed[(year.id, AccountKind.admin_spent, None)],
         replayed[(year.id, AccountKind.available, None)],
@@ -900,7 +900,7 @@ def test_an_event_after_the_close_is_refused_live_and_again_in_the_rebuild(peopl
         0,
         0,
     )
-    assert ledger.rebuild()[1] == [] and ledger.verify() == []
+    assert checks.rebuild()[1] == [] and checks.verify() == []
 
 
 def test_the_rebuild_sees_no_difference_in_an_account_that_holds_nothing_on_one_side(people, year, award_row):
@@ -917,7 +917,7 @@ def test_the_rebuild_sees_no_difference_in_an_account_that_holds_nothing_on_one_
         Account(programme_year_id=year.id, kind=AccountKind.paid_out, award_id=None, balance_ore=0)
     )
     db.session.flush()
-    assert ledger.rebuild()[1] == []
+    assert checks.rebuild()[1] == []
 
 
 def test_the_ledger_books_an_award_of_exactly_what_is_available(people, year, award_row):
@@ -942,7 +942,7 @@ def test_closing_a_year_returns_its_own_commitments_only(people, award_row):
     _book(events.YearClosed, programme_year_id=first.id)
     assert _balances(first)[(AccountKind.commitment, awards[0].id)] == 0
     assert _balances(second)[(AccountKind.commitment, awards[1].id)] == 1_000 * SEK
-    assert ledger.rebuild()[1] == []
+    assert checks.rebuild()[1] == []
 
 
 def test_the_rebuild_names_an_account_found_on_one_side_only(people, year, award_row):
@@ -958,7 +958,7 @@ def test_the_rebuild_names_an_account_found_on_one_side_only(people, year, award
     db.session.add(Posting(event_id=cost.id, kind="AdminCostBooked", amount_ore=1, booked=True))
     db.session.flush()
     envelope = _balances(year)[(AccountKind.admin_envelope, None)]
-    assert sorted(ledger.rebuild()[1]) == sorted(
+    assert sorted(checks.rebuild()[1]) == sorted(
         [
             f"{(year.id, AccountKind.commitment, award_row.id)}: live 500 öre, rebuilt 0 öre",
             f"{(year.id, AccountKind.admin_spent, None)}: live 0 öre, rebuilt 1 öre",
@@ -1015,7 +1015,7 @@ def test_verify_names_an_account_below_zero_and_years_whose_debits_and_credits_d
     _stray_transfer(
         year, TransferKind.payment, available, elsewhere, before + 1
     )  # more than it holds, to another year
-    problems = ledger.verify_accounts()
+    problems = checks.verify_accounts()
     name = f"account {available.id} (available, year {year.id})"
     assert f"{name}: balance {before} öre, transfers say -1 öre" in problems
     assert f"{name} is below zero: -1 öre" in problems
@@ -1056,7 +1056,7 @@ def test_verify_names_administration_above_the_cap_and_transfers_after_the_close
         1,
         booked_at=late,
     )
-    problems = ledger.verify_accounts()
+    problems = checks.verify_accounts()
     assert (
         f"year {year.year}: administration {cap + 1} öre is above the cap it opened with, {cap} öre"
         in problems
@@ -1071,9 +1071,9 @@ def test_a_replay_until_an_instant_takes_what_was_posted_before_it_only(people, 
     assert db.session.get(Posting, first.id).posted_at < at
     spent = (year.id, AccountKind.admin_spent, None)
     assert (
-        ledger.replay(until=at).balances[spent] == 100
+        checks.replay(until=at).balances[spent] == 100
     )  # the second was posted at that instant: not before it
-    assert ledger.replay().balances[spent] == 300
+    assert checks.replay().balances[spent] == 300
 
 
 @pytest.mark.parametrize("event_type", [events.PaymentApproved, events.AwardReduced, events.AwardCancelled])

@@ -11,7 +11,7 @@ from challenges.core.events import handle_pending
 from challenges.demo import SEK, load_demo
 from challenges.demo.records import HISTORY_ADMIN_COSTS, HISTORY_AWARDS, HISTORY_PROPOSALS
 from challenges.extensions import db
-from challenges.funding import ledger
+from challenges.funding import checks
 from challenges.funding import services as funding
 from challenges.funding.models import AccountKind, InstalmentCondition, Programme
 from challenges.reports import periods, services
@@ -66,7 +66,7 @@ def test_the_demo_programme_reports_reconcile_with_the_ledger(app, ctx):
     # today: the whole programme, also against the live accounts
     now = services.build(programme, Period(periods.programme_start(programme), periods.today()))
     assert now.reconciled and len(now.checks) == 2 + 7 + 3
-    live = ledger.live_balances()
+    live = checks.live_balances()
     assert now.total.paid == sum(v for (_, kind, _), v in live.items() if kind is AccountKind.paid_out)
     assert now.total.committed == sum(v for (_, kind, _), v in live.items() if kind is AccountKind.commitment)
-    assert ledger.verify() == []
+    assert checks.verify() == []

@@ -18,7 +18,7 @@ from challenges.core.formatting import local_day
 from challenges.core.models import clock_at, utcnow
 from challenges.extensions import db
 from challenges.funding import services as funding
-from challenges.funding.ledger import live_balances
+from challenges.funding.checks import live_balances
 from challenges.funding.models import AccountKind, Award, InstalmentCondition, Programme
 from challenges.projects import services as projects
 from challenges.projects.models import Project, ProjectReport, ReportKind
