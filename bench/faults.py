@@ -46,8 +46,9 @@ from redis import Redis
 from rq import Queue, Worker
 
 from challenges.core.bus import WORKER_QUEUES, get_bus
-from challenges.core.events import enqueue_drain, enqueue_handlings, record, sweep_events
+from challenges.core.events import enqueue_drain, enqueue_handlings, record
 from challenges.core.models import EventHandling, HandlingState
+from challenges.core.sweeper import sweep_events
 from challenges.extensions import db
 from challenges.funding import checks
 

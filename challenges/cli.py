@@ -26,7 +26,7 @@ def init_app(app: Flask) -> None:
     @app.cli.command("sweep-events")
     def sweep_events_command() -> None:
         """Re-enqueue handler jobs still pending after the lease (the scheduler does this too)."""
-        from challenges.core.events import sweep_events
+        from challenges.core.sweeper import sweep_events
 
         click.echo(f"Re-enqueued {sweep_events()} job(s).")
 

@@ -18,20 +18,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, selectinload
 
-from challenges.core.bus import PERIODIC_QUEUE, DomainEvent, get_bus
-from challenges.core.jobs import enqueue, job
+from challenges.core.bus import DomainEvent, get_bus
+from challenges.core.jobs import enqueue, job, lost_jobs
 from challenges.core.models import Event, EventHandling, HandlingState, job_id_for, utcnow
 from challenges.core.transaction import commit, commit_first
 from challenges.extensions import db, get_redis
@@ -410,95 +407,3 @@ def _record_failure(event_id: str, handler_name: str, exc: BaseException) -> Non
         handling.state = HandlingState.dead
         log.error("handler %s gave up on event %s: %s", handler_name, event_id, exc)
     commit()
-
-
-_LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-
-
-def stalled(job: Job, status: JobStatus | None, before: datetime) -> bool:
-    """A started job whose heartbeat stopped (the workers beat while a job runs): its worker was
-    killed mid-job, and RQ itself would notice only when the worker's key expires, minutes later.
-    Running it again is safe: run_handler does nothing for a handling that is done, and waits on its
-    row lock otherwise."""
-    started = job.last_heartbeat or job.started_at
-    return status is JobStatus.STARTED and started is not None and started < before
-
-
-def _fetch(job_ids: list[str]) -> list[Job | None]:
-    """The jobs, None for each that Redis does not hold whole (a heartbeat written after Redis lost
-    the job leaves a hash that RQ cannot read)."""
-    try:
-        return Job.fetch_many(job_ids, connection=get_redis())
-    except NoSuchJobError:
-        redis = get_redis()
-        jobs: list[Job | None] = []
-        for job_id in job_ids:
-            try:
-                jobs.append(Job.fetch(job_id, connection=redis))
-            except NoSuchJobError:
-                jobs.append(None)
-        return jobs
-
-
-def lost_jobs(job_ids: list[str]) -> set[str]:
-    """The jobs among *job_ids* that no worker will run or finish: gone from Redis, ended, or started
-    by a worker that stopped beating."""
-    stalled_before = utcnow() - timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
-    lost = set()
-    # (_fetch answers one per id; the status was read with the job: neither argument changes an answer)
-    for job_id, found in zip(job_ids, _fetch(job_ids), strict=True):  # pragma: no mutate
-        status = found.get_status(refresh=False) if found is not None else None  # pragma: no mutate
-        if found is None or status not in _LIVE_STATUSES or stalled(found, status, stalled_before):
-            lost.add(job_id)
-    return lost
-
-
-@job(PERIODIC_QUEUE, every="SWEEP_INTERVAL_SECONDS")
-def sweep_events(limit: int = 500) -> int:
-    """Re-enqueue pending handler jobs older than the lease that Redis no longer holds, and wake
-    the drain of a batch handler whose events wait that long with no live drain.
-
-    Returns the number of jobs enqueued.
-    """
-    before = utcnow() - timedelta(seconds=current_app.config["EVENT_LEASE_SECONDS"])
-    bus = get_bus()
-    waiting = sa.and_(EventHandling.state == HandlingState.pending, EventHandling.created_at <= before)
-    # A batch handler's events wait for a drain, until one fails and goes on as its own job.
-    batch_handlers = sorted({h.name for handlers in bus.handlers.values() for h in handlers if h.batch})
-    for_drain = sa.and_(EventHandling.handler.in_(batch_handlers), EventHandling.attempts == 0)
-    drains = [
-        name
-        for name in batch_handlers
-        if db.session.scalar(
-            sa.select(sa.exists().where(waiting, EventHandling.handler == name, EventHandling.attempts == 0))
-        )
-    ]
-    rows = db.session.execute(
-        sa.select(EventHandling.event_id, EventHandling.handler, EventHandling.queue)
-        .where(waiting, sa.not_(for_drain))
-        .order_by(EventHandling.created_at)
-        .limit(limit)
-    ).all()
-    db.session.rollback()
-    woken = sum(wake(handler, unless_live=True) for handler in drains)
-    by_job = {job_id_for(event_id, handler): (event_id, handler, queue) for event_id, handler, queue in rows}
-    gone = lost_jobs(list(by_job))
-    lost = [row for job_id, row in by_job.items() if job_id in gone]
-    if lost:
-        enqueue_handlings(lost)
-    if lost or woken:
-        log.info("sweeper re-enqueued %d handler job(s) and %d drain(s)", len(lost), woken)
-    return len(lost) + woken
-
-
-def retry_dead_handling(handling: EventHandling, *, by: Any) -> None:
-    """Give a dead handler another round of attempts (a programme manager's *re-run*)."""
-    if handling.state is not HandlingState.dead:
-        raise ValueError("only failed handlers can be re-run")
-    handling.state = HandlingState.pending
-    handling.attempts = 0
-    db.session.flush()
-    db.session.info.setdefault(OUTBOX_KEY, []).append((handling.event_id, handling.handler, handling.queue))
-    log.info(
-        "user %s re-ran handler %s for event %s", getattr(by, "id", None), handling.handler, handling.event_id
-    )

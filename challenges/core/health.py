@@ -29,7 +29,7 @@ from rq.worker import BaseWorker
 
 from challenges.config import PROJECT_ROOT
 from challenges.core.bus import WORKER_QUEUES
-from challenges.core.events import stalled
+from challenges.core.jobs import stalled
 from challenges.core.models import EventHandling, HandlingState, utcnow
 from challenges.core.translation import lazy_gettext as _l
 from challenges.extensions import db, get_redis

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from flask import Flask
+from flask import Flask, current_app
 from rq import Queue, Retry
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.utils import import_attribute
 
+from challenges.core.models import utcnow
 from challenges.core.transaction import commit
 from challenges.extensions import get_redis
 
@@ -142,3 +144,44 @@ class AppJob(Job):
         if self.instance is not None or self.func_name is None:
             return super().func
         return resolve(self.func_name)
+
+
+_LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def stalled(job: Job, status: JobStatus | None, before: datetime) -> bool:
+    """A started job whose heartbeat stopped (the workers beat while a job runs): its worker was
+    killed mid-job, and RQ itself would notice only when the worker's key expires, minutes later.
+    Running it again is safe: run_handler does nothing for a handling that is done, and waits on its
+    row lock otherwise."""
+    started = job.last_heartbeat or job.started_at
+    return status is JobStatus.STARTED and started is not None and started < before
+
+
+def _fetch(job_ids: list[str]) -> list[Job | None]:
+    """The jobs, None for each that Redis does not hold whole (a heartbeat written after Redis lost
+    the job leaves a hash that RQ cannot read)."""
+    try:
+        return Job.fetch_many(job_ids, connection=get_redis())
+    except NoSuchJobError:
+        redis = get_redis()
+        jobs: list[Job | None] = []
+        for job_id in job_ids:
+            try:
+                jobs.append(Job.fetch(job_id, connection=redis))
+            except NoSuchJobError:
+                jobs.append(None)
+        return jobs
+
+
+def lost_jobs(job_ids: list[str]) -> set[str]:
+    """The jobs among *job_ids* that no worker will run or finish: gone from Redis, ended, or started
+    by a worker that stopped beating."""
+    stalled_before = utcnow() - timedelta(seconds=current_app.config["EVENT_STALL_SECONDS"])
+    lost = set()
+    # (_fetch answers one per id; the status was read with the job: neither argument changes an answer)
+    for job_id, found in zip(job_ids, _fetch(job_ids), strict=True):  # pragma: no mutate
+        status = found.get_status(refresh=False) if found is not None else None  # pragma: no mutate
+        if found is None or status not in _LIVE_STATUSES or stalled(found, status, stalled_before):
+            lost.add(job_id)
+    return lost

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from rq import get_current_job
 from sqlalchemy.orm import joinedload
 
-from challenges.core.events import lost_jobs
+from challenges.core.jobs import lost_jobs
 from challenges.core.models import utcnow
 from challenges.core.security import is_header_safe
 from challenges.core.transaction import commit

@@ -16,8 +16,8 @@ from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core import health
 from challenges.core.bus import get_bus
 from challenges.core.errors import PermissionDenied
-from challenges.core.events import retry_dead_handling
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
+from challenges.core.sweeper import retry_dead_handling
 from challenges.core.views import page_arg
 from challenges.extensions import db
 from challenges.notifications import services

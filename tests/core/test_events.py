@@ -11,8 +11,10 @@ from rq import Queue
 
 from challenges.accounts import people
 from challenges.accounts import services as accounts
-from challenges.core.events import enqueue_handlings, handle_pending, record, run_handler, sweep_events
+from challenges.core.events import enqueue_handlings, handle_pending, record, run_handler
+from challenges.core.jobs import lost_jobs, stalled
 from challenges.core.models import Event, EventHandling, HandlingState, clock_at, job_id_for, utcnow
+from challenges.core.sweeper import retry_dead_handling, sweep_events
 from challenges.extensions import db, get_redis
 from challenges.notifications.models import MailMessage
 from tests.factories import TEST_PASSWORD, make_user
@@ -104,7 +106,6 @@ def test_sweeper_runs_again_a_started_job_whose_heartbeat_stopped(app, ctx, beat
 
 def test_a_job_that_redis_holds_only_in_part_counts_as_lost(app, ctx):
     """A heartbeat written after Redis lost the job leaves a hash without the job: lost, not an error."""
-    from challenges.core.events import lost_jobs
 
     _register()
     db.session.commit()
@@ -127,6 +128,7 @@ def test_failing_handler_retries_then_lands_in_the_failed_list(
 ):
     monkeypatch.setitem(app.config, "EVENT_MAX_ATTEMPTS", 2)
     caplog.set_level(logging.INFO, logger="challenges.core.events")
+    caplog.set_level(logging.INFO, logger="challenges.core.sweeper")  # the re-run
     from challenges.notifications import services as mail
 
     render = mail.render_message
@@ -177,7 +179,7 @@ def test_failing_handler_retries_then_lands_in_the_failed_list(
 
 
 def test_only_a_dead_handling_is_re_run_and_a_failure_is_not_recorded_on_one_done(app, ctx):
-    from challenges.core.events import _record_failure, retry_dead_handling
+    from challenges.core.events import _record_failure
 
     _register()
     db.session.commit()
@@ -369,8 +371,6 @@ def test_a_started_job_is_stalled_only_when_its_last_beat_is_older_than_the_limi
 
     from rq.job import JobStatus
 
-    from challenges.core.events import stalled
-
     limit = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     earlier = limit - timedelta(microseconds=1)
 
@@ -391,7 +391,7 @@ def test_the_sweeper_re_enqueues_the_oldest_lost_jobs_past_the_lease_and_wakes_a
     from challenges.core.bus import Handler
     from challenges.funding.events import ExchangeRateSet, YearOpened
 
-    caplog.set_level(logging.INFO, logger="challenges.core.events")
+    caplog.set_level(logging.INFO, logger="challenges.core.sweeper")
     monkeypatch.setitem(app.config, "EVENT_LEASE_SECONDS", 60)
     bus = app.extensions["event_bus"]
     handler = Handler("test_sweep", "workflow", lambda e, record: None)

@@ -24,6 +24,7 @@ from hypothesis.stateful import (
 
 from challenges.core.events import handle_pending, record, run_handler
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
+from challenges.core.sweeper import sweep_events
 from challenges.extensions import db
 from challenges.funding import booking, checks, events, ledger, services
 from challenges.funding.models import (
@@ -522,7 +523,6 @@ def test_a_failed_event_whose_retry_cannot_be_scheduled_is_left_to_the_sweeper(
 
 
 def test_the_sweeper_wakes_a_drain_when_redis_lost_it(people, year, award_row, redis_server, drain, smtp):
-    from challenges.core.events import sweep_events
 
     redis_server.stop()
     [award] = _pending_awards(award_row.proposal_id, year, 1)
@@ -542,7 +542,7 @@ def test_the_sweeper_wakes_a_drain_when_redis_lost_it(people, year, award_row, r
 def test_the_sweeper_wakes_a_drain_behind_a_long_line_of_single_retries(
     people, year, award_row, redis_server, drain, smtp
 ):
-    from challenges.core.events import handle_pending, sweep_events
+    from challenges.core.events import handle_pending
 
     handle_pending()  # nothing older waits
     retried = _pending_awards(

@@ -12,9 +12,9 @@ from challenges.calls import jobs as call_jobs
 from challenges.calls import services as calls
 from challenges.calls.models import ChallengeStatus
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
-from challenges.core.events import sweep_events
 from challenges.core.formatting import from_local, to_local
 from challenges.core.models import Event, utcnow
+from challenges.core.sweeper import sweep_events
 from challenges.extensions import db
 from challenges.notifications.models import MailMessage
 from challenges.reviews import assignments, conflicts, scoring, services
