@@ -214,7 +214,7 @@ def fresh_database(app) -> None:
     """An empty schema at the latest migration, with the demo programme (its people, topics, history)."""
     from flask_migrate import upgrade
 
-    from challenges.core.events import handle_pending
+    from challenges.core.inline import handle_pending
     from challenges.demo import load_demo
     from challenges.extensions import db
 

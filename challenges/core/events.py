@@ -132,7 +132,7 @@ def relay_after_commit(key: str, send: Callable[[list], None], what: str) -> Non
 
 
 # Set while handle_pending() runs the handlers itself: their jobs are not put on the queues.
-_handling_in_process: ContextVar[bool] = ContextVar("handling_in_process", default=False)
+handling_in_process: ContextVar[bool] = ContextVar("handling_in_process", default=False)
 
 
 def relay_handlings(pending: list[tuple[str, str, str]]) -> None:
@@ -145,7 +145,7 @@ def relay_handlings(pending: list[tuple[str, str, str]]) -> None:
 
 
 def _relay(pending: list[tuple[str, str, str]]) -> None:
-    if not _handling_in_process.get():
+    if not handling_in_process.get():
         relay_handlings(pending)
 
 
@@ -368,32 +368,6 @@ def run_handler(event_id: str, handler_name: str) -> str:
         _record_failure(event_id, handler_name, exc)
         raise
     return "handled"
-
-
-def handle_pending() -> int:
-    """Run every pending handler here and now through :func:`run_handler`, oldest first, until none
-    is left (handlers record new events); return how many ran.
-
-    For the demo's history and drivers that replay time under ``clock_at()``, where the ledger and
-    the projects must act at the history's instant: the workers remain the normal path. It commits
-    (first what the caller has done, then each handler), and puts no job on the queues meanwhile,
-    so that no worker runs one of these handlers at the real time. A handler that fails raises.
-    """
-    token = _handling_in_process.set(True)
-    ran = 0
-    try:
-        commit()
-        while pending := db.session.execute(
-            sa.select(EventHandling.event_id, EventHandling.handler)
-            .where(EventHandling.state == HandlingState.pending)
-            .order_by(EventHandling.created_at, EventHandling.event_id, EventHandling.handler)
-        ).all():
-            for event_id, handler in pending:
-                run_handler(event_id, handler)
-                ran += 1
-    finally:
-        _handling_in_process.reset(token)
-    return ran
 
 
 def _record_failure(event_id: str, handler_name: str, exc: BaseException) -> None:

@@ -19,8 +19,8 @@ from challenges.accounts.models import Organisation, Role, User, UserRole
 from challenges.calls import services as calls
 from challenges.calls import topics
 from challenges.calls.models import Challenge, TopicKind
-from challenges.core.events import handle_pending
 from challenges.core.formatting import from_local
+from challenges.core.inline import handle_pending
 from challenges.core.models import clock_at
 from challenges.demo.people import (
     AGREEMENT,

@@ -11,7 +11,9 @@ from rq import Queue
 
 from challenges.accounts import people
 from challenges.accounts import services as accounts
-from challenges.core.events import enqueue_handlings, handle_pending, record, run_handler
+from challenges.core import inline
+from challenges.core.events import enqueue_handlings, record, run_handler
+from challenges.core.inline import handle_pending
 from challenges.core.jobs import lost_jobs, stalled
 from challenges.core.models import Event, EventHandling, HandlingState, clock_at, job_id_for, utcnow
 from challenges.core.sweeper import retry_dead_handling, sweep_events
@@ -264,7 +266,7 @@ def test_a_handler_failing_under_handle_pending_leaves_the_queues_working(app, c
     fails.job = core_events.run_handler.job  # type: ignore[attr-defined]  # as declared: the relay reads it
     monkeypatch.setattr(core_events, "run_handler", fails)
     with pytest.raises(RuntimeError):
-        core_events.handle_pending()
+        inline.handle_pending()
     assert _queued_ids() == []  # the failed run put nothing on the queue
     _register("later@example.com")
     db.session.commit()

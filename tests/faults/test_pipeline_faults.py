@@ -32,7 +32,7 @@ from bench.faults import (
 from bench.faults import supervisor as start_supervisor
 from challenges import create_app
 from challenges.accounts.models import User
-from challenges.core.events import handle_pending
+from challenges.core.inline import handle_pending
 from challenges.core.models import Event
 from challenges.core.sweeper import sweep_events
 from challenges.extensions import db

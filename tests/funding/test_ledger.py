@@ -22,7 +22,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from challenges.core.events import handle_pending, record, run_handler
+from challenges.core.events import record, run_handler
+from challenges.core.inline import handle_pending
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
 from challenges.core.sweeper import sweep_events
 from challenges.extensions import db
@@ -542,7 +543,6 @@ def test_the_sweeper_wakes_a_drain_when_redis_lost_it(people, year, award_row, r
 def test_the_sweeper_wakes_a_drain_behind_a_long_line_of_single_retries(
     people, year, award_row, redis_server, drain, smtp
 ):
-    from challenges.core.events import handle_pending
 
     handle_pending()  # nothing older waits
     retried = _pending_awards(

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
-from challenges.core.events import handle_pending
+from challenges.core.inline import handle_pending
 from challenges.core.models import Event
 from challenges.extensions import db
 from challenges.funding import services

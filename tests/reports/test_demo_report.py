@@ -7,7 +7,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from challenges.core.events import handle_pending
+from challenges.core.inline import handle_pending
 from challenges.demo import SEK, load_demo
 from challenges.demo.records import HISTORY_ADMIN_COSTS, HISTORY_AWARDS, HISTORY_PROPOSALS
 from challenges.extensions import db

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from challenges.core.errors import PermissionDenied
-from challenges.core.events import handle_pending
 from challenges.core.formatting import local_day
+from challenges.core.inline import handle_pending
 from challenges.core.models import clock_at, utcnow
 from challenges.extensions import db
 from challenges.funding import services as funding
