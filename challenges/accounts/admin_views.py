@@ -13,8 +13,8 @@ from challenges.accounts.models import (
     Role,
     User,
 )
-from challenges.accounts.views import change_and_return, form_error, manager_required
 from challenges.core.errors import ServiceError
+from challenges.core.pages import change_and_return, form_error, manager_required
 from challenges.core.views import page_arg
 from challenges.extensions import db
 

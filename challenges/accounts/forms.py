@@ -15,6 +15,7 @@ from wtforms.validators import (
 )
 
 from challenges.accounts.models import MailMode, OrganisationKind, Role
+from challenges.core.forms import ConfirmForm as ConfirmForm
 from challenges.core.forms import (
     Form,
     IntegerField,
@@ -206,10 +207,6 @@ class RoleForm(Form):
             (Role.evaluator.value, _l("Evaluator")),
         ],
     )
-
-
-class ConfirmForm(Form):
-    """A button that changes state: only the CSRF token travels."""
 
 
 class OrganisationFiguresForm(Form):

@@ -15,8 +15,9 @@ from challenges.accounts.models import (
     OrganisationKind,
     TokenKind,
 )
-from challenges.accounts.views import commit_change, form_error, log_in
+from challenges.accounts.views import log_in
 from challenges.core.errors import ServiceError
+from challenges.core.pages import commit_change, form_error
 from challenges.extensions import db
 
 # --- organisation membership ----------------------------------------------------------------

@@ -10,7 +10,6 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from challenges.accounts.views import change_and_return
 from challenges.calls import bp, forms, questions, services
 from challenges.calls import following as follows
 from challenges.calls.models import (
@@ -19,6 +18,7 @@ from challenges.calls.models import (
 
 # What the catalogue and a challenge's page show a visitor: a write to any of these renews them.
 from challenges.calls.views import load_challenge, page_form, topics_by_kind
+from challenges.core.pages import change_and_return
 from challenges.extensions import db
 
 # --- amendments, questions, follows ----------------------------------------------------------

@@ -8,7 +8,6 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
-from challenges.accounts.views import commit_change, manager_required
 from challenges.calls import bp, forms
 from challenges.calls import topics as topic_services
 from challenges.calls.models import (
@@ -19,6 +18,7 @@ from challenges.calls.models import (
 )
 from challenges.calls.views import PAGE_SIZE
 from challenges.core.models import utcnow
+from challenges.core.pages import commit_change, manager_required
 from challenges.core.views import page_arg
 from challenges.extensions import db
 

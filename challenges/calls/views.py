@@ -12,7 +12,6 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from challenges.accounts.models import Organisation, User
-from challenges.accounts.views import change_and_return, commit_change, form_error, manager_required
 from challenges.calls import bp, forms, services
 from challenges.calls import following as follows
 from challenges.calls.catalogue import (
@@ -38,6 +37,7 @@ from challenges.calls.models import (
 from challenges.core.errors import ServiceError
 from challenges.core.models import utcnow
 from challenges.core.pagecache import holds_until, visitor_page
+from challenges.core.pages import change_and_return, commit_change, form_error, manager_required
 from challenges.core.translation import lazy_gettext as _l
 from challenges.core.views import page_arg
 from challenges.extensions import db

@@ -363,3 +363,7 @@ class Form(FlaskForm):
                 filters = [first, *unbound_field.kwargs.get("filters", ())]
                 return unbound_field.bind(form=form, **{**options, "filters": filters})
             return super().bind_field(form, unbound_field, options)  # type: ignore[misc]
+
+
+class ConfirmForm(Form):
+    """A button that changes state: only the CSRF token travels."""

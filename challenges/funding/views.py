@@ -11,11 +11,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
-from challenges.accounts.views import change_and_return, commit_change, manager_required
 from challenges.core import formatting
 from challenges.core.errors import PermissionDenied, ServiceError
 from challenges.core.exports import csv_download
 from challenges.core.forms import ISO_DATE, date_bounds
+from challenges.core.pages import change_and_return, commit_change, manager_required
 from challenges.extensions import db
 from challenges.funding import forms, services
 from challenges.funding.models import (

@@ -10,13 +10,13 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
-from challenges.accounts.forms import ConfirmForm
-from challenges.accounts.views import manager_required
 from challenges.calls.models import Challenge, ChallengeStatus
 from challenges.core import health
 from challenges.core.bus import get_bus
 from challenges.core.errors import PermissionDenied
+from challenges.core.forms import ConfirmForm
 from challenges.core.models import Event, EventHandling, HandlingState, utcnow
+from challenges.core.pages import manager_required
 from challenges.core.sweeper import retry_dead_handling
 from challenges.core.views import page_arg
 from challenges.extensions import db

@@ -6,8 +6,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from challenges.accounts.forms import ConfirmForm
-from challenges.accounts.views import change_and_return, commit_change, manager_required
+from challenges.core.forms import ConfirmForm
+from challenges.core.pages import change_and_return, commit_change, manager_required
 from challenges.extensions import db
 from challenges.funding.models import CONDITION_LABELS
 from challenges.projects import services

@@ -6,10 +6,10 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from challenges.accounts.forms import ConfirmForm
-from challenges.accounts.views import form_error
 from challenges.core.errors import ServiceError
+from challenges.core.forms import ConfirmForm
 from challenges.core.models import utcnow
+from challenges.core.pages import form_error
 from challenges.extensions import db
 from challenges.proposals import bp, files, forms, rules, services
 from challenges.proposals.models import (

@@ -10,11 +10,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
-from challenges.accounts.forms import ConfirmForm
-from challenges.accounts.views import change_and_return, form_error
 from challenges.calls.models import Challenge
 from challenges.core.errors import ServiceError
+from challenges.core.forms import ConfirmForm
 from challenges.core.models import utcnow
+from challenges.core.pages import change_and_return, form_error
 from challenges.extensions import db
 from challenges.proposals import bp, forms, rules, services, versions
 from challenges.proposals.models import (

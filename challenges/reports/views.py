@@ -9,10 +9,10 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from challenges.accounts.views import commit_change, manager_required
 from challenges.core.errors import InvalidInput
 from challenges.core.exports import csv_download
 from challenges.core.formatting import local_day
+from challenges.core.pages import commit_change, manager_required
 from challenges.extensions import db
 from challenges.programmes.models import Programme
 from challenges.reports import charts, periods, services

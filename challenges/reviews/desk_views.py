@@ -11,11 +11,11 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
 from challenges.accounts.models import User
-from challenges.accounts.views import change_and_return, commit_change, manager_required
 from challenges.calls.models import Challenge
 from challenges.core.exports import csv_download
 from challenges.core.formatting import to_local
 from challenges.core.models import utcnow
+from challenges.core.pages import change_and_return, commit_change, manager_required
 from challenges.extensions import db
 from challenges.proposals.models import Proposal
 from challenges.reviews import assignments, bp, forms, scoring, services

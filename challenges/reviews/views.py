@@ -12,8 +12,8 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, load_only
 
 from challenges.accounts.models import Role
-from challenges.accounts.views import commit_change
 from challenges.calls.models import Challenge
+from challenges.core.pages import commit_change
 from challenges.extensions import db
 from challenges.proposals import files
 from challenges.proposals.models import Proposal, ProposalAttachment

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from challenges.accounts.forms import ConfirmForm
-from challenges.accounts.views import commit_change
 from challenges.core.errors import PermissionDenied, ServiceError
+from challenges.core.forms import ConfirmForm
+from challenges.core.pages import commit_change
 
 
 def test_a_refusal_goes_on_the_form_and_a_permission_refusal_does_not(app):
