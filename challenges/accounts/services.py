@@ -144,33 +144,42 @@ def register_user(
         password_hash=password_hash or hash_password(password or ""),
     )
     db.session.add(user)
+    membership = _first_membership(user, new_organisation, join_org_number)
+    db.session.flush()
+    record(events.UserRegistered(user_id=user.id), by=user)
+    if membership is not None and membership.state is MembershipState.approved:
+        record(
+            events.OrganisationRegistered(organisation_id=membership.organisation.id, user_id=user.id),
+            by=user,
+        )
+    elif membership is not None:
+        record(
+            events.MembershipRequested(
+                membership_id=membership.id, user_id=user.id, organisation_id=membership.organisation.id
+            ),
+            by=user,
+        )
+    return user
+
+
+def _first_membership(
+    user: User, new_organisation: NewOrganisation | None, join_org_number: str | None
+) -> Membership | None:
+    """The new account's membership: approved in the organisation it registers, or asking to join one."""
     if new_organisation is not None:
         org = Organisation(**new_organisation.__dict__)
         db.session.add(org)
         membership = Membership(
             user=user, organisation=org, state=MembershipState.approved, decided_at=utcnow()
         )
-        db.session.add(membership)
-        db.session.flush()
-        record(events.UserRegistered(user_id=user.id), by=user)
-        record(events.OrganisationRegistered(organisation_id=org.id, user_id=user.id), by=user)
     elif join_org_number is not None:
         found = organisation_by_number(join_org_number)
         assert found is not None  # checked above
         membership = Membership(user=user, organisation=found, state=MembershipState.pending)
-        db.session.add(membership)
-        db.session.flush()
-        record(events.UserRegistered(user_id=user.id), by=user)
-        record(
-            events.MembershipRequested(
-                membership_id=membership.id, user_id=user.id, organisation_id=found.id
-            ),
-            by=user,
-        )
     else:
-        db.session.flush()
-        record(events.UserRegistered(user_id=user.id), by=user)
-    return user
+        return None
+    db.session.add(membership)
+    return membership
 
 
 def decide_membership(membership: Membership, *, approve: bool, by: User) -> None:

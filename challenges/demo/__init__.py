@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from challenges.accounts.models import MailMode, User
 from challenges.calls import following, questions, topics
 from challenges.calls import services as calls
-from challenges.calls.models import TopicKind
+from challenges.calls.models import Challenge, TopicKind
 from challenges.core.formatting import from_local, to_local
 from challenges.core.models import utcnow
 from challenges.demo.history import _demo_history
@@ -186,9 +186,8 @@ def _demo_proposals(challenges: list) -> None:
     )
 
 
-def _demo_review(programme_year_id: int, manager: User) -> None:
-    """A challenge that closed yesterday: two proposals, screened, assigned to both evaluators,
-    one review in (Karin's), so that Per can score and then read hers."""
+def _furnace_challenge(programme_year_id: int, manager: User) -> Challenge:
+    """Anna's challenge, drafted, submitted and approved."""
     anna = _person("anna.lindqvist@nordiskstal.example.com")
     content = calls.ChallengeContent(
         programme_year_id=programme_year_id,
@@ -209,6 +208,13 @@ def _demo_review(programme_year_id: int, manager: User) -> None:
     challenge = calls.create_challenge(content, by=anna)
     calls.submit_challenge(challenge, by=anna)
     calls.approve_challenge(challenge, by=manager)
+    return challenge
+
+
+def _demo_review(programme_year_id: int, manager: User) -> None:
+    """A challenge that closed yesterday: two proposals, screened, assigned to both evaluators,
+    one review in (Karin's), so that Per can score and then read hers."""
+    challenge = _furnace_challenge(programme_year_id, manager)
     for email, title, kronor in (
         ("sara.nilsson@sensorik.example.com", "Slab temperature from acoustic sensors", 450_000),
         ("maria.ek@datafl.example.com", "A learned furnace model for set-points", 480_000),

@@ -56,8 +56,9 @@ def _desk(challenge_id: int) -> tuple[Challenge, ChallengeReview]:
     return challenge, review
 
 
-def _desk_page(challenge: Challenge, review: ChallengeReview, **overrides):
-    settings = forms.SettingsForm(
+def _settings_form(review: ChallengeReview) -> forms.SettingsForm:
+    """The review's settings as they are saved."""
+    return forms.SettingsForm(
         formdata=None,
         data={
             "deadline_date": to_local(review.review_deadline).date(),
@@ -69,6 +70,9 @@ def _desk_page(challenge: Challenge, review: ChallengeReview, **overrides):
             "calibration": review.calibration,
         },
     )
+
+
+def _desk_page(challenge: Challenge, review: ChallengeReview, **overrides):
     pool = assignments.evaluators()
     index = ConflictIndex()
     conflicts = {a.id: {e.id: index.reasons(e, a.proposal) for e in pool} for a in review.assessments}
@@ -104,7 +108,7 @@ def _desk_page(challenge: Challenge, review: ChallengeReview, **overrides):
         loads=assignments.loads(review),
         now=utcnow(),
         forms_for=per_assessment,
-        settings_form=overrides.get("settings_form", settings),
+        settings_form=overrides["settings_form"] if "settings_form" in overrides else _settings_form(review),
         all_forms=[overrides["failed_form"]] if overrides.get("failed_form") else [],
     )
 
