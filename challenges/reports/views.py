@@ -16,7 +16,7 @@ from challenges.core.pages import commit_change, manager_required
 from challenges.extensions import db
 from challenges.programmes.models import Programme
 from challenges.reports import charts, periods, services
-from challenges.reports.contents import FundedProject, ProgrammeReport
+from challenges.reports.contents import ChallengeSelection, FundedProject, ProgrammeReport
 from challenges.reports.forms import LessonsForm
 
 bp = Blueprint("reports", __name__)
@@ -291,28 +291,7 @@ def report_data(found: ProgrammeReport) -> dict:
             "conflicts_declared": found.conflicts_declared,
             "conflicts_declared_in_period": found.conflicts_in_period,
             "screened_out": found.screened_out_total,
-            "per_challenge": [
-                {
-                    "challenge": s.challenge.title,
-                    "reviews_per_proposal": s.reviews_per_proposal,
-                    "recusals": s.recusals,
-                    "eligible": s.eligible,
-                    "screened_out": [
-                        {"proposal": p.title, "sme": p.organisation.name, "reason": reason}
-                        for p, reason in s.screened_out
-                    ],
-                    "criteria": [
-                        {
-                            "name": c.name,
-                            "weight": c.weight,
-                            "scores": dict(enumerate(c.counts, 1)),
-                            "not_applicable": c.not_applicable,
-                        }
-                        for c in s.criteria
-                    ],
-                }
-                for s in found.selections
-            ],
+            "per_challenge": [_selection_row(s) for s in found.selections],
         },
         "funded_projects": [_funded_row(f) for f in found.funded],
         "results": {"totals": found.result_totals, "per_project": [_result_row(r) for r in found.results]},
@@ -327,6 +306,30 @@ def report_data(found: ProgrammeReport) -> dict:
             for c in found.checks
         ],
         "lessons": found.lessons.text if found.lessons else None,
+    }
+
+
+def _selection_row(s: ChallengeSelection) -> dict:
+    """How one challenge's proposals were selected: reviews, recusals, who was screened out and why,
+    and the spread of the scores per criterion."""
+    return {
+        "challenge": s.challenge.title,
+        "reviews_per_proposal": s.reviews_per_proposal,
+        "recusals": s.recusals,
+        "eligible": s.eligible,
+        "screened_out": [
+            {"proposal": p.title, "sme": p.organisation.name, "reason": reason}
+            for p, reason in s.screened_out
+        ],
+        "criteria": [
+            {
+                "name": c.name,
+                "weight": c.weight,
+                "scores": dict(enumerate(c.counts, 1)),
+                "not_applicable": c.not_applicable,
+            }
+            for c in s.criteria
+        ],
     }
 
 
