@@ -9,21 +9,20 @@ ledger, and the report says whether the two agree to the öre.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import date, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy.orm import selectinload
 
 from challenges.accounts.models import User
 from challenges.accounts.permissions import require_manager
 from challenges.calls.events import ChallengePublished
 from challenges.calls.models import Challenge
-from challenges.core.bus import DomainEvent, Fact, get_bus
+from challenges.core.bus import Fact
 from challenges.core.errors import InvalidInput
-from challenges.core.models import Event, utcnow
+from challenges.core.models import utcnow
 from challenges.extensions import db
 from challenges.funding import checks as ledger_checks
 from challenges.funding.events import AwardBooked, AwardChangeBooked, PaymentMade
@@ -40,113 +39,31 @@ from challenges.proposals.events import ProposalSubmitted, ProposalWithdrawn
 from challenges.proposals.models import Proposal
 from challenges.reports.contents import (
     ChallengeLine,
-    ChallengeSelection,
     Check,
-    CriterionScores,
     FundedProject,
     ProgrammeReport,
     ResultLine,
+    YearMoney,
 )
+from challenges.reports.history import Events, by_id, events_until
 from challenges.reports.models import ProgrammeLessons
 from challenges.reports.money import year_money
 from challenges.reports.periods import Period, programme_start, today
+from challenges.reports.selection import selection
 from challenges.reviews.events import (
     ConflictDeclared,
-    EvaluatorRecused,
-    ProposalScreened,
-    ReviewOpened,
-    ReviewSubmitted,
 )
-from challenges.reviews.models import Assessment, ChallengeReview, Review
 
 K = AccountKind
-EVENT_TYPES: tuple[type[DomainEvent], ...] = (
-    ChallengePublished,
-    ProposalSubmitted,
-    ProposalWithdrawn,
-    ReviewOpened,
-    ProposalScreened,
-    ReviewSubmitted,
-    ConflictDeclared,
-    EvaluatorRecused,
-    AwardBooked,
-    AwardChangeBooked,
-    PaymentMade,
-    ReportApproved,
-)
-
-
-# --- building it -----------------------------------------------------------------------------------------
-
-
-Events = dict[type[DomainEvent], list[Fact]]
-
-
-def _events(until: datetime, types: tuple[type[DomainEvent], ...] = EVENT_TYPES) -> Events:
-    """The events of *types* before *until*, by type, in their order, read in today's shape."""
-    bus = get_bus()
-    found: Events = defaultdict(list)
-    for event in db.session.scalars(
-        sa.select(Event)
-        .where(Event.type.in_(bus.stored_names(*types)), Event.occurred_at < until)
-        .options(lazyload(Event.handlings))
-        .order_by(Event.occurred_at, Event.id)
-    ):
-        found[bus.event_types[event.type]].append(bus.fact(event))
-    return found
-
-
-def _by_id(model: Any, ids: set[int], *options: Any, where: Any = sa.true()) -> dict[int, Any]:
-    if not ids:
-        return {}
-    return {
-        row.id: row
-        for row in db.session.scalars(sa.select(model).where(model.id.in_(ids), where).options(*options))
-    }
 
 
 def build(programme: Programme, period: Period) -> ProgrammeReport:
     """The report of *programme* for *period*, as it stood at the end of the period's last day."""
-    events = _events(period.end_at)
+    events = events_until(period.end_at)
     year_ids = {y.id for y in programme.years}
-
-    # challenges published by the end, and their proposals
-    first_published: dict[int, datetime] = {}
-    for e in events[ChallengePublished]:
-        first_published.setdefault(e.payload["challenge_id"], e.occurred_at)
-    challenges = _by_id(
-        Challenge,
-        set(first_published),
-        selectinload(Challenge.organisation),
-        selectinload(Challenge.area),
-        selectinload(Challenge.themes),
-        selectinload(Challenge.criteria),
-        where=Challenge.programme_year_id.in_(year_ids),
-    )
-    lines = {
-        cid: ChallengeLine(c, first_published[cid], period.holds(first_published[cid]))
-        for cid, c in challenges.items()
-    }
-
-    state: dict[int, tuple[str, Fact]] = {}
-    for e in sorted(events[ProposalSubmitted] + events[ProposalWithdrawn], key=lambda e: e.occurred_at):
-        if e.payload["challenge_id"] in lines:
-            state[e.payload["proposal_id"]] = (e.type, e)
-    submitted = {pid: e for pid, (kind, e) in state.items() if kind == ProposalSubmitted.type_name}
-    first_submitted: dict[int, datetime] = {}
-    for e in events[ProposalSubmitted]:
-        first_submitted.setdefault(e.payload["proposal_id"], e.occurred_at)
-    proposals = _by_id(Proposal, set(submitted), selectinload(Proposal.organisation))
-    smes: dict[str, bool] = {}
-    for pid, e in submitted.items():
-        line = lines[e.payload["challenge_id"]]
-        line.proposals += 1
-        fresh = period.holds(first_submitted[pid])
-        line.proposals_in_period += fresh
-        name = proposals[pid].organisation.name
-        smes[name] = smes.get(name, False) or fresh
-
-    selections, reviews_total = _selection(events, lines, proposals)
+    lines = _challenge_lines(events, period, year_ids)
+    proposals, smes = _proposals(events, period, lines)
+    selections, reviews_total = selection(events, lines, proposals)
     applicants = {p.organisation.org_number for p in proposals.values()}
     declared = [e for e in events[ConflictDeclared] if e.payload["org_number"] in applicants]
     funded = _funded(events, period, year_ids)
@@ -155,8 +72,90 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
         if funded_line is not None and f.status != "cancelled":
             funded_line.awards += 1
             funded_line.awarded_ore += f.awarded_ore
-    results = _results(events, period, funded)
     years, total, timeline, balances = year_money(programme, period)
+    lessons = db.session.scalar(
+        sa.select(ProgrammeLessons).where(
+            ProgrammeLessons.programme_id == programme.id, ProgrammeLessons.as_of == period.end
+        )
+    )
+    ordered = sorted(lines.values(), key=lambda line: (line.published_at, line.challenge.id))
+    return ProgrammeReport(
+        programme=programme,
+        period=period,
+        made_at=utcnow(),
+        challenges=ordered,
+        owners=sorted({line.challenge.organisation.name for line in ordered}),
+        smes=sorted(smes),
+        smes_in_period=sum(smes.values()),
+        selections=selections,
+        conflicts_declared=len(declared),
+        conflicts_in_period=sum(1 for e in declared if period.holds(e.occurred_at)),
+        funded=funded,
+        results=_results(events, period, funded),
+        years=years,
+        total=total,
+        checks=_checks(period, year_ids, funded, total, timeline, balances),
+        timeline=timeline,
+        lessons=lessons,
+        reviews_submitted=reviews_total,
+    )
+
+
+def _challenge_lines(events: Events, period: Period, year_ids: set[int]) -> dict[int, ChallengeLine]:
+    """The challenges of the programme's years published by the end, each with when it first was."""
+    first_published: dict[int, datetime] = {}
+    for e in events[ChallengePublished]:
+        first_published.setdefault(e.payload["challenge_id"], e.occurred_at)
+    challenges = by_id(
+        Challenge,
+        set(first_published),
+        selectinload(Challenge.organisation),
+        selectinload(Challenge.area),
+        selectinload(Challenge.themes),
+        selectinload(Challenge.criteria),
+        where=Challenge.programme_year_id.in_(year_ids),
+    )
+    return {
+        cid: ChallengeLine(c, first_published[cid], period.holds(first_published[cid]))
+        for cid, c in challenges.items()
+    }
+
+
+def _proposals(
+    events: Events, period: Period, lines: dict[int, ChallengeLine]
+) -> tuple[dict[int, Proposal], dict[str, bool]]:
+    """The proposals standing submitted at the end (counted on their challenge's line), and each
+    applicant SME by name, true when it first submitted within the period."""
+    state: dict[int, tuple[str, Fact]] = {}
+    for e in sorted(events[ProposalSubmitted] + events[ProposalWithdrawn], key=lambda e: e.occurred_at):
+        if e.payload["challenge_id"] in lines:
+            state[e.payload["proposal_id"]] = (e.type, e)
+    submitted = {pid: e for pid, (kind, e) in state.items() if kind == ProposalSubmitted.type_name}
+    first_submitted: dict[int, datetime] = {}
+    for e in events[ProposalSubmitted]:
+        first_submitted.setdefault(e.payload["proposal_id"], e.occurred_at)
+    proposals = by_id(Proposal, set(submitted), selectinload(Proposal.organisation))
+    smes: dict[str, bool] = {}
+    for pid, e in submitted.items():
+        line = lines[e.payload["challenge_id"]]
+        line.proposals += 1
+        fresh = period.holds(first_submitted[pid])
+        line.proposals_in_period += fresh
+        name = proposals[pid].organisation.name
+        smes[name] = smes.get(name, False) or fresh
+    return proposals, smes
+
+
+def _checks(
+    period: Period,
+    year_ids: set[int],
+    funded: list[FundedProject],
+    total: YearMoney,
+    timeline: list[tuple[date, int, int, int]],
+    balances: dict[tuple[int, AccountKind], int],
+) -> list[Check]:
+    """The money counted twice, from the events and from the ledger; up to today, also against the
+    live accounts."""
     _day, _awarded, paid_by_ledger, _admin = timeline[-1]  # the payment transfers up to the end
     by_kind: dict[AccountKind, int] = defaultdict(int)
     for (_year, kind), amount in balances.items():
@@ -183,114 +182,32 @@ def build(programme: Programme, period: Period) -> ProgrammeReport:
             for kind in AccountKind
         ),
     ]
-    if period.end >= today():
-        rows = db.session.execute(
-            sa.select(Account.kind, sa.func.sum(Account.balance_ore))
-            .where(Account.programme_year_id.in_(year_ids))
-            .group_by(Account.kind)
-        )
-        live = {kind: int(sum_ or 0) for kind, sum_ in rows}
-        checks += [
-            Check(_("Paid out, in the live ledger's accounts"), total.paid, live.get(K.paid_out, 0)),
-            Check(_("Committed, in the live ledger's accounts"), total.committed, live.get(K.commitment, 0)),
-            Check(
-                _("Administration spent, in the live ledger's accounts"),
-                total.admin_spent,
-                live.get(K.admin_spent, 0),
-            ),
-        ]
-    lessons = db.session.scalar(
-        sa.select(ProgrammeLessons).where(
-            ProgrammeLessons.programme_id == programme.id, ProgrammeLessons.as_of == period.end
-        )
-    )
-    ordered = sorted(lines.values(), key=lambda line: (line.published_at, line.challenge.id))
-    return ProgrammeReport(
-        programme=programme,
-        period=period,
-        made_at=utcnow(),
-        challenges=ordered,
-        owners=sorted({line.challenge.organisation.name for line in ordered}),
-        smes=sorted(smes),
-        smes_in_period=sum(smes.values()),
-        selections=selections,
-        conflicts_declared=len(declared),
-        conflicts_in_period=sum(1 for e in declared if period.holds(e.occurred_at)),
-        funded=funded,
-        results=results,
-        years=years,
-        total=total,
-        checks=checks,
-        timeline=timeline,
-        lessons=lessons,
-        reviews_submitted=reviews_total,
-    )
+    return checks if period.end < today() else [*checks, *_live_checks(year_ids, total)]
 
 
-def _selection(
-    events: Events, lines: dict[int, ChallengeLine], proposals: dict[int, Proposal]
-) -> tuple[list[ChallengeSelection], int]:
-    opened = {e.payload["review_id"] for e in events[ReviewOpened] if e.payload["challenge_id"] in lines}
-    reviews = _by_id(
-        ChallengeReview,
-        opened,
-        selectinload(ChallengeReview.challenge).selectinload(Challenge.criteria),
-        selectinload(ChallengeReview.assessments)
-        .selectinload(Assessment.proposal)
-        .selectinload(Proposal.organisation),
+def _live_checks(year_ids: set[int], total: YearMoney) -> list[Check]:
+    """The money counted from the events, against the live ledger's accounts (a report up to today)."""
+    rows = db.session.execute(
+        sa.select(Account.kind, sa.func.sum(Account.balance_ore))
+        .where(Account.programme_year_id.in_(year_ids))
+        .group_by(Account.kind)
     )
-    assessments = {a.id: a for r in reviews.values() for a in r.assessments}
-    screened: dict[int, dict[str, Any]] = {}
-    for e in events[ProposalScreened]:
-        if e.payload["assessment_id"] in assessments:
-            screened[e.payload["assessment_id"]] = e.payload
-    review_events = [e for e in events[ReviewSubmitted] if e.payload["assessment_id"] in assessments]
-    written = _by_id(Review, {e.payload["review_id"] for e in review_events}, selectinload(Review.assignment))
-    recused = Counter(
-        e.payload["assessment_id"]
-        for e in events[EvaluatorRecused]
-        if e.payload["assessment_id"] in assessments
-    )
-    selections = []
-    for review in sorted(reviews.values(), key=lambda r: (lines[r.challenge_id].published_at, r.id)):
-        mine = [a for a in review.assessments if a.proposal_id in proposals]
-        out = [
-            (a.proposal, screened[a.id].get("reason") or a.ineligible_reason or "")
-            for a in mine
-            if a.id in screened and not screened[a.id]["eligible"]
-        ]
-        lines[review.challenge_id].screened_out = len(out)
-        mine_reviews = [
-            written[e.payload["review_id"]]
-            for e in review_events
-            if assessments[e.payload["assessment_id"]].review_id == review.id
-        ]
-        per_proposal = Counter(r.assignment.assessment_id for r in mine_reviews)
-        eligible = [a for a in mine if a.id in screened and screened[a.id]["eligible"]]
-        criteria = []
-        for criterion in review.challenge.criteria:
-            given = [r.scores.get(str(criterion.id)) for r in mine_reviews]
-            counts = [sum(1 for s in given if s == score) for score in range(1, 8)]
-            criteria.append(
-                CriterionScores(criterion.name, criterion.weight, counts, sum(1 for s in given if s is None))
-            )
-        selections.append(
-            ChallengeSelection(
-                challenge=review.challenge,
-                reviews_per_proposal=[per_proposal[a.id] for a in eligible],
-                recusals=sum(recused[a.id] for a in mine),
-                criteria=criteria,
-                eligible=len(eligible),
-                screened_out=out,
-            )
-        )
-    return selections, len(written)
+    live = {kind: int(sum_ or 0) for kind, sum_ in rows}
+    return [
+        Check(_("Paid out, in the live ledger's accounts"), total.paid, live.get(K.paid_out, 0)),
+        Check(_("Committed, in the live ledger's accounts"), total.committed, live.get(K.commitment, 0)),
+        Check(
+            _("Administration spent, in the live ledger's accounts"),
+            total.admin_spent,
+            live.get(K.admin_spent, 0),
+        ),
+    ]
 
 
 def _funded(events: Events, period: Period, year_ids: set[int]) -> list[FundedProject]:
     booked = {e.payload["award_id"]: e for e in events[AwardBooked]}
     proposal = selectinload(Award.proposal)
-    awards = _by_id(
+    awards = by_id(
         Award,
         set(booked),
         selectinload(Award.programme_year),
@@ -361,7 +278,7 @@ def funded_projects(programme: Programme) -> list[FundedProject]:
     """Every project the programme has funded, as it stands now (the public, open-data list)."""
     period = Period(programme_start(programme), today())
     types = (AwardBooked, AwardChangeBooked, PaymentMade, ReportApproved)
-    return _funded(_events(period.end_at, types), period, {y.id for y in programme.years})
+    return _funded(events_until(period.end_at, types), period, {y.id for y in programme.years})
 
 
 def save_lessons(programme: Programme, as_of: date, text: str, *, by: User) -> ProgrammeLessons:

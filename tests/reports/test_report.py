@@ -24,9 +24,9 @@ from challenges.projects import services as projects
 from challenges.projects.models import Project, ProjectReport, ReportKind
 from challenges.projects.services import ReportContent
 from challenges.reports import periods, services
+from challenges.reports.data import report_data
 from challenges.reports.models import ProgrammeLessons
 from challenges.reports.periods import Period
-from challenges.reports.views import report_data
 
 SEK = 100
 FINAL = ReportContent(
