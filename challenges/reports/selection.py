@@ -28,6 +28,7 @@ from challenges.reviews.models import Assessment, ChallengeReview, Review
 def selection(
     events: Events, lines: dict[int, ChallengeLine], proposals: dict[int, Proposal]
 ) -> tuple[list[ChallengeSelection], int]:
+    """Each challenge's selection (in the order they were published) and how many reviews were written."""
     opened = {e.payload["review_id"] for e in events[ReviewOpened] if e.payload["challenge_id"] in lines}
     reviews = by_id(
         ChallengeReview,
@@ -52,11 +53,7 @@ def selection(
     selections = []
     for review in sorted(reviews.values(), key=lambda r: (lines[r.challenge_id].published_at, r.id)):
         mine = [a for a in review.assessments if a.proposal_id in proposals]
-        out = [
-            (a.proposal, screened[a.id].get("reason") or a.ineligible_reason or "")
-            for a in mine
-            if a.id in screened and not screened[a.id]["eligible"]
-        ]
+        out = _screened_out(mine, screened)
         lines[review.challenge_id].screened_out = len(out)
         mine_reviews = [
             written[e.payload["review_id"]]
@@ -65,21 +62,36 @@ def selection(
         ]
         per_proposal = Counter(r.assignment.assessment_id for r in mine_reviews)
         eligible = [a for a in mine if a.id in screened and screened[a.id]["eligible"]]
-        criteria = []
-        for criterion in review.challenge.criteria:
-            given = [r.scores.get(str(criterion.id)) for r in mine_reviews]
-            counts = [sum(1 for s in given if s == score) for score in range(1, 8)]
-            criteria.append(
-                CriterionScores(criterion.name, criterion.weight, counts, sum(1 for s in given if s is None))
-            )
         selections.append(
             ChallengeSelection(
                 challenge=review.challenge,
                 reviews_per_proposal=[per_proposal[a.id] for a in eligible],
                 recusals=sum(recused[a.id] for a in mine),
-                criteria=criteria,
+                criteria=_scores(review, mine_reviews),
                 eligible=len(eligible),
                 screened_out=out,
             )
         )
     return selections, len(written)
+
+
+def _screened_out(mine: list[Assessment], screened: dict[int, dict[str, Any]]) -> list[tuple[Proposal, str]]:
+    """The proposals screened out, each with the reason the programme gave."""
+    return [
+        (a.proposal, screened[a.id].get("reason") or a.ineligible_reason or "")
+        for a in mine
+        if a.id in screened and not screened[a.id]["eligible"]
+    ]
+
+
+def _scores(review: ChallengeReview, reviews: list[Review]) -> list[CriterionScores]:
+    """How often each score from 1 to 7 was given on each of the challenge's criteria, and how often
+    a criterion was left as not applicable."""
+    criteria = []
+    for criterion in review.challenge.criteria:
+        given = [r.scores.get(str(criterion.id)) for r in reviews]
+        counts = [sum(1 for s in given if s == score) for score in range(1, 8)]
+        criteria.append(
+            CriterionScores(criterion.name, criterion.weight, counts, sum(1 for s in given if s is None))
+        )
+    return criteria

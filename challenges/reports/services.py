@@ -204,12 +204,12 @@ def _live_checks(year_ids: set[int], total: YearMoney) -> list[Check]:
     ]
 
 
-def _funded(events: Events, period: Period, year_ids: set[int]) -> list[FundedProject]:
-    booked = {e.payload["award_id"]: e for e in events[AwardBooked]}
+def _booked_awards(booked: set[int], year_ids: set[int]) -> tuple[dict[int, Award], dict[int, Project]]:
+    """The awards booked in the programme's years, with what their rows show, and their projects."""
     proposal = selectinload(Award.proposal)
     awards = by_id(
         Award,
-        set(booked),
+        booked,
         selectinload(Award.programme_year),
         proposal.selectinload(Proposal.organisation),
         proposal.selectinload(Proposal.versions),  # the project's title is its latest version's
@@ -219,16 +219,19 @@ def _funded(events: Events, period: Period, year_ids: set[int]) -> list[FundedPr
         ),
         where=Award.programme_year_id.in_(year_ids),
     )
-    projects = (
-        {
-            p.award_id: p
-            for p in db.session.scalars(
-                sa.select(Project).where(Project.award_id.in_(awards)).options(selectinload(Project.reports))
-            )
-        }
-        if awards
-        else {}
+    if not awards:
+        return awards, {}
+    projects = db.session.scalars(
+        sa.select(Project).where(Project.award_id.in_(awards)).options(selectinload(Project.reports))
     )
+    return awards, {p.award_id: p for p in projects}
+
+
+def _funded(events: Events, period: Period, year_ids: set[int]) -> list[FundedProject]:
+    """The funded projects as the events tell them up to the end: what was awarded less the changes,
+    what was paid (and in the period), running, completed or cancelled."""
+    booked = {e.payload["award_id"]: e for e in events[AwardBooked]}
+    awards, projects = _booked_awards(set(booked), year_ids)
     completed = {e.payload["report_id"] for e in events[ReportApproved] if e.payload.get("final")}
     funded = {
         aid: FundedProject(
