@@ -14,12 +14,8 @@ from challenges.funding.models import (
     Award,
     AwardStatus,
     Instalment,
-    InstalmentCondition,
     Posting,
 )
-
-MAX_EUR_RATE_ORE = 100_00  # 100 kronor per euro: anything above is a typing error
-DEFAULT_PLAN = ((InstalmentCondition.start, 60), (InstalmentCondition.final_report, 40))
 
 
 def book(event: Fact) -> None:

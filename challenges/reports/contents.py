@@ -10,44 +10,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from challenges.calls.events import ChallengePublished
 from challenges.calls.models import Challenge
-from challenges.core.bus import DomainEvent
-from challenges.funding.events import AwardBooked, AwardChangeBooked, PaymentMade
 from challenges.funding.models import (
-    AccountKind,
     Award,
     Programme,
 )
-from challenges.projects.events import ReportApproved
 from challenges.projects.models import Project, ProjectReport
-from challenges.proposals.events import ProposalSubmitted, ProposalWithdrawn
 from challenges.proposals.models import Proposal
 from challenges.reports.models import ProgrammeLessons
 from challenges.reports.periods import Period
-from challenges.reviews.events import (
-    ConflictDeclared,
-    EvaluatorRecused,
-    ProposalScreened,
-    ReviewOpened,
-    ReviewSubmitted,
-)
-
-K = AccountKind
-EVENT_TYPES: tuple[type[DomainEvent], ...] = (
-    ChallengePublished,
-    ProposalSubmitted,
-    ProposalWithdrawn,
-    ReviewOpened,
-    ProposalScreened,
-    ReviewSubmitted,
-    ConflictDeclared,
-    EvaluatorRecused,
-    AwardBooked,
-    AwardChangeBooked,
-    PaymentMade,
-    ReportApproved,
-)
 
 
 @dataclass

@@ -9,11 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from challenges.calls.events import ChallengePublished
-from challenges.core.bus import DomainEvent
 from challenges.core.formatting import local_day
 from challenges.extensions import db
-from challenges.funding.events import AwardBooked, AwardChangeBooked, PaymentMade
 from challenges.funding.models import (
     Account,
     AccountKind,
@@ -21,33 +18,10 @@ from challenges.funding.models import (
     Transfer,
     TransferKind,
 )
-from challenges.projects.events import ReportApproved
-from challenges.proposals.events import ProposalSubmitted, ProposalWithdrawn
 from challenges.reports.contents import YearMoney
 from challenges.reports.periods import Period, programme_start
-from challenges.reviews.events import (
-    ConflictDeclared,
-    EvaluatorRecused,
-    ProposalScreened,
-    ReviewOpened,
-    ReviewSubmitted,
-)
 
 K = AccountKind
-EVENT_TYPES: tuple[type[DomainEvent], ...] = (
-    ChallengePublished,
-    ProposalSubmitted,
-    ProposalWithdrawn,
-    ReviewOpened,
-    ProposalScreened,
-    ReviewSubmitted,
-    ConflictDeclared,
-    EvaluatorRecused,
-    AwardBooked,
-    AwardChangeBooked,
-    PaymentMade,
-    ReportApproved,
-)
 
 
 def year_money(

@@ -9,40 +9,11 @@ from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 
-from challenges.calls.events import ChallengePublished
-from challenges.core.bus import DomainEvent
 from challenges.core.errors import InvalidInput
 from challenges.core.formatting import from_local, local_day
 from challenges.core.models import utcnow
-from challenges.funding.events import AwardBooked, AwardChangeBooked, PaymentMade
 from challenges.funding.models import (
-    AccountKind,
     Programme,
-)
-from challenges.projects.events import ReportApproved
-from challenges.proposals.events import ProposalSubmitted, ProposalWithdrawn
-from challenges.reviews.events import (
-    ConflictDeclared,
-    EvaluatorRecused,
-    ProposalScreened,
-    ReviewOpened,
-    ReviewSubmitted,
-)
-
-K = AccountKind
-EVENT_TYPES: tuple[type[DomainEvent], ...] = (
-    ChallengePublished,
-    ProposalSubmitted,
-    ProposalWithdrawn,
-    ReviewOpened,
-    ProposalScreened,
-    ReviewSubmitted,
-    ConflictDeclared,
-    EvaluatorRecused,
-    AwardBooked,
-    AwardChangeBooked,
-    PaymentMade,
-    ReportApproved,
 )
 
 
