@@ -81,7 +81,7 @@ def resolve(path: str) -> Callable[..., Any]:
     return import_attribute(_ALIASES.get(path, path))
 
 
-def options(func: Declared, **overrides: Any) -> dict[str, Any]:
+def _options(func: Declared, **overrides: Any) -> dict[str, Any]:
     """RQ's options for one job of *func*: its time limit and retries, then *overrides*."""
     kind = func.job
     found: dict[str, Any] = {"job_timeout": kind.timeout}
@@ -104,7 +104,7 @@ def enqueue(
     if name is None:
         raise ValueError(f"{func.job.path} runs on the queue each enqueue names")
     target = Queue(name, connection=get_redis())
-    settings = options(func, **overrides)
+    settings = _options(func, **overrides)
     if at is not None:
         return target.enqueue_at(at, func.job.path, *args, **settings)
     if delay > 0:
