@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from multiprocessing.connection import Connection
 from typing import Any
@@ -39,6 +39,7 @@ from bench._services import platform as platform_services
 from challenges.devserver import free_port
 
 DOMAIN = "followers.bench.example.com"
+QUEUES = "workflow,notifications"  # what the workers serve
 
 
 class Inbox:
@@ -176,11 +177,12 @@ def _followers(app, count: int) -> int:
     return theme_id
 
 
-def _publish(app, theme_id: int) -> None:
+def _submitted(app, theme_id: int) -> int:
+    """A challenge in the theme, submitted for the programme's approval (committed); returns its id."""
     from challenges.calls import services as calls
     from challenges.calls.models import Topic, TopicKind
     from challenges.core.models import utcnow
-    from challenges.demo import AGREEMENT, MANAGER, _person
+    from challenges.demo import AGREEMENT, _person
     from challenges.extensions import db
     from challenges.funding.models import ProgrammeYear
 
@@ -209,8 +211,46 @@ def _publish(app, theme_id: int) -> None:
         )
         challenge = calls.create_challenge(content, by=owner)
         calls.submit_challenge(challenge, by=owner)
-        calls.approve_challenge(challenge, by=_person(MANAGER[1]))
         db.session.commit()
+        challenge_id = challenge.id
+        db.session.remove()
+    return challenge_id
+
+
+def _publish(app, challenge_id: int) -> None:
+    """The programme manager approves the challenge: it is published (the timed commit)."""
+    from challenges.calls import services as calls
+    from challenges.calls.models import Challenge
+    from challenges.core.models import must_get
+    from challenges.demo import MANAGER, _person
+    from challenges.extensions import db
+
+    with app.app_context():
+        calls.approve_challenge(must_get(Challenge, challenge_id), by=_person(MANAGER[1]))
+        db.session.commit()
+        db.session.remove()
+
+
+def _idle(app, since: datetime) -> None:
+    """Wait until the workers have nothing left to do: every event handled, every message written
+    *since* (by the submission) sent."""
+    from challenges.core.models import EventHandling, HandlingState
+    from challenges.extensions import db
+    from challenges.notifications.models import MailMessage, MessageState
+
+    waiting = (MessageState.queued, MessageState.sending, MessageState.failed)
+    with app.app_context():
+        while db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(EventHandling)
+            .where(EventHandling.state == HandlingState.pending, EventHandling.queue.in_(QUEUES.split(",")))
+        ) or db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(MailMessage)
+            .where(MailMessage.state.in_(waiting), MailMessage.created_at >= since)
+        ):
+            db.session.rollback()
+            time.sleep(0.05)
         db.session.remove()
 
 
@@ -220,9 +260,12 @@ def platform(app, r: Redis, inbox: SMTPServer, followers: int, workers: int) -> 
     r.flushdb()
     inbox.clear()
     theme_id = _followers(app, followers)
-    with bench_workers(r, "platform", "workflow,notifications", workers):
+    since = datetime.now(UTC)
+    challenge_id = _submitted(app, theme_id)
+    with bench_workers(r, "platform", QUEUES, workers):
+        _idle(app, since)
         started = time.perf_counter()
-        _publish(app, theme_id)
+        _publish(app, challenge_id)
         deadline = time.monotonic() + 1800
         while inbox.count() < followers and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -240,11 +283,11 @@ def killed(app, r: Redis, inbox: SMTPServer, followers: int, workers: int, kills
     fresh_database(app)
     r.flushdb()
     inbox.clear()
-    theme_id = _followers(app, followers)
+    challenge_id = _submitted(app, _followers(app, followers))
     app.config["EVENT_STALL_SECONDS"] = 5  # the sweeper frees a killed job's claim after 5 s
     made = 0
-    with bench_workers(r, "platform", "workflow,notifications", workers) as procs:
-        _publish(app, theme_id)
+    with bench_workers(r, "platform", QUEUES, workers) as procs:
+        _publish(app, challenge_id)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             if inbox.count() >= followers and _distinct(inbox.snapshot()) >= followers:
@@ -254,9 +297,7 @@ def killed(app, r: Redis, inbox: SMTPServer, followers: int, workers: int, kills
                 os.kill(pid, signal.SIGKILL)
                 made += 1
                 procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "bench._worker", "platform", "workflow,notifications", "0"]
-                    )
+                    subprocess.Popen([sys.executable, "-m", "bench._worker", "platform", QUEUES, "0"])
                 )
                 pop(r, "bench:ready", seconds=120)
             with app.app_context():

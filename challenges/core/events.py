@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, selectinload
 from challenges.core.bus import DomainEvent, get_bus
 from challenges.core.jobs import enqueue, job, lost_jobs
 from challenges.core.models import Event, EventHandling, HandlingState, job_id_for, utcnow
-from challenges.core.transaction import commit, commit_first
+from challenges.core.transaction import RUNNING_HANDLING, HandledElsewhere, commit, commit_first
 from challenges.extensions import db, get_redis
 
 log = logging.getLogger(__name__)
@@ -354,6 +354,7 @@ def run_handler(event_id: str, handler_name: str) -> str:
         db.session.rollback()
         return "already handled"
     bus = get_bus()
+    db.session.info[RUNNING_HANDLING] = (event_id, handler_name)
     try:
         bus.handler(handler_name).func(bus.load(handling.event), handling.event)
         handling = db.session.get(EventHandling, (event_id, handler_name), with_for_update=True)
@@ -363,10 +364,15 @@ def run_handler(event_id: str, handler_name: str) -> str:
         handling.completed_at = utcnow()
         handling.last_error = None
         commit()
+    except HandledElsewhere:
+        db.session.rollback()
+        return "already handled"
     except Exception as exc:
         db.session.rollback()
         _record_failure(event_id, handler_name, exc)
         raise
+    finally:
+        db.session.info.pop(RUNNING_HANDLING, None)
     return "handled"
 
 

@@ -8,7 +8,8 @@ another request) becomes the error page, as any other exception does, and nothin
 
 A job's transaction is committed by :func:`commit`, called by the job runner after a handler and
 by the few jobs that must keep each step as it is made (a sending job records each delivery before
-the next message). :func:`commit_first` is the one commit that expects to lose a race.
+the next message). :func:`commit_first` is the one commit that expects to lose a race, and :func:`commit_part` keeps a
+handler's work in parts when it is many independent rows (a notice to thousands of followers).
 
 Something done outside the database while a transaction is open (a file written before its row)
 is undone with :func:`on_rollback` when that transaction does not commit.
@@ -24,6 +25,7 @@ from flask import Flask, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
+from challenges.core.models import EventHandling, HandlingState
 from challenges.extensions import db
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,30 @@ def commit_first() -> bool:
     except IntegrityError:
         db.session.rollback()
         return False
+    return True
+
+
+# session.info: the (event, handler) whose handler events.run_handler is running
+RUNNING_HANDLING = "challenges_running_handling"
+
+
+class HandledElsewhere(Exception):
+    """Another run of the same handling finished it while this one had let go of its lock."""
+
+
+def commit_part() -> bool:
+    """For a handler whose work is many rows each written once (a notice to thousands): keep what it
+    has written so far, so that it can be acted on while the rest is written, then lock its handling
+    again. A second run of the handling waits on that lock and finds what was kept; a run that finds
+    the handling finished by another stops with :class:`HandledElsewhere`. Outside a handler's run,
+    nothing is committed and the answer is False."""
+    running = db.session.info.get(RUNNING_HANDLING)
+    if running is None:
+        return False
+    commit()
+    handling = db.session.get(EventHandling, running, with_for_update=True, populate_existing=True)
+    if handling is None or handling.state is not HandlingState.pending:
+        raise HandledElsewhere(running)
     return True
 
 

@@ -50,6 +50,7 @@ def send_match(e: events.ChallengePublished, record: Event) -> None:
         "challenge_match",
         recipients_of(following.followers(challenge, of_challenge=False)),
         challenge=challenge,
+        in_parts=True,
     )
 
 
@@ -85,6 +86,7 @@ def send_answer(e: events.QuestionAnswered, record: Event) -> None:
         challenge=challenge,
         question=question,
         asker=False,
+        in_parts=True,
     )
 
 

@@ -39,6 +39,7 @@ from challenges.accounts.sessions import SESSION_COUNTS
 from challenges.core.bus import get_bus
 from challenges.core.models import Event, utcnow
 from challenges.core.security import is_header_safe
+from challenges.core.transaction import commit_part
 from challenges.core.translation import lazy_gettext as _l
 from challenges.extensions import db
 from challenges.notifications.catalogue import CATALOGUE, Notice
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 MAIL_KEY = "challenges_mail"
 BATCH = 500  # messages per send job (one SMTP connection, one claim); fewer per job cost more jobs
+PART = BATCH  # messages written and committed together by a notice written in parts
 JOB_TIMEOUT = 300  # RQ stops a send job after this long
 # A claimed message not marked within this time is taken to be abandoned by a stopped worker: well
 # beyond the job's timeout. The sweeper frees the claim much sooner when the job holding it is gone
@@ -179,6 +181,7 @@ def notify(
     sealed_challenge_id: int | None = None,
     subject_args: dict | None = None,
     link_token: ActionToken | None = None,
+    in_parts: bool = False,
     **context: Any,
 ) -> list[int]:
     """Write notice *key* of *record_* for each recipient who does not have it yet; flush, never commit;
@@ -189,16 +192,24 @@ def notify(
     managers until that challenge closes. A message with a one-time link gets the link's token in
     *link_token*: it is stored, and shown in the outbox and on the site, with the link left out, and
     only the copy handed to the SMTP server carries it (unless OUTBOX_SHOWS_LINKS, for development).
+
+    With *in_parts*, run by a handler whose work up to here may be kept before the rest (a notice to a
+    challenge's followers, thousands of them), the messages are written and committed ``PART`` at a
+    time, and each part goes on the queue as it is committed: the first are sent while the rest are
+    written. A run stopped between two parts is run again and writes only the messages not yet written.
     """
     shows_link = link_token is not None and current_app.config["OUTBOX_SHOWS_LINKS"]
     notice = CATALOGUE[key]
     if not get_bus().same_type(record_.type, notice.event):
         raise ValueError(f"notice {key!r} is sent for {notice.event}, not {record_.type}")
     wanted = {r.email.lower(): r for r in recipients}
-    written = sa.select(MailMessage.recipient, MailMessage.id).where(
-        MailMessage.event_id == record_.id, MailMessage.notice == key
+    ids: dict[str, int] = dict(
+        db.session.execute(
+            sa.select(MailMessage.recipient, MailMessage.id).where(
+                MailMessage.event_id == record_.id, MailMessage.notice == key
+            )
+        ).all()
     )
-    existing = set(db.session.scalars(written.with_only_columns(MailMessage.recipient)))
     rows: list[dict[str, Any]] = []
     rendered: dict[
         str, tuple[str, str, str]
@@ -206,7 +217,7 @@ def notify(
     personal = any(_names_recipient(f"email/{notice.template}.{kind}") for kind in ("txt", "html"))
     with _rendering_context():  # one request context for all the messages, not one each
         for address, recipient in wanted.items():
-            if address in existing:
+            if address in ids:
                 continue
             language = _language(recipient.language)
             if personal or language not in rendered:
@@ -232,12 +243,18 @@ def notify(
                     link_token_id=link_token.id if link_token is not None and not shows_link else None,
                 )
             )
-    if rows:  # one statement for them all, run row by row by the driver (a published challenge has thousands)
-        db.session.execute(sa.insert(MailMessage), rows)
-    ids: dict[str, int] = dict(db.session.execute(written).all())
-    db.session.info.setdefault(MAIL_KEY, []).extend(
-        ids[row["recipient"]] for row in rows if row["state"] is MessageState.queued
-    )
+    size = PART if in_parts else max(len(rows), 1)
+    for start in range(0, len(rows), size):
+        part = rows[start : start + size]
+        if start:
+            commit_part()  # the part before is kept, and goes on the queue
+        written = db.session.execute(
+            sa.insert(MailMessage).returning(MailMessage.recipient, MailMessage.id, MailMessage.state), part
+        ).all()
+        ids.update((recipient, id_) for recipient, id_, _state in written)
+        db.session.info.setdefault(MAIL_KEY, []).extend(
+            id_ for _recipient, id_, state in written if state is MessageState.queued
+        )
     return [ids[a] for a in wanted]
 
 

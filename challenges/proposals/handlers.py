@@ -93,6 +93,7 @@ def send_change(e: call_events.ChallengeClarified | call_events.DeadlineExtended
         challenge=challenge,
         note=note,
         applicant=False,
+        in_parts=True,
     )
 
 
