@@ -17,7 +17,7 @@ from challenges.accounts.models import (
 )
 from challenges.accounts.views import log_in
 from challenges.core.errors import ServiceError
-from challenges.core.pages import commit_change, form_error
+from challenges.core.pages import commit_change, deny, form_error
 from challenges.extensions import db
 
 # --- organisation membership ----------------------------------------------------------------
@@ -33,7 +33,7 @@ def organisation():
         figures.balance_sheet_total.data = org.balance_sheet_total_ore
     if request.method == "POST":
         if figures is None:
-            abort(403)
+            deny()
         if figures.validate_on_submit() and commit_change(
             figures,
             lambda: services.update_organisation_figures(

@@ -18,7 +18,7 @@ from challenges.calls.models import (
 
 # What the catalogue and a challenge's page show a visitor: a write to any of these renews them.
 from challenges.calls.views import load_challenge, page_form, topics_by_kind
-from challenges.core.pages import change_and_return
+from challenges.core.pages import change_and_return, requires
 from challenges.extensions import db
 
 # --- amendments, questions, follows ----------------------------------------------------------
@@ -104,10 +104,8 @@ def follow(challenge_id: int, action: str):
 
 
 @bp.route("/following", methods=["GET", "POST"])
-@login_required
+@requires(lambda person: person.is_sme_member)
 def following():
-    if not current_user.is_sme_member:
-        abort(403)
     grouped = topics_by_kind()
     form = forms.FollowTopicsForm()
     form.topics.choices = [(t.id, t.label) for kind in grouped.values() for t in kind]

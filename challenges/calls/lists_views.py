@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from challenges.calls import bp, forms
@@ -18,7 +18,7 @@ from challenges.calls.models import (
 )
 from challenges.calls.views import PAGE_SIZE
 from challenges.core.models import utcnow
-from challenges.core.pages import commit_change, manager_required
+from challenges.core.pages import commit_change, manager_required, requires
 from challenges.core.views import page_arg
 from challenges.extensions import db
 
@@ -31,10 +31,8 @@ def _challenge_list(query: sa.Select):
 
 
 @bp.get("/challenges/mine")
-@login_required
+@requires(lambda person: person.is_challenge_owner)
 def mine():
-    if not current_user.is_challenge_owner:
-        abort(403)
     page = _challenge_list(
         sa.select(Challenge)
         .where(Challenge.organisation_id == current_user.organisation.id)

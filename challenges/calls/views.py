@@ -37,7 +37,14 @@ from challenges.calls.models import (
 from challenges.core.errors import ServiceError
 from challenges.core.models import utcnow
 from challenges.core.pagecache import holds_until, visitor_page
-from challenges.core.pages import change_and_return, commit_change, form_error, manager_required
+from challenges.core.pages import (
+    allow,
+    change_and_return,
+    commit_change,
+    form_error,
+    manager_required,
+    requires,
+)
 from challenges.core.translation import lazy_gettext as _l
 from challenges.core.views import page_arg
 from challenges.extensions import db
@@ -251,10 +258,8 @@ def _save_draft(form: forms.ChallengeForm, challenge: Challenge | None):
 
 
 @bp.route("/challenges/new", methods=["GET", "POST"])
-@login_required
+@requires(lambda person: person.is_challenge_owner)
 def new():
-    if not current_user.is_challenge_owner:
-        abort(403)
     form = _challenge_form()
     if request.method == "GET":
         form.fill_defaults(current_user)
@@ -265,8 +270,7 @@ def new():
 @login_required
 def edit(challenge_id: int):
     challenge = load_challenge(challenge_id)
-    if not challenge.can_edit(current_user):
-        abort(403)
+    allow(challenge.can_edit(current_user))
     form = _challenge_form(challenge)
     if request.method == "GET":
         form.load(challenge)

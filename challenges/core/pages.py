@@ -1,29 +1,51 @@
 """What every package's pages share: one change posted, and kept or its refusals put on the form; a
-button that posts one change and goes back; the pages only programme managers open."""
+button that posts one change and goes back; the one way a view says who may open it (:func:`requires`, :func:`allow`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Any, NoReturn
 
-from flask import abort, flash, redirect
+from flask import flash, redirect
 from flask_login import current_user, login_required
 
-from challenges.core.errors import InvalidInput, ServiceError
+from challenges.core.errors import InvalidInput, PermissionDenied, ServiceError
 from challenges.core.forms import ConfirmForm
+from challenges.core.translation import lazy_gettext as _l
 from challenges.extensions import db
 
+NO_ACCESS = _l("You do not have access to this page.")
 
-def manager_required(view):
-    """Only programme managers; others get 403, anonymous visitors the login page."""
 
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not current_user.is_programme_manager:
-            abort(403)
-        return view(*args, **kwargs)
+def deny() -> NoReturn:
+    """The 403 page: one place answers :class:`PermissionDenied`, whichever door asked."""
+    raise PermissionDenied(str(NO_ACCESS))
 
-    return wrapped
+
+def allow(allowed: bool) -> None:
+    """A view's check of whether the person may see or do this: if not, the 403 page."""
+    if not allowed:
+        deny()
+
+
+def requires(question: Callable[[Any], bool]) -> Callable[[Callable], Callable]:
+    """A view only for signed-in people for whom *question*(person) holds (a role, a membership);
+    others get the 403 page, and visitors the login page."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            allow(question(current_user))
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+manager_required = requires(lambda person: person.is_programme_manager)
 
 
 def form_error(form, exc: ServiceError) -> None:

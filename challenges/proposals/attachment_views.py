@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from challenges.core.errors import ServiceError
 from challenges.core.forms import ConfirmForm
 from challenges.core.models import utcnow
-from challenges.core.pages import form_error
+from challenges.core.pages import allow, form_error
 from challenges.extensions import db
 from challenges.proposals import bp, files, forms, rules, services
 from challenges.proposals.models import (
@@ -26,8 +26,7 @@ from challenges.proposals.views import load_proposal, proposal_form
 @login_required
 def upload(proposal_id: int):
     proposal = load_proposal(proposal_id, for_update=True)
-    if not proposal.is_team_side(current_user):
-        abort(403)
+    allow(proposal.is_team_side(current_user))
     attachment_form = forms.AttachmentForm()
     if attachment_form.validate_on_submit():
         upload = attachment_form.file.data

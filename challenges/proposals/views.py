@@ -14,7 +14,7 @@ from challenges.calls.models import Challenge
 from challenges.core.errors import ServiceError
 from challenges.core.forms import ConfirmForm
 from challenges.core.models import utcnow
-from challenges.core.pages import change_and_return, form_error
+from challenges.core.pages import allow, change_and_return, form_error
 from challenges.extensions import db
 from challenges.proposals import bp, forms, rules, services, versions
 from challenges.proposals.models import (
@@ -169,8 +169,7 @@ def _save(form: forms.ProposalForm, challenge: Challenge, proposal: Proposal | N
 def new(challenge_id: int):
     challenge = _challenge(challenge_id)
     org = current_user.organisation
-    if not current_user.is_sme_member:
-        abort(403)
+    allow(current_user.is_sme_member)
     existing = services.proposal_of(org, challenge)
     if existing is not None:
         return redirect(url_for("proposals.edit", proposal_id=existing.id), 303)
@@ -184,8 +183,7 @@ def new(challenge_id: int):
 @login_required
 def edit(proposal_id: int):
     proposal = load_proposal(proposal_id, for_update=request.method == "POST")
-    if not proposal.is_team_side(current_user):
-        abort(403)
+    allow(proposal.is_team_side(current_user))
     if not proposal.can_change(current_user):
         flash(rules.deadline_passed_message(proposal.challenge))
         return redirect(url_for("proposals.detail", proposal_id=proposal.id), 303)
@@ -320,8 +318,7 @@ def changes(proposal_id: int):
 @login_required
 def mine():
     """Every proposal of the person's organisation, with its state."""
-    if not current_user.is_sme_member:
-        abort(403)
+    allow(current_user.is_sme_member)
     proposals = services.organisation_proposals(current_user.organisation)
     return render_template(
         "proposals/mine.html",
@@ -337,8 +334,7 @@ def for_challenge(challenge_id: int):
     """The owner and the programme: counts while the challenge is open, the proposals after."""
     challenge = _challenge(challenge_id)
     manager = current_user.is_programme_manager
-    if not (manager or challenge.is_owned_by(current_user)):
-        abort(403)
+    allow(manager or challenge.is_owned_by(current_user))
     sealed = challenge.is_open()
     counts = services.proposal_counts(challenge) if manager else None
     proposals = [] if sealed else services.submitted_proposals(challenge)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import functools
-from functools import wraps
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy.orm import joinedload, load_only
 
 from challenges.accounts.models import Role
 from challenges.calls.models import Challenge
-from challenges.core.pages import commit_change
+from challenges.core.pages import commit_change, requires
 from challenges.extensions import db
 from challenges.proposals import files
 from challenges.proposals.models import Proposal, ProposalAttachment
@@ -65,15 +64,7 @@ def review_outcome(proposal: Proposal) -> dict:
     }
 
 
-def evaluator_required(view):
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not (current_user.active and current_user.has_role(Role.evaluator)):
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
+evaluator_required = requires(lambda person: person.active and person.has_role(Role.evaluator))
 
 
 # --- evaluators -----------------------------------------------------------------------------------------

@@ -42,3 +42,30 @@ def test_a_permission_refusal_is_the_403_page_and_keeps_nothing(app, people):
     assert "You may not do this here." in response.get_data(as_text=True)
     db.session.rollback()
     assert db.session.get(User, user_id).name != "Changed before the refusal"
+
+
+# Each page that only some people may open, with someone it refuses (a role, a membership, an object).
+REFUSED = [
+    ("/admin/programmes", "sme"),  # programme managers only
+    ("/reviews", "sme"),  # evaluators only
+    ("/following", "owner"),  # members of an SME only
+    ("/challenges/mine", "sme"),  # members of an industrial company only
+    ("/challenges/new", "evaluator"),
+    ("/proposals", "owner"),  # a view's own check (allow), not its decorator
+]
+
+
+@pytest.mark.parametrize(("path", "who"), REFUSED)
+def test_every_refusal_is_the_same_403_page_and_visitors_are_sent_to_log_in(
+    app, people, make_browser, path, who
+):
+    visitor = make_browser()
+    answer = visitor.get(path)
+    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+
+    browser = make_browser()
+    browser.login(people[who].email)
+    answer = browser.get(path)
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 403
+    assert "Not allowed" in page and "You do not have access to this page." in page
