@@ -14,7 +14,7 @@ from challenges.calls.models import Challenge
 from challenges.core.errors import ServiceError
 from challenges.core.forms import ConfirmForm
 from challenges.core.models import utcnow
-from challenges.core.pages import allow, change_and_return, form_error
+from challenges.core.pages import allow, change_and_return, form_error, requires
 from challenges.extensions import db
 from challenges.proposals import bp, forms, rules, services, versions
 from challenges.proposals.models import (
@@ -315,10 +315,9 @@ def changes(proposal_id: int):
 
 
 @bp.get("/proposals")
-@login_required
+@requires(lambda person: person.is_sme_member)
 def mine():
     """Every proposal of the person's organisation, with its state."""
-    allow(current_user.is_sme_member)
     proposals = services.organisation_proposals(current_user.organisation)
     return render_template(
         "proposals/mine.html",
