@@ -306,6 +306,12 @@ def update_profile(user: User, *, name: str, language: str, mail_mode: MailMode 
     db.session.flush()
 
 
+def set_language(user: User, language: str) -> None:
+    """The language *user* reads the site and their mail in (one of the site's languages)."""
+    user.language = language
+    db.session.flush()
+
+
 def update_organisation_figures(
     org: Organisation,
     *,

@@ -17,10 +17,10 @@ from challenges.accounts.models import (
     TokenKind,
     User,
 )
-from challenges.core.errors import ServiceError
+from challenges.core.errors import PermissionDenied, ServiceError
 from challenges.core.pages import form_error
-from challenges.core.security import DEVICE_DAYS, device_user, device_value, local_target
-from challenges.extensions import db, limiter, login_manager
+from challenges.core.security import DEVICE_DAYS, device_user, device_value, from_this_site, local_target
+from challenges.extensions import csrf, db, limiter, login_manager
 
 
 @login_manager.user_loader
@@ -282,3 +282,26 @@ def change_password():
             flash(_("Your password has been changed. Your other sessions have been logged out."))
             return redirect(url_for("accounts.account"), 303)
     return render_template("accounts/account.html", form=form, password_form=password_form)
+
+
+@bp.post("/language")
+@csrf.exempt
+def set_language():
+    """Switch the language.
+
+    A visitor's choice changes only their own cookie, so it needs no CSRF token (the public
+    pages carry none and read the same for every visitor), but it must come from this site:
+    a browser leaves the Lax session cookie off another site's POST, and answering it would
+    replace the cookie of someone logged in. The choice of someone logged in is saved to
+    their account, and their request must carry a token.
+    """
+    if current_user.is_authenticated:
+        csrf.protect()
+    elif not from_this_site():
+        raise PermissionDenied(_("The language can only be changed from this site's own pages."))
+    language = request.form.get("language", "")
+    if language in current_app.config["LANGUAGES"]:
+        session["language"] = language
+        if current_user.is_authenticated:
+            services.set_language(current_user, language)
+    return redirect(local_target(request.form.get("next")), 303)
