@@ -1082,3 +1082,43 @@ def test_more_than_an_award_has_committed_is_refused_as_such(people, year, award
     row = _book(event_type, award_id=award_row.id, programme_year_id=year.id, amount_ore=100, **extra)
     posting = db.session.get(Posting, row.id)
     assert (posting.booked, posting.reason) == (False, "exceeds_commitment")
+
+
+def test_a_refused_reduction_and_cancellation_are_put_back_as_they_were(people, year, award_row):
+    """The services mark a reduction or a cancellation at once; when the ledger then refuses it (here:
+    nothing was ever committed for the award), the ledger worker puts the award back and says why."""
+    from challenges.funding.models import Instalment, InstalmentCondition
+
+    paid = Instalment(position=1, condition=InstalmentCondition.start, amount_ore=60_000 * SEK)
+    paid.approved_at = utcnow()
+    first = Instalment(position=2, condition=InstalmentCondition.start, amount_ore=40_000 * SEK)
+    last = Instalment(position=3, condition=InstalmentCondition.final_report, amount_ore=70_000 * SEK)
+    award_row.instalments.extend([paid, first, last])
+    award_row.status = AwardStatus.cancelled  # as the cancellation's service left it
+    award_row.amount_ore = (
+        170_000 * SEK
+    )  # as the reduction's service left it: 30 000 kr less, and its last unpaid instalment
+    db.session.flush()
+    reduced = record(
+        events.AwardReduced(award_id=award_row.id, programme_year_id=year.id, amount_ore=30_000 * SEK)
+    )
+    cancelled = record(
+        events.AwardCancelled(award_id=award_row.id, programme_year_id=year.id, amount_ore=170_000 * SEK)
+    )
+    db.session.flush()
+    booking.book_many([reduced, cancelled])
+    assert award_row.amount_ore == 200_000 * SEK
+    assert [i.amount_ore for i in award_row.instalments] == [60_000 * SEK, 40_000 * SEK, 100_000 * SEK]
+    assert award_row.status is AwardStatus.booked
+    told = [
+        e.payload
+        for e in db.session.scalars(
+            sa.select(Event).where(Event.type == "PostingRefused").order_by(Event.occurred_at)
+        )
+    ]
+    assert sorted((p["refused_event_id"], p["kind"], p["reason"]) for p in told) == sorted(
+        [
+            (reduced.id, "AwardReduced", "exceeds_commitment"),
+            (cancelled.id, "AwardCancelled", "exceeds_commitment"),
+        ]
+    )
