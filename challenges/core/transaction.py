@@ -57,20 +57,19 @@ class HandledElsewhere(Exception):
     """Another run of the same handling finished it while this one had let go of its lock."""
 
 
-def commit_part() -> bool:
+def commit_part() -> None:
     """For a handler whose work is many rows each written once (a notice to thousands): keep what it
     has written so far, so that it can be acted on while the rest is written, then lock its handling
     again. A second run of the handling waits on that lock and finds what was kept; a run that finds
     the handling finished by another stops with :class:`HandledElsewhere`. Outside a handler's run,
-    nothing is committed and the answer is False."""
+    nothing is committed."""
     running = db.session.info.get(RUNNING_HANDLING)
     if running is None:
-        return False
+        return
     commit()
     handling = db.session.get(EventHandling, running, with_for_update=True, populate_existing=True)
     if handling is None or handling.state is not HandlingState.pending:
         raise HandledElsewhere(running)
-    return True
 
 
 def on_rollback(undo: Callable[[], None]) -> None:
