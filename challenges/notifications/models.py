@@ -47,10 +47,23 @@ SENDABLE = (MessageState.queued, MessageState.failed)
 RESENDABLE = (MessageState.dead, MessageState.sent, MessageState.stored)
 
 
+class MailContent(Model):
+    """What a message says: its subject and its two bodies, written once for every recipient who gets
+    the same words (a notice to a challenge's thousands of followers has one per language)."""
+
+    __tablename__ = "mail_content"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    body_text: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str] = mapped_column(sa.Text)
+
+
 class MailMessage(Model):
     """One notice rendered for one recipient of one event: the delivery record, the local outbox and
     the person's in-app notification. Sent at most once per (event, notice, recipient), except by a
-    manager's explicit resend."""
+    manager's explicit resend. What it says is its :class:`MailContent`, shared with the recipients
+    who get the same words."""
 
     __tablename__ = "mail_message"
     __table_args__ = (
@@ -76,9 +89,9 @@ class MailMessage(Model):
     event: Mapped[Event] = relationship()
     language: Mapped[str] = mapped_column(sa.String(2))
     message_id: Mapped[str] = mapped_column(sa.String(120), unique=True)
-    subject: Mapped[str] = mapped_column(sa.String(200))
-    body_text: Mapped[str] = mapped_column(sa.Text)
-    body_html: Mapped[str] = mapped_column(sa.Text)
+    content_id: Mapped[int] = mapped_column(sa.ForeignKey("mail_content.id"))
+    # Loaded for many messages at once by one statement that reads each content once.
+    content: Mapped[MailContent] = relationship(lazy="selectin")
     state: Mapped[MessageState] = mapped_column(
         enum_column(MessageState, "message_state"), default=MessageState.queued
     )
@@ -105,6 +118,18 @@ class MailMessage(Model):
     def is_sealed(self, now: datetime | None = None) -> bool:
         """About a proposal to a challenge that is still open: not for the programme's eyes yet."""
         return self.sealed_challenge is not None and self.sealed_challenge.is_open(now)
+
+    @property
+    def subject(self) -> str:
+        return self.content.subject
+
+    @property
+    def body_text(self) -> str:
+        return self.content.body_text
+
+    @property
+    def body_html(self) -> str:
+        return self.content.body_html
 
     @property
     def state_label(self) -> str:

@@ -22,7 +22,7 @@ from flask import current_app
 from markupsafe import escape
 from redis.exceptions import RedisError
 from rq import get_current_job
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import Session, joinedload
 
 from challenges.core.jobs import lost_jobs
 from challenges.core.models import utcnow
@@ -135,19 +135,17 @@ def _claim(message_ids: list[int]) -> list[MailMessage]:
     commit()
     if not claimed:
         return []
-    messages = list(
-        db.session.scalars(
-            sa.select(MailMessage)
-            .where(MailMessage.id.in_(claimed))
-            .order_by(MailMessage.id)
-            .options(joinedload(MailMessage.link_token))
-            .execution_options(populate_existing=True)
+    # Read in a session of its own, which hands them over detached as they were read, each content read
+    # once: the job's own commits must not reload them one by one.
+    with Session(db.engine) as reading:
+        return list(
+            reading.scalars(
+                sa.select(MailMessage)
+                .where(MailMessage.id.in_(claimed))
+                .order_by(MailMessage.id)
+                .options(joinedload(MailMessage.link_token))
+            )
         )
-    )
-    for message in messages:  # read as they were claimed: the job's commits must not reload each one
-        db.session.expunge(message)
-    db.session.rollback()
-    return messages
 
 
 def _reply_text(code: int, reply: bytes | str) -> str:

@@ -43,7 +43,7 @@ from challenges.core.transaction import commit_part
 from challenges.core.translation import lazy_gettext as _l
 from challenges.extensions import db
 from challenges.notifications.catalogue import CATALOGUE, Notice
-from challenges.notifications.models import RESENDABLE, MailMessage, MessageState
+from challenges.notifications.models import RESENDABLE, MailContent, MailMessage, MessageState
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +211,8 @@ def notify(
         ).all()
     )
     rows: list[dict[str, Any]] = []
-    rendered: dict[
-        str, tuple[str, str, str]
-    ] = {}  # by language, when the templates do not name the recipient
+    contents: list[dict[str, str]] = []  # each content once; a row names its place here until written
+    rendered: dict[str, int] = {}  # the content by language, when the templates do not name the recipient
     personal = any(_names_recipient(f"email/{notice.template}.{kind}") for kind in ("txt", "html"))
     with _rendering_context():  # one request context for all the messages, not one each
         for address, recipient in wanted.items():
@@ -223,10 +222,11 @@ def notify(
             if personal or language not in rendered:
                 if link_token is not None:
                     context["link"] = link_token.link() if shows_link else _link_left_out(language)
-                rendered[language] = render_message(
+                subject, text, html = render_message(
                     notice, language, dict(context, recipient=recipient), subject_args
                 )
-            subject, text, html = rendered[language]
+                rendered[language] = len(contents)
+                contents.append(dict(subject=subject, body_text=text, body_html=html))
             rows.append(
                 dict(
                     event_id=record_.id,
@@ -236,20 +236,35 @@ def notify(
                     sealed_challenge_id=sealed_challenge_id,
                     language=language,
                     message_id=message_id_for(record_.id, key, address),
-                    subject=subject,
-                    body_text=text,
-                    body_html=html,
+                    content_id=rendered[language],
                     state=_first_state(notice, recipient),
                     link_token_id=link_token.id if link_token is not None and not shows_link else None,
                 )
             )
+    if contents:
+        content_ids = (
+            db.session.execute(
+                sa.insert(MailContent).returning(MailContent.id, sort_by_parameter_order=True), contents
+            )
+            .scalars()
+            .all()
+        )
+        for row in rows:
+            row["content_id"] = content_ids[row["content_id"]]
     size = PART if in_parts else max(len(rows), 1)
     for start in range(0, len(rows), size):
         part = rows[start : start + size]
         if start:
             commit_part()  # the part before is kept, and goes on the queue
+        # Written without RETURNING, which would make the driver parse one statement with a placeholder
+        # for each value of the part, then read back: the ids only grow, and this handler alone writes
+        # this event's notice (its handling is locked).
+        floor = max(ids.values(), default=0)
+        db.session.execute(sa.insert(MailMessage), part)
         written = db.session.execute(
-            sa.insert(MailMessage).returning(MailMessage.recipient, MailMessage.id, MailMessage.state), part
+            sa.select(MailMessage.recipient, MailMessage.id, MailMessage.state).where(
+                MailMessage.event_id == record_.id, MailMessage.notice == key, MailMessage.id > floor
+            )
         ).all()
         ids.update((recipient, id_) for recipient, id_, _state in written)
         db.session.info.setdefault(MAIL_KEY, []).extend(

@@ -13,7 +13,7 @@ from challenges.accounts.models import Role
 from challenges.core.models import EventHandling, HandlingState
 from challenges.core.security import is_header_safe
 from challenges.extensions import db
-from challenges.notifications.models import MailMessage, MessageState
+from challenges.notifications.models import MailContent, MailMessage, MessageState
 from challenges.notifications.sending import build_email
 from challenges.notifications.services import message_id_for
 from tests.factories import TEST_PASSWORD, make_user
@@ -101,11 +101,9 @@ def test_header_unsafe_text_is_detected(value):
 def test_mail_builder_refuses_unsafe_headers(app, ctx, value):
     message = MailMessage(
         recipient="sara@example.com",
-        subject=value,
         message_id="<a@b>",
         language="en",
-        body_text="t",
-        body_html="<p>t</p>",
+        content=MailContent(subject=value, body_text="t", body_html="<p>t</p>"),
         created_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
     )
     with pytest.raises(ValueError):
@@ -166,6 +164,8 @@ def test_a_notice_to_many_is_rendered_once_per_language_unless_its_template_name
     swedish = [m for m in messages if m.language == "sv"]
     assert len({(m.subject, m.body_text, m.body_html) for m in swedish}) == 1 and len(swedish) == 3
     assert messages[0].body_text != messages[1].body_text  # the languages differ
+    # and stored once per language, not once per recipient
+    assert len({m.content_id for m in swedish}) == 1 and len({m.content_id for m in messages}) == 2
 
     monkeypatch.setattr(
         app.jinja_env,
@@ -188,6 +188,7 @@ def test_a_notice_to_many_is_rendered_once_per_language_unless_its_template_name
         mail._names_recipient.cache_clear()
     assert len(rendered) == 3
     assert [m.body_text.splitlines()[0] for m in messages] == [f"Hello q{i}@example.com" for i in range(3)]
+    assert len({m.content_id for m in messages}) == 3
 
 
 def test_a_batch_composes_each_content_once_and_each_message_reads_as_built_alone(app, ctx):
@@ -202,11 +203,13 @@ def test_a_batch_composes_each_content_once_and_each_message_reads_as_built_alon
     messages = [
         MailMessage(
             recipient=f"p{i}@example.com",
-            subject=("Välkommen", "Welcome")[i % 2],
             message_id=f"<m{i}@challenges.localhost>",
             language=("sv", "en")[i % 2],
-            body_text=("Hej och välkommen!", "Hello!")[i % 2] + "\n" + "x" * 200,
-            body_html=("<p>Hej och välkommen!</p>", "<p>Hello!</p>")[i % 2],
+            content=MailContent(
+                subject=("Välkommen", "Welcome")[i % 2],
+                body_text=("Hej och välkommen!", "Hello!")[i % 2] + "\n" + "x" * 200,
+                body_html=("<p>Hej och välkommen!</p>", "<p>Hello!</p>")[i % 2],
+            ),
             created_at=when,
             resent_count=1 if i == 3 else 0,
         )
@@ -224,3 +227,55 @@ def test_a_batch_composes_each_content_once_and_each_message_reads_as_built_alon
         assert got["To"] == message.recipient
     assert len(composer.contents) == 2  # one per language
     assert message_from_bytes(composer.bytes_of(messages[3]))["References"] == "<m3@challenges.localhost>"
+
+
+def test_messages_written_before_contents_were_shared_keep_their_words(app, ctx):
+    """The migration that shares contents stores each distinct subject and bodies once, and points every
+    message written before it at its own words."""
+    from datetime import UTC, datetime
+
+    from flask_migrate import downgrade, upgrade
+
+    said = [("A", "a", "<p>a</p>"), ("A", "a", "<p>a</p>"), ("B", "b", "<p>b</p>"), ("A", "a2", "<p>a</p>")]
+    db.session.remove()
+    downgrade(revision="9b5d3f7e2a48")
+    try:
+        now = datetime.now(UTC)
+        event = sa.table("event_log", *map(sa.column, ("id", "type", "version", "payload", "occurred_at")))
+        message = sa.table(
+            "mail_message",
+            *map(
+                sa.column,
+                ("event_id", "recipient", "notice", "language", "message_id", "subject", "body_text")
+                + ("body_html", "state", "attempts", "created_at", "resent_count"),
+            ),
+        )
+        with db.engine.begin() as conn:
+            conn.execute(
+                event.insert().values(
+                    id="e1", type="UserRegistered", version=1, payload="{}", occurred_at=now
+                )
+            )
+            for i, (subject, text, html) in enumerate(said):
+                conn.execute(
+                    message.insert().values(
+                        event_id="e1",
+                        recipient=f"p{i}@example.com",
+                        notice="welcome",
+                        language="en",
+                        message_id=f"<m{i}@example.com>",
+                        subject=subject,
+                        body_text=text,
+                        body_html=html,
+                        state="sent",
+                        attempts=1,
+                        created_at=now,
+                        resent_count=0,
+                    )
+                )
+    finally:
+        upgrade()
+    messages = db.session.scalars(sa.select(MailMessage).order_by(MailMessage.recipient)).all()
+    assert [(m.subject, m.body_text, m.body_html) for m in messages] == said
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MailContent)) == 3
+    assert messages[0].content_id == messages[1].content_id != messages[2].content_id
