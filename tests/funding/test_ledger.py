@@ -254,6 +254,40 @@ def test_a_redelivery_changes_nothing_and_another_amount_is_an_error(year, award
     assert _balances(year) == before
 
 
+def test_an_event_for_a_year_that_does_not_exist_is_named_and_posts_nothing(year):
+    missing = year.id + 1000
+    row = record(events.AdminCostBooked(programme_year_id=missing, amount_ore=1, memo="nowhere"))
+    other = record(events.AdminCostBooked(programme_year_id=year.id, amount_ore=1, memo="here"))
+    db.session.flush()
+    before = _balances(year), db.session.scalar(sa.select(sa.func.count()).select_from(Posting))
+    with pytest.raises(LookupError) as refused:
+        ledger.post_many([other, row])
+    assert str(refused.value) == f"programme year(s) [{missing}] not found"
+    db.session.rollback()
+    assert (_balances(year), db.session.scalar(sa.select(sa.func.count()).select_from(Posting))) == before
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "").startswith("postgresql") is False,
+    reason="SQLite reads one snapshot for a whole transaction: another's commit cannot show in it",
+)
+def test_the_ledger_reads_a_year_as_it_is_when_locked_not_as_the_session_last_saw_it(year, award_row):
+    """A year this session read before another transaction closed it is read again under its lock:
+    the posting is refused as after a close, not booked into the closed year."""
+    assert year.closed_at is None  # the session holds the open year
+    with db.engine.connect() as other:
+        other.execute(sa.update(ProgrammeYear).where(ProgrammeYear.id == year.id).values(closed_at=utcnow()))
+        other.commit()
+    row = record(
+        events.FundingAwarded(
+            award_id=award_row.id, programme_year_id=year.id, amount_ore=award_row.amount_ore
+        )
+    )
+    db.session.flush()
+    [(posting, fresh)] = ledger.post_many([row])
+    assert fresh and not posting.booked
+
+
 def test_transfers_are_immutable_in_the_database(year):
     """Refused by the triggers, or before them by the privileges of the platform's own role."""
     with pytest.raises(sa.exc.DatabaseError, match="immutable|permission denied"), db.session.begin_nested():
