@@ -183,6 +183,8 @@ def test_the_ledger_refuses_what_the_year_cannot_hold_and_tells_the_manager(peop
     db.session.expire_all()
     assert other.status is AwardStatus.booked
     assert award.status is AwardStatus.refused and award.refused_reason == "insufficient_budget"
+    assert _told("AwardBooked") == [{"award_id": other.id, "amount_ore": 7_400_000 * SEK}]
+    assert _told("AwardRefused") == [{"award_id": award.id, "reason": "insufficient_budget"}]
     assert sorted(m["To"] for m in smtp.messages if m["Subject"] == "An award could not be booked") == [
         "factory-manager@agency.example.com",
         "manager@agency.example.com",
@@ -272,6 +274,7 @@ def test_a_refused_payment_is_put_back_and_the_managers_are_told(people, decided
     drain()
     db.session.expire_all()
     assert first.approved_at is None and services.paid(award) == 0  # put back: it can be approved again
+    assert first.approved_by_id is None and first.event_id is None
     assert [m["Subject"] for m in smtp.messages if m["Subject"] == "The ledger refused a posting"] == [
         "The ledger refused a posting"
     ] * 2
