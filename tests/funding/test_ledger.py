@@ -249,8 +249,12 @@ def test_a_redelivery_changes_nothing_and_another_amount_is_an_error(year, award
     assert _balances(year) == before
     db.session.expunge(row)  # the event log itself refuses a change: this one lives in the test only
     row.payload = {**row.payload, "amount_ore": 1}
-    with pytest.raises(ledger.LedgerConflict):
+    with pytest.raises(ledger.LedgerConflict) as conflict:
         ledger.post(row)
+    assert str(conflict.value) == (
+        f"event {row.id} was posted as FundingAwarded of {award_row.amount_ore} öre; "
+        "now it says FundingAwarded of 1 öre"
+    )
     assert _balances(year) == before
 
 
@@ -284,6 +288,27 @@ def test_the_ledger_reads_a_year_as_it_is_when_locked_not_as_the_session_last_sa
     db.session.flush()
     [(posting, fresh)] = ledger.post_many([row])
     assert fresh and not posting.booked
+
+
+def test_postings_of_one_instant_are_put_one_microsecond_apart_in_their_order(year, monkeypatch):
+    """A replay takes the events in the order of their postings' times: a batch posted within one tick of
+    the clock (or with the clock stepping back) still gets strictly growing times."""
+    instant = utcnow()
+    ticks = iter([instant, instant, instant - timedelta(seconds=1), instant + timedelta(seconds=5)])
+    monkeypatch.setattr(ledger, "utcnow", lambda: next(ticks))
+    rows = [
+        record(events.AdminCostBooked(programme_year_id=year.id, amount_ore=1, memo=f"cost {i}"))
+        for i in range(4)
+    ]
+    db.session.flush()
+    postings = [posting for posting, _fresh in ledger.post_many(rows)]
+    micro = timedelta(microseconds=1)
+    assert [p.posted_at for p in postings] == [
+        instant,
+        instant + micro,
+        instant + 2 * micro,
+        instant + timedelta(seconds=5),
+    ]
 
 
 def test_transfers_are_immutable_in_the_database(year):
