@@ -311,6 +311,34 @@ def test_postings_of_one_instant_are_put_one_microsecond_apart_in_their_order(ye
     ]
 
 
+def test_the_book_reads_the_years_own_accounts_and_those_of_the_awards_it_is_about_only(year, award_row):
+    other_year = make_year(2032, allocation_sek=1_000_000)
+    services.open_year(other_year)
+    _book(
+        events.FundingAwarded,
+        award_id=award_row.id,
+        programme_year_id=year.id,
+        amount_ore=award_row.amount_ore,
+    )
+    db.session.commit()
+    cost = record(events.AdminCostBooked(programme_year_id=year.id, amount_ore=1, memo="read"))
+    db.session.flush()
+    db.session.expunge_all()
+    read: list[tuple] = []
+
+    def note(account, _context):
+        read.append((account.programme_year_id, account.kind, account.award_id))
+
+    sa.event.listen(Account, "load", note)
+    try:
+        ledger.post_many([cost])
+    finally:
+        sa.event.remove(Account, "load", note)
+    # the year's own accounts, in one read: not the award's commitment, nothing of the other year
+    assert read and {key[0] for key in read} == {year.id} and all(key[2] is None for key in read)
+    assert (year.id, AccountKind.admin_envelope, None) in read
+
+
 def test_transfers_are_immutable_in_the_database(year):
     """Refused by the triggers, or before them by the privileges of the platform's own role."""
     with pytest.raises(sa.exc.DatabaseError, match="immutable|permission denied"), db.session.begin_nested():
