@@ -9,9 +9,11 @@ function; a mutant whose tests all pass *survived*: a bug the suite would not no
 start processes of their own are left out (``-m "not processes"``): a mutant can make them spin.
 
 It prints, per module, how many mutants there were and how many the suite killed, then every
-survivor (with its one-line change with ``--show``). A second run only tests what changed. PATTERN
-limits the run to some mutants (``"challenges.funding.ledger*"``). Needs the test dependencies
-(``./scripts/test`` installs them); it takes about 40 minutes on two cores.
+survivor (with its one-line change with ``--show``). A second run without PATTERN tests only the
+mutants not yet tested; PATTERN limits the run to some mutants (``"challenges.funding.ledger*"``)
+and tests each of them again. Needs the test dependencies (``./scripts/test`` installs them). A
+full run takes several hours on two cores (2 to 5 mutants a minute, most of the time in survivors,
+which run every test that reaches them): run it a module or a function at a time.
 """
 
 from __future__ import annotations
