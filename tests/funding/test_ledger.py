@@ -741,6 +741,41 @@ def test_a_batch_runs_as_many_statements_for_twenty_events_as_for_one(people, ye
     assert counts[0] == counts[1], counts
 
 
+@pytest.mark.parametrize("kind", ["payment", "reduction"])
+def test_what_a_batch_tells_the_applicants_costs_as_many_statements_for_twenty_as_for_one(
+    people, year, award_row, kind
+):
+    """The events that tell the applicants of booked payments and reductions are written with the batch,
+    not flushed one by one."""
+    from tests.calls.test_catalogue import counting_queries
+
+    counts = []
+    for n in (1, 20):
+        awards = _pending_awards(award_row.proposal_id, year, n)
+        db.session.flush()
+        booking.book_many([db.session.get(Event, a.event_id) for a in awards])
+        if kind == "payment":
+            made = [
+                events.PaymentApproved(
+                    award_id=a.id, instalment_id=a.id, programme_year_id=year.id, amount_ore=1
+                )
+                for a in awards
+            ]
+        else:
+            made = [
+                events.AwardReduced(award_id=a.id, programme_year_id=year.id, amount_ore=1) for a in awards
+            ]
+        rows = [record(e) for e in made]
+        db.session.flush()
+        with counting_queries() as statements:
+            booking.book_many(rows)
+        told = "PaymentMade" if kind == "payment" else "AwardChangeBooked"
+        assert sum(s.startswith("INSERT INTO event_log") for s in statements) == 1  # all of them at once
+        counts.append(len([s for s in statements if not s.startswith("INSERT INTO ledger_")]))
+        assert db.session.scalar(sa.select(sa.func.count()).where(Event.type == told)) >= n
+    assert counts[0] == counts[1], counts
+
+
 def test_the_cli_verifies_and_rebuilds(app, year, award_row):
     _book(
         events.FundingAwarded,
