@@ -746,7 +746,7 @@ def test_what_a_batch_tells_the_applicants_costs_as_many_statements_for_twenty_a
     people, year, award_row, kind
 ):
     """The events that tell the applicants of booked payments and reductions are written with the batch,
-    not flushed one by one."""
+    not flushed one by one (and so are those that say an award or a posting was refused)."""
     from tests.calls.test_catalogue import counting_queries
 
     counts = []
@@ -774,6 +774,31 @@ def test_what_a_batch_tells_the_applicants_costs_as_many_statements_for_twenty_a
         counts.append(len([s for s in statements if not s.startswith("INSERT INTO ledger_")]))
         assert db.session.scalar(sa.select(sa.func.count()).where(Event.type == told)) >= n
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize("kind", ["award", "admin cost"])
+def test_the_refusals_of_a_batch_are_written_with_it(people, year, award_row, kind):
+    from tests.calls.test_catalogue import counting_queries
+
+    for n in (1, 20):
+        if kind == "award":  # more than the year has: each refused
+            rows = [
+                db.session.get(Event, a.event_id)
+                for a in _pending_awards(award_row.proposal_id, year, n, amount=9_000_000 * SEK)
+            ]
+        else:  # more than the administration envelope holds: each refused
+            rows = [
+                record(
+                    events.AdminCostBooked(programme_year_id=year.id, amount_ore=500_000 * SEK, memo=f"{i}")
+                )
+                for i in range(n)
+            ]
+        db.session.flush()
+        with counting_queries() as statements:
+            booking.book_many(rows)
+        told = "AwardRefused" if kind == "award" else "PostingRefused"
+        assert sum(s.startswith("INSERT INTO event_log") for s in statements) == 1  # all of them at once
+        assert db.session.scalar(sa.select(sa.func.count()).where(Event.type == told)) >= n
 
 
 def test_the_cli_verifies_and_rebuilds(app, year, award_row):
