@@ -339,6 +339,15 @@ def test_the_book_reads_the_years_own_accounts_and_those_of_the_awards_it_is_abo
     assert (year.id, AccountKind.admin_envelope, None) in read
 
 
+def test_an_event_twice_in_one_batch_is_posted_once(year):
+    row = record(events.AdminCostBooked(programme_year_id=year.id, amount_ore=7, memo="twice"))
+    db.session.flush()
+    before = _balances(year).get((AccountKind.admin_spent, None), 0)
+    [(first, fresh), (again, fresh_again)] = ledger.post_many([row, row])
+    assert (fresh, fresh_again) == (True, False) and again is first
+    assert _balances(year)[(AccountKind.admin_spent, None)] == before + 7
+
+
 def test_transfers_are_immutable_in_the_database(year):
     """Refused by the triggers, or before them by the privileges of the platform's own role."""
     with pytest.raises(sa.exc.DatabaseError, match="immutable|permission denied"), db.session.begin_nested():
