@@ -425,3 +425,20 @@ def test_the_sweeper_re_enqueues_the_oldest_lost_jobs_past_the_lease_and_wakes_a
         ledger.empty()  # the drain is lost while its key says it waits
         assert sweep_events() == 1 and len(ledger.job_ids) == 1
         assert swept()[-1] == "sweeper re-enqueued 0 handler job(s) and 1 drain(s)"
+
+
+def test_a_drain_job_keeps_its_result_ten_minutes_and_a_failure_thirty_days(app, ctx):
+    """A drain's outcome stays for a look in the job list; a failed drain stays a month, as every
+    failed event's job does, for a manager to find."""
+    from rq.job import Job
+
+    from challenges.core.events import enqueue_drain
+
+    enqueue_drain("funding_post_to_ledger", job_id="drain-for-the-test")
+    job = Job.fetch("drain-for-the-test", connection=get_redis())
+    assert (job.result_ttl, job.failure_ttl, job.description, job.origin) == (
+        600,
+        30 * 24 * 3600,
+        "funding_post_to_ledger: every waiting event",
+        "ledger",
+    )
