@@ -9,8 +9,6 @@ import sqlalchemy as sa
 
 from challenges.core.roles import APPEND_ONLY, NEVER_REMOVED
 from challenges.extensions import db
-from challenges.funding import events
-from tests.funding.test_ledger import _book
 
 CHANGES = [
     ("UPDATE event_log SET type = 'Forged'", "event_log"),
@@ -23,19 +21,6 @@ CHANGES = [
     ("UPDATE ledger_account SET kind = 'returned'", "ledger_account"),
     ("DELETE FROM award", "award"),
 ]
-
-
-@pytest.fixture
-def booked(year, award_row):
-    """A year opened and an award booked: rows in every guarded table."""
-    _book(
-        events.FundingAwarded,
-        award_id=award_row.id,
-        programme_year_id=year.id,
-        amount_ore=award_row.amount_ore,
-    )
-    db.session.commit()
-    return year
 
 
 def _counts(connection) -> dict[str, int]:

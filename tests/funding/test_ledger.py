@@ -39,19 +39,11 @@ from challenges.funding.models import (
 )
 from challenges.notifications.models import MailMessage
 from tests.factories import make_challenge, make_year
+from tests.funding.conftest import _book
 from tests.proposals.conftest import make_proposal
 
 SEK = 100
 _years = itertools.count(3000)
-
-
-def _book(event_type, **payload):
-    """Record a ledger event and post it as the ledger worker would (twice: the second is a no-op)."""
-    row = record(event_type(**payload))
-    db.session.flush()
-    booking.book(row)
-    booking.book(row)
-    return row
 
 
 def _balances(year: ProgrammeYear) -> dict[tuple[AccountKind, int | None], int]:
@@ -311,15 +303,9 @@ def test_postings_of_one_instant_are_put_one_microsecond_apart_in_their_order(ye
     ]
 
 
-def test_the_book_reads_the_years_own_accounts_and_those_of_the_awards_it_is_about_only(year, award_row):
-    other_year = make_year(2032, allocation_sek=1_000_000)
-    services.open_year(other_year)
-    _book(
-        events.FundingAwarded,
-        award_id=award_row.id,
-        programme_year_id=year.id,
-        amount_ore=award_row.amount_ore,
-    )
+def test_the_book_reads_the_years_own_accounts_and_those_of_the_awards_it_is_about_only(booked):
+    year = booked
+    services.open_year(make_year(2032, allocation_sek=1_000_000))
     db.session.commit()
     cost = record(events.AdminCostBooked(programme_year_id=year.id, amount_ore=1, memo="read"))
     db.session.flush()
@@ -810,14 +796,7 @@ def test_the_refusals_of_a_batch_are_written_with_it(people, year, award_row, ki
         assert db.session.scalar(sa.select(sa.func.count()).where(Event.type == told)) >= n
 
 
-def test_the_cli_verifies_and_rebuilds(app, year, award_row):
-    _book(
-        events.FundingAwarded,
-        award_id=award_row.id,
-        programme_year_id=year.id,
-        amount_ore=award_row.amount_ore,
-    )
-    db.session.commit()
+def test_the_cli_verifies_and_rebuilds(app, booked):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["ledger", "verify"])
     assert result.exit_code == 0 and "The ledger is consistent." in result.output
