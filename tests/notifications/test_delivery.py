@@ -231,7 +231,7 @@ def test_a_batch_composes_each_content_once_and_each_message_reads_as_built_alon
 
 def test_messages_written_before_contents_were_shared_keep_their_words(app, ctx):
     """The migration that shares contents stores each distinct subject and bodies once, and points every
-    message written before it at its own words."""
+    message written before it at its own words; undone, it gives each message its words back."""
     from datetime import UTC, datetime
 
     from flask_migrate import downgrade, upgrade
@@ -279,3 +279,15 @@ def test_messages_written_before_contents_were_shared_keep_their_words(app, ctx)
     assert [(m.subject, m.body_text, m.body_html) for m in messages] == said
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MailContent)) == 3
     assert messages[0].content_id == messages[1].content_id != messages[2].content_id
+    db.session.remove()
+    downgrade(revision="9b5d3f7e2a48")  # and back: each message holds its own words again
+    try:
+        with db.engine.connect() as conn:
+            back = conn.execute(
+                sa.select(message.c.subject, message.c.body_text, message.c.body_html).order_by(
+                    message.c.recipient
+                )
+            ).all()
+    finally:
+        upgrade()
+    assert [tuple(row) for row in back] == said
